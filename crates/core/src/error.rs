@@ -1,0 +1,177 @@
+//! The one semantic error type. Each transport maps it to its wire format exactly once.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Result of every fallible core operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The kinds of thing a request can address; names the resource in not-found and forbidden errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    User,
+    Post,
+    Comment,
+}
+
+/// Why a request is not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthProblem {
+    /// A protected operation was called without a token.
+    MissingToken,
+    /// The token is malformed, expired, badly signed, or names a user who is gone or inactive.
+    InvalidToken,
+    /// A log-in attempt with an unknown email or a wrong password (deliberately not told apart).
+    InvalidCredentials,
+}
+
+/// Messages about input fields, keyed by field name, in a stable order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(BTreeMap<&'static str, Vec<String>>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Errors about a single field.
+    pub fn single(field: &'static str, message: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, message);
+        errors
+    }
+
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        self.0.entry(field).or_default().push(message.into());
+    }
+
+    /// Records the error of a parse, if any, and gives back the parsed value.
+    pub fn check<T>(&mut self, field: &'static str, parsed: Result<T, &'static str>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &[String])> {
+        self.0
+            .iter()
+            .map(|(field, messages)| (*field, messages.as_slice()))
+    }
+
+    /// `Ok(())` when nothing was recorded, else the errors as an [`Error::Invalid`].
+    pub fn into_result(self) -> Result<()> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self))
+        }
+    }
+}
+
+/// Everything that can go wrong in a use-case, by meaning rather than by cause.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that breaks a rule of the domain.
+    #[error("invalid input: {0}")]
+    Invalid(FieldErrors),
+    /// The caller is not (validly) authenticated.
+    #[error("not authenticated: {0:?}")]
+    Unauthenticated(AuthProblem),
+    /// The caller is authenticated but the policy denies the operation.
+    #[error("forbidden: {0:?}")]
+    Forbidden(Resource),
+    /// The addressed resource does not exist or is not visible to the caller.
+    #[error("not found: {0:?}")]
+    NotFound(Resource),
+    /// The change collides with existing state, such as a username already taken.
+    #[error("conflict: {0}")]
+    Conflict(FieldErrors),
+    /// A dependency is down or overloaded; the caller may retry later.
+    #[error("unavailable: {reason}")]
+    Unavailable {
+        reason: &'static str,
+        retry_after_secs: u32,
+    },
+    /// A fault of the server itself. The cause is logged, never shown to the caller.
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// Wraps any cause as an internal error.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid(FieldErrors::single(field, message))
+    }
+
+    /// The usual conflict: a unique field whose value another record holds.
+    pub fn taken(field: &'static str) -> Self {
+        Self::Conflict(FieldErrors::single(field, "has already been taken"))
+    }
+
+    /// Whether this is a conflict on the given field.
+    pub fn is_conflict_on(&self, field: &str) -> bool {
+        matches!(self, Self::Conflict(fields) if fields.contains(field))
+    }
+}
+
+impl fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (field, messages) in self.iter() {
+            for message in messages {
+                if !first {
+                    f.write_str("; ")?;
+                }
+                first = false;
+                write!(f, "{field} {message}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_errors_collect_in_field_order() {
+        let mut errors = FieldErrors::new();
+        errors.add("username", "can't be blank");
+        errors.add("email", "can't be blank");
+        errors.add("email", "is invalid");
+        assert_eq!(
+            errors.to_string(),
+            "email can't be blank; email is invalid; username can't be blank"
+        );
+        assert!(matches!(errors.into_result(), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn empty_field_errors_are_ok() {
+        assert!(FieldErrors::new().into_result().is_ok());
+    }
+
+    #[test]
+    fn taken_is_a_conflict_on_its_field() {
+        let error = Error::taken("slug");
+        assert!(error.is_conflict_on("slug"));
+        assert!(!error.is_conflict_on("username"));
+    }
+}

@@ -1,0 +1,18 @@
+//! quire's core: the domain of a publishing platform, independent of any transport or engine.
+//!
+//! Transports (`/api`, and later `/api/v1`, GraphQL and gRPC) call the use-cases in
+//! [`service`] with an optional [`policy::Actor`]; the use-cases apply the rules and the
+//! authorization [`policy`], and reach storage, time, randomness and password hashing only
+//! through the traits in [`ports`]. Nothing here knows about HTTP or SQL.
+
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod policy;
+pub mod ports;
+pub mod roles;
+pub mod service;
+pub mod time;
+pub mod values;
+
+pub use error::{AuthProblem, Error, FieldErrors, Resource, Result};

@@ -1,0 +1,214 @@
+//! Entities as use-cases hand them to transports, and the inputs storage needs to change them.
+
+use crate::ids::{CommentId, PostId, UserId};
+use crate::roles::Roles;
+use crate::time::Timestamp;
+use crate::values::{
+    Bio, Body, CommentBody, Description, Email, ImageUrl, PasswordHash, Slug, TagList, TagName,
+    Title, Username,
+};
+
+/// A registered account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub username: Username,
+    pub email: Email,
+    /// Display name; optional, distinct from the unique username.
+    pub name: Option<String>,
+    pub bio: Option<Bio>,
+    pub image: Option<ImageUrl>,
+    pub roles: Roles,
+    /// An inactive user cannot log in, and their tokens stop working.
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A user as others see them, with whether the viewer follows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub id: UserId,
+    pub username: Username,
+    pub name: Option<String>,
+    pub bio: Option<Bio>,
+    pub image: Option<ImageUrl>,
+    /// Always false for an anonymous viewer.
+    pub following: bool,
+}
+
+/// Whether a post is visible to the public.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostStatus {
+    Draft,
+    Published,
+}
+
+impl PostStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostStatus::Draft => "draft",
+            PostStatus::Published => "published",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "draft" => Some(PostStatus::Draft),
+            "published" => Some(PostStatus::Published),
+            _ => None,
+        }
+    }
+}
+
+/// A post's place in a named series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesEntry {
+    pub name: String,
+    pub position: i64,
+}
+
+/// Publishing metadata that the RealWorld contract does not carry but the platform does.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PostMeta {
+    /// BCP 47 language tag of the text, such as `en` or `ko`.
+    pub language: Option<String>,
+    pub category: Option<String>,
+    pub series: Option<SeriesEntry>,
+    /// Posts that are translations of one another share this group number.
+    pub translation_group: Option<i64>,
+}
+
+/// A post as shown to one viewer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    pub id: PostId,
+    pub slug: Slug,
+    pub title: Title,
+    pub description: Description,
+    /// `None` in lists, which leave the body out.
+    pub body: Option<Body>,
+    pub tags: TagList,
+    pub author: Profile,
+    pub favorited: bool,
+    pub favorites_count: i64,
+    pub status: PostStatus,
+    pub published_at: Option<Timestamp>,
+    pub meta: PostMeta,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What the policy needs to know about a post before acting on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostRef {
+    pub id: PostId,
+    pub author_id: UserId,
+    pub status: PostStatus,
+}
+
+/// A comment as shown to one viewer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: CommentId,
+    pub post_id: PostId,
+    pub body: CommentBody,
+    pub author: Profile,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What the policy needs to know about a comment before deleting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommentRef {
+    pub id: CommentId,
+    pub post_id: PostId,
+    pub author_id: UserId,
+}
+
+/// A user to insert.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: Email,
+    pub password_hash: PasswordHash,
+    pub roles: Roles,
+    pub at: Timestamp,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub password_hash: Option<PasswordHash>,
+    /// `Some(None)` clears the bio.
+    pub bio: Option<Option<Bio>>,
+    /// `Some(None)` clears the image.
+    pub image: Option<Option<ImageUrl>>,
+}
+
+/// A post to insert, with its tags, in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    pub slug: Slug,
+    pub title: Title,
+    pub description: Description,
+    pub body: Body,
+    pub tags: TagList,
+    pub author_id: UserId,
+    pub status: PostStatus,
+    pub meta: PostMeta,
+    pub at: Timestamp,
+}
+
+/// Changes to a post; `None` leaves a field as it is. `tags` replaces the whole set.
+#[derive(Debug, Clone)]
+pub struct PostChanges {
+    pub slug: Option<Slug>,
+    pub title: Option<Title>,
+    pub description: Option<Description>,
+    pub body: Option<Body>,
+    pub tags: Option<TagList>,
+    pub updated_at: Timestamp,
+}
+
+/// A comment to insert.
+#[derive(Debug, Clone)]
+pub struct NewComment {
+    pub post_id: PostId,
+    pub author_id: UserId,
+    pub body: CommentBody,
+    pub at: Timestamp,
+}
+
+/// Which published posts a list holds. Filters combine with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PostFilter {
+    pub tag: Option<TagName>,
+    pub author: Option<Username>,
+    pub favorited_by: Option<Username>,
+    /// Posts by the authors this user follows: the feed.
+    pub followed_by: Option<UserId>,
+}
+
+/// A window into a list, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl PageRequest {
+    pub const DEFAULT_LIMIT: u32 = 20;
+    pub const MAX_LIMIT: u32 = 100;
+    /// Deeper offsets cost a scan; past this, clients should narrow the filter.
+    pub const MAX_OFFSET: u64 = 100_000;
+}
+
+/// One page of posts and how many match in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostPage {
+    pub posts: Vec<Post>,
+    pub total: u64,
+}

@@ -1,0 +1,147 @@
+//! The one authorization policy: pure functions of who is asking and what is addressed.
+//!
+//! Every transport reaches these through the use-cases; none decides on its own.
+
+use crate::ids::UserId;
+use crate::model::PostStatus;
+use crate::roles::{Role, Roles};
+
+/// An authenticated caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: UserId,
+    pub roles: Roles,
+}
+
+impl Actor {
+    pub fn new(user_id: UserId, roles: Roles) -> Self {
+        Self { user_id, roles }
+    }
+
+    fn is(&self, role: Role) -> bool {
+        self.roles.contains(role)
+    }
+
+    fn is_editor(&self) -> bool {
+        self.is(Role::Editor) || self.is(Role::Admin)
+    }
+}
+
+/// Writing new posts: authors, and those who may edit anyone's.
+pub fn may_create_post(actor: &Actor) -> bool {
+    actor.is(Role::Author) || actor.is_editor()
+}
+
+/// Editing or deleting a post: its author while they hold the author role; editors and admins always.
+pub fn may_change_post(actor: &Actor, author: UserId) -> bool {
+    (actor.user_id == author && actor.is(Role::Author)) || actor.is_editor()
+}
+
+/// Reading a post: published ones by anyone; drafts by their author, editors and admins.
+pub fn may_read_post(viewer: Option<&Actor>, author: UserId, status: PostStatus) -> bool {
+    match status {
+        PostStatus::Published => true,
+        PostStatus::Draft => {
+            viewer.is_some_and(|actor| actor.user_id == author || actor.is_editor())
+        }
+    }
+}
+
+/// Commenting: commenters, and editors and admins.
+pub fn may_comment(actor: &Actor) -> bool {
+    actor.is(Role::Commenter) || actor.is_editor()
+}
+
+/// Deleting a comment: its author; editors and admins always.
+pub fn may_delete_comment(actor: &Actor, comment_author: UserId) -> bool {
+    actor.user_id == comment_author || actor.is_editor()
+}
+
+/// Favoriting posts and following people: any signed-in user, readers included.
+pub fn may_react(actor: &Actor) -> bool {
+    actor.roles.iter().next().is_some()
+}
+
+/// Managing users' roles and activation: admins only.
+pub fn may_manage_users(actor: &Actor) -> bool {
+    actor.is(Role::Admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE: UserId = UserId::new(1);
+    const BOB: UserId = UserId::new(2);
+
+    fn actor(id: UserId, roles: &[Role]) -> Actor {
+        Actor::new(id, Roles::of(roles))
+    }
+
+    #[test]
+    fn registered_users_write_and_change_only_their_own_posts() {
+        let alice = Actor::new(ALICE, Roles::REGISTERED);
+        assert!(may_create_post(&alice));
+        assert!(may_change_post(&alice, ALICE));
+        assert!(!may_change_post(&alice, BOB));
+    }
+
+    #[test]
+    fn readers_cannot_write_or_comment_but_can_react() {
+        let reader = actor(ALICE, &[Role::Reader]);
+        assert!(!may_create_post(&reader));
+        assert!(!may_comment(&reader));
+        assert!(may_react(&reader));
+    }
+
+    #[test]
+    fn losing_the_author_role_stops_changes_to_own_posts() {
+        let former_author = actor(ALICE, &[Role::Reader, Role::Commenter]);
+        assert!(!may_change_post(&former_author, ALICE));
+    }
+
+    #[test]
+    fn editors_and_admins_change_anyones_posts_and_comments() {
+        for role in [Role::Editor, Role::Admin] {
+            let moderator = actor(ALICE, &[role]);
+            assert!(may_change_post(&moderator, BOB));
+            assert!(may_delete_comment(&moderator, BOB));
+            assert!(may_create_post(&moderator));
+            assert!(may_comment(&moderator));
+        }
+    }
+
+    #[test]
+    fn only_comment_authors_delete_their_comments() {
+        let alice = Actor::new(ALICE, Roles::REGISTERED);
+        assert!(may_delete_comment(&alice, ALICE));
+        assert!(!may_delete_comment(&alice, BOB));
+    }
+
+    #[test]
+    fn drafts_are_visible_to_their_author_and_editors_only() {
+        let alice = Actor::new(ALICE, Roles::REGISTERED);
+        let bob = Actor::new(BOB, Roles::REGISTERED);
+        let editor = actor(BOB, &[Role::Editor]);
+        assert!(may_read_post(None, ALICE, PostStatus::Published));
+        assert!(!may_read_post(None, ALICE, PostStatus::Draft));
+        assert!(may_read_post(Some(&alice), ALICE, PostStatus::Draft));
+        assert!(!may_read_post(Some(&bob), ALICE, PostStatus::Draft));
+        assert!(may_read_post(Some(&editor), ALICE, PostStatus::Draft));
+    }
+
+    #[test]
+    fn only_admins_manage_users() {
+        assert!(may_manage_users(&actor(ALICE, &[Role::Admin])));
+        assert!(!may_manage_users(&actor(ALICE, &[Role::Editor])));
+        assert!(!may_manage_users(&Actor::new(ALICE, Roles::REGISTERED)));
+    }
+
+    #[test]
+    fn a_user_with_no_roles_may_do_nothing() {
+        let nobody = actor(ALICE, &[]);
+        assert!(!may_react(&nobody));
+        assert!(!may_comment(&nobody));
+        assert!(!may_create_post(&nobody));
+    }
+}

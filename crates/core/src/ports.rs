@@ -1,0 +1,149 @@
+//! What the core needs from the outside world. Adapters implement these; tests may too.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::{AuthProblem, Result};
+use crate::ids::{CommentId, PostId, UserId};
+use crate::model::{
+    Comment, CommentRef, NewComment, NewPost, NewUser, PageRequest, Post, PostChanges, PostFilter,
+    PostPage, PostRef, Profile, User, UserChanges,
+};
+use crate::time::Timestamp;
+use crate::values::{Email, Password, PasswordHash, Slug, TagName, Username};
+
+/// A boxed future, for ports used behind `dyn`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Durable state. Every method is one transaction: a write that touches several tables
+/// (a post and its tags, a favorite and its counters) commits or rolls back whole.
+///
+/// Unique-key collisions come back as [`crate::Error::Conflict`] on the field concerned
+/// (`username`, `email`, `slug`); an unreachable database as [`crate::Error::Unavailable`].
+pub trait Store: UserStore + PostStore + CommentStore + Clone + Send + Sync + 'static {
+    /// Whether the database answers.
+    fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Accounts, profiles and follows.
+pub trait UserStore {
+    fn insert_user(&self, user: &NewUser) -> impl Future<Output = Result<User>> + Send;
+    fn user_by_id(&self, id: UserId) -> impl Future<Output = Result<Option<User>>> + Send;
+    /// The user with this email (compared by [`Email::key`]) and their password hash.
+    fn credentials_by_email(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<(User, PasswordHash)>>> + Send;
+    fn update_user(
+        &self,
+        id: UserId,
+        changes: &UserChanges,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<User>> + Send;
+
+    fn profile(
+        &self,
+        username: &Username,
+        viewer: Option<UserId>,
+    ) -> impl Future<Output = Result<Option<Profile>>> + Send;
+    /// Idempotent: following twice is following.
+    fn follow(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Idempotent: unfollowing someone not followed changes nothing.
+    fn unfollow(
+        &self,
+        follower: UserId,
+        followee: UserId,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Posts, their tags, and favorites.
+pub trait PostStore {
+    fn insert_post(&self, post: &NewPost) -> impl Future<Output = Result<PostId>> + Send;
+    fn post_ref(&self, slug: &Slug) -> impl Future<Output = Result<Option<PostRef>>> + Send;
+    /// The full post with its body, as `viewer` sees it.
+    fn post(
+        &self,
+        id: PostId,
+        viewer: Option<UserId>,
+    ) -> impl Future<Output = Result<Option<Post>>> + Send;
+    fn update_post(
+        &self,
+        id: PostId,
+        changes: &PostChanges,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Removes the post with its tags, favorites and comments.
+    fn delete_post(&self, id: PostId) -> impl Future<Output = Result<()>> + Send;
+    /// A page of published posts, newest first, without bodies, in a fixed number of statements.
+    fn list_posts(
+        &self,
+        filter: &PostFilter,
+        page: PageRequest,
+        viewer: Option<UserId>,
+    ) -> impl Future<Output = Result<PostPage>> + Send;
+    /// Idempotent.
+    fn favorite(
+        &self,
+        user: UserId,
+        post: PostId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Idempotent.
+    fn unfavorite(&self, user: UserId, post: PostId) -> impl Future<Output = Result<()>> + Send;
+
+    /// Tags on at least one published post, most used first.
+    fn tags(&self) -> impl Future<Output = Result<Vec<TagName>>> + Send;
+}
+
+/// Comments on posts.
+pub trait CommentStore {
+    fn insert_comment(
+        &self,
+        comment: &NewComment,
+    ) -> impl Future<Output = Result<CommentId>> + Send;
+    fn comment_ref(&self, id: CommentId)
+    -> impl Future<Output = Result<Option<CommentRef>>> + Send;
+    fn comment(
+        &self,
+        id: CommentId,
+        viewer: Option<UserId>,
+    ) -> impl Future<Output = Result<Option<Comment>>> + Send;
+    /// A post's comments, oldest first.
+    fn comments(
+        &self,
+        post: PostId,
+        viewer: Option<UserId>,
+    ) -> impl Future<Output = Result<Vec<Comment>>> + Send;
+    fn delete_comment(&self, id: CommentId) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Slow, salted password hashing. Implementations keep the work off the async runtime
+/// and bound how much of it runs at once.
+pub trait PasswordHasher: Send + Sync {
+    fn hash(&self, password: Password) -> BoxFuture<'_, Result<PasswordHash>>;
+    /// Whether the password matches. With no hash (an unknown user) it still does the work
+    /// of a verification and answers false, so timing does not tell which emails exist.
+    fn verify(&self, password: Password, hash: Option<PasswordHash>)
+    -> BoxFuture<'_, Result<bool>>;
+}
+
+/// Issues and checks the bearer tokens that identify a user.
+pub trait TokenService: Send + Sync {
+    fn issue(&self, user: UserId, now: Timestamp) -> Result<String>;
+    fn verify(&self, token: &str, now: Timestamp) -> Result<UserId, AuthProblem>;
+}
+
+/// The current time. Tests substitute a controllable one.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// Randomness for identifiers that must not collide, such as slug suffixes.
+pub trait Random: Send + Sync {
+    /// `len` characters from `[0-9a-z]`.
+    fn token(&self, len: usize) -> String;
+}

@@ -1,0 +1,93 @@
+//! The use-cases: every operation a user can perform, whichever contract carries it.
+//!
+//! Each checks input, then the [`crate::policy`], then acts through the [`crate::ports`].
+//! Checks run in the order the contracts promise: authentication (done by the caller via
+//! [`Quire::authenticate`]), then existence (404), then permission (403), then input (422).
+
+mod accounts;
+mod comments;
+mod posts;
+mod profiles;
+
+use std::sync::Arc;
+
+use crate::error::{AuthProblem, Error, FieldErrors, Result};
+use crate::policy::Actor;
+use crate::ports::{Clock, PasswordHasher, Random, Store, TokenService};
+
+pub use accounts::{Registration, UserUpdate};
+pub use posts::{PostDraft, PostUpdate};
+
+/// A field in a partial update: absent, explicitly null, or a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Null,
+    Value(T),
+}
+
+/// The adapters the use-cases need besides storage.
+#[derive(Clone)]
+pub struct Adapters {
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenService>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+}
+
+/// The application core, generic over its one storage type.
+#[derive(Clone)]
+pub struct Quire<S> {
+    store: S,
+    adapters: Adapters,
+}
+
+impl<S: Store> Quire<S> {
+    pub fn new(store: S, adapters: Adapters) -> Self {
+        Self { store, adapters }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Turns a bearer token into the actor it names. A token for a user who was deleted or
+    /// deactivated since it was issued is refused.
+    #[tracing::instrument(skip_all)]
+    pub async fn authenticate(&self, token: &str) -> Result<Actor> {
+        let now = self.adapters.clock.now();
+        let user_id = self
+            .adapters
+            .tokens
+            .verify(token, now)
+            .map_err(Error::Unauthenticated)?;
+        match self.store.user_by_id(user_id).await? {
+            Some(user) if user.active => Ok(Actor::new(user.id, user.roles)),
+            _ => Err(Error::Unauthenticated(AuthProblem::InvalidToken)),
+        }
+    }
+
+    /// Whether storage answers; for readiness probes.
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await
+    }
+}
+
+const BLANK: &str = "can't be blank";
+
+/// Parses a required field, recording `can't be blank` when it is missing.
+fn required<T>(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    text: Option<&str>,
+    parse: impl FnOnce(&str) -> Result<T, &'static str>,
+) -> Option<T> {
+    match text {
+        Some(text) => errors.check(field, parse(text)),
+        None => {
+            errors.add(field, BLANK);
+            None
+        }
+    }
+}

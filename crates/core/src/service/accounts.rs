@@ -1,0 +1,172 @@
+//! Registering, logging in, and changing one's own account.
+
+use super::{BLANK, Patch, Quire, required};
+use crate::error::{AuthProblem, Error, FieldErrors, Result};
+use crate::model::{NewUser, User, UserChanges};
+use crate::policy::Actor;
+use crate::ports::Store;
+use crate::roles::Roles;
+use crate::values::{Bio, Email, ImageUrl, Password, Username};
+
+/// A registration as submitted; missing fields are `None`.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Changes to one's own account as submitted.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub username: Patch<String>,
+    pub email: Patch<String>,
+    pub password: Patch<String>,
+    pub bio: Patch<String>,
+    pub image: Patch<String>,
+}
+
+impl<S: Store> Quire<S> {
+    /// Creates an account with the roles every registration gets, and signs it in.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, input: Registration) -> Result<(User, String)> {
+        self.create_user(input, Roles::REGISTERED).await
+    }
+
+    /// Creates an account with the given roles (for operators bootstrapping an admin), and
+    /// signs it in.
+    pub async fn create_user(&self, input: Registration, roles: Roles) -> Result<(User, String)> {
+        let mut errors = FieldErrors::new();
+        let username = required(
+            &mut errors,
+            "username",
+            input.username.as_deref(),
+            Username::parse,
+        );
+        let email = required(&mut errors, "email", input.email.as_deref(), Email::parse);
+        let password = required(
+            &mut errors,
+            "password",
+            input.password.as_deref(),
+            Password::parse,
+        );
+        let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+            return Err(Error::Invalid(errors));
+        };
+        let password_hash = self.adapters.hasher.hash(password).await?;
+        let now = self.adapters.clock.now();
+        let user = self
+            .store
+            .insert_user(&NewUser {
+                username,
+                email,
+                password_hash,
+                roles,
+                at: now,
+            })
+            .await?;
+        let token = self.adapters.tokens.issue(user.id, now)?;
+        Ok((user, token))
+    }
+
+    /// Checks an email and password. Unknown email, wrong password and inactive account all
+    /// answer the same, after the same work.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(
+        &self,
+        email: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<(User, String)> {
+        let mut errors = FieldErrors::new();
+        let email = match email.map(str::trim) {
+            None | Some("") => {
+                errors.add("email", BLANK);
+                None
+            }
+            Some(email) => Some(email),
+        };
+        let password = match password {
+            None | Some("") => {
+                errors.add("password", BLANK);
+                None
+            }
+            Some(password) => Some(password),
+        };
+        let (Some(email), Some(password)) = (email, password) else {
+            return Err(Error::Invalid(errors));
+        };
+        let invalid = || Error::Unauthenticated(AuthProblem::InvalidCredentials);
+        // A malformed email or an out-of-range password cannot match any account.
+        let (Ok(email), Ok(password)) = (Email::parse(email), Password::parse(password)) else {
+            return Err(invalid());
+        };
+        let found = self.store.credentials_by_email(&email).await?;
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
+        };
+        let matches = self.adapters.hasher.verify(password, hash).await?;
+        match user {
+            Some(user) if matches && user.active => {
+                let token = self
+                    .adapters
+                    .tokens
+                    .issue(user.id, self.adapters.clock.now())?;
+                Ok((user, token))
+            }
+            _ => Err(invalid()),
+        }
+    }
+
+    /// The signed-in user's own account.
+    pub async fn me(&self, actor: &Actor) -> Result<User> {
+        self.store
+            .user_by_id(actor.user_id)
+            .await?
+            .ok_or(Error::Unauthenticated(AuthProblem::InvalidToken))
+    }
+
+    /// Changes the signed-in user's account. Username, email and password cannot be removed;
+    /// a null or blank bio or image removes it.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_me(&self, actor: &Actor, input: UserUpdate) -> Result<User> {
+        let mut errors = FieldErrors::new();
+        let mut changes = UserChanges::default();
+        match input.username {
+            Patch::Absent => {}
+            Patch::Null => errors.add("username", BLANK),
+            Patch::Value(text) => {
+                changes.username = errors.check("username", Username::parse(&text))
+            }
+        }
+        match input.email {
+            Patch::Absent => {}
+            Patch::Null => errors.add("email", BLANK),
+            Patch::Value(text) => changes.email = errors.check("email", Email::parse(&text)),
+        }
+        let password = match input.password {
+            Patch::Absent => None,
+            Patch::Null => {
+                errors.add("password", BLANK);
+                None
+            }
+            Patch::Value(text) => errors.check("password", Password::parse(&text)),
+        };
+        match input.bio {
+            Patch::Absent => {}
+            Patch::Null => changes.bio = Some(None),
+            Patch::Value(text) => changes.bio = errors.check("bio", Bio::parse(&text)),
+        }
+        match input.image {
+            Patch::Absent => {}
+            Patch::Null => changes.image = Some(None),
+            Patch::Value(text) => changes.image = errors.check("image", ImageUrl::parse(&text)),
+        }
+        errors.into_result()?;
+        if let Some(password) = password {
+            changes.password_hash = Some(self.adapters.hasher.hash(password).await?);
+        }
+        let now = self.adapters.clock.now();
+        self.store.update_user(actor.user_id, &changes, now).await
+    }
+}

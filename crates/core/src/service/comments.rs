@@ -1,0 +1,64 @@
+//! Comments on posts.
+
+use super::Quire;
+use crate::error::{Error, Resource, Result};
+use crate::ids::CommentId;
+use crate::model::{Comment, NewComment};
+use crate::policy::{self, Actor};
+use crate::ports::Store;
+use crate::values::CommentBody;
+
+impl<S: Store> Quire<S> {
+    /// Adds the actor's comment to a post.
+    #[tracing::instrument(skip_all)]
+    pub async fn add_comment(
+        &self,
+        actor: &Actor,
+        slug: &str,
+        body: Option<&str>,
+    ) -> Result<Comment> {
+        let post = self.visible_post(slug, Some(actor)).await?;
+        if !policy::may_comment(actor) {
+            return Err(Error::Forbidden(Resource::Comment));
+        }
+        let body = CommentBody::parse(body.unwrap_or(""))
+            .map_err(|message| Error::invalid("body", message))?;
+        let new = NewComment {
+            post_id: post.id,
+            author_id: actor.user_id,
+            body,
+            at: self.adapters.clock.now(),
+        };
+        let id = self.store.insert_comment(&new).await?;
+        self.store
+            .comment(id, Some(actor.user_id))
+            .await?
+            .ok_or_else(|| Error::internal(format!("comment {id} vanished after insert")))
+    }
+
+    /// A post's comments, oldest first.
+    pub async fn comments(&self, slug: &str, viewer: Option<&Actor>) -> Result<Vec<Comment>> {
+        let post = self.visible_post(slug, viewer).await?;
+        self.store
+            .comments(post.id, viewer.map(|actor| actor.user_id))
+            .await
+    }
+
+    /// Deletes a comment of a post.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_comment(&self, actor: &Actor, slug: &str, id: &str) -> Result<()> {
+        let post = self.visible_post(slug, Some(actor)).await?;
+        let not_found = || Error::NotFound(Resource::Comment);
+        let id = CommentId::parse(id).ok_or_else(not_found)?;
+        let comment = self
+            .store
+            .comment_ref(id)
+            .await?
+            .filter(|c| c.post_id == post.id)
+            .ok_or_else(not_found)?;
+        if !policy::may_delete_comment(actor, comment.author_id) {
+            return Err(Error::Forbidden(Resource::Comment));
+        }
+        self.store.delete_comment(comment.id).await
+    }
+}

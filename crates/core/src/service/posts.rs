@@ -1,0 +1,378 @@
+//! Writing, reading, listing and favoriting posts.
+
+use super::{BLANK, Patch, Quire, required};
+use crate::error::{Error, FieldErrors, Resource, Result};
+use crate::model::{
+    NewPost, PageRequest, Post, PostChanges, PostFilter, PostMeta, PostPage, PostRef, PostStatus,
+};
+use crate::policy::{self, Actor};
+use crate::ports::Store;
+use crate::values::{Body, Description, Slug, TagList, TagName, Title, Username};
+
+/// A new post as submitted; missing fields are `None`.
+#[derive(Debug, Clone, Default)]
+pub struct PostDraft {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub body: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Changes to a post as submitted. Title, description and body cannot be removed; a tag
+/// list replaces the tags, and cannot be null.
+#[derive(Debug, Clone, Default)]
+pub struct PostUpdate {
+    pub title: Patch<String>,
+    pub description: Patch<String>,
+    pub body: Patch<String>,
+    pub tags: Patch<Vec<String>>,
+}
+
+/// How many times a taken slug is retried with a fresh random suffix.
+const SLUG_ATTEMPTS: usize = 6;
+const SLUG_SUFFIX_LEN: usize = 6;
+
+fn changed<T>(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    patch: Patch<String>,
+    parse: impl FnOnce(&str) -> Result<T, &'static str>,
+) -> Option<T> {
+    match patch {
+        Patch::Absent => None,
+        Patch::Null => {
+            errors.add(field, BLANK);
+            None
+        }
+        Patch::Value(text) => errors.check(field, parse(&text)),
+    }
+}
+
+/// Whether `slug` is `base` or `base` plus one of our random suffixes: then a title change
+/// that keeps the same base keeps the slug, and links stay valid.
+fn slug_fits_title(slug: &Slug, base: &Slug) -> bool {
+    let (slug, base) = (slug.as_str(), base.as_str());
+    slug == base
+        || slug
+            .strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|suffix| {
+                suffix.len() == SLUG_SUFFIX_LEN
+                    && suffix
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+            })
+}
+
+impl<S: Store> Quire<S> {
+    /// The candidate slugs for a title: the plain one first, then ones with random suffixes.
+    fn slug_candidates(&self, base: &Slug) -> impl Iterator<Item = Slug> + '_ {
+        let base = base.clone();
+        (0..SLUG_ATTEMPTS).map(move |attempt| match attempt {
+            0 => base.clone(),
+            _ => base.with_suffix(&self.adapters.random.token(SLUG_SUFFIX_LEN)),
+        })
+    }
+
+    /// Finds a post the viewer may see, for acting on it.
+    pub(super) async fn visible_post(&self, slug: &str, viewer: Option<&Actor>) -> Result<PostRef> {
+        let not_found = || Error::NotFound(Resource::Post);
+        let slug = Slug::parse(slug).ok_or_else(not_found)?;
+        let post = self.store.post_ref(&slug).await?.ok_or_else(not_found)?;
+        if policy::may_read_post(viewer, post.author_id, post.status) {
+            Ok(post)
+        } else {
+            Err(not_found())
+        }
+    }
+
+    async fn load_post(&self, post: &PostRef, viewer: Option<&Actor>) -> Result<Post> {
+        self.store
+            .post(post.id, viewer.map(|actor| actor.user_id))
+            .await?
+            .ok_or(Error::NotFound(Resource::Post))
+    }
+
+    /// Publishes a new post by the actor.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_post(&self, actor: &Actor, draft: PostDraft) -> Result<Post> {
+        if !policy::may_create_post(actor) {
+            return Err(Error::Forbidden(Resource::Post));
+        }
+        let mut errors = FieldErrors::new();
+        let title = required(&mut errors, "title", draft.title.as_deref(), Title::parse);
+        let description = required(
+            &mut errors,
+            "description",
+            draft.description.as_deref(),
+            Description::parse,
+        );
+        let body = required(&mut errors, "body", draft.body.as_deref(), Body::parse);
+        let tags = match &draft.tags {
+            Some(tags) => errors.check("tagList", TagList::parse(tags)),
+            None => Some(TagList::default()),
+        };
+        let (Some(title), Some(description), Some(body), Some(tags)) =
+            (title, description, body, tags)
+        else {
+            return Err(Error::Invalid(errors));
+        };
+        let now = self.adapters.clock.now();
+        let mut new = NewPost {
+            slug: Slug::from_title(&title),
+            title,
+            description,
+            body,
+            tags,
+            author_id: actor.user_id,
+            status: PostStatus::Published,
+            meta: PostMeta::default(),
+            at: now,
+        };
+        let base = new.slug.clone();
+        for slug in self.slug_candidates(&base) {
+            new.slug = slug;
+            match self.store.insert_post(&new).await {
+                Ok(id) => {
+                    let post = PostRef {
+                        id,
+                        author_id: actor.user_id,
+                        status: new.status,
+                    };
+                    return self.load_post(&post, Some(actor)).await;
+                }
+                Err(error) if error.is_conflict_on("slug") => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::internal(format!(
+            "no free slug for {base} after {SLUG_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// A post with its body.
+    pub async fn post(&self, slug: &str, viewer: Option<&Actor>) -> Result<Post> {
+        let post = self.visible_post(slug, viewer).await?;
+        self.load_post(&post, viewer).await
+    }
+
+    /// Changes a post. The slug follows a changed title.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_post(&self, actor: &Actor, slug: &str, update: PostUpdate) -> Result<Post> {
+        let post = self.visible_post(slug, Some(actor)).await?;
+        if !policy::may_change_post(actor, post.author_id) {
+            return Err(Error::Forbidden(Resource::Post));
+        }
+        let mut errors = FieldErrors::new();
+        let title = changed(&mut errors, "title", update.title, Title::parse);
+        let description = changed(
+            &mut errors,
+            "description",
+            update.description,
+            Description::parse,
+        );
+        let body = changed(&mut errors, "body", update.body, Body::parse);
+        let tags = match update.tags {
+            Patch::Absent => None,
+            Patch::Null => {
+                errors.add("tagList", "can't be null; send [] to remove all tags");
+                None
+            }
+            Patch::Value(tags) => errors.check("tagList", TagList::parse(&tags)),
+        };
+        errors.into_result()?;
+
+        let current = self.load_post(&post, Some(actor)).await?;
+        let now = self.adapters.clock.now().after(current.updated_at);
+        let base = title.as_ref().map(Slug::from_title);
+        let mut changes = PostChanges {
+            slug: None,
+            title,
+            description,
+            body,
+            tags,
+            updated_at: now,
+        };
+        let Some(base) = base.filter(|base| !slug_fits_title(&current.slug, base)) else {
+            self.store.update_post(post.id, &changes).await?;
+            return self.load_post(&post, Some(actor)).await;
+        };
+        for slug in self.slug_candidates(&base) {
+            changes.slug = Some(slug);
+            match self.store.update_post(post.id, &changes).await {
+                Ok(()) => return self.load_post(&post, Some(actor)).await,
+                Err(error) if error.is_conflict_on("slug") => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::internal(format!(
+            "no free slug for {base} after {SLUG_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// Deletes a post with its comments and favorites.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_post(&self, actor: &Actor, slug: &str) -> Result<()> {
+        let post = self.visible_post(slug, Some(actor)).await?;
+        if !policy::may_change_post(actor, post.author_id) {
+            return Err(Error::Forbidden(Resource::Post));
+        }
+        self.store.delete_post(post.id).await
+    }
+
+    /// Marks a post as a favorite of the actor; already a favorite is no change.
+    #[tracing::instrument(skip_all)]
+    pub async fn favorite(&self, actor: &Actor, slug: &str) -> Result<Post> {
+        let post = self.visible_post(slug, Some(actor)).await?;
+        if !policy::may_react(actor) {
+            return Err(Error::Forbidden(Resource::Post));
+        }
+        let now = self.adapters.clock.now();
+        self.store.favorite(actor.user_id, post.id, now).await?;
+        self.load_post(&post, Some(actor)).await
+    }
+
+    /// Removes a post from the actor's favorites; not a favorite is no change.
+    #[tracing::instrument(skip_all)]
+    pub async fn unfavorite(&self, actor: &Actor, slug: &str) -> Result<Post> {
+        let post = self.visible_post(slug, Some(actor)).await?;
+        self.store.unfavorite(actor.user_id, post.id).await?;
+        self.load_post(&post, Some(actor)).await
+    }
+
+    /// Published posts, newest first, optionally filtered by tag, author or favoriting user.
+    /// A filter naming nothing that exists gives an empty page, not an error.
+    pub async fn list_posts(
+        &self,
+        tag: Option<&str>,
+        author: Option<&str>,
+        favorited_by: Option<&str>,
+        page: PageRequest,
+        viewer: Option<&Actor>,
+    ) -> Result<PostPage> {
+        let empty = PostPage {
+            posts: Vec::new(),
+            total: 0,
+        };
+        let mut filter = PostFilter::default();
+        if let Some(tag) = tag {
+            let Ok(tag) = TagName::parse(tag) else {
+                return Ok(empty);
+            };
+            filter.tag = Some(tag);
+        }
+        if let Some(author) = author {
+            let Ok(author) = Username::parse(author) else {
+                return Ok(empty);
+            };
+            filter.author = Some(author);
+        }
+        if let Some(user) = favorited_by {
+            let Ok(user) = Username::parse(user) else {
+                return Ok(empty);
+            };
+            filter.favorited_by = Some(user);
+        }
+        self.store
+            .list_posts(&filter, page, viewer.map(|actor| actor.user_id))
+            .await
+    }
+
+    /// Published posts by the authors the actor follows, newest first.
+    pub async fn feed(&self, actor: &Actor, page: PageRequest) -> Result<PostPage> {
+        let filter = PostFilter {
+            followed_by: Some(actor.user_id),
+            ..PostFilter::default()
+        };
+        self.store
+            .list_posts(&filter, page, Some(actor.user_id))
+            .await
+    }
+
+    /// Tags in use, most used first.
+    pub async fn tags(&self) -> Result<Vec<TagName>> {
+        self.store.tags().await
+    }
+}
+
+impl PageRequest {
+    /// Reads a limit and offset as a client sent them: limit from 1 (above
+    /// [`PageRequest::MAX_LIMIT`] it is capped), offset from 0.
+    pub fn parse(limit: Option<&str>, offset: Option<&str>) -> Result<Self> {
+        let mut errors = FieldErrors::new();
+        let limit = match limit.map(|text| text.trim().parse::<i64>()) {
+            None => Some(Self::DEFAULT_LIMIT),
+            Some(Ok(limit)) if limit >= 1 => Some(
+                u32::try_from(limit.min(i64::from(Self::MAX_LIMIT))).unwrap_or(Self::MAX_LIMIT),
+            ),
+            Some(_) => {
+                errors.add("limit", "must be an integer of at least 1");
+                None
+            }
+        };
+        let offset = match offset.map(|text| text.trim().parse::<u64>()) {
+            None => Some(0),
+            Some(Ok(offset)) => Some(offset.min(Self::MAX_OFFSET)),
+            Some(Err(_)) => {
+                errors.add("offset", "must be an integer of at least 0");
+                None
+            }
+        };
+        match (limit, offset) {
+            (Some(limit), Some(offset)) => Ok(Self { limit, offset }),
+            _ => Err(Error::Invalid(errors)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_requests_parse_with_defaults_and_caps() {
+        assert_eq!(
+            PageRequest::parse(None, None).unwrap(),
+            PageRequest {
+                limit: 20,
+                offset: 0
+            }
+        );
+        assert_eq!(
+            PageRequest::parse(Some("1"), Some("1")).unwrap(),
+            PageRequest {
+                limit: 1,
+                offset: 1
+            }
+        );
+        assert_eq!(
+            PageRequest::parse(Some("5000"), None).unwrap().limit,
+            PageRequest::MAX_LIMIT
+        );
+        for bad in ["0", "-1", "x", ""] {
+            assert!(PageRequest::parse(Some(bad), None).is_err(), "limit {bad}");
+        }
+        assert!(PageRequest::parse(None, Some("-1")).is_err());
+    }
+
+    #[test]
+    fn a_slug_fits_a_title_with_the_same_base() {
+        let base = Slug::from_trusted("my-post".into());
+        assert!(slug_fits_title(
+            &Slug::from_trusted("my-post".into()),
+            &base
+        ));
+        assert!(slug_fits_title(
+            &Slug::from_trusted("my-post-a1b2c3".into()),
+            &base
+        ));
+        assert!(!slug_fits_title(
+            &Slug::from_trusted("my-post-two".into()),
+            &base
+        ));
+        assert!(!slug_fits_title(
+            &Slug::from_trusted("my-posts".into()),
+            &base
+        ));
+    }
+}

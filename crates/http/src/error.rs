@@ -1,0 +1,249 @@
+//! The one mapping from core errors to RealWorld's `{"errors": {...}}` bodies, and the bodies
+//! of transport-level failures (bad JSON, unknown route, wrong method, limits).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use quire_core::{AuthProblem, Error, Resource};
+use serde_json::{Map, Value, json};
+
+/// A core error on its way out over HTTP.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        Self(error)
+    }
+}
+
+/// Marks a response as a server fault; the request middleware logs the cause once, with the
+/// request id, and puts the id in the body.
+#[derive(Clone, Debug)]
+pub(crate) struct ServerFault(pub std::sync::Arc<String>);
+
+/// The key RealWorld uses for a resource in not-found and forbidden errors.
+fn resource_key(resource: Resource) -> &'static str {
+    match resource {
+        Resource::User => "profile",
+        Resource::Post => "article",
+        Resource::Comment => "comment",
+    }
+}
+
+/// `{"errors": {key: [message]}}`.
+pub(crate) fn error_body(key: &str, message: &str) -> Value {
+    json!({ "errors": { key: [message] } })
+}
+
+fn fields_body(fields: &quire_core::FieldErrors) -> Value {
+    let errors: Map<String, Value> = fields
+        .iter()
+        .map(|(field, messages)| (field.to_owned(), json!(messages)))
+        .collect();
+    json!({ "errors": errors })
+}
+
+/// Status and body for a core error.
+pub(crate) fn status_and_body(error: &Error) -> (StatusCode, Value) {
+    match error {
+        Error::Invalid(fields) => (StatusCode::UNPROCESSABLE_ENTITY, fields_body(fields)),
+        Error::Unauthenticated(problem) => {
+            let (key, message) = match problem {
+                AuthProblem::MissingToken => ("token", "is missing"),
+                AuthProblem::InvalidToken => ("token", "is invalid"),
+                AuthProblem::InvalidCredentials => ("credentials", "invalid"),
+            };
+            (StatusCode::UNAUTHORIZED, error_body(key, message))
+        }
+        Error::Forbidden(resource) => (
+            StatusCode::FORBIDDEN,
+            error_body(resource_key(*resource), "forbidden"),
+        ),
+        Error::NotFound(resource) => (
+            StatusCode::NOT_FOUND,
+            error_body(resource_key(*resource), "not found"),
+        ),
+        Error::Conflict(fields) => (StatusCode::CONFLICT, fields_body(fields)),
+        Error::Unavailable { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_body("service", "is temporarily unavailable, retry later"),
+        ),
+        Error::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            error_body("server", "internal error"),
+        ),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = status_and_body(&self.0);
+        let mut response = (status, Json(body)).into_response();
+        match &self.0 {
+            Error::Unauthenticated(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Token realm=\"quire\""),
+                );
+            }
+            Error::Unavailable {
+                retry_after_secs,
+                reason,
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                tracing::warn!(reason, "service unavailable");
+            }
+            Error::Internal(cause) => {
+                let mut chain = cause.to_string();
+                let mut source = cause.source();
+                while let Some(next) = source {
+                    chain.push_str(": ");
+                    chain.push_str(&next.to_string());
+                    source = next.source();
+                }
+                response
+                    .extensions_mut()
+                    .insert(ServerFault(std::sync::Arc::new(chain)));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// Body for a failure the framework produced without one (or with plain text), by status.
+pub(crate) fn transport_error_body(status: StatusCode) -> Value {
+    match status {
+        StatusCode::NOT_FOUND => error_body("route", "not found"),
+        StatusCode::METHOD_NOT_ALLOWED => error_body("method", "is not allowed for this route"),
+        StatusCode::PAYLOAD_TOO_LARGE => error_body("body", "is too large"),
+        StatusCode::REQUEST_TIMEOUT => error_body("request", "timed out"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => error_body(
+            "body",
+            "must be JSON sent as Content-Type: application/json",
+        ),
+        status if status.is_server_error() => error_body("server", "internal error"),
+        status => error_body("request", status.canonical_reason().unwrap_or("is invalid")),
+    }
+}
+
+/// The fallback for paths no route serves.
+pub(crate) async fn unknown_route() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(transport_error_body(StatusCode::NOT_FOUND)),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quire_core::FieldErrors;
+
+    fn mapped(error: Error) -> (u16, String) {
+        let (status, body) = status_and_body(&error);
+        (status.as_u16(), body.to_string())
+    }
+
+    #[test]
+    fn core_errors_map_to_realworld_statuses_and_bodies() {
+        let cases = [
+            (
+                Error::invalid("title", "can't be blank"),
+                422,
+                r#"{"errors":{"title":["can't be blank"]}}"#,
+            ),
+            (
+                Error::Unauthenticated(AuthProblem::MissingToken),
+                401,
+                r#"{"errors":{"token":["is missing"]}}"#,
+            ),
+            (
+                Error::Unauthenticated(AuthProblem::InvalidToken),
+                401,
+                r#"{"errors":{"token":["is invalid"]}}"#,
+            ),
+            (
+                Error::Unauthenticated(AuthProblem::InvalidCredentials),
+                401,
+                r#"{"errors":{"credentials":["invalid"]}}"#,
+            ),
+            (
+                Error::Forbidden(Resource::Post),
+                403,
+                r#"{"errors":{"article":["forbidden"]}}"#,
+            ),
+            (
+                Error::Forbidden(Resource::Comment),
+                403,
+                r#"{"errors":{"comment":["forbidden"]}}"#,
+            ),
+            (
+                Error::NotFound(Resource::User),
+                404,
+                r#"{"errors":{"profile":["not found"]}}"#,
+            ),
+            (
+                Error::NotFound(Resource::Post),
+                404,
+                r#"{"errors":{"article":["not found"]}}"#,
+            ),
+            (
+                Error::NotFound(Resource::Comment),
+                404,
+                r#"{"errors":{"comment":["not found"]}}"#,
+            ),
+            (
+                Error::taken("username"),
+                409,
+                r#"{"errors":{"username":["has already been taken"]}}"#,
+            ),
+            (
+                Error::Unavailable {
+                    reason: "db",
+                    retry_after_secs: 2,
+                },
+                503,
+                r#"{"errors":{"service":["is temporarily unavailable, retry later"]}}"#,
+            ),
+        ];
+        for (error, status, body) in cases {
+            assert_eq!(mapped(error), (status, body.to_owned()));
+        }
+    }
+
+    #[test]
+    fn several_field_errors_stay_together() {
+        let mut fields = FieldErrors::new();
+        fields.add("email", "can't be blank");
+        fields.add("username", "can't be blank");
+        assert_eq!(
+            mapped(Error::Invalid(fields)).1,
+            r#"{"errors":{"email":["can't be blank"],"username":["can't be blank"]}}"#
+        );
+    }
+
+    #[test]
+    fn internal_errors_never_show_their_cause() {
+        let (status, body) = mapped(Error::internal("disk I/O error at /var/lib/secret.db"));
+        assert_eq!(status, 500);
+        assert!(!body.contains("secret"));
+        assert_eq!(body, r#"{"errors":{"server":["internal error"]}}"#);
+    }
+
+    #[test]
+    fn unavailable_carries_retry_after_and_internal_marks_a_fault() {
+        let response = ApiError(Error::Unavailable {
+            reason: "db",
+            retry_after_secs: 3,
+        })
+        .into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+        let response = ApiError(Error::internal("boom")).into_response();
+        assert!(response.extensions().get::<ServerFault>().is_some());
+    }
+}

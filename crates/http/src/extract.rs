@@ -1,0 +1,193 @@
+//! Extractors that turn requests into core inputs, failing in the API's error shape.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use quire_core::policy::Actor;
+use quire_core::ports::Store;
+use quire_core::{AuthProblem, Error};
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::{ApiError, error_body, transport_error_body};
+
+/// A JSON request body. A wrong content type is a 415, an oversized body a 413, malformed
+/// JSON a 400, and JSON of the wrong shape a 422: all with an `{"errors": ...}` body.
+pub(crate) struct JsonBody<T>(pub T);
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn reject(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        if !is_json_content_type(request.headers()) {
+            let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+            return Err(reject(status, transport_error_body(status)));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                reject(status, transport_error_body(status))
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|error| {
+                use serde_json::error::Category;
+                match error.classify() {
+                    Category::Data => reject(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        error_body("body", &format!("has the wrong shape: {error}")),
+                    ),
+                    Category::Syntax | Category::Eof | Category::Io => reject(
+                        StatusCode::BAD_REQUEST,
+                        error_body("body", &format!("is not valid JSON: {error}")),
+                    ),
+                }
+            })
+    }
+}
+
+/// The token of an `Authorization: Token <jwt>` (RealWorld) or `Bearer <jwt>` header.
+fn presented_token(headers: &HeaderMap) -> Result<Option<&str>, Error> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let invalid = Error::Unauthenticated(AuthProblem::InvalidToken);
+    let value = value.to_str().map_err(|_| invalid)?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(Error::Unauthenticated(AuthProblem::InvalidToken))?;
+    let token = token.trim();
+    if (scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer"))
+        && !token.is_empty()
+    {
+        Ok(Some(token))
+    } else {
+        Err(Error::Unauthenticated(AuthProblem::InvalidToken))
+    }
+}
+
+/// The signed-in caller; a request without a valid token is refused with 401.
+pub(crate) struct CurrentUser {
+    pub actor: Actor,
+    /// The token as presented, echoed back where the contract returns one.
+    pub token: String,
+}
+
+impl<S: Store> FromRequestParts<AppState<S>> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, ApiError> {
+        let token = presented_token(&parts.headers)?
+            .ok_or(Error::Unauthenticated(AuthProblem::MissingToken))?
+            .to_owned();
+        let actor = state.quire.authenticate(&token).await?;
+        Ok(Self { actor, token })
+    }
+}
+
+/// The caller if a token was presented. A presented but invalid token is still a 401, so a
+/// client learns that its session ended instead of silently seeing the anonymous view.
+pub(crate) struct MaybeUser(pub Option<Actor>);
+
+impl<S: Store> FromRequestParts<AppState<S>> for MaybeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState<S>) -> Result<Self, ApiError> {
+        match presented_token(&parts.headers)? {
+            Some(token) => {
+                let token = token.to_owned();
+                Ok(Self(Some(state.quire.authenticate(&token).await?)))
+            }
+            None => Ok(Self(None)),
+        }
+    }
+}
+
+impl MaybeUser {
+    pub(crate) fn actor(&self) -> Option<&Actor> {
+        self.0.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(authorization: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(authorization).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn token_and_bearer_schemes_are_accepted() {
+        assert_eq!(presented_token(&headers("Token abc")).unwrap(), Some("abc"));
+        assert_eq!(
+            presented_token(&headers("Bearer abc")).unwrap(),
+            Some("abc")
+        );
+        assert_eq!(
+            presented_token(&headers("bearer  abc ")).unwrap(),
+            Some("abc")
+        );
+        assert_eq!(presented_token(&HeaderMap::new()).unwrap(), None);
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_invalid() {
+        for value in ["Basic abc", "Token", "Token ", "abc"] {
+            assert!(presented_token(&headers(value)).is_err(), "{value}");
+        }
+    }
+
+    #[test]
+    fn json_content_types_are_recognized() {
+        let mut h = HeaderMap::new();
+        for (value, ok) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Application/JSON", true),
+            ("application/merge-patch+json", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+            assert_eq!(is_json_content_type(&h), ok, "{value}");
+        }
+        assert!(!is_json_content_type(&HeaderMap::new()));
+    }
+}

@@ -1,0 +1,39 @@
+//! Liveness and readiness probes.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use quire_core::ports::Store;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {
+    Router::new()
+        .route("/healthz", get(alive))
+        .route("/readyz", get(ready::<S>))
+}
+
+/// The process is up and serving HTTP.
+async fn alive() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The process can do useful work: its database answers.
+async fn ready<S: Store>(State(state): State<AppState<S>>) -> (StatusCode, Json<Value>) {
+    match state.quire.ready().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "checks": { "database": "up" } })),
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "checks": { "database": "down" } })),
+            )
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! quire's HTTP transports. Today: the RealWorld ("Conduit") API at `/api`, plus the health
+//! probes and the middleware every HTTP contract shares (request ids, tracing, limits, CORS,
+//! and one error shape for every failure).
+//!
+//! Handlers only translate: they parse requests into core calls and core results into wire
+//! types. Rules and permissions live in `quire-core`; SQL lives in `quire-storage`, which this
+//! crate cannot reach.
+
+mod error;
+mod extract;
+mod health;
+mod middleware;
+mod realworld;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use quire_core::ports::Store;
+use quire_core::service::Quire;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::ApiError;
+pub use middleware::RequestId;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub body_limit: usize,
+    /// A request still running after this gets 408 and its work is dropped.
+    pub request_timeout: Duration,
+    /// Origins browsers may call from; `*` allows any.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            cors_origins: vec!["*".to_owned()],
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct AppState<S> {
+    pub quire: Quire<S>,
+}
+
+impl<S: Clone> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        Self {
+            quire: self.quire.clone(),
+        }
+    }
+}
+
+/// The whole HTTP application: every contract and probe behind the shared middleware.
+pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig) -> Router {
+    let state = AppState { quire };
+    Router::new()
+        .nest("/api", realworld::routes())
+        .merge(health::routes())
+        .fallback(error::unknown_route)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(cors(config))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+}
+
+/// CORS as browsers need it for a front end on another origin: preflights answered, the
+/// token header allowed, the request id readable by scripts.
+fn cors(config: &HttpConfig) -> CorsLayer {
+    use axum::http::{HeaderName, Method, header};
+    let origins = if config.cors_origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::from(Any)
+    } else {
+        AllowOrigin::list(
+            config
+                .cors_origins
+                .iter()
+                .filter_map(|origin| origin.parse().ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            HeaderName::from_static(middleware::REQUEST_ID),
+        ])
+        .expose_headers([HeaderName::from_static(middleware::REQUEST_ID)])
+        .max_age(Duration::from_secs(600))
+}

@@ -1,0 +1,131 @@
+//! The request context every response passes through: request id, tracing span, one log
+//! line per request, server faults logged once, and framework errors given the API's shape.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+use crate::error::{ServerFault, error_body, transport_error_body};
+
+/// The header that carries a request's id, in and out.
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+/// The id of the request being served, for handlers that want it.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub Arc<str>);
+
+/// A caller-supplied id is kept when it is short and plain, so ids can be followed across
+/// services; anything else is replaced, so logs never carry injected text.
+fn accepted_id(value: &HeaderValue) -> Option<&str> {
+    let id = value.to_str().ok()?;
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    (!id.is_empty() && id.len() <= 128 && id.chars().all(plain)).then_some(id)
+}
+
+fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // The OS random source failing is not worth failing a request over: an id only
+        // needs to be distinct, and time plus a counter is.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bytes[..8].copy_from_slice(&n.to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"))
+}
+
+fn json_body(response: &mut Response, body: &serde_json::Value) {
+    *response.body_mut() = Body::from(body.to_string());
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_LENGTH);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+}
+
+pub(crate) async fn request_context(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id: Arc<str> = match request.headers().get(REQUEST_ID).and_then(accepted_id) {
+        Some(id) => id.into(),
+        None => new_id().into(),
+    };
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        route = %route,
+    );
+
+    let mut response = next.run(request).instrument(span.clone()).await;
+
+    let _entered = span.enter();
+    let status = response.status();
+    if let Some(ServerFault(cause)) = response.extensions_mut().remove::<ServerFault>() {
+        tracing::error!(%cause, "request failed");
+        let message = format!("internal error (request id {id})");
+        json_body(&mut response, &error_body("server", &message));
+    } else if status.is_server_error() && !is_json(&response) {
+        tracing::error!(status = status.as_u16(), "request failed without a cause");
+        let message = format!("internal error (request id {id})");
+        json_body(&mut response, &error_body("server", &message));
+    } else if status.is_client_error() && !is_json(&response) {
+        json_body(&mut response, &transport_error_body(status));
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::warn!(status = status.as_u16(), latency_ms, "request completed");
+    } else {
+        tracing::info!(status = status.as_u16(), latency_ms, "request completed");
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_short_ids_are_kept_and_others_replaced() {
+        let keep = HeaderValue::from_static("abc-123_x.y:z");
+        assert_eq!(accepted_id(&keep), Some("abc-123_x.y:z"));
+        for bad in ["", "has space", "new\\nline", "<script>"] {
+            if let Ok(value) = HeaderValue::from_str(bad) {
+                assert_eq!(accepted_id(&value), None, "{bad:?}");
+            }
+        }
+        let long = HeaderValue::from_str(&"a".repeat(129)).unwrap();
+        assert_eq!(accepted_id(&long), None);
+    }
+
+    #[test]
+    fn generated_ids_are_distinct_hex() {
+        let (a, b) = (new_id(), new_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+}

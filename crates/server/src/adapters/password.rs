@@ -1,0 +1,170 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use quire_core::ports::{BoxFuture, PasswordHasher};
+use quire_core::values::{Password, PasswordHash};
+use quire_core::{Error, Result};
+use tokio::sync::Semaphore;
+
+/// argon2id hashing on the blocking thread pool, with a bound on how many hashes run at
+/// once and on how many may wait: a flood of log-ins queues (then gets 503) instead of
+/// taking every core and all memory from other requests.
+pub struct Argon2Hasher {
+    argon2: Argon2<'static>,
+    running: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    /// Verified against when the email is unknown, so that answer takes as long as any other.
+    decoy: String,
+}
+
+impl Argon2Hasher {
+    pub fn new(
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+        max_concurrent: usize,
+        max_waiting: usize,
+    ) -> Result<Self> {
+        let params = Params::new(memory_kib, iterations, parallelism, None)
+            .map_err(|error| Error::internal(format!("argon2 parameters: {error}")))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let mut decoy_password = [0u8; 24];
+        super::random::random_bytes(&mut decoy_password).map_err(Error::internal)?;
+        let decoy = argon2
+            .hash_password(&decoy_password)
+            .map_err(|error| Error::internal(format!("argon2: {error}")))?
+            .to_string();
+        let max_concurrent = if max_concurrent == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+        } else {
+            max_concurrent
+        };
+        Ok(Self {
+            argon2,
+            running: Arc::new(Semaphore::new(max_concurrent)),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+            decoy,
+        })
+    }
+
+    /// Runs `work` on the blocking pool once a slot is free.
+    async fn bounded<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T> {
+        let busy = Error::Unavailable {
+            reason: "password hashing is saturated",
+            retry_after_secs: 1,
+        };
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(busy);
+        }
+        let permit = self.running.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let permit = permit.map_err(|_| busy)?;
+        let argon2 = self.argon2.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let result = work(argon2);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(Error::internal)?;
+        Ok(result)
+    }
+}
+
+impl PasswordHasher for Argon2Hasher {
+    fn hash(&self, password: Password) -> BoxFuture<'_, Result<PasswordHash>> {
+        Box::pin(async move {
+            let phc = self
+                .bounded(move |argon2| {
+                    argon2
+                        .hash_password(password.expose().as_bytes())
+                        .map(|hash| hash.to_string())
+                })
+                .await?
+                .map_err(|error| Error::internal(format!("argon2: {error}")))?;
+            Ok(PasswordHash::from_phc(phc))
+        })
+    }
+
+    fn verify(
+        &self,
+        password: Password,
+        hash: Option<PasswordHash>,
+    ) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move {
+            let known = hash.is_some();
+            let phc = hash.map_or_else(|| self.decoy.clone(), |hash| hash.as_phc().to_owned());
+            let matches = self
+                .bounded(move |argon2| {
+                    argon2::PasswordHash::new(&phc)
+                        .map(|parsed| {
+                            argon2
+                                .verify_password(password.expose().as_bytes(), &parsed)
+                                .is_ok()
+                        })
+                        .map_err(|error| error.to_string())
+                })
+                .await?
+                .map_err(|error| Error::internal(format!("stored password hash: {error}")))?;
+            Ok(known && matches)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> Argon2Hasher {
+        Argon2Hasher::new(64, 1, 1, 2, 16).unwrap()
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_only_their_password() {
+        let hasher = cheap();
+        let password = Password::parse("correct horse").unwrap();
+        let hash = hasher.hash(password.clone()).await.unwrap();
+        assert!(hash.as_phc().starts_with("$argon2id$v=19$"));
+        assert!(hasher.verify(password, Some(hash.clone())).await.unwrap());
+        let wrong = Password::parse("wrong horse").unwrap();
+        assert!(!hasher.verify(wrong, Some(hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn the_same_password_hashes_differently_each_time() {
+        let hasher = cheap();
+        let password = Password::parse("correct horse").unwrap();
+        let a = hasher.hash(password.clone()).await.unwrap();
+        let b = hasher.hash(password).await.unwrap();
+        assert_ne!(a, b, "salts differ");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_never_verifies() {
+        let hasher = cheap();
+        let password = Password::parse("correct horse").unwrap();
+        assert!(!hasher.verify(password, None).await.unwrap());
+    }
+
+    #[test]
+    fn owasp_parameters_are_accepted() {
+        assert!(Argon2Hasher::new(19 * 1024, 2, 1, 1, 1).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_unavailable() {
+        let hasher = Argon2Hasher::new(64, 1, 1, 1, 0).unwrap();
+        let password = Password::parse("correct horse").unwrap();
+        assert!(matches!(
+            hasher.hash(password).await,
+            Err(Error::Unavailable { .. })
+        ));
+    }
+}

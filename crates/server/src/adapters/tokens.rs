@@ -1,0 +1,208 @@
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use quire_core::ids::UserId;
+use quire_core::ports::TokenService;
+use quire_core::time::Timestamp;
+use quire_core::{AuthProblem, Error, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Secret;
+
+/// Shortest HMAC key accepted: 256 bits, the size of HS256's output.
+pub const MIN_KEY_BYTES: usize = 32;
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: i64,
+    exp: i64,
+    iss: String,
+    aud: String,
+}
+
+/// HS256 JSON Web Tokens naming a user id. Only HS256 is accepted, with the configured
+/// issuer and audience; expiry is checked against the injected clock.
+pub struct JwtTokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl_secs: i64,
+    issuer: String,
+    audience: String,
+}
+
+impl JwtTokens {
+    pub fn new(key: &[u8], ttl_secs: u64, issuer: &str, audience: &str) -> Result<Self> {
+        if key.len() < MIN_KEY_BYTES {
+            return Err(Error::internal(format!(
+                "the JWT signing key must be at least {MIN_KEY_BYTES} bytes"
+            )));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+        // Expiry is checked against the core clock below, not the system clock.
+        validation.validate_exp = false;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(key),
+            decoding: DecodingKey::from_secret(key),
+            validation,
+            ttl_secs: i64::try_from(ttl_secs).unwrap_or(i64::MAX / 2),
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        })
+    }
+}
+
+impl TokenService for JwtTokens {
+    fn issue(&self, user: UserId, now: Timestamp) -> Result<String> {
+        let iat = now.as_millis() / 1000;
+        let claims = Claims {
+            sub: user.to_string(),
+            iat,
+            exp: iat.saturating_add(self.ttl_secs),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(Error::internal)
+    }
+
+    fn verify(&self, token: &str, now: Timestamp) -> Result<UserId, AuthProblem> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| AuthProblem::InvalidToken)?;
+        if data.claims.exp <= now.as_millis() / 1000 {
+            return Err(AuthProblem::InvalidToken);
+        }
+        UserId::parse(&data.claims.sub).ok_or(AuthProblem::InvalidToken)
+    }
+}
+
+/// The signing key: the configured one, else the configured file's, else the one kept in the
+/// data directory, generated (256 random bits, mode 0600) on first start.
+pub fn load_or_create_key(
+    secret: Option<&Secret>,
+    secret_file: Option<&Path>,
+    data_dir: &Path,
+) -> Result<Vec<u8>> {
+    if let Some(secret) = secret {
+        return Ok(secret.expose().as_bytes().to_vec());
+    }
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map(|text| text.trim_end_matches(['\n', '\r']).as_bytes().to_vec())
+            .map_err(|error| Error::internal(format!("reading {}: {error}", path.display())))
+    };
+    if let Some(path) = secret_file {
+        return read(path);
+    }
+    let path = data_dir.join("jwt-secret");
+    if path.exists() {
+        let mode = std::fs::metadata(&path)
+            .map_err(|error| Error::internal(format!("{}: {error}", path.display())))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "the JWT key file is readable by others; tightening to 0600");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|error| Error::internal(format!("{}: {error}", path.display())))?;
+        }
+        return read(&path);
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|error| Error::internal(format!("creating {}: {error}", data_dir.display())))?;
+    let mut bytes = [0u8; 32];
+    super::random::random_bytes(&mut bytes).map_err(Error::internal)?;
+    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|error| Error::internal(format!("creating {}: {error}", path.display())))?;
+    file.write_all(key.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|error| Error::internal(format!("writing {}: {error}", path.display())))?;
+    tracing::info!(path = %path.display(), "generated a new JWT signing key");
+    Ok(key.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+
+    fn tokens() -> JwtTokens {
+        JwtTokens::new(KEY, 3600, "quire", "quire").unwrap()
+    }
+
+    #[test]
+    fn issued_tokens_verify_until_they_expire() {
+        let tokens = tokens();
+        let token = tokens.issue(UserId::new(7), NOW).unwrap();
+        assert_eq!(tokens.verify(&token, NOW), Ok(UserId::new(7)));
+        let later = Timestamp::from_millis(NOW.as_millis() + 3_600_000);
+        assert_eq!(tokens.verify(&token, later), Err(AuthProblem::InvalidToken));
+    }
+
+    #[test]
+    fn tokens_from_another_key_issuer_or_audience_are_refused() {
+        let token = tokens().issue(UserId::new(7), NOW).unwrap();
+        let other_key = JwtTokens::new(
+            b"another-key-another-key-another-key",
+            3600,
+            "quire",
+            "quire",
+        )
+        .unwrap();
+        assert!(other_key.verify(&token, NOW).is_err());
+        let other_iss = JwtTokens::new(KEY, 3600, "elsewhere", "quire").unwrap();
+        assert!(other_iss.verify(&token, NOW).is_err());
+        let other_aud = JwtTokens::new(KEY, 3600, "quire", "elsewhere").unwrap();
+        assert!(other_aud.verify(&token, NOW).is_err());
+    }
+
+    #[test]
+    fn unsigned_and_garbage_tokens_are_refused() {
+        // {"alg":"none"} with the same claims and no signature.
+        let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiI3IiwiaWF0IjoxNzAwMDAwMDAwLCJleHAiOjk5OTk5OTk5OTksImlzcyI6InF1aXJlIiwiYXVkIjoicXVpcmUifQ.";
+        assert!(tokens().verify(none, NOW).is_err());
+        assert!(tokens().verify("not.a.token", NOW).is_err());
+        assert!(tokens().verify("", NOW).is_err());
+    }
+
+    #[test]
+    fn short_keys_are_rejected() {
+        assert!(JwtTokens::new(b"short", 3600, "quire", "quire").is_err());
+    }
+
+    #[test]
+    fn a_generated_key_is_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_key(None, None, dir.path()).unwrap();
+        assert!(first.len() >= MIN_KEY_BYTES);
+        let mode = std::fs::metadata(dir.path().join("jwt-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let second = load_or_create_key(None, None, dir.path()).unwrap();
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn a_configured_key_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = Secret::new("configured-key-configured-key-configured");
+        let key = load_or_create_key(Some(&secret), None, dir.path()).unwrap();
+        assert_eq!(key, secret.expose().as_bytes());
+        assert!(!dir.path().join("jwt-secret").exists());
+    }
+}

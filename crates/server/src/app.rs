@@ -1,0 +1,162 @@
+//! Building the application from configuration, and running it until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use quire_core::service::{Adapters, Quire};
+use quire_http::HttpConfig;
+use quire_storage::{Db, DbOptions};
+use tokio::net::TcpListener;
+
+use crate::adapters::{Argon2Hasher, JwtTokens, OsRandom, SystemClock, load_or_create_key};
+use crate::config::{Config, Durability};
+
+/// The storage options a configuration names.
+pub fn db_options(config: &Config) -> DbOptions {
+    DbOptions {
+        url: config
+            .database
+            .url
+            .as_ref()
+            .map(|url| url.expose().to_owned()),
+        data_dir: config.data_dir.clone(),
+        durability: match config.database.durability {
+            Durability::Full => quire_storage::Durability::Full,
+            Durability::Normal => quire_storage::Durability::Normal,
+        },
+        readers: config.database.readers,
+        acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
+    }
+}
+
+/// The core wired to its production adapters over an opened database.
+pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
+    let db = Db::open(&db_options(config))
+        .await
+        .context("opening the database")?;
+    let key = load_or_create_key(
+        config.jwt.secret.as_ref(),
+        config.jwt.secret_file.as_deref(),
+        &config.data_dir,
+    )
+    .context("loading the JWT signing key")?;
+    let tokens = JwtTokens::new(
+        &key,
+        config.jwt.ttl_secs,
+        &config.jwt.issuer,
+        &config.jwt.audience,
+    )
+    .context("setting up tokens")?;
+    let hasher = Argon2Hasher::new(
+        config.argon2.memory_kib,
+        config.argon2.iterations,
+        config.argon2.parallelism,
+        config.argon2.max_concurrent,
+        config.argon2.max_queue,
+    )
+    .context("setting up password hashing")?;
+    let adapters = Adapters {
+        hasher: Arc::new(hasher),
+        tokens: Arc::new(tokens),
+        clock: Arc::new(SystemClock),
+        random: Arc::new(OsRandom),
+    };
+    Ok(Quire::new(db, adapters))
+}
+
+/// A bound, ready-to-serve quire.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    quire: Quire<Db>,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// Opens the database (migrating it), loads keys, and binds the listening socket.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let quire = build_core(&config).await?;
+        let http = HttpConfig {
+            body_limit: config.http.body_limit_bytes,
+            request_timeout: Duration::from_secs(config.http.request_timeout_secs),
+            cors_origins: config.http.cors_origins.clone(),
+        };
+        let router = quire_http::router(quire.clone(), &http);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        Ok(Self {
+            listener,
+            router,
+            quire,
+            shutdown_grace: Duration::from_secs(config.http.shutdown_grace_secs),
+        })
+    }
+
+    /// The address actually bound (the real port when configured with port 0).
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The database, for tests that inspect it (such as counting statements).
+    pub fn db(&self) -> &Db {
+        self.quire.store()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
+    /// finish for up to the grace period, and closes the database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let address = self.local_addr()?;
+        tracing::info!(%address, "listening");
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests");
+            let _ = stop_tx.send(true);
+        };
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        let grace = self.shutdown_grace;
+        let deadline = async move {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = server => result.context("serving HTTP")?,
+            () = deadline => tracing::warn!(?grace, "drain deadline passed; stopping with requests in flight"),
+        }
+        self.quire.store().close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

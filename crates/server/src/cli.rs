@@ -1,0 +1,137 @@
+//! The `quire` command line.
+
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use quire_core::ports::Random;
+use quire_core::roles::{Role, Roles};
+use quire_core::service::Registration;
+
+use crate::adapters::OsRandom;
+use crate::app::{Application, build_core, db_options, shutdown_signal};
+use crate::config::Config;
+use crate::telemetry;
+
+/// quire: the backend of a publishing platform.
+#[derive(Debug, Parser)]
+#[command(name = "quire", version, about)]
+pub struct Cli {
+    /// Configuration file (default: ./quire.toml when present).
+    #[arg(long, global = true, env = "QUIRE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the effective configuration, secrets redacted.
+    Config,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user, for example the first admin. No password is ever shipped: read one from
+    /// standard input with --password-stdin, or let quire generate and print one.
+    Create(CreateUser),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateUser {
+    #[arg(long)]
+    pub username: String,
+    #[arg(long)]
+    pub email: String,
+    /// Roles to grant, comma-separated (reader, commenter, author, editor, admin).
+    #[arg(long, value_delimiter = ',', default_value = "reader,commenter,author")]
+    pub roles: Vec<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+impl Cli {
+    /// Runs the chosen command with the process environment.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        let config = Config::load(self.config.as_deref(), &env)?;
+        match self.command.unwrap_or(Command::Serve) {
+            Command::Serve => {
+                telemetry::init(&config.log);
+                let app = Application::build(config).await?;
+                app.run_until(shutdown_signal()).await
+            }
+            Command::Migrate => {
+                telemetry::init(&config.log);
+                let applied = quire_storage::Db::migrate(&db_options(&config)).await?;
+                println!(
+                    "database is at migration version {}",
+                    applied.last().copied().unwrap_or(0)
+                );
+                Ok(())
+            }
+            Command::Config => {
+                print!("{}", config.to_redacted_toml()?);
+                Ok(())
+            }
+            Command::User(UserCommand::Create(args)) => create_user(config, args).await,
+        }
+    }
+}
+
+async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
+    let roles = args
+        .roles
+        .iter()
+        .map(|name| {
+            Role::parse(name.trim()).map_err(|message| anyhow::anyhow!("role {name:?} {message}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (password, generated) = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password")?;
+        (line.trim_end_matches(['\n', '\r']).to_owned(), false)
+    } else {
+        (OsRandom.token(24), true)
+    };
+    if args.password_stdin && std::io::stdin().is_terminal() {
+        bail!(
+            "--password-stdin reads from a pipe, e.g. `printf %s \"$PASSWORD\" | quire user create ...`"
+        );
+    }
+    let quire = build_core(&config).await?;
+    let registration = Registration {
+        username: Some(args.username),
+        email: Some(args.email),
+        password: Some(password.clone()),
+    };
+    let (user, _token) = quire
+        .create_user(registration, Roles::of(&roles))
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    quire.store().close().await;
+    let names: Vec<&str> = user.roles.iter().map(Role::as_str).collect();
+    println!(
+        "created user {} (id {}) with roles {}",
+        user.username,
+        user.id,
+        names.join(",")
+    );
+    if generated {
+        println!("generated password (shown once): {password}");
+    }
+    Ok(())
+}

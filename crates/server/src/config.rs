@@ -1,0 +1,477 @@
+//! Configuration: defaults, then an optional `quire.toml`, then `QUIRE_*` environment
+//! variables. Secrets can come from files (`*_FILE`) and never print.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+/// A secret value: kept out of `Debug`, `Display` and printed configuration.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("<redacted>")
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Whether a commit is synced before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Survives power loss (SQLite `synchronous=FULL`).
+    Full,
+    /// Survives a crash of the process, not of the machine (`synchronous=NORMAL`).
+    Normal,
+}
+
+/// Everything quire can be told. Every field has a default; see [`Config::default`].
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to serve on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Where the SQLite database and the generated signing key live.
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub jwt: JwtConfig,
+    pub http: HttpSection,
+    pub argon2: Argon2Config,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH`; unset means `quire.db` in the data directory.
+    pub url: Option<Secret>,
+    pub durability: Durability,
+    /// Read-only connections for concurrent reads.
+    pub readers: u32,
+    /// Seconds a request waits for a connection before answering 503.
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,quire_storage=debug`.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// HMAC key for tokens, at least 32 bytes. Unset (and no `secret_file`): a key is
+    /// generated on first start and kept in the data directory with mode 0600.
+    pub secret: Option<Secret>,
+    /// A file holding the key.
+    pub secret_file: Option<PathBuf>,
+    /// How long a token is valid, in seconds.
+    pub ttl_secs: u64,
+    pub issuer: String,
+    pub audience: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    pub shutdown_grace_secs: u64,
+    /// Origins browsers may call from; `*` allows any.
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Argon2Config {
+    /// Memory per hash in KiB (OWASP: 19456).
+    pub memory_kib: u32,
+    /// Passes over memory (OWASP: 2).
+    pub iterations: u32,
+    /// Lanes (OWASP: 1).
+    pub parallelism: u32,
+    /// Hashes computed at once; 0 means one less than the number of cores (at least 1), so
+    /// a log-in flood leaves a core for everything else.
+    pub max_concurrent: usize,
+    /// Hashes allowed to wait; beyond this, log-ins and registrations answer 503.
+    pub max_queue: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+            jwt: JwtConfig::default(),
+            http: HttpSection::default(),
+            argon2: Argon2Config::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            durability: Durability::Full,
+            readers: 8,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            filter: "info,sqlx=warn".to_owned(),
+        }
+    }
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            secret: None,
+            secret_file: None,
+            ttl_secs: 7 * 24 * 3600,
+            issuer: "quire".to_owned(),
+            audience: "quire".to_owned(),
+        }
+    }
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 20,
+            cors_origins: vec!["*".to_owned()],
+        }
+    }
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 0,
+            max_queue: 256,
+        }
+    }
+}
+
+/// A configuration that cannot be used, with what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("invalid {var}={value:?}: {message}")]
+    Env {
+        var: &'static str,
+        value: String,
+        message: String,
+    },
+}
+
+/// The environment variables quire reads, for the configuration table and `quire config`.
+pub const ENV_VARS: &[&str] = &[
+    "QUIRE_CONFIG",
+    "QUIRE_LISTEN",
+    "QUIRE_DATA_DIR",
+    "QUIRE_DATABASE_URL",
+    "QUIRE_DATABASE_URL_FILE",
+    "QUIRE_DATABASE_DURABILITY",
+    "QUIRE_DATABASE_READERS",
+    "QUIRE_LOG_FORMAT",
+    "QUIRE_LOG",
+    "QUIRE_JWT_SECRET",
+    "QUIRE_JWT_SECRET_FILE",
+    "QUIRE_JWT_TTL_SECS",
+    "QUIRE_BODY_LIMIT_BYTES",
+    "QUIRE_REQUEST_TIMEOUT_SECS",
+    "QUIRE_SHUTDOWN_GRACE_SECS",
+    "QUIRE_CORS_ORIGINS",
+    "QUIRE_ARGON2_MEMORY_KIB",
+    "QUIRE_ARGON2_ITERATIONS",
+    "QUIRE_ARGON2_PARALLELISM",
+    "QUIRE_ARGON2_MAX_CONCURRENT",
+];
+
+fn parse_env<T: FromStr>(var: &'static str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|error: T::Err| ConfigError::Env {
+            var,
+            value: value.to_owned(),
+            message: error.to_string(),
+        })
+}
+
+fn read_secret_file(var: &'static str, path: &str) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Env {
+        var,
+        value: path.to_owned(),
+        message: error.to_string(),
+    })?;
+    Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
+}
+
+impl Config {
+    /// The effective configuration: defaults, then the file (the one named, or `quire.toml`
+    /// in the working directory if present), then the environment.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let named = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("QUIRE_CONFIG").map(PathBuf::from));
+        let path = named.clone().or_else(|| {
+            let default = PathBuf::from("quire.toml");
+            default.is_file().then_some(default)
+        });
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|error| ConfigError::File {
+                    path,
+                    message: error.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        let get = |var: &str| env.get(var).filter(|value| !value.is_empty());
+        if let Some(v) = get("QUIRE_LISTEN") {
+            self.listen = parse_env("QUIRE_LISTEN", v)?;
+        }
+        if let Some(v) = get("QUIRE_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("QUIRE_DATABASE_URL") {
+            self.database.url = Some(Secret::new(v.clone()));
+        }
+        if let Some(v) = get("QUIRE_DATABASE_URL_FILE") {
+            self.database.url = Some(read_secret_file("QUIRE_DATABASE_URL_FILE", v)?);
+        }
+        if let Some(v) = get("QUIRE_DATABASE_DURABILITY") {
+            self.database.durability = match v.as_str() {
+                "full" => Durability::Full,
+                "normal" => Durability::Normal,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "QUIRE_DATABASE_DURABILITY",
+                        value: v.clone(),
+                        message: "expected full or normal".to_owned(),
+                    });
+                }
+            };
+        }
+        if let Some(v) = get("QUIRE_DATABASE_READERS") {
+            self.database.readers = parse_env("QUIRE_DATABASE_READERS", v)?;
+        }
+        if let Some(v) = get("QUIRE_LOG_FORMAT") {
+            self.log.format = match v.as_str() {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "QUIRE_LOG_FORMAT",
+                        value: v.clone(),
+                        message: "expected pretty or json".to_owned(),
+                    });
+                }
+            };
+        }
+        if let Some(v) = get("QUIRE_LOG") {
+            self.log.filter = v.clone();
+        }
+        if let Some(v) = get("QUIRE_JWT_SECRET") {
+            self.jwt.secret = Some(Secret::new(v.clone()));
+        }
+        if let Some(v) = get("QUIRE_JWT_SECRET_FILE") {
+            self.jwt.secret_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("QUIRE_JWT_TTL_SECS") {
+            self.jwt.ttl_secs = parse_env("QUIRE_JWT_TTL_SECS", v)?;
+        }
+        if let Some(v) = get("QUIRE_BODY_LIMIT_BYTES") {
+            self.http.body_limit_bytes = parse_env("QUIRE_BODY_LIMIT_BYTES", v)?;
+        }
+        if let Some(v) = get("QUIRE_REQUEST_TIMEOUT_SECS") {
+            self.http.request_timeout_secs = parse_env("QUIRE_REQUEST_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = get("QUIRE_SHUTDOWN_GRACE_SECS") {
+            self.http.shutdown_grace_secs = parse_env("QUIRE_SHUTDOWN_GRACE_SECS", v)?;
+        }
+        if let Some(v) = get("QUIRE_CORS_ORIGINS") {
+            self.http.cors_origins = v
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = get("QUIRE_ARGON2_MEMORY_KIB") {
+            self.argon2.memory_kib = parse_env("QUIRE_ARGON2_MEMORY_KIB", v)?;
+        }
+        if let Some(v) = get("QUIRE_ARGON2_ITERATIONS") {
+            self.argon2.iterations = parse_env("QUIRE_ARGON2_ITERATIONS", v)?;
+        }
+        if let Some(v) = get("QUIRE_ARGON2_PARALLELISM") {
+            self.argon2.parallelism = parse_env("QUIRE_ARGON2_PARALLELISM", v)?;
+        }
+        if let Some(v) = get("QUIRE_ARGON2_MAX_CONCURRENT") {
+            self.argon2.max_concurrent = parse_env("QUIRE_ARGON2_MAX_CONCURRENT", v)?;
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, with secrets (the JWT key, a database URL that may hold a
+    /// password) redacted.
+    pub fn to_redacted_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_serve_locally_from_data() {
+        let config = Config::load(None, &env(&[])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert!(config.database.url.is_none());
+        assert_eq!(config.http.body_limit_bytes, 1024 * 1024);
+        assert_eq!(
+            (
+                config.argon2.memory_kib,
+                config.argon2.iterations,
+                config.argon2.parallelism
+            ),
+            (19456, 2, 1)
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("quire.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &env(&[("QUIRE_LISTEN", "0.0.0.0:0")])).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:0");
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(
+            config.jwt.issuer, "quire",
+            "untouched keys keep their defaults"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("quire.toml");
+        std::fs::write(&file, "listne = \"127.0.0.1:9000\"\n").unwrap();
+        assert!(matches!(
+            Config::load(Some(&file), &env(&[])),
+            Err(ConfigError::File { .. })
+        ));
+        let error = Config::load(None, &env(&[("QUIRE_LISTEN", "nowhere")])).unwrap_err();
+        assert!(error.to_string().contains("QUIRE_LISTEN"));
+        assert!(Config::load(None, &env(&[("QUIRE_LOG_FORMAT", "xml")])).is_err());
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_never_print() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db-url");
+        std::fs::write(&file, "sqlite:///tmp/secret-path.db\n").unwrap();
+        let config = Config::load(
+            None,
+            &env(&[
+                (
+                    "QUIRE_JWT_SECRET",
+                    "super-secret-signing-key-material-0123456789",
+                ),
+                ("QUIRE_DATABASE_URL_FILE", file.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.database.url.as_ref().map(Secret::expose),
+            Some("sqlite:///tmp/secret-path.db")
+        );
+        let printed = config.to_redacted_toml().unwrap();
+        assert!(!printed.contains("super-secret"), "{printed}");
+        assert!(!printed.contains("secret-path"), "{printed}");
+        assert!(printed.contains("<redacted>"));
+        assert!(!format!("{config:?}").contains("super-secret"));
+    }
+}

@@ -1,0 +1,12 @@
+//! The quire server: configuration, wiring of adapters into the core, the command line, and
+//! serving with graceful shutdown. [`Application::build`] gives tests the real server on
+//! any port, `main` stays a few lines.
+
+pub mod adapters;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Config;

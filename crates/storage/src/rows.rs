@@ -1,0 +1,220 @@
+//! Row shapes read back from SQL, and their conversion into core entities.
+
+use quire_core::ids::{CommentId, PostId, UserId};
+use quire_core::model::{Comment, Post, PostMeta, PostStatus, Profile, SeriesEntry, User};
+use quire_core::roles::Roles;
+use quire_core::time::Timestamp;
+use quire_core::values::{
+    Bio, Body, CommentBody, Description, Email, ImageUrl, Slug, TagList, TagName, Title, Username,
+};
+use quire_core::{Error, Result};
+
+/// Columns of `users` that make a [`UserRow`].
+macro_rules! user_columns {
+    () => {
+        "id, username, email, name, bio, image, roles, is_active, created_at, updated_at"
+    };
+}
+pub(crate) use user_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: i64,
+    username: String,
+    email: String,
+    name: Option<String>,
+    bio: Option<String>,
+    image: Option<String>,
+    roles: i64,
+    is_active: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            id: UserId::new(row.id),
+            username: Username::from_trusted(row.username),
+            email: Email::from_trusted(row.email),
+            name: row.name,
+            bio: row.bio.map(Bio::from_trusted),
+            image: row.image.map(ImageUrl::from_trusted),
+            roles: Roles::from_bits(row.roles),
+            active: row.is_active,
+            created_at: Timestamp::from_millis(row.created_at),
+            updated_at: Timestamp::from_millis(row.updated_at),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProfileRow {
+    pub(crate) id: i64,
+    username: String,
+    name: Option<String>,
+    bio: Option<String>,
+    image: Option<String>,
+    following: bool,
+}
+
+impl From<ProfileRow> for Profile {
+    fn from(row: ProfileRow) -> Self {
+        Profile {
+            id: UserId::new(row.id),
+            username: Username::from_trusted(row.username),
+            name: row.name,
+            bio: row.bio.map(Bio::from_trusted),
+            image: row.image.map(ImageUrl::from_trusted),
+            following: row.following,
+        }
+    }
+}
+
+/// Columns of a post (`p`) that make a [`PostRow`] with its author (`u`) and the viewer's
+/// state; binds the viewer id as `$1`. Lists select `NULL` for the body.
+macro_rules! post_columns {
+    ($body:literal) => {
+        concat!(
+            "p.id, p.slug, p.title, p.description, ",
+            $body,
+            " AS body, p.status, p.published_at, p.language, p.category, p.series_name, \
+             p.series_position, p.translation_group, p.favorites_count, p.created_at, \
+             p.updated_at, \
+             EXISTS (SELECT 1 FROM favorites fv WHERE fv.user_id = $1 AND fv.post_id = p.id) \
+             AS favorited, ",
+            author_columns!()
+        )
+    };
+}
+pub(crate) use post_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PostRow {
+    pub(crate) id: i64,
+    slug: String,
+    title: String,
+    description: String,
+    body: Option<String>,
+    status: String,
+    published_at: Option<i64>,
+    language: Option<String>,
+    category: Option<String>,
+    series_name: Option<String>,
+    series_position: Option<i64>,
+    translation_group: Option<i64>,
+    favorites_count: i64,
+    created_at: i64,
+    updated_at: i64,
+    favorited: bool,
+    #[sqlx(flatten)]
+    author: AuthorColumns,
+}
+
+#[derive(sqlx::FromRow)]
+struct AuthorColumns {
+    author_id: i64,
+    author_username: String,
+    author_name: Option<String>,
+    author_bio: Option<String>,
+    author_image: Option<String>,
+    author_following: bool,
+}
+
+impl From<AuthorColumns> for Profile {
+    fn from(author: AuthorColumns) -> Self {
+        Profile {
+            id: UserId::new(author.author_id),
+            username: Username::from_trusted(author.author_username),
+            name: author.author_name,
+            bio: author.author_bio.map(Bio::from_trusted),
+            image: author.author_image.map(ImageUrl::from_trusted),
+            following: author.author_following,
+        }
+    }
+}
+
+impl PostRow {
+    pub(crate) fn into_post(self, tags: Vec<TagName>) -> Result<Post> {
+        let status = PostStatus::parse(&self.status).ok_or_else(|| {
+            Error::internal(format!("post {} has status {:?}", self.id, self.status))
+        })?;
+        let series = match (self.series_name, self.series_position) {
+            (Some(name), Some(position)) => Some(SeriesEntry { name, position }),
+            _ => None,
+        };
+        Ok(Post {
+            id: PostId::new(self.id),
+            slug: Slug::from_trusted(self.slug),
+            title: Title::from_trusted(self.title),
+            description: Description::from_trusted(self.description),
+            body: self.body.map(Body::from_trusted),
+            tags: TagList::from_trusted(tags),
+            author: self.author.into(),
+            favorited: self.favorited,
+            favorites_count: self.favorites_count,
+            status,
+            published_at: self.published_at.map(Timestamp::from_millis),
+            meta: PostMeta {
+                language: self.language,
+                category: self.category,
+                series,
+                translation_group: self.translation_group,
+            },
+            created_at: Timestamp::from_millis(self.created_at),
+            updated_at: Timestamp::from_millis(self.updated_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CommentRow {
+    id: i64,
+    post_id: i64,
+    body: String,
+    created_at: i64,
+    updated_at: i64,
+    #[sqlx(flatten)]
+    author: AuthorColumns,
+}
+
+/// Columns of a comment (`c`) that make a [`CommentRow`] with its author (`u`); binds the
+/// viewer id once.
+macro_rules! comment_columns {
+    () => {
+        concat!(
+            "c.id, c.post_id, c.body, c.created_at, c.updated_at, ",
+            author_columns!()
+        )
+    };
+}
+pub(crate) use comment_columns;
+
+/// Columns of an author (`u`) that make [`AuthorColumns`]; binds the viewer id once.
+macro_rules! author_columns {
+    () => {
+        "u.id AS author_id, u.username AS author_username, u.name AS author_name, \
+         u.bio AS author_bio, u.image AS author_image, \
+         EXISTS (SELECT 1 FROM follows fo WHERE fo.follower_id = $1 AND fo.followee_id = u.id) \
+         AS author_following"
+    };
+}
+pub(crate) use author_columns;
+
+impl From<CommentRow> for Comment {
+    fn from(row: CommentRow) -> Self {
+        Comment {
+            id: CommentId::new(row.id),
+            post_id: PostId::new(row.post_id),
+            body: CommentBody::from_trusted(row.body),
+            author: row.author.into(),
+            created_at: Timestamp::from_millis(row.created_at),
+            updated_at: Timestamp::from_millis(row.updated_at),
+        }
+    }
+}
+
+/// The id a missing viewer binds as: no user has it, so `EXISTS` checks answer false.
+pub(crate) fn viewer_id(viewer: Option<UserId>) -> i64 {
+    viewer.map_or(0, UserId::get)
+}

@@ -101,9 +101,9 @@ impl Application {
         Ok(self.listener.local_addr()?)
     }
 
-    /// The database, for tests that inspect it (such as counting statements).
-    pub fn db(&self) -> &Db {
-        self.quire.store()
+    /// The wired core, for tests and tools that act without HTTP.
+    pub fn quire(&self) -> &Quire<Db> {
+        &self.quire
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests

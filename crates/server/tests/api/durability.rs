@@ -1,0 +1,162 @@
+//! Runs the real `quire` binary: acknowledged writes survive `kill -9`, and SIGTERM drains.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Starts `quire serve` on a free port over `data`, and returns it with its address.
+async fn start(data: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
+        .arg("serve")
+        .env_clear()
+        .env("QUIRE_LISTEN", "127.0.0.1:0")
+        .env("QUIRE_DATA_DIR", data)
+        .env("QUIRE_LOG_FORMAT", "json")
+        .env("QUIRE_ARGON2_MEMORY_KIB", "256")
+        .env("QUIRE_ARGON2_ITERATIONS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if entry["message"] == "listening" {
+                return entry["address"].as_str().unwrap().to_owned();
+            }
+        }
+        panic!("quire exited before listening");
+    })
+    .await
+    .expect("quire starts listening");
+    // Keep draining the log so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, address)
+}
+
+async fn register(client: &reqwest::Client, base: &str) -> String {
+    let reply: Value = client
+        .post(format!("{base}/api/users"))
+        .json(&json!({"user": {"username": "writer", "email": "writer@example.com", "password": "password123"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["user"]["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, address) = start(data.path()).await;
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let token = register(&client, &base).await;
+
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut writers = Vec::new();
+    for writer in 0..4 {
+        let (client, base, token, acknowledged) = (
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            acknowledged.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let sent = client
+                    .post(format!("{base}/api/articles"))
+                    .header("Authorization", format!("Token {token}"))
+                    .json(&json!({"article": {"title": format!("w{writer} n{i}"), "description": "d", "body": "b", "tagList": ["durable"]}}))
+                    .send()
+                    .await;
+                let Ok(response) = sent else { break };
+                if response.status() != 201 {
+                    break;
+                }
+                let Ok(body) = response.json::<Value>().await else { break };
+                acknowledged.lock().unwrap().push(body["article"]["slug"].as_str().unwrap().to_owned());
+            }
+        }));
+    }
+    // Let writes stream, then kill the server mid-stream.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while acknowledged.lock().unwrap().len() < 60 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("writes are acknowledged");
+    server.start_kill().unwrap();
+    server.wait().await.unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 60);
+
+    let (mut server, address) = start(data.path()).await;
+    let base = format!("http://{address}");
+    for slug in &acknowledged {
+        let status = client
+            .get(format!("{base}/api/articles/{slug}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "acknowledged article {slug} was lost");
+    }
+    let listed: Value = client
+        .get(format!("{base}/api/articles?tag=durable&limit=1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(listed["articlesCount"].as_u64().unwrap() >= acknowledged.len() as u64);
+    server.start_kill().unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut server, address) = start(data.path()).await;
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let pid = server.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), server.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        client
+            .get(format!("http://{address}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "no longer listening"
+    );
+}

@@ -1,0 +1,13 @@
+//! quire's integration tests: the real application on port 0 against a fresh SQLite database
+//! per test, driven over HTTP. One test binary, modules by area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod articles;
+mod authorization;
+mod comments;
+mod durability;
+mod helpers;
+mod hygiene;
+mod profiles;
+mod queries;
+mod users;

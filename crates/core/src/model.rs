@@ -202,8 +202,6 @@ pub struct PageRequest {
 impl PageRequest {
     pub const DEFAULT_LIMIT: u32 = 20;
     pub const MAX_LIMIT: u32 = 100;
-    /// Deeper offsets cost a scan; past this, clients should narrow the filter.
-    pub const MAX_OFFSET: u64 = 100_000;
 }
 
 /// One page of posts and how many match in all.

@@ -30,7 +30,8 @@ pub use middleware::RequestId;
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes; larger ones get 413.
     pub body_limit: usize,
-    /// A request still running after this gets 408 and its work is dropped.
+    /// A request still running after this gets 503 and its work is dropped. (Not 408, which
+    /// tells a client it was slow to send and invites an automatic retry of a POST.)
     pub request_timeout: Duration,
     /// Origins browsers may call from; `*` allows any.
     pub cors_origins: Vec<String>,
@@ -70,7 +71,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig) -> Router {
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())

@@ -85,6 +85,12 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
         tracing::error!(%cause, "request failed");
         let message = format!("internal error (request id {id})");
         json_body(&mut response, &error_body("server", &message));
+    } else if status == axum::http::StatusCode::SERVICE_UNAVAILABLE && !is_json(&response) {
+        tracing::warn!("request timed out");
+        json_body(
+            &mut response,
+            &error_body("request", "took too long; retry later"),
+        );
     } else if status.is_server_error() && !is_json(&response) {
         tracing::error!(status = status.as_u16(), "request failed without a cause");
         let message = format!("internal error (request id {id})");

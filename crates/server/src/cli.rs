@@ -97,6 +97,11 @@ async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
             Role::parse(name.trim()).map_err(|message| anyhow::anyhow!("role {name:?} {message}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.password_stdin && std::io::stdin().is_terminal() {
+        bail!(
+            "--password-stdin reads from a pipe, e.g. `printf %s \"$PASSWORD\" | quire user create ...`"
+        );
+    }
     let (password, generated) = if args.password_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -107,11 +112,6 @@ async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
     } else {
         (OsRandom.token(24), true)
     };
-    if args.password_stdin && std::io::stdin().is_terminal() {
-        bail!(
-            "--password-stdin reads from a pipe, e.g. `printf %s \"$PASSWORD\" | quire user create ...`"
-        );
-    }
     let quire = build_core(&config).await?;
     let registration = Registration {
         username: Some(args.username),

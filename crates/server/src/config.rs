@@ -211,6 +211,8 @@ pub enum ConfigError {
     },
     #[error("invalid configuration file {path}: {message}")]
     File { path: PathBuf, message: String },
+    #[error("invalid {key}: {message}")]
+    Invalid { key: &'static str, message: String },
     #[error("invalid {var}={value:?}: {message}")]
     Env {
         var: &'static str,
@@ -291,7 +293,36 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(env)?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// Rejects values that parse but cannot work, so they fail at start-up, not later.
+    fn validate(&self) -> Result<(), ConfigError> {
+        for origin in &self.http.cors_origins {
+            let valid = origin == "*"
+                || ((origin.starts_with("http://") || origin.starts_with("https://"))
+                    && !origin.ends_with('/')
+                    && origin.chars().all(|c| c.is_ascii_graphic()));
+            if !valid {
+                return Err(ConfigError::Invalid {
+                    key: "http.cors_origins",
+                    message: format!("{origin:?} is not * or an origin like https://example.com"),
+                });
+            }
+        }
+        if self
+            .jwt
+            .secret
+            .as_ref()
+            .is_some_and(|secret| secret.expose().len() < 32)
+        {
+            return Err(ConfigError::Invalid {
+                key: "jwt.secret",
+                message: "must be at least 32 bytes".to_owned(),
+            });
+        }
+        Ok(())
     }
 
     fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
@@ -340,11 +371,14 @@ impl Config {
         if let Some(v) = get("QUIRE_LOG") {
             self.log.filter = v.clone();
         }
+        // A key given in the environment replaces any key the file gave, in either form.
         if let Some(v) = get("QUIRE_JWT_SECRET") {
             self.jwt.secret = Some(Secret::new(v.clone()));
+            self.jwt.secret_file = None;
         }
         if let Some(v) = get("QUIRE_JWT_SECRET_FILE") {
             self.jwt.secret_file = Some(PathBuf::from(v));
+            self.jwt.secret = None;
         }
         if let Some(v) = get("QUIRE_JWT_TTL_SECS") {
             self.jwt.ttl_secs = parse_env("QUIRE_JWT_TTL_SECS", v)?;
@@ -446,6 +480,41 @@ mod tests {
         let error = Config::load(None, &env(&[("QUIRE_LISTEN", "nowhere")])).unwrap_err();
         assert!(error.to_string().contains("QUIRE_LISTEN"));
         assert!(Config::load(None, &env(&[("QUIRE_LOG_FORMAT", "xml")])).is_err());
+        assert!(Config::load(None, &env(&[("QUIRE_CORS_ORIGINS", "example.com")])).is_err());
+        assert!(Config::load(None, &env(&[("QUIRE_JWT_SECRET", "short")])).is_err());
+        let origins = env(&[(
+            "QUIRE_CORS_ORIGINS",
+            "https://a.example, http://localhost:4200",
+        )]);
+        assert_eq!(
+            Config::load(None, &origins)
+                .unwrap()
+                .http
+                .cors_origins
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_key_in_the_environment_replaces_the_files_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("quire.toml");
+        std::fs::write(
+            &file,
+            "[jwt]\nsecret = \"from-the-file-from-the-file-from-the-file\"\n",
+        )
+        .unwrap();
+        let config = Config::load(
+            Some(&file),
+            &env(&[("QUIRE_JWT_SECRET_FILE", "/run/secrets/jwt")]),
+        )
+        .unwrap();
+        assert!(config.jwt.secret.is_none());
+        assert_eq!(
+            config.jwt.secret_file,
+            Some(PathBuf::from("/run/secrets/jwt"))
+        );
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! Comments on posts.
 
-use quire_core::Result;
 use quire_core::ids::{CommentId, PostId, UserId};
 use quire_core::model::{Comment, CommentRef, NewComment};
 use quire_core::ports::CommentStore;
+use quire_core::{Resource, Result};
 
 use crate::db::Db;
-use crate::error::db_error;
+use crate::error::{db_error, db_error_or_gone};
 use crate::rows::{CommentRow, author_columns, comment_columns, viewer_id};
 
 impl CommentStore for Db {
@@ -22,7 +22,7 @@ impl CommentStore for Db {
         .bind(comment.at.as_millis())
         .fetch_one(&self.writer)
         .await
-        .map_err(db_error)?;
+        .map_err(|error| db_error_or_gone(error, Resource::Post))?;
         Ok(CommentId::new(id))
     }
 

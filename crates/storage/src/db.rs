@@ -77,11 +77,7 @@ impl Db {
     /// Opens (creating if needed) the database and applies pending migrations.
     pub async fn open(options: &DbOptions) -> Result<Self> {
         let path = options.sqlite_path()?;
-        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|error| {
-                Error::internal(format!("cannot create {}: {error}", dir.display()))
-            })?;
-        }
+        create_private(&path)?;
         let connect = connect_options(&path, options.durability);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -145,6 +141,13 @@ impl Db {
             .map_err(db_error)
     }
 
+    /// Starts a read transaction: the statements of one answer (a page, its tags, its count)
+    /// see one snapshot of the database.
+    pub(crate) async fn read(&self) -> Result<Transaction<'static, Sqlite>> {
+        self.stmt();
+        self.reader.begin().await.map_err(db_error)
+    }
+
     pub(crate) async fn commit(&self, tx: Transaction<'static, Sqlite>) -> Result<()> {
         self.stmt();
         tx.commit().await.map_err(db_error)
@@ -163,6 +166,35 @@ impl Db {
             .await
             .map(drop)
             .map_err(db_error)
+    }
+}
+
+/// Creates the database file (and its directory) readable by its owner only: it holds emails
+/// and password hashes. SQLite gives the WAL and shared-memory files the same mode.
+fn create_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let fail = |what: &Path, error: std::io::Error| {
+        Error::internal(format!("cannot create {}: {error}", what.display()))
+    };
+    if let Some(dir) = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty() && !dir.exists())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|error| fail(dir, error))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(fail(path, error)),
     }
 }
 
@@ -187,5 +219,50 @@ fn open_error(path: &Path, error: sqlx::Error) -> Error {
 impl quire_core::ports::Store for Db {
     async fn ping(&self) -> Result<()> {
         Db::ping(self).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_database_file_and_its_directory_are_private() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("new-dir").join("quire.db");
+        create_private(&path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        create_private(&path).unwrap();
+    }
+
+    #[test]
+    fn urls_name_sqlite_files_only() {
+        let options = |url: Option<&str>| DbOptions {
+            url: url.map(str::to_owned),
+            data_dir: PathBuf::from("/var/lib/quire"),
+            durability: Durability::Full,
+            readers: 1,
+            acquire_timeout: Duration::from_secs(1),
+        };
+        assert_eq!(
+            options(None).sqlite_path().unwrap(),
+            PathBuf::from("/var/lib/quire/quire.db")
+        );
+        assert_eq!(
+            options(Some("sqlite:///tmp/q.db")).sqlite_path().unwrap(),
+            PathBuf::from("/tmp/q.db")
+        );
+        assert_eq!(
+            options(Some("sqlite://rel/q.db?mode=rwc"))
+                .sqlite_path()
+                .unwrap(),
+            PathBuf::from("rel/q.db")
+        );
+        assert!(options(Some("sqlite::memory:")).sqlite_path().is_err());
+        assert!(options(Some("mysql://x")).sqlite_path().is_err());
     }
 }

@@ -33,6 +33,15 @@ pub(crate) fn db_error(error: sqlx::Error) -> Error {
     }
 }
 
+/// Like [`db_error`], but a foreign-key violation means the referenced `resource` went away
+/// between the check and the write (say, a post deleted while being favorited).
+pub(crate) fn db_error_or_gone(error: sqlx::Error, resource: quire_core::Resource) -> Error {
+    match &error {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => Error::NotFound(resource),
+        _ => db_error(error),
+    }
+}
+
 /// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
 fn is_busy(code: Option<&str>) -> bool {
     code.and_then(|code| code.parse::<i32>().ok())

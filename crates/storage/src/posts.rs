@@ -9,16 +9,13 @@ use quire_core::model::{
 use quire_core::ports::PostStore;
 use quire_core::time::Timestamp;
 use quire_core::values::{Body, Description, Slug, TagList, TagName, Title};
-use quire_core::{Error, Result};
+use quire_core::{Error, Resource, Result};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Arguments, AssertSqlSafe, Sqlite, SqliteConnection, Transaction};
 
 use crate::db::Db;
-use crate::error::db_error;
+use crate::error::{db_error, db_error_or_gone};
 use crate::rows::{PostRow, author_columns, post_columns, viewer_id};
-
-/// Most tags `tags()` returns: the popular ones a tag cloud shows.
-const TAG_CLOUD_SIZE: i64 = 500;
 
 /// Binds a list as one JSON array text, read back with `json_each`, so a statement's text
 /// does not depend on the list's length and stays in the statement cache.
@@ -127,7 +124,11 @@ impl Db {
     }
 
     /// Tags of the given posts, in one statement whatever their number.
-    async fn tags_of(&self, posts: &[i64]) -> Result<HashMap<i64, Vec<TagName>>> {
+    async fn tags_of(
+        &self,
+        conn: &mut SqliteConnection,
+        posts: &[i64],
+    ) -> Result<HashMap<i64, Vec<TagName>>> {
         let mut tags: HashMap<i64, Vec<TagName>> = HashMap::new();
         if posts.is_empty() {
             return Ok(tags);
@@ -138,7 +139,7 @@ impl Db {
              WHERE pt.post_id IN (SELECT value FROM json_each($1))",
         )
         .bind(json_list(posts)?)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;
         for (post, name) in rows {
@@ -151,7 +152,7 @@ impl Db {
 
     /// How many published posts match a filter: from the counters kept for single filters,
     /// by counting only when filters are combined.
-    async fn count_posts(&self, filter: &PostFilter) -> Result<u64> {
+    async fn count_posts(&self, conn: &mut SqliteConnection, filter: &PostFilter) -> Result<u64> {
         let PostFilter {
             tag,
             author,
@@ -187,11 +188,13 @@ impl Db {
         };
         self.stmt();
         let count = query
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(db_error)?
             .unwrap_or(0);
-        Ok(u64::try_from(count).unwrap_or(0))
+        u64::try_from(count).map_err(|_| {
+            Error::internal(format!("a post counter is negative ({count}): {filter:?}"))
+        })
     }
 }
 
@@ -299,6 +302,7 @@ impl PostStore for Db {
     }
 
     async fn post(&self, id: PostId, viewer: Option<UserId>) -> Result<Option<Post>> {
+        let mut tx = self.read().await?;
         self.stmt();
         let row: Option<PostRow> = sqlx::query_as(concat!(
             "SELECT ",
@@ -307,15 +311,13 @@ impl PostStore for Db {
         ))
         .bind(viewer_id(viewer))
         .bind(id.get())
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
-        let tags = self
-            .tags_of(&[row.id])
-            .await?
-            .remove(&row.id)
-            .unwrap_or_default();
+        let mut tags = self.tags_of(&mut tx, &[row.id]).await?;
+        self.commit(tx).await?;
+        let tags = tags.remove(&row.id).unwrap_or_default();
         row.into_post(tags).map(Some)
     }
 
@@ -337,7 +339,7 @@ impl PostStore for Db {
         .await
         .map_err(db_error)?;
         let Some(status) = status else {
-            return Err(Error::NotFound(quire_core::Resource::Post));
+            return Err(Error::NotFound(Resource::Post));
         };
         if let Some(tags) = &changes.tags {
             let published = status == PostStatus::Published.as_str();
@@ -404,14 +406,16 @@ impl PostStore for Db {
         args.add(i64::from(page.limit)).map_err(Error::internal)?;
         args.add(i64::try_from(page.offset).unwrap_or(i64::MAX))
             .map_err(Error::internal)?;
+        let mut tx = self.read().await?;
         self.stmt();
         let rows: Vec<PostRow> = sqlx::query_as_with(AssertSqlSafe(sql), args)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        let mut tags = self.tags_of(&ids).await?;
-        let total = self.count_posts(filter).await?;
+        let mut tags = self.tags_of(&mut tx, &ids).await?;
+        let total = self.count_posts(&mut tx, filter).await?;
+        self.commit(tx).await?;
         let posts = rows
             .into_iter()
             .map(|row| {
@@ -434,7 +438,7 @@ impl PostStore for Db {
         .bind(at.as_millis())
         .execute(&mut *tx)
         .await
-        .map_err(db_error)?
+        .map_err(|error| db_error_or_gone(error, Resource::Post))?
         .rows_affected();
         if added == 1 {
             self.count_favorite(&mut tx, user, post, 1).await?;
@@ -461,9 +465,8 @@ impl PostStore for Db {
     async fn tags(&self) -> Result<Vec<TagName>> {
         self.stmt();
         let names: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM tags WHERE post_count > 0 ORDER BY post_count DESC, name LIMIT $1",
+            "SELECT name FROM tags WHERE post_count > 0 ORDER BY post_count DESC, name",
         )
-        .bind(TAG_CLOUD_SIZE)
         .fetch_all(&self.reader)
         .await
         .map_err(db_error)?;

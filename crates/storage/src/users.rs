@@ -8,7 +8,7 @@ use quire_core::values::{Email, PasswordHash, Username};
 use quire_core::{Error, Resource, Result};
 
 use crate::db::Db;
-use crate::error::db_error;
+use crate::error::{db_error, db_error_or_gone};
 use crate::rows::{ProfileRow, UserRow, user_columns};
 
 impl UserStore for Db {
@@ -141,7 +141,7 @@ impl UserStore for Db {
         .execute(&self.writer)
         .await
         .map(drop)
-        .map_err(db_error)
+        .map_err(|error| db_error_or_gone(error, Resource::User))
     }
 
     async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<()> {

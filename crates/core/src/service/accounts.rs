@@ -130,6 +130,21 @@ impl<S: Store> Quire<S> {
     /// a null or blank bio or image removes it.
     #[tracing::instrument(skip_all)]
     pub async fn update_me(&self, actor: &Actor, input: UserUpdate) -> Result<User> {
+        let nothing = [
+            &input.username,
+            &input.email,
+            &input.password,
+            &input.bio,
+            &input.image,
+        ]
+        .iter()
+        .all(|field| **field == Patch::Absent);
+        if nothing {
+            return Err(Error::invalid(
+                "user",
+                "must include at least one field to change",
+            ));
+        }
         let mut errors = FieldErrors::new();
         let mut changes = UserChanges::default();
         match input.username {

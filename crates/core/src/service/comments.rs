@@ -33,7 +33,7 @@ impl<S: Store> Quire<S> {
         self.store
             .comment(id, Some(actor.user_id))
             .await?
-            .ok_or_else(|| Error::internal(format!("comment {id} vanished after insert")))
+            .ok_or(Error::NotFound(Resource::Comment))
     }
 
     /// A post's comments, oldest first.

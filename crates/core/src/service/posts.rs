@@ -69,7 +69,7 @@ impl<S: Store> Quire<S> {
     fn slug_candidates(&self, base: &Slug) -> impl Iterator<Item = Slug> + '_ {
         let base = base.clone();
         (0..SLUG_ATTEMPTS).map(move |attempt| match attempt {
-            0 => base.clone(),
+            0 if !base.is_reserved() => base.clone(),
             _ => base.with_suffix(&self.adapters.random.token(SLUG_SUFFIX_LEN)),
         })
     }
@@ -312,7 +312,7 @@ impl PageRequest {
         };
         let offset = match offset.map(|text| text.trim().parse::<u64>()) {
             None => Some(0),
-            Some(Ok(offset)) => Some(offset.min(Self::MAX_OFFSET)),
+            Some(Ok(offset)) => Some(offset),
             Some(Err(_)) => {
                 errors.add("offset", "must be an integer of at least 0");
                 None

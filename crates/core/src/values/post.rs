@@ -40,6 +40,14 @@ impl Slug {
         Self(slug)
     }
 
+    /// Whether the slug names a route rather than a post (`/articles/feed`): such a slug is
+    /// never given to a post.
+    pub fn is_reserved(&self) -> bool {
+        Self::RESERVED.contains(&self.0.as_str())
+    }
+
+    const RESERVED: &'static [&'static str] = &["feed"];
+
     /// The same slug with a suffix, used when the plain one is taken.
     pub fn with_suffix(&self, suffix: &str) -> Self {
         Self(format!("{}-{suffix}", self.0))
@@ -191,6 +199,12 @@ mod tests {
             "백엔드-개발-깊이-알아보기"
         );
         assert_eq!(Slug::from_title(&title("!!!")).as_str(), "post");
+    }
+
+    #[test]
+    fn route_names_are_reserved() {
+        assert!(Slug::from_title(&title("Feed")).is_reserved());
+        assert!(!Slug::from_title(&title("Feed me")).is_reserved());
     }
 
     #[test]

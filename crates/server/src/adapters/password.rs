@@ -55,17 +55,20 @@ impl Argon2Hasher {
         &self,
         work: impl FnOnce(Argon2<'static>) -> T + Send + 'static,
     ) -> Result<T> {
-        let busy = Error::Unavailable {
+        let busy = || Error::Unavailable {
             reason: "password hashing is saturated",
             retry_after_secs: 1,
         };
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(busy);
-        }
-        let permit = self.running.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let permit = permit.map_err(|_| busy)?;
+        let permit = {
+            // The guard un-counts the waiter even when the request is dropped mid-wait
+            // (client gone, timeout), so abandoned waits never fill the queue for good.
+            let _waiting = Waiting::enter(&self.waiting, self.max_waiting).ok_or_else(busy)?;
+            self.running
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| busy())?
+        };
         let argon2 = self.argon2.clone();
         let result = tokio::task::spawn_blocking(move || {
             let result = work(argon2);
@@ -75,6 +78,27 @@ impl Argon2Hasher {
         .await
         .map_err(Error::internal)?;
         Ok(result)
+    }
+}
+
+/// One request counted as waiting for a hashing slot, for as long as it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    /// Counts a waiter, unless `max` already wait.
+    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(count))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -151,6 +175,28 @@ mod tests {
         let hasher = cheap();
         let password = Password::parse("correct horse").unwrap();
         assert!(!hasher.verify(password, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn abandoned_waits_free_their_place_in_the_queue() {
+        let hasher = Arc::new(Argon2Hasher::new(64, 1, 1, 1, 1).unwrap());
+        // Hold the only slot so that a second hash has to wait, then drop that waiter.
+        let held = hasher.running.clone().acquire_owned().await.unwrap();
+        for _ in 0..3 {
+            let waiter = hasher.hash(Password::parse("correct horse").unwrap());
+            assert!(
+                tokio::time::timeout(std::time::Duration::from_millis(20), waiter)
+                    .await
+                    .is_err()
+            );
+        }
+        drop(held);
+        assert!(
+            hasher
+                .hash(Password::parse("correct horse").unwrap())
+                .await
+                .is_ok()
+        );
     }
 
     #[test]

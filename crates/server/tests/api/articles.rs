@@ -408,3 +408,45 @@ async fn tags_list_what_published_articles_carry() {
         json!(["common"])
     );
 }
+
+#[tokio::test]
+async fn an_article_titled_like_a_route_stays_reachable() {
+    let app = TestApp::spawn().await;
+    let author = app.register("author").await;
+    let article = app.create_article(&author, "Feed", &[]).await;
+    let slug = article["slug"].as_str().unwrap();
+    assert_ne!(slug, "feed");
+    assert_eq!(
+        app.get(&format!("/api/articles/{slug}"), None).await.status,
+        200
+    );
+    assert_eq!(
+        app.delete(&format!("/api/articles/{slug}"), Some(&author.token))
+            .await
+            .status,
+        204
+    );
+}
+
+#[tokio::test]
+async fn reads_with_a_stale_token_give_the_anonymous_view() {
+    let app = TestApp::spawn().await;
+    let author = app.register("author").await;
+    app.create_article(&author, "Public", &[]).await;
+    for path in [
+        "/api/articles",
+        "/api/articles/public",
+        "/api/articles/public/comments",
+        "/api/profiles/author",
+    ] {
+        let reply = app.get(path, Some("expired.or.forged")).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    }
+    assert_error(
+        &app.get("/api/articles/feed", Some("expired.or.forged"))
+            .await,
+        401,
+        "token",
+        "is invalid",
+    );
+}

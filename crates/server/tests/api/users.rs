@@ -252,3 +252,18 @@ async fn a_new_password_and_username_take_effect_and_old_tokens_keep_working() {
     assert_eq!(new.status, 200);
     assert_eq!(app.get("/api/profiles/jake", None).await.status, 404);
 }
+
+#[tokio::test]
+async fn an_update_must_change_something() {
+    let app = TestApp::spawn().await;
+    let user = app.register("jake").await;
+    let before = app.get("/api/user", Some(&user.token)).await;
+    let reply = app
+        .put("/api/user", Some(&user.token), json!({ "user": {} }))
+        .await;
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert_eq!(
+        app.get("/api/user", Some(&user.token)).await.body,
+        before.body
+    );
+}

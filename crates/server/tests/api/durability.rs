@@ -11,14 +11,24 @@ use tokio::process::{Child, Command};
 
 /// Starts `quire serve` on a free port over `data`, and returns it with its address.
 async fn start(data: &Path) -> (Child, String) {
+    start_with(
+        data,
+        &[
+            ("QUIRE_ARGON2_MEMORY_KIB", "256"),
+            ("QUIRE_ARGON2_ITERATIONS", "1"),
+        ],
+    )
+    .await
+}
+
+async fn start_with(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
         .arg("serve")
         .env_clear()
         .env("QUIRE_LISTEN", "127.0.0.1:0")
         .env("QUIRE_DATA_DIR", data)
         .env("QUIRE_LOG_FORMAT", "json")
-        .env("QUIRE_ARGON2_MEMORY_KIB", "256")
-        .env("QUIRE_ARGON2_ITERATIONS", "1")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -159,4 +169,65 @@ async fn sigterm_stops_the_server_cleanly() {
             .is_err(),
         "no longer listening"
     );
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let data = tempfile::tempdir().unwrap();
+    // A deliberately slow password hash keeps a registration in flight for a while.
+    let (mut server, address) = start_with(
+        data.path(),
+        &[
+            ("QUIRE_ARGON2_MEMORY_KIB", "65536"),
+            ("QUIRE_ARGON2_ITERATIONS", "12"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{address}/api/users");
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .post(url)
+                .json(&json!({"user": {"username": "late", "email": "late@example.com", "password": "password123"}}))
+                .send()
+                .await
+                .map(|response| (response.status(), std::time::Instant::now()))
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let pid = server.id().unwrap().to_string();
+    let terminated_at = std::time::Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (status, answered_at) = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(status, 201);
+    assert!(
+        answered_at > terminated_at,
+        "the request was still in flight at SIGTERM"
+    );
+    let exit = tokio::time::timeout(Duration::from_secs(20), server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success());
+    // The registration it drained was committed.
+    let (mut server, address) = start(data.path()).await;
+    let login = client
+        .post(format!("http://{address}/api/users/login"))
+        .json(&json!({"user": {"email": "late@example.com", "password": "password123"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    server.start_kill().unwrap();
 }

@@ -4,6 +4,7 @@
 
 mod articles;
 mod authorization;
+mod cli;
 mod comments;
 mod durability;
 mod helpers;

@@ -71,6 +71,12 @@ pub trait PostStore {
         id: PostId,
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<Option<Post>>> + Send;
+    /// The full post with its body, as `viewer` sees it, found by slug in one statement.
+    fn post_by_slug(
+        &self,
+        slug: &Slug,
+        viewer: Option<UserId>,
+    ) -> impl Future<Output = Result<Option<Post>>> + Send;
     fn update_post(
         &self,
         id: PostId,

@@ -141,13 +141,6 @@ impl Db {
             .map_err(db_error)
     }
 
-    /// Starts a read transaction: the statements of one answer (a page, its tags, its count)
-    /// see one snapshot of the database.
-    pub(crate) async fn read(&self) -> Result<Transaction<'static, Sqlite>> {
-        self.stmt();
-        self.reader.begin().await.map_err(db_error)
-    }
-
     pub(crate) async fn commit(&self, tx: Transaction<'static, Sqlite>) -> Result<()> {
         self.stmt();
         tx.commit().await.map_err(db_error)

@@ -1,7 +1,5 @@
 //! Posts, their tags, favorites, and the counters that lists report.
 
-use std::collections::HashMap;
-
 use quire_core::ids::{PostId, UserId};
 use quire_core::model::{
     NewPost, PageRequest, Post, PostChanges, PostFilter, PostPage, PostRef, PostStatus,
@@ -15,7 +13,7 @@ use sqlx::{Arguments, AssertSqlSafe, Sqlite, SqliteConnection, Transaction};
 
 use crate::db::Db;
 use crate::error::{db_error, db_error_or_gone};
-use crate::rows::{PostRow, author_columns, post_columns, viewer_id};
+use crate::rows::{PostRow, author_columns, post_columns, post_json, viewer_id};
 
 /// Binds a list as one JSON array text, read back with `json_each`, so a statement's text
 /// does not depend on the list's length and stays in the statement cache.
@@ -122,122 +120,113 @@ impl Db {
             .map_err(db_error)?;
         Ok(())
     }
-
-    /// Tags of the given posts, in one statement whatever their number.
-    async fn tags_of(
-        &self,
-        conn: &mut SqliteConnection,
-        posts: &[i64],
-    ) -> Result<HashMap<i64, Vec<TagName>>> {
-        let mut tags: HashMap<i64, Vec<TagName>> = HashMap::new();
-        if posts.is_empty() {
-            return Ok(tags);
-        }
-        self.stmt();
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT pt.post_id, t.name FROM post_tags pt JOIN tags t ON t.id = pt.tag_id \
-             WHERE pt.post_id IN (SELECT value FROM json_each($1))",
-        )
-        .bind(json_list(posts)?)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_error)?;
-        for (post, name) in rows {
-            tags.entry(post)
-                .or_default()
-                .push(TagName::from_trusted(name));
-        }
-        Ok(tags)
-    }
-
-    /// How many published posts match a filter: from the counters kept for single filters,
-    /// by counting only when filters are combined.
-    async fn count_posts(&self, conn: &mut SqliteConnection, filter: &PostFilter) -> Result<u64> {
-        let PostFilter {
-            tag,
-            author,
-            favorited_by,
-            followed_by,
-        } = filter;
-        let query = match (tag, author, favorited_by, followed_by) {
-            (None, None, None, None) => sqlx::query_scalar::<_, i64>(
-                "SELECT value FROM counters WHERE name = 'published_posts'",
-            ),
-            (Some(tag), None, None, None) => {
-                sqlx::query_scalar("SELECT post_count FROM tags WHERE name = $1").bind(tag.as_str())
-            }
-            (None, Some(author), None, None) => {
-                sqlx::query_scalar("SELECT post_count FROM users WHERE username_key = $1")
-                    .bind(author.key())
-            }
-            (None, None, Some(user), None) => {
-                sqlx::query_scalar("SELECT favorite_count FROM users WHERE username_key = $1")
-                    .bind(user.key())
-            }
-            (None, None, None, Some(follower)) => sqlx::query_scalar(
-                "SELECT COALESCE(SUM(u.post_count), 0) FROM follows fw \
-                 JOIN users u ON u.id = fw.followee_id WHERE fw.follower_id = $1",
-            )
-            .bind(follower.get()),
-            _ => {
-                let mut sql = String::from("SELECT COUNT(*) FROM posts p");
-                let mut args = SqliteArguments::default();
-                push_filter(&mut sql, &mut args, filter)?;
-                sqlx::query_scalar_with(AssertSqlSafe(sql), args)
-            }
-        };
-        self.stmt();
-        let count = query
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_error)?
-            .unwrap_or(0);
-        u64::try_from(count).map_err(|_| {
-            Error::internal(format!("a post counter is negative ({count}): {filter:?}"))
-        })
-    }
 }
 
-/// Appends the joins and conditions of a filter to a statement over `posts p`. The SQL is
-/// built only from the fixed fragments below; every value is a bound parameter.
-fn push_filter(sql: &mut String, args: &mut SqliteArguments, filter: &PostFilter) -> Result<()> {
-    let mut next = args.len() + 1;
-    let mut param = |args: &mut SqliteArguments, value: Bound| -> Result<String> {
+/// The single statement that answers a list: how many posts match, and the page of them as
+/// one JSON array, in one row. One statement means one snapshot (the count agrees with the
+/// page) and one hand-off from SQLite's thread, whatever the page size.
+///
+/// The SQL is assembled only from the fixed fragments below and two integers; every other value
+/// is a bound parameter: `$1` the viewer, then the filter's values.
+fn list_statement(
+    filter: &PostFilter,
+    page: PageRequest,
+    viewer: Option<UserId>,
+) -> Result<(String, SqliteArguments)> {
+    let mut args = SqliteArguments::default();
+    let bind = |args: &mut SqliteArguments, value: Bound| -> Result<String> {
         match value {
             Bound::Int(value) => args.add(value),
             Bound::Text(value) => args.add(value),
         }
         .map_err(Error::internal)?;
-        let placeholder = format!("${next}");
-        next += 1;
-        Ok(placeholder)
+        Ok(format!("${}", args.len()))
     };
-    if let Some(tag) = &filter.tag {
-        let p = param(args, Bound::Text(tag.as_str().to_owned()))?;
-        sql.push_str(&format!(
-            " JOIN post_tags pt ON pt.post_id = p.id AND pt.tag_id = (SELECT id FROM tags WHERE name = {p})"
+    bind(&mut args, Bound::Int(viewer_id(viewer)))?;
+
+    let tag = filter
+        .tag
+        .as_ref()
+        .map(|tag| bind(&mut args, Bound::Text(tag.as_str().to_owned())))
+        .transpose()?;
+    let favoriter = filter
+        .favorited_by
+        .as_ref()
+        .map(|user| bind(&mut args, Bound::Text(user.key())))
+        .transpose()?;
+    let follower = filter
+        .followed_by
+        .map(|user| bind(&mut args, Bound::Int(user.get())))
+        .transpose()?;
+    let author = filter
+        .author
+        .as_ref()
+        .map(|user| bind(&mut args, Bound::Text(user.key())))
+        .transpose()?;
+
+    let mut matching = String::new();
+    if let Some(tag) = &tag {
+        matching.push_str(&format!(
+            " JOIN post_tags pt ON pt.post_id = p.id AND pt.tag_id = (SELECT id FROM tags WHERE name = {tag})"
         ));
     }
-    if let Some(user) = &filter.favorited_by {
-        let p = param(args, Bound::Text(user.key()))?;
-        sql.push_str(&format!(
-            " JOIN favorites f ON f.post_id = p.id AND f.user_id = (SELECT id FROM users WHERE username_key = {p})"
+    if let Some(favoriter) = &favoriter {
+        matching.push_str(&format!(
+            " JOIN favorites f ON f.post_id = p.id AND f.user_id = (SELECT id FROM users WHERE username_key = {favoriter})"
         ));
     }
-    if let Some(follower) = filter.followed_by {
-        let p = param(args, Bound::Int(follower.get()))?;
-        sql.push_str(&format!(
-            " JOIN follows fw ON fw.followee_id = p.author_id AND fw.follower_id = {p}"
+    if let Some(follower) = &follower {
+        matching.push_str(&format!(
+            " JOIN follows fw ON fw.followee_id = p.author_id AND fw.follower_id = {follower}"
         ));
     }
-    sql.push_str(" WHERE p.status = 'published'");
-    if let Some(author) = &filter.author {
-        let p = param(args, Bound::Text(author.key()))?;
-        sql.push_str(&format!(
-            " AND p.author_id = (SELECT id FROM users WHERE username_key = {p})"
+    matching.push_str(" WHERE p.status = 'published'");
+    if let Some(author) = &author {
+        matching.push_str(&format!(
+            " AND p.author_id = (SELECT id FROM users WHERE username_key = {author})"
         ));
     }
-    Ok(())
+
+    // Single filters read the counters kept in step with every change; only combined filters
+    // count rows.
+    let count = match (&tag, &author, &favoriter, &follower) {
+        (None, None, None, None) => {
+            "SELECT value FROM counters WHERE name = 'published_posts'".to_owned()
+        }
+        (Some(tag), None, None, None) => format!("SELECT post_count FROM tags WHERE name = {tag}"),
+        (None, Some(author), None, None) => {
+            format!("SELECT post_count FROM users WHERE username_key = {author}")
+        }
+        (None, None, Some(favoriter), None) => {
+            format!("SELECT favorite_count FROM users WHERE username_key = {favoriter}")
+        }
+        (None, None, None, Some(follower)) => format!(
+            "SELECT SUM(fu.post_count) FROM follows ff JOIN users fu ON fu.id = ff.followee_id \
+             WHERE ff.follower_id = {follower}"
+        ),
+        _ => format!("SELECT COUNT(*) FROM posts p{matching}"),
+    };
+
+    // Limit and offset are written as integer literals, not bound: SQLite plans a LIMIT by its
+    // value, so a bound one expires the prepared statement at every execution and forces a
+    // full re-prepare. Both are integers formatted here, so nothing from the client is spliced.
+    let limit = page.limit;
+    let offset = page.offset;
+    let sql = format!(
+        concat!(
+            "SELECT COALESCE(({count}), 0) AS total, (SELECT json_group_array(",
+            post_json!(),
+            " ORDER BY published_at DESC, id DESC) FROM (SELECT ",
+            post_columns!("NULL"),
+            " FROM posts p JOIN users u ON u.id = p.author_id{matching} \
+             ORDER BY p.published_at DESC, p.id DESC LIMIT {limit} OFFSET {offset})) AS page"
+        ),
+        count = count,
+        matching = matching,
+        limit = limit,
+        offset = offset,
+    );
+    Ok((sql, args))
 }
 
 enum Bound {
@@ -302,7 +291,6 @@ impl PostStore for Db {
     }
 
     async fn post(&self, id: PostId, viewer: Option<UserId>) -> Result<Option<Post>> {
-        let mut tx = self.read().await?;
         self.stmt();
         let row: Option<PostRow> = sqlx::query_as(concat!(
             "SELECT ",
@@ -311,14 +299,25 @@ impl PostStore for Db {
         ))
         .bind(viewer_id(viewer))
         .bind(id.get())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.reader)
         .await
         .map_err(db_error)?;
-        let Some(row) = row else { return Ok(None) };
-        let mut tags = self.tags_of(&mut tx, &[row.id]).await?;
-        self.commit(tx).await?;
-        let tags = tags.remove(&row.id).unwrap_or_default();
-        row.into_post(tags).map(Some)
+        row.map(PostRow::into_post).transpose()
+    }
+
+    async fn post_by_slug(&self, slug: &Slug, viewer: Option<UserId>) -> Result<Option<Post>> {
+        self.stmt();
+        let row: Option<PostRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            post_columns!("p.body"),
+            " FROM posts p JOIN users u ON u.id = p.author_id WHERE p.slug = $2"
+        ))
+        .bind(viewer_id(viewer))
+        .bind(slug.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_error)?;
+        row.map(PostRow::into_post).transpose()
     }
 
     async fn update_post(&self, id: PostId, changes: &PostChanges) -> Result<()> {
@@ -390,38 +389,20 @@ impl PostStore for Db {
         page: PageRequest,
         viewer: Option<UserId>,
     ) -> Result<PostPage> {
-        let mut sql = String::from(concat!(
-            "SELECT ",
-            post_columns!("NULL"),
-            " FROM posts p JOIN users u ON u.id = p.author_id"
-        ));
-        let mut args = SqliteArguments::default();
-        args.add(viewer_id(viewer)).map_err(Error::internal)?;
-        push_filter(&mut sql, &mut args, filter)?;
-        let limit = args.len() + 1;
-        sql.push_str(&format!(
-            " ORDER BY p.published_at DESC, p.id DESC LIMIT ${limit} OFFSET ${}",
-            limit + 1
-        ));
-        args.add(i64::from(page.limit)).map_err(Error::internal)?;
-        args.add(i64::try_from(page.offset).unwrap_or(i64::MAX))
-            .map_err(Error::internal)?;
-        let mut tx = self.read().await?;
+        let (sql, args) = list_statement(filter, page, viewer)?;
         self.stmt();
-        let rows: Vec<PostRow> = sqlx::query_as_with(AssertSqlSafe(sql), args)
-            .fetch_all(&mut *tx)
+        let (total, json): (i64, String) = sqlx::query_as_with(AssertSqlSafe(sql), args)
+            .fetch_one(&self.reader)
             .await
             .map_err(db_error)?;
-        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        let mut tags = self.tags_of(&mut tx, &ids).await?;
-        let total = self.count_posts(&mut tx, filter).await?;
-        self.commit(tx).await?;
+        let total = u64::try_from(total).map_err(|_| {
+            Error::internal(format!("a post counter is negative ({total}): {filter:?}"))
+        })?;
+        let rows: Vec<PostRow> = serde_json::from_str(&json)
+            .map_err(|error| Error::internal(format!("decoding a page of posts: {error}")))?;
         let posts = rows
             .into_iter()
-            .map(|row| {
-                let post_tags = tags.remove(&row.id).unwrap_or_default();
-                row.into_post(post_tags)
-            })
+            .map(PostRow::into_post)
             .collect::<Result<Vec<_>>>()?;
         Ok(PostPage { posts, total })
     }

@@ -71,8 +71,9 @@ impl From<ProfileRow> for Profile {
     }
 }
 
-/// Columns of a post (`p`) that make a [`PostRow`] with its author (`u`) and the viewer's
-/// state; binds the viewer id as `$1`. Lists select `NULL` for the body.
+/// Columns of a post (`p`) that make a [`PostRow`] with its tags, its author (`u`) and the
+/// viewer's state; binds the viewer id as `$1`. Lists select `NULL` for the body. The tags come
+/// as one JSON array per row, so a page and its tags are one statement.
 macro_rules! post_columns {
     ($body:literal) => {
         concat!(
@@ -81,6 +82,8 @@ macro_rules! post_columns {
             " AS body, p.status, p.published_at, p.language, p.category, p.series_name, \
              p.series_position, p.translation_group, p.favorites_count, p.created_at, \
              p.updated_at, \
+             (SELECT json_group_array(t.name) FROM post_tags pt JOIN tags t ON t.id = pt.tag_id \
+              WHERE pt.post_id = p.id) AS tag_names, \
              EXISTS (SELECT 1 FROM favorites fv WHERE fv.user_id = $1 AND fv.post_id = p.id) \
              AS favorited, ",
             author_columns!()
@@ -89,7 +92,38 @@ macro_rules! post_columns {
 }
 pub(crate) use post_columns;
 
-#[derive(sqlx::FromRow)]
+/// One JSON object per post, with the keys of [`PostRow`], over a subquery that selects
+/// [`post_columns`]. Lists aggregate these into one array, so a whole page crosses from the
+/// database in one row instead of one row per post.
+macro_rules! post_json {
+    () => {
+        "json_object('id', id, 'slug', slug, 'title', title, 'description', description, \
+         'body', body, 'status', status, 'published_at', published_at, 'language', language, \
+         'category', category, 'series_name', series_name, 'series_position', series_position, \
+         'translation_group', translation_group, 'favorites_count', favorites_count, \
+         'created_at', created_at, 'updated_at', updated_at, 'tag_names', tag_names, \
+         'favorited', favorited, 'author_id', author_id, 'author_username', author_username, \
+         'author_name', author_name, 'author_bio', author_bio, 'author_image', author_image, \
+         'author_following', author_following)"
+    };
+}
+pub(crate) use post_json;
+
+/// SQL's 0/1 (and JSON's false/true) as a bool.
+fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Int(i64),
+    }
+    Ok(match serde::Deserialize::deserialize(deserializer)? {
+        Flag::Bool(value) => value,
+        Flag::Int(value) => value != 0,
+    })
+}
+
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct PostRow {
     pub(crate) id: i64,
     slug: String,
@@ -106,18 +140,23 @@ pub(crate) struct PostRow {
     favorites_count: i64,
     created_at: i64,
     updated_at: i64,
+    /// JSON array of tag names.
+    tag_names: String,
+    #[serde(deserialize_with = "flag")]
     favorited: bool,
     #[sqlx(flatten)]
+    #[serde(flatten)]
     author: AuthorColumns,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct AuthorColumns {
     author_id: i64,
     author_username: String,
     author_name: Option<String>,
     author_bio: Option<String>,
     author_image: Option<String>,
+    #[serde(deserialize_with = "flag")]
     author_following: bool,
 }
 
@@ -135,7 +174,10 @@ impl From<AuthorColumns> for Profile {
 }
 
 impl PostRow {
-    pub(crate) fn into_post(self, tags: Vec<TagName>) -> Result<Post> {
+    pub(crate) fn into_post(self) -> Result<Post> {
+        let tags: Vec<String> = serde_json::from_str(&self.tag_names)
+            .map_err(|error| Error::internal(format!("tags of post {}: {error}", self.id)))?;
+        let tags = tags.into_iter().map(TagName::from_trusted).collect();
         let status = PostStatus::parse(&self.status).ok_or_else(|| {
             Error::internal(format!("post {} has status {:?}", self.id, self.status))
         })?;

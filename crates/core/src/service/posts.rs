@@ -152,8 +152,18 @@ impl<S: Store> Quire<S> {
 
     /// A post with its body.
     pub async fn post(&self, slug: &str, viewer: Option<&Actor>) -> Result<Post> {
-        let post = self.visible_post(slug, viewer).await?;
-        self.load_post(&post, viewer).await
+        let not_found = || Error::NotFound(Resource::Post);
+        let slug = Slug::parse(slug).ok_or_else(not_found)?;
+        let post = self
+            .store
+            .post_by_slug(&slug, viewer.map(|actor| actor.user_id))
+            .await?
+            .ok_or_else(not_found)?;
+        if policy::may_read_post(viewer, post.author.id, post.status) {
+            Ok(post)
+        } else {
+            Err(not_found())
+        }
     }
 
     /// Changes a post. The slug follows a changed title.

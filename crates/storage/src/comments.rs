@@ -3,11 +3,11 @@
 use quire_core::ids::{CommentId, PostId, UserId};
 use quire_core::model::{Comment, CommentRef, NewComment};
 use quire_core::ports::CommentStore;
-use quire_core::{Resource, Result};
+use quire_core::{Error, Resource, Result};
 
 use crate::db::Db;
 use crate::error::{db_error, db_error_or_gone};
-use crate::rows::{CommentRow, author_columns, comment_columns, viewer_id};
+use crate::rows::{CommentRow, author_columns, comment_columns, comment_json, viewer_id};
 
 impl CommentStore for Db {
     async fn insert_comment(&self, comment: &NewComment) -> Result<CommentId> {
@@ -58,17 +58,20 @@ impl CommentStore for Db {
 
     async fn comments(&self, post: PostId, viewer: Option<UserId>) -> Result<Vec<Comment>> {
         self.stmt();
-        let rows: Vec<CommentRow> = sqlx::query_as(concat!(
-            "SELECT ",
+        let json: String = sqlx::query_scalar(concat!(
+            "SELECT json_group_array(",
+            comment_json!(),
+            " ORDER BY id) FROM (SELECT ",
             comment_columns!(),
-            " FROM comments c JOIN users u ON u.id = c.author_id WHERE c.post_id = $2 \
-             ORDER BY c.id"
+            " FROM comments c JOIN users u ON u.id = c.author_id WHERE c.post_id = $2)"
         ))
         .bind(viewer_id(viewer))
         .bind(post.get())
-        .fetch_all(&self.reader)
+        .fetch_one(&self.reader)
         .await
         .map_err(db_error)?;
+        let rows: Vec<CommentRow> = serde_json::from_str(&json)
+            .map_err(|error| Error::internal(format!("decoding comments: {error}")))?;
         Ok(rows.into_iter().map(Comment::from).collect())
     }
 

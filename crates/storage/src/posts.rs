@@ -445,12 +445,15 @@ impl PostStore for Db {
 
     async fn tags(&self) -> Result<Vec<TagName>> {
         self.stmt();
-        let names: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM tags WHERE post_count > 0 ORDER BY post_count DESC, name",
+        let json: String = sqlx::query_scalar(
+            "SELECT json_group_array(name ORDER BY post_count DESC, name) FROM tags \
+             WHERE post_count > 0",
         )
-        .fetch_all(&self.reader)
+        .fetch_one(&self.reader)
         .await
         .map_err(db_error)?;
+        let names: Vec<String> = serde_json::from_str(&json)
+            .map_err(|error| Error::internal(format!("decoding tags: {error}")))?;
         Ok(names.into_iter().map(TagName::from_trusted).collect())
     }
 }

@@ -209,7 +209,7 @@ impl PostRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct CommentRow {
     id: i64,
     post_id: i64,
@@ -217,8 +217,21 @@ pub(crate) struct CommentRow {
     created_at: i64,
     updated_at: i64,
     #[sqlx(flatten)]
+    #[serde(flatten)]
     author: AuthorColumns,
 }
+
+/// One JSON object per comment, with the keys of [`CommentRow`], over a subquery that selects
+/// [`comment_columns`]; a post's comments cross from the database as one array in one row.
+macro_rules! comment_json {
+    () => {
+        "json_object('id', id, 'post_id', post_id, 'body', body, 'created_at', created_at, \
+         'updated_at', updated_at, 'author_id', author_id, 'author_username', author_username, \
+         'author_name', author_name, 'author_bio', author_bio, 'author_image', author_image, \
+         'author_following', author_following)"
+    };
+}
+pub(crate) use comment_json;
 
 /// Columns of a comment (`c`) that make a [`CommentRow`] with its author (`u`); binds the
 /// viewer id once.

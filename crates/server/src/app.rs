@@ -27,8 +27,9 @@ pub fn db_options(config: &Config) -> DbOptions {
             Durability::Full => quire_storage::Durability::Full,
             Durability::Normal => quire_storage::Durability::Normal,
         },
-        readers: config.database.readers,
+        pool_size: config.database.pool_size,
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
+        statement_cache: config.database.statement_cache,
     }
 }
 

@@ -37,6 +37,23 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Work with databases.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy everything from a SQLite database into an empty PostgreSQL database, keeping ids,
+    /// slugs, password hashes and timestamps, in one transaction.
+    Copy {
+        /// The source, `sqlite://PATH`.
+        #[arg(long)]
+        from: String,
+        /// The target, `postgres://...`; it must hold no users, posts, tags or comments.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +102,7 @@ impl Cli {
                 Ok(())
             }
             Command::User(UserCommand::Create(args)) => create_user(config, args).await,
+            Command::Db(DbCommand::Copy { from, to }) => copy_database(&config, from, to).await,
         }
     }
 }
@@ -133,5 +151,58 @@ async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
     if generated {
         println!("generated password (shown once): {password}");
     }
+    Ok(())
+}
+
+/// Prints progress on a terminal as a bar redrawn in place; elsewhere, a line per table.
+struct Progress {
+    terminal: bool,
+}
+
+impl quire_storage::CopyProgress for Progress {
+    fn table(&mut self, table: &str, rows: u64) {
+        if !self.terminal {
+            eprintln!("copying {table}: {rows} rows");
+        }
+    }
+
+    fn copied(&mut self, table: &str, done: u64, rows: u64) {
+        if self.terminal {
+            let width = 30;
+            let filled = usize::try_from(done.saturating_mul(width) / rows.max(1)).unwrap_or(0);
+            let filled = filled.min(30);
+            eprint!(
+                "\r{table:<10} [{}{}] {done}/{rows}",
+                "#".repeat(filled),
+                " ".repeat(30 - filled)
+            );
+            if done >= rows {
+                eprintln!();
+            }
+        }
+    }
+}
+
+async fn copy_database(config: &Config, from: String, to: String) -> anyhow::Result<()> {
+    telemetry::init(&config.log);
+    let options = |url: String| quire_storage::DbOptions {
+        url: Some(url),
+        ..db_options(config)
+    };
+    let source = quire_storage::Db::open(&options(from))
+        .await
+        .map_err(|error| anyhow::anyhow!("opening the source: {error}"))?;
+    let target = quire_storage::Db::open(&options(to))
+        .await
+        .map_err(|error| anyhow::anyhow!("opening the target: {error}"))?;
+    let mut progress = Progress {
+        terminal: std::io::stderr().is_terminal(),
+    };
+    let copied = quire_storage::copy_database(&source, &target, &mut progress)
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    source.close().await;
+    target.close().await;
+    println!("copied {copied} rows");
     Ok(())
 }

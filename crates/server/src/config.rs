@@ -74,13 +74,17 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://PATH`; unset means `quire.db` in the data directory.
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB?sslmode=verify-full`; unset means
+    /// `quire.db` in the data directory.
     pub url: Option<Secret>,
+    /// SQLite only.
     pub durability: Durability,
-    /// Read-only connections for concurrent reads.
-    pub readers: u32,
+    /// SQLite: read-only connections for concurrent reads. PostgreSQL: the pool's size.
+    pub pool_size: u32,
     /// Seconds a request waits for a connection before answering 503.
     pub acquire_timeout_secs: u64,
+    /// Prepared statements kept per connection.
+    pub statement_cache: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -151,8 +155,9 @@ impl Default for DatabaseConfig {
         Self {
             url: None,
             durability: Durability::Full,
-            readers: 8,
+            pool_size: 8,
             acquire_timeout_secs: 5,
+            statement_cache: 100,
         }
     }
 }
@@ -229,7 +234,9 @@ pub const ENV_VARS: &[&str] = &[
     "QUIRE_DATABASE_URL",
     "QUIRE_DATABASE_URL_FILE",
     "QUIRE_DATABASE_DURABILITY",
-    "QUIRE_DATABASE_READERS",
+    "QUIRE_DATABASE_POOL_SIZE",
+    "QUIRE_DATABASE_ACQUIRE_TIMEOUT_SECS",
+    "QUIRE_DATABASE_STATEMENT_CACHE",
     "QUIRE_LOG_FORMAT",
     "QUIRE_LOG",
     "QUIRE_JWT_SECRET",
@@ -352,8 +359,15 @@ impl Config {
                 }
             };
         }
-        if let Some(v) = get("QUIRE_DATABASE_READERS") {
-            self.database.readers = parse_env("QUIRE_DATABASE_READERS", v)?;
+        if let Some(v) = get("QUIRE_DATABASE_POOL_SIZE") {
+            self.database.pool_size = parse_env("QUIRE_DATABASE_POOL_SIZE", v)?;
+        }
+        if let Some(v) = get("QUIRE_DATABASE_ACQUIRE_TIMEOUT_SECS") {
+            self.database.acquire_timeout_secs =
+                parse_env("QUIRE_DATABASE_ACQUIRE_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = get("QUIRE_DATABASE_STATEMENT_CACHE") {
+            self.database.statement_cache = parse_env("QUIRE_DATABASE_STATEMENT_CACHE", v)?;
         }
         if let Some(v) = get("QUIRE_LOG_FORMAT") {
             self.log.format = match v.as_str() {

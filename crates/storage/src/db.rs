@@ -1,21 +1,30 @@
-//! Opening the database, migrations, and the statement counter.
+//! Opening the database on either engine, migrations, transactions, bounded retries, fault
+//! injection, and the statement counter.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use quire_core::{Error, Result};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Postgres, Sqlite, Transaction};
 
-use crate::error::db_error;
+use crate::error::{RETRYABLE, db_error};
+use crate::faults::{Fault, Faults};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// How hard a commit works to survive a crash.
+/// How many times a transaction that lost a race (SQLite busy, PostgreSQL serialization
+/// failure or deadlock) is run again before the caller gets 503.
+pub const WRITE_ATTEMPTS: u32 = 5;
+
+/// How hard a SQLite commit works to survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// Every commit is synced to disk before it is acknowledged: survives power loss.
@@ -28,96 +37,122 @@ pub enum Durability {
 /// Where and how to open the database.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
-    /// `sqlite://PATH`, or `None` for `quire.db` in the data directory.
+    /// `sqlite://PATH`, `postgres://...`, or `None` for `quire.db` in the data directory.
     pub url: Option<String>,
     pub data_dir: PathBuf,
+    /// SQLite only.
     pub durability: Durability,
-    /// Read-only connections for concurrent reads.
-    pub readers: u32,
+    /// SQLite: read-only connections for concurrent reads. PostgreSQL: the pool's size.
+    pub pool_size: u32,
     /// How long a request waits for a connection before the database counts as unavailable.
     pub acquire_timeout: Duration,
+    /// Prepared statements kept per connection.
+    pub statement_cache: usize,
+}
+
+/// Which engine a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Sqlite(PathBuf),
+    Postgres(String),
 }
 
 impl DbOptions {
-    /// The SQLite file these options name.
-    pub fn sqlite_path(&self) -> Result<PathBuf> {
-        match self.url.as_deref() {
-            None | Some("") => Ok(self.data_dir.join("quire.db")),
-            Some(url) => {
-                let path = url
-                    .strip_prefix("sqlite://")
-                    .or_else(|| url.strip_prefix("sqlite:"))
-                    .ok_or_else(|| {
-                        Error::internal(format!(
-                            "unsupported database URL scheme in {:?}: expected sqlite://PATH",
-                            url.split(':').next().unwrap_or_default()
-                        ))
-                    })?;
-                let path = path.split('?').next().unwrap_or(path);
-                if path.is_empty() || path.starts_with(":memory:") {
-                    return Err(Error::internal(
-                        "an in-memory SQLite database is not supported: name a file",
-                    ));
-                }
-                Ok(PathBuf::from(path))
-            }
+    /// The engine and location these options name.
+    pub fn target(&self) -> Result<Target> {
+        let url = match self.url.as_deref() {
+            None | Some("") => return Ok(Target::Sqlite(self.data_dir.join("quire.db"))),
+            Some(url) => url,
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Target::Postgres(url.to_owned()));
         }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                Error::internal(format!(
+                    "unsupported database URL scheme {:?}: expected sqlite://PATH or postgres://...",
+                    url.split(':').next().unwrap_or_default()
+                ))
+            })?;
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() || path.starts_with(":memory:") {
+            return Err(Error::internal(
+                "an in-memory SQLite database is not supported: name a file",
+            ));
+        }
+        Ok(Target::Sqlite(PathBuf::from(path)))
     }
 }
 
-/// The database: one writer connection, a pool of readers, and a count of statements run.
+/// SQLite's two pools: one writer connection, so writes never fight over the file lock, and
+/// read-only connections that read concurrently.
 #[derive(Clone)]
-pub struct Db {
+pub(crate) struct SqlitePools {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+}
+
+#[derive(Clone)]
+pub(crate) enum Engine {
+    Sqlite(SqlitePools),
+    Postgres(PgPool),
+}
+
+/// An open write transaction on either engine. Dropping it rolls back.
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// The database: the engine's pools, a count of statements run, and armed faults.
+#[derive(Clone)]
+pub struct Db {
+    pub(crate) engine: Engine,
     statements: Arc<AtomicU64>,
+    faults: Arc<Faults>,
 }
 
 impl Db {
     /// Opens (creating if needed) the database and applies pending migrations.
     pub async fn open(options: &DbOptions) -> Result<Self> {
-        let path = options.sqlite_path()?;
-        create_private(&path)?;
-        let connect = connect_options(&path, options.durability);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(options.acquire_timeout)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(connect.clone())
-            .await
-            .map_err(|error| open_error(&path, error))?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .map_err(|error| Error::internal(format!("migrating {}: {error}", path.display())))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(options.readers.max(1))
-            .acquire_timeout(options.acquire_timeout)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(connect.read_only(true))
-            .await
-            .map_err(|error| open_error(&path, error))?;
+        let engine = match options.target()? {
+            Target::Sqlite(path) => Engine::Sqlite(open_sqlite(&path, options).await?),
+            Target::Postgres(url) => Engine::Postgres(open_postgres(&url, options).await?),
+        };
         Ok(Self {
-            writer,
-            reader,
+            engine,
             statements: Arc::new(AtomicU64::new(0)),
+            faults: Arc::new(Faults::default()),
         })
     }
 
-    /// Applies pending migrations only (they also run on every [`Db::open`]).
+    /// Applies pending migrations only (they also run on every [`Db::open`]), and lists the
+    /// versions applied.
     pub async fn migrate(options: &DbOptions) -> Result<Vec<i64>> {
         let db = Self::open(options).await?;
-        let applied = sqlx::query_scalar::<_, i64>(
-            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
-        )
-        .fetch_all(&db.writer)
-        .await
-        .map_err(db_error)?;
+        let applied = db.applied_migrations().await;
         db.close().await;
-        Ok(applied)
+        applied
+    }
+
+    /// The migration versions recorded as applied.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+        match &self.engine {
+            Engine::Sqlite(pools) => sqlx::query_scalar(SQL).fetch_all(&pools.writer).await,
+            Engine::Postgres(pool) => sqlx::query_scalar(SQL).fetch_all(pool).await,
+        }
+        .map_err(db_error)
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn engine_name(&self) -> &'static str {
+        match self.engine {
+            Engine::Sqlite(_) => "sqlite",
+            Engine::Postgres(_) => "postgres",
+        }
     }
 
     /// SQL statements run since the database was opened. Tests use it to prove that a
@@ -126,39 +161,168 @@ impl Db {
         self.statements.load(Ordering::Relaxed)
     }
 
+    /// Arms a fault to fire the next `times` times its point is reached (for tests of
+    /// atomicity and retries; nothing is armed in normal operation).
+    pub fn inject_fault(&self, fault: Fault, times: u32) {
+        self.faults.arm(fault, times);
+    }
+
+    pub(crate) fn fault(&self, fault: Fault) -> Result<()> {
+        self.faults.check(fault)
+    }
+
     /// Counts one statement about to run.
     pub(crate) fn stmt(&self) {
         self.statements.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Starts a write transaction on the one writer connection. `BEGIN IMMEDIATE` takes the
-    /// write lock up front, so a transaction never fails half-way on an upgrade to writing.
-    pub(crate) async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+    /// Starts a write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock up front,
+    /// so a transaction never fails half-way on an upgrade to writing.
+    pub(crate) async fn begin(&self) -> Result<Tx> {
+        self.fault(Fault::Busy)?;
         self.stmt();
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_error)
+        match &self.engine {
+            Engine::Sqlite(pools) => pools
+                .writer
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map(Tx::Sqlite),
+            Engine::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
+        }
+        .map_err(db_error)
     }
 
-    pub(crate) async fn commit(&self, tx: Transaction<'static, Sqlite>) -> Result<()> {
+    pub(crate) async fn commit(&self, tx: Tx) -> Result<()> {
         self.stmt();
-        tx.commit().await.map_err(db_error)
+        match tx {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+        .map_err(db_error)
     }
 
-    /// Closes every connection, checkpointing the write-ahead log.
+    /// Runs a write transaction again, up to [`WRITE_ATTEMPTS`] times with a short growing
+    /// pause, when it lost a race with another writer. Other errors return at once.
+    pub(crate) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Err(Error::Unavailable { reason, .. })
+                    if reason == RETRYABLE && tries < WRITE_ATTEMPTS =>
+                {
+                    tracing::debug!(tries, "write lost a race; retrying");
+                    tokio::time::sleep(Duration::from_millis(5 << tries)).await;
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Closes every connection (SQLite checkpoints its write-ahead log).
     pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
+        match &self.engine {
+            Engine::Sqlite(pools) => {
+                pools.reader.close().await;
+                pools.writer.close().await;
+            }
+            Engine::Postgres(pool) => pool.close().await,
+        }
     }
 
     pub(crate) async fn ping(&self) -> Result<()> {
         self.stmt();
-        sqlx::query_scalar::<_, i64>("SELECT 1")
-            .fetch_one(&self.reader)
-            .await
-            .map(drop)
-            .map_err(db_error)
+        match &self.engine {
+            Engine::Sqlite(pools) => {
+                sqlx::query_scalar::<_, i32>("SELECT 1")
+                    .fetch_one(&pools.reader)
+                    .await
+            }
+            Engine::Postgres(pool) => {
+                sqlx::query_scalar::<_, i32>("SELECT 1")
+                    .fetch_one(pool)
+                    .await
+            }
+        }
+        .map(drop)
+        .map_err(db_error)
+    }
+}
+
+async fn open_sqlite(path: &Path, options: &DbOptions) -> Result<SqlitePools> {
+    create_private(path)?;
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(match options.durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        })
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5))
+        .statement_cache_capacity(options.statement_cache)
+        .pragma("temp_store", "memory");
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(options.acquire_timeout)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(connect.clone())
+        .await
+        .map_err(|error| open_error(&path.display().to_string(), error))?;
+    SQLITE_MIGRATIONS
+        .run(&writer)
+        .await
+        .map_err(|error| Error::internal(format!("migrating {}: {error}", path.display())))?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(options.pool_size.max(1))
+        .acquire_timeout(options.acquire_timeout)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(connect.read_only(true))
+        .await
+        .map_err(|error| open_error(&path.display().to_string(), error))?;
+    Ok(SqlitePools { writer, reader })
+}
+
+async fn open_postgres(url: &str, options: &DbOptions) -> Result<PgPool> {
+    // The URL carries TLS settings the libpq way: `sslmode=verify-full` checks the server's
+    // certificate and host name, `sslrootcert=PATH` names the CA to trust.
+    let connect = PgConnectOptions::from_str(url)
+        .map_err(|error| Error::internal(format!("invalid PostgreSQL URL: {error}")))?
+        .application_name("quire")
+        .statement_cache_capacity(options.statement_cache);
+    let pool = PgPoolOptions::new()
+        .max_connections(options.pool_size.max(1))
+        .acquire_timeout(options.acquire_timeout)
+        .test_before_acquire(true)
+        .connect_with(connect)
+        .await
+        .map_err(|error| open_error(&redact_url(url), error))?;
+    POSTGRES_MIGRATIONS
+        .run(&pool)
+        .await
+        .map_err(|error| Error::internal(format!("migrating {}: {error}", redact_url(url))))?;
+    Ok(pool)
+}
+
+/// A URL fit for logs: any password replaced.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:<redacted>{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -191,22 +355,14 @@ fn create_private(path: &Path) -> Result<()> {
     }
 }
 
-fn connect_options(path: &Path, durability: Durability) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(match durability {
-            Durability::Full => SqliteSynchronous::Full,
-            Durability::Normal => SqliteSynchronous::Normal,
-        })
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5))
-        .pragma("temp_store", "memory")
-}
-
-fn open_error(path: &Path, error: sqlx::Error) -> Error {
-    Error::internal(format!("opening {}: {error}", path.display()))
+fn open_error(what: &str, error: sqlx::Error) -> Error {
+    match db_error(error) {
+        Error::Unavailable { .. } => Error::Unavailable {
+            reason: "database is unreachable",
+            retry_after_secs: 2,
+        },
+        other => Error::internal(format!("opening {what}: {other}")),
+    }
 }
 
 impl quire_core::ports::Store for Db {
@@ -233,29 +389,50 @@ mod tests {
     }
 
     #[test]
-    fn urls_name_sqlite_files_only() {
+    fn urls_name_an_engine() {
         let options = |url: Option<&str>| DbOptions {
             url: url.map(str::to_owned),
             data_dir: PathBuf::from("/var/lib/quire"),
             durability: Durability::Full,
-            readers: 1,
+            pool_size: 1,
             acquire_timeout: Duration::from_secs(1),
+            statement_cache: 100,
         };
+        let sqlite = |path: &str| Target::Sqlite(PathBuf::from(path));
         assert_eq!(
-            options(None).sqlite_path().unwrap(),
-            PathBuf::from("/var/lib/quire/quire.db")
+            options(None).target().unwrap(),
+            sqlite("/var/lib/quire/quire.db")
         );
         assert_eq!(
-            options(Some("sqlite:///tmp/q.db")).sqlite_path().unwrap(),
-            PathBuf::from("/tmp/q.db")
+            options(Some("sqlite:///tmp/q.db")).target().unwrap(),
+            sqlite("/tmp/q.db")
         );
         assert_eq!(
             options(Some("sqlite://rel/q.db?mode=rwc"))
-                .sqlite_path()
+                .target()
                 .unwrap(),
-            PathBuf::from("rel/q.db")
+            sqlite("rel/q.db")
         );
-        assert!(options(Some("sqlite::memory:")).sqlite_path().is_err());
-        assert!(options(Some("mysql://x")).sqlite_path().is_err());
+        let pg = "postgres://quire:secret@db.example:5432/quire?sslmode=verify-full";
+        assert_eq!(
+            options(Some(pg)).target().unwrap(),
+            Target::Postgres(pg.to_owned())
+        );
+        assert!(options(Some("postgresql://x/y")).target().is_ok());
+        assert!(options(Some("sqlite::memory:")).target().is_err());
+        assert!(options(Some("mysql://x")).target().is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://quire:s3cret@db:5432/quire"),
+            "postgres://quire:<redacted>@db:5432/quire"
+        );
+        assert_eq!(
+            redact_url("postgres://quire@db/quire"),
+            "postgres://quire@db/quire"
+        );
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
     }
 }

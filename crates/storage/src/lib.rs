@@ -1,16 +1,22 @@
-//! quire's storage: the core [`Store`](quire_core::ports::Store) port on SQLite.
+//! quire's storage: the core [`Store`](quire_core::ports::Store) port on SQLite (embedded, the
+//! default) or PostgreSQL, chosen by the database URL.
 //!
-//! SQL lives here and nowhere else. Each engine's migrations sit in `migrations/<engine>/`
-//! with shared version numbers, embedded in the binary and applied at start-up.
-//!
-//! SQLite runs in WAL mode with one writer connection (writes are serialized in-process, so
-//! they never fight over the lock) and a pool of read-only connections that read concurrently.
+//! SQL lives here and nowhere else. Each statement is one text for both engines unless the
+//! dialects truly differ ([`sql::Sql`]), and each execution site is type-checked against both
+//! engines. Migrations sit in `migrations/<engine>/` with shared version numbers, embedded in
+//! the binary and applied at start-up; a test proves the two schemas match.
 
 mod comments;
+mod copy;
 mod db;
 mod error;
+mod faults;
 mod posts;
 mod rows;
+pub mod schema;
+mod sql;
 mod users;
 
-pub use db::{Db, DbOptions, Durability};
+pub use copy::{CopyProgress, copy_database};
+pub use db::{Db, DbOptions, Durability, Target, WRITE_ATTEMPTS, redact_url};
+pub use faults::Fault;

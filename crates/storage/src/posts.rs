@@ -8,15 +8,160 @@ use quire_core::ports::PostStore;
 use quire_core::time::Timestamp;
 use quire_core::values::{Body, Description, Slug, TagList, TagName, Title};
 use quire_core::{Error, Resource, Result};
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, AssertSqlSafe, Sqlite, SqliteConnection, Transaction};
+use sqlx::AssertSqlSafe;
 
-use crate::db::Db;
+use crate::db::{Db, Tx};
 use crate::error::{db_error, db_error_or_gone};
-use crate::rows::{PostRow, author_columns, post_columns, post_json, viewer_id};
+use crate::faults::Fault;
+use crate::rows::{
+    PostRow, author_columns, json_agg_close, json_agg_open, json_object, post_columns, post_json,
+    tag_names, viewer_id,
+};
+use crate::sql::{Sql, on_reader, on_tx};
 
-/// Binds a list as one JSON array text, read back with `json_each`, so a statement's text
-/// does not depend on the list's length and stays in the statement cache.
+const INSERT_POST: Sql = Sql::both(
+    "INSERT INTO posts (slug, title, description, body, author_id, status, published_at, \
+     language, category, series_name, series_position, translation_group, \
+     favorites_count, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $13) RETURNING id",
+);
+
+/// Creates the tags of a JSON array of names that do not exist yet.
+const CREATE_TAGS: Sql = Sql {
+    sqlite: "INSERT INTO tags (name, post_count) SELECT value, 0 FROM json_each($1) WHERE true \
+             ON CONFLICT (name) DO NOTHING",
+    pg: "INSERT INTO tags (name, post_count) \
+         SELECT value, 0 FROM json_array_elements_text($1::json) ON CONFLICT (name) DO NOTHING",
+};
+
+const LINK_TAGS: Sql = Sql {
+    sqlite: "INSERT INTO post_tags (post_id, tag_id) \
+             SELECT $1, id FROM tags WHERE name IN (SELECT value FROM json_each($2))",
+    pg: "INSERT INTO post_tags (post_id, tag_id) \
+         SELECT $1, id FROM tags WHERE name IN (SELECT value FROM json_array_elements_text($2::json))",
+};
+
+const COUNT_TAGS: Sql = Sql {
+    sqlite: "UPDATE tags SET post_count = post_count + 1 \
+             WHERE name IN (SELECT value FROM json_each($1))",
+    pg: "UPDATE tags SET post_count = post_count + 1 \
+         WHERE name IN (SELECT value FROM json_array_elements_text($1::json))",
+};
+
+const UNCOUNT_TAGS: Sql = Sql::both(
+    "UPDATE tags SET post_count = post_count - 1 \
+     WHERE id IN (SELECT tag_id FROM post_tags WHERE post_id = $1)",
+);
+
+const UNLINK_TAGS: Sql = Sql::both("DELETE FROM post_tags WHERE post_id = $1");
+
+const COUNT_AUTHOR_POSTS: Sql =
+    Sql::both("UPDATE users SET post_count = post_count + $2 WHERE id = $1");
+
+const COUNT_SITE_POSTS: Sql =
+    Sql::both("UPDATE counters SET value = value + $1 WHERE name = 'published_posts'");
+
+const POST_REF: Sql = Sql::both("SELECT id, author_id, status FROM posts WHERE slug = $1");
+
+macro_rules! one_post {
+    ($engine:tt, $key:literal) => {
+        concat!(
+            "SELECT ",
+            post_columns!($engine, "p.body"),
+            " FROM posts p JOIN users u ON u.id = p.author_id WHERE ",
+            $key,
+            " = $2"
+        )
+    };
+}
+const POST_BY_ID: Sql = Sql {
+    sqlite: one_post!(sqlite, "p.id"),
+    pg: one_post!(pg, "p.id"),
+};
+const POST_BY_SLUG: Sql = Sql {
+    sqlite: one_post!(sqlite, "p.slug"),
+    pg: one_post!(pg, "p.slug"),
+};
+
+macro_rules! update_post {
+    ($greatest:literal) => {
+        concat!(
+            "UPDATE posts SET slug = COALESCE($2, slug), title = COALESCE($3, title), \
+             description = COALESCE($4, description), body = COALESCE($5, body), \
+             updated_at = ",
+            $greatest,
+            "($6, updated_at + 1) WHERE id = $1 RETURNING status"
+        )
+    };
+}
+const UPDATE_POST: Sql = Sql {
+    sqlite: update_post!("MAX"),
+    pg: update_post!("GREATEST"),
+};
+
+const POST_AUTHOR_AND_STATUS: Sql = Sql::both("SELECT author_id, status FROM posts WHERE id = $1");
+
+const UNCOUNT_FAVORITERS: Sql = Sql::both(
+    "UPDATE users SET favorite_count = favorite_count - 1 \
+     WHERE id IN (SELECT user_id FROM favorites WHERE post_id = $1)",
+);
+
+const DELETE_POST: Sql = Sql::both("DELETE FROM posts WHERE id = $1");
+
+const ADD_FAVORITE: Sql = Sql::both(
+    "INSERT INTO favorites (user_id, post_id, created_at) VALUES ($1, $2, $3) \
+     ON CONFLICT DO NOTHING",
+);
+
+const REMOVE_FAVORITE: Sql = Sql::both("DELETE FROM favorites WHERE user_id = $1 AND post_id = $2");
+
+const COUNT_POST_FAVORITES: Sql =
+    Sql::both("UPDATE posts SET favorites_count = favorites_count + $2 WHERE id = $1");
+
+const COUNT_USER_FAVORITES: Sql = Sql::both(
+    "UPDATE users SET favorite_count = favorite_count + $2 WHERE id = $1 \
+     AND EXISTS (SELECT 1 FROM posts WHERE id = $3 AND status = 'published')",
+);
+
+macro_rules! tag_cloud {
+    ($engine:tt) => {
+        concat!(
+            "SELECT ",
+            json_agg_open!($engine),
+            "name ORDER BY post_count DESC, name",
+            json_agg_close!($engine),
+            " FROM tags WHERE post_count > 0"
+        )
+    };
+}
+const TAGS: Sql = Sql {
+    sqlite: tag_cloud!(sqlite),
+    pg: tag_cloud!(pg),
+};
+
+/// The start of a list statement's page part, up to the filter; see [`list_statement`].
+macro_rules! page_head {
+    ($engine:tt) => {
+        concat!(
+            "(SELECT ",
+            json_agg_open!($engine),
+            post_json!($engine),
+            " ORDER BY published_at DESC, id DESC",
+            json_agg_close!($engine),
+            " FROM (SELECT ",
+            post_columns!($engine, "NULL"),
+            " FROM posts p JOIN users u ON u.id = p.author_id"
+        )
+    };
+}
+const PAGE_HEAD: Sql = Sql {
+    sqlite: page_head!(sqlite),
+    pg: page_head!(pg),
+};
+
+/// Binds a list as one JSON array text, read back with `json_each` (SQLite) or
+/// `json_array_elements_text` (PostgreSQL), so a statement's text does not depend on the
+/// list's length and stays in the statement cache.
 fn json_list<I, S>(items: I) -> Result<String>
 where
     I: IntoIterator<Item = S>,
@@ -25,154 +170,54 @@ where
     serde_json::to_string(&items.into_iter().collect::<Vec<_>>()).map_err(Error::internal)
 }
 
-impl Db {
-    /// Creates missing tags, links them to the post and, for a published post, counts it.
-    async fn attach_tags(
-        &self,
-        tx: &mut Transaction<'static, Sqlite>,
-        post: PostId,
-        tags: &TagList,
-        published: bool,
-    ) -> Result<()> {
-        if tags.as_slice().is_empty() {
-            return Ok(());
-        }
-        let names = json_list(tags.as_slice().iter().map(TagName::as_str))?;
-        self.stmt();
-        sqlx::query(
-            "INSERT INTO tags (name, post_count) SELECT value, 0 FROM json_each($1) WHERE true \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&names)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
-        self.stmt();
-        sqlx::query(
-            "INSERT INTO post_tags (post_id, tag_id) \
-             SELECT $1, id FROM tags WHERE name IN (SELECT value FROM json_each($2))",
-        )
-        .bind(post.get())
-        .bind(&names)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
-        if published {
-            self.stmt();
-            sqlx::query(
-                "UPDATE tags SET post_count = post_count + 1 \
-                 WHERE name IN (SELECT value FROM json_each($1))",
-            )
-            .bind(&names)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-        }
-        Ok(())
-    }
-
-    /// Unlinks all of a post's tags, uncounting them for a published post.
-    async fn detach_tags(
-        &self,
-        tx: &mut Transaction<'static, Sqlite>,
-        post: PostId,
-        published: bool,
-    ) -> Result<()> {
-        if published {
-            self.stmt();
-            sqlx::query(
-                "UPDATE tags SET post_count = post_count - 1 \
-                 WHERE id IN (SELECT tag_id FROM post_tags WHERE post_id = $1)",
-            )
-            .bind(post.get())
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-        }
-        self.stmt();
-        sqlx::query("DELETE FROM post_tags WHERE post_id = $1")
-            .bind(post.get())
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
-    /// Adds `delta` to the author's and the site's published-post counters.
-    async fn count_published(
-        &self,
-        tx: &mut SqliteConnection,
-        author: UserId,
-        delta: i64,
-    ) -> Result<()> {
-        self.stmt();
-        sqlx::query("UPDATE users SET post_count = post_count + $2 WHERE id = $1")
-            .bind(author.get())
-            .bind(delta)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        self.stmt();
-        sqlx::query("UPDATE counters SET value = value + $1 WHERE name = 'published_posts'")
-            .bind(delta)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
+/// A value bound to a list statement.
+enum Bound {
+    Int(i64),
+    Text(String),
 }
 
 /// The single statement that answers a list: how many posts match, and the page of them as
 /// one JSON array, in one row. One statement means one snapshot (the count agrees with the
-/// page) and one hand-off from SQLite's thread, whatever the page size.
+/// page) and one hand-off from the database, whatever the page size.
 ///
 /// The SQL is assembled only from the fixed fragments below and two integers; every other value
 /// is a bound parameter: `$1` the viewer, then the filter's values.
 fn list_statement(
+    head: &str,
     filter: &PostFilter,
     page: PageRequest,
     viewer: Option<UserId>,
-) -> Result<(String, SqliteArguments)> {
-    let mut args = SqliteArguments::default();
-    let bind = |args: &mut SqliteArguments, value: Bound| -> Result<String> {
-        match value {
-            Bound::Int(value) => args.add(value),
-            Bound::Text(value) => args.add(value),
-        }
-        .map_err(Error::internal)?;
-        Ok(format!("${}", args.len()))
+) -> (String, Vec<Bound>) {
+    let mut binds = vec![Bound::Int(viewer_id(viewer))];
+    let mut bind = |value: Bound| {
+        binds.push(value);
+        format!("${}", binds.len())
     };
-    bind(&mut args, Bound::Int(viewer_id(viewer)))?;
-
     let tag = filter
         .tag
         .as_ref()
-        .map(|tag| bind(&mut args, Bound::Text(tag.as_str().to_owned())))
-        .transpose()?;
+        .map(|tag| bind(Bound::Text(tag.as_str().to_owned())));
     let favoriter = filter
         .favorited_by
         .as_ref()
-        .map(|user| bind(&mut args, Bound::Text(user.key())))
-        .transpose()?;
-    let follower = filter
-        .followed_by
-        .map(|user| bind(&mut args, Bound::Int(user.get())))
-        .transpose()?;
+        .map(|user| bind(Bound::Text(user.key())));
+    let follower = filter.followed_by.map(|user| bind(Bound::Int(user.get())));
     let author = filter
         .author
         .as_ref()
-        .map(|user| bind(&mut args, Bound::Text(user.key())))
-        .transpose()?;
+        .map(|user| bind(Bound::Text(user.key())));
 
     let mut matching = String::new();
     if let Some(tag) = &tag {
         matching.push_str(&format!(
-            " JOIN post_tags pt ON pt.post_id = p.id AND pt.tag_id = (SELECT id FROM tags WHERE name = {tag})"
+            " JOIN post_tags pt ON pt.post_id = p.id \
+             AND pt.tag_id = (SELECT id FROM tags WHERE name = {tag})"
         ));
     }
     if let Some(favoriter) = &favoriter {
         matching.push_str(&format!(
-            " JOIN favorites f ON f.post_id = p.id AND f.user_id = (SELECT id FROM users WHERE username_key = {favoriter})"
+            " JOIN favorites f ON f.post_id = p.id \
+             AND f.user_id = (SELECT id FROM users WHERE username_key = {favoriter})"
         ));
     }
     if let Some(follower) = &follower {
@@ -201,8 +246,8 @@ fn list_statement(
             format!("SELECT favorite_count FROM users WHERE username_key = {favoriter}")
         }
         (None, None, None, Some(follower)) => format!(
-            "SELECT SUM(fu.post_count) FROM follows ff JOIN users fu ON fu.id = ff.followee_id \
-             WHERE ff.follower_id = {follower}"
+            "SELECT CAST(SUM(fu.post_count) AS BIGINT) FROM follows ff \
+             JOIN users fu ON fu.id = ff.followee_id WHERE ff.follower_id = {follower}"
         ),
         _ => format!("SELECT COUNT(*) FROM posts p{matching}"),
     };
@@ -210,58 +255,147 @@ fn list_statement(
     // Limit and offset are written as integer literals, not bound: SQLite plans a LIMIT by its
     // value, so a bound one expires the prepared statement at every execution and forces a
     // full re-prepare. Both are integers formatted here, so nothing from the client is spliced.
-    let limit = page.limit;
-    let offset = page.offset;
     let sql = format!(
-        concat!(
-            "SELECT COALESCE(({count}), 0) AS total, (SELECT json_group_array(",
-            post_json!(),
-            " ORDER BY published_at DESC, id DESC) FROM (SELECT ",
-            post_columns!("NULL"),
-            " FROM posts p JOIN users u ON u.id = p.author_id{matching} \
-             ORDER BY p.published_at DESC, p.id DESC LIMIT {limit} OFFSET {offset})) AS page"
-        ),
-        count = count,
-        matching = matching,
-        limit = limit,
-        offset = offset,
+        "SELECT COALESCE(({count}), 0) AS total, {head}{matching} \
+         ORDER BY p.published_at DESC, p.id DESC LIMIT {limit} OFFSET {offset}) AS page_rows) \
+         AS page",
+        limit = page.limit,
+        offset = page.offset,
     );
-    Ok((sql, args))
+    (sql, binds)
 }
 
-enum Bound {
-    Int(i64),
-    Text(String),
-}
-
-impl PostStore for Db {
-    async fn insert_post(&self, post: &NewPost) -> Result<PostId> {
-        let published = post.status == PostStatus::Published;
-        let mut tx = self.write().await?;
-        self.stmt();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO posts (slug, title, description, body, author_id, status, published_at, \
-             language, category, series_name, series_position, translation_group, \
-             favorites_count, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $13) RETURNING id",
-        )
-        .bind(post.slug.as_str())
-        .bind(post.title.as_str())
-        .bind(post.description.as_str())
-        .bind(post.body.as_str())
-        .bind(post.author_id.get())
-        .bind(post.status.as_str())
-        .bind(published.then_some(post.at.as_millis()))
-        .bind(post.meta.language.as_deref())
-        .bind(post.meta.category.as_deref())
-        .bind(post.meta.series.as_ref().map(|series| series.name.as_str()))
-        .bind(post.meta.series.as_ref().map(|series| series.position))
-        .bind(post.meta.translation_group)
-        .bind(post.at.as_millis())
-        .fetch_one(&mut *tx)
-        .await
+impl Db {
+    /// Creates missing tags, links them to the post and, for a published post, counts it.
+    async fn attach_tags(
+        &self,
+        tx: &mut Tx,
+        post: PostId,
+        tags: &TagList,
+        published: bool,
+    ) -> Result<()> {
+        if tags.as_slice().is_empty() {
+            return Ok(());
+        }
+        let names = json_list(tags.as_slice().iter().map(TagName::as_str))?;
+        on_tx!(self, &mut *tx, CREATE_TAGS, |ex, sql| {
+            sqlx::query(sql).bind(&names).execute(ex).await.map(drop)
+        })
         .map_err(db_error)?;
+        on_tx!(self, &mut *tx, LINK_TAGS, |ex, sql| {
+            sqlx::query(sql)
+                .bind(post.get())
+                .bind(&names)
+                .execute(ex)
+                .await
+                .map(drop)
+        })
+        .map_err(db_error)?;
+        if published {
+            on_tx!(self, &mut *tx, COUNT_TAGS, |ex, sql| {
+                sqlx::query(sql).bind(&names).execute(ex).await.map(drop)
+            })
+            .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// Unlinks all of a post's tags, uncounting them for a published post.
+    async fn detach_tags(&self, tx: &mut Tx, post: PostId, published: bool) -> Result<()> {
+        if published {
+            on_tx!(self, &mut *tx, UNCOUNT_TAGS, |ex, sql| {
+                sqlx::query(sql)
+                    .bind(post.get())
+                    .execute(ex)
+                    .await
+                    .map(drop)
+            })
+            .map_err(db_error)?;
+        }
+        on_tx!(self, &mut *tx, UNLINK_TAGS, |ex, sql| {
+            sqlx::query(sql)
+                .bind(post.get())
+                .execute(ex)
+                .await
+                .map(drop)
+        })
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Adds `delta` to the author's and the site's published-post counters.
+    async fn count_published(&self, tx: &mut Tx, author: UserId, delta: i64) -> Result<()> {
+        on_tx!(self, &mut *tx, COUNT_AUTHOR_POSTS, |ex, sql| {
+            sqlx::query(sql)
+                .bind(author.get())
+                .bind(delta)
+                .execute(ex)
+                .await
+                .map(drop)
+        })
+        .map_err(db_error)?;
+        on_tx!(self, &mut *tx, COUNT_SITE_POSTS, |ex, sql| {
+            sqlx::query(sql).bind(delta).execute(ex).await.map(drop)
+        })
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Adds `delta` to a post's favorite count and, for a published post, to the user's count
+    /// of favorited posts.
+    async fn count_favorite(
+        &self,
+        tx: &mut Tx,
+        user: UserId,
+        post: PostId,
+        delta: i64,
+    ) -> Result<()> {
+        on_tx!(self, &mut *tx, COUNT_POST_FAVORITES, |ex, sql| {
+            sqlx::query(sql)
+                .bind(post.get())
+                .bind(delta)
+                .execute(ex)
+                .await
+                .map(drop)
+        })
+        .map_err(db_error)?;
+        on_tx!(self, &mut *tx, COUNT_USER_FAVORITES, |ex, sql| {
+            sqlx::query(sql)
+                .bind(user.get())
+                .bind(delta)
+                .bind(post.get())
+                .execute(ex)
+                .await
+                .map(drop)
+        })
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn insert_post_once(&self, post: &NewPost) -> Result<PostId> {
+        let published = post.status == PostStatus::Published;
+        let mut tx = self.begin().await?;
+        let id: i64 = on_tx!(self, &mut tx, INSERT_POST, |ex, sql| {
+            sqlx::query_scalar(sql)
+                .bind(post.slug.as_str())
+                .bind(post.title.as_str())
+                .bind(post.description.as_str())
+                .bind(post.body.as_str())
+                .bind(post.author_id.get())
+                .bind(post.status.as_str())
+                .bind(published.then_some(post.at.as_millis()))
+                .bind(post.meta.language.as_deref())
+                .bind(post.meta.category.as_deref())
+                .bind(post.meta.series.as_ref().map(|series| series.name.as_str()))
+                .bind(post.meta.series.as_ref().map(|series| series.position))
+                .bind(post.meta.translation_group)
+                .bind(post.at.as_millis())
+                .fetch_one(ex)
+                .await
+        })
+        .map_err(|error| db_error_or_gone(error, Resource::User))?;
         let id = PostId::new(id);
+        self.fault(Fault::BetweenPostAndTags)?;
         self.attach_tags(&mut tx, id, &post.tags, published).await?;
         if published {
             self.count_published(&mut tx, post.author_id, 1).await?;
@@ -270,14 +404,130 @@ impl PostStore for Db {
         Ok(id)
     }
 
-    async fn post_ref(&self, slug: &Slug) -> Result<Option<PostRef>> {
-        self.stmt();
-        let row: Option<(i64, i64, String)> =
-            sqlx::query_as("SELECT id, author_id, status FROM posts WHERE slug = $1")
-                .bind(slug.as_str())
-                .fetch_optional(&self.reader)
+    async fn update_post_once(&self, id: PostId, changes: &PostChanges) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let status: Option<String> = on_tx!(self, &mut tx, UPDATE_POST, |ex, sql| {
+            sqlx::query_scalar(sql)
+                .bind(id.get())
+                .bind(changes.slug.as_ref().map(Slug::as_str))
+                .bind(changes.title.as_ref().map(Title::as_str))
+                .bind(changes.description.as_ref().map(Description::as_str))
+                .bind(changes.body.as_ref().map(Body::as_str))
+                .bind(changes.updated_at.as_millis())
+                .fetch_optional(ex)
                 .await
-                .map_err(db_error)?;
+        })
+        .map_err(db_error)?;
+        let Some(status) = status else {
+            return Err(Error::NotFound(Resource::Post));
+        };
+        if let Some(tags) = &changes.tags {
+            let published = status == PostStatus::Published.as_str();
+            self.detach_tags(&mut tx, id, published).await?;
+            self.attach_tags(&mut tx, id, tags, published).await?;
+        }
+        self.commit(tx).await
+    }
+
+    async fn delete_post_once(&self, id: PostId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let found: Option<(i64, String)> =
+            on_tx!(self, &mut tx, POST_AUTHOR_AND_STATUS, |ex, sql| {
+                sqlx::query_as(sql).bind(id.get()).fetch_optional(ex).await
+            })
+            .map_err(db_error)?;
+        let Some((author, status)) = found else {
+            return Ok(());
+        };
+        if status == PostStatus::Published.as_str() {
+            self.detach_tags(&mut tx, id, true).await?;
+            self.count_published(&mut tx, UserId::new(author), -1)
+                .await?;
+            on_tx!(self, &mut tx, UNCOUNT_FAVORITERS, |ex, sql| {
+                sqlx::query(sql).bind(id.get()).execute(ex).await.map(drop)
+            })
+            .map_err(db_error)?;
+        }
+        on_tx!(self, &mut tx, DELETE_POST, |ex, sql| {
+            sqlx::query(sql).bind(id.get()).execute(ex).await.map(drop)
+        })
+        .map_err(db_error)?;
+        self.commit(tx).await
+    }
+
+    async fn favorite_once(&self, user: UserId, post: PostId, at: Timestamp) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let added = on_tx!(self, &mut tx, ADD_FAVORITE, |ex, sql| {
+            sqlx::query(sql)
+                .bind(user.get())
+                .bind(post.get())
+                .bind(at.as_millis())
+                .execute(ex)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(|error| db_error_or_gone(error, Resource::Post))?;
+        if added == 1 {
+            self.count_favorite(&mut tx, user, post, 1).await?;
+        }
+        self.commit(tx).await
+    }
+
+    async fn unfavorite_once(&self, user: UserId, post: PostId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let removed = on_tx!(self, &mut tx, REMOVE_FAVORITE, |ex, sql| {
+            sqlx::query(sql)
+                .bind(user.get())
+                .bind(post.get())
+                .execute(ex)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(db_error)?;
+        if removed == 1 {
+            self.count_favorite(&mut tx, user, post, -1).await?;
+        }
+        self.commit(tx).await
+    }
+
+    async fn one_post(
+        &self,
+        stmt: Sql,
+        key: Key<'_>,
+        viewer: Option<UserId>,
+    ) -> Result<Option<Post>> {
+        let row: Option<PostRow> = on_reader!(self, stmt, |ex, sql| {
+            let query = sqlx::query_as(sql).bind(viewer_id(viewer));
+            match key {
+                Key::Id(id) => query.bind(id.get()).fetch_optional(ex).await,
+                Key::Slug(slug) => query.bind(slug.as_str()).fetch_optional(ex).await,
+            }
+        })
+        .map_err(db_error)?;
+        row.map(PostRow::into_post).transpose()
+    }
+}
+
+/// How a single post is addressed.
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    Id(PostId),
+    Slug(&'a Slug),
+}
+
+impl PostStore for Db {
+    async fn insert_post(&self, post: &NewPost) -> Result<PostId> {
+        self.retrying(|| self.insert_post_once(post)).await
+    }
+
+    async fn post_ref(&self, slug: &Slug) -> Result<Option<PostRef>> {
+        let row: Option<(i64, i64, String)> = on_reader!(self, POST_REF, |ex, sql| {
+            sqlx::query_as(sql)
+                .bind(slug.as_str())
+                .fetch_optional(ex)
+                .await
+        })
+        .map_err(db_error)?;
         row.map(|(id, author_id, status)| {
             let status = PostStatus::parse(&status)
                 .ok_or_else(|| Error::internal(format!("post {id} has status {status:?}")))?;
@@ -291,96 +541,19 @@ impl PostStore for Db {
     }
 
     async fn post(&self, id: PostId, viewer: Option<UserId>) -> Result<Option<Post>> {
-        self.stmt();
-        let row: Option<PostRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            post_columns!("p.body"),
-            " FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id = $2"
-        ))
-        .bind(viewer_id(viewer))
-        .bind(id.get())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db_error)?;
-        row.map(PostRow::into_post).transpose()
+        self.one_post(POST_BY_ID, Key::Id(id), viewer).await
     }
 
     async fn post_by_slug(&self, slug: &Slug, viewer: Option<UserId>) -> Result<Option<Post>> {
-        self.stmt();
-        let row: Option<PostRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            post_columns!("p.body"),
-            " FROM posts p JOIN users u ON u.id = p.author_id WHERE p.slug = $2"
-        ))
-        .bind(viewer_id(viewer))
-        .bind(slug.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db_error)?;
-        row.map(PostRow::into_post).transpose()
+        self.one_post(POST_BY_SLUG, Key::Slug(slug), viewer).await
     }
 
     async fn update_post(&self, id: PostId, changes: &PostChanges) -> Result<()> {
-        let mut tx = self.write().await?;
-        self.stmt();
-        let status: Option<String> = sqlx::query_scalar(
-            "UPDATE posts SET slug = COALESCE($2, slug), title = COALESCE($3, title), \
-             description = COALESCE($4, description), body = COALESCE($5, body), \
-             updated_at = MAX($6, updated_at + 1) WHERE id = $1 RETURNING status",
-        )
-        .bind(id.get())
-        .bind(changes.slug.as_ref().map(Slug::as_str))
-        .bind(changes.title.as_ref().map(Title::as_str))
-        .bind(changes.description.as_ref().map(Description::as_str))
-        .bind(changes.body.as_ref().map(Body::as_str))
-        .bind(changes.updated_at.as_millis())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        let Some(status) = status else {
-            return Err(Error::NotFound(Resource::Post));
-        };
-        if let Some(tags) = &changes.tags {
-            let published = status == PostStatus::Published.as_str();
-            self.detach_tags(&mut tx, id, published).await?;
-            self.attach_tags(&mut tx, id, tags, published).await?;
-        }
-        self.commit(tx).await
+        self.retrying(|| self.update_post_once(id, changes)).await
     }
 
     async fn delete_post(&self, id: PostId) -> Result<()> {
-        let mut tx = self.write().await?;
-        self.stmt();
-        let found: Option<(i64, String)> =
-            sqlx::query_as("SELECT author_id, status FROM posts WHERE id = $1")
-                .bind(id.get())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        let Some((author, status)) = found else {
-            return Ok(());
-        };
-        if status == PostStatus::Published.as_str() {
-            self.detach_tags(&mut tx, id, true).await?;
-            self.count_published(&mut tx, UserId::new(author), -1)
-                .await?;
-            self.stmt();
-            sqlx::query(
-                "UPDATE users SET favorite_count = favorite_count - 1 \
-                 WHERE id IN (SELECT user_id FROM favorites WHERE post_id = $1)",
-            )
-            .bind(id.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        }
-        self.stmt();
-        sqlx::query("DELETE FROM posts WHERE id = $1")
-            .bind(id.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        self.commit(tx).await
+        self.retrying(|| self.delete_post_once(id)).await
     }
 
     async fn list_posts(
@@ -389,12 +562,18 @@ impl PostStore for Db {
         page: PageRequest,
         viewer: Option<UserId>,
     ) -> Result<PostPage> {
-        let (sql, args) = list_statement(filter, page, viewer)?;
-        self.stmt();
-        let (total, json): (i64, String) = sqlx::query_as_with(AssertSqlSafe(sql), args)
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db_error)?;
+        let (total, json): (i64, String) = on_reader!(self, |ex, dialect| {
+            let (statement, binds) = list_statement(PAGE_HEAD.of(dialect), filter, page, viewer);
+            let mut query = sqlx::query_as(AssertSqlSafe(statement));
+            for value in &binds {
+                query = match value {
+                    Bound::Int(value) => query.bind(*value),
+                    Bound::Text(value) => query.bind(value.clone()),
+                };
+            }
+            query.fetch_one(ex).await
+        })
+        .map_err(db_error)?;
         let total = u64::try_from(total).map_err(|_| {
             Error::internal(format!("a post counter is negative ({total}): {filter:?}"))
         })?;
@@ -408,84 +587,20 @@ impl PostStore for Db {
     }
 
     async fn favorite(&self, user: UserId, post: PostId, at: Timestamp) -> Result<()> {
-        let mut tx = self.write().await?;
-        self.stmt();
-        let added = sqlx::query(
-            "INSERT INTO favorites (user_id, post_id, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(user.get())
-        .bind(post.get())
-        .bind(at.as_millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(|error| db_error_or_gone(error, Resource::Post))?
-        .rows_affected();
-        if added == 1 {
-            self.count_favorite(&mut tx, user, post, 1).await?;
-        }
-        self.commit(tx).await
+        self.retrying(|| self.favorite_once(user, post, at)).await
     }
 
     async fn unfavorite(&self, user: UserId, post: PostId) -> Result<()> {
-        let mut tx = self.write().await?;
-        self.stmt();
-        let removed = sqlx::query("DELETE FROM favorites WHERE user_id = $1 AND post_id = $2")
-            .bind(user.get())
-            .bind(post.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        if removed == 1 {
-            self.count_favorite(&mut tx, user, post, -1).await?;
-        }
-        self.commit(tx).await
+        self.retrying(|| self.unfavorite_once(user, post)).await
     }
 
     async fn tags(&self) -> Result<Vec<TagName>> {
-        self.stmt();
-        let json: String = sqlx::query_scalar(
-            "SELECT json_group_array(name ORDER BY post_count DESC, name) FROM tags \
-             WHERE post_count > 0",
-        )
-        .fetch_one(&self.reader)
-        .await
+        let json: String = on_reader!(self, TAGS, |ex, sql| {
+            sqlx::query_scalar(sql).fetch_one(ex).await
+        })
         .map_err(db_error)?;
         let names: Vec<String> = serde_json::from_str(&json)
             .map_err(|error| Error::internal(format!("decoding tags: {error}")))?;
         Ok(names.into_iter().map(TagName::from_trusted).collect())
-    }
-}
-
-impl Db {
-    /// Adds `delta` to a post's favorite count and, for a published post, to the user's count
-    /// of favorited posts.
-    async fn count_favorite(
-        &self,
-        tx: &mut SqliteConnection,
-        user: UserId,
-        post: PostId,
-        delta: i64,
-    ) -> Result<()> {
-        self.stmt();
-        sqlx::query("UPDATE posts SET favorites_count = favorites_count + $2 WHERE id = $1")
-            .bind(post.get())
-            .bind(delta)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        self.stmt();
-        sqlx::query(
-            "UPDATE users SET favorite_count = favorite_count + $2 WHERE id = $1 \
-             AND EXISTS (SELECT 1 FROM posts WHERE id = $3 AND status = 'published')",
-        )
-        .bind(user.get())
-        .bind(delta)
-        .bind(post.get())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        Ok(())
     }
 }

@@ -71,19 +71,65 @@ impl From<ProfileRow> for Profile {
     }
 }
 
+/// A post's tag names as one JSON array, as text.
+macro_rules! tag_names {
+    (sqlite) => {
+        "(SELECT json_group_array(t.name) FROM post_tags pt JOIN tags t ON t.id = pt.tag_id \
+         WHERE pt.post_id = p.id)"
+    };
+    (pg) => {
+        "(SELECT COALESCE(json_agg(t.name), '[]'::json)::text FROM post_tags pt \
+         JOIN tags t ON t.id = pt.tag_id WHERE pt.post_id = p.id)"
+    };
+}
+pub(crate) use tag_names;
+
+/// The function that builds a JSON object from key/value pairs.
+macro_rules! json_object {
+    (sqlite) => {
+        "json_object"
+    };
+    (pg) => {
+        "json_build_object"
+    };
+}
+pub(crate) use json_object;
+
+/// Opens an aggregate into a JSON array (as text, `[]` over no rows); close with
+/// [`json_agg_close`]. An `ORDER BY` may stand just before the close.
+macro_rules! json_agg_open {
+    (sqlite) => {
+        "json_group_array("
+    };
+    (pg) => {
+        "COALESCE(json_agg("
+    };
+}
+pub(crate) use json_agg_open;
+
+macro_rules! json_agg_close {
+    (sqlite) => {
+        ")"
+    };
+    (pg) => {
+        "), '[]'::json)::text"
+    };
+}
+pub(crate) use json_agg_close;
+
 /// Columns of a post (`p`) that make a [`PostRow`] with its tags, its author (`u`) and the
 /// viewer's state; binds the viewer id as `$1`. Lists select `NULL` for the body. The tags come
 /// as one JSON array per row, so a page and its tags are one statement.
 macro_rules! post_columns {
-    ($body:literal) => {
+    ($engine:tt, $body:literal) => {
         concat!(
             "p.id, p.slug, p.title, p.description, ",
             $body,
             " AS body, p.status, p.published_at, p.language, p.category, p.series_name, \
              p.series_position, p.translation_group, p.favorites_count, p.created_at, \
-             p.updated_at, \
-             (SELECT json_group_array(t.name) FROM post_tags pt JOIN tags t ON t.id = pt.tag_id \
-              WHERE pt.post_id = p.id) AS tag_names, \
+             p.updated_at, ",
+            tag_names!($engine),
+            " AS tag_names, \
              EXISTS (SELECT 1 FROM favorites fv WHERE fv.user_id = $1 AND fv.post_id = p.id) \
              AS favorited, ",
             author_columns!()
@@ -96,15 +142,18 @@ pub(crate) use post_columns;
 /// [`post_columns`]. Lists aggregate these into one array, so a whole page crosses from the
 /// database in one row instead of one row per post.
 macro_rules! post_json {
-    () => {
-        "json_object('id', id, 'slug', slug, 'title', title, 'description', description, \
-         'body', body, 'status', status, 'published_at', published_at, 'language', language, \
-         'category', category, 'series_name', series_name, 'series_position', series_position, \
-         'translation_group', translation_group, 'favorites_count', favorites_count, \
-         'created_at', created_at, 'updated_at', updated_at, 'tag_names', tag_names, \
-         'favorited', favorited, 'author_id', author_id, 'author_username', author_username, \
-         'author_name', author_name, 'author_bio', author_bio, 'author_image', author_image, \
-         'author_following', author_following)"
+    ($engine:tt) => {
+        concat!(
+            json_object!($engine),
+            "('id', id, 'slug', slug, 'title', title, 'description', description, \
+             'body', body, 'status', status, 'published_at', published_at, 'language', language, \
+             'category', category, 'series_name', series_name, 'series_position', series_position, \
+             'translation_group', translation_group, 'favorites_count', favorites_count, \
+             'created_at', created_at, 'updated_at', updated_at, 'tag_names', tag_names, \
+             'favorited', favorited, 'author_id', author_id, 'author_username', author_username, \
+             'author_name', author_name, 'author_bio', author_bio, 'author_image', author_image, \
+             'author_following', author_following)"
+        )
     };
 }
 pub(crate) use post_json;
@@ -224,11 +273,14 @@ pub(crate) struct CommentRow {
 /// One JSON object per comment, with the keys of [`CommentRow`], over a subquery that selects
 /// [`comment_columns`]; a post's comments cross from the database as one array in one row.
 macro_rules! comment_json {
-    () => {
-        "json_object('id', id, 'post_id', post_id, 'body', body, 'created_at', created_at, \
-         'updated_at', updated_at, 'author_id', author_id, 'author_username', author_username, \
-         'author_name', author_name, 'author_bio', author_bio, 'author_image', author_image, \
-         'author_following', author_following)"
+    ($engine:tt) => {
+        concat!(
+            json_object!($engine),
+            "('id', id, 'post_id', post_id, 'body', body, 'created_at', created_at, \
+             'updated_at', updated_at, 'author_id', author_id, 'author_username', author_username, \
+             'author_name', author_name, 'author_bio', author_bio, 'author_image', author_image, \
+             'author_following', author_following)"
+        )
     };
 }
 pub(crate) use comment_json;

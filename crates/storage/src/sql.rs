@@ -1,0 +1,104 @@
+//! One statement, two dialects, and the macros that run a statement body on whichever engine
+//! is open. Each body is type-checked once per engine, so a statement that does not fit one
+//! of them fails to compile rather than at run time, and every execution is counted.
+
+/// A statement in each engine's dialect. Most statements are one text for both ([`Sql::both`]);
+/// where the dialects differ (JSON aggregation, `MAX` against `GREATEST`) each has its own.
+#[derive(Clone, Copy)]
+pub(crate) struct Sql {
+    pub(crate) sqlite: &'static str,
+    pub(crate) pg: &'static str,
+}
+
+impl Sql {
+    pub(crate) const fn both(sql: &'static str) -> Self {
+        Self {
+            sqlite: sql,
+            pg: sql,
+        }
+    }
+
+    pub(crate) fn of(self, dialect: Dialect) -> &'static str {
+        match dialect {
+            Dialect::Sqlite => self.sqlite,
+            Dialect::Postgres => self.pg,
+        }
+    }
+}
+
+/// Which engine's spelling a statement assembled at run time takes.
+#[derive(Clone, Copy)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `$body` with `$ex` bound to the engine's pool for reads and `$sql` to the statement's
+/// spelling for that engine.
+macro_rules! on_reader {
+    // A statement assembled at run time: the body spells it for `$engine`.
+    ($db:expr, |$ex:ident, $engine:ident| $body:expr) => {{
+        $db.stmt();
+        match &$db.engine {
+            $crate::db::Engine::Sqlite(pools) => {
+                let ($ex, $engine) = (&pools.reader, $crate::sql::Dialect::Sqlite);
+                $body
+            }
+            $crate::db::Engine::Postgres(pool) => {
+                let ($ex, $engine) = (pool, $crate::sql::Dialect::Postgres);
+                $body
+            }
+        }
+    }};
+    ($db:expr, $stmt:expr, |$ex:ident, $sql:ident| $body:expr) => {{
+        $db.stmt();
+        match &$db.engine {
+            $crate::db::Engine::Sqlite(pools) => {
+                let ($ex, $sql) = (&pools.reader, $stmt.sqlite);
+                $body
+            }
+            $crate::db::Engine::Postgres(pool) => {
+                let ($ex, $sql) = (pool, $stmt.pg);
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use on_reader;
+
+/// Runs a single-statement write: on SQLite's writer connection, or PostgreSQL's pool. One
+/// statement is atomic on its own; several go through [`on_tx`].
+macro_rules! on_writer {
+    ($db:expr, $stmt:expr, |$ex:ident, $sql:ident| $body:expr) => {{
+        $db.stmt();
+        match &$db.engine {
+            $crate::db::Engine::Sqlite(pools) => {
+                let ($ex, $sql) = (&pools.writer, $stmt.sqlite);
+                $body
+            }
+            $crate::db::Engine::Postgres(pool) => {
+                let ($ex, $sql) = (pool, $stmt.pg);
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use on_writer;
+
+/// Runs `$body` inside the open transaction `$tx` (a `&mut Tx`).
+macro_rules! on_tx {
+    ($db:expr, $tx:expr, $stmt:expr, |$ex:ident, $sql:ident| $body:expr) => {{
+        $db.stmt();
+        match $tx {
+            $crate::db::Tx::Sqlite(tx) => {
+                let ($ex, $sql) = (&mut **tx, $stmt.sqlite);
+                $body
+            }
+            $crate::db::Tx::Postgres(tx) => {
+                let ($ex, $sql) = (&mut **tx, $stmt.pg);
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use on_tx;

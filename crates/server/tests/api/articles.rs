@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error};
+use crate::helpers::{TestApp, assert_error, on_both_engines};
 
 fn slugs(reply: &Value) -> Vec<String> {
     reply["articles"]
@@ -11,9 +11,9 @@ fn slugs(reply: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn creating_an_article_returns_it_with_sorted_tags() {
-    let app = TestApp::spawn().await;
+on_both_engines! {
+async fn creating_an_article_returns_it_with_sorted_tags(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     let article = app
         .create_article(
@@ -42,9 +42,8 @@ async fn creating_an_article_returns_it_with_sorted_tags() {
     assert_eq!(fetched.body["article"], article);
 }
 
-#[tokio::test]
-async fn duplicate_titles_get_distinct_slugs_and_slugs_follow_titles() {
-    let app = TestApp::spawn().await;
+async fn duplicate_titles_get_distinct_slugs_and_slugs_follow_titles(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     let first = app.create_article(&author, "Same Title", &[]).await;
     let second = app.create_article(&author, "Same Title", &[]).await;
@@ -81,9 +80,8 @@ async fn duplicate_titles_get_distinct_slugs_and_slugs_follow_titles() {
     assert_eq!(recased.body["article"]["slug"], "a-new-name");
 }
 
-#[tokio::test]
-async fn updates_keep_what_is_absent_and_move_updated_at_only() {
-    let app = TestApp::spawn().await;
+async fn updates_keep_what_is_absent_and_move_updated_at_only(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     let article = app.create_article(&author, "Tagged", &["b", "a"]).await;
     let token = Some(author.token.as_str());
@@ -150,9 +148,8 @@ async fn updates_keep_what_is_absent_and_move_updated_at_only() {
     );
 }
 
-#[tokio::test]
-async fn creation_validates_every_field() {
-    let app = TestApp::spawn().await;
+async fn creation_validates_every_field(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     let token = Some(author.token.as_str());
     let reply = app
@@ -183,9 +180,8 @@ async fn creation_validates_every_field() {
     );
 }
 
-#[tokio::test]
-async fn deleting_an_article_removes_it_with_its_comments_and_counts() {
-    let app = TestApp::spawn().await;
+async fn deleting_an_article_removes_it_with_its_comments_and_counts(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     let fan = app.register("fan").await;
     app.create_article(&author, "Doomed", &["gone"]).await;
@@ -228,9 +224,8 @@ async fn deleting_an_article_removes_it_with_its_comments_and_counts() {
     assert_eq!(app.get("/api/tags", None).await.body["tags"], json!([]));
 }
 
-#[tokio::test]
-async fn lists_are_newest_first_without_bodies_and_count_every_match() {
-    let app = TestApp::spawn().await;
+async fn lists_are_newest_first_without_bodies_and_count_every_match(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     for i in 1..=3 {
@@ -282,9 +277,8 @@ async fn lists_are_newest_first_without_bodies_and_count_every_match() {
     }
 }
 
-#[tokio::test]
-async fn favorites_count_once_per_user_and_filter_lists() {
-    let app = TestApp::spawn().await;
+async fn favorites_count_once_per_user_and_filter_lists(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     let fan = app.register("fan").await;
     let other = app.register("other").await;
@@ -358,9 +352,8 @@ async fn favorites_count_once_per_user_and_filter_lists() {
     );
 }
 
-#[tokio::test]
-async fn the_feed_holds_followed_authors_only() {
-    let app = TestApp::spawn().await;
+async fn the_feed_holds_followed_authors_only(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let reader = app.register("reader").await;
     let celeb = app.register("celeb").await;
     let stranger = app.register("stranger").await;
@@ -388,9 +381,8 @@ async fn the_feed_holds_followed_authors_only() {
     );
 }
 
-#[tokio::test]
-async fn tags_list_what_published_articles_carry() {
-    let app = TestApp::spawn().await;
+async fn tags_list_what_published_articles_carry(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     app.create_article(&author, "One", &["common", "rare"])
         .await;
@@ -409,9 +401,8 @@ async fn tags_list_what_published_articles_carry() {
     );
 }
 
-#[tokio::test]
-async fn an_article_titled_like_a_route_stays_reachable() {
-    let app = TestApp::spawn().await;
+async fn an_article_titled_like_a_route_stays_reachable(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     let article = app.create_article(&author, "Feed", &[]).await;
     let slug = article["slug"].as_str().unwrap();
@@ -428,9 +419,8 @@ async fn an_article_titled_like_a_route_stays_reachable() {
     );
 }
 
-#[tokio::test]
-async fn reads_with_a_stale_token_give_the_anonymous_view() {
-    let app = TestApp::spawn().await;
+async fn reads_with_a_stale_token_give_the_anonymous_view(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     app.create_article(&author, "Public", &[]).await;
     for path in [
@@ -449,4 +439,5 @@ async fn reads_with_a_stale_token_give_the_anonymous_view() {
         "token",
         "is invalid",
     );
+}
 }

@@ -1,11 +1,11 @@
 use quire_core::roles::{Role, Roles};
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_error};
+use crate::helpers::{TestApp, assert_error, on_both_engines};
 
-#[tokio::test]
-async fn others_cannot_change_or_delete_your_article_or_comment() {
-    let app = TestApp::spawn().await;
+on_both_engines! {
+async fn others_cannot_change_or_delete_your_article_or_comment(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let owner = app.register("owner").await;
     let intruder = app.register("intruder").await;
     app.create_article(&owner, "Mine", &["keep"]).await;
@@ -58,9 +58,8 @@ async fn others_cannot_change_or_delete_your_article_or_comment() {
     assert_eq!(comments.body["comments"][0]["body"], "my comment");
 }
 
-#[tokio::test]
-async fn editors_may_change_and_delete_anyones_articles_and_comments() {
-    let app = TestApp::spawn().await;
+async fn editors_may_change_and_delete_anyones_articles_and_comments(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let owner = app.register("owner").await;
     let editor = app
         .user_with_roles("editor", Roles::of(&[Role::Reader, Role::Editor]))
@@ -99,9 +98,8 @@ async fn editors_may_change_and_delete_anyones_articles_and_comments() {
     assert_eq!(app.get("/api/articles/draft", None).await.status, 404);
 }
 
-#[tokio::test]
-async fn readers_without_author_or_commenter_roles_cannot_write() {
-    let app = TestApp::spawn().await;
+async fn readers_without_author_or_commenter_roles_cannot_write(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let owner = app.register("owner").await;
     let reader = app
         .user_with_roles("reader", Roles::of(&[Role::Reader]))
@@ -136,4 +134,5 @@ async fn readers_without_author_or_commenter_roles_cannot_write() {
             .status,
         200
     );
+}
 }

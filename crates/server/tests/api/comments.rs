@@ -1,10 +1,10 @@
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_error};
+use crate::helpers::{TestApp, assert_error, on_both_engines};
 
-#[tokio::test]
-async fn comments_are_added_listed_oldest_first_and_deleted() {
-    let app = TestApp::spawn().await;
+on_both_engines! {
+async fn comments_are_added_listed_oldest_first_and_deleted(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     let reader = app.register("reader").await;
     app.create_article(&author, "Discussed", &[]).await;
@@ -61,9 +61,8 @@ async fn comments_are_added_listed_oldest_first_and_deleted() {
     assert_eq!(listed.body["comments"][0]["body"], "Second");
 }
 
-#[tokio::test]
-async fn comment_errors_follow_the_contract_order() {
-    let app = TestApp::spawn().await;
+async fn comment_errors_follow_the_contract_order(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     let token = Some(author.token.as_str());
     app.create_article(&author, "Here", &[]).await;
@@ -149,4 +148,5 @@ async fn comment_errors_follow_the_contract_order() {
             .len(),
         1
     );
+}
 }

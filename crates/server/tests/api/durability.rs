@@ -1,6 +1,5 @@
 //! Runs the real `quire` binary: acknowledged writes survive `kill -9`, and SIGTERM drains.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,26 +8,22 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// Starts `quire serve` on a free port over `data`, and returns it with its address.
-async fn start(data: &Path) -> (Child, String) {
-    start_with(
-        data,
-        &[
-            ("QUIRE_ARGON2_MEMORY_KIB", "256"),
-            ("QUIRE_ARGON2_ITERATIONS", "1"),
-        ],
-    )
-    .await
+use crate::helpers::{TestEnv, on_both_engines};
+
+/// Starts `quire serve` on a free port in `env`, and returns it with its address.
+async fn start(env: &TestEnv) -> (Child, String) {
+    start_with(env, &[]).await
 }
 
-async fn start_with(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
+/// Like [`start`], with some settings overridden.
+async fn start_with(env: &TestEnv, overrides: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
         .arg("serve")
         .env_clear()
+        .envs(env.vars())
         .env("QUIRE_LISTEN", "127.0.0.1:0")
-        .env("QUIRE_DATA_DIR", data)
         .env("QUIRE_LOG_FORMAT", "json")
-        .envs(env.iter().copied())
+        .envs(overrides.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -66,10 +61,10 @@ async fn register(client: &reqwest::Client, base: &str) -> String {
     reply["user"]["token"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn acknowledged_writes_survive_kill_9() {
-    let data = tempfile::tempdir().unwrap();
-    let (mut server, address) = start(data.path()).await;
+on_both_engines! {
+async fn acknowledged_writes_survive_kill_9(engine: Engine) {
+    let env = TestEnv::new(engine).await;
+    let (mut server, address) = start(&env).await;
     let base = format!("http://{address}");
     let client = reqwest::Client::new();
     let token = register(&client, &base).await;
@@ -116,7 +111,7 @@ async fn acknowledged_writes_survive_kill_9() {
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(acknowledged.len() >= 60);
 
-    let (mut server, address) = start(data.path()).await;
+    let (mut server, address) = start(&env).await;
     let base = format!("http://{address}");
     for slug in &acknowledged {
         let status = client
@@ -139,10 +134,9 @@ async fn acknowledged_writes_survive_kill_9() {
     server.start_kill().unwrap();
 }
 
-#[tokio::test]
-async fn sigterm_stops_the_server_cleanly() {
-    let data = tempfile::tempdir().unwrap();
-    let (mut server, address) = start(data.path()).await;
+async fn sigterm_stops_the_server_cleanly(engine: Engine) {
+    let env = TestEnv::new(engine).await;
+    let (mut server, address) = start(&env).await;
     let client = reqwest::Client::new();
     let health = client
         .get(format!("http://{address}/healthz"))
@@ -171,12 +165,11 @@ async fn sigterm_stops_the_server_cleanly() {
     );
 }
 
-#[tokio::test]
-async fn sigterm_lets_in_flight_requests_finish() {
-    let data = tempfile::tempdir().unwrap();
+async fn sigterm_lets_in_flight_requests_finish(engine: Engine) {
+    let env = TestEnv::new(engine).await;
     // A deliberately slow password hash keeps a registration in flight for a while.
     let (mut server, address) = start_with(
-        data.path(),
+        &env,
         &[
             ("QUIRE_ARGON2_MEMORY_KIB", "65536"),
             ("QUIRE_ARGON2_ITERATIONS", "12"),
@@ -221,7 +214,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
         .unwrap();
     assert!(exit.success());
     // The registration it drained was committed.
-    let (mut server, address) = start(data.path()).await;
+    let (mut server, address) = start(&env).await;
     let login = client
         .post(format!("http://{address}/api/users/login"))
         .json(&json!({"user": {"email": "late@example.com", "password": "password123"}}))
@@ -230,4 +223,5 @@ async fn sigterm_lets_in_flight_requests_finish() {
         .unwrap();
     assert_eq!(login.status(), 200);
     server.start_kill().unwrap();
+}
 }

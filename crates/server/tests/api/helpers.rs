@@ -1,9 +1,12 @@
-//! `TestApp`: the application started on port 0 with its own data directory.
+//! `TestApp`: the application started on port 0 with its own data directory and database, on
+//! either engine; `on_both_engines!` declares a test once for each.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use quire_core::roles::Roles;
 use quire_core::service::{Quire, Registration};
+use quire_server::config::Secret;
 use quire_server::{Application, Config};
 use quire_storage::Db;
 use reqwest::{Method, StatusCode};
@@ -11,12 +14,205 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
+/// Where the test's database lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests may create databases on, from `QUIRE_TEST_POSTGRES_URL`.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("QUIRE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Declares each test twice: `sqlite`, and `postgres` on a fresh database of the server named
+/// by `QUIRE_TEST_POSTGRES_URL`. Without that variable the `postgres` half prints that it was
+/// skipped and why.
+macro_rules! on_both_engines {
+    ($(async fn $name:ident($engine:ident: Engine) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($engine: $crate::helpers::Engine) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                run($crate::helpers::Engine::Sqlite).await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_none() {
+                    $crate::helpers::say_postgres_skipped();
+                    return;
+                }
+                run($crate::helpers::Engine::Postgres).await
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_engines;
+
+/// Says, once per run and past the test harness's output capture, that the PostgreSQL half
+/// of the tests did not run, and why.
+pub fn say_postgres_skipped() {
+    use std::io::Write;
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: the ::postgres half of the integration tests was skipped: \
+             QUIRE_TEST_POSTGRES_URL is not set (for example \
+             postgres://postgres@127.0.0.1:5432/postgres)"
+        );
+    });
+}
+
+/// A database created for one test on the PostgreSQL server under test, dropped afterwards.
+pub struct FreshPostgres {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(slash) => &base[..after_scheme + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{database}?{query}"),
+        None => format!("{base}/{database}"),
+    }
+}
+
+impl FreshPostgres {
+    pub async fn create() -> Self {
+        use sqlx::Connection;
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let admin_url = postgres_url().expect("QUIRE_TEST_POSTGRES_URL is set");
+        let mut bytes = [0u8; 4];
+        getrandom::fill(&mut bytes).unwrap();
+        let name = format!(
+            "quire_test_{}_{}_{:08x}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            u32::from_le_bytes(bytes)
+        );
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("PostgreSQL at QUIRE_TEST_POSTGRES_URL is unreachable: {error}")
+            });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let _ = admin.close().await;
+        Self {
+            url: with_database(&admin_url, &name),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for FreshPostgres {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread of its
+        // own with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                        .execute(&mut admin)
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        });
+        let _ = dropped.join();
+    }
+}
+
+/// A data directory and, on PostgreSQL, a fresh database: what one server instance (or several
+/// in turn) of a test runs on.
+pub struct TestEnv {
+    pub data: TempDir,
+    pub postgres: Option<FreshPostgres>,
+}
+
+impl TestEnv {
+    pub async fn new(engine: Engine) -> Self {
+        let postgres = match engine {
+            Engine::Sqlite => None,
+            Engine::Postgres => Some(FreshPostgres::create().await),
+        };
+        Self {
+            data: tempfile::tempdir().unwrap(),
+            postgres,
+        }
+    }
+
+    /// The database URL, for the command line and for `quire_storage`.
+    pub fn database_url(&self) -> String {
+        match &self.postgres {
+            Some(postgres) => postgres.url.clone(),
+            None => format!("sqlite://{}", self.data.path().join("quire.db").display()),
+        }
+    }
+
+    /// Configuration for tests: any free port, this environment's database, and argon2
+    /// parameters cheap enough for debug builds (the production ones are unit-tested).
+    pub fn config(&self) -> Config {
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: self.data.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.database.url = Some(Secret::new(self.database_url()));
+        config.argon2.memory_kib = 256;
+        config.argon2.iterations = 1;
+        config.argon2.max_concurrent = 2;
+        config
+    }
+
+    /// The same settings as environment variables, for running the `quire` binary.
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("QUIRE_DATA_DIR", self.data.path().display().to_string()),
+            ("QUIRE_DATABASE_URL", self.database_url()),
+            ("QUIRE_ARGON2_MEMORY_KIB", "256".to_owned()),
+            ("QUIRE_ARGON2_ITERATIONS", "1".to_owned()),
+        ]
+    }
+}
+
 pub struct TestApp {
     pub address: SocketAddr,
     pub client: reqwest::Client,
     pub quire: Quire<Db>,
     stop: Option<oneshot::Sender<()>>,
-    _data: TempDir,
+    /// Dropped last: the database outlives the server that used it.
+    pub env: TestEnv,
 }
 
 /// A response's status, headers and JSON body (`Value::Null` when empty).
@@ -32,27 +228,19 @@ pub struct TestUser {
     pub token: String,
 }
 
-/// Configuration for tests: a fresh data directory, any free port, and argon2 parameters
-/// cheap enough for debug builds (production parameters are unit-tested in the adapter).
-pub fn test_config(data: &TempDir) -> Config {
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        ..Config::default()
-    };
-    config.argon2.memory_kib = 256;
-    config.argon2.iterations = 1;
-    config.argon2.max_concurrent = 2;
-    config
-}
-
 impl TestApp {
-    pub async fn spawn() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        Self::spawn_with(test_config(&data), data).await
+    pub async fn spawn(engine: Engine) -> Self {
+        Self::spawn_in(TestEnv::new(engine).await).await
     }
 
-    pub async fn spawn_with(config: Config, data: TempDir) -> Self {
+    /// Starts the application in `env` with its test configuration.
+    pub async fn spawn_in(env: TestEnv) -> Self {
+        let config = env.config();
+        Self::spawn_with(config, env).await
+    }
+
+    /// Starts the application with `config` (built from `env.config()`) in `env`.
+    pub async fn spawn_with(config: Config, env: TestEnv) -> Self {
         let app = Application::build(config)
             .await
             .expect("application builds");
@@ -67,7 +255,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             quire,
             stop: Some(stop),
-            _data: data,
+            env,
         }
     }
 

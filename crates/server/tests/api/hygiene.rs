@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, on_both_engines};
 
 async fn raw(
     app: &TestApp,
@@ -46,9 +46,9 @@ fn assert_error_shape(
     }
 }
 
-#[tokio::test]
-async fn bad_requests_get_4xx_in_the_realworld_error_shape() {
-    let app = TestApp::spawn().await;
+on_both_engines! {
+async fn bad_requests_get_4xx_in_the_realworld_error_shape(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let client = &app.client;
     let url = app.url("/api/users");
 
@@ -120,9 +120,8 @@ async fn bad_requests_get_4xx_in_the_realworld_error_shape() {
     assert_eq!(login.status, 401);
 }
 
-#[tokio::test]
-async fn request_ids_are_echoed_or_generated() {
-    let app = TestApp::spawn().await;
+async fn request_ids_are_echoed_or_generated(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let given = app
         .client
         .get(app.url("/api/tags"))
@@ -149,9 +148,8 @@ async fn request_ids_are_echoed_or_generated() {
     assert!(on_error.headers().contains_key("x-request-id"));
 }
 
-#[tokio::test]
-async fn cors_preflights_allow_the_token_header() {
-    let app = TestApp::spawn().await;
+async fn cors_preflights_allow_the_token_header(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let response = app
         .client
         .request(reqwest::Method::OPTIONS, app.url("/api/articles"))
@@ -191,9 +189,8 @@ async fn cors_preflights_allow_the_token_header() {
     assert_eq!(simple.headers()["access-control-allow-origin"], "*");
 }
 
-#[tokio::test]
-async fn health_and_readiness_probes_answer() {
-    let app = TestApp::spawn().await;
+async fn health_and_readiness_probes_answer(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let health = app.get("/healthz", None).await;
     assert_eq!(health.status, 200);
     assert_eq!(health.body["status"], "ok");
@@ -202,9 +199,8 @@ async fn health_and_readiness_probes_answer() {
     assert_eq!(ready.body["checks"]["database"], "up");
 }
 
-#[tokio::test]
-async fn readiness_fails_once_the_database_is_closed() {
-    let app = TestApp::spawn().await;
+async fn readiness_fails_once_the_database_is_closed(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     app.quire.store().close().await;
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, 503);
@@ -213,4 +209,5 @@ async fn readiness_fails_once_the_database_is_closed() {
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert!(reply.headers.contains_key("retry-after"));
     assert!(reply.body["errors"].is_object());
+}
 }

@@ -11,4 +11,5 @@ mod helpers;
 mod hygiene;
 mod profiles;
 mod queries;
+mod storage;
 mod users;

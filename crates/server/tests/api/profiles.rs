@@ -1,8 +1,8 @@
-use crate::helpers::{TestApp, assert_error};
+use crate::helpers::{TestApp, assert_error, on_both_engines};
 
-#[tokio::test]
-async fn profiles_show_whether_the_viewer_follows() {
-    let app = TestApp::spawn().await;
+on_both_engines! {
+async fn profiles_show_whether_the_viewer_follows(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let reader = app.register("reader").await;
     app.register("celeb").await;
     let token = Some(reader.token.as_str());
@@ -44,9 +44,8 @@ async fn profiles_show_whether_the_viewer_follows() {
     );
 }
 
-#[tokio::test]
-async fn profile_errors() {
-    let app = TestApp::spawn().await;
+async fn profile_errors(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let user = app.register("jake").await;
     let token = Some(user.token.as_str());
     assert_error(
@@ -77,4 +76,5 @@ async fn profile_errors() {
         .post("/api/profiles/jake/follow", token, serde_json::json!({}))
         .await;
     assert_eq!(own.status, 422, "{}", own.body);
+}
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, TestUser};
+use crate::helpers::{TestApp, TestUser, on_both_engines};
 
 async fn statements_for(app: &TestApp, path: &str, user: &TestUser) -> (u64, usize) {
     let before = app.statements();
@@ -13,9 +13,9 @@ async fn statements_for(app: &TestApp, path: &str, user: &TestUser) -> (u64, usi
     (after - before, rows)
 }
 
-#[tokio::test]
-async fn listing_one_or_twenty_articles_runs_the_same_statements() {
-    let app = TestApp::spawn().await;
+on_both_engines! {
+async fn listing_one_or_twenty_articles_runs_the_same_statements(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let reader = app.register("reader").await;
     let authors = [
         app.register("alice").await,
@@ -68,9 +68,8 @@ async fn listing_one_or_twenty_articles_runs_the_same_statements() {
     }
 }
 
-#[tokio::test]
-async fn comments_of_a_post_are_one_query_whatever_their_number() {
-    let app = TestApp::spawn().await;
+async fn comments_of_a_post_are_one_query_whatever_their_number(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let author = app.register("author").await;
     app.create_article(&author, "Busy", &[]).await;
     app.create_article(&author, "Quiet", &[]).await;
@@ -102,4 +101,5 @@ async fn comments_of_a_post_are_one_query_whatever_their_number() {
         count("/api/articles/quiet/comments").await,
         count("/api/articles/busy/comments").await
     );
+}
 }

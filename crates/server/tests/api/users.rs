@@ -1,10 +1,10 @@
 use serde_json::json;
 
-use crate::helpers::{TestApp, assert_error};
+use crate::helpers::{TestApp, assert_error, on_both_engines};
 
-#[tokio::test]
-async fn registration_returns_the_user_with_a_token_and_null_profile_fields() {
-    let app = TestApp::spawn().await;
+on_both_engines! {
+async fn registration_returns_the_user_with_a_token_and_null_profile_fields(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let reply = app
         .post(
             "/api/users",
@@ -31,9 +31,8 @@ async fn registration_returns_the_user_with_a_token_and_null_profile_fields() {
     );
 }
 
-#[tokio::test]
-async fn usernames_and_emails_are_unique_regardless_of_case() {
-    let app = TestApp::spawn().await;
+async fn usernames_and_emails_are_unique_regardless_of_case(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     app.register("jake").await;
     let reply = app
         .post("/api/users", None, json!({ "user": { "username": "JAKE", "email": "other@x.io", "password": "password123" } }))
@@ -45,9 +44,8 @@ async fn usernames_and_emails_are_unique_regardless_of_case() {
     assert_error(&reply, 409, "email", "has already been taken");
 }
 
-#[tokio::test]
-async fn registration_reports_every_invalid_field_at_once() {
-    let app = TestApp::spawn().await;
+async fn registration_reports_every_invalid_field_at_once(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let reply = app.post("/api/users", None, json!({ "user": {} })).await;
     assert_eq!(reply.status, 422);
     for field in ["username", "email", "password"] {
@@ -83,9 +81,8 @@ async fn registration_reports_every_invalid_field_at_once() {
     );
 }
 
-#[tokio::test]
-async fn login_checks_the_password_and_hides_which_part_was_wrong() {
-    let app = TestApp::spawn().await;
+async fn login_checks_the_password_and_hides_which_part_was_wrong(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let user = app.register("jake").await;
     let ok = app
         .post(
@@ -124,9 +121,8 @@ async fn login_checks_the_password_and_hides_which_part_was_wrong() {
     assert_eq!(blank.body["errors"]["password"][0], "can't be blank");
 }
 
-#[tokio::test]
-async fn the_current_user_needs_a_valid_token_in_either_scheme() {
-    let app = TestApp::spawn().await;
+async fn the_current_user_needs_a_valid_token_in_either_scheme(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let user = app.register("jake").await;
     let reply = app.get("/api/user", Some(&user.token)).await;
     assert_eq!(reply.status, 200);
@@ -160,9 +156,8 @@ async fn the_current_user_needs_a_valid_token_in_either_scheme() {
     );
 }
 
-#[tokio::test]
-async fn updates_change_only_the_given_fields_and_clear_bio_and_image() {
-    let app = TestApp::spawn().await;
+async fn updates_change_only_the_given_fields_and_clear_bio_and_image(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let user = app.register("jake").await;
     let token = Some(user.token.as_str());
     let reply = app
@@ -207,9 +202,8 @@ async fn updates_change_only_the_given_fields_and_clear_bio_and_image() {
     assert_eq!(reply.status, 422);
 }
 
-#[tokio::test]
-async fn a_new_password_and_username_take_effect_and_old_tokens_keep_working() {
-    let app = TestApp::spawn().await;
+async fn a_new_password_and_username_take_effect_and_old_tokens_keep_working(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let user = app.register("jake").await;
     app.register("taken").await;
     let token = Some(user.token.as_str());
@@ -253,9 +247,8 @@ async fn a_new_password_and_username_take_effect_and_old_tokens_keep_working() {
     assert_eq!(app.get("/api/profiles/jake", None).await.status, 404);
 }
 
-#[tokio::test]
-async fn an_update_must_change_something() {
-    let app = TestApp::spawn().await;
+async fn an_update_must_change_something(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
     let user = app.register("jake").await;
     let before = app.get("/api/user", Some(&user.token)).await;
     let reply = app
@@ -266,4 +259,5 @@ async fn an_update_must_change_something() {
         app.get("/api/user", Some(&user.token)).await.body,
         before.body
     );
+}
 }

@@ -315,6 +315,11 @@ impl TestApp {
         self.request(Method::DELETE, path, token, None).await
     }
 
+    /// Registers a user named `name`.
+    pub async fn register_as(&self, name: String) -> TestUser {
+        self.register(&name).await
+    }
+
     pub async fn register(&self, name: &str) -> TestUser {
         let email = format!("{name}@example.com");
         let reply = self

@@ -1,0 +1,163 @@
+//! The database going away is a 503 with `Retry-After`, never a 500, and service resumes by
+//! itself when it returns. PostgreSQL only: the connection is cut by a TCP proxy the test
+//! owns, never by stopping the machine's server. (SQLite is a file inside the process.)
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::helpers::{Engine, TestApp, TestEnv, postgres_url, say_postgres_skipped, with_database};
+
+/// A TCP proxy to PostgreSQL that a test can cut and restore. Cutting it closes every
+/// connection through it and stops accepting new ones.
+struct Proxy {
+    address: SocketAddr,
+    upstream: String,
+    running: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let proxy = Self {
+            address,
+            upstream,
+            running: Mutex::new(None),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let upstream = self.upstream.clone();
+        let task = tokio::spawn(async move {
+            // Connections live in this set: aborting the task drops it and closes them all.
+            let mut connections = JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        *self.running.lock().unwrap() = Some(task);
+    }
+
+    fn cut(&self) {
+        if let Some(task) = self.running.lock().unwrap().take() {
+            task.abort();
+        }
+    }
+
+    async fn restore(&self) {
+        let listener = TcpListener::bind(self.address).await.unwrap();
+        self.serve(listener);
+    }
+}
+
+/// host:port of the PostgreSQL server under test.
+fn postgres_address(url: &str) -> String {
+    let after_scheme = &url[url.find("://").map_or(0, |i| i + 3)..];
+    let host_port = after_scheme
+        .rsplit_once('@')
+        .map_or(after_scheme, |(_, rest)| rest);
+    let host_port = host_port
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("127.0.0.1:5432");
+    if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    }
+}
+
+#[tokio::test]
+async fn a_cut_database_answers_503_and_service_resumes_by_itself() {
+    let Some(admin_url) = postgres_url() else {
+        say_postgres_skipped();
+        return;
+    };
+    let env = TestEnv::new(Engine::Postgres).await;
+    let database = env
+        .postgres
+        .as_ref()
+        .unwrap()
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let proxy = Proxy::start(postgres_address(&admin_url)).await;
+    // The application reaches its database only through the proxy.
+    let through_proxy = with_database(
+        &admin_url.replacen(&postgres_address(&admin_url), &proxy.address.to_string(), 1),
+        &database,
+    );
+    let mut config = env.config();
+    config.database.url = Some(quire_server::config::Secret::new(through_proxy));
+    config.database.acquire_timeout_secs = 1;
+    let app = TestApp::spawn_with(config, env).await;
+    let author = app.register("author").await;
+    app.create_article(&author, "Before the cut", &[]).await;
+
+    proxy.cut();
+    let started = Instant::now();
+    let first = app.get("/api/articles", None).await;
+    assert_eq!(first.status, 503, "{}", first.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "503 within the 1 s acquire timeout, give or take"
+    );
+    let requests = [
+        app.get("/api/articles", None).await,
+        app.get("/api/articles/before-the-cut", None).await,
+        app.post("/api/articles", Some(&author.token), json!({"article": {"title": "During", "description": "d", "body": "b"}})).await,
+        app.post("/api/users", None, json!({"user": {"username": "late", "email": "late@example.com", "password": "password123"}})).await,
+    ];
+    for reply in &requests {
+        assert_eq!(reply.status, 503, "{}", reply.body);
+        assert!(reply.headers.contains_key("retry-after"));
+        assert!(reply.body["errors"].is_object(), "{}", reply.body);
+    }
+    let started = Instant::now();
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.body["checks"]["database"], "down");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answers within the acquire timeout"
+    );
+    assert_eq!(
+        app.get("/healthz", None).await.status,
+        200,
+        "the process itself is alive"
+    );
+
+    proxy.restore().await;
+    let reply = app.get("/api/articles", None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.body["articlesCount"], 1,
+        "nothing was written during the cut"
+    );
+    let written = app
+        .post(
+            "/api/articles",
+            Some(&author.token),
+            json!({"article": {"title": "After", "description": "d", "body": "b"}}),
+        )
+        .await;
+    assert_eq!(written.status, 201);
+    assert_eq!(app.get("/readyz", None).await.status, 200);
+}

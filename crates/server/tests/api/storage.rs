@@ -97,3 +97,46 @@ async fn both_engines_build_the_same_schema() {
     sqlite.close().await;
     pg.close().await;
 }
+
+#[tokio::test]
+async fn tls_modes_that_verify_are_enforced_not_downgraded() {
+    use sqlx::Connection;
+    let Some(admin_url) = postgres_url() else {
+        say_postgres_skipped();
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let separator = if admin_url.contains('?') { '&' } else { '?' };
+    let with_mode = |mode: &str| format!("{admin_url}{separator}sslmode={mode}");
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let server_tls: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+
+    // The server under test has no certificate a client could verify (none, or Debian's
+    // self-signed one): modes that verify must refuse to connect, never fall back.
+    for mode in ["verify-full", "verify-ca"] {
+        let opened = Db::open(&options(with_mode(mode), data.path())).await;
+        assert!(
+            opened.is_err(),
+            "sslmode={mode} connected without a verifiable certificate"
+        );
+    }
+    let required = Db::open(&options(with_mode("require"), data.path())).await;
+    if server_tls == "on" {
+        // Encrypted, unverified: the connection really is TLS.
+        required.unwrap().close().await;
+        let mut tls = sqlx::PgConnection::connect(&with_mode("require"))
+            .await
+            .unwrap();
+        let encrypted: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&mut tls)
+                .await
+                .unwrap();
+        assert!(encrypted);
+    } else {
+        assert!(required.is_err(), "sslmode=require connected in plain text");
+    }
+}

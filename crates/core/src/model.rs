@@ -25,6 +25,21 @@ pub struct User {
     pub updated_at: Timestamp,
 }
 
+/// A user as one viewer may see them: the email only where the policy allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserView {
+    pub user: User,
+    /// `None` when the viewer may not see it.
+    pub email: Option<Email>,
+}
+
+/// Changes an admin makes to an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountChanges {
+    pub roles: Option<Roles>,
+    pub active: Option<bool>,
+}
+
 /// A user as others see them, with whether the viewer follows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {

@@ -67,6 +67,11 @@ pub fn may_manage_users(actor: &Actor) -> bool {
     actor.is(Role::Admin)
 }
 
+/// Seeing a user's email: the user themself and admins.
+pub fn may_see_email(viewer: Option<&Actor>, user: UserId) -> bool {
+    viewer.is_some_and(|actor| actor.user_id == user || actor.is(Role::Admin))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +140,16 @@ mod tests {
         assert!(may_manage_users(&actor(ALICE, &[Role::Admin])));
         assert!(!may_manage_users(&actor(ALICE, &[Role::Editor])));
         assert!(!may_manage_users(&Actor::new(ALICE, Roles::REGISTERED)));
+    }
+
+    #[test]
+    fn emails_are_for_their_owner_and_admins() {
+        let alice = Actor::new(ALICE, Roles::REGISTERED);
+        assert!(may_see_email(Some(&alice), ALICE));
+        assert!(!may_see_email(Some(&alice), BOB));
+        assert!(!may_see_email(None, ALICE));
+        assert!(may_see_email(Some(&actor(BOB, &[Role::Admin])), ALICE));
+        assert!(!may_see_email(Some(&actor(BOB, &[Role::Editor])), ALICE));
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use crate::error::{AuthProblem, Result};
 use crate::ids::{CommentId, PostId, UserId};
 use crate::model::{
-    Comment, CommentRef, NewComment, NewPost, NewUser, PageRequest, Post, PostChanges, PostFilter,
-    PostPage, PostRef, Profile, User, UserChanges,
+    AccountChanges, Comment, CommentRef, NewComment, NewPost, NewUser, PageRequest, Post,
+    PostChanges, PostFilter, PostPage, PostRef, Profile, User, UserChanges,
 };
 use crate::time::Timestamp;
 use crate::values::{Email, Password, PasswordHash, Slug, TagName, Username};
@@ -38,6 +38,14 @@ pub trait UserStore {
         &self,
         id: UserId,
         changes: &UserChanges,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<User>> + Send;
+
+    /// Sets roles and activation; the user's `updated_at` moves to `at`.
+    fn update_account(
+        &self,
+        id: UserId,
+        changes: &AccountChanges,
         at: Timestamp,
     ) -> impl Future<Output = Result<User>> + Send;
 

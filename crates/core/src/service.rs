@@ -8,6 +8,7 @@ mod accounts;
 mod comments;
 mod posts;
 mod profiles;
+mod users;
 
 use std::sync::Arc;
 

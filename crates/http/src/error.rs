@@ -130,8 +130,18 @@ pub(crate) fn transport_error_body(status: StatusCode) -> Value {
     }
 }
 
-/// The fallback for paths no route serves.
-pub(crate) async fn unknown_route() -> Response {
+/// The fallback for paths no route serves: a problem under `/api/v1`, RealWorld's shape
+/// elsewhere.
+pub(crate) async fn unknown_route(uri: axum::http::Uri) -> Response {
+    if crate::v1::is_v1_path(uri.path()) {
+        return crate::v1::Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            "no such resource",
+        )
+        .into_response();
+    }
     (
         StatusCode::NOT_FOUND,
         Json(transport_error_body(StatusCode::NOT_FOUND)),

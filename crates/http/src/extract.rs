@@ -76,7 +76,7 @@ where
 }
 
 /// The token of an `Authorization: Token <jwt>` (RealWorld) or `Bearer <jwt>` header.
-fn presented_token(headers: &HeaderMap) -> Result<Option<&str>, Error> {
+pub(crate) fn presented_token(headers: &HeaderMap) -> Result<Option<&str>, Error> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

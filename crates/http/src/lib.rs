@@ -11,6 +11,7 @@ mod extract;
 mod health;
 mod middleware;
 mod realworld;
+mod v1;
 
 use std::time::Duration;
 
@@ -64,6 +65,7 @@ impl<S: Clone> Clone for AppState<S> {
 pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig) -> Router {
     let state = AppState { quire };
     Router::new()
+        .nest("/api/v1", v1::routes())
         .nest("/api", realworld::routes())
         .merge(health::routes())
         .fallback(error::unknown_route)

@@ -20,6 +20,16 @@ pub(crate) const REQUEST_ID: &str = "x-request-id";
 #[derive(Clone, Debug)]
 pub struct RequestId(pub Arc<str>);
 
+tokio::task_local! {
+    /// The id of the request the current task serves.
+    static CURRENT_REQUEST_ID: Arc<str>;
+}
+
+/// The id of the request being served, where one is (inside the request middleware).
+pub(crate) fn current_request_id() -> Option<Arc<str>> {
+    CURRENT_REQUEST_ID.try_with(Arc::clone).ok()
+}
+
 /// A caller-supplied id is kept when it is short and plain, so ids can be followed across
 /// services; anything else is replaced, so logs never carry injected text.
 fn accepted_id(value: &HeaderValue) -> Option<&str> {
@@ -40,12 +50,17 @@ fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether a response already carries a structured body (JSON, problem details, XML).
 fn is_json(response: &Response) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"))
+        .is_some_and(|value| {
+            value.starts_with("application/json")
+                || value.starts_with("application/problem+")
+                || value.starts_with("application/xml")
+        })
 }
 
 fn json_body(response: &mut Response, body: &serde_json::Value) {
@@ -77,7 +92,10 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
         route = %route,
     );
 
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let path_is_v1 = crate::v1::is_v1_path(request.uri().path());
+    let mut response = CURRENT_REQUEST_ID
+        .scope(id.clone(), next.run(request).instrument(span.clone()))
+        .await;
 
     let _entered = span.enter();
     let status = response.status();
@@ -96,7 +114,20 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
         let message = format!("internal error (request id {id})");
         json_body(&mut response, &error_body("server", &message));
     } else if status.is_client_error() && !is_json(&response) {
-        json_body(&mut response, &transport_error_body(status));
+        if path_is_v1 {
+            let reason = status.canonical_reason().unwrap_or("Client error");
+            let code = reason.to_ascii_lowercase().replace(' ', "-");
+            let problem = crate::v1::Problem::new(status, &code, "Request not served", reason);
+            let headers = response.headers().clone();
+            response = axum::response::IntoResponse::into_response(problem);
+            for (name, value) in &headers {
+                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                    response.headers_mut().insert(name, value.clone());
+                }
+            }
+        } else {
+            json_body(&mut response, &transport_error_body(status));
+        }
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);

@@ -2,7 +2,7 @@
 
 mod articles;
 mod comments;
-mod dto;
+pub(crate) mod dto;
 mod profiles;
 mod users;
 

@@ -1,7 +1,7 @@
 //! Accounts, profiles and follows.
 
 use quire_core::ids::UserId;
-use quire_core::model::{NewUser, Profile, User, UserChanges};
+use quire_core::model::{AccountChanges, NewUser, Profile, User, UserChanges};
 use quire_core::ports::UserStore;
 use quire_core::time::Timestamp;
 use quire_core::values::{Email, PasswordHash, Username};
@@ -52,6 +52,22 @@ macro_rules! update_user {
 const UPDATE_USER: Sql = Sql {
     sqlite: update_user!("MAX"),
     pg: update_user!("GREATEST"),
+};
+
+macro_rules! update_account {
+    ($greatest:literal) => {
+        concat!(
+            "UPDATE users SET roles = COALESCE($2, roles), is_active = COALESCE($3, is_active), \
+             updated_at = ",
+            $greatest,
+            "($4, updated_at + 1) WHERE id = $1 RETURNING ",
+            user_columns!()
+        )
+    };
+}
+const UPDATE_ACCOUNT: Sql = Sql {
+    sqlite: update_account!("MAX"),
+    pg: update_account!("GREATEST"),
 };
 
 const PROFILE: Sql = Sql::both(
@@ -133,6 +149,25 @@ impl UserStore for Db {
                 .bind(bio.flatten())
                 .bind(image.is_some())
                 .bind(image.flatten())
+                .bind(at.as_millis())
+                .fetch_optional(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        row.map(User::from).ok_or(Error::NotFound(Resource::User))
+    }
+
+    async fn update_account(
+        &self,
+        id: UserId,
+        changes: &AccountChanges,
+        at: Timestamp,
+    ) -> Result<User> {
+        let row: Option<UserRow> = on_writer!(self, UPDATE_ACCOUNT, |ex, sql| {
+            sqlx::query_as(sql)
+                .bind(id.get())
+                .bind(changes.roles.map(|roles| roles.bits()))
+                .bind(changes.active)
                 .bind(at.as_millis())
                 .fetch_optional(ex)
                 .await

@@ -16,3 +16,4 @@ mod profiles;
 mod queries;
 mod storage;
 mod users;
+mod v1;

@@ -1,0 +1,306 @@
+//! Content negotiation, representations and conditional requests for `/api/v1`.
+//!
+//! Responses come as JSON (the default) or XML, chosen by `Accept` (406 when neither is
+//! acceptable); request bodies are read by `Content-Type` (415 otherwise). Every
+//! representation carries a strong `ETag`, the hash of its bytes, so `If-None-Match` and
+//! `If-Match` compare exactly what a client saw.
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::problem::Problem;
+
+/// A representation's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Json,
+    Xml,
+}
+
+impl Format {
+    fn media_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Xml => "application/xml",
+        }
+    }
+}
+
+/// The format the client accepts best, by `Accept` with its q-values. No header, or `*/*`,
+/// gives JSON.
+pub(crate) fn response_format(headers: &HeaderMap) -> Result<Format, Problem> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Ok(Format::Json);
+    };
+    let mut best: Option<(f32, usize, Format)> = None;
+    for (order, range) in accept.split(',').enumerate() {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|param| param.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q <= 0.0 {
+            continue;
+        }
+        let format = match media.as_str() {
+            "application/json" | "application/*" | "*/*" => Format::Json,
+            "application/xml" | "text/xml" => Format::Xml,
+            _ => continue,
+        };
+        // Higher q wins; between equals, the earlier range.
+        if best.is_none_or(|(best_q, _, _)| q > best_q) {
+            best = Some((q, order, format));
+        }
+    }
+    best.map(|(_, _, format)| format).ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not-acceptable",
+            "Not acceptable",
+            "this resource is served as application/json or application/xml",
+        )
+    })
+}
+
+/// The format of a request body, by `Content-Type`. `json_type` names the JSON media type
+/// the operation takes (`application/json`, or `application/merge-patch+json` for PATCH).
+pub(crate) fn body_format(headers: &HeaderMap, json_type: &str) -> Result<Format, Problem> {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    match essence.as_str() {
+        t if t == json_type => Ok(Format::Json),
+        "application/xml" | "text/xml" => Ok(Format::Xml),
+        _ => Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            format!("send the body as {json_type} or application/xml"),
+        )),
+    }
+}
+
+/// Reads a body in the given format; a body that does not parse is a 400, one of the wrong
+/// shape a 422.
+pub(crate) fn parse_body<T: DeserializeOwned>(format: Format, bytes: &Bytes) -> Result<T, Problem> {
+    let malformed = |detail: String| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-body",
+            "Malformed body",
+            detail,
+        )
+    };
+    let wrong_shape = |detail: String| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "Invalid input",
+            detail,
+        )
+    };
+    match format {
+        Format::Json => serde_json::from_slice(bytes).map_err(|error| match error.classify() {
+            serde_json::error::Category::Data => wrong_shape(error.to_string()),
+            _ => malformed(error.to_string()),
+        }),
+        Format::Xml => {
+            let text = std::str::from_utf8(bytes).map_err(|error| malformed(error.to_string()))?;
+            quick_xml::de::from_str(text).map_err(|error| wrong_shape(error.to_string()))
+        }
+    }
+}
+
+/// Who may keep a copy of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Caching {
+    /// The same for everyone: shared caches may keep it briefly and must revalidate.
+    Public,
+    /// Depends on who asks: only the client's own cache, revalidated each time.
+    Private,
+}
+
+/// A serialized representation with its strong validator.
+pub(crate) struct Representation {
+    format: Format,
+    bytes: Vec<u8>,
+    pub(crate) etag: String,
+}
+
+/// FNV-1a, 64 bits: a stable hash of a representation's bytes for its `ETag`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+impl Representation {
+    /// `value` in `format`; XML uses `root` as the document element.
+    pub(crate) fn of<T: Serialize>(
+        format: Format,
+        root: &str,
+        value: &T,
+    ) -> Result<Self, quire_core::Error> {
+        let bytes = match format {
+            Format::Json => serde_json::to_vec(value).map_err(quire_core::Error::internal)?,
+            Format::Xml => quick_xml::se::to_string_with_root(root, value)
+                .map_err(quire_core::Error::internal)?
+                .into_bytes(),
+        };
+        let etag = format!("\"{:016x}\"", fnv1a(&bytes));
+        Ok(Self {
+            format,
+            bytes,
+            etag,
+        })
+    }
+
+    /// Whether `If-None-Match` names this representation (so 304 is the answer).
+    pub(crate) fn matches_none_match(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .any(|tag| tag == "*" || tag.trim_start_matches("W/") == self.etag)
+            })
+    }
+
+    /// Checks `If-Match` (strong comparison): a stale validator is a 412.
+    pub(crate) fn check_if_match(&self, headers: &HeaderMap) -> Result<(), Problem> {
+        let Some(list) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+            return Ok(());
+        };
+        if list
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag == self.etag)
+        {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Precondition failed",
+                "the resource changed since the ETag given in If-Match",
+            ))
+        }
+    }
+
+    /// The response: 304 when the client's copy is current, else the representation.
+    pub(crate) fn respond(
+        self,
+        status: StatusCode,
+        request: &HeaderMap,
+        caching: Caching,
+    ) -> Response {
+        let not_modified = status == StatusCode::OK && self.matches_none_match(request);
+        let mut response = if not_modified {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            (status, self.bytes).into_response()
+        };
+        let headers = response.headers_mut();
+        if !not_modified {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(self.format.media_type()),
+            );
+        }
+        if let Ok(etag) = HeaderValue::from_str(&self.etag) {
+            headers.insert(header::ETAG, etag);
+        }
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(match caching {
+                Caching::Public => "public, max-age=60, must-revalidate",
+                Caching::Private => "private, no-cache",
+            }),
+        );
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static("Accept, Authorization"),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn accept_picks_the_best_supported_format() {
+        assert_eq!(response_format(&HeaderMap::new()).unwrap(), Format::Json);
+        assert_eq!(response_format(&accept("*/*")).unwrap(), Format::Json);
+        assert_eq!(
+            response_format(&accept("application/xml")).unwrap(),
+            Format::Xml
+        );
+        assert_eq!(
+            response_format(&accept("application/json;q=0.5, application/xml;q=0.9")).unwrap(),
+            Format::Xml
+        );
+        assert_eq!(
+            response_format(&accept("text/html, application/json;q=0.1")).unwrap(),
+            Format::Json
+        );
+        assert_eq!(
+            response_format(&accept("text/html")).unwrap_err().status,
+            406
+        );
+        assert_eq!(
+            response_format(&accept("application/json;q=0"))
+                .unwrap_err()
+                .status,
+            406
+        );
+    }
+
+    #[test]
+    fn etags_follow_the_bytes() {
+        let a = Representation::of(Format::Json, "x", &serde_json::json!({"a": 1})).unwrap();
+        let b = Representation::of(Format::Json, "x", &serde_json::json!({"a": 2})).unwrap();
+        let xml = Representation::of(Format::Xml, "x", &serde_json::json!({"a": 1})).unwrap();
+        assert_ne!(a.etag, b.etag);
+        assert_ne!(
+            a.etag, xml.etag,
+            "each representation has its own strong validator"
+        );
+        assert!(a.etag.starts_with('"') && a.etag.ends_with('"'));
+    }
+
+    #[test]
+    fn conditional_headers_compare_validators() {
+        let rep = Representation::of(Format::Json, "x", &serde_json::json!({"a": 1})).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_str(&rep.etag).unwrap(),
+        );
+        assert!(rep.matches_none_match(&headers));
+        headers.insert(header::IF_MATCH, HeaderValue::from_static("\"stale\""));
+        assert_eq!(rep.check_if_match(&headers).unwrap_err().status, 412);
+        headers.insert(header::IF_MATCH, HeaderValue::from_str(&rep.etag).unwrap());
+        assert!(rep.check_if_match(&headers).is_ok());
+    }
+}

@@ -1,0 +1,265 @@
+//! The one mapping from core errors to problem details (RFC 9457) for `/api/v1`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use quire_core::{AuthProblem, Error, FieldErrors, Resource};
+use serde::Serialize;
+
+use crate::middleware::current_request_id;
+
+/// Whether a path belongs to `/api/v1`, whose errors are problem details.
+pub(crate) fn is_v1_path(path: &str) -> bool {
+    path == "/api/v1" || path.starts_with("/api/v1/")
+}
+
+/// A problem details object. `instance` is the request id, so a report can be matched to the
+/// server's log line.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename = "problem")]
+pub(crate) struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    pub instance: String,
+    /// Per-field messages of a validation failure.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldProblem>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub(crate) struct FieldProblem {
+    pub field: String,
+    pub messages: Vec<String>,
+}
+
+fn resource_name(resource: Resource) -> &'static str {
+    match resource {
+        Resource::User => "user",
+        Resource::Post => "post",
+        Resource::Comment => "comment",
+    }
+}
+
+fn fields(errors: &FieldErrors) -> Vec<FieldProblem> {
+    errors
+        .iter()
+        .map(|(field, messages)| FieldProblem {
+            field: field.to_owned(),
+            messages: messages.to_vec(),
+        })
+        .collect()
+}
+
+impl Problem {
+    /// A problem of the given kind (the last segment of its type URI).
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: format!("/api/v1/problems/{code}"),
+            title,
+            status: status.as_u16(),
+            detail: detail.into(),
+            instance: current_request_id()
+                .map(|id| format!("urn:quire:request:{id}"))
+                .unwrap_or_default(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The problem a core error is. Server faults say nothing of their cause.
+    pub(crate) fn from_error(error: &Error) -> Self {
+        match error {
+            Error::Invalid(errors) => Self {
+                errors: fields(errors),
+                ..Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    "Invalid input",
+                    errors.to_string(),
+                )
+            },
+            Error::Unauthenticated(problem) => {
+                let detail = match problem {
+                    AuthProblem::MissingToken => "this operation needs a bearer token",
+                    AuthProblem::InvalidToken => "the bearer token is invalid or expired",
+                    AuthProblem::InvalidCredentials => "the email or password is wrong",
+                };
+                Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "Not authenticated",
+                    detail,
+                )
+            }
+            Error::Forbidden(resource) => Self::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                format!("you may not do this to this {}", resource_name(*resource)),
+            ),
+            Error::NotFound(resource) => Self::new(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                format!("no such {}", resource_name(*resource)),
+            ),
+            Error::Conflict(errors) => Self {
+                errors: fields(errors),
+                ..Self::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "Conflict",
+                    errors.to_string(),
+                )
+            },
+            Error::Unavailable { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+                "a dependency is unavailable; retry later",
+            ),
+            Error::Internal(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "the server failed; the instance identifies this request in its logs",
+            ),
+        }
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+/// What goes wrong in an `/api/v1` handler: a core error, or a problem of HTTP itself
+/// (406, 412, 415) that the core never sees.
+pub(crate) enum V1Error {
+    Core(Error),
+    Http(Problem),
+}
+
+impl From<Error> for V1Error {
+    fn from(error: Error) -> Self {
+        Self::Core(error)
+    }
+}
+
+impl From<Problem> for V1Error {
+    fn from(problem: Problem) -> Self {
+        Self::Http(problem)
+    }
+}
+
+impl IntoResponse for V1Error {
+    /// A core error's problem carries the headers and log entry the `/api` mapping gives it
+    /// too (`WWW-Authenticate`, `Retry-After`, a server fault logged once).
+    fn into_response(self) -> Response {
+        let error = match self {
+            Self::Http(problem) => return problem.into_response(),
+            Self::Core(error) => error,
+        };
+        let problem = Problem::from_error(&error);
+        let shared = crate::error::ApiError(error).into_response();
+        let mut response = problem.into_response();
+        for name in [header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
+            if let Some(value) = shared.headers().get(&name) {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
+        if let Some(fault) = shared.extensions().get::<crate::error::ServerFault>() {
+            response.extensions_mut().insert(fault.clone());
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_errors_map_to_problem_statuses_and_types() {
+        let cases = [
+            (Error::invalid("title", "can't be blank"), 422, "invalid"),
+            (
+                Error::Unauthenticated(AuthProblem::MissingToken),
+                401,
+                "unauthenticated",
+            ),
+            (Error::Forbidden(Resource::Post), 403, "forbidden"),
+            (Error::NotFound(Resource::User), 404, "not-found"),
+            (Error::taken("username"), 409, "conflict"),
+            (
+                Error::Unavailable {
+                    reason: "db",
+                    retry_after_secs: 1,
+                },
+                503,
+                "unavailable",
+            ),
+            (Error::internal("secret detail"), 500, "internal"),
+        ];
+        for (error, status, code) in cases {
+            let problem = Problem::from_error(&error);
+            assert_eq!(problem.status, status);
+            assert_eq!(problem.kind, format!("/api/v1/problems/{code}"));
+            assert!(!problem.detail.contains("secret"));
+        }
+    }
+
+    #[test]
+    fn validation_problems_list_each_field() {
+        let mut errors = FieldErrors::new();
+        errors.add("email", "is invalid");
+        errors.add("password", "is too short (minimum is 8 characters)");
+        let problem = Problem::from_error(&Error::Invalid(errors));
+        let json = serde_json::to_value(&problem).unwrap();
+        assert_eq!(json["errors"][0]["field"], "email");
+        assert_eq!(
+            json["errors"][1]["messages"][0],
+            "is too short (minimum is 8 characters)"
+        );
+        assert_eq!(json["title"], "Invalid input");
+    }
+
+    #[test]
+    fn problems_are_served_as_problem_json() {
+        let response = V1Error::Core(Error::Unavailable {
+            reason: "db",
+            retry_after_secs: 2,
+        })
+        .into_response();
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let response = V1Error::Core(Error::internal("boom")).into_response();
+        assert!(
+            response
+                .extensions()
+                .get::<crate::error::ServerFault>()
+                .is_some()
+        );
+    }
+}

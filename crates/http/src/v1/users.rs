@@ -1,0 +1,274 @@
+//! `/api/v1/users`, `/api/v1/me` and `/api/v1/sessions`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use quire_core::ids::UserId;
+use quire_core::model::UserView;
+use quire_core::policy::Actor;
+use quire_core::ports::Store;
+use quire_core::roles::Role;
+use quire_core::service::{Patch, Registration, UserUpdate};
+use quire_core::{AuthProblem, Error, Resource};
+use serde::{Deserialize, Serialize};
+
+use super::negotiate::{Caching, Format, Representation, body_format, parse_body, response_format};
+use super::problem::V1Error;
+use crate::AppState;
+use crate::extract::presented_token;
+use crate::realworld::dto::Field;
+
+/// A user as `/api/v1` represents them; the email only where the viewer may see it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct UserRepr {
+    user_id: i64,
+    username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    name: Option<String>,
+    bio: Option<String>,
+    image: Option<String>,
+    is_active: bool,
+    roles: Vec<&'static str>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<&UserView> for UserRepr {
+    fn from(view: &UserView) -> Self {
+        let user = &view.user;
+        Self {
+            user_id: user.id.get(),
+            username: user.username.as_str().to_owned(),
+            email: view.email.as_ref().map(|email| email.as_str().to_owned()),
+            name: user.name.clone(),
+            bio: user.bio.as_ref().map(|bio| bio.as_str().to_owned()),
+            image: user.image.as_ref().map(|image| image.as_str().to_owned()),
+            is_active: user.active,
+            roles: user.roles.iter().map(Role::as_str).collect(),
+            created_at: user.created_at.to_rfc3339(),
+            updated_at: user.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+fn representation(format: Format, view: &UserView) -> Result<Representation, V1Error> {
+    Ok(Representation::of(format, "user", &UserRepr::from(view))?)
+}
+
+fn location(mut response: Response, path: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(path) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// The caller, if a token was presented. Unlike `/api`, a presented token that is not valid
+/// is a 401 here: a client integrating with the API should learn that at once.
+async fn caller<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+) -> Result<Option<Actor>, V1Error> {
+    match presented_token(headers)? {
+        Some(token) => Ok(Some(state.quire.authenticate(token).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn signed_in<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<Actor, V1Error> {
+    caller(state, headers)
+        .await?
+        .ok_or(V1Error::Core(Error::Unauthenticated(
+            AuthProblem::MissingToken,
+        )))
+}
+
+fn user_id(text: &str) -> Result<UserId, V1Error> {
+    UserId::parse(text).ok_or(V1Error::Core(Error::NotFound(Resource::User)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewUser {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+/// `POST /api/v1/users`: registers an account; 201 with its `Location`.
+pub(crate) async fn register<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let input: NewUser = parse_body(body_format(&headers, "application/json")?, &body)?;
+    let (user, token) = state
+        .quire
+        .register(Registration {
+            username: input.username,
+            email: input.email,
+            password: input.password,
+        })
+        .await?;
+    let actor = state.quire.authenticate(&token).await?;
+    let view = state.quire.view_of(user, Some(&actor));
+    let path = format!("/api/v1/users/{}", view.user.id);
+    let response =
+        representation(format, &view)?.respond(StatusCode::CREATED, &headers, Caching::Private);
+    Ok(location(response, &path))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Credentials {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Session {
+    token: String,
+    user: UserRepr,
+}
+
+/// `POST /api/v1/sessions`: logs in; 201 with a bearer token for `/api/v1/me`.
+pub(crate) async fn log_in<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let input: Credentials = parse_body(body_format(&headers, "application/json")?, &body)?;
+    let (user, token) = state
+        .quire
+        .login(input.email.as_deref(), input.password.as_deref())
+        .await?;
+    let actor = state.quire.authenticate(&token).await?;
+    let view = state.quire.view_of(user, Some(&actor));
+    let session = Session {
+        token,
+        user: UserRepr::from(&view),
+    };
+    let response = Representation::of(format, "session", &session)?.respond(
+        StatusCode::CREATED,
+        &headers,
+        Caching::Private,
+    );
+    Ok(location(response, "/api/v1/me"))
+}
+
+/// `GET /api/v1/users/{id}`.
+pub(crate) async fn get<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let viewer = caller(&state, &headers).await?;
+    let view = state.quire.user(user_id(&id)?, viewer.as_ref()).await?;
+    let caching = if viewer.is_some() {
+        Caching::Private
+    } else {
+        Caching::Public
+    };
+    Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, caching))
+}
+
+/// `GET /api/v1/me`.
+pub(crate) async fn me<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let actor = signed_in(&state, &headers).await?;
+    let user = state.quire.me(&actor).await?;
+    let view = state.quire.view_of(user, Some(&actor));
+    Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, Caching::Private))
+}
+
+/// A JSON merge patch (RFC 7396) of a user: absent keys stay, `null` removes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct UserPatch {
+    #[serde(default)]
+    username: Field<String>,
+    #[serde(default)]
+    email: Field<String>,
+    #[serde(default)]
+    password: Field<String>,
+    #[serde(default)]
+    bio: Field<String>,
+    #[serde(default)]
+    image: Field<String>,
+    #[serde(default)]
+    roles: Field<Vec<String>>,
+    #[serde(default)]
+    is_active: Field<bool>,
+}
+
+/// `PATCH /api/v1/users/{id}` with `application/merge-patch+json`: a user changes their own
+/// profile; an admin changes anyone's roles and activation. `If-Match` guards against
+/// overwriting a change made since the client's copy.
+pub(crate) async fn patch<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let actor = signed_in(&state, &headers).await?;
+    let id = user_id(&id)?;
+    let current = state.quire.user(id, Some(&actor)).await?;
+    let patch: UserPatch = parse_body(
+        body_format(&headers, "application/merge-patch+json")?,
+        &body,
+    )?;
+    representation(format, &current)?.check_if_match(&headers)?;
+
+    let profile = UserUpdate {
+        username: patch.username.into(),
+        email: patch.email.into(),
+        password: patch.password.into(),
+        bio: patch.bio.into(),
+        image: patch.image.into(),
+    };
+    let changes_profile = [
+        &profile.username,
+        &profile.email,
+        &profile.password,
+        &profile.bio,
+        &profile.image,
+    ]
+    .iter()
+    .any(|field| **field != Patch::Absent);
+    let roles = match Patch::from(patch.roles) {
+        Patch::Absent => None,
+        Patch::Null => {
+            return Err(Error::invalid("roles", "can't be null; send [] for none").into());
+        }
+        Patch::Value(roles) => Some(roles),
+    };
+    let active = match Patch::from(patch.is_active) {
+        Patch::Absent => None,
+        Patch::Null => return Err(Error::invalid("isActive", "can't be null").into()),
+        Patch::Value(active) => Some(active),
+    };
+    let mut view = current;
+    if changes_profile {
+        if id != actor.user_id {
+            return Err(Error::Forbidden(Resource::User).into());
+        }
+        let user = state.quire.update_me(&actor, profile).await?;
+        view = state.quire.view_of(user, Some(&actor));
+    }
+    if roles.is_some() || active.is_some() {
+        view = state
+            .quire
+            .change_account(&actor, id, roles, active)
+            .await?;
+    }
+    Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, Caching::Private))
+}

@@ -1,0 +1,219 @@
+//! The resource API at `/api/v1`: representations, negotiation, conditional requests, and
+//! problem details.
+
+use quire_core::roles::{Role, Roles};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, on_both_engines};
+
+/// Sends a request with raw headers and body; returns status, headers and the body text.
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let mut request = app.client.request(method, app.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+async fn register(app: &TestApp, name: &str) -> (i64, String) {
+    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "password123"});
+    let (status, headers, text) = send(
+        app,
+        Method::POST,
+        "/api/v1/users",
+        &[("content-type", "application/json")],
+        Some(body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    let user = json_of(&text);
+    let id = user["userId"].as_i64().unwrap();
+    assert_eq!(headers["location"], format!("/api/v1/users/{id}").as_str());
+    let (status, _, text) = send(
+        app,
+        Method::POST,
+        "/api/v1/sessions",
+        &[("content-type", "application/json")],
+        Some(
+            json!({"email": format!("{name}@example.com"), "password": "password123"}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{text}");
+    (id, json_of(&text)["token"].as_str().unwrap().to_owned())
+}
+
+on_both_engines! {
+    async fn users_have_the_documented_representation(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (id, token) = register(&app, "testuser").await;
+        let bearer = format!("Bearer {token}");
+
+        let (status, headers, text) = send(&app, Method::GET, &format!("/api/v1/users/{id}"), &[], None).await;
+        assert_eq!(status, 200);
+        let user = json_of(&text);
+        assert_eq!(user["userId"], id);
+        assert_eq!(user["username"], "testuser");
+        assert_eq!(user["isActive"], true);
+        assert_eq!(user["roles"], json!(["reader", "commenter", "author"]));
+        assert!(user.get("email").is_none(), "email is for the user and admins only");
+        assert_eq!(headers["content-type"], "application/json");
+        assert!(headers["cache-control"].to_str().unwrap().starts_with("public"));
+        assert!(headers["vary"].to_str().unwrap().contains("Accept"));
+
+        let (_, headers, text) = send(&app, Method::GET, &format!("/api/v1/users/{id}"), &[("authorization", &bearer)], None).await;
+        assert_eq!(json_of(&text)["email"], "testuser@example.com");
+        assert!(headers["cache-control"].to_str().unwrap().starts_with("private"));
+        let (_, _, me) = send(&app, Method::GET, "/api/v1/me", &[("authorization", &bearer)], None).await;
+        assert_eq!(json_of(&me)["userId"], id);
+
+        let (status, headers, xml) = send(&app, Method::GET, &format!("/api/v1/users/{id}"), &[("accept", "application/xml")], None).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-type"], "application/xml");
+        assert!(xml.starts_with("<user>"), "{xml}");
+        assert!(xml.contains(&format!("<userId>{id}</userId>")), "{xml}");
+        assert!(xml.contains("<isActive>true</isActive>"), "{xml}");
+        assert!(xml.contains("<roles>reader</roles>"), "{xml}");
+
+        let (status, headers, text) = send(&app, Method::GET, &format!("/api/v1/users/{id}"), &[("accept", "text/html")], None).await;
+        assert_eq!(status, 406);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(json_of(&text)["status"], 406);
+    }
+
+    async fn conditional_requests_use_strong_etags(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (id, token) = register(&app, "etag").await;
+        let bearer = format!("Bearer {token}");
+        let path = format!("/api/v1/users/{id}");
+        let (_, headers, _) = send(&app, Method::GET, &path, &[], None).await;
+        let etag = headers["etag"].to_str().unwrap().to_owned();
+        assert!(etag.starts_with('"'), "strong: {etag}");
+        let (status, headers, body) = send(&app, Method::GET, &path, &[("if-none-match", &etag)], None).await;
+        assert_eq!(status, 304);
+        assert!(body.is_empty());
+        assert_eq!(headers["etag"], etag.as_str());
+
+        let (_, headers, _) = send(&app, Method::GET, &path, &[("authorization", &bearer)], None).await;
+        let mine = headers["etag"].to_str().unwrap().to_owned();
+        let patch = |bio: &str| json!({"bio": bio}).to_string();
+        let merge = ("content-type", "application/merge-patch+json");
+        let (status, headers, text) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge, ("if-match", &mine)], Some(patch("first"))).await;
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(json_of(&text)["bio"], "first");
+        assert_ne!(headers["etag"], mine.as_str());
+        // A second editor still holding the old ETag is stopped, and changes nothing.
+        let (status, headers, text) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge, ("if-match", &mine)], Some(patch("second"))).await;
+        assert_eq!(status, 412, "{text}");
+        assert_eq!(headers["content-type"], "application/problem+json");
+        let (_, _, text) = send(&app, Method::GET, &path, &[], None).await;
+        assert_eq!(json_of(&text)["bio"], "first");
+        // A merge patch's null removes.
+        let (_, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge], Some(json!({"bio": null}).to_string())).await;
+        assert!(json_of(&text)["bio"].is_null());
+    }
+
+    async fn admins_manage_roles_and_deactivation(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let admin = app.user_with_roles("admin", Roles::of(&[Role::Reader, Role::Admin])).await;
+        let admin_auth = format!("Bearer {}", admin.token);
+        let (id, token) = register(&app, "member").await;
+        let member_auth = format!("Bearer {token}");
+        let path = format!("/api/v1/users/{id}");
+        let merge = ("content-type", "application/merge-patch+json");
+
+        let (status, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &member_auth), merge], Some(json!({"roles": ["admin"]}).to_string())).await;
+        assert_eq!(status, 403, "{text}");
+        let (status, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &admin_auth), merge], Some(json!({"roles": ["reader", "editor"]}).to_string())).await;
+        assert_eq!(status, 200, "{text}");
+        let user = json_of(&text);
+        assert_eq!(user["roles"], json!(["reader", "editor"]));
+        assert_eq!(user["email"], "member@example.com", "admins see emails");
+        let (status, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &admin_auth), merge], Some(json!({"roles": ["root"]}).to_string())).await;
+        assert_eq!(status, 422, "{text}");
+        assert_eq!(json_of(&text)["errors"][0]["field"], "roles");
+
+        let (status, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &admin_auth), merge], Some(json!({"isActive": false}).to_string())).await;
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(json_of(&text)["isActive"], false);
+        // Existing tokens stop working, and logging in again is refused.
+        let (status, _, _) = send(&app, Method::GET, "/api/v1/me", &[("authorization", &member_auth)], None).await;
+        assert_eq!(status, 401);
+        let login = json!({"email": "member@example.com", "password": "password123"}).to_string();
+        let (status, _, _) = send(&app, Method::POST, "/api/v1/sessions", &[("content-type", "application/json")], Some(login.clone())).await;
+        assert_eq!(status, 401);
+        let admin_path = format!("/api/v1/users/{}", json_of(&send(&app, Method::GET, "/api/v1/me", &[("authorization", &admin_auth)], None).await.2)["userId"]);
+        let (status, _, _) = send(&app, Method::PATCH, &admin_path, &[("authorization", &admin_auth), merge], Some(json!({"isActive": false}).to_string())).await;
+        assert_eq!(status, 422, "an admin cannot lock themselves out");
+
+        send(&app, Method::PATCH, &path, &[("authorization", &admin_auth), merge], Some(json!({"isActive": true}).to_string())).await;
+        let (status, _, _) = send(&app, Method::POST, "/api/v1/sessions", &[("content-type", "application/json")], Some(login)).await;
+        assert_eq!(status, 201);
+    }
+
+    async fn http_errors_are_problem_details(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (id, token) = register(&app, "probe").await;
+        let bearer = format!("Bearer {token}");
+        let path = format!("/api/v1/users/{id}");
+
+        let (status, _, text) = send(&app, Method::GET, "/api/v1/users/99999", &[], None).await;
+        assert_eq!(status, 404);
+        let problem = json_of(&text);
+        assert_eq!(problem["type"], "/api/v1/problems/not-found");
+        assert_eq!(problem["status"], 404);
+        assert!(problem["instance"].as_str().unwrap().starts_with("urn:quire:request:"));
+        assert!(problem["title"].is_string() && problem["detail"].is_string());
+
+        let (status, headers, text) = send(&app, Method::DELETE, "/api/v1/me", &[], None).await;
+        assert_eq!(status, 405, "{text}");
+        assert!(headers["allow"].to_str().unwrap().contains("GET"));
+        assert_eq!(headers["content-type"], "application/problem+json");
+
+        let (status, _, text) = send(&app, Method::GET, "/api/v1/nothing", &[], None).await;
+        assert_eq!(status, 404);
+        assert_eq!(json_of(&text)["status"], 404);
+
+        let (status, _, _) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), ("content-type", "text/plain")], Some("bio".into())).await;
+        assert_eq!(status, 415);
+        let (status, _, _) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), ("content-type", "application/merge-patch+json")], Some("{".into())).await;
+        assert_eq!(status, 400);
+        let (status, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), ("content-type", "application/merge-patch+json")], Some(json!({"unknownField": 1}).to_string())).await;
+        assert_eq!(status, 422, "{text}");
+        let (status, headers, _) = send(&app, Method::GET, "/api/v1/me", &[], None).await;
+        assert_eq!(status, 401);
+        assert!(headers.contains_key("www-authenticate"));
+        let (status, _, _) = send(&app, Method::GET, "/api/v1/me", &[("authorization", "Bearer forged")], None).await;
+        assert_eq!(status, 401, "a bad token is refused, not ignored");
+
+        let body = json!({"username": "", "email": "nope", "password": "x"}).to_string();
+        let (status, headers, text) = send(&app, Method::POST, "/api/v1/users", &[("content-type", "application/json")], Some(body)).await;
+        assert_eq!(status, 422);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        let problem = json_of(&text);
+        let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, ["email", "password", "username"]);
+
+        let xml_body = "<user><username>xmluser</username><email>xml@example.com</email><password>password123</password></user>";
+        let (status, _, text) = send(&app, Method::POST, "/api/v1/users", &[("content-type", "application/xml"), ("accept", "application/xml")], Some(xml_body.into())).await;
+        assert_eq!(status, 201, "{text}");
+        assert!(text.contains("<username>xmluser</username>"), "{text}");
+    }
+}

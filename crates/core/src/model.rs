@@ -205,6 +205,59 @@ pub struct PostFilter {
     pub favorited_by: Option<Username>,
     /// Posts by the authors this user follows: the feed.
     pub followed_by: Option<UserId>,
+    /// Posts in this language (a BCP 47 tag, compared exactly).
+    pub language: Option<String>,
+}
+
+/// Where a keyset page starts: after the post with this publish time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: Timestamp,
+    pub id: PostId,
+}
+
+impl Cursor {
+    /// An opaque token for clients: hex of `at.id`.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.at.as_millis(), self.id.get())
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    pub fn decode(token: &str) -> Option<Self> {
+        if !token.len().is_multiple_of(2) || token.len() > 80 {
+            return None;
+        }
+        let bytes = (0..token.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (at, id) = text.split_once('.')?;
+        Some(Self {
+            at: Timestamp::from_millis(at.parse().ok()?),
+            id: PostId::parse(id)?,
+        })
+    }
+}
+
+/// A keyset page: newest first, starting after a cursor. Page N costs what page 1 costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeysetRequest {
+    pub limit: u32,
+    pub after: Option<Cursor>,
+    /// Whether to count every match too (it costs a count where no counter serves).
+    pub count: bool,
+}
+
+/// A keyset page of posts, the cursor of the next page if there is one, and the total if
+/// asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysetPage {
+    pub posts: Vec<Post>,
+    pub next: Option<Cursor>,
+    pub total: Option<u64>,
 }
 
 /// A window into a list, newest first.
@@ -224,4 +277,21 @@ impl PageRequest {
 pub struct PostPage {
     pub posts: Vec<Post>,
     pub total: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let cursor = Cursor {
+            at: Timestamp::from_millis(1_700_000_000_123),
+            id: PostId::new(42),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        for bad in ["", "zz", "abc", "2e", "31", &"00".repeat(50)] {
+            assert_eq!(Cursor::decode(bad), None, "{bad}");
+        }
+    }
 }

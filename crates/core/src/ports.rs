@@ -6,8 +6,8 @@ use std::pin::Pin;
 use crate::error::{AuthProblem, Result};
 use crate::ids::{CommentId, PostId, UserId};
 use crate::model::{
-    AccountChanges, Comment, CommentRef, NewComment, NewPost, NewUser, PageRequest, Post,
-    PostChanges, PostFilter, PostPage, PostRef, Profile, User, UserChanges,
+    AccountChanges, Comment, CommentRef, KeysetPage, KeysetRequest, NewComment, NewPost, NewUser,
+    PageRequest, Post, PostChanges, PostFilter, PostPage, PostRef, Profile, User, UserChanges,
 };
 use crate::time::Timestamp;
 use crate::values::{Email, Password, PasswordHash, Slug, TagName, Username};
@@ -99,6 +99,14 @@ pub trait PostStore {
         page: PageRequest,
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<PostPage>> + Send;
+    /// A keyset page of published posts, newest first, without bodies, in one statement.
+    fn page_posts(
+        &self,
+        filter: &PostFilter,
+        page: KeysetRequest,
+        viewer: Option<UserId>,
+    ) -> impl Future<Output = Result<KeysetPage>> + Send;
+    fn post_ref_by_id(&self, id: PostId) -> impl Future<Output = Result<Option<PostRef>>> + Send;
     /// Idempotent.
     fn favorite(
         &self,

@@ -17,7 +17,7 @@ use crate::policy::Actor;
 use crate::ports::{Clock, PasswordHasher, Random, Store, TokenService};
 
 pub use accounts::{Registration, UserUpdate};
-pub use posts::{PostDraft, PostUpdate};
+pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
 
 /// A field in a partial update: absent, explicitly null, or a value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

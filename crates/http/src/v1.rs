@@ -2,11 +2,12 @@
 //! JSON or XML by content negotiation, and errors as RFC 9457 problem details.
 
 mod negotiate;
+mod posts;
 mod problem;
 mod users;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use quire_core::ports::Store;
 
 use crate::AppState;
@@ -19,4 +20,16 @@ pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {
         .route("/users/{id}", get(users::get::<S>).patch(users::patch::<S>))
         .route("/me", get(users::me::<S>))
         .route("/sessions", post(users::log_in::<S>))
+        .route("/posts", get(posts::list::<S>).post(posts::create::<S>))
+        .route(
+            "/posts/{id}",
+            get(posts::get::<S>)
+                .put(posts::replace::<S>)
+                .patch(posts::patch::<S>)
+                .delete(posts::delete::<S>),
+        )
+        .route(
+            "/me/favorites/{post_id}",
+            put(posts::favorite::<S>).delete(posts::unfavorite::<S>),
+        )
 }

@@ -2,7 +2,8 @@
 
 use quire_core::ids::{PostId, UserId};
 use quire_core::model::{
-    NewPost, PageRequest, Post, PostChanges, PostFilter, PostPage, PostRef, PostStatus,
+    Cursor, KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter,
+    PostPage, PostRef, PostStatus,
 };
 use quire_core::ports::PostStore;
 use quire_core::time::Timestamp;
@@ -62,6 +63,7 @@ const COUNT_SITE_POSTS: Sql =
     Sql::both("UPDATE counters SET value = value + $1 WHERE name = 'published_posts'");
 
 const POST_REF: Sql = Sql::both("SELECT id, author_id, status FROM posts WHERE slug = $1");
+const POST_REF_BY_ID: Sql = Sql::both("SELECT id, author_id, status FROM posts WHERE id = $1");
 
 macro_rules! one_post {
     ($engine:tt, $key:literal) => {
@@ -182,10 +184,20 @@ enum Bound {
 ///
 /// The SQL is assembled only from the fixed fragments below and two integers; every other value
 /// is a bound parameter: `$1` the viewer, then the filter's values.
+/// Which rows of the ordered matches a list statement returns.
+#[derive(Clone, Copy)]
+enum Window {
+    /// RealWorld's limit and offset.
+    Offset(PageRequest),
+    /// A keyset page: up to `limit` + 1 rows after the cursor (the extra row tells whether a
+    /// next page exists), and the count only when asked.
+    After(KeysetRequest),
+}
+
 fn list_statement(
     head: &str,
     filter: &PostFilter,
-    page: PageRequest,
+    window: Window,
     viewer: Option<UserId>,
 ) -> (String, Vec<Bound>) {
     let mut binds = vec![Bound::Int(viewer_id(viewer))];
@@ -206,6 +218,20 @@ fn list_statement(
         .author
         .as_ref()
         .map(|user| bind(Bound::Text(user.key())));
+    let language = filter
+        .language
+        .as_ref()
+        .map(|language| bind(Bound::Text(language.clone())));
+    let after = match window {
+        Window::After(KeysetRequest {
+            after: Some(cursor),
+            ..
+        }) => Some((
+            bind(Bound::Int(cursor.at.as_millis())),
+            bind(Bound::Int(cursor.id.get())),
+        )),
+        _ => None,
+    };
 
     let mut matching = String::new();
     if let Some(tag) = &tag {
@@ -231,10 +257,17 @@ fn list_statement(
             " AND p.author_id = (SELECT id FROM users WHERE username_key = {author})"
         ));
     }
+    if let Some(language) = &language {
+        matching.push_str(&format!(" AND p.language = {language}"));
+    }
 
     // Single filters read the counters kept in step with every change; only combined filters
     // count rows.
     let count = match (&tag, &author, &favoriter, &follower) {
+        _ if matches!(window, Window::After(KeysetRequest { count: false, .. })) => {
+            "SELECT CAST(0 AS BIGINT)".to_owned()
+        }
+        _ if language.is_some() => format!("SELECT COUNT(*) FROM posts p{matching}"),
         (None, None, None, None) => {
             "SELECT value FROM counters WHERE name = 'published_posts'".to_owned()
         }
@@ -255,12 +288,20 @@ fn list_statement(
     // Limit and offset are written as integer literals, not bound: SQLite plans a LIMIT by its
     // value, so a bound one expires the prepared statement at every execution and forces a
     // full re-prepare. Both are integers formatted here, so nothing from the client is spliced.
+    let (keyset, limit, offset) = match window {
+        Window::Offset(page) => (String::new(), u64::from(page.limit), page.offset),
+        Window::After(page) => (
+            after.map_or_else(String::new, |(at, id)| {
+                format!(" AND (p.published_at, p.id) < ({at}, {id})")
+            }),
+            u64::from(page.limit) + 1,
+            0,
+        ),
+    };
     let sql = format!(
-        "SELECT COALESCE(({count}), 0) AS total, {head}{matching} \
+        "SELECT COALESCE(({count}), 0) AS total, {head}{matching}{keyset} \
          ORDER BY p.published_at DESC, p.id DESC LIMIT {limit} OFFSET {offset}) AS page_rows) \
-         AS page",
-        limit = page.limit,
-        offset = page.offset,
+         AS page"
     );
     (sql, binds)
 }
@@ -508,6 +549,49 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Runs a list statement: the total and the rows of the window.
+    async fn run_list(
+        &self,
+        filter: &PostFilter,
+        window: Window,
+        viewer: Option<UserId>,
+    ) -> Result<(u64, Vec<PostRow>)> {
+        let (total, json): (i64, String) = on_reader!(self, |ex, dialect| {
+            let (statement, binds) = list_statement(PAGE_HEAD.of(dialect), filter, window, viewer);
+            let mut query = sqlx::query_as(AssertSqlSafe(statement));
+            for value in &binds {
+                query = match value {
+                    Bound::Int(value) => query.bind(*value),
+                    Bound::Text(value) => query.bind(value.clone()),
+                };
+            }
+            query.fetch_one(ex).await
+        })
+        .map_err(db_error)?;
+        let total = u64::try_from(total).map_err(|_| {
+            Error::internal(format!("a post counter is negative ({total}): {filter:?}"))
+        })?;
+        let rows = serde_json::from_str(&json)
+            .map_err(|error| Error::internal(format!("decoding a page of posts: {error}")))?;
+        Ok((total, rows))
+    }
+}
+
+/// A post's id, author and status, from one row.
+fn post_ref(row: Option<(i64, i64, String)>) -> Result<Option<PostRef>> {
+    row.map(|(id, author_id, status)| {
+        let status = PostStatus::parse(&status)
+            .ok_or_else(|| Error::internal(format!("post {id} has status {status:?}")))?;
+        Ok(PostRef {
+            id: PostId::new(id),
+            author_id: UserId::new(author_id),
+            status,
+        })
+    })
+    .transpose()
+}
+
 /// How a single post is addressed.
 #[derive(Clone, Copy)]
 enum Key<'a> {
@@ -528,16 +612,7 @@ impl PostStore for Db {
                 .await
         })
         .map_err(db_error)?;
-        row.map(|(id, author_id, status)| {
-            let status = PostStatus::parse(&status)
-                .ok_or_else(|| Error::internal(format!("post {id} has status {status:?}")))?;
-            Ok(PostRef {
-                id: PostId::new(id),
-                author_id: UserId::new(author_id),
-                status,
-            })
-        })
-        .transpose()
+        post_ref(row)
     }
 
     async fn post(&self, id: PostId, viewer: Option<UserId>) -> Result<Option<Post>> {
@@ -562,28 +637,47 @@ impl PostStore for Db {
         page: PageRequest,
         viewer: Option<UserId>,
     ) -> Result<PostPage> {
-        let (total, json): (i64, String) = on_reader!(self, |ex, dialect| {
-            let (statement, binds) = list_statement(PAGE_HEAD.of(dialect), filter, page, viewer);
-            let mut query = sqlx::query_as(AssertSqlSafe(statement));
-            for value in &binds {
-                query = match value {
-                    Bound::Int(value) => query.bind(*value),
-                    Bound::Text(value) => query.bind(value.clone()),
-                };
-            }
-            query.fetch_one(ex).await
-        })
-        .map_err(db_error)?;
-        let total = u64::try_from(total).map_err(|_| {
-            Error::internal(format!("a post counter is negative ({total}): {filter:?}"))
-        })?;
-        let rows: Vec<PostRow> = serde_json::from_str(&json)
-            .map_err(|error| Error::internal(format!("decoding a page of posts: {error}")))?;
+        let (total, rows) = self.run_list(filter, Window::Offset(page), viewer).await?;
         let posts = rows
             .into_iter()
             .map(PostRow::into_post)
             .collect::<Result<Vec<_>>>()?;
         Ok(PostPage { posts, total })
+    }
+
+    async fn page_posts(
+        &self,
+        filter: &PostFilter,
+        page: KeysetRequest,
+        viewer: Option<UserId>,
+    ) -> Result<KeysetPage> {
+        let (total, rows) = self.run_list(filter, Window::After(page), viewer).await?;
+        let mut posts = rows
+            .into_iter()
+            .map(PostRow::into_post)
+            .collect::<Result<Vec<_>>>()?;
+        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        let next = if posts.len() > limit {
+            posts.truncate(limit);
+            posts
+                .last()
+                .and_then(|post| post.published_at.map(|at| Cursor { at, id: post.id }))
+        } else {
+            None
+        };
+        Ok(KeysetPage {
+            posts,
+            next,
+            total: page.count.then_some(total),
+        })
+    }
+
+    async fn post_ref_by_id(&self, id: PostId) -> Result<Option<PostRef>> {
+        let row: Option<(i64, i64, String)> = on_reader!(self, POST_REF_BY_ID, |ex, sql| {
+            sqlx::query_as(sql).bind(id.get()).fetch_optional(ex).await
+        })
+        .map_err(db_error)?;
+        post_ref(row)
     }
 
     async fn favorite(&self, user: UserId, post: PostId, at: Timestamp) -> Result<()> {

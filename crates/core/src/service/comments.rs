@@ -1,6 +1,6 @@
 //! Comments on posts.
 
-use super::Quire;
+use super::{PostAddress, Quire};
 use crate::error::{Error, Resource, Result};
 use crate::ids::CommentId;
 use crate::model::{Comment, NewComment};
@@ -11,13 +11,13 @@ use crate::values::CommentBody;
 impl<S: Store> Quire<S> {
     /// Adds the actor's comment to a post.
     #[tracing::instrument(skip_all)]
-    pub async fn add_comment(
+    pub async fn add_comment<'a>(
         &self,
         actor: &Actor,
-        slug: &str,
+        post: impl Into<PostAddress<'a>>,
         body: Option<&str>,
     ) -> Result<Comment> {
-        let post = self.visible_post(slug, Some(actor)).await?;
+        let post = self.visible_post(post.into(), Some(actor)).await?;
         if !policy::may_comment(actor) {
             return Err(Error::Forbidden(Resource::Comment));
         }
@@ -37,8 +37,12 @@ impl<S: Store> Quire<S> {
     }
 
     /// A post's comments, oldest first.
-    pub async fn comments(&self, slug: &str, viewer: Option<&Actor>) -> Result<Vec<Comment>> {
-        let post = self.visible_post(slug, viewer).await?;
+    pub async fn comments<'a>(
+        &self,
+        post: impl Into<PostAddress<'a>>,
+        viewer: Option<&Actor>,
+    ) -> Result<Vec<Comment>> {
+        let post = self.visible_post(post.into(), viewer).await?;
         self.store
             .comments(post.id, viewer.map(|actor| actor.user_id))
             .await
@@ -46,8 +50,13 @@ impl<S: Store> Quire<S> {
 
     /// Deletes a comment of a post.
     #[tracing::instrument(skip_all)]
-    pub async fn delete_comment(&self, actor: &Actor, slug: &str, id: &str) -> Result<()> {
-        let post = self.visible_post(slug, Some(actor)).await?;
+    pub async fn delete_comment<'a>(
+        &self,
+        actor: &Actor,
+        post: impl Into<PostAddress<'a>>,
+        id: &str,
+    ) -> Result<()> {
+        let post = self.visible_post(post.into(), Some(actor)).await?;
         let not_found = || Error::NotFound(Resource::Comment);
         let id = CommentId::parse(id).ok_or_else(not_found)?;
         let comment = self

@@ -2,8 +2,10 @@
 
 use super::{BLANK, Patch, Quire, required};
 use crate::error::{Error, FieldErrors, Resource, Result};
+use crate::ids::PostId;
 use crate::model::{
-    NewPost, PageRequest, Post, PostChanges, PostFilter, PostMeta, PostPage, PostRef, PostStatus,
+    KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostMeta,
+    PostPage, PostRef, PostStatus,
 };
 use crate::policy::{self, Actor};
 use crate::ports::Store;
@@ -16,6 +18,72 @@ pub struct PostDraft {
     pub description: Option<String>,
     pub body: Option<String>,
     pub tags: Option<Vec<String>>,
+    /// `draft` or `published` (the default).
+    pub status: Option<String>,
+    /// A BCP 47 language tag such as `en` or `ko`.
+    pub language: Option<String>,
+    pub category: Option<String>,
+}
+
+/// The filters of a post list, as a client sent them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PostListing<'a> {
+    pub tag: Option<&'a str>,
+    pub author: Option<&'a str>,
+    pub favorited_by: Option<&'a str>,
+    pub language: Option<&'a str>,
+}
+
+/// How a request names a post: by slug (`/api`) or by id (`/api/v1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostAddress<'a> {
+    Slug(&'a str),
+    Id(PostId),
+}
+
+impl<'a> From<&'a str> for PostAddress<'a> {
+    fn from(slug: &'a str) -> Self {
+        Self::Slug(slug)
+    }
+}
+
+impl<'a> From<&'a String> for PostAddress<'a> {
+    fn from(slug: &'a String) -> Self {
+        Self::Slug(slug)
+    }
+}
+
+impl From<PostId> for PostAddress<'_> {
+    fn from(id: PostId) -> Self {
+        Self::Id(id)
+    }
+}
+
+/// A language tag: letters, digits and `-`, at most 35 characters (BCP 47's longest).
+fn language_tag(text: &str) -> Result<String, &'static str> {
+    let text = text.trim();
+    let valid = !text.is_empty()
+        && text.len() <= 35
+        && text
+            .split('-')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()));
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err("must be a language tag such as en or pt-BR")
+    }
+}
+
+/// A category: non-blank, at most 64 characters.
+fn category(text: &str) -> Result<String, &'static str> {
+    let text = text.trim();
+    if text.is_empty() {
+        Err(BLANK)
+    } else if text.chars().count() > 64 {
+        Err("is too long (maximum is 64 characters)")
+    } else {
+        Ok(text.to_owned())
+    }
 }
 
 /// Changes to a post as submitted. Title, description and body cannot be removed; a tag
@@ -75,10 +143,20 @@ impl<S: Store> Quire<S> {
     }
 
     /// Finds a post the viewer may see, for acting on it.
-    pub(super) async fn visible_post(&self, slug: &str, viewer: Option<&Actor>) -> Result<PostRef> {
+    pub(super) async fn visible_post(
+        &self,
+        address: PostAddress<'_>,
+        viewer: Option<&Actor>,
+    ) -> Result<PostRef> {
         let not_found = || Error::NotFound(Resource::Post);
-        let slug = Slug::parse(slug).ok_or_else(not_found)?;
-        let post = self.store.post_ref(&slug).await?.ok_or_else(not_found)?;
+        let found = match address {
+            PostAddress::Slug(slug) => {
+                let slug = Slug::parse(slug).ok_or_else(not_found)?;
+                self.store.post_ref(&slug).await?
+            }
+            PostAddress::Id(id) => self.store.post_ref_by_id(id).await?,
+        };
+        let post = found.ok_or_else(not_found)?;
         if policy::may_read_post(viewer, post.author_id, post.status) {
             Ok(post)
         } else {
@@ -112,8 +190,30 @@ impl<S: Store> Quire<S> {
             Some(tags) => errors.check("tagList", TagList::parse(tags)),
             None => Some(TagList::default()),
         };
-        let (Some(title), Some(description), Some(body), Some(tags)) =
-            (title, description, body, tags)
+        let status = match draft.status.as_deref() {
+            None => Some(PostStatus::Published),
+            Some(text) => errors.check(
+                "status",
+                PostStatus::parse(text).ok_or("must be draft or published"),
+            ),
+        };
+        let language = match draft.language.as_deref() {
+            None => Some(None),
+            Some(text) => errors.check("language", language_tag(text)).map(Some),
+        };
+        let category = match draft.category.as_deref() {
+            None => Some(None),
+            Some(text) => errors.check("category", category(text)).map(Some),
+        };
+        let (
+            Some(title),
+            Some(description),
+            Some(body),
+            Some(tags),
+            Some(status),
+            Some(language),
+            Some(category),
+        ) = (title, description, body, tags, status, language, category)
         else {
             return Err(Error::Invalid(errors));
         };
@@ -125,8 +225,12 @@ impl<S: Store> Quire<S> {
             body,
             tags,
             author_id: actor.user_id,
-            status: PostStatus::Published,
-            meta: PostMeta::default(),
+            status,
+            meta: PostMeta {
+                language,
+                category,
+                ..PostMeta::default()
+            },
             at: now,
         };
         let base = new.slug.clone();
@@ -151,14 +255,21 @@ impl<S: Store> Quire<S> {
     }
 
     /// A post with its body.
-    pub async fn post(&self, slug: &str, viewer: Option<&Actor>) -> Result<Post> {
+    pub async fn post<'a>(
+        &self,
+        address: impl Into<PostAddress<'a>>,
+        viewer: Option<&Actor>,
+    ) -> Result<Post> {
         let not_found = || Error::NotFound(Resource::Post);
-        let slug = Slug::parse(slug).ok_or_else(not_found)?;
-        let post = self
-            .store
-            .post_by_slug(&slug, viewer.map(|actor| actor.user_id))
-            .await?
-            .ok_or_else(not_found)?;
+        let viewer_id = viewer.map(|actor| actor.user_id);
+        let found = match address.into() {
+            PostAddress::Slug(slug) => {
+                let slug = Slug::parse(slug).ok_or_else(not_found)?;
+                self.store.post_by_slug(&slug, viewer_id).await?
+            }
+            PostAddress::Id(id) => self.store.post(id, viewer_id).await?,
+        };
+        let post = found.ok_or_else(not_found)?;
         if policy::may_read_post(viewer, post.author.id, post.status) {
             Ok(post)
         } else {
@@ -168,8 +279,13 @@ impl<S: Store> Quire<S> {
 
     /// Changes a post. The slug follows a changed title.
     #[tracing::instrument(skip_all)]
-    pub async fn update_post(&self, actor: &Actor, slug: &str, update: PostUpdate) -> Result<Post> {
-        let post = self.visible_post(slug, Some(actor)).await?;
+    pub async fn update_post<'a>(
+        &self,
+        actor: &Actor,
+        address: impl Into<PostAddress<'a>>,
+        update: PostUpdate,
+    ) -> Result<Post> {
+        let post = self.visible_post(address.into(), Some(actor)).await?;
         if !policy::may_change_post(actor, post.author_id) {
             return Err(Error::Forbidden(Resource::Post));
         }
@@ -222,8 +338,12 @@ impl<S: Store> Quire<S> {
 
     /// Deletes a post with its comments and favorites.
     #[tracing::instrument(skip_all)]
-    pub async fn delete_post(&self, actor: &Actor, slug: &str) -> Result<()> {
-        let post = self.visible_post(slug, Some(actor)).await?;
+    pub async fn delete_post<'a>(
+        &self,
+        actor: &Actor,
+        address: impl Into<PostAddress<'a>>,
+    ) -> Result<()> {
+        let post = self.visible_post(address.into(), Some(actor)).await?;
         if !policy::may_change_post(actor, post.author_id) {
             return Err(Error::Forbidden(Resource::Post));
         }
@@ -232,8 +352,12 @@ impl<S: Store> Quire<S> {
 
     /// Marks a post as a favorite of the actor; already a favorite is no change.
     #[tracing::instrument(skip_all)]
-    pub async fn favorite(&self, actor: &Actor, slug: &str) -> Result<Post> {
-        let post = self.visible_post(slug, Some(actor)).await?;
+    pub async fn favorite<'a>(
+        &self,
+        actor: &Actor,
+        address: impl Into<PostAddress<'a>>,
+    ) -> Result<Post> {
+        let post = self.visible_post(address.into(), Some(actor)).await?;
         if !policy::may_react(actor) {
             return Err(Error::Forbidden(Resource::Post));
         }
@@ -244,8 +368,12 @@ impl<S: Store> Quire<S> {
 
     /// Removes a post from the actor's favorites; not a favorite is no change.
     #[tracing::instrument(skip_all)]
-    pub async fn unfavorite(&self, actor: &Actor, slug: &str) -> Result<Post> {
-        let post = self.visible_post(slug, Some(actor)).await?;
+    pub async fn unfavorite<'a>(
+        &self,
+        actor: &Actor,
+        address: impl Into<PostAddress<'a>>,
+    ) -> Result<Post> {
+        let post = self.visible_post(address.into(), Some(actor)).await?;
         self.store.unfavorite(actor.user_id, post.id).await?;
         self.load_post(&post, Some(actor)).await
     }
@@ -285,6 +413,48 @@ impl<S: Store> Quire<S> {
         }
         self.store
             .list_posts(&filter, page, viewer.map(|actor| actor.user_id))
+            .await
+    }
+
+    /// A keyset page of published posts for `/api/v1`, with the same filters as
+    /// [`Quire::list_posts`] plus language. A filter naming nothing gives an empty page.
+    pub async fn page_posts(
+        &self,
+        filter: PostListing<'_>,
+        page: KeysetRequest,
+        viewer: Option<&Actor>,
+    ) -> Result<KeysetPage> {
+        let empty = KeysetPage {
+            posts: Vec::new(),
+            next: None,
+            total: page.count.then_some(0),
+        };
+        let mut parsed = PostFilter::default();
+        if let Some(tag) = filter.tag {
+            let Ok(tag) = TagName::parse(tag) else {
+                return Ok(empty);
+            };
+            parsed.tag = Some(tag);
+        }
+        for (name, slot) in [
+            (filter.author, &mut parsed.author),
+            (filter.favorited_by, &mut parsed.favorited_by),
+        ] {
+            if let Some(name) = name {
+                let Ok(name) = Username::parse(name) else {
+                    return Ok(empty);
+                };
+                *slot = Some(name);
+            }
+        }
+        if let Some(language) = filter.language {
+            let Ok(language) = language_tag(language) else {
+                return Ok(empty);
+            };
+            parsed.language = Some(language);
+        }
+        self.store
+            .page_posts(&parsed, page, viewer.map(|actor| actor.user_id))
             .await
     }
 

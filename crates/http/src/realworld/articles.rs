@@ -100,6 +100,7 @@ pub(crate) async fn create<S: Store>(
         description: fields.description,
         body: fields.body,
         tags: fields.tag_list,
+        ..PostDraft::default()
     };
     let post = state.quire.create_post(&current.actor, draft).await?;
     Ok((

@@ -58,7 +58,7 @@ fn representation(format: Format, view: &UserView) -> Result<Representation, V1E
     Ok(Representation::of(format, "user", &UserRepr::from(view))?)
 }
 
-fn location(mut response: Response, path: &str) -> Response {
+pub(crate) fn location(mut response: Response, path: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(path) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -67,7 +67,7 @@ fn location(mut response: Response, path: &str) -> Response {
 
 /// The caller, if a token was presented. Unlike `/api`, a presented token that is not valid
 /// is a 401 here: a client integrating with the API should learn that at once.
-async fn caller<S: Store>(
+pub(crate) async fn caller<S: Store>(
     state: &AppState<S>,
     headers: &HeaderMap,
 ) -> Result<Option<Actor>, V1Error> {
@@ -77,7 +77,10 @@ async fn caller<S: Store>(
     }
 }
 
-async fn signed_in<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<Actor, V1Error> {
+pub(crate) async fn signed_in<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+) -> Result<Actor, V1Error> {
     caller(state, headers)
         .await?
         .ok_or(V1Error::Core(Error::Unauthenticated(

@@ -217,3 +217,157 @@ on_both_engines! {
         assert!(text.contains("<username>xmluser</username>"), "{text}");
     }
 }
+
+async fn create_post(
+    app: &TestApp,
+    bearer: &str,
+    body: Value,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let (status, headers, text) = send(
+        app,
+        Method::POST,
+        "/api/v1/posts",
+        &[
+            ("authorization", bearer),
+            ("content-type", "application/json"),
+        ],
+        Some(body.to_string()),
+    )
+    .await;
+    (
+        status,
+        headers,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            json_of(&text)
+        },
+    )
+}
+
+on_both_engines! {
+    async fn posts_follow_http_method_semantics(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (_, token) = register(&app, "writer").await;
+        let bearer = format!("Bearer {token}");
+        let (status, headers, post) = create_post(&app, &bearer, json!({"title": "Hello v1", "description": "d", "content": "# Hi", "tags": ["b", "a"], "language": "en"})).await;
+        assert_eq!(status, 201, "{post}");
+        let id = post["postId"].as_i64().unwrap();
+        let path = format!("/api/v1/posts/{id}");
+        assert_eq!(headers["location"], path.as_str());
+        assert_eq!(post["tags"], json!(["a", "b"]));
+        assert_eq!(post["content"], "# Hi");
+        assert_eq!(post["status"], "published");
+        assert_eq!(post["language"], "en");
+
+        // The same post is served under /api as well: one core.
+        let (_, _, text) = send(&app, Method::GET, "/api/articles/hello-v1", &[], None).await;
+        assert_eq!(json_of(&text)["article"]["body"], "# Hi");
+
+        let replacement = json!({"title": "Hello again", "description": "d2", "content": "Body", "tags": ["c"]}).to_string();
+        let put = [("authorization", bearer.as_str()), ("content-type", "application/json")];
+        let (status, _, first) = send(&app, Method::PUT, &path, &put, Some(replacement.clone())).await;
+        assert_eq!(status, 200, "{first}");
+        let (status, _, second) = send(&app, Method::PUT, &path, &put, Some(replacement)).await;
+        assert_eq!(status, 200);
+        let (first, second) = (json_of(&first), json_of(&second));
+        for field in ["title", "description", "content", "tags", "slug"] {
+            assert_eq!(first[field], second[field], "PUT twice gives one state: {field}");
+        }
+        let (status, _, text) = send(&app, Method::PUT, &path, &put, Some(json!({"title": "Only a title"}).to_string())).await;
+        assert_eq!(status, 422, "PUT replaces the whole representation: {text}");
+
+        let (status, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), ("content-type", "application/merge-patch+json")], Some(json!({"description": "patched"}).to_string())).await;
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(json_of(&text)["description"], "patched");
+        assert_eq!(json_of(&text)["title"], "Hello again");
+
+        let (status, _, _) = send(&app, Method::DELETE, &path, &[("authorization", &bearer)], None).await;
+        assert_eq!(status, 204);
+        let (status, _, _) = send(&app, Method::DELETE, &path, &[("authorization", &bearer)], None).await;
+        assert_eq!(status, 404);
+        let (status, _, _) = send(&app, Method::GET, &path, &[], None).await;
+        assert_eq!(status, 404);
+    }
+
+    async fn post_lists_page_by_cursor(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (_, token) = register(&app, "prolific").await;
+        let bearer = format!("Bearer {token}");
+        for i in 0..7 {
+            let language = if i % 2 == 0 { "en" } else { "ko" };
+            create_post(&app, &bearer, json!({"title": format!("Post {i}"), "description": "d", "content": "c", "tags": ["paged"], "language": language})).await;
+        }
+        let mut seen = Vec::new();
+        let mut next = Some("/api/v1/posts?tag=paged&limit=3&count=true".to_owned());
+        while let Some(path) = next.take() {
+            let (status, headers, text) = send(&app, Method::GET, &path, &[], None).await;
+            assert_eq!(status, 200, "{text}");
+            let page = json_of(&text);
+            assert_eq!(page["total"], 7);
+            for item in page["items"].as_array().unwrap() {
+                assert!(item.get("content").is_none(), "lists leave the content out");
+                seen.push(item["title"].as_str().unwrap().to_owned());
+            }
+            if let Some(link) = headers.get("link") {
+                let link = link.to_str().unwrap();
+                assert!(link.ends_with("; rel=\"next\""), "{link}");
+                next = Some(link[1..link.find('>').unwrap()].to_owned());
+                assert_eq!(page["nextCursor"].as_str().is_some(), true);
+            }
+        }
+        let expected: Vec<String> = (0..7).rev().map(|i| format!("Post {i}")).collect();
+        assert_eq!(seen, expected, "newest first, each once");
+
+        let (_, _, text) = send(&app, Method::GET, "/api/v1/posts?language=ko", &[], None).await;
+        let page = json_of(&text);
+        assert_eq!(page["items"].as_array().unwrap().len(), 3);
+        assert!(page.get("total").is_none(), "the total only when asked");
+        for bad in ["limit=0", "limit=101", "limit=x", "cursor=nonsense", "count=maybe"] {
+            let (status, headers, _) = send(&app, Method::GET, &format!("/api/v1/posts?{bad}"), &[], None).await;
+            assert_eq!(status, 400, "{bad}");
+            assert_eq!(headers["content-type"], "application/problem+json");
+        }
+    }
+
+    async fn drafts_and_favorites_through_v1(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (_, token) = register(&app, "drafter").await;
+        let (_, other) = register(&app, "reader").await;
+        let (bearer, other_bearer) = (format!("Bearer {token}"), format!("Bearer {other}"));
+        let (status, _, draft) = create_post(&app, &bearer, json!({"title": "Not yet", "description": "d", "content": "c", "status": "draft"})).await;
+        assert_eq!(status, 201);
+        assert_eq!(draft["status"], "draft");
+        assert!(draft["publishedAt"].is_null());
+        let path = format!("/api/v1/posts/{}", draft["postId"]);
+        assert_eq!(send(&app, Method::GET, &path, &[], None).await.0, 404, "drafts are hidden");
+        assert_eq!(send(&app, Method::GET, &path, &[("authorization", &other_bearer)], None).await.0, 404);
+        let (status, headers, _) = send(&app, Method::GET, &path, &[("authorization", &bearer)], None).await;
+        assert_eq!(status, 200);
+        assert!(headers["cache-control"].to_str().unwrap().starts_with("private"));
+        let (_, _, list) = send(&app, Method::GET, "/api/v1/posts?count=true", &[], None).await;
+        assert_eq!(json_of(&list)["total"], 0, "drafts are not listed");
+
+        let (_, _, published) = create_post(&app, &bearer, json!({"title": "Out now", "description": "d", "content": "c"})).await;
+        let id = published["postId"].as_i64().unwrap();
+        let favorite = format!("/api/v1/me/favorites/{id}");
+        for _ in 0..2 {
+            let (status, _, _) = send(&app, Method::PUT, &favorite, &[("authorization", &other_bearer)], None).await;
+            assert_eq!(status, 204, "PUT is idempotent");
+        }
+        let (_, headers, text) = send(&app, Method::GET, &format!("/api/v1/posts/{id}"), &[("authorization", &other_bearer)], None).await;
+        assert_eq!(json_of(&text)["favoritesCount"], 1);
+        assert_eq!(json_of(&text)["favorited"], true);
+        assert!(headers["cache-control"].to_str().unwrap().starts_with("private"));
+        let (_, headers, _) = send(&app, Method::GET, &format!("/api/v1/posts/{id}"), &[], None).await;
+        assert!(headers["cache-control"].to_str().unwrap().starts_with("public"));
+        for _ in 0..2 {
+            let (status, _, _) = send(&app, Method::DELETE, &favorite, &[("authorization", &other_bearer)], None).await;
+            assert_eq!(status, 204, "DELETE is idempotent");
+        }
+        let (_, _, text) = send(&app, Method::GET, &format!("/api/v1/posts/{id}"), &[], None).await;
+        assert_eq!(json_of(&text)["favoritesCount"], 0);
+        let (status, _, _) = send(&app, Method::DELETE, &format!("/api/v1/posts/{id}"), &[("authorization", &other_bearer)], None).await;
+        assert_eq!(status, 403, "the same policy as /api");
+    }
+}

@@ -1,0 +1,423 @@
+//! `/api/v1/posts` and the caller's favorites.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use quire_core::ids::PostId;
+use quire_core::model::{Cursor, KeysetRequest, Post};
+use quire_core::ports::Store;
+use quire_core::service::{Patch, PostDraft, PostListing, PostUpdate};
+use quire_core::{Error, Resource};
+use serde::{Deserialize, Serialize};
+
+use super::negotiate::{Caching, Representation, body_format, parse_body, response_format};
+use super::problem::{Problem, V1Error};
+use super::users::{caller, location, signed_in};
+use crate::AppState;
+use crate::realworld::dto::Field;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorRepr {
+    user_id: i64,
+    username: String,
+    name: Option<String>,
+    image: Option<String>,
+    following: bool,
+}
+
+/// A post as `/api/v1` represents it. Lists leave out `content`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostRepr {
+    post_id: i64,
+    slug: String,
+    title: String,
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<String>,
+    tags: Vec<String>,
+    status: &'static str,
+    published_at: Option<String>,
+    language: Option<String>,
+    category: Option<String>,
+    author: AuthorRepr,
+    favorites_count: i64,
+    favorited: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<&Post> for PostRepr {
+    fn from(post: &Post) -> Self {
+        Self {
+            post_id: post.id.get(),
+            slug: post.slug.as_str().to_owned(),
+            title: post.title.as_str().to_owned(),
+            description: post.description.as_str().to_owned(),
+            content: post.body.as_ref().map(|body| body.as_str().to_owned()),
+            tags: post
+                .tags
+                .as_slice()
+                .iter()
+                .map(|tag| tag.as_str().to_owned())
+                .collect(),
+            status: post.status.as_str(),
+            published_at: post.published_at.map(|at| at.to_rfc3339()),
+            language: post.meta.language.clone(),
+            category: post.meta.category.clone(),
+            author: AuthorRepr {
+                user_id: post.author.id.get(),
+                username: post.author.username.as_str().to_owned(),
+                name: post.author.name.clone(),
+                image: post
+                    .author
+                    .image
+                    .as_ref()
+                    .map(|image| image.as_str().to_owned()),
+                following: post.author.following,
+            },
+            favorites_count: post.favorites_count,
+            favorited: post.favorited,
+            created_at: post.created_at.to_rfc3339(),
+            updated_at: post.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+fn post_id(text: &str) -> Result<PostId, V1Error> {
+    PostId::parse(text).ok_or(V1Error::Core(Error::NotFound(Resource::Post)))
+}
+
+fn bad_query(detail: impl Into<String>) -> V1Error {
+    Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Bad query", detail).into()
+}
+
+/// Anonymous reads of published posts may be cached by anyone; the rest is personal.
+fn caching(signed_in: bool, post: &Post) -> Caching {
+    if signed_in || post.status != quire_core::model::PostStatus::Published {
+        Caching::Private
+    } else {
+        Caching::Public
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+    count: Option<String>,
+    author: Option<String>,
+    tag: Option<String>,
+    favorited_by: Option<String>,
+    language: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostList {
+    items: Vec<PostRepr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<u64>,
+}
+
+/// The query string with `cursor` set to the next page's.
+fn next_link(uri: &Uri, cursor: &Cursor) -> String {
+    let kept: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.starts_with("cursor="))
+        .collect();
+    let mut query = kept.join("&");
+    if !query.is_empty() {
+        query.push('&');
+    }
+    format!(
+        "<{}?{query}cursor={}>; rel=\"next\"",
+        uri.path(),
+        cursor.encode()
+    )
+}
+
+/// `GET /api/v1/posts`: published posts, newest first, a keyset page at a time.
+pub(crate) async fn list<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    query: axum::extract::Query<ListQuery>,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let viewer = caller(&state, &headers).await?;
+    let limit = match query.limit.as_deref() {
+        None => 20,
+        Some(text) => match text.parse::<u32>() {
+            Ok(limit @ 1..=100) => limit,
+            _ => return Err(bad_query("limit must be an integer from 1 to 100")),
+        },
+    };
+    let after = match query.cursor.as_deref() {
+        None => None,
+        Some(token) => Some(
+            Cursor::decode(token).ok_or_else(|| bad_query("cursor is not one this API gave"))?,
+        ),
+    };
+    let count = match query.count.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(bad_query("count must be true or false")),
+    };
+    let listing = PostListing {
+        tag: query.tag.as_deref(),
+        author: query.author.as_deref(),
+        favorited_by: query.favorited_by.as_deref(),
+        language: query.language.as_deref(),
+    };
+    let page = state
+        .quire
+        .page_posts(
+            listing,
+            KeysetRequest {
+                limit,
+                after,
+                count,
+            },
+            viewer.as_ref(),
+        )
+        .await?;
+    let link = page.next.as_ref().map(|cursor| next_link(&uri, cursor));
+    let body = PostList {
+        items: page.posts.iter().map(PostRepr::from).collect(),
+        next_cursor: page.next.as_ref().map(Cursor::encode),
+        total: page.total,
+    };
+    let caching = if viewer.is_some() {
+        Caching::Private
+    } else {
+        Caching::Public
+    };
+    let mut response =
+        Representation::of(format, "posts", &body)?.respond(StatusCode::OK, &headers, caching);
+    if let Some(link) = link.and_then(|link| HeaderValue::from_str(&link).ok()) {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
+}
+
+/// `GET /api/v1/posts/{id}`.
+pub(crate) async fn get<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let viewer = caller(&state, &headers).await?;
+    let post = state.quire.post(post_id(&id)?, viewer.as_ref()).await?;
+    let caching = caching(viewer.is_some(), &post);
+    Ok(
+        Representation::of(format, "post", &PostRepr::from(&post))?.respond(
+            StatusCode::OK,
+            &headers,
+            caching,
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewPost {
+    title: Option<String>,
+    description: Option<String>,
+    content: Option<String>,
+    tags: Option<Vec<String>>,
+    status: Option<String>,
+    language: Option<String>,
+    category: Option<String>,
+}
+
+/// `POST /api/v1/posts`: 201 with the post's `Location`.
+pub(crate) async fn create<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let actor = signed_in(&state, &headers).await?;
+    let input: NewPost = parse_body(body_format(&headers, "application/json")?, &body)?;
+    let draft = PostDraft {
+        title: input.title,
+        description: input.description,
+        body: input.content,
+        tags: input.tags,
+        status: input.status,
+        language: input.language,
+        category: input.category,
+    };
+    let post = state.quire.create_post(&actor, draft).await?;
+    let path = format!("/api/v1/posts/{}", post.id);
+    let response = Representation::of(format, "post", &PostRepr::from(&post))?.respond(
+        StatusCode::CREATED,
+        &headers,
+        Caching::Private,
+    );
+    Ok(location(response, &path))
+}
+
+/// The whole editable representation, for `PUT`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PostReplacement {
+    title: Option<String>,
+    description: Option<String>,
+    content: Option<String>,
+    tags: Option<Vec<String>>,
+}
+
+/// A merge patch (RFC 7396) of a post's editable fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PostPatch {
+    #[serde(default)]
+    title: Field<String>,
+    #[serde(default)]
+    description: Field<String>,
+    #[serde(default)]
+    content: Field<String>,
+    #[serde(default)]
+    tags: Field<Vec<String>>,
+}
+
+/// Applies `update` to post `id` if `If-Match` still names the caller's copy.
+async fn change<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+    id: &str,
+    update: impl FnOnce() -> Result<PostUpdate, V1Error>,
+) -> Result<Response, V1Error> {
+    let format = response_format(headers)?;
+    let actor = signed_in(state, headers).await?;
+    let id = post_id(id)?;
+    let current = state.quire.post(id, Some(&actor)).await?;
+    Representation::of(format, "post", &PostRepr::from(&current))?.check_if_match(headers)?;
+    let post = state.quire.update_post(&actor, id, update()?).await?;
+    Ok(
+        Representation::of(format, "post", &PostRepr::from(&post))?.respond(
+            StatusCode::OK,
+            headers,
+            Caching::Private,
+        ),
+    )
+}
+
+/// `PUT /api/v1/posts/{id}`: replaces title, description, content and tags at once; sending
+/// the same twice leaves one state.
+pub(crate) async fn replace<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, V1Error> {
+    change(&state, &headers, &id, || {
+        let input: PostReplacement = parse_body(body_format(&headers, "application/json")?, &body)?;
+        let required = |value: Option<String>| value.map_or(Patch::Null, Patch::Value);
+        Ok(PostUpdate {
+            title: required(input.title),
+            description: required(input.description),
+            body: required(input.content),
+            tags: Patch::Value(input.tags.unwrap_or_default()),
+        })
+    })
+    .await
+}
+
+/// `PATCH /api/v1/posts/{id}` with `application/merge-patch+json`.
+pub(crate) async fn patch<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, V1Error> {
+    change(&state, &headers, &id, || {
+        let input: PostPatch = parse_body(
+            body_format(&headers, "application/merge-patch+json")?,
+            &body,
+        )?;
+        Ok(PostUpdate {
+            title: input.title.into(),
+            description: input.description.into(),
+            body: input.content.into(),
+            tags: input.tags.into(),
+        })
+    })
+    .await
+}
+
+/// `DELETE /api/v1/posts/{id}`: 204, then 404 for the same request.
+pub(crate) async fn delete<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let actor = signed_in(&state, &headers).await?;
+    let id = post_id(&id)?;
+    if headers.contains_key(header::IF_MATCH) {
+        let format = response_format(&headers)?;
+        let current = state.quire.post(id, Some(&actor)).await?;
+        Representation::of(format, "post", &PostRepr::from(&current))?.check_if_match(&headers)?;
+    }
+    state.quire.delete_post(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /api/v1/me/favorites/{postId}`: idempotent, 204.
+pub(crate) async fn favorite<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let actor = signed_in(&state, &headers).await?;
+    state.quire.favorite(&actor, post_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /api/v1/me/favorites/{postId}`: idempotent, 204.
+pub(crate) async fn unfavorite<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let actor = signed_in(&state, &headers).await?;
+    state.quire.unfavorite(&actor, post_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_links_keep_the_query_and_replace_the_cursor() {
+        let cursor = Cursor {
+            at: quire_core::time::Timestamp::from_millis(5),
+            id: PostId::new(7),
+        };
+        let uri: Uri = "/api/v1/posts?tag=rust&cursor=old&limit=2".parse().unwrap();
+        let link = next_link(&uri, &cursor);
+        assert_eq!(
+            link,
+            format!(
+                "</api/v1/posts?tag=rust&limit=2&cursor={}>; rel=\"next\"",
+                cursor.encode()
+            )
+        );
+        let bare: Uri = "/api/v1/posts".parse().unwrap();
+        assert_eq!(
+            next_link(&bare, &cursor),
+            format!("</api/v1/posts?cursor={}>; rel=\"next\"", cursor.encode())
+        );
+    }
+}

@@ -313,7 +313,7 @@ on_both_engines! {
                 let link = link.to_str().unwrap();
                 assert!(link.ends_with("; rel=\"next\""), "{link}");
                 next = Some(link[1..link.find('>').unwrap()].to_owned());
-                assert_eq!(page["nextCursor"].as_str().is_some(), true);
+                assert!(page["nextCursor"].as_str().is_some());
             }
         }
         let expected: Vec<String> = (0..7).rev().map(|i| format!("Post {i}")).collect();

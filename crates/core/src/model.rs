@@ -40,6 +40,28 @@ pub struct AccountChanges {
     pub active: Option<bool>,
 }
 
+/// A response kept for replay under an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    pub status: u16,
+    /// The headers worth replaying (`Content-Type`, `Location`, `ETag`).
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is new: the caller runs the request and then records its response.
+    Claimed,
+    /// The same request ran before: here is its response.
+    Replay(IdempotentResponse),
+    /// The same request is running now.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
 /// A user as others see them, with whether the viewer follows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {

@@ -6,8 +6,9 @@ use std::pin::Pin;
 use crate::error::{AuthProblem, Result};
 use crate::ids::{CommentId, PostId, UserId};
 use crate::model::{
-    AccountChanges, Comment, CommentRef, KeysetPage, KeysetRequest, NewComment, NewPost, NewUser,
-    PageRequest, Post, PostChanges, PostFilter, PostPage, PostRef, Profile, User, UserChanges,
+    AccountChanges, Claim, Comment, CommentRef, IdempotentResponse, KeysetPage, KeysetRequest,
+    NewComment, NewPost, NewUser, PageRequest, Post, PostChanges, PostFilter, PostPage, PostRef,
+    Profile, User, UserChanges,
 };
 use crate::time::Timestamp;
 use crate::values::{Email, Password, PasswordHash, Slug, TagName, Username};
@@ -20,7 +21,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// Unique-key collisions come back as [`crate::Error::Conflict`] on the field concerned
 /// (`username`, `email`, `slug`); an unreachable database as [`crate::Error::Unavailable`].
-pub trait Store: UserStore + PostStore + CommentStore + Clone + Send + Sync + 'static {
+pub trait Store:
+    UserStore + PostStore + CommentStore + IdempotencyStore + Clone + Send + Sync + 'static
+{
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
 }
@@ -141,6 +144,29 @@ pub trait CommentStore {
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<Vec<Comment>>> + Send;
     fn delete_comment(&self, id: CommentId) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Responses kept under idempotency keys, shared by every instance through the database.
+pub trait IdempotencyStore {
+    /// Claims `key` for `scope` (a user id, 0 for anonymous) and a request `fingerprint`,
+    /// first forgetting keys created before `expired_before`.
+    fn claim_key(
+        &self,
+        scope: i64,
+        key: &str,
+        fingerprint: &str,
+        at: Timestamp,
+        expired_before: Timestamp,
+    ) -> impl Future<Output = Result<Claim>> + Send;
+    /// Records the response of a claimed key.
+    fn complete_key(
+        &self,
+        scope: i64,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Forgets a claimed key whose request failed, so that a retry runs again.
+    fn release_key(&self, scope: i64, key: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Slow, salted password hashing. Implementations keep the work off the async runtime

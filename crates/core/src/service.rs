@@ -6,6 +6,7 @@
 
 mod accounts;
 mod comments;
+mod idempotency;
 mod posts;
 mod profiles;
 mod users;
@@ -17,6 +18,7 @@ use crate::policy::Actor;
 use crate::ports::{Clock, PasswordHasher, Random, Store, TokenService};
 
 pub use accounts::{Registration, UserUpdate};
+pub use idempotency::IDEMPOTENCY_WINDOW_MILLIS;
 pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
 
 /// A field in a partial update: absent, explicitly null, or a value.

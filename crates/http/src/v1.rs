@@ -1,6 +1,7 @@
 //! quire's own resource API at `/api/v1`: plural nouns and numeric ids, exact HTTP semantics,
 //! JSON or XML by content negotiation, and errors as RFC 9457 problem details.
 
+mod idempotency;
 mod negotiate;
 mod posts;
 mod problem;

@@ -11,6 +11,7 @@ mod copy;
 mod db;
 mod error;
 mod faults;
+mod idempotency;
 mod posts;
 mod rows;
 pub mod schema;

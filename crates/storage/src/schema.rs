@@ -85,6 +85,7 @@ async fn describe_sqlite(pool: &sqlx::SqlitePool) -> sqlx::Result<Vec<Table>> {
                 kind: match kind.as_str() {
                     "INTEGER" => "integer".to_owned(),
                     "TEXT" => "text".to_owned(),
+                    "BLOB" => "bytes".to_owned(),
                     other => other.to_lowercase(),
                 },
                 nullable: !not_null && pk == 0,
@@ -141,6 +142,7 @@ async fn describe_postgres(pool: &sqlx::PgPool) -> sqlx::Result<Vec<Table>> {
                 kind: match kind.as_str() {
                     "bigint" | "boolean" => "integer".to_owned(),
                     "text" => "text".to_owned(),
+                    "bytea" => "bytes".to_owned(),
                     other => other.to_owned(),
                 },
                 nullable: nullable == "YES",

@@ -140,7 +140,7 @@ pub(crate) struct Representation {
 }
 
 /// FNV-1a, 64 bits: a stable hash of a representation's bytes for its `ETag`.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })

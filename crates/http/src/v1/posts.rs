@@ -11,6 +11,7 @@ use quire_core::service::{Patch, PostDraft, PostListing, PostUpdate};
 use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
+use super::idempotency;
 use super::negotiate::{Caching, Representation, body_format, parse_body, response_format};
 use super::problem::{Problem, V1Error};
 use super::users::{caller, location, signed_in};
@@ -247,24 +248,34 @@ pub(crate) async fn create<S: Store>(
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
     let actor = signed_in(&state, &headers).await?;
-    let input: NewPost = parse_body(body_format(&headers, "application/json")?, &body)?;
-    let draft = PostDraft {
-        title: input.title,
-        description: input.description,
-        body: input.content,
-        tags: input.tags,
-        status: input.status,
-        language: input.language,
-        category: input.category,
-    };
-    let post = state.quire.create_post(&actor, draft).await?;
-    let path = format!("/api/v1/posts/{}", post.id);
-    let response = Representation::of(format, "post", &PostRepr::from(&post))?.respond(
-        StatusCode::CREATED,
+    idempotency::once(
+        &state,
         &headers,
-        Caching::Private,
-    );
-    Ok(location(response, &path))
+        Some(&actor),
+        "POST /api/v1/posts",
+        &body,
+        || async {
+            let input: NewPost = parse_body(body_format(&headers, "application/json")?, &body)?;
+            let draft = PostDraft {
+                title: input.title,
+                description: input.description,
+                body: input.content,
+                tags: input.tags,
+                status: input.status,
+                language: input.language,
+                category: input.category,
+            };
+            let post = state.quire.create_post(&actor, draft).await?;
+            let path = format!("/api/v1/posts/{}", post.id);
+            let response = Representation::of(format, "post", &PostRepr::from(&post))?.respond(
+                StatusCode::CREATED,
+                &headers,
+                Caching::Private,
+            );
+            Ok(location(response, &path))
+        },
+    )
+    .await
 }
 
 /// The whole editable representation, for `PUT`.

@@ -107,21 +107,32 @@ pub(crate) async fn register<S: Store>(
     body: Bytes,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
-    let input: NewUser = parse_body(body_format(&headers, "application/json")?, &body)?;
-    let (user, token) = state
-        .quire
-        .register(Registration {
-            username: input.username,
-            email: input.email,
-            password: input.password,
-        })
-        .await?;
-    let actor = state.quire.authenticate(&token).await?;
-    let view = state.quire.view_of(user, Some(&actor));
-    let path = format!("/api/v1/users/{}", view.user.id);
-    let response =
-        representation(format, &view)?.respond(StatusCode::CREATED, &headers, Caching::Private);
-    Ok(location(response, &path))
+    super::idempotency::once(
+        &state,
+        &headers,
+        None,
+        "POST /api/v1/users",
+        &body,
+        || async {
+            let input: NewUser = parse_body(body_format(&headers, "application/json")?, &body)?;
+            let registration = Registration {
+                username: input.username,
+                email: input.email,
+                password: input.password,
+            };
+            let (user, token) = state.quire.register(registration).await?;
+            let actor = state.quire.authenticate(&token).await?;
+            let view = state.quire.view_of(user, Some(&actor));
+            let path = format!("/api/v1/users/{}", view.user.id);
+            let response = representation(format, &view)?.respond(
+                StatusCode::CREATED,
+                &headers,
+                Caching::Private,
+            );
+            Ok(location(response, &path))
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]

@@ -75,7 +75,13 @@ on_both_engines! {
         let env = TestEnv::new(engine).await;
         let output = quire(&env).arg("migrate").output().unwrap();
         assert!(output.status.success(), "{output:?}");
-        assert!(String::from_utf8_lossy(&output.stdout).contains("migration version 1"));
+        let latest = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../storage/migrations/sqlite"))
+            .unwrap()
+            .filter_map(|entry| entry.unwrap().file_name().to_string_lossy().split('_').next()?.parse::<u32>().ok())
+            .max()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert!(printed.contains(&format!("migration version {latest}")), "{printed}");
         if engine == Engine::Sqlite {
             assert!(env.data.path().join("quire.db").exists());
         }

@@ -371,3 +371,64 @@ on_both_engines! {
         assert_eq!(status, 403, "the same policy as /api");
     }
 }
+
+on_both_engines! {
+    async fn idempotency_keys_make_posts_happen_once(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (_, token) = register(&app, "careful").await;
+        let bearer = format!("Bearer {token}");
+        let body = json!({"title": "Exactly once", "description": "d", "content": "c"}).to_string();
+        let headers = [("authorization", bearer.as_str()), ("content-type", "application/json"), ("idempotency-key", "k-123")];
+        let (first_status, first_headers, first) = send(&app, Method::POST, "/api/v1/posts", &headers, Some(body.clone())).await;
+        assert_eq!(first_status, 201, "{first}");
+        let (status, replayed_headers, replayed) = send(&app, Method::POST, "/api/v1/posts", &headers, Some(body)).await;
+        assert_eq!(status, 201);
+        assert_eq!(replayed, first, "the first response, byte for byte");
+        assert_eq!(replayed_headers["location"], first_headers["location"]);
+        assert_eq!(replayed_headers["idempotent-replayed"], "true");
+        let (_, _, list) = send(&app, Method::GET, "/api/v1/posts?count=true", &[], None).await;
+        assert_eq!(json_of(&list)["total"], 1, "created once");
+
+        let other = json!({"title": "Something else", "description": "d", "content": "c"}).to_string();
+        let (status, _, text) = send(&app, Method::POST, "/api/v1/posts", &headers, Some(other)).await;
+        assert_eq!(status, 422, "{text}");
+        assert_eq!(json_of(&text)["type"], "/api/v1/problems/idempotency-key-reused");
+
+        // Keys are the caller's own: another user's same key is a different request.
+        let (_, token) = register(&app, "someone").await;
+        let other_bearer = format!("Bearer {token}");
+        let again = json!({"title": "Exactly once", "description": "d", "content": "c"}).to_string();
+        let (status, _, _) = send(&app, Method::POST, "/api/v1/posts", &[("authorization", other_bearer.as_str()), ("content-type", "application/json"), ("idempotency-key", "k-123")], Some(again)).await;
+        assert_eq!(status, 201);
+
+        // A failed request does not burn its key: fix the body and retry.
+        let key = [("authorization", bearer.as_str()), ("content-type", "application/json"), ("idempotency-key", "k-bad")];
+        let (status, _, _) = send(&app, Method::POST, "/api/v1/posts", &key, Some(json!({"title": ""}).to_string())).await;
+        assert_eq!(status, 422);
+        let (status, _, _) = send(&app, Method::POST, "/api/v1/posts", &key, Some(json!({"title": ""}).to_string())).await;
+        assert_eq!(status, 422, "a replayed 422 is still the same answer");
+    }
+
+    async fn a_retry_during_the_first_request_is_a_conflict(engine: Engine) {
+        let env = crate::helpers::TestEnv::new(engine).await;
+        let mut config = env.config();
+        // A slow password hash keeps the first registration running.
+        config.argon2.memory_kib = 65536;
+        config.argon2.iterations = 10;
+        let app = TestApp::spawn_with(config, env).await;
+        let body = json!({"username": "slow", "email": "slow@example.com", "password": "password123"}).to_string();
+        let headers = [("content-type", "application/json"), ("idempotency-key", "register-once")];
+        let (first, second) = tokio::join!(
+            send(&app, Method::POST, "/api/v1/users", &headers, Some(body.clone())),
+            async {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                send(&app, Method::POST, "/api/v1/users", &headers, Some(body.clone())).await
+            }
+        );
+        assert_eq!(first.0, 201, "{}", first.2);
+        assert_eq!(second.0, 409, "{}", second.2);
+        let (status, _, replay) = send(&app, Method::POST, "/api/v1/users", &headers, Some(body)).await;
+        assert_eq!(status, 201);
+        assert_eq!(replay, first.2);
+    }
+}

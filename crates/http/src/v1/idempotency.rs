@@ -1,0 +1,124 @@
+//! `Idempotency-Key` on POST: a retry with the same key and body replays the first response
+//! without acting again; the same key with another body is a 422; a retry while the first is
+//! still running is a 409. Keys live in the database, so they hold across instances and
+//! restarts.
+
+use std::future::Future;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use quire_core::model::{Claim, IdempotentResponse};
+use quire_core::policy::Actor;
+use quire_core::ports::Store;
+
+use super::negotiate::fnv1a;
+use super::problem::{Problem, V1Error};
+use crate::AppState;
+
+const KEY: &str = "idempotency-key";
+
+/// Headers a replay carries along with the status and body.
+const KEPT: [HeaderName; 4] = [
+    header::CONTENT_TYPE,
+    header::LOCATION,
+    header::ETAG,
+    header::CACHE_CONTROL,
+];
+
+/// Runs `request` once per key: the first time for real, later times as a replay.
+pub(crate) async fn once<S, F, Fut>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+    actor: Option<&Actor>,
+    operation: &str,
+    body: &Bytes,
+    request: F,
+) -> Result<Response, V1Error>
+where
+    S: Store,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Response, V1Error>>,
+{
+    let Some(key) = headers.get(KEY) else {
+        return request().await;
+    };
+    let key = key.to_str().map_err(|_| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-idempotency-key",
+            "Bad idempotency key",
+            "the key must be visible ASCII",
+        )
+    })?;
+    let fingerprint = format!("{operation} {:016x}", fnv1a(body));
+    match state
+        .quire
+        .claim_idempotency_key(actor, key, &fingerprint)
+        .await?
+    {
+        Claim::Claimed => {}
+        Claim::Replay(stored) => return Ok(replay(stored)),
+        Claim::InProgress => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "request-in-progress",
+                "Request in progress",
+                "a request with this Idempotency-Key is still running; retry when it ends",
+            )
+            .into());
+        }
+        Claim::Mismatch => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                "this Idempotency-Key was used for a different request",
+            )
+            .into());
+        }
+    }
+    let response = request().await.unwrap_or_else(IntoResponse::into_response);
+    let status = response.status();
+    if status.is_server_error() {
+        // Nothing was done that a retry would repeat: let the key go so the retry runs.
+        state.quire.release_idempotency_key(actor, key).await?;
+        return Ok(response);
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(quire_core::Error::internal)?;
+    let stored = IdempotentResponse {
+        status: status.as_u16(),
+        headers: KEPT
+            .iter()
+            .filter_map(|name| {
+                let value = parts.headers.get(name)?.to_str().ok()?;
+                Some((name.as_str().to_owned(), value.to_owned()))
+            })
+            .collect(),
+        body: bytes.to_vec(),
+    };
+    state
+        .quire
+        .complete_idempotency_key(actor, key, &stored)
+        .await?;
+    Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+fn replay(stored: IdempotentResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, stored.body).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in stored.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(
+        HeaderName::from_static("idempotent-replayed"),
+        HeaderValue::from_static("true"),
+    );
+    response
+}

@@ -1,0 +1,124 @@
+//! Idempotency keys.
+
+use quire_core::model::{Claim, IdempotentResponse};
+use quire_core::ports::IdempotencyStore;
+use quire_core::time::Timestamp;
+use quire_core::{Error, Result};
+
+use crate::db::Db;
+use crate::error::db_error;
+use crate::sql::{Sql, on_writer};
+
+const FORGET_EXPIRED: Sql = Sql::both("DELETE FROM idempotency_keys WHERE created_at < $1");
+
+const CLAIM: Sql = Sql::both(
+    "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT DO NOTHING",
+);
+
+const FIND: Sql = Sql::both(
+    "SELECT fingerprint, status, headers, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+);
+
+const COMPLETE: Sql = Sql::both(
+    "UPDATE idempotency_keys SET status = $3, headers = $4, body = $5 WHERE user_id = $1 AND key = $2",
+);
+
+const RELEASE: Sql =
+    Sql::both("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status IS NULL");
+
+type Stored = (String, Option<i64>, Option<String>, Option<Vec<u8>>);
+
+impl IdempotencyStore for Db {
+    async fn claim_key(
+        &self,
+        scope: i64,
+        key: &str,
+        fingerprint: &str,
+        at: Timestamp,
+        expired_before: Timestamp,
+    ) -> Result<Claim> {
+        on_writer!(self, FORGET_EXPIRED, |ex, sql| {
+            sqlx::query(sql)
+                .bind(expired_before.as_millis())
+                .execute(ex)
+                .await
+                .map(drop)
+        })
+        .map_err(db_error)?;
+        let claimed = on_writer!(self, CLAIM, |ex, sql| {
+            sqlx::query(sql)
+                .bind(scope)
+                .bind(key)
+                .bind(fingerprint)
+                .bind(at.as_millis())
+                .execute(ex)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(db_error)?;
+        if claimed == 1 {
+            return Ok(Claim::Claimed);
+        }
+        // Read from the writer's side: the claim was just decided there.
+        let found: Option<Stored> = on_writer!(self, FIND, |ex, sql| {
+            sqlx::query_as(sql)
+                .bind(scope)
+                .bind(key)
+                .fetch_optional(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        let Some((stored_fingerprint, status, headers, body)) = found else {
+            // Released between our claim and our look: the caller may simply retry.
+            return Ok(Claim::InProgress);
+        };
+        if stored_fingerprint != fingerprint {
+            return Ok(Claim::Mismatch);
+        }
+        let Some(status) = status else {
+            return Ok(Claim::InProgress);
+        };
+        let headers: Vec<(String, String)> =
+            serde_json::from_str(headers.as_deref().unwrap_or("[]"))
+                .map_err(|error| Error::internal(format!("stored headers: {error}")))?;
+        Ok(Claim::Replay(IdempotentResponse {
+            status: u16::try_from(status).map_err(Error::internal)?,
+            headers,
+            body: body.unwrap_or_default(),
+        }))
+    }
+
+    async fn complete_key(
+        &self,
+        scope: i64,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> Result<()> {
+        let headers = serde_json::to_string(&response.headers).map_err(Error::internal)?;
+        on_writer!(self, COMPLETE, |ex, sql| {
+            sqlx::query(sql)
+                .bind(scope)
+                .bind(key)
+                .bind(i64::from(response.status))
+                .bind(&headers)
+                .bind(&response.body)
+                .execute(ex)
+                .await
+                .map(drop)
+        })
+        .map_err(db_error)
+    }
+
+    async fn release_key(&self, scope: i64, key: &str) -> Result<()> {
+        on_writer!(self, RELEASE, |ex, sql| {
+            sqlx::query(sql)
+                .bind(scope)
+                .bind(key)
+                .execute(ex)
+                .await
+                .map(drop)
+        })
+        .map_err(db_error)
+    }
+}

@@ -40,6 +40,15 @@ pub struct AccountChanges {
     pub active: Option<bool>,
 }
 
+/// Which side of a follow a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowDirection {
+    /// Who follows the user.
+    Followers,
+    /// Whom the user follows.
+    Following,
+}
+
 /// A response kept for replay under an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotentResponse {

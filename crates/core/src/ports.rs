@@ -6,9 +6,9 @@ use std::pin::Pin;
 use crate::error::{AuthProblem, Result};
 use crate::ids::{CommentId, PostId, UserId};
 use crate::model::{
-    AccountChanges, Claim, Comment, CommentRef, IdempotentResponse, KeysetPage, KeysetRequest,
-    NewComment, NewPost, NewUser, PageRequest, Post, PostChanges, PostFilter, PostPage, PostRef,
-    Profile, User, UserChanges,
+    AccountChanges, Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage,
+    KeysetRequest, NewComment, NewPost, NewUser, PageRequest, Post, PostChanges, PostFilter,
+    PostPage, PostRef, Profile, User, UserChanges,
 };
 use crate::time::Timestamp;
 use crate::values::{Email, Password, PasswordHash, Slug, TagName, Username};
@@ -64,6 +64,15 @@ pub trait UserStore {
         followee: UserId,
         at: Timestamp,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Users following `user` (`followers`) or followed by them, by ascending id, after
+    /// `after`, at most `limit`.
+    fn follow_list(
+        &self,
+        user: UserId,
+        direction: FollowDirection,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<User>>> + Send;
     /// Idempotent: unfollowing someone not followed changes nothing.
     fn unfollow(
         &self,

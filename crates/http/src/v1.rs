@@ -1,6 +1,7 @@
 //! quire's own resource API at `/api/v1`: plural nouns and numeric ids, exact HTTP semantics,
 //! JSON or XML by content negotiation, and errors as RFC 9457 problem details.
 
+mod comments;
 mod idempotency;
 mod negotiate;
 mod posts;
@@ -20,6 +21,12 @@ pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {
         .route("/users", post(users::register::<S>))
         .route("/users/{id}", get(users::get::<S>).patch(users::patch::<S>))
         .route("/me", get(users::me::<S>))
+        .route("/users/{id}/followers", get(users::followers::<S>))
+        .route("/users/{id}/following", get(users::following::<S>))
+        .route(
+            "/me/following/{user_id}",
+            put(users::follow::<S>).delete(users::unfollow::<S>),
+        )
         .route("/sessions", post(users::log_in::<S>))
         .route("/posts", get(posts::list::<S>).post(posts::create::<S>))
         .route(
@@ -29,6 +36,16 @@ pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {
                 .patch(posts::patch::<S>)
                 .delete(posts::delete::<S>),
         )
+        .route(
+            "/posts/{id}/comments",
+            get(comments::list::<S>).post(comments::create::<S>),
+        )
+        .route(
+            "/comments/{id}",
+            get(comments::get::<S>).delete(comments::delete::<S>),
+        )
+        .route("/me/feed", get(posts::feed::<S>))
+        .route("/tags", get(posts::tags::<S>))
         .route(
             "/me/favorites/{post_id}",
             put(posts::favorite::<S>).delete(posts::unfavorite::<S>),

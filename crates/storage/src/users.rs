@@ -1,7 +1,7 @@
 //! Accounts, profiles and follows.
 
 use quire_core::ids::UserId;
-use quire_core::model::{AccountChanges, NewUser, Profile, User, UserChanges};
+use quire_core::model::{AccountChanges, FollowDirection, NewUser, Profile, User, UserChanges};
 use quire_core::ports::UserStore;
 use quire_core::time::Timestamp;
 use quire_core::values::{Email, PasswordHash, Username};
@@ -69,6 +69,20 @@ const UPDATE_ACCOUNT: Sql = Sql {
     sqlite: update_account!("MAX"),
     pg: update_account!("GREATEST"),
 };
+
+const FOLLOWERS: Sql = Sql::both(concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE id IN (SELECT follower_id FROM follows WHERE followee_id = $1 \
+     AND follower_id > $2) ORDER BY id LIMIT $3"
+));
+
+const FOLLOWING: Sql = Sql::both(concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE id IN (SELECT followee_id FROM follows WHERE follower_id = $1 \
+     AND followee_id > $2) ORDER BY id LIMIT $3"
+));
 
 const PROFILE: Sql = Sql::both(
     "SELECT u.id, u.username, u.name, u.bio, u.image, \
@@ -190,6 +204,29 @@ impl UserStore for Db {
         })
         .map_err(db_error)?;
         Ok(row.map(Profile::from))
+    }
+
+    async fn follow_list(
+        &self,
+        user: UserId,
+        direction: FollowDirection,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>> {
+        let stmt = match direction {
+            FollowDirection::Followers => FOLLOWERS,
+            FollowDirection::Following => FOLLOWING,
+        };
+        let rows: Vec<UserRow> = on_reader!(self, stmt, |ex, sql| {
+            sqlx::query_as(sql)
+                .bind(user.get())
+                .bind(after.map_or(0, UserId::get))
+                .bind(i64::from(limit))
+                .fetch_all(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(User::from).collect())
     }
 
     async fn follow(&self, follower: UserId, followee: UserId, at: Timestamp) -> Result<()> {

@@ -70,4 +70,31 @@ impl<S: Store> Quire<S> {
         }
         self.store.delete_comment(comment.id).await
     }
+
+    /// A comment by id, if the viewer may see its post.
+    pub async fn comment(&self, id: CommentId, viewer: Option<&Actor>) -> Result<Comment> {
+        let not_found = || Error::NotFound(Resource::Comment);
+        let found = self.store.comment_ref(id).await?.ok_or_else(not_found)?;
+        self.visible_post(PostAddress::Id(found.post_id), viewer)
+            .await
+            .map_err(|_| not_found())?;
+        self.store
+            .comment(id, viewer.map(|actor| actor.user_id))
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// Deletes a comment addressed by its id alone.
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_comment_by_id(&self, actor: &Actor, id: CommentId) -> Result<()> {
+        let not_found = || Error::NotFound(Resource::Comment);
+        let comment = self.store.comment_ref(id).await?.ok_or_else(not_found)?;
+        self.visible_post(PostAddress::Id(comment.post_id), Some(actor))
+            .await
+            .map_err(|_| not_found())?;
+        if !policy::may_delete_comment(actor, comment.author_id) {
+            return Err(Error::Forbidden(Resource::Comment));
+        }
+        self.store.delete_comment(comment.id).await
+    }
 }

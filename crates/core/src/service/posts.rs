@@ -458,6 +458,17 @@ impl<S: Store> Quire<S> {
             .await
     }
 
+    /// A keyset page of the actor's feed: published posts by the authors they follow.
+    pub async fn page_feed(&self, actor: &Actor, page: KeysetRequest) -> Result<KeysetPage> {
+        let filter = PostFilter {
+            followed_by: Some(actor.user_id),
+            ..PostFilter::default()
+        };
+        self.store
+            .page_posts(&filter, page, Some(actor.user_id))
+            .await
+    }
+
     /// Published posts by the authors the actor follows, newest first.
     pub async fn feed(&self, actor: &Actor, page: PageRequest) -> Result<PostPage> {
         let filter = PostFilter {

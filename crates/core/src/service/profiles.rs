@@ -2,7 +2,8 @@
 
 use super::Quire;
 use crate::error::{Error, Resource, Result};
-use crate::model::Profile;
+use crate::ids::UserId;
+use crate::model::{FollowDirection, Profile, UserView};
 use crate::policy::{self, Actor};
 use crate::ports::Store;
 use crate::values::Username;
@@ -47,5 +48,46 @@ impl<S: Store> Quire<S> {
             following: false,
             ..target
         })
+    }
+
+    /// Follows the user with this id; following someone already followed is no change.
+    pub async fn follow_user(&self, actor: &Actor, id: UserId) -> Result<()> {
+        let target = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::NotFound(Resource::User))?;
+        self.follow(actor, target.username.as_str()).await.map(drop)
+    }
+
+    /// Stops following the user with this id.
+    pub async fn unfollow_user(&self, actor: &Actor, id: UserId) -> Result<()> {
+        let target = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::NotFound(Resource::User))?;
+        self.store.unfollow(actor.user_id, target.id).await
+    }
+
+    /// A page of a user's followers or followees, by ascending id, as the viewer may see
+    /// them; the last id is where the next page starts.
+    pub async fn follows(
+        &self,
+        id: UserId,
+        direction: FollowDirection,
+        after: Option<UserId>,
+        limit: u32,
+        viewer: Option<&Actor>,
+    ) -> Result<Vec<UserView>> {
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::NotFound(Resource::User))?;
+        let users = self.store.follow_list(id, direction, after, limit).await?;
+        Ok(users
+            .into_iter()
+            .map(|user| self.view_of(user, viewer))
+            .collect())
     }
 }

@@ -154,6 +154,27 @@ pub(crate) async fn list<S: Store>(
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
     let viewer = caller(&state, &headers).await?;
+    let keyset = keyset(&query)?;
+    let listing = PostListing {
+        tag: query.tag.as_deref(),
+        author: query.author.as_deref(),
+        favorited_by: query.favorited_by.as_deref(),
+        language: query.language.as_deref(),
+    };
+    let page = state
+        .quire
+        .page_posts(listing, keyset, viewer.as_ref())
+        .await?;
+    let caching = if viewer.is_some() {
+        Caching::Private
+    } else {
+        Caching::Public
+    };
+    page_response(format, &headers, &uri, &page, caching)
+}
+
+/// Reads `limit`, `cursor` and `count`; anything out of range is a 400 that says so.
+fn keyset(query: &ListQuery) -> Result<KeysetRequest, V1Error> {
     let limit = match query.limit.as_deref() {
         None => 20,
         Some(text) => match text.parse::<u32>() {
@@ -172,41 +193,68 @@ pub(crate) async fn list<S: Store>(
         Some("true") => true,
         Some(_) => return Err(bad_query("count must be true or false")),
     };
-    let listing = PostListing {
-        tag: query.tag.as_deref(),
-        author: query.author.as_deref(),
-        favorited_by: query.favorited_by.as_deref(),
-        language: query.language.as_deref(),
-    };
-    let page = state
-        .quire
-        .page_posts(
-            listing,
-            KeysetRequest {
-                limit,
-                after,
-                count,
-            },
-            viewer.as_ref(),
-        )
-        .await?;
-    let link = page.next.as_ref().map(|cursor| next_link(&uri, cursor));
+    Ok(KeysetRequest {
+        limit,
+        after,
+        count,
+    })
+}
+
+/// A page of posts with its `Link` to the next page.
+fn page_response(
+    format: super::negotiate::Format,
+    headers: &HeaderMap,
+    uri: &Uri,
+    page: &quire_core::model::KeysetPage,
+    caching: Caching,
+) -> Result<Response, V1Error> {
     let body = PostList {
         items: page.posts.iter().map(PostRepr::from).collect(),
         next_cursor: page.next.as_ref().map(Cursor::encode),
         total: page.total,
     };
-    let caching = if viewer.is_some() {
-        Caching::Private
-    } else {
-        Caching::Public
-    };
     let mut response =
-        Representation::of(format, "posts", &body)?.respond(StatusCode::OK, &headers, caching);
+        Representation::of(format, "posts", &body)?.respond(StatusCode::OK, headers, caching);
+    let link = page.next.as_ref().map(|cursor| next_link(uri, cursor));
     if let Some(link) = link.and_then(|link| HeaderValue::from_str(&link).ok()) {
         response.headers_mut().insert(header::LINK, link);
     }
     Ok(response)
+}
+
+/// `GET /api/v1/me/feed`: published posts by the authors the caller follows.
+pub(crate) async fn feed<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    query: axum::extract::Query<ListQuery>,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let actor = signed_in(&state, &headers).await?;
+    let page = state.quire.page_feed(&actor, keyset(&query)?).await?;
+    page_response(format, &headers, &uri, &page, Caching::Private)
+}
+
+#[derive(Serialize)]
+struct TagCloud {
+    items: Vec<String>,
+}
+
+/// `GET /api/v1/tags`: tags in use, most used first.
+pub(crate) async fn tags<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let tags = state.quire.tags().await?;
+    let body = TagCloud {
+        items: tags.iter().map(|tag| tag.as_str().to_owned()).collect(),
+    };
+    Ok(Representation::of(format, "tags", &body)?.respond(
+        StatusCode::OK,
+        &headers,
+        Caching::Public,
+    ))
 }
 
 /// `GET /api/v1/posts/{id}`.

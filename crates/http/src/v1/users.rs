@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use quire_core::ids::UserId;
 use quire_core::model::UserView;
 use quire_core::policy::Actor;
@@ -285,4 +285,149 @@ pub(crate) async fn patch<S: Store>(
             .await?;
     }
     Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, Caching::Private))
+}
+
+/// `PUT /api/v1/me/following/{userId}`: idempotent, 204.
+pub(crate) async fn follow<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let actor = signed_in(&state, &headers).await?;
+    state.quire.follow_user(&actor, user_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /api/v1/me/following/{userId}`: idempotent, 204.
+pub(crate) async fn unfollow<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let actor = signed_in(&state, &headers).await?;
+    state.quire.unfollow_user(&actor, user_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct FollowQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserList {
+    items: Vec<UserRepr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// An opaque cursor over user ids.
+fn encode_user_cursor(id: UserId) -> String {
+    id.to_string().bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_user_cursor(token: &str) -> Option<UserId> {
+    if !token.len().is_multiple_of(2) || token.len() > 40 {
+        return None;
+    }
+    let bytes = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    UserId::parse(std::str::from_utf8(&bytes).ok()?)
+}
+
+async fn follow_page<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    id: &str,
+    query: &FollowQuery,
+    direction: quire_core::model::FollowDirection,
+) -> Result<Response, V1Error> {
+    let bad = |detail: &str| -> V1Error {
+        super::Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Bad query", detail).into()
+    };
+    let format = response_format(headers)?;
+    let viewer = caller(state, headers).await?;
+    let limit = match query.limit.as_deref() {
+        None => 20,
+        Some(text) => match text.parse::<u32>() {
+            Ok(limit @ 1..=100) => limit,
+            _ => return Err(bad("limit must be an integer from 1 to 100")),
+        },
+    };
+    let after = match query.cursor.as_deref() {
+        None => None,
+        Some(token) => {
+            Some(decode_user_cursor(token).ok_or_else(|| bad("cursor is not one this API gave"))?)
+        }
+    };
+    let mut views = state
+        .quire
+        .follows(user_id(id)?, direction, after, limit + 1, viewer.as_ref())
+        .await?;
+    let next = (views.len() > limit as usize).then(|| {
+        views.truncate(limit as usize);
+        views.last().map(|view| encode_user_cursor(view.user.id))
+    });
+    let next = next.flatten();
+    let body = UserList {
+        items: views.iter().map(UserRepr::from).collect(),
+        next_cursor: next.clone(),
+    };
+    let caching = if viewer.is_some() {
+        Caching::Private
+    } else {
+        Caching::Public
+    };
+    let mut response =
+        Representation::of(format, "users", &body)?.respond(StatusCode::OK, headers, caching);
+    if let Some(next) = next {
+        let link = format!("<{}?limit={limit}&cursor={next}>; rel=\"next\"", uri.path());
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+/// `GET /api/v1/users/{id}/followers`.
+pub(crate) async fn followers<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    Path(id): Path<String>,
+    query: axum::extract::Query<FollowQuery>,
+) -> Result<Response, V1Error> {
+    follow_page(
+        &state,
+        &headers,
+        &uri,
+        &id,
+        &query,
+        quire_core::model::FollowDirection::Followers,
+    )
+    .await
+}
+
+/// `GET /api/v1/users/{id}/following`.
+pub(crate) async fn following<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    Path(id): Path<String>,
+    query: axum::extract::Query<FollowQuery>,
+) -> Result<Response, V1Error> {
+    follow_page(
+        &state,
+        &headers,
+        &uri,
+        &id,
+        &query,
+        quire_core::model::FollowDirection::Following,
+    )
+    .await
 }

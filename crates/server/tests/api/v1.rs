@@ -432,3 +432,76 @@ on_both_engines! {
         assert_eq!(replay, first.2);
     }
 }
+
+on_both_engines! {
+    async fn comments_follows_feed_and_tags_through_v1(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (author_id, author) = register(&app, "author").await;
+        let (_, fan) = register(&app, "fan").await;
+        let (author, fan) = (format!("Bearer {author}"), format!("Bearer {fan}"));
+        let (_, _, post) = create_post(&app, &author, json!({"title": "Talk about it", "description": "d", "content": "c", "tags": ["talk"]})).await;
+        let post_id = post["postId"].as_i64().unwrap();
+
+        let comments = format!("/api/v1/posts/{post_id}/comments");
+        let json_body = [("authorization", fan.as_str()), ("content-type", "application/json")];
+        let (status, headers, text) = send(&app, Method::POST, &comments, &json_body, Some(json!({"content": "First"}).to_string())).await;
+        assert_eq!(status, 201, "{text}");
+        let comment = json_of(&text);
+        let location = headers["location"].to_str().unwrap().to_owned();
+        assert_eq!(location, format!("/api/v1/comments/{}", comment["commentId"]));
+        assert_eq!(comment["content"], "First");
+        assert_eq!(json_of(&send(&app, Method::GET, &location, &[], None).await.2)["postId"], post_id);
+        let (_, _, list) = send(&app, Method::GET, &comments, &[], None).await;
+        assert_eq!(json_of(&list)["items"].as_array().unwrap().len(), 1);
+        assert_eq!(send(&app, Method::DELETE, &location, &[("authorization", &author)], None).await.0, 403);
+        assert_eq!(send(&app, Method::DELETE, &location, &[("authorization", &fan)], None).await.0, 204);
+        assert_eq!(send(&app, Method::DELETE, &location, &[("authorization", &fan)], None).await.0, 404);
+
+        let following = format!("/api/v1/me/following/{author_id}");
+        for _ in 0..2 {
+            assert_eq!(send(&app, Method::PUT, &following, &[("authorization", &fan)], None).await.0, 204);
+        }
+        let (_, _, followers) = send(&app, Method::GET, &format!("/api/v1/users/{author_id}/followers"), &[], None).await;
+        let followers = json_of(&followers);
+        assert_eq!(followers["items"].as_array().unwrap().len(), 1);
+        assert_eq!(followers["items"][0]["username"], "fan");
+        assert!(followers["items"][0].get("email").is_none());
+        let (_, _, feed) = send(&app, Method::GET, "/api/v1/me/feed", &[("authorization", &fan)], None).await;
+        assert_eq!(json_of(&feed)["items"][0]["postId"], post_id);
+        assert_eq!(json_of(&feed)["items"][0]["author"]["following"], true);
+        assert_eq!(send(&app, Method::GET, "/api/v1/me/feed", &[], None).await.0, 401);
+        for _ in 0..2 {
+            assert_eq!(send(&app, Method::DELETE, &following, &[("authorization", &fan)], None).await.0, 204);
+        }
+        let (_, _, feed) = send(&app, Method::GET, "/api/v1/me/feed", &[("authorization", &fan)], None).await;
+        assert_eq!(json_of(&feed)["items"].as_array().unwrap().len(), 0);
+        assert_eq!(send(&app, Method::PUT, "/api/v1/me/following/99999", &[("authorization", &fan)], None).await.0, 404);
+
+        let (_, _, tags) = send(&app, Method::GET, "/api/v1/tags", &[], None).await;
+        assert_eq!(json_of(&tags)["items"], json!(["talk"]));
+    }
+
+    async fn follower_lists_page_by_cursor(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (star_id, _) = register(&app, "star").await;
+        for i in 0..5 {
+            let (_, token) = register(&app, &format!("f{i}")).await;
+            let bearer = format!("Bearer {token}");
+            send(&app, Method::PUT, &format!("/api/v1/me/following/{star_id}"), &[("authorization", &bearer)], None).await;
+        }
+        let mut seen = Vec::new();
+        let mut next = Some(format!("/api/v1/users/{star_id}/followers?limit=2"));
+        while let Some(path) = next.take() {
+            let (status, headers, text) = send(&app, Method::GET, &path, &[], None).await;
+            assert_eq!(status, 200, "{text}");
+            for item in json_of(&text)["items"].as_array().unwrap() {
+                seen.push(item["username"].as_str().unwrap().to_owned());
+            }
+            next = headers.get("link").map(|link| {
+                let link = link.to_str().unwrap();
+                link[1..link.find('>').unwrap()].to_owned()
+            });
+        }
+        assert_eq!(seen, ["f0", "f1", "f2", "f3", "f4"]);
+    }
+}

@@ -1,0 +1,170 @@
+//! `/api/v1/posts/{id}/comments` and `/api/v1/comments/{id}`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use quire_core::ids::{CommentId, PostId};
+use quire_core::model::Comment;
+use quire_core::ports::Store;
+use quire_core::{Error, Resource};
+use serde::{Deserialize, Serialize};
+
+use super::idempotency;
+use super::negotiate::{Caching, Representation, body_format, parse_body, response_format};
+use super::problem::V1Error;
+use super::users::{caller, location, signed_in};
+use crate::AppState;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentAuthor {
+    user_id: i64,
+    username: String,
+    image: Option<String>,
+    following: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CommentRepr {
+    comment_id: i64,
+    post_id: i64,
+    content: String,
+    author: CommentAuthor,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<&Comment> for CommentRepr {
+    fn from(comment: &Comment) -> Self {
+        Self {
+            comment_id: comment.id.get(),
+            post_id: comment.post_id.get(),
+            content: comment.body.as_str().to_owned(),
+            author: CommentAuthor {
+                user_id: comment.author.id.get(),
+                username: comment.author.username.as_str().to_owned(),
+                image: comment
+                    .author
+                    .image
+                    .as_ref()
+                    .map(|image| image.as_str().to_owned()),
+                following: comment.author.following,
+            },
+            created_at: comment.created_at.to_rfc3339(),
+            updated_at: comment.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CommentList {
+    items: Vec<CommentRepr>,
+}
+
+fn post_id(text: &str) -> Result<PostId, V1Error> {
+    PostId::parse(text).ok_or(V1Error::Core(Error::NotFound(Resource::Post)))
+}
+
+fn comment_id(text: &str) -> Result<CommentId, V1Error> {
+    CommentId::parse(text).ok_or(V1Error::Core(Error::NotFound(Resource::Comment)))
+}
+
+/// `GET /api/v1/posts/{id}/comments`: oldest first.
+pub(crate) async fn list<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let viewer = caller(&state, &headers).await?;
+    let comments = state.quire.comments(post_id(&id)?, viewer.as_ref()).await?;
+    let body = CommentList {
+        items: comments.iter().map(CommentRepr::from).collect(),
+    };
+    let caching = if viewer.is_some() {
+        Caching::Private
+    } else {
+        Caching::Public
+    };
+    Ok(Representation::of(format, "comments", &body)?.respond(StatusCode::OK, &headers, caching))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewComment {
+    content: Option<String>,
+}
+
+/// `POST /api/v1/posts/{id}/comments`: 201 with the comment's `Location`.
+pub(crate) async fn create<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let actor = signed_in(&state, &headers).await?;
+    let post = post_id(&id)?;
+    let operation = format!("POST /api/v1/posts/{post}/comments");
+    idempotency::once(
+        &state,
+        &headers,
+        Some(&actor),
+        &operation,
+        &body,
+        || async {
+            let input: NewComment = parse_body(body_format(&headers, "application/json")?, &body)?;
+            let comment = state
+                .quire
+                .add_comment(&actor, post, input.content.as_deref())
+                .await?;
+            let path = format!("/api/v1/comments/{}", comment.id);
+            let response = Representation::of(format, "comment", &CommentRepr::from(&comment))?
+                .respond(StatusCode::CREATED, &headers, Caching::Private);
+            Ok(location(response, &path))
+        },
+    )
+    .await
+}
+
+/// `GET /api/v1/comments/{id}`.
+pub(crate) async fn get<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let format = response_format(&headers)?;
+    let viewer = caller(&state, &headers).await?;
+    let comment = state
+        .quire
+        .comment(comment_id(&id)?, viewer.as_ref())
+        .await?;
+    let caching = if viewer.is_some() {
+        Caching::Private
+    } else {
+        Caching::Public
+    };
+    Ok(
+        Representation::of(format, "comment", &CommentRepr::from(&comment))?.respond(
+            StatusCode::OK,
+            &headers,
+            caching,
+        ),
+    )
+}
+
+/// `DELETE /api/v1/comments/{id}`: 204, then 404.
+pub(crate) async fn delete<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let actor = signed_in(&state, &headers).await?;
+    state
+        .quire
+        .delete_comment_by_id(&actor, comment_id(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

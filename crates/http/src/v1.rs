@@ -6,6 +6,7 @@ mod idempotency;
 mod negotiate;
 mod posts;
 mod problem;
+pub mod proto;
 mod users;
 
 use axum::Router;

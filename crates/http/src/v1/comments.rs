@@ -11,8 +11,11 @@ use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
 use super::idempotency;
-use super::negotiate::{Caching, Representation, body_format, parse_body, response_format};
+use super::negotiate::{
+    Caching, FromWire, Representation, Wire, body_format, parse_body, response_format,
+};
 use super::problem::V1Error;
+use super::proto;
 use super::users::{caller, location, signed_in};
 use crate::AppState;
 
@@ -167,4 +170,42 @@ pub(crate) async fn delete<S: Store>(
         .delete_comment_by_id(&actor, comment_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+impl Wire for CommentRepr {
+    type Proto = proto::Comment;
+    fn proto(&self) -> proto::Comment {
+        proto::Comment {
+            comment_id: self.comment_id,
+            post_id: self.post_id,
+            content: self.content.clone(),
+            author: Some(proto::Author {
+                user_id: self.author.user_id,
+                username: self.author.username.clone(),
+                name: None,
+                image: self.author.image.clone(),
+                following: self.author.following,
+            }),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+        }
+    }
+}
+
+impl Wire for CommentList {
+    type Proto = proto::CommentList;
+    fn proto(&self) -> proto::CommentList {
+        proto::CommentList {
+            items: self.items.iter().map(Wire::proto).collect(),
+        }
+    }
+}
+
+impl FromWire for NewComment {
+    type Proto = proto::NewComment;
+    fn from_proto(message: proto::NewComment) -> Self {
+        Self {
+            content: message.content,
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Content negotiation, representations and conditional requests for `/api/v1`.
 //!
-//! Responses come as JSON (the default) or XML, chosen by `Accept` (406 when neither is
-//! acceptable); request bodies are read by `Content-Type` (415 otherwise). Every
+//! Responses come as JSON (the default), XML or Protobuf, chosen by `Accept` (406 when none is
+//! acceptable); request bodies are read by `Content-Type` (415 otherwise). The Protobuf
+//! messages are those of `proto/quire/v1/resources.proto`. Every
 //! representation carries a strong `ETag`, the hash of its bytes, so `If-None-Match` and
 //! `If-Match` compare exactly what a client saw.
 
@@ -18,6 +19,7 @@ use super::problem::Problem;
 pub(crate) enum Format {
     Json,
     Xml,
+    Protobuf,
 }
 
 impl Format {
@@ -25,8 +27,22 @@ impl Format {
         match self {
             Format::Json => "application/json",
             Format::Xml => "application/xml",
+            Format::Protobuf => "application/x-protobuf",
         }
     }
+}
+
+/// A response body that exists in every format: serde gives JSON and XML, `proto` the
+/// Protobuf message of the same fields.
+pub(crate) trait Wire: Serialize {
+    type Proto: prost::Message;
+    fn proto(&self) -> Self::Proto;
+}
+
+/// A request body that can arrive in every format.
+pub(crate) trait FromWire: DeserializeOwned {
+    type Proto: prost::Message + Default;
+    fn from_proto(message: Self::Proto) -> Self;
 }
 
 /// The format the client accepts best, by `Accept` with its q-values. No header, or `*/*`,
@@ -49,6 +65,7 @@ pub(crate) fn response_format(headers: &HeaderMap) -> Result<Format, Problem> {
         let format = match media.as_str() {
             "application/json" | "application/*" | "*/*" => Format::Json,
             "application/xml" | "text/xml" => Format::Xml,
+            "application/x-protobuf" | "application/protobuf" => Format::Protobuf,
             _ => continue,
         };
         // Higher q wins; between equals, the earlier range.
@@ -61,7 +78,7 @@ pub(crate) fn response_format(headers: &HeaderMap) -> Result<Format, Problem> {
             StatusCode::NOT_ACCEPTABLE,
             "not-acceptable",
             "Not acceptable",
-            "this resource is served as application/json or application/xml",
+            "this resource is served as application/json, application/xml or application/x-protobuf",
         )
     })
 }
@@ -80,21 +97,48 @@ pub(crate) fn body_format(headers: &HeaderMap, json_type: &str) -> Result<Format
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
+    let merge_patch = json_type == "application/merge-patch+json";
     match essence.as_str() {
         t if t == json_type => Ok(Format::Json),
         "application/xml" | "text/xml" => Ok(Format::Xml),
+        // A merge patch has no Protobuf form: absent and null cannot be told apart there.
+        "application/x-protobuf" | "application/protobuf" if !merge_patch => Ok(Format::Protobuf),
         _ => Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
             "Unsupported media type",
-            format!("send the body as {json_type} or application/xml"),
+            if merge_patch {
+                format!("send the body as {json_type} or application/xml")
+            } else {
+                format!("send the body as {json_type}, application/xml or application/x-protobuf")
+            },
         )),
     }
 }
 
 /// Reads a body in the given format; a body that does not parse is a 400, one of the wrong
 /// shape a 422.
-pub(crate) fn parse_body<T: DeserializeOwned>(format: Format, bytes: &Bytes) -> Result<T, Problem> {
+pub(crate) fn parse_body<T: FromWire>(format: Format, bytes: &Bytes) -> Result<T, Problem> {
+    if format == Format::Protobuf {
+        return <T::Proto as prost::Message>::decode(bytes.as_ref())
+            .map(T::from_proto)
+            .map_err(|error| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed-body",
+                    "Malformed body",
+                    error.to_string(),
+                )
+            });
+    }
+    parse_patch(format, bytes)
+}
+
+/// Reads a JSON or XML body (merge patches have no Protobuf form).
+pub(crate) fn parse_patch<T: DeserializeOwned>(
+    format: Format,
+    bytes: &Bytes,
+) -> Result<T, Problem> {
     let malformed = |detail: String| {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -120,6 +164,12 @@ pub(crate) fn parse_body<T: DeserializeOwned>(format: Format, bytes: &Bytes) -> 
             let text = std::str::from_utf8(bytes).map_err(|error| malformed(error.to_string()))?;
             quick_xml::de::from_str(text).map_err(|error| wrong_shape(error.to_string()))
         }
+        Format::Protobuf => Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "this body has no Protobuf form",
+        )),
     }
 }
 
@@ -148,7 +198,7 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 
 impl Representation {
     /// `value` in `format`; XML uses `root` as the document element.
-    pub(crate) fn of<T: Serialize>(
+    pub(crate) fn of<T: Wire>(
         format: Format,
         root: &str,
         value: &T,
@@ -158,6 +208,7 @@ impl Representation {
             Format::Xml => quick_xml::se::to_string_with_root(root, value)
                 .map_err(quire_core::Error::internal)?
                 .into_bytes(),
+            Format::Protobuf => prost::Message::encode_to_vec(&value.proto()),
         };
         let etag = format!("\"{:016x}\"", fnv1a(&bytes));
         Ok(Self {
@@ -276,11 +327,33 @@ mod tests {
         );
     }
 
+    #[derive(Serialize)]
+    struct Tags {
+        items: Vec<String>,
+    }
+
+    impl Wire for Tags {
+        type Proto = crate::v1::proto::TagList;
+        fn proto(&self) -> Self::Proto {
+            crate::v1::proto::TagList {
+                items: self.items.clone(),
+            }
+        }
+    }
+
+    fn tags(items: &[&str]) -> Tags {
+        Tags {
+            items: items.iter().map(|item| (*item).to_owned()).collect(),
+        }
+    }
+
     #[test]
     fn etags_follow_the_bytes() {
-        let a = Representation::of(Format::Json, "x", &serde_json::json!({"a": 1})).unwrap();
-        let b = Representation::of(Format::Json, "x", &serde_json::json!({"a": 2})).unwrap();
-        let xml = Representation::of(Format::Xml, "x", &serde_json::json!({"a": 1})).unwrap();
+        let a = Representation::of(Format::Json, "x", &tags(&["a"])).unwrap();
+        let b = Representation::of(Format::Json, "x", &tags(&["b"])).unwrap();
+        let xml = Representation::of(Format::Xml, "x", &tags(&["a"])).unwrap();
+        let proto = Representation::of(Format::Protobuf, "x", &tags(&["a"])).unwrap();
+        assert_ne!(xml.etag, proto.etag);
         assert_ne!(a.etag, b.etag);
         assert_ne!(
             a.etag, xml.etag,
@@ -291,7 +364,7 @@ mod tests {
 
     #[test]
     fn conditional_headers_compare_validators() {
-        let rep = Representation::of(Format::Json, "x", &serde_json::json!({"a": 1})).unwrap();
+        let rep = Representation::of(Format::Json, "x", &tags(&["a"])).unwrap();
         let mut headers = HeaderMap::new();
         headers.insert(
             header::IF_NONE_MATCH,

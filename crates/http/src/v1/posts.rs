@@ -12,8 +12,11 @@ use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
 use super::idempotency;
-use super::negotiate::{Caching, Representation, body_format, parse_body, response_format};
+use super::negotiate::{
+    Caching, FromWire, Representation, Wire, body_format, parse_body, parse_patch, response_format,
+};
 use super::problem::{Problem, V1Error};
+use super::proto;
 use super::users::{caller, location, signed_in};
 use crate::AppState;
 use crate::realworld::dto::Field;
@@ -401,7 +404,7 @@ pub(crate) async fn patch<S: Store>(
     body: Bytes,
 ) -> Result<Response, V1Error> {
     change(&state, &headers, &id, || {
-        let input: PostPatch = parse_body(
+        let input: PostPatch = parse_patch(
             body_format(&headers, "application/merge-patch+json")?,
             &body,
         )?;
@@ -452,6 +455,89 @@ pub(crate) async fn unfavorite<S: Store>(
     let actor = signed_in(&state, &headers).await?;
     state.quire.unfavorite(&actor, post_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+impl Wire for PostRepr {
+    type Proto = proto::Post;
+    fn proto(&self) -> proto::Post {
+        proto::Post {
+            post_id: self.post_id,
+            slug: self.slug.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            content: self.content.clone(),
+            tags: self.tags.clone(),
+            status: self.status.to_owned(),
+            published_at: self.published_at.clone(),
+            language: self.language.clone(),
+            category: self.category.clone(),
+            author: Some(self.author.proto()),
+            favorites_count: self.favorites_count,
+            favorited: self.favorited,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+        }
+    }
+}
+
+impl AuthorRepr {
+    fn proto(&self) -> proto::Author {
+        proto::Author {
+            user_id: self.user_id,
+            username: self.username.clone(),
+            name: self.name.clone(),
+            image: self.image.clone(),
+            following: self.following,
+        }
+    }
+}
+
+impl Wire for PostList {
+    type Proto = proto::PostList;
+    fn proto(&self) -> proto::PostList {
+        proto::PostList {
+            items: self.items.iter().map(Wire::proto).collect(),
+            next_cursor: self.next_cursor.clone(),
+            total: self.total,
+        }
+    }
+}
+
+impl Wire for TagCloud {
+    type Proto = proto::TagList;
+    fn proto(&self) -> proto::TagList {
+        proto::TagList {
+            items: self.items.clone(),
+        }
+    }
+}
+
+impl FromWire for NewPost {
+    type Proto = proto::NewPost;
+    fn from_proto(message: proto::NewPost) -> Self {
+        Self {
+            title: message.title,
+            description: message.description,
+            content: message.content,
+            // Protobuf cannot tell an absent list from an empty one: both mean no tags.
+            tags: Some(message.tags),
+            status: message.status,
+            language: message.language,
+            category: message.category,
+        }
+    }
+}
+
+impl FromWire for PostReplacement {
+    type Proto = proto::PostReplacement;
+    fn from_proto(message: proto::PostReplacement) -> Self {
+        Self {
+            title: message.title,
+            description: message.description,
+            content: message.content,
+            tags: Some(message.tags),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,12 @@ use quire_core::service::{Patch, Registration, UserUpdate};
 use quire_core::{AuthProblem, Error, Resource};
 use serde::{Deserialize, Serialize};
 
-use super::negotiate::{Caching, Format, Representation, body_format, parse_body, response_format};
+use super::negotiate::{
+    Caching, Format, FromWire, Representation, Wire, body_format, parse_body, parse_patch,
+    response_format,
+};
 use super::problem::V1Error;
+use super::proto;
 use crate::AppState;
 use crate::extract::presented_token;
 use crate::realworld::dto::Field;
@@ -236,7 +240,7 @@ pub(crate) async fn patch<S: Store>(
     let actor = signed_in(&state, &headers).await?;
     let id = user_id(&id)?;
     let current = state.quire.user(id, Some(&actor)).await?;
-    let patch: UserPatch = parse_body(
+    let patch: UserPatch = parse_patch(
         body_format(&headers, "application/merge-patch+json")?,
         &body,
     )?;
@@ -430,4 +434,63 @@ pub(crate) async fn following<S: Store>(
         quire_core::model::FollowDirection::Following,
     )
     .await
+}
+
+impl Wire for UserRepr {
+    type Proto = proto::User;
+    fn proto(&self) -> proto::User {
+        proto::User {
+            user_id: self.user_id,
+            username: self.username.clone(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            bio: self.bio.clone(),
+            image: self.image.clone(),
+            is_active: self.is_active,
+            roles: self.roles.iter().map(|role| (*role).to_owned()).collect(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+        }
+    }
+}
+
+impl Wire for Session {
+    type Proto = proto::Session;
+    fn proto(&self) -> proto::Session {
+        proto::Session {
+            token: self.token.clone(),
+            user: Some(self.user.proto()),
+        }
+    }
+}
+
+impl Wire for UserList {
+    type Proto = proto::UserList;
+    fn proto(&self) -> proto::UserList {
+        proto::UserList {
+            items: self.items.iter().map(Wire::proto).collect(),
+            next_cursor: self.next_cursor.clone(),
+        }
+    }
+}
+
+impl FromWire for NewUser {
+    type Proto = proto::NewUser;
+    fn from_proto(message: proto::NewUser) -> Self {
+        Self {
+            username: message.username,
+            email: message.email,
+            password: message.password,
+        }
+    }
+}
+
+impl FromWire for Credentials {
+    type Proto = proto::Credentials;
+    fn from_proto(message: proto::Credentials) -> Self {
+        Self {
+            email: message.email,
+            password: message.password,
+        }
+    }
 }

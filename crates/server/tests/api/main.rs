@@ -13,6 +13,7 @@ mod helpers;
 mod hygiene;
 mod outage;
 mod profiles;
+mod protobuf;
 mod queries;
 mod storage;
 mod users;

@@ -70,6 +70,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig) -> Router {
         .merge(health::routes())
         .fallback(error::unknown_route)
         .with_state(state)
+        .merge(v1::docs_router())
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(

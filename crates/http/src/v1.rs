@@ -2,6 +2,7 @@
 //! JSON or XML by content negotiation, and errors as RFC 9457 problem details.
 
 mod comments;
+mod docs;
 mod idempotency;
 mod negotiate;
 mod posts;
@@ -15,6 +16,7 @@ use quire_core::ports::Store;
 
 use crate::AppState;
 
+pub(crate) use docs::router as docs_router;
 pub(crate) use problem::{Problem, is_v1_path};
 
 pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {

@@ -19,18 +19,18 @@ use super::proto;
 use super::users::{caller, location, signed_in};
 use crate::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CommentAuthor {
+pub(crate) struct CommentAuthor {
     user_id: i64,
     username: String,
     image: Option<String>,
     following: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CommentRepr {
+pub(crate) struct CommentRepr {
     comment_id: i64,
     post_id: i64,
     content: String,
@@ -61,8 +61,8 @@ impl From<&Comment> for CommentRepr {
     }
 }
 
-#[derive(Serialize)]
-struct CommentList {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct CommentList {
     items: Vec<CommentRepr>,
 }
 
@@ -75,6 +75,13 @@ fn comment_id(text: &str) -> Result<CommentId, V1Error> {
 }
 
 /// `GET /api/v1/posts/{id}/comments`: oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/posts/{id}/comments",
+    tag = "comments",
+    params(("id" = i64, Path, description = "the post's id")),
+    responses((status = 200, description = "the post's comments, oldest first", body = CommentList), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -94,13 +101,22 @@ pub(crate) async fn list<S: Store>(
     Ok(Representation::of(format, "comments", &body)?.respond(StatusCode::OK, &headers, caching))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewComment {
     content: Option<String>,
 }
 
 /// `POST /api/v1/posts/{id}/comments`: 201 with the comment's `Location`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/posts/{id}/comments",
+    tag = "comments",
+    params(("id" = i64, Path, description = "the post's id")),
+    request_body(content = NewComment, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses((status = 201, description = "added", body = CommentRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn create<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -133,6 +149,13 @@ pub(crate) async fn create<S: Store>(
 }
 
 /// `GET /api/v1/comments/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/comments/{id}",
+    tag = "comments",
+    params(("id" = i64, Path, description = "the comment's id")),
+    responses((status = 200, description = "the comment", body = CommentRepr), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -159,6 +182,14 @@ pub(crate) async fn get<S: Store>(
 }
 
 /// `DELETE /api/v1/comments/{id}`: 204, then 404.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/comments/{id}",
+    tag = "comments",
+    params(("id" = i64, Path, description = "the comment's id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "deleted"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,

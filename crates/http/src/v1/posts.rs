@@ -21,9 +21,9 @@ use super::users::{caller, location, signed_in};
 use crate::AppState;
 use crate::realworld::dto::Field;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct AuthorRepr {
+pub(crate) struct AuthorRepr {
     user_id: i64,
     username: String,
     name: Option<String>,
@@ -32,9 +32,9 @@ struct AuthorRepr {
 }
 
 /// A post as `/api/v1` represents it. Lists leave out `content`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PostRepr {
+pub(crate) struct PostRepr {
     post_id: i64,
     slug: String,
     title: String,
@@ -119,9 +119,9 @@ pub(crate) struct ListQuery {
     language: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct PostList {
+pub(crate) struct PostList {
     items: Vec<PostRepr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
@@ -149,6 +149,13 @@ fn next_link(uri: &Uri, cursor: &Cursor) -> String {
 }
 
 /// `GET /api/v1/posts`: published posts, newest first, a keyset page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/posts",
+    tag = "posts",
+    params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor"), ("count" = Option<bool>, Query, description = "true to include the total"), ("author" = Option<String>, Query, description = "an author's username"), ("tag" = Option<String>, Query, description = "a tag"), ("favoritedBy" = Option<String>, Query, description = "a username whose favorites to list"), ("language" = Option<String>, Query, description = "a BCP 47 language tag")),
+    responses((status = 200, description = "a page of published posts", body = PostList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -226,6 +233,14 @@ fn page_response(
 }
 
 /// `GET /api/v1/me/feed`: published posts by the authors the caller follows.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/feed",
+    tag = "posts",
+    params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor"), ("count" = Option<bool>, Query, description = "true to include the total")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "a page of posts by followed authors", body = PostList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn feed<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -238,12 +253,18 @@ pub(crate) async fn feed<S: Store>(
     page_response(format, &headers, &uri, &page, Caching::Private)
 }
 
-#[derive(Serialize)]
-struct TagCloud {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TagCloud {
     items: Vec<String>,
 }
 
 /// `GET /api/v1/tags`: tags in use, most used first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tags",
+    tag = "posts",
+    responses((status = 200, description = "tags in use, most used first", body = TagCloud), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn tags<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -261,6 +282,13 @@ pub(crate) async fn tags<S: Store>(
 }
 
 /// `GET /api/v1/posts/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/posts/{id}",
+    tag = "posts",
+    params(("id" = i64, Path, description = "the post's id")),
+    responses((status = 200, description = "the post", body = PostRepr), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -279,7 +307,7 @@ pub(crate) async fn get<S: Store>(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewPost {
     title: Option<String>,
@@ -292,6 +320,14 @@ pub(crate) struct NewPost {
 }
 
 /// `POST /api/v1/posts`: 201 with the post's `Location`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/posts",
+    tag = "posts",
+    request_body(content = NewPost, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses((status = 201, description = "created", body = PostRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn create<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -330,7 +366,7 @@ pub(crate) async fn create<S: Store>(
 }
 
 /// The whole editable representation, for `PUT`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PostReplacement {
     title: Option<String>,
@@ -340,16 +376,20 @@ pub(crate) struct PostReplacement {
 }
 
 /// A merge patch (RFC 7396) of a post's editable fields.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PostPatch {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     title: Field<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     description: Field<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     content: Field<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     tags: Field<Vec<String>>,
 }
 
@@ -377,6 +417,15 @@ async fn change<S: Store>(
 
 /// `PUT /api/v1/posts/{id}`: replaces title, description, content and tags at once; sending
 /// the same twice leaves one state.
+#[utoipa::path(
+    put,
+    path = "/api/v1/posts/{id}",
+    tag = "posts",
+    params(("id" = i64, Path, description = "the post's id")),
+    request_body(content = PostReplacement, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "replaced", body = PostRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names an older version", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn replace<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -397,6 +446,15 @@ pub(crate) async fn replace<S: Store>(
 }
 
 /// `PATCH /api/v1/posts/{id}` with `application/merge-patch+json`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/posts/{id}",
+    tag = "posts",
+    params(("id" = i64, Path, description = "the post's id")),
+    request_body(content = PostPatch, content_type = "application/merge-patch+json"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "changed", body = PostRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names an older version", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn patch<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -419,6 +477,14 @@ pub(crate) async fn patch<S: Store>(
 }
 
 /// `DELETE /api/v1/posts/{id}`: 204, then 404 for the same request.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/posts/{id}",
+    tag = "posts",
+    params(("id" = i64, Path, description = "the post's id")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "deleted"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names an older version", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -436,6 +502,14 @@ pub(crate) async fn delete<S: Store>(
 }
 
 /// `PUT /api/v1/me/favorites/{postId}`: idempotent, 204.
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/favorites/{post_id}",
+    tag = "posts",
+    params(("post_id" = i64, Path, description = "the post")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "a favorite"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn favorite<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -447,6 +521,14 @@ pub(crate) async fn favorite<S: Store>(
 }
 
 /// `DELETE /api/v1/me/favorites/{postId}`: idempotent, 204.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/favorites/{post_id}",
+    tag = "posts",
+    params(("post_id" = i64, Path, description = "the post")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "not a favorite"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn unfavorite<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,

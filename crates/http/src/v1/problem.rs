@@ -14,7 +14,7 @@ pub(crate) fn is_v1_path(path: &str) -> bool {
 
 /// A problem details object. `instance` is the request id, so a report can be matched to the
 /// server's log line.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename = "problem")]
 pub(crate) struct Problem {
     #[serde(rename = "type")]
@@ -28,7 +28,7 @@ pub(crate) struct Problem {
     pub errors: Vec<FieldProblem>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub(crate) struct FieldProblem {
     pub field: String,
     pub messages: Vec<String>,

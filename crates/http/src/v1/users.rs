@@ -24,7 +24,7 @@ use crate::extract::presented_token;
 use crate::realworld::dto::Field;
 
 /// A user as `/api/v1` represents them; the email only where the viewer may see it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct UserRepr {
     user_id: i64,
@@ -96,7 +96,7 @@ fn user_id(text: &str) -> Result<UserId, V1Error> {
     UserId::parse(text).ok_or(V1Error::Core(Error::NotFound(Resource::User)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewUser {
     username: Option<String>,
@@ -105,6 +105,13 @@ pub(crate) struct NewUser {
 }
 
 /// `POST /api/v1/users`: registers an account; 201 with its `Location`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    request_body(content = NewUser, content_type = "application/json"),
+    responses((status = 201, description = "registered", body = UserRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn register<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -139,20 +146,27 @@ pub(crate) async fn register<S: Store>(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Credentials {
     email: Option<String>,
     password: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Session {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Session {
     token: String,
     user: UserRepr,
 }
 
 /// `POST /api/v1/sessions`: logs in; 201 with a bearer token for `/api/v1/me`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sessions",
+    tag = "users",
+    request_body(content = Credentials, content_type = "application/json"),
+    responses((status = 201, description = "logged in", body = Session), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn log_in<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -179,6 +193,13 @@ pub(crate) async fn log_in<S: Store>(
 }
 
 /// `GET /api/v1/users/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = i64, Path, description = "the user's id")),
+    responses((status = 200, description = "the user", body = UserRepr), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -196,6 +217,13 @@ pub(crate) async fn get<S: Store>(
 }
 
 /// `GET /api/v1/me`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "users",
+    security(("bearer" = [])),
+    responses((status = 200, description = "the caller", body = UserRepr), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn me<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -208,28 +236,44 @@ pub(crate) async fn me<S: Store>(
 }
 
 /// A JSON merge patch (RFC 7396) of a user: absent keys stay, `null` removes.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct UserPatch {
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     username: Field<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     email: Field<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     password: Field<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     bio: Field<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     image: Field<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
     roles: Field<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<bool>)]
     is_active: Field<bool>,
 }
 
 /// `PATCH /api/v1/users/{id}` with `application/merge-patch+json`: a user changes their own
 /// profile; an admin changes anyone's roles and activation. `If-Match` guards against
 /// overwriting a change made since the client's copy.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    params(("id" = i64, Path, description = "the user's id")),
+    request_body(content = UserPatch, content_type = "application/merge-patch+json"),
+    security(("bearer" = [])),
+    responses((status = 200, description = "changed", body = UserRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names an older version", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn patch<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -292,6 +336,14 @@ pub(crate) async fn patch<S: Store>(
 }
 
 /// `PUT /api/v1/me/following/{userId}`: idempotent, 204.
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/following/{user_id}",
+    tag = "users",
+    params(("user_id" = i64, Path, description = "the user to follow")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "following"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn follow<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -303,6 +355,14 @@ pub(crate) async fn follow<S: Store>(
 }
 
 /// `DELETE /api/v1/me/following/{userId}`: idempotent, 204.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/me/following/{user_id}",
+    tag = "users",
+    params(("user_id" = i64, Path, description = "the user to stop following")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "not following"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn unfollow<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -319,9 +379,9 @@ pub(crate) struct FollowQuery {
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct UserList {
+pub(crate) struct UserList {
     items: Vec<UserRepr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
@@ -399,6 +459,13 @@ async fn follow_page<S: Store>(
 }
 
 /// `GET /api/v1/users/{id}/followers`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/followers",
+    tag = "users",
+    params(("id" = i64, Path, description = "the user's id"), ("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor")),
+    responses((status = 200, description = "a page of followers", body = UserList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn followers<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
@@ -418,6 +485,13 @@ pub(crate) async fn followers<S: Store>(
 }
 
 /// `GET /api/v1/users/{id}/following`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/following",
+    tag = "users",
+    params(("id" = i64, Path, description = "the user's id"), ("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor")),
+    responses((status = 200, description = "a page of followed users", body = UserList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub(crate) async fn following<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,

@@ -11,6 +11,7 @@ mod copy;
 mod durability;
 mod helpers;
 mod hygiene;
+mod openapi;
 mod outage;
 mod profiles;
 mod protobuf;

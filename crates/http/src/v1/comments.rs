@@ -78,6 +78,7 @@ fn comment_id(text: &str) -> Result<CommentId, V1Error> {
 #[utoipa::path(
     get,
     path = "/api/v1/posts/{id}/comments",
+    operation_id = "listComments",
     tag = "comments",
     params(("id" = i64, Path, description = "the post's id")),
     responses((status = 200, description = "the post's comments, oldest first", body = CommentList), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
@@ -111,6 +112,7 @@ pub(crate) struct NewComment {
 #[utoipa::path(
     post,
     path = "/api/v1/posts/{id}/comments",
+    operation_id = "addComment",
     tag = "comments",
     params(("id" = i64, Path, description = "the post's id")),
     request_body(content = NewComment, content_type = "application/json"),
@@ -152,6 +154,7 @@ pub(crate) async fn create<S: Store>(
 #[utoipa::path(
     get,
     path = "/api/v1/comments/{id}",
+    operation_id = "getComment",
     tag = "comments",
     params(("id" = i64, Path, description = "the comment's id")),
     responses((status = 200, description = "the comment", body = CommentRepr), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
@@ -185,6 +188,7 @@ pub(crate) async fn get<S: Store>(
 #[utoipa::path(
     delete,
     path = "/api/v1/comments/{id}",
+    operation_id = "deleteComment",
     tag = "comments",
     params(("id" = i64, Path, description = "the comment's id")),
     security(("bearer" = [])),

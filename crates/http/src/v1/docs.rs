@@ -39,7 +39,7 @@ use super::{comments, posts, users};
         comments::get,
         comments::delete,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Links),
     tags(
         (name = "users", description = "accounts, sessions and follows"),
         (name = "posts", description = "posts, the feed, favorites and tags"),
@@ -63,6 +63,79 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// OpenAPI links from each creating operation to the operations on what it created, so
+/// clients (and stateful contract tests) can follow create, then read, change and delete.
+struct Links;
+
+/// (creating path, status, [(link name, operation id, parameter, JSON pointer into the body)]).
+type LinkTable = [(
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str, &'static str, &'static str)],
+)];
+
+const LINKS: &LinkTable = &[
+    (
+        "/api/v1/posts",
+        "201",
+        &[
+            ("GetPost", "getPost", "id", "/postId"),
+            ("ReplacePost", "replacePost", "id", "/postId"),
+            ("PatchPost", "patchPost", "id", "/postId"),
+            ("DeletePost", "deletePost", "id", "/postId"),
+            ("FavoritePost", "favoritePost", "post_id", "/postId"),
+            ("UnfavoritePost", "unfavoritePost", "post_id", "/postId"),
+            ("ListComments", "listComments", "id", "/postId"),
+            ("AddComment", "addComment", "id", "/postId"),
+        ],
+    ),
+    (
+        "/api/v1/users",
+        "201",
+        &[
+            ("GetUser", "getUser", "id", "/userId"),
+            ("PatchUser", "patchUser", "id", "/userId"),
+            ("FollowUser", "followUser", "user_id", "/userId"),
+            ("UnfollowUser", "unfollowUser", "user_id", "/userId"),
+            ("ListFollowers", "listFollowers", "id", "/userId"),
+            ("ListFollowing", "listFollowing", "id", "/userId"),
+        ],
+    ),
+    (
+        "/api/v1/posts/{id}/comments",
+        "201",
+        &[
+            ("GetComment", "getComment", "id", "/commentId"),
+            ("DeleteComment", "deleteComment", "id", "/commentId"),
+        ],
+    ),
+];
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::link::LinkBuilder;
+        for (path, status, links) in LINKS {
+            let created = openapi
+                .paths
+                .paths
+                .get_mut(*path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|operation| operation.responses.responses.get_mut(*status));
+            let Some(RefOr::T(response)) = created else {
+                continue;
+            };
+            for (name, operation, parameter, pointer) in *links {
+                let link = LinkBuilder::new()
+                    .operation_id(*operation)
+                    .parameter(*parameter, format!("$response.body#{pointer}"))
+                    .build();
+                response.links.insert((*name).to_owned(), RefOr::T(link));
+            }
+        }
     }
 }
 

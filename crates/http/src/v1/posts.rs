@@ -152,6 +152,7 @@ fn next_link(uri: &Uri, cursor: &Cursor) -> String {
 #[utoipa::path(
     get,
     path = "/api/v1/posts",
+    operation_id = "listPosts",
     tag = "posts",
     params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor"), ("count" = Option<bool>, Query, description = "true to include the total"), ("author" = Option<String>, Query, description = "an author's username"), ("tag" = Option<String>, Query, description = "a tag"), ("favoritedBy" = Option<String>, Query, description = "a username whose favorites to list"), ("language" = Option<String>, Query, description = "a BCP 47 language tag")),
     responses((status = 200, description = "a page of published posts", body = PostList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
@@ -236,6 +237,7 @@ fn page_response(
 #[utoipa::path(
     get,
     path = "/api/v1/me/feed",
+    operation_id = "getFeed",
     tag = "posts",
     params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor"), ("count" = Option<bool>, Query, description = "true to include the total")),
     security(("bearer" = [])),
@@ -262,6 +264,7 @@ pub(crate) struct TagCloud {
 #[utoipa::path(
     get,
     path = "/api/v1/tags",
+    operation_id = "listTags",
     tag = "posts",
     responses((status = 200, description = "tags in use, most used first", body = TagCloud), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
 )]
@@ -285,6 +288,7 @@ pub(crate) async fn tags<S: Store>(
 #[utoipa::path(
     get,
     path = "/api/v1/posts/{id}",
+    operation_id = "getPost",
     tag = "posts",
     params(("id" = i64, Path, description = "the post's id")),
     responses((status = 200, description = "the post", body = PostRepr), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
@@ -323,6 +327,7 @@ pub(crate) struct NewPost {
 #[utoipa::path(
     post,
     path = "/api/v1/posts",
+    operation_id = "createPost",
     tag = "posts",
     request_body(content = NewPost, content_type = "application/json"),
     security(("bearer" = [])),
@@ -420,6 +425,7 @@ async fn change<S: Store>(
 #[utoipa::path(
     put,
     path = "/api/v1/posts/{id}",
+    operation_id = "replacePost",
     tag = "posts",
     params(("id" = i64, Path, description = "the post's id")),
     request_body(content = PostReplacement, content_type = "application/json"),
@@ -449,6 +455,7 @@ pub(crate) async fn replace<S: Store>(
 #[utoipa::path(
     patch,
     path = "/api/v1/posts/{id}",
+    operation_id = "patchPost",
     tag = "posts",
     params(("id" = i64, Path, description = "the post's id")),
     request_body(content = PostPatch, content_type = "application/merge-patch+json"),
@@ -480,6 +487,7 @@ pub(crate) async fn patch<S: Store>(
 #[utoipa::path(
     delete,
     path = "/api/v1/posts/{id}",
+    operation_id = "deletePost",
     tag = "posts",
     params(("id" = i64, Path, description = "the post's id")),
     security(("bearer" = [])),
@@ -505,6 +513,7 @@ pub(crate) async fn delete<S: Store>(
 #[utoipa::path(
     put,
     path = "/api/v1/me/favorites/{post_id}",
+    operation_id = "favoritePost",
     tag = "posts",
     params(("post_id" = i64, Path, description = "the post")),
     security(("bearer" = [])),
@@ -524,6 +533,7 @@ pub(crate) async fn favorite<S: Store>(
 #[utoipa::path(
     delete,
     path = "/api/v1/me/favorites/{post_id}",
+    operation_id = "unfavoritePost",
     tag = "posts",
     params(("post_id" = i64, Path, description = "the post")),
     security(("bearer" = [])),

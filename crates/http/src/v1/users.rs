@@ -108,6 +108,7 @@ pub(crate) struct NewUser {
 #[utoipa::path(
     post,
     path = "/api/v1/users",
+    operation_id = "registerUser",
     tag = "users",
     request_body(content = NewUser, content_type = "application/json"),
     responses((status = 201, description = "registered", body = UserRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
@@ -163,6 +164,7 @@ pub(crate) struct Session {
 #[utoipa::path(
     post,
     path = "/api/v1/sessions",
+    operation_id = "logIn",
     tag = "users",
     request_body(content = Credentials, content_type = "application/json"),
     responses((status = 201, description = "logged in", body = Session), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
@@ -196,6 +198,7 @@ pub(crate) async fn log_in<S: Store>(
 #[utoipa::path(
     get,
     path = "/api/v1/users/{id}",
+    operation_id = "getUser",
     tag = "users",
     params(("id" = i64, Path, description = "the user's id")),
     responses((status = 200, description = "the user", body = UserRepr), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
@@ -220,6 +223,7 @@ pub(crate) async fn get<S: Store>(
 #[utoipa::path(
     get,
     path = "/api/v1/me",
+    operation_id = "getMe",
     tag = "users",
     security(("bearer" = [])),
     responses((status = 200, description = "the caller", body = UserRepr), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
@@ -268,6 +272,7 @@ pub(crate) struct UserPatch {
 #[utoipa::path(
     patch,
     path = "/api/v1/users/{id}",
+    operation_id = "patchUser",
     tag = "users",
     params(("id" = i64, Path, description = "the user's id")),
     request_body(content = UserPatch, content_type = "application/merge-patch+json"),
@@ -339,6 +344,7 @@ pub(crate) async fn patch<S: Store>(
 #[utoipa::path(
     put,
     path = "/api/v1/me/following/{user_id}",
+    operation_id = "followUser",
     tag = "users",
     params(("user_id" = i64, Path, description = "the user to follow")),
     security(("bearer" = [])),
@@ -358,6 +364,7 @@ pub(crate) async fn follow<S: Store>(
 #[utoipa::path(
     delete,
     path = "/api/v1/me/following/{user_id}",
+    operation_id = "unfollowUser",
     tag = "users",
     params(("user_id" = i64, Path, description = "the user to stop following")),
     security(("bearer" = [])),
@@ -462,6 +469,7 @@ async fn follow_page<S: Store>(
 #[utoipa::path(
     get,
     path = "/api/v1/users/{id}/followers",
+    operation_id = "listFollowers",
     tag = "users",
     params(("id" = i64, Path, description = "the user's id"), ("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor")),
     responses((status = 200, description = "a page of followers", body = UserList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
@@ -488,6 +496,7 @@ pub(crate) async fn followers<S: Store>(
 #[utoipa::path(
     get,
     path = "/api/v1/users/{id}/following",
+    operation_id = "listFollowing",
     tag = "users",
     params(("id" = i64, Path, description = "the user's id"), ("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor")),
     responses((status = 200, description = "a page of followed users", body = UserList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))

@@ -238,6 +238,10 @@ pub struct PostFilter {
     pub followed_by: Option<UserId>,
     /// Posts in this language (a BCP 47 tag, compared exactly).
     pub language: Option<String>,
+    /// Posts by this author (by id, where the caller already knows it).
+    pub author_id: Option<UserId>,
+    /// Drafts instead of published posts, newest created first.
+    pub drafts: bool,
 }
 
 /// Where a keyset page starts: after the post with this publish time and id.

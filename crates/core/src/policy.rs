@@ -67,6 +67,11 @@ pub fn may_manage_users(actor: &Actor) -> bool {
     actor.is(Role::Admin)
 }
 
+/// Listing drafts: one's own; editors and admins anyone's.
+pub fn may_list_drafts(actor: &Actor, author: Option<UserId>) -> bool {
+    actor.is_editor() || author == Some(actor.user_id)
+}
+
 /// Seeing a user's email: the user themself and admins.
 pub fn may_see_email(viewer: Option<&Actor>, user: UserId) -> bool {
     viewer.is_some_and(|actor| actor.user_id == user || actor.is(Role::Admin))

@@ -64,6 +64,12 @@ pub trait UserStore {
         followee: UserId,
         at: Timestamp,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Users by ascending id, after `after`, at most `limit`.
+    fn list_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<User>>> + Send;
     /// Users following `user` (`followers`) or followed by them, by ascending id, after
     /// `after`, at most `limit`.
     fn follow_list(

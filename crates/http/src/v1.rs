@@ -21,7 +21,7 @@ pub(crate) use problem::{Problem, is_v1_path};
 
 pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {
     Router::new()
-        .route("/users", post(users::register::<S>))
+        .route("/users", get(users::list::<S>).post(users::register::<S>))
         .route("/users/{id}", get(users::get::<S>).patch(users::patch::<S>))
         .route("/me", get(users::me::<S>))
         .route("/users/{id}/followers", get(users::followers::<S>))

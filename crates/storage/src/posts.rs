@@ -143,12 +143,14 @@ const TAGS: Sql = Sql {
 
 /// The start of a list statement's page part, up to the filter; see [`list_statement`].
 macro_rules! page_head {
-    ($engine:tt) => {
+    ($engine:tt, $order:literal) => {
         concat!(
             "(SELECT ",
             json_agg_open!($engine),
             post_json!($engine),
-            " ORDER BY published_at DESC, id DESC",
+            " ORDER BY ",
+            $order,
+            " DESC, id DESC",
             json_agg_close!($engine),
             " FROM (SELECT ",
             post_columns!($engine, "NULL"),
@@ -156,9 +158,15 @@ macro_rules! page_head {
         )
     };
 }
+/// Published posts, newest published first.
 const PAGE_HEAD: Sql = Sql {
-    sqlite: page_head!(sqlite),
-    pg: page_head!(pg),
+    sqlite: page_head!(sqlite, "published_at"),
+    pg: page_head!(pg, "published_at"),
+};
+/// Drafts, newest created first.
+const DRAFTS_HEAD: Sql = Sql {
+    sqlite: page_head!(sqlite, "created_at"),
+    pg: page_head!(pg, "created_at"),
 };
 
 /// Binds a list as one JSON array text, read back with `json_each` (SQLite) or
@@ -222,6 +230,7 @@ fn list_statement(
         .language
         .as_ref()
         .map(|language| bind(Bound::Text(language.clone())));
+    let author_id = filter.author_id.map(|id| bind(Bound::Int(id.get())));
     let after = match window {
         Window::After(KeysetRequest {
             after: Some(cursor),
@@ -251,7 +260,13 @@ fn list_statement(
             " JOIN follows fw ON fw.followee_id = p.author_id AND fw.follower_id = {follower}"
         ));
     }
-    matching.push_str(" WHERE p.status = 'published'");
+    // Drafts have no publish time: they are ordered, and paged, by creation.
+    let (status, order) = if filter.drafts {
+        ("draft", "p.created_at")
+    } else {
+        ("published", "p.published_at")
+    };
+    matching.push_str(&format!(" WHERE p.status = '{status}'"));
     if let Some(author) = &author {
         matching.push_str(&format!(
             " AND p.author_id = (SELECT id FROM users WHERE username_key = {author})"
@@ -260,6 +275,9 @@ fn list_statement(
     if let Some(language) = &language {
         matching.push_str(&format!(" AND p.language = {language}"));
     }
+    if let Some(author_id) = &author_id {
+        matching.push_str(&format!(" AND p.author_id = {author_id}"));
+    }
 
     // Single filters read the counters kept in step with every change; only combined filters
     // count rows.
@@ -267,7 +285,9 @@ fn list_statement(
         _ if matches!(window, Window::After(KeysetRequest { count: false, .. })) => {
             "SELECT CAST(0 AS BIGINT)".to_owned()
         }
-        _ if language.is_some() => format!("SELECT COUNT(*) FROM posts p{matching}"),
+        _ if language.is_some() || author_id.is_some() || filter.drafts => {
+            format!("SELECT COUNT(*) FROM posts p{matching}")
+        }
         (None, None, None, None) => {
             "SELECT value FROM counters WHERE name = 'published_posts'".to_owned()
         }
@@ -292,7 +312,7 @@ fn list_statement(
         Window::Offset(page) => (String::new(), u64::from(page.limit), page.offset),
         Window::After(page) => (
             after.map_or_else(String::new, |(at, id)| {
-                format!(" AND (p.published_at, p.id) < ({at}, {id})")
+                format!(" AND ({order}, p.id) < ({at}, {id})")
             }),
             u64::from(page.limit) + 1,
             0,
@@ -300,7 +320,7 @@ fn list_statement(
     };
     let sql = format!(
         "SELECT COALESCE(({count}), 0) AS total, {head}{matching}{keyset} \
-         ORDER BY p.published_at DESC, p.id DESC LIMIT {limit} OFFSET {offset}) AS page_rows) \
+         ORDER BY {order} DESC, p.id DESC LIMIT {limit} OFFSET {offset}) AS page_rows) \
          AS page"
     );
     (sql, binds)
@@ -558,7 +578,12 @@ impl Db {
         viewer: Option<UserId>,
     ) -> Result<(u64, Vec<PostRow>)> {
         let (total, json): (i64, String) = on_reader!(self, |ex, dialect| {
-            let (statement, binds) = list_statement(PAGE_HEAD.of(dialect), filter, window, viewer);
+            let head = if filter.drafts {
+                DRAFTS_HEAD
+            } else {
+                PAGE_HEAD
+            };
+            let (statement, binds) = list_statement(head.of(dialect), filter, window, viewer);
             let mut query = sqlx::query_as(AssertSqlSafe(statement));
             for value in &binds {
                 query = match value {
@@ -659,9 +684,14 @@ impl PostStore for Db {
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
         let next = if posts.len() > limit {
             posts.truncate(limit);
-            posts
-                .last()
-                .and_then(|post| post.published_at.map(|at| Cursor { at, id: post.id }))
+            posts.last().map(|post| Cursor {
+                at: if filter.drafts {
+                    post.created_at
+                } else {
+                    post.published_at.unwrap_or(post.created_at)
+                },
+                id: post.id,
+            })
         } else {
             None
         };

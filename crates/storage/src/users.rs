@@ -70,6 +70,12 @@ const UPDATE_ACCOUNT: Sql = Sql {
     pg: update_account!("GREATEST"),
 };
 
+const LIST_USERS: Sql = Sql::both(concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE id > $1 ORDER BY id LIMIT $2"
+));
+
 const FOLLOWERS: Sql = Sql::both(concat!(
     "SELECT ",
     user_columns!(),
@@ -204,6 +210,18 @@ impl UserStore for Db {
         })
         .map_err(db_error)?;
         Ok(row.map(Profile::from))
+    }
+
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>> {
+        let rows: Vec<UserRow> = on_reader!(self, LIST_USERS, |ex, sql| {
+            sqlx::query_as(sql)
+                .bind(after.map_or(0, UserId::get))
+                .bind(i64::from(limit))
+                .fetch_all(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(User::from).collect())
     }
 
     async fn follow_list(

@@ -32,6 +32,8 @@ pub struct PostListing<'a> {
     pub author: Option<&'a str>,
     pub favorited_by: Option<&'a str>,
     pub language: Option<&'a str>,
+    /// Drafts rather than published posts: the caller's own, or anyone's for editors.
+    pub drafts: bool,
 }
 
 /// How a request names a post: by slug (`/api`) or by id (`/api/v1`).
@@ -452,6 +454,24 @@ impl<S: Store> Quire<S> {
                 return Ok(empty);
             };
             parsed.language = Some(language);
+        }
+        if filter.drafts {
+            let actor = viewer.ok_or(Error::Unauthenticated(crate::AuthProblem::MissingToken))?;
+            let own = match &parsed.author {
+                None => true,
+                Some(author) => {
+                    let me = self.store.user_by_id(actor.user_id).await?;
+                    me.is_some_and(|me| me.username.key() == author.key())
+                }
+            };
+            // Editors may list anyone's drafts; others only their own.
+            if !policy::may_list_drafts(actor, None) {
+                if !own || !policy::may_list_drafts(actor, Some(actor.user_id)) {
+                    return Err(Error::Forbidden(Resource::Post));
+                }
+                parsed.author_id = Some(actor.user_id);
+            }
+            parsed.drafts = true;
         }
         self.store
             .page_posts(&parsed, page, viewer.map(|actor| actor.user_id))

@@ -25,6 +25,20 @@ impl<S: Store> Quire<S> {
         Ok(self.view_of(user, viewer))
     }
 
+    /// A page of users by ascending id, as the viewer may see them.
+    pub async fn users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+        viewer: Option<&Actor>,
+    ) -> Result<Vec<UserView>> {
+        let users = self.store.list_users(after, limit).await?;
+        Ok(users
+            .into_iter()
+            .map(|user| self.view_of(user, viewer))
+            .collect())
+    }
+
     /// Sets a user's roles and whether they are active. Admins only; an admin cannot take
     /// away their own admin role or deactivate themselves, so a site always keeps one.
     #[tracing::instrument(skip_all)]

@@ -192,7 +192,7 @@ pub(crate) async fn get<S: Store>(
     tag = "comments",
     params(("id" = i64, Path, description = "the comment's id")),
     security(("bearer" = [])),
-    responses((status = 204, description = "deleted"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "deleted"), (status = 412, description = "If-Match names an older version", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
@@ -200,10 +200,14 @@ pub(crate) async fn delete<S: Store>(
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let actor = signed_in(&state, &headers).await?;
-    state
-        .quire
-        .delete_comment_by_id(&actor, comment_id(&id)?)
-        .await?;
+    let id = comment_id(&id)?;
+    if headers.contains_key(axum::http::header::IF_MATCH) {
+        let format = response_format(&headers)?;
+        let current = state.quire.comment(id, Some(&actor)).await?;
+        Representation::of(format, "comment", &CommentRepr::from(&current))?
+            .check_if_match(&headers)?;
+    }
+    state.quire.delete_comment_by_id(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -15,6 +15,7 @@ use super::{comments, posts, users};
                        proto/quire/v1/resources.proto), with errors as RFC 9457 problem details."
     ),
     paths(
+        users::list,
         users::register,
         users::log_in,
         users::get,

@@ -117,6 +117,7 @@ pub(crate) struct ListQuery {
     tag: Option<String>,
     favorited_by: Option<String>,
     language: Option<String>,
+    status: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -154,7 +155,7 @@ fn next_link(uri: &Uri, cursor: &Cursor) -> String {
     path = "/api/v1/posts",
     operation_id = "listPosts",
     tag = "posts",
-    params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor"), ("count" = Option<bool>, Query, description = "true to include the total"), ("author" = Option<String>, Query, description = "an author's username"), ("tag" = Option<String>, Query, description = "a tag"), ("favoritedBy" = Option<String>, Query, description = "a username whose favorites to list"), ("language" = Option<String>, Query, description = "a BCP 47 language tag")),
+    params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor"), ("count" = Option<bool>, Query, description = "true to include the total"), ("author" = Option<String>, Query, description = "an author's username"), ("tag" = Option<String>, Query, description = "a tag"), ("favoritedBy" = Option<String>, Query, description = "a username whose favorites to list"), ("language" = Option<String>, Query, description = "a BCP 47 language tag"), ("status" = Option<String>, Query, description = "published (the default) or draft: one's own drafts, or anyone's for editors")),
     responses((status = 200, description = "a page of published posts", body = PostList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
 )]
 pub(crate) async fn list<S: Store>(
@@ -166,11 +167,17 @@ pub(crate) async fn list<S: Store>(
     let format = response_format(&headers)?;
     let viewer = caller(&state, &headers).await?;
     let keyset = keyset(&query)?;
+    let drafts = match query.status.as_deref() {
+        None | Some("published") => false,
+        Some("draft") => true,
+        Some(_) => return Err(bad_query("status must be published or draft")),
+    };
     let listing = PostListing {
         tag: query.tag.as_deref(),
         author: query.author.as_deref(),
         favorited_by: query.favorited_by.as_deref(),
         language: query.language.as_deref(),
+        drafts,
     };
     let page = state
         .quire

@@ -410,13 +410,14 @@ fn decode_user_cursor(token: &str) -> Option<UserId> {
     UserId::parse(std::str::from_utf8(&bytes).ok()?)
 }
 
-async fn follow_page<S: Store>(
+/// A page of users: everyone, or one user's followers or followees.
+async fn user_page<S: Store>(
     state: &AppState<S>,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
-    id: &str,
+    id: Option<&str>,
     query: &FollowQuery,
-    direction: quire_core::model::FollowDirection,
+    direction: Option<quire_core::model::FollowDirection>,
 ) -> Result<Response, V1Error> {
     let bad = |detail: &str| -> V1Error {
         super::Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Bad query", detail).into()
@@ -436,10 +437,15 @@ async fn follow_page<S: Store>(
             Some(decode_user_cursor(token).ok_or_else(|| bad("cursor is not one this API gave"))?)
         }
     };
-    let mut views = state
-        .quire
-        .follows(user_id(id)?, direction, after, limit + 1, viewer.as_ref())
-        .await?;
+    let mut views = match (id, direction) {
+        (Some(id), Some(direction)) => {
+            state
+                .quire
+                .follows(user_id(id)?, direction, after, limit + 1, viewer.as_ref())
+                .await?
+        }
+        _ => state.quire.users(after, limit + 1, viewer.as_ref()).await?,
+    };
     let next = (views.len() > limit as usize).then(|| {
         views.truncate(limit as usize);
         views.last().map(|view| encode_user_cursor(view.user.id))
@@ -481,13 +487,13 @@ pub(crate) async fn followers<S: Store>(
     Path(id): Path<String>,
     query: axum::extract::Query<FollowQuery>,
 ) -> Result<Response, V1Error> {
-    follow_page(
+    user_page(
         &state,
         &headers,
         &uri,
-        &id,
+        Some(&id),
         &query,
-        quire_core::model::FollowDirection::Followers,
+        Some(quire_core::model::FollowDirection::Followers),
     )
     .await
 }
@@ -508,13 +514,13 @@ pub(crate) async fn following<S: Store>(
     Path(id): Path<String>,
     query: axum::extract::Query<FollowQuery>,
 ) -> Result<Response, V1Error> {
-    follow_page(
+    user_page(
         &state,
         &headers,
         &uri,
-        &id,
+        Some(&id),
         &query,
-        quire_core::model::FollowDirection::Following,
+        Some(quire_core::model::FollowDirection::Following),
     )
     .await
 }
@@ -576,4 +582,22 @@ impl FromWire for Credentials {
             password: message.password,
         }
     }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    operation_id = "listUsers",
+    tag = "users",
+    params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor")),
+    responses((status = 200, description = "a page of users by id", body = UserList), (status = 400, description = "a malformed query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
+/// `GET /api/v1/users`: every user, by id, a page at a time.
+pub(crate) async fn list<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    query: axum::extract::Query<FollowQuery>,
+) -> Result<Response, V1Error> {
+    user_page(&state, &headers, &uri, None, &query, None).await
 }

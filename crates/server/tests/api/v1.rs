@@ -505,3 +505,58 @@ on_both_engines! {
         assert_eq!(seen, ["f0", "f1", "f2", "f3", "f4"]);
     }
 }
+
+on_both_engines! {
+    async fn users_are_listed_by_id_without_emails(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        for name in ["ann", "ben", "cal"] {
+            register(&app, name).await;
+        }
+        let (status, headers, text) = send(&app, Method::GET, "/api/v1/users?limit=2", &[], None).await;
+        assert_eq!(status, 200, "{text}");
+        let page = json_of(&text);
+        let names: Vec<&str> = page["items"].as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+        assert_eq!(names, ["ann", "ben"]);
+        assert!(page["items"][0].get("email").is_none());
+        let link = headers["link"].to_str().unwrap();
+        let next = &link[1..link.find('>').unwrap()];
+        let (_, _, text) = send(&app, Method::GET, next, &[], None).await;
+        assert_eq!(json_of(&text)["items"][0]["username"], "cal");
+    }
+}
+
+on_both_engines! {
+    async fn drafts_are_listed_for_their_author_and_editors(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (_, writer) = register(&app, "writer").await;
+        let (_, other) = register(&app, "other").await;
+        let editor = app.user_with_roles("editor", Roles::of(&[Role::Reader, Role::Editor])).await;
+        let (writer, other, editor) = (format!("Bearer {writer}"), format!("Bearer {other}"), format!("Bearer {}", editor.token));
+        for i in 0..3 {
+            create_post(&app, &writer, json!({"title": format!("Draft {i}"), "description": "d", "content": "c", "status": "draft"})).await;
+        }
+        create_post(&app, &other, json!({"title": "Other draft", "description": "d", "content": "c", "status": "draft"})).await;
+        create_post(&app, &writer, json!({"title": "Public", "description": "d", "content": "c"})).await;
+
+        let titles = |text: &str| -> Vec<String> {
+            json_of(text)["items"].as_array().unwrap().iter().map(|p| p["title"].as_str().unwrap().to_owned()).collect()
+        };
+        let (status, headers, text) = send(&app, Method::GET, "/api/v1/posts?status=draft&limit=2&count=true", &[("authorization", &writer)], None).await;
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(titles(&text), ["Draft 2", "Draft 1"]);
+        assert_eq!(json_of(&text)["total"], 3);
+        let link = headers["link"].to_str().unwrap();
+        let (_, _, text) = send(&app, Method::GET, &link[1..link.find('>').unwrap()], &[("authorization", &writer)], None).await;
+        assert_eq!(titles(&text), ["Draft 0"]);
+
+        assert_eq!(send(&app, Method::GET, "/api/v1/posts?status=draft", &[], None).await.0, 401);
+        assert_eq!(send(&app, Method::GET, "/api/v1/posts?status=draft&author=writer", &[("authorization", &other)], None).await.0, 403);
+        let (_, _, text) = send(&app, Method::GET, "/api/v1/posts?status=draft&count=true", &[("authorization", &editor)], None).await;
+        assert_eq!(json_of(&text)["total"], 4, "editors see every draft");
+        let (_, _, text) = send(&app, Method::GET, "/api/v1/posts?status=draft&author=other", &[("authorization", &editor)], None).await;
+        assert_eq!(titles(&text), ["Other draft"]);
+        let (_, _, text) = send(&app, Method::GET, "/api/v1/posts?count=true", &[], None).await;
+        assert_eq!(json_of(&text)["total"], 1, "published posts only by default");
+        assert_eq!(send(&app, Method::GET, "/api/v1/posts?status=archived", &[], None).await.0, 400);
+    }
+}

@@ -23,6 +23,13 @@ pub struct RequestId(pub Arc<str>);
 tokio::task_local! {
     /// The id of the request the current task serves.
     static CURRENT_REQUEST_ID: Arc<str>;
+    /// Whether the client of the current request prefers XML to JSON.
+    static PREFERS_XML: bool;
+}
+
+/// Whether the current request's client prefers XML (for problem details in `+xml`).
+pub(crate) fn prefers_xml() -> bool {
+    PREFERS_XML.try_with(|prefers| *prefers).unwrap_or(false)
 }
 
 /// The id of the request being served, where one is (inside the request middleware).
@@ -93,8 +100,12 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
     );
 
     let path_is_v1 = crate::v1::is_v1_path(request.uri().path());
-    let mut response = CURRENT_REQUEST_ID
-        .scope(id.clone(), next.run(request).instrument(span.clone()))
+    let xml = path_is_v1 && crate::v1::prefers_xml(request.headers());
+    let mut response = PREFERS_XML
+        .scope(
+            xml,
+            CURRENT_REQUEST_ID.scope(id.clone(), next.run(request).instrument(span.clone())),
+        )
         .await;
 
     let _entered = span.enter();
@@ -119,7 +130,8 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
             let code = reason.to_ascii_lowercase().replace(' ', "-");
             let problem = crate::v1::Problem::new(status, &code, "Request not served", reason);
             let headers = response.headers().clone();
-            response = axum::response::IntoResponse::into_response(problem);
+            response = PREFERS_XML
+                .sync_scope(xml, || axum::response::IntoResponse::into_response(problem));
             for (name, value) in &headers {
                 if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
                     response.headers_mut().insert(name, value.clone());

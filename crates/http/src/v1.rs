@@ -17,6 +17,7 @@ use quire_core::ports::Store;
 use crate::AppState;
 
 pub(crate) use docs::router as docs_router;
+pub(crate) use negotiate::prefers_xml;
 pub(crate) use problem::{Problem, is_v1_path};
 
 pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {

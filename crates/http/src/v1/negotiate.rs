@@ -83,6 +83,11 @@ pub(crate) fn response_format(headers: &HeaderMap) -> Result<Format, Problem> {
     })
 }
 
+/// Whether `Accept` makes XML the best format (problem details then come as `+xml`).
+pub(crate) fn prefers_xml(headers: &HeaderMap) -> bool {
+    response_format(headers) == Ok(Format::Xml)
+}
+
 /// The format of a request body, by `Content-Type`. `json_type` names the JSON media type
 /// the operation takes (`application/json`, or `application/merge-patch+json` for PATCH).
 pub(crate) fn body_format(headers: &HeaderMap, json_type: &str) -> Result<Format, Problem> {

@@ -139,14 +139,23 @@ impl Problem {
 }
 
 impl IntoResponse for Problem {
+    /// `application/problem+xml` for clients that prefer XML, else `application/problem+json`.
     fn into_response(self) -> Response {
         let status = self.status();
-        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let xml = crate::middleware::prefers_xml()
+            .then(|| quick_xml::se::to_string_with_root("problem", &self).ok())
+            .flatten();
+        let (body, content_type) = match xml {
+            Some(xml) => (xml.into_bytes(), "application/problem+xml"),
+            None => (
+                serde_json::to_vec(&self).unwrap_or_default(),
+                "application/problem+json",
+            ),
+        };
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         response
     }
 }

@@ -259,6 +259,17 @@ impl TestApp {
         }
     }
 
+    /// A second instance of the application on the same database (and data directory), as
+    /// behind a load balancer.
+    pub async fn sibling(&self) -> TestApp {
+        let config = self.env.config();
+        let holder = TestEnv {
+            data: tempfile::tempdir().unwrap(),
+            postgres: None,
+        };
+        TestApp::spawn_with(config, holder).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }

@@ -560,3 +560,35 @@ on_both_engines! {
         assert_eq!(send(&app, Method::GET, "/api/v1/posts?status=archived", &[], None).await.0, 400);
     }
 }
+
+on_both_engines! {
+    async fn idempotency_keys_hold_across_instances(engine: Engine) {
+        let first = TestApp::spawn(engine).await;
+        let second = first.sibling().await;
+        let (_, token) = register(&first, "roamer").await;
+        let bearer = format!("Bearer {token}");
+        let body = json!({"title": "Load balanced", "description": "d", "content": "c"}).to_string();
+        let headers = [("authorization", bearer.as_str()), ("content-type", "application/json"), ("idempotency-key", "lb-1")];
+        let (status, _, created) = send(&first, Method::POST, "/api/v1/posts", &headers, Some(body.clone())).await;
+        assert_eq!(status, 201);
+        let (status, replay_headers, replayed) = send(&second, Method::POST, "/api/v1/posts", &headers, Some(body)).await;
+        assert_eq!(status, 201);
+        assert_eq!(replayed, created);
+        assert_eq!(replay_headers["idempotent-replayed"], "true");
+        let (_, _, list) = send(&second, Method::GET, "/api/v1/posts?count=true", &[], None).await;
+        assert_eq!(json_of(&list)["total"], 1);
+    }
+
+    async fn xml_clients_get_problems_in_xml(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (status, headers, body) = send(&app, Method::GET, "/api/v1/users/99999", &[("accept", "application/xml")], None).await;
+        assert_eq!(status, 404);
+        assert_eq!(headers["content-type"], "application/problem+xml");
+        assert!(body.starts_with("<problem>"), "{body}");
+        assert!(body.contains("<status>404</status>"), "{body}");
+        let (_, headers, _) = send(&app, Method::GET, "/api/v1/nowhere", &[("accept", "application/xml")], None).await;
+        assert_eq!(headers["content-type"], "application/problem+xml");
+        let (_, headers, _) = send(&app, Method::GET, "/api/v1/users/99999", &[], None).await;
+        assert_eq!(headers["content-type"], "application/problem+json");
+    }
+}

@@ -98,6 +98,10 @@ pub enum Error {
     /// The change collides with existing state, such as a username already taken.
     #[error("conflict: {0}")]
     Conflict(FieldErrors),
+    /// The change was based on a version of the resource that is no longer current: someone
+    /// else changed it in between.
+    #[error("stale: {0:?} changed since the version the change was based on")]
+    Stale(Resource),
     /// A dependency is down or overloaded; the caller may retry later.
     #[error("unavailable: {reason}")]
     Unavailable {

@@ -217,6 +217,8 @@ pub struct PostChanges {
     pub body: Option<Body>,
     pub tags: Option<TagList>,
     pub updated_at: Timestamp,
+    /// Write only if the post's `updated_at` is still this.
+    pub expected_updated_at: Option<Timestamp>,
 }
 
 /// A comment to insert.

@@ -65,6 +65,13 @@ pub(crate) fn status_and_body(error: &Error) -> (StatusCode, Value) {
             error_body(resource_key(*resource), "not found"),
         ),
         Error::Conflict(fields) => (StatusCode::CONFLICT, fields_body(fields)),
+        Error::Stale(resource) => (
+            StatusCode::CONFLICT,
+            error_body(
+                resource_key(*resource),
+                "has changed since; reload and retry",
+            ),
+        ),
         Error::Unavailable { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
             error_body("service", "is temporarily unavailable, retry later"),
@@ -206,6 +213,11 @@ mod tests {
                 Error::NotFound(Resource::Comment),
                 404,
                 r#"{"errors":{"comment":["not found"]}}"#,
+            ),
+            (
+                Error::Stale(Resource::Post),
+                409,
+                r#"{"errors":{"article":["has changed since; reload and retry"]}}"#,
             ),
             (
                 Error::taken("username"),

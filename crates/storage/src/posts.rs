@@ -92,7 +92,8 @@ macro_rules! update_post {
              description = COALESCE($4, description), body = COALESCE($5, body), \
              updated_at = ",
             $greatest,
-            "($6, updated_at + 1) WHERE id = $1 RETURNING status"
+            "($6, updated_at + 1) WHERE id = $1 \
+             AND (CAST($7 AS BIGINT) IS NULL OR updated_at = $7) RETURNING status"
         )
     };
 }
@@ -475,12 +476,16 @@ impl Db {
                 .bind(changes.description.as_ref().map(Description::as_str))
                 .bind(changes.body.as_ref().map(Body::as_str))
                 .bind(changes.updated_at.as_millis())
+                .bind(changes.expected_updated_at.map(|at| at.as_millis()))
                 .fetch_optional(ex)
                 .await
         })
         .map_err(db_error)?;
         let Some(status) = status else {
-            return Err(Error::NotFound(Resource::Post));
+            return Err(match changes.expected_updated_at {
+                Some(_) => Error::Stale(Resource::Post),
+                None => Error::NotFound(Resource::Post),
+            });
         };
         if let Some(tags) = &changes.tags {
             let published = status == PostStatus::Published.as_str();

@@ -9,6 +9,7 @@ use crate::model::{
 };
 use crate::policy::{self, Actor};
 use crate::ports::Store;
+use crate::time::Timestamp;
 use crate::values::{Body, Description, Slug, TagList, TagName, Title, Username};
 
 /// A new post as submitted; missing fields are `None`.
@@ -96,6 +97,9 @@ pub struct PostUpdate {
     pub description: Patch<String>,
     pub body: Patch<String>,
     pub tags: Patch<Vec<String>>,
+    /// The `updated_at` of the version the change was based on: if the post changed since,
+    /// nothing is written and the answer is [`Error::Stale`].
+    pub based_on: Option<Timestamp>,
 }
 
 /// How many times a taken slug is retried with a fresh random suffix.
@@ -313,6 +317,12 @@ impl<S: Store> Quire<S> {
         let current = self.load_post(&post, Some(actor)).await?;
         let now = self.adapters.clock.now().after(current.updated_at);
         let base = title.as_ref().map(Slug::from_title);
+        if update
+            .based_on
+            .is_some_and(|version| version != current.updated_at)
+        {
+            return Err(Error::Stale(Resource::Post));
+        }
         let mut changes = PostChanges {
             slug: None,
             title,
@@ -320,6 +330,7 @@ impl<S: Store> Quire<S> {
             body,
             tags,
             updated_at: now,
+            expected_updated_at: update.based_on,
         };
         let Some(base) = base.filter(|base| !slug_fits_title(&current.slug, base)) else {
             self.store.update_post(post.id, &changes).await?;

@@ -141,6 +141,7 @@ pub(crate) async fn update<S: Store>(
         description: fields.description.into(),
         body: fields.body.into(),
         tags: fields.tag_list.into(),
+        based_on: None,
     };
     let post = state
         .quire

@@ -417,7 +417,13 @@ async fn change<S: Store>(
     let id = post_id(id)?;
     let current = state.quire.post(id, Some(&actor)).await?;
     Representation::of(format, "post", &PostRepr::from(&current))?.check_if_match(headers)?;
-    let post = state.quire.update_post(&actor, id, update()?).await?;
+    let mut update = update()?;
+    // With If-Match, the write itself checks that nobody changed the post since it was read,
+    // so two editors cannot overwrite each other between the check and the write.
+    if headers.contains_key(header::IF_MATCH) {
+        update.based_on = Some(current.updated_at);
+    }
+    let post = state.quire.update_post(&actor, id, update).await?;
     Ok(
         Representation::of(format, "post", &PostRepr::from(&post))?.respond(
             StatusCode::OK,
@@ -453,6 +459,7 @@ pub(crate) async fn replace<S: Store>(
             description: required(input.description),
             body: required(input.content),
             tags: Patch::Value(input.tags.unwrap_or_default()),
+            based_on: None,
         })
     })
     .await
@@ -485,6 +492,7 @@ pub(crate) async fn patch<S: Store>(
             description: input.description.into(),
             body: input.content.into(),
             tags: input.tags.into(),
+            based_on: None,
         })
     })
     .await

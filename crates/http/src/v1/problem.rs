@@ -118,6 +118,15 @@ impl Problem {
                     errors.to_string(),
                 )
             },
+            Error::Stale(resource) => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Precondition failed",
+                format!(
+                    "the {} changed since the version the change was based on",
+                    resource_name(*resource)
+                ),
+            ),
             Error::Unavailable { .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -218,6 +227,7 @@ mod tests {
             (Error::Forbidden(Resource::Post), 403, "forbidden"),
             (Error::NotFound(Resource::User), 404, "not-found"),
             (Error::taken("username"), 409, "conflict"),
+            (Error::Stale(Resource::Post), 412, "precondition-failed"),
             (
                 Error::Unavailable {
                     reason: "db",

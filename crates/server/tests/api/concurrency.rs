@@ -126,3 +126,39 @@ on_both_engines! {
         assert_eq!(app.get("/api/articles", None).await.body["articlesCount"], 1);
     }
 }
+
+on_both_engines! {
+    async fn a_change_based_on_an_old_version_writes_nothing(engine: Engine) {
+        use quire_core::Error;
+        use quire_core::service::{Patch, PostUpdate};
+        let app = TestApp::spawn(engine).await;
+        let author = app.register("author").await;
+        let actor = app.quire.authenticate(&author.token).await.unwrap();
+        app.create_article(&author, "Versioned", &[]).await;
+        let read = app.quire.post("versioned", Some(&actor)).await.unwrap();
+        // Another editor's change lands between this editor's read and write.
+        app.put("/api/articles/versioned", Some(&author.token), json!({"article": {"body": "theirs"}})).await;
+        let mine = PostUpdate {
+            body: Patch::Value("mine".to_owned()),
+            based_on: Some(read.updated_at),
+            ..PostUpdate::default()
+        };
+        let result = app.quire.update_post(&actor, "versioned", mine).await;
+        assert!(matches!(result, Err(Error::Stale(_))), "{result:?}");
+        // The write itself carries the check too, for the race between a check and a write.
+        use quire_core::ports::PostStore;
+        let changes = quire_core::model::PostChanges {
+            slug: None,
+            title: None,
+            description: None,
+            body: Some(quire_core::values::Body::parse("mine").unwrap()),
+            tags: None,
+            updated_at: read.updated_at,
+            expected_updated_at: Some(read.updated_at),
+        };
+        let written = app.quire.store().update_post(read.id, &changes).await;
+        assert!(matches!(written, Err(Error::Stale(_))), "{written:?}");
+        let now = app.get("/api/articles/versioned", None).await;
+        assert_eq!(now.body["article"]["body"], "theirs", "nothing was overwritten");
+    }
+}

@@ -164,7 +164,9 @@ pub trait CommentStore {
 /// Responses kept under idempotency keys, shared by every instance through the database.
 pub trait IdempotencyStore {
     /// Claims `key` for `scope` (a user id, 0 for anonymous) and a request `fingerprint`,
-    /// first forgetting keys created before `expired_before`.
+    /// first forgetting keys created before `expired_before`, and this key's claim if it never
+    /// completed and was made before `abandoned_before`.
+    #[allow(clippy::too_many_arguments)]
     fn claim_key(
         &self,
         scope: i64,
@@ -172,6 +174,7 @@ pub trait IdempotencyStore {
         fingerprint: &str,
         at: Timestamp,
         expired_before: Timestamp,
+        abandoned_before: Timestamp,
     ) -> impl Future<Output = Result<Claim>> + Send;
     /// Records the response of a claimed key.
     fn complete_key(

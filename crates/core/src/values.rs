@@ -10,6 +10,8 @@ pub use post::{Body, CommentBody, Description, Slug, TagList, TagName, Title};
 pub use user::{Bio, Email, ImageUrl, Password, PasswordHash, Username};
 
 pub(crate) const BLANK: &str = "can't be blank";
+/// No engine stores a NUL character the same way (PostgreSQL refuses it): refused everywhere.
+pub(crate) const NUL: &str = "can't contain NUL characters";
 
 /// Counts characters, not bytes, so limits mean the same in every script.
 pub(crate) fn char_len(text: &str) -> usize {

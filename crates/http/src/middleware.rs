@@ -110,23 +110,36 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
 
     let _entered = span.enter();
     let status = response.status();
-    if let Some(ServerFault(cause)) = response.extensions_mut().remove::<ServerFault>() {
+    let fault = response.extensions_mut().remove::<ServerFault>();
+    if let Some(ServerFault(cause)) = &fault {
         tracing::error!(%cause, "request failed");
-        let message = format!("internal error (request id {id})");
-        json_body(&mut response, &error_body("server", &message));
-    } else if status == axum::http::StatusCode::SERVICE_UNAVAILABLE && !is_json(&response) {
-        tracing::warn!("request timed out");
-        json_body(
-            &mut response,
-            &error_body("request", "took too long; retry later"),
-        );
-    } else if status.is_server_error() && !is_json(&response) {
-        tracing::error!(status = status.as_u16(), "request failed without a cause");
-        let message = format!("internal error (request id {id})");
-        json_body(&mut response, &error_body("server", &message));
-    } else if status.is_client_error() && !is_json(&response) {
+    }
+    let structured = is_json(&response);
+    // Under /api/v1 every failure is a problem document; elsewhere RealWorld's error shape.
+    let replacement = match (fault.is_some(), status) {
+        (true, _) if path_is_v1 => None,
+        (true, _) => Some(error_body(
+            "server",
+            &format!("internal error (request id {id})"),
+        )),
+        (false, _) if structured => None,
+        (false, axum::http::StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::warn!("request timed out");
+            Some(error_body("request", "took too long; retry later"))
+        }
+        (false, status) if status.is_server_error() => {
+            tracing::error!(status = status.as_u16(), "request failed without a cause");
+            Some(error_body(
+                "server",
+                &format!("internal error (request id {id})"),
+            ))
+        }
+        (false, status) if status.is_client_error() => Some(transport_error_body(status)),
+        _ => None,
+    };
+    if let Some(body) = replacement {
         if path_is_v1 {
-            let reason = status.canonical_reason().unwrap_or("Client error");
+            let reason = status.canonical_reason().unwrap_or("Error");
             let code = reason.to_ascii_lowercase().replace(' ', "-");
             let problem = crate::v1::Problem::new(status, &code, "Request not served", reason);
             let headers = response.headers().clone();
@@ -138,7 +151,7 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
                 }
             }
         } else {
-            json_body(&mut response, &transport_error_body(status));
+            json_body(&mut response, &body);
         }
     }
     if let Ok(value) = HeaderValue::from_str(&id) {

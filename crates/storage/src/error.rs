@@ -65,10 +65,11 @@ pub(crate) fn db_error_or_gone(error: sqlx::Error, resource: Resource) -> Error 
 fn is_lost_race(code: Option<&str>) -> bool {
     match code {
         Some("40001" | "40P01") => true,
-        Some(code) => code
+        // PostgreSQL's SQLSTATEs have five characters; SQLite's numeric codes fewer.
+        Some(code) if code.len() < 5 => code
             .parse::<i32>()
             .is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
-        None => false,
+        _ => false,
     }
 }
 
@@ -93,6 +94,10 @@ mod tests {
         assert!(is_lost_race(Some("40P01")));
         assert!(!is_lost_race(Some("19")));
         assert!(!is_lost_race(Some("23505")));
+        assert!(
+            !is_lost_race(Some("22021")),
+            "a PostgreSQL code is not read as SQLite's"
+        );
         assert!(!is_lost_race(None));
     }
 

@@ -9,7 +9,12 @@ use crate::db::Db;
 use crate::error::db_error;
 use crate::sql::{Sql, on_writer};
 
-const FORGET_EXPIRED: Sql = Sql::both("DELETE FROM idempotency_keys WHERE created_at < $1");
+/// Forgets keys past the window, and claims whose request died before completing (the
+/// process stopped, or the request was dropped) once they are older than a request can run.
+const FORGET_EXPIRED: Sql = Sql::both(
+    "DELETE FROM idempotency_keys WHERE created_at < $1 \
+     OR (status IS NULL AND user_id = $2 AND key = $3 AND created_at < $4)",
+);
 
 const CLAIM: Sql = Sql::both(
     "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
@@ -37,10 +42,14 @@ impl IdempotencyStore for Db {
         fingerprint: &str,
         at: Timestamp,
         expired_before: Timestamp,
+        abandoned_before: Timestamp,
     ) -> Result<Claim> {
         on_writer!(self, FORGET_EXPIRED, |ex, sql| {
             sqlx::query(sql)
                 .bind(expired_before.as_millis())
+                .bind(scope)
+                .bind(key)
+                .bind(abandoned_before.as_millis())
                 .execute(ex)
                 .await
                 .map(drop)

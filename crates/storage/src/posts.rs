@@ -102,7 +102,12 @@ const UPDATE_POST: Sql = Sql {
     pg: update_post!("GREATEST"),
 };
 
-const POST_AUTHOR_AND_STATUS: Sql = Sql::both("SELECT author_id, status FROM posts WHERE id = $1");
+/// The post about to be deleted, locked on PostgreSQL so that no favorite or retag lands
+/// between counting down and deleting (SQLite's one writer already serializes them).
+const POST_AUTHOR_AND_STATUS: Sql = Sql {
+    sqlite: "SELECT author_id, status FROM posts WHERE id = $1",
+    pg: "SELECT author_id, status FROM posts WHERE id = $1 FOR UPDATE",
+};
 
 const UNCOUNT_FAVORITERS: Sql = Sql::both(
     "UPDATE users SET favorite_count = favorite_count - 1 \
@@ -126,20 +131,23 @@ const COUNT_USER_FAVORITES: Sql = Sql::both(
      AND EXISTS (SELECT 1 FROM posts WHERE id = $3 AND status = 'published')",
 );
 
+/// Tags, most used first, then by name compared byte by byte on both engines (PostgreSQL
+/// would otherwise use the database's collation).
 macro_rules! tag_cloud {
-    ($engine:tt) => {
+    ($engine:tt, $by_name:literal) => {
         concat!(
             "SELECT ",
             json_agg_open!($engine),
-            "name ORDER BY post_count DESC, name",
+            "name ORDER BY post_count DESC, ",
+            $by_name,
             json_agg_close!($engine),
             " FROM tags WHERE post_count > 0"
         )
     };
 }
 const TAGS: Sql = Sql {
-    sqlite: tag_cloud!(sqlite),
-    pg: tag_cloud!(pg),
+    sqlite: tag_cloud!(sqlite, "name"),
+    pg: tag_cloud!(pg, "name COLLATE \"C\""),
 };
 
 /// The start of a list statement's page part, up to the filter; see [`list_statement`].
@@ -599,9 +607,11 @@ impl Db {
             query.fetch_one(ex).await
         })
         .map_err(db_error)?;
-        let total = u64::try_from(total).map_err(|_| {
-            Error::internal(format!("a post counter is negative ({total}): {filter:?}"))
-        })?;
+        // A negative count is drift in the counters: report it loudly, but still serve the list.
+        let total = u64::try_from(total).unwrap_or_else(|_| {
+            tracing::error!(total, ?filter, "a post counter is negative");
+            0
+        });
         let rows = serde_json::from_str(&json)
             .map_err(|error| Error::internal(format!("decoding a page of posts: {error}")))?;
         Ok((total, rows))

@@ -10,6 +10,11 @@ use crate::time::Timestamp;
 /// How long a key is kept: at least a day, so retries across restarts and instances work.
 pub const IDEMPOTENCY_WINDOW_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
+/// After this long, a claim whose request never completed (it was dropped, or its process
+/// stopped) is given up, so the key does not answer 409 for a whole day. Longer than any
+/// request may run.
+pub const ABANDONED_CLAIM_MILLIS: i64 = 2 * 60 * 1000;
+
 /// A client's idempotency key: 1 to 255 visible ASCII characters.
 fn parse_key(key: &str) -> Result<&str> {
     if !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic()) {
@@ -37,8 +42,16 @@ impl<S: Store> Quire<S> {
         let key = parse_key(key)?;
         let now = self.adapters.clock.now();
         let expired_before = Timestamp::from_millis(now.as_millis() - IDEMPOTENCY_WINDOW_MILLIS);
+        let abandoned_before = Timestamp::from_millis(now.as_millis() - ABANDONED_CLAIM_MILLIS);
         self.store
-            .claim_key(scope(actor), key, fingerprint, now, expired_before)
+            .claim_key(
+                scope(actor),
+                key,
+                fingerprint,
+                now,
+                expired_before,
+                abandoned_before,
+            )
             .await
     }
 

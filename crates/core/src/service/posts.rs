@@ -84,6 +84,8 @@ fn category(text: &str) -> Result<String, &'static str> {
         Err(BLANK)
     } else if text.chars().count() > 64 {
         Err("is too long (maximum is 64 characters)")
+    } else if text.chars().any(char::is_control) {
+        Err("can't contain control characters")
     } else {
         Ok(text.to_owned())
     }
@@ -323,6 +325,19 @@ impl<S: Store> Quire<S> {
         {
             return Err(Error::Stale(Resource::Post));
         }
+        // A change to what is already there writes nothing: the same PUT twice leaves one
+        // state, down to updatedAt and the ETag.
+        let unchanged = title.as_ref().is_none_or(|title| *title == current.title)
+            && description
+                .as_ref()
+                .is_none_or(|text| *text == current.description)
+            && body
+                .as_ref()
+                .is_none_or(|text| Some(text) == current.body.as_ref())
+            && tags.as_ref().is_none_or(|tags| *tags == current.tags);
+        if unchanged {
+            return Ok(current);
+        }
         let mut changes = PostChanges {
             slug: None,
             title,
@@ -387,6 +402,9 @@ impl<S: Store> Quire<S> {
         address: impl Into<PostAddress<'a>>,
     ) -> Result<Post> {
         let post = self.visible_post(address.into(), Some(actor)).await?;
+        if !policy::may_react(actor) {
+            return Err(Error::Forbidden(Resource::Post));
+        }
         self.store.unfavorite(actor.user_id, post.id).await?;
         self.load_post(&post, Some(actor)).await
     }

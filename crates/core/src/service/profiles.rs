@@ -43,6 +43,9 @@ impl<S: Store> Quire<S> {
     #[tracing::instrument(skip_all)]
     pub async fn unfollow(&self, actor: &Actor, username: &str) -> Result<Profile> {
         let target = self.profile(username, Some(actor)).await?;
+        if !policy::may_react(actor) {
+            return Err(Error::Forbidden(Resource::User));
+        }
         self.store.unfollow(actor.user_id, target.id).await?;
         Ok(Profile {
             following: false,
@@ -67,7 +70,9 @@ impl<S: Store> Quire<S> {
             .user_by_id(id)
             .await?
             .ok_or(Error::NotFound(Resource::User))?;
-        self.store.unfollow(actor.user_id, target.id).await
+        self.unfollow(actor, target.username.as_str())
+            .await
+            .map(drop)
     }
 
     /// A page of a user's followers or followees, by ascending id, as the viewer may see

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::{BLANK, char_len, is_blank};
+use super::{BLANK, NUL, char_len, is_blank};
 
 /// A post's URL identifier, unique across posts; follows the title.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -80,6 +80,9 @@ macro_rules! required_text {
             pub fn parse(text: &str) -> Result<Self, &'static str> {
                 if is_blank(text) {
                     return Err(BLANK);
+                }
+                if text.contains('\0') {
+                    return Err(NUL);
                 }
                 if char_len(text) > Self::MAX_CHARS {
                     return Err($too_long);
@@ -222,6 +225,8 @@ mod tests {
         assert_eq!(CommentBody::parse("\t"), Err(BLANK));
         assert!(Title::parse(&"t".repeat(256)).is_err());
         assert!(Title::parse(&"t".repeat(255)).is_ok());
+        assert_eq!(Body::parse("a\0b"), Err(NUL));
+        assert_eq!(CommentBody::parse("\0"), Err(NUL));
     }
 
     #[test]

@@ -169,6 +169,9 @@ impl Bio {
         if char_len(text) > Self::MAX_CHARS {
             return Err("is too long (maximum is 10000 characters)");
         }
+        if text.contains('\0') {
+            return Err(super::NUL);
+        }
         Ok(Some(Self(text.to_owned())))
     }
 

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use quire_core::model::{Claim, IdempotentResponse};
@@ -26,13 +26,15 @@ const KEPT: [HeaderName; 4] = [
     header::CACHE_CONTROL,
 ];
 
-/// Runs `request` once per key: the first time for real, later times as a replay.
+/// Runs `request` once per key: the first time for real, later times as a replay. `body` is
+/// what tells one request from another under the same key; it is kept only as a hash, and
+/// must hold no secret (a hash of a short secret can be brute-forced).
 pub(crate) async fn once<S, F, Fut>(
     state: &AppState<S>,
     headers: &HeaderMap,
     actor: Option<&Actor>,
     operation: &str,
-    body: &Bytes,
+    body: &[u8],
     request: F,
 ) -> Result<Response, V1Error>
 where

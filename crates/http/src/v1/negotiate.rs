@@ -161,13 +161,24 @@ pub(crate) fn parse_patch<T: DeserializeOwned>(
         )
     };
     match format {
-        Format::Json => serde_json::from_slice(bytes).map_err(|error| match error.classify() {
-            serde_json::error::Category::Data => wrong_shape(error.to_string()),
-            _ => malformed(error.to_string()),
-        }),
+        Format::Json => {
+            let value: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|error| malformed(error.to_string()))?;
+            // A resource or a merge patch is an object: serde would also read a struct from an
+            // array, by position.
+            if !value.is_object() {
+                return Err(wrong_shape("the body must be a JSON object".to_owned()));
+            }
+            serde_json::from_value(value).map_err(|error| wrong_shape(error.to_string()))
+        }
         Format::Xml => {
             let text = std::str::from_utf8(bytes).map_err(|error| malformed(error.to_string()))?;
-            quick_xml::de::from_str(text).map_err(|error| wrong_shape(error.to_string()))
+            quick_xml::de::from_str(text).map_err(|error| match error {
+                quick_xml::DeError::InvalidXml(_) | quick_xml::DeError::UnexpectedEof => {
+                    malformed(error.to_string())
+                }
+                _ => wrong_shape(error.to_string()),
+            })
         }
         Format::Protobuf => Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -185,6 +196,8 @@ pub(crate) enum Caching {
     Public,
     /// Depends on who asks: only the client's own cache, revalidated each time.
     Private,
+    /// Holds a secret (a session token): no cache keeps it.
+    NoStore,
 }
 
 /// A serialized representation with its strong validator.
@@ -284,6 +297,7 @@ impl Representation {
             HeaderValue::from_static(match caching {
                 Caching::Public => "public, max-age=60, must-revalidate",
                 Caching::Private => "private, no-cache",
+                Caching::NoStore => "no-store",
             }),
         );
         headers.insert(

@@ -491,7 +491,11 @@ pub(crate) async fn patch<S: Store>(
             title: input.title.into(),
             description: input.description.into(),
             body: input.content.into(),
-            tags: input.tags.into(),
+            // In a merge patch, null removes the member: no tags.
+            tags: match input.tags {
+                Field::Null => Patch::Value(Vec::new()),
+                tags => tags.into(),
+            },
             based_on: None,
         })
     })

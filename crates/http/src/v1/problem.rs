@@ -199,10 +199,16 @@ impl IntoResponse for V1Error {
         let problem = Problem::from_error(&error);
         let shared = crate::error::ApiError(error).into_response();
         let mut response = problem.into_response();
-        for name in [header::WWW_AUTHENTICATE, header::RETRY_AFTER] {
-            if let Some(value) = shared.headers().get(&name) {
-                response.headers_mut().insert(name, value.clone());
-            }
+        if let Some(value) = shared.headers().get(header::RETRY_AFTER) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, value.clone());
+        }
+        if shared.headers().contains_key(header::WWW_AUTHENTICATE) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"quire\""),
+            );
         }
         if let Some(fault) = shared.extensions().get::<crate::error::ServerFault>() {
             response.extensions_mut().insert(fault.clone());

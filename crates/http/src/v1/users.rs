@@ -119,14 +119,16 @@ pub(crate) async fn register<S: Store>(
     body: Bytes,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
+    let input: NewUser = parse_body(body_format(&headers, "application/json")?, &body)?;
+    // The password stays out of the fingerprint: only a hash of it would be stored.
+    let fingerprint = format!("{:?}\n{:?}", input.username, input.email);
     super::idempotency::once(
         &state,
         &headers,
         None,
         "POST /api/v1/users",
-        &body,
+        fingerprint.as_bytes(),
         || async {
-            let input: NewUser = parse_body(body_format(&headers, "application/json")?, &body)?;
             let registration = Registration {
                 username: input.username,
                 email: input.email,
@@ -189,7 +191,7 @@ pub(crate) async fn log_in<S: Store>(
     let response = Representation::of(format, "session", &session)?.respond(
         StatusCode::CREATED,
         &headers,
-        Caching::Private,
+        Caching::NoStore,
     );
     Ok(location(response, "/api/v1/me"))
 }
@@ -323,19 +325,21 @@ pub(crate) async fn patch<S: Store>(
         Patch::Null => return Err(Error::invalid("isActive", "can't be null").into()),
         Patch::Value(active) => Some(active),
     };
-    let mut view = current;
-    if changes_profile {
-        if id != actor.user_id {
-            return Err(Error::Forbidden(Resource::User).into());
-        }
-        let user = state.quire.update_me(&actor, profile).await?;
-        view = state.quire.view_of(user, Some(&actor));
+    if changes_profile && id != actor.user_id {
+        return Err(Error::Forbidden(Resource::User).into());
     }
+    // The admin part first: it is the part a caller may be refused, and a refusal must come
+    // before anything is written.
+    let mut view = current;
     if roles.is_some() || active.is_some() {
         view = state
             .quire
             .change_account(&actor, id, roles, active)
             .await?;
+    }
+    if changes_profile {
+        let user = state.quire.update_me(&actor, profile).await?;
+        view = state.quire.view_of(user, Some(&actor));
     }
     Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, Caching::Private))
 }

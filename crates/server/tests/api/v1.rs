@@ -271,7 +271,7 @@ on_both_engines! {
         let (status, _, second) = send(&app, Method::PUT, &path, &put, Some(replacement)).await;
         assert_eq!(status, 200);
         let (first, second) = (json_of(&first), json_of(&second));
-        for field in ["title", "description", "content", "tags", "slug"] {
+        for field in ["title", "description", "content", "tags", "slug", "updatedAt"] {
             assert_eq!(first[field], second[field], "PUT twice gives one state: {field}");
         }
         let (status, _, text) = send(&app, Method::PUT, &path, &put, Some(json!({"title": "Only a title"}).to_string())).await;
@@ -590,5 +590,46 @@ on_both_engines! {
         assert_eq!(headers["content-type"], "application/problem+xml");
         let (_, headers, _) = send(&app, Method::GET, "/api/v1/users/99999", &[], None).await;
         assert_eq!(headers["content-type"], "application/problem+json");
+    }
+}
+
+on_both_engines! {
+    async fn hostile_bodies_get_clear_4xx_answers(engine: Engine) {
+        use quire_storage::Fault;
+        let app = TestApp::spawn(engine).await;
+        let (id, token) = register(&app, "hostile").await;
+        let bearer = format!("Bearer {token}");
+        let json_type = ("content-type", "application/json");
+        let merge = ("content-type", "application/merge-patch+json");
+
+        let (status, _, text) = send(&app, Method::POST, "/api/v1/posts", &[("authorization", &bearer), json_type], Some(json!(["t", "d", "c"]).to_string())).await;
+        assert_eq!(status, 422, "an array is not a post: {text}");
+        let (status, _, text) = send(&app, Method::POST, "/api/v1/posts", &[("authorization", &bearer), json_type], Some(json!({"title": "nul\0", "description": "d", "content": "c"}).to_string())).await;
+        assert_eq!(status, 422, "NUL is refused on every engine: {text}");
+        let (status, _, text) = send(&app, Method::PATCH, &format!("/api/v1/users/{id}"), &[("authorization", &bearer), merge], Some(json!({"bio": "a\0b"}).to_string())).await;
+        assert_eq!(status, 422, "{text}");
+        let (status, _, _) = send(&app, Method::POST, "/api/v1/posts", &[("authorization", &bearer), ("content-type", "application/xml")], Some("<post><title>x</tit".into())).await;
+        assert_eq!(status, 400, "malformed XML");
+
+        let (_, _, post) = create_post(&app, &bearer, json!({"title": "Tagged", "description": "d", "content": "c", "tags": ["x"]})).await;
+        let path = format!("/api/v1/posts/{}", post["postId"]);
+        let (status, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge], Some(json!({"tags": null}).to_string())).await;
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(json_of(&text)["tags"], json!([]), "null removes the tags");
+
+        let (_, headers, _) = send(&app, Method::POST, "/api/v1/sessions", &[json_type], Some(json!({"email": "hostile@example.com", "password": "password123"}).to_string())).await;
+        assert_eq!(headers["cache-control"], "no-store", "a token is never cached");
+        let (_, headers, _) = send(&app, Method::GET, "/api/v1/me", &[], None).await;
+        assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+
+        // A server fault under /api/v1 is a problem document too, with nothing of its cause.
+        app.quire.store().inject_fault(Fault::BetweenPostAndTags, 1);
+        let (status, headers, text) = send(&app, Method::POST, "/api/v1/posts", &[("authorization", &bearer), json_type], Some(json!({"title": "Boom", "description": "d", "content": "c"}).to_string())).await;
+        assert_eq!(status, 500);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        let problem = json_of(&text);
+        assert_eq!(problem["status"], 500);
+        assert!(problem["instance"].as_str().unwrap().starts_with("urn:quire:request:"));
+        assert!(!text.contains("injected"));
     }
 }

@@ -56,6 +56,9 @@ pub async fn copy_database(from: &Db, to: &Db, progress: &mut dyn CopyProgress) 
         )));
     }
     let target_schema = schema::describe(to).await?;
+    // Every table is read in one read transaction, so the copy is one consistent snapshot
+    // even if the source is still being written to.
+    let mut snapshot = source.reader.begin().await.map_err(db_error)?;
     let mut tx = target.begin().await.map_err(db_error)?;
     let occupied: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM posts) \
@@ -105,7 +108,7 @@ pub async fn copy_database(from: &Db, to: &Db, progress: &mut dyn CopyProgress) 
         let list = names.join(", ");
         let total: i64 =
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                .fetch_one(&source.writer)
+                .fetch_one(&mut *snapshot)
                 .await
                 .map_err(db_error)?;
         let total = u64::try_from(total).unwrap_or(0);
@@ -113,7 +116,7 @@ pub async fn copy_database(from: &Db, to: &Db, progress: &mut dyn CopyProgress) 
 
         // Table and column names come from the schema, never from input.
         let select = format!("SELECT {list} FROM {table}");
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(select)).fetch(&source.writer);
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(select)).fetch(&mut *snapshot);
         let mut batch: Vec<Vec<Value>> = Vec::with_capacity(BATCH);
         let mut done = 0;
         loop {
@@ -154,15 +157,25 @@ pub async fn copy_database(from: &Db, to: &Db, progress: &mut dyn CopyProgress) 
         copied += done;
     }
     for table in IDENTITIES {
+        // Past every id the source ever gave (SQLite's AUTOINCREMENT never reuses one, even of
+        // a deleted row), not only past the ids that remain.
+        let issued: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = $1")
+                .bind(table)
+                .fetch_optional(&mut *snapshot)
+                .await
+                .map_err(db_error)?;
         let advance = format!(
             "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
-             COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+             GREATEST(COALESCE((SELECT MAX(id) FROM {table}), 0), $1) + 1, false)"
         );
         sqlx::query(sqlx::AssertSqlSafe(advance))
+            .bind(issued.unwrap_or(0))
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
     }
     tx.commit().await.map_err(db_error)?;
+    snapshot.rollback().await.map_err(db_error)?;
     Ok(copied)
 }

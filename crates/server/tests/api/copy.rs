@@ -118,6 +118,21 @@ async fn a_copied_database_serves_identical_responses() {
     config.jwt.secret = Some(Secret::new(JWT_KEY));
     let lite = TestApp::spawn_with(config, lite_env).await;
     let tokens = populate(&lite).await;
+    // The newest id is one whose row is gone: the copy must not hand it out again.
+    let doomed = lite
+        .client
+        .post(lite.url("/api/v1/posts"))
+        .header("authorization", format!("Bearer {}", tokens[0]))
+        .json(&json!({"title": "Doomed", "description": "d", "content": "c"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["postId"]
+        .as_i64()
+        .unwrap();
+    lite.delete("/api/articles/doomed", Some(&tokens[0])).await;
     let before = snapshot(&lite, &tokens).await;
     assert!(before.iter().all(|(_, status, _)| *status == 200));
 
@@ -149,6 +164,19 @@ async fn a_copied_database_serves_identical_responses() {
     let dave = pg.register("dave").await;
     let article = pg.create_article(&dave, "After the move", &["night"]).await;
     assert_eq!(article["slug"], "after-the-move");
+    let after = pg
+        .client
+        .get(pg.url("/api/v1/posts?limit=1"))
+        .send()
+        .await
+        .unwrap();
+    let newest = after.json::<Value>().await.unwrap()["items"][0]["postId"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        newest > doomed,
+        "new ids continue past every id the source issued"
+    );
     let comment = pg
         .post(
             "/api/articles/after-the-move/comments",

@@ -109,7 +109,13 @@ pub trait PostStore {
         changes: &PostChanges,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Removes the post with its tags, favorites and comments.
-    fn delete_post(&self, id: PostId) -> impl Future<Output = Result<()>> + Send;
+    /// With `expected_updated_at`, deletes only if the post is still that version, else
+    /// answers [`crate::Error::Stale`].
+    fn delete_post(
+        &self,
+        id: PostId,
+        expected_updated_at: Option<Timestamp>,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// A page of published posts, newest first, without bodies, in a fixed number of statements.
     fn list_posts(
         &self,

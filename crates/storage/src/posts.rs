@@ -105,8 +105,8 @@ const UPDATE_POST: Sql = Sql {
 /// The post about to be deleted, locked on PostgreSQL so that no favorite or retag lands
 /// between counting down and deleting (SQLite's one writer already serializes them).
 const POST_AUTHOR_AND_STATUS: Sql = Sql {
-    sqlite: "SELECT author_id, status FROM posts WHERE id = $1",
-    pg: "SELECT author_id, status FROM posts WHERE id = $1 FOR UPDATE",
+    sqlite: "SELECT author_id, status, updated_at FROM posts WHERE id = $1",
+    pg: "SELECT author_id, status, updated_at FROM posts WHERE id = $1 FOR UPDATE",
 };
 
 const UNCOUNT_FAVORITERS: Sql = Sql::both(
@@ -503,16 +503,19 @@ impl Db {
         self.commit(tx).await
     }
 
-    async fn delete_post_once(&self, id: PostId) -> Result<()> {
+    async fn delete_post_once(&self, id: PostId, expected: Option<Timestamp>) -> Result<()> {
         let mut tx = self.begin().await?;
-        let found: Option<(i64, String)> =
+        let found: Option<(i64, String, i64)> =
             on_tx!(self, &mut tx, POST_AUTHOR_AND_STATUS, |ex, sql| {
                 sqlx::query_as(sql).bind(id.get()).fetch_optional(ex).await
             })
             .map_err(db_error)?;
-        let Some((author, status)) = found else {
+        let Some((author, status, updated_at)) = found else {
             return Ok(());
         };
+        if expected.is_some_and(|expected| expected.as_millis() != updated_at) {
+            return Err(Error::Stale(Resource::Post));
+        }
         if status == PostStatus::Published.as_str() {
             self.detach_tags(&mut tx, id, true).await?;
             self.count_published(&mut tx, UserId::new(author), -1)
@@ -667,8 +670,9 @@ impl PostStore for Db {
         self.retrying(|| self.update_post_once(id, changes)).await
     }
 
-    async fn delete_post(&self, id: PostId) -> Result<()> {
-        self.retrying(|| self.delete_post_once(id)).await
+    async fn delete_post(&self, id: PostId, expected_updated_at: Option<Timestamp>) -> Result<()> {
+        self.retrying(|| self.delete_post_once(id, expected_updated_at))
+            .await
     }
 
     async fn list_posts(

@@ -364,18 +364,20 @@ impl<S: Store> Quire<S> {
         )))
     }
 
-    /// Deletes a post with its comments and favorites.
+    /// Deletes a post with its comments and favorites; with `based_on`, only if the post is
+    /// still the version with that `updated_at`.
     #[tracing::instrument(skip_all)]
     pub async fn delete_post<'a>(
         &self,
         actor: &Actor,
         address: impl Into<PostAddress<'a>>,
+        based_on: Option<Timestamp>,
     ) -> Result<()> {
         let post = self.visible_post(address.into(), Some(actor)).await?;
         if !policy::may_change_post(actor, post.author_id) {
             return Err(Error::Forbidden(Resource::Post));
         }
-        self.store.delete_post(post.id).await
+        self.store.delete_post(post.id, based_on).await
     }
 
     /// Marks a post as a favorite of the actor; already a favorite is no change.

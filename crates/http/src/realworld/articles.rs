@@ -157,7 +157,7 @@ pub(crate) async fn delete<S: Store>(
     current: CurrentUser,
     Path(slug): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.quire.delete_post(&current.actor, &slug).await?;
+    state.quire.delete_post(&current.actor, &slug, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

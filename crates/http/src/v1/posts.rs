@@ -519,12 +519,15 @@ pub(crate) async fn delete<S: Store>(
 ) -> Result<Response, V1Error> {
     let actor = signed_in(&state, &headers).await?;
     let id = post_id(&id)?;
+    // With If-Match, the version checked is also the version the delete requires.
+    let mut based_on = None;
     if headers.contains_key(header::IF_MATCH) {
         let format = response_format(&headers)?;
         let current = state.quire.post(id, Some(&actor)).await?;
         Representation::of(format, "post", &PostRepr::from(&current))?.check_if_match(&headers)?;
+        based_on = Some(current.updated_at);
     }
-    state.quire.delete_post(&actor, id).await?;
+    state.quire.delete_post(&actor, id, based_on).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

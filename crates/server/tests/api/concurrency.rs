@@ -158,7 +158,9 @@ on_both_engines! {
         };
         let written = app.quire.store().update_post(read.id, &changes).await;
         assert!(matches!(written, Err(Error::Stale(_))), "{written:?}");
+        let deleted = app.quire.store().delete_post(read.id, Some(read.updated_at)).await;
+        assert!(matches!(deleted, Err(Error::Stale(_))), "{deleted:?}");
         let now = app.get("/api/articles/versioned", None).await;
-        assert_eq!(now.body["article"]["body"], "theirs", "nothing was overwritten");
+        assert_eq!(now.body["article"]["body"], "theirs", "nothing was overwritten or deleted");
     }
 }

@@ -216,6 +216,9 @@ pub struct PostChanges {
     pub description: Option<Description>,
     pub body: Option<Body>,
     pub tags: Option<TagList>,
+    /// Publishing a draft (it gets `updated_at` as its publish time) or taking a post back
+    /// to draft; every counter follows in the same transaction.
+    pub status: Option<PostStatus>,
     pub updated_at: Timestamp,
     /// Write only if the post's `updated_at` is still this.
     pub expected_updated_at: Option<Timestamp>,

@@ -90,10 +90,13 @@ macro_rules! update_post {
         concat!(
             "UPDATE posts SET slug = COALESCE($2, slug), title = COALESCE($3, title), \
              description = COALESCE($4, description), body = COALESCE($5, body), \
+             status = COALESCE(CAST($8 AS TEXT), status), \
+             published_at = CASE WHEN CAST($8 AS TEXT) IS NULL THEN published_at \
+               WHEN CAST($8 AS TEXT) = 'published' THEN $6 ELSE NULL END, \
              updated_at = ",
             $greatest,
             "($6, updated_at + 1) WHERE id = $1 \
-             AND (CAST($7 AS BIGINT) IS NULL OR updated_at = $7) RETURNING status"
+             AND (CAST($7 AS BIGINT) IS NULL OR updated_at = $7)"
         )
     };
 }
@@ -109,9 +112,15 @@ const POST_AUTHOR_AND_STATUS: Sql = Sql {
     pg: "SELECT author_id, status, updated_at FROM posts WHERE id = $1 FOR UPDATE",
 };
 
-const UNCOUNT_FAVORITERS: Sql = Sql::both(
-    "UPDATE users SET favorite_count = favorite_count - 1 \
+/// Adds $2 to the favorite counts of everyone who favorited post $1 (it was published or
+/// unpublished, or is going away).
+const COUNT_FAVORITERS: Sql = Sql::both(
+    "UPDATE users SET favorite_count = favorite_count + $2 \
      WHERE id IN (SELECT user_id FROM favorites WHERE post_id = $1)",
+);
+
+const TAGS_OF_POST: Sql = Sql::both(
+    "SELECT t.name FROM post_tags pt JOIN tags t ON t.id = pt.tag_id WHERE pt.post_id = $1",
 );
 
 const DELETE_POST: Sql = Sql::both("DELETE FROM posts WHERE id = $1");
@@ -476,8 +485,41 @@ impl Db {
 
     async fn update_post_once(&self, id: PostId, changes: &PostChanges) -> Result<()> {
         let mut tx = self.begin().await?;
-        let status: Option<String> = on_tx!(self, &mut tx, UPDATE_POST, |ex, sql| {
-            sqlx::query_scalar(sql)
+        let found: Option<(i64, String, i64)> =
+            on_tx!(self, &mut tx, POST_AUTHOR_AND_STATUS, |ex, sql| {
+                sqlx::query_as(sql).bind(id.get()).fetch_optional(ex).await
+            })
+            .map_err(db_error)?;
+        let Some((author, status, updated_at)) = found else {
+            return Err(Error::NotFound(Resource::Post));
+        };
+        if changes
+            .expected_updated_at
+            .is_some_and(|expected| expected.as_millis() != updated_at)
+        {
+            return Err(Error::Stale(Resource::Post));
+        }
+        let was_published = status == PostStatus::Published.as_str();
+        let published = changes
+            .status
+            .map_or(was_published, |status| status == PostStatus::Published);
+        let flips = published != was_published;
+        // Everything counted for the post as it was is uncounted, and counted again as it is.
+        let tags = match (&changes.tags, flips) {
+            (Some(tags), _) => Some(tags.clone()),
+            (None, true) => Some(self.tags_of_post(&mut tx, id).await?),
+            (None, false) => None,
+        };
+        if tags.is_some() {
+            self.detach_tags(&mut tx, id, was_published).await?;
+        }
+        if flips && was_published {
+            self.count_published(&mut tx, UserId::new(author), -1)
+                .await?;
+            self.count_favoriters(&mut tx, id, -1).await?;
+        }
+        on_tx!(self, &mut tx, UPDATE_POST, |ex, sql| {
+            sqlx::query(sql)
                 .bind(id.get())
                 .bind(changes.slug.as_ref().map(Slug::as_str))
                 .bind(changes.title.as_ref().map(Title::as_str))
@@ -485,22 +527,45 @@ impl Db {
                 .bind(changes.body.as_ref().map(Body::as_str))
                 .bind(changes.updated_at.as_millis())
                 .bind(changes.expected_updated_at.map(|at| at.as_millis()))
-                .fetch_optional(ex)
+                .bind(changes.status.map(PostStatus::as_str))
+                .execute(ex)
                 .await
+                .map(drop)
         })
         .map_err(db_error)?;
-        let Some(status) = status else {
-            return Err(match changes.expected_updated_at {
-                Some(_) => Error::Stale(Resource::Post),
-                None => Error::NotFound(Resource::Post),
-            });
-        };
-        if let Some(tags) = &changes.tags {
-            let published = status == PostStatus::Published.as_str();
-            self.detach_tags(&mut tx, id, published).await?;
+        if let Some(tags) = &tags {
             self.attach_tags(&mut tx, id, tags, published).await?;
         }
+        if flips && published {
+            self.count_published(&mut tx, UserId::new(author), 1)
+                .await?;
+            self.count_favoriters(&mut tx, id, 1).await?;
+        }
         self.commit(tx).await
+    }
+
+    /// A post's tags, inside a transaction.
+    async fn tags_of_post(&self, tx: &mut Tx, id: PostId) -> Result<TagList> {
+        let names: Vec<String> = on_tx!(self, &mut *tx, TAGS_OF_POST, |ex, sql| {
+            sqlx::query_scalar(sql).bind(id.get()).fetch_all(ex).await
+        })
+        .map_err(db_error)?;
+        Ok(TagList::from_trusted(
+            names.into_iter().map(TagName::from_trusted).collect(),
+        ))
+    }
+
+    /// Adds `delta` to the favorite counts of the users who favorited a post.
+    async fn count_favoriters(&self, tx: &mut Tx, id: PostId, delta: i64) -> Result<()> {
+        on_tx!(self, &mut *tx, COUNT_FAVORITERS, |ex, sql| {
+            sqlx::query(sql)
+                .bind(id.get())
+                .bind(delta)
+                .execute(ex)
+                .await
+                .map(drop)
+        })
+        .map_err(db_error)
     }
 
     async fn delete_post_once(&self, id: PostId, expected: Option<Timestamp>) -> Result<()> {
@@ -520,10 +585,7 @@ impl Db {
             self.detach_tags(&mut tx, id, true).await?;
             self.count_published(&mut tx, UserId::new(author), -1)
                 .await?;
-            on_tx!(self, &mut tx, UNCOUNT_FAVORITERS, |ex, sql| {
-                sqlx::query(sql).bind(id.get()).execute(ex).await.map(drop)
-            })
-            .map_err(db_error)?;
+            self.count_favoriters(&mut tx, id, -1).await?;
         }
         on_tx!(self, &mut tx, DELETE_POST, |ex, sql| {
             sqlx::query(sql).bind(id.get()).execute(ex).await.map(drop)

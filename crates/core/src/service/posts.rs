@@ -99,6 +99,8 @@ pub struct PostUpdate {
     pub description: Patch<String>,
     pub body: Patch<String>,
     pub tags: Patch<Vec<String>>,
+    /// `draft` or `published`: publishing a draft, or taking a post back to draft.
+    pub status: Patch<String>,
     /// The `updated_at` of the version the change was based on: if the post changed since,
     /// nothing is written and the answer is [`Error::Stale`].
     pub based_on: Option<Timestamp>,
@@ -306,6 +308,17 @@ impl<S: Store> Quire<S> {
             Description::parse,
         );
         let body = changed(&mut errors, "body", update.body, Body::parse);
+        let status = match update.status {
+            Patch::Absent => None,
+            Patch::Null => {
+                errors.add("status", "can't be null");
+                None
+            }
+            Patch::Value(text) => errors.check(
+                "status",
+                PostStatus::parse(&text).ok_or("must be draft or published"),
+            ),
+        };
         let tags = match update.tags {
             Patch::Absent => None,
             Patch::Null => {
@@ -334,7 +347,8 @@ impl<S: Store> Quire<S> {
             && body
                 .as_ref()
                 .is_none_or(|text| Some(text) == current.body.as_ref())
-            && tags.as_ref().is_none_or(|tags| *tags == current.tags);
+            && tags.as_ref().is_none_or(|tags| *tags == current.tags)
+            && status.is_none_or(|status| status == current.status);
         if unchanged {
             return Ok(current);
         }
@@ -344,6 +358,7 @@ impl<S: Store> Quire<S> {
             description,
             body,
             tags,
+            status: status.filter(|status| *status != current.status),
             updated_at: now,
             expected_updated_at: update.based_on,
         };

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use quire_core::model::{PageRequest, PostPage};
 use quire_core::ports::Store;
-use quire_core::service::{PostDraft, PostUpdate};
+use quire_core::service::{Patch, PostDraft, PostUpdate};
 use serde::Deserialize;
 
 use super::dto::{ArticleBody, ArticlesBody, Field, TagsBody};
@@ -141,6 +141,7 @@ pub(crate) async fn update<S: Store>(
         description: fields.description.into(),
         body: fields.body.into(),
         tags: fields.tag_list.into(),
+        status: Patch::Absent,
         based_on: None,
     };
     let post = state

@@ -385,6 +385,8 @@ pub(crate) struct PostReplacement {
     description: Option<String>,
     content: Option<String>,
     tags: Option<Vec<String>>,
+    /// `draft` or `published`; absent keeps the post's.
+    status: Option<String>,
 }
 
 /// A merge patch (RFC 7396) of a post's editable fields.
@@ -403,6 +405,10 @@ pub(crate) struct PostPatch {
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     tags: Field<Vec<String>>,
+    /// `draft` or `published`: publishes a draft, or takes a post back to draft.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    status: Field<String>,
 }
 
 /// Applies `update` to post `id` if `If-Match` still names the caller's copy.
@@ -459,6 +465,7 @@ pub(crate) async fn replace<S: Store>(
             description: required(input.description),
             body: required(input.content),
             tags: Patch::Value(input.tags.unwrap_or_default()),
+            status: input.status.map_or(Patch::Absent, Patch::Value),
             based_on: None,
         })
     })
@@ -496,6 +503,7 @@ pub(crate) async fn patch<S: Store>(
                 Field::Null => Patch::Value(Vec::new()),
                 tags => tags.into(),
             },
+            status: input.status.into(),
             based_on: None,
         })
     })
@@ -650,6 +658,7 @@ impl FromWire for PostReplacement {
             description: message.description,
             content: message.content,
             tags: Some(message.tags),
+            status: message.status,
         }
     }
 }

@@ -153,6 +153,7 @@ on_both_engines! {
             description: None,
             body: Some(quire_core::values::Body::parse("mine").unwrap()),
             tags: None,
+            status: None,
             updated_at: read.updated_at,
             expected_updated_at: Some(read.updated_at),
         };

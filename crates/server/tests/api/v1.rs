@@ -633,3 +633,41 @@ on_both_engines! {
         assert!(!text.contains("injected"));
     }
 }
+
+on_both_engines! {
+    async fn publishing_a_draft_moves_every_count(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (_, token) = register(&app, "publisher").await;
+        let bearer = format!("Bearer {token}");
+        let (_, _, draft) = create_post(&app, &bearer, json!({"title": "Soon", "description": "d", "content": "c", "tags": ["fresh"], "status": "draft"})).await;
+        let path = format!("/api/v1/posts/{}", draft["postId"]);
+        // The author favorites their own draft before publishing it.
+        send(&app, Method::PUT, &format!("/api/v1/me/favorites/{}", draft["postId"]), &[("authorization", &bearer)], None).await;
+        let counts = || async {
+            let all = app.get("/api/articles", None).await.body["articlesCount"].clone();
+            let by_author = app.get("/api/articles?author=publisher", None).await.body["articlesCount"].clone();
+            let by_tag = app.get("/api/articles?tag=fresh", None).await.body["articlesCount"].clone();
+            let favorited = app.get("/api/articles?favorited=publisher", None).await.body["articlesCount"].clone();
+            let tags = app.get("/api/tags", None).await.body["tags"].clone();
+            (all, by_author, by_tag, favorited, tags)
+        };
+        assert_eq!(counts().await, (json!(0), json!(0), json!(0), json!(0), json!([])));
+
+        let merge = ("content-type", "application/merge-patch+json");
+        let (status, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge], Some(json!({"status": "published"}).to_string())).await;
+        assert_eq!(status, 200, "{text}");
+        let published = json_of(&text);
+        assert_eq!(published["status"], "published");
+        assert!(published["publishedAt"].is_string());
+        assert_eq!(counts().await, (json!(1), json!(1), json!(1), json!(1), json!(["fresh"])));
+        assert_eq!(send(&app, Method::GET, &path, &[], None).await.0, 200, "visible to all now");
+
+        let (status, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge], Some(json!({"status": "draft", "tags": ["later"]}).to_string())).await;
+        assert_eq!(status, 200, "{text}");
+        assert!(json_of(&text)["publishedAt"].is_null());
+        assert_eq!(counts().await, (json!(0), json!(0), json!(0), json!(0), json!([])));
+        assert_eq!(send(&app, Method::GET, &path, &[], None).await.0, 404, "hidden again");
+        let (status, _, _) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge], Some(json!({"status": "archived"}).to_string())).await;
+        assert_eq!(status, 422);
+    }
+}

@@ -6,6 +6,7 @@
 //! through the traits in [`ports`]. Nothing here knows about HTTP or SQL.
 
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod model;
 pub mod policy;

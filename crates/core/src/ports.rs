@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::error::{AuthProblem, Result};
+use crate::events::DomainEvent;
 use crate::ids::{CommentId, PostId, UserId};
 use crate::model::{
     AccountChanges, Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage,
@@ -207,6 +208,17 @@ pub trait PasswordHasher: Send + Sync {
 pub trait TokenService: Send + Sync {
     fn issue(&self, user: UserId, now: Timestamp) -> Result<String>;
     fn verify(&self, token: &str, now: Timestamp) -> Result<UserId, AuthProblem>;
+}
+
+/// A stream of domain events, as a subscriber receives them.
+pub type EventStream = Pin<Box<dyn futures_core::Stream<Item = DomainEvent> + Send>>;
+
+/// Where use-cases tell what happened, after it committed, and where listeners subscribe.
+/// Telling never fails a use-case: a listener that falls behind loses events, not writes.
+pub trait EventBus: Send + Sync {
+    fn publish(&self, event: DomainEvent);
+    /// Events published from now on.
+    fn subscribe(&self) -> EventStream;
 }
 
 /// The current time. Tests substitute a controllable one.

@@ -14,8 +14,9 @@ mod users;
 use std::sync::Arc;
 
 use crate::error::{AuthProblem, Error, FieldErrors, Result};
+use crate::events::DomainEvent;
 use crate::policy::Actor;
-use crate::ports::{Clock, PasswordHasher, Random, Store, TokenService};
+use crate::ports::{Clock, EventBus, EventStream, PasswordHasher, Random, Store, TokenService};
 
 pub use accounts::{Registration, UserUpdate};
 pub use idempotency::IDEMPOTENCY_WINDOW_MILLIS;
@@ -37,6 +38,7 @@ pub struct Adapters {
     pub tokens: Arc<dyn TokenService>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
+    pub events: Arc<dyn EventBus>,
 }
 
 /// The application core, generic over its one storage type.
@@ -69,6 +71,16 @@ impl<S: Store> Quire<S> {
             Some(user) if user.active => Ok(Actor::new(user.id, user.roles)),
             _ => Err(Error::Unauthenticated(AuthProblem::InvalidToken)),
         }
+    }
+
+    /// Domain events from now on: posts published, comments added.
+    pub fn events(&self) -> EventStream {
+        self.adapters.events.subscribe()
+    }
+
+    /// Tells listeners what happened; called only after the change committed.
+    fn tell(&self, event: DomainEvent) {
+        self.adapters.events.publish(event);
     }
 
     /// Whether storage answers; for readiness probes.

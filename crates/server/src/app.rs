@@ -11,7 +11,9 @@ use quire_http::HttpConfig;
 use quire_storage::{Db, DbOptions};
 use tokio::net::TcpListener;
 
-use crate::adapters::{Argon2Hasher, JwtTokens, OsRandom, SystemClock, load_or_create_key};
+use crate::adapters::{
+    Argon2Hasher, InProcessEvents, JwtTokens, OsRandom, SystemClock, load_or_create_key,
+};
 use crate::config::{Config, Durability};
 
 /// The storage options a configuration names.
@@ -64,6 +66,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         tokens: Arc::new(tokens),
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
+        events: Arc::new(InProcessEvents::new()),
     };
     Ok(Quire::new(db, adapters))
 }

@@ -2,6 +2,7 @@
 
 use super::{PostAddress, Quire};
 use crate::error::{Error, Resource, Result};
+use crate::events::DomainEvent;
 use crate::ids::CommentId;
 use crate::model::{Comment, NewComment};
 use crate::policy::{self, Actor};
@@ -30,6 +31,12 @@ impl<S: Store> Quire<S> {
             at: self.adapters.clock.now(),
         };
         let id = self.store.insert_comment(&new).await?;
+        self.tell(DomainEvent::CommentAdded {
+            comment: id,
+            post: new.post_id,
+            author: new.author_id,
+            at: new.at,
+        });
         self.store
             .comment(id, Some(actor.user_id))
             .await?

@@ -2,6 +2,7 @@
 
 use super::{BLANK, Patch, Quire, required};
 use crate::error::{Error, FieldErrors, Resource, Result};
+use crate::events::DomainEvent;
 use crate::ids::PostId;
 use crate::model::{
     KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostMeta,
@@ -248,6 +249,13 @@ impl<S: Store> Quire<S> {
             new.slug = slug;
             match self.store.insert_post(&new).await {
                 Ok(id) => {
+                    if new.status == PostStatus::Published {
+                        self.tell(DomainEvent::PostPublished {
+                            post: id,
+                            author: actor.user_id,
+                            at: now,
+                        });
+                    }
                     let post = PostRef {
                         id,
                         author_id: actor.user_id,
@@ -362,16 +370,37 @@ impl<S: Store> Quire<S> {
             updated_at: now,
             expected_updated_at: update.based_on,
         };
-        let Some(base) = base.filter(|base| !slug_fits_title(&current.slug, base)) else {
-            self.store.update_post(post.id, &changes).await?;
-            return self.load_post(&post, Some(actor)).await;
+        self.write_changes(
+            post.id,
+            &mut changes,
+            base.filter(|base| !slug_fits_title(&current.slug, base)),
+        )
+        .await?;
+        if changes.status == Some(PostStatus::Published) {
+            self.tell(DomainEvent::PostPublished {
+                post: post.id,
+                author: post.author_id,
+                at: changes.updated_at,
+            });
+        }
+        self.load_post(&post, Some(actor)).await
+    }
+
+    /// Writes a post's changes; with a new slug `base`, retries taken slugs with suffixes.
+    async fn write_changes(
+        &self,
+        id: PostId,
+        changes: &mut PostChanges,
+        base: Option<Slug>,
+    ) -> Result<()> {
+        let Some(base) = base else {
+            return self.store.update_post(id, changes).await;
         };
         for slug in self.slug_candidates(&base) {
             changes.slug = Some(slug);
-            match self.store.update_post(post.id, &changes).await {
-                Ok(()) => return self.load_post(&post, Some(actor)).await,
+            match self.store.update_post(id, changes).await {
                 Err(error) if error.is_conflict_on("slug") => continue,
-                Err(error) => return Err(error),
+                result => return result,
             }
         }
         Err(Error::internal(format!(

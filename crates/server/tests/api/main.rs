@@ -9,6 +9,7 @@ mod comments;
 mod concurrency;
 mod copy;
 mod durability;
+mod events;
 mod helpers;
 mod hygiene;
 mod openapi;

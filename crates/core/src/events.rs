@@ -1,0 +1,23 @@
+//! Domain events: what happened, told once the change has committed, for whoever listens
+//! (subscriptions, streams, caches, search). An in-process bus by default; a broker later.
+
+use crate::ids::{CommentId, PostId, UserId};
+use crate::time::Timestamp;
+
+/// Something that happened in the domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainEvent {
+    /// A post became visible to everyone: created published, or a draft published.
+    PostPublished {
+        post: PostId,
+        author: UserId,
+        at: Timestamp,
+    },
+    /// A comment was added to a post.
+    CommentAdded {
+        comment: CommentId,
+        post: PostId,
+        author: UserId,
+        at: Timestamp,
+    },
+}

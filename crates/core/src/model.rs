@@ -38,6 +38,8 @@ pub struct UserView {
 pub struct AccountChanges {
     pub roles: Option<Roles>,
     pub active: Option<bool>,
+    /// Write only if the user's `updated_at` is still this.
+    pub expected_updated_at: Option<Timestamp>,
 }
 
 /// Which side of a follow a list shows.
@@ -192,6 +194,8 @@ pub struct UserChanges {
     pub bio: Option<Option<Bio>>,
     /// `Some(None)` clears the image.
     pub image: Option<Option<ImageUrl>>,
+    /// Write only if the user's `updated_at` is still this.
+    pub expected_updated_at: Option<Timestamp>,
 }
 
 /// A post to insert, with its tags, in one transaction.

@@ -44,7 +44,8 @@ macro_rules! update_user {
              image = CASE WHEN $9 THEN $10 ELSE image END, \
              updated_at = ",
             $greatest,
-            "($11, updated_at + 1) WHERE id = $1 RETURNING ",
+            "($11, updated_at + 1) WHERE id = $1 \
+             AND (CAST($12 AS BIGINT) IS NULL OR updated_at = $12) RETURNING ",
             user_columns!()
         )
     };
@@ -60,7 +61,8 @@ macro_rules! update_account {
             "UPDATE users SET roles = COALESCE($2, roles), is_active = COALESCE($3, is_active), \
              updated_at = ",
             $greatest,
-            "($4, updated_at + 1) WHERE id = $1 RETURNING ",
+            "($4, updated_at + 1) WHERE id = $1 \
+             AND (CAST($5 AS BIGINT) IS NULL OR updated_at = $5) RETURNING ",
             user_columns!()
         )
     };
@@ -103,6 +105,14 @@ const FOLLOW: Sql = Sql::both(
 );
 
 const UNFOLLOW: Sql = Sql::both("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2");
+
+/// Why an update matched no row: the user is gone, or (with an expected version) changed.
+fn missing_or_stale(expected: Option<Timestamp>) -> Error {
+    match expected {
+        Some(_) => Error::Stale(Resource::User),
+        None => Error::NotFound(Resource::User),
+    }
+}
 
 impl UserStore for Db {
     async fn insert_user(&self, user: &NewUser) -> Result<User> {
@@ -170,11 +180,13 @@ impl UserStore for Db {
                 .bind(image.is_some())
                 .bind(image.flatten())
                 .bind(at.as_millis())
+                .bind(changes.expected_updated_at.map(|at| at.as_millis()))
                 .fetch_optional(ex)
                 .await
         })
         .map_err(db_error)?;
-        row.map(User::from).ok_or(Error::NotFound(Resource::User))
+        row.map(User::from)
+            .ok_or(missing_or_stale(changes.expected_updated_at))
     }
 
     async fn update_account(
@@ -189,11 +201,13 @@ impl UserStore for Db {
                 .bind(changes.roles.map(|roles| roles.bits()))
                 .bind(changes.active)
                 .bind(at.as_millis())
+                .bind(changes.expected_updated_at.map(|at| at.as_millis()))
                 .fetch_optional(ex)
                 .await
         })
         .map_err(db_error)?;
-        row.map(User::from).ok_or(Error::NotFound(Resource::User))
+        row.map(User::from)
+            .ok_or(missing_or_stale(changes.expected_updated_at))
     }
 
     async fn profile(

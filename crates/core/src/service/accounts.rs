@@ -6,6 +6,7 @@ use crate::model::{NewUser, User, UserChanges};
 use crate::policy::Actor;
 use crate::ports::Store;
 use crate::roles::Roles;
+use crate::time::Timestamp;
 use crate::values::{Bio, Email, ImageUrl, Password, Username};
 
 /// A registration as submitted; missing fields are `None`.
@@ -24,6 +25,9 @@ pub struct UserUpdate {
     pub password: Patch<String>,
     pub bio: Patch<String>,
     pub image: Patch<String>,
+    /// The `updated_at` of the version the change was based on: if the account changed
+    /// since, nothing is written and the answer is [`Error::Stale`].
+    pub based_on: Option<Timestamp>,
 }
 
 impl<S: Store> Quire<S> {
@@ -182,6 +186,7 @@ impl<S: Store> Quire<S> {
             changes.password_hash = Some(self.adapters.hasher.hash(password).await?);
         }
         let now = self.adapters.clock.now();
+        changes.expected_updated_at = input.based_on;
         self.store.update_user(actor.user_id, &changes, now).await
     }
 }

@@ -7,6 +7,7 @@ use crate::model::{AccountChanges, User, UserView};
 use crate::policy::{self, Actor};
 use crate::ports::Store;
 use crate::roles::{Role, Roles};
+use crate::time::Timestamp;
 
 impl<S: Store> Quire<S> {
     /// Shows `user` to `viewer`, with the email only where the policy allows.
@@ -48,6 +49,7 @@ impl<S: Store> Quire<S> {
         id: UserId,
         roles: Option<Vec<String>>,
         active: Option<bool>,
+        based_on: Option<Timestamp>,
     ) -> Result<UserView> {
         let target = self
             .store
@@ -74,7 +76,11 @@ impl<S: Store> Quire<S> {
             errors.add("isActive", "cannot deactivate yourself");
         }
         errors.into_result()?;
-        let changes = AccountChanges { roles, active };
+        let changes = AccountChanges {
+            roles,
+            active,
+            expected_updated_at: based_on,
+        };
         let at = self.adapters.clock.now().after(target.updated_at);
         let user = self.store.update_account(id, &changes, at).await?;
         Ok(self.view_of(user, Some(actor)))

@@ -106,6 +106,7 @@ pub(crate) async fn update<S: Store>(
                 password: fields.password.into(),
                 bio: fields.bio.into(),
                 image: fields.image.into(),
+                based_on: None,
             },
         )
         .await?;

@@ -303,6 +303,7 @@ pub(crate) async fn patch<S: Store>(
         password: patch.password.into(),
         bio: patch.bio.into(),
         image: patch.image.into(),
+        based_on: None,
     };
     let changes_profile = [
         &profile.username,
@@ -330,15 +331,29 @@ pub(crate) async fn patch<S: Store>(
     }
     // The admin part first: it is the part a caller may be refused, and a refusal must come
     // before anything is written.
+    // With If-Match, each write requires the version the previous step left, so a change
+    // by someone else in between is a 412, not an overwrite.
+    let guarded = headers.contains_key(header::IF_MATCH);
     let mut view = current;
     if roles.is_some() || active.is_some() {
+        let based_on = guarded.then_some(view.user.updated_at);
         view = state
             .quire
-            .change_account(&actor, id, roles, active)
+            .change_account(&actor, id, roles, active, based_on)
             .await?;
     }
     if changes_profile {
-        let user = state.quire.update_me(&actor, profile).await?;
+        let based_on = guarded.then_some(view.user.updated_at);
+        let user = state
+            .quire
+            .update_me(
+                &actor,
+                UserUpdate {
+                    based_on,
+                    ..profile
+                },
+            )
+            .await?;
         view = state.quire.view_of(user, Some(&actor));
     }
     Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, Caching::Private))

@@ -165,3 +165,25 @@ on_both_engines! {
         assert_eq!(now.body["article"]["body"], "theirs", "nothing was overwritten or deleted");
     }
 }
+
+on_both_engines! {
+    async fn an_account_change_based_on_an_old_version_writes_nothing(engine: Engine) {
+        use quire_core::Error;
+        use quire_core::model::UserChanges;
+        use quire_core::ports::UserStore;
+        use quire_core::values::Bio;
+        let app = TestApp::spawn(engine).await;
+        let user = app.register("versioned").await;
+        let actor = app.quire.authenticate(&user.token).await.unwrap();
+        let read = app.quire.me(&actor).await.unwrap();
+        app.put("/api/user", Some(&user.token), json!({"user": {"bio": "theirs"}})).await;
+        let mine = UserChanges {
+            bio: Some(Bio::parse("mine").unwrap()),
+            expected_updated_at: Some(read.updated_at),
+            ..UserChanges::default()
+        };
+        let written = app.quire.store().update_user(read.id, &mine, read.updated_at).await;
+        assert!(matches!(written, Err(Error::Stale(_))), "{written:?}");
+        assert_eq!(app.get("/api/user", Some(&user.token)).await.body["user"]["bio"], "theirs");
+    }
+}

@@ -260,24 +260,31 @@ pub struct Cursor {
     pub id: PostId,
 }
 
+/// An opaque page token for clients: the hex of a short text only the server reads.
+pub fn opaque_token(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The text of a token made by [`opaque_token`]; `None` for anything else.
+pub fn read_opaque_token(token: &str) -> Option<String> {
+    if !token.len().is_multiple_of(2) || token.len() > 80 {
+        return None;
+    }
+    let bytes = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
 impl Cursor {
-    /// An opaque token for clients: hex of `at.id`.
+    /// An opaque token for clients, of `at.id`.
     pub fn encode(&self) -> String {
-        format!("{}.{}", self.at.as_millis(), self.id.get())
-            .bytes()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        opaque_token(&format!("{}.{}", self.at.as_millis(), self.id.get()))
     }
 
     pub fn decode(token: &str) -> Option<Self> {
-        if !token.len().is_multiple_of(2) || token.len() > 80 {
-            return None;
-        }
-        let bytes = (0..token.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-            .collect::<Option<Vec<u8>>>()?;
-        let text = String::from_utf8(bytes).ok()?;
+        let text = read_opaque_token(token)?;
         let (at, id) = text.split_once('.')?;
         Some(Self {
             at: Timestamp::from_millis(at.parse().ok()?),

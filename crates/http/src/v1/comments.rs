@@ -94,11 +94,7 @@ pub(crate) async fn list<S: Store>(
     let body = CommentList {
         items: comments.iter().map(CommentRepr::from).collect(),
     };
-    let caching = if viewer.is_some() {
-        Caching::Private
-    } else {
-        Caching::Public
-    };
+    let caching = Caching::for_viewer(viewer.is_some());
     Ok(Representation::of(format, "comments", &body)?.respond(StatusCode::OK, &headers, caching))
 }
 
@@ -170,11 +166,7 @@ pub(crate) async fn get<S: Store>(
         .quire
         .comment(comment_id(&id)?, viewer.as_ref())
         .await?;
-    let caching = if viewer.is_some() {
-        Caching::Private
-    } else {
-        Caching::Public
-    };
+    let caching = Caching::for_viewer(viewer.is_some());
     Ok(
         Representation::of(format, "comment", &CommentRepr::from(&comment))?.respond(
             StatusCode::OK,

@@ -200,6 +200,18 @@ pub(crate) enum Caching {
     NoStore,
 }
 
+impl Caching {
+    /// Public for anonymous reads, private once a caller is signed in (the representation may
+    /// then hold what only they see).
+    pub(crate) fn for_viewer(signed_in: bool) -> Self {
+        if signed_in {
+            Caching::Private
+        } else {
+            Caching::Public
+        }
+    }
+}
+
 /// A serialized representation with its strong validator.
 pub(crate) struct Representation {
     format: Format,

@@ -183,11 +183,7 @@ pub(crate) async fn list<S: Store>(
         .quire
         .page_posts(listing, keyset, viewer.as_ref())
         .await?;
-    let caching = if viewer.is_some() {
-        Caching::Private
-    } else {
-        Caching::Public
-    };
+    let caching = Caching::for_viewer(viewer.is_some());
     page_response(format, &headers, &uri, &page, caching)
 }
 

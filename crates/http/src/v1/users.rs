@@ -213,11 +213,7 @@ pub(crate) async fn get<S: Store>(
     let format = response_format(&headers)?;
     let viewer = caller(&state, &headers).await?;
     let view = state.quire.user(user_id(&id)?, viewer.as_ref()).await?;
-    let caching = if viewer.is_some() {
-        Caching::Private
-    } else {
-        Caching::Public
-    };
+    let caching = Caching::for_viewer(viewer.is_some());
     Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, caching))
 }
 
@@ -415,18 +411,11 @@ pub(crate) struct UserList {
 
 /// An opaque cursor over user ids.
 fn encode_user_cursor(id: UserId) -> String {
-    id.to_string().bytes().map(|b| format!("{b:02x}")).collect()
+    quire_core::model::opaque_token(&id.to_string())
 }
 
 fn decode_user_cursor(token: &str) -> Option<UserId> {
-    if !token.len().is_multiple_of(2) || token.len() > 40 {
-        return None;
-    }
-    let bytes = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
-    UserId::parse(std::str::from_utf8(&bytes).ok()?)
+    UserId::parse(&quire_core::model::read_opaque_token(token)?)
 }
 
 /// A page of users: everyone, or one user's followers or followees.
@@ -474,11 +463,7 @@ async fn user_page<S: Store>(
         items: views.iter().map(UserRepr::from).collect(),
         next_cursor: next.clone(),
     };
-    let caching = if viewer.is_some() {
-        Caching::Private
-    } else {
-        Caching::Public
-    };
+    let caching = Caching::for_viewer(viewer.is_some());
     let mut response =
         Representation::of(format, "users", &body)?.respond(StatusCode::OK, headers, caching);
     if let Some(next) = next {

@@ -223,6 +223,10 @@ pub struct PostChanges {
     /// Publishing a draft (it gets `updated_at` as its publish time) or taking a post back
     /// to draft; every counter follows in the same transaction.
     pub status: Option<PostStatus>,
+    /// `Some(None)` removes the language.
+    pub language: Option<Option<String>>,
+    /// `Some(None)` removes the category.
+    pub category: Option<Option<String>>,
     pub updated_at: Timestamp,
     /// Write only if the post's `updated_at` is still this.
     pub expected_updated_at: Option<Timestamp>,

@@ -93,6 +93,8 @@ macro_rules! update_post {
              status = COALESCE(CAST($8 AS TEXT), status), \
              published_at = CASE WHEN CAST($8 AS TEXT) IS NULL THEN published_at \
                WHEN CAST($8 AS TEXT) = 'published' THEN $6 ELSE NULL END, \
+             language = CASE WHEN $9 THEN $10 ELSE language END, \
+             category = CASE WHEN $11 THEN $12 ELSE category END, \
              updated_at = ",
             $greatest,
             "($6, updated_at + 1) WHERE id = $1 \
@@ -528,6 +530,10 @@ impl Db {
                 .bind(changes.updated_at.as_millis())
                 .bind(changes.expected_updated_at.map(|at| at.as_millis()))
                 .bind(changes.status.map(PostStatus::as_str))
+                .bind(changes.language.is_some())
+                .bind(changes.language.clone().flatten())
+                .bind(changes.category.is_some())
+                .bind(changes.category.clone().flatten())
                 .execute(ex)
                 .await
                 .map(drop)

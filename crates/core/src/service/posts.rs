@@ -102,6 +102,10 @@ pub struct PostUpdate {
     pub tags: Patch<Vec<String>>,
     /// `draft` or `published`: publishing a draft, or taking a post back to draft.
     pub status: Patch<String>,
+    /// A BCP 47 tag; null removes it.
+    pub language: Patch<String>,
+    /// Null removes it.
+    pub category: Patch<String>,
     /// The `updated_at` of the version the change was based on: if the post changed since,
     /// nothing is written and the answer is [`Error::Stale`].
     pub based_on: Option<Timestamp>,
@@ -316,6 +320,16 @@ impl<S: Store> Quire<S> {
             Description::parse,
         );
         let body = changed(&mut errors, "body", update.body, Body::parse);
+        let language = match update.language {
+            Patch::Absent => None,
+            Patch::Null => Some(None),
+            Patch::Value(text) => errors.check("language", language_tag(&text)).map(Some),
+        };
+        let category = match update.category {
+            Patch::Absent => None,
+            Patch::Null => Some(None),
+            Patch::Value(text) => errors.check("category", category(&text)).map(Some),
+        };
         let status = match update.status {
             Patch::Absent => None,
             Patch::Null => {
@@ -356,7 +370,13 @@ impl<S: Store> Quire<S> {
                 .as_ref()
                 .is_none_or(|text| Some(text) == current.body.as_ref())
             && tags.as_ref().is_none_or(|tags| *tags == current.tags)
-            && status.is_none_or(|status| status == current.status);
+            && status.is_none_or(|status| status == current.status)
+            && language
+                .as_ref()
+                .is_none_or(|language| *language == current.meta.language)
+            && category
+                .as_ref()
+                .is_none_or(|category| *category == current.meta.category);
         if unchanged {
             return Ok(current);
         }
@@ -367,6 +387,8 @@ impl<S: Store> Quire<S> {
             body,
             tags,
             status: status.filter(|status| *status != current.status),
+            language,
+            category,
             updated_at: now,
             expected_updated_at: update.based_on,
         };

@@ -142,6 +142,8 @@ pub(crate) async fn update<S: Store>(
         body: fields.body.into(),
         tags: fields.tag_list.into(),
         status: Patch::Absent,
+        language: Patch::Absent,
+        category: Patch::Absent,
         based_on: None,
     };
     let post = state

@@ -373,9 +373,10 @@ pub(crate) async fn create<S: Store>(
     .await
 }
 
-/// The whole editable representation, for `PUT`.
+/// The whole editable representation, for `PUT`: absent fields are emptied (`status` is
+/// kept). The read-only fields of a post's representation (`postId`, `slug`, `author`,
+/// counts, times) are ignored, so a representation read with GET can be changed and PUT back.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct PostReplacement {
     title: Option<String>,
     description: Option<String>,
@@ -383,6 +384,8 @@ pub(crate) struct PostReplacement {
     tags: Option<Vec<String>>,
     /// `draft` or `published`; absent keeps the post's.
     status: Option<String>,
+    language: Option<String>,
+    category: Option<String>,
 }
 
 /// A merge patch (RFC 7396) of a post's editable fields.
@@ -405,6 +408,12 @@ pub(crate) struct PostPatch {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     status: Field<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    language: Field<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    category: Field<String>,
 }
 
 /// Applies `update` to post `id` if `If-Match` still names the caller's copy.
@@ -462,6 +471,8 @@ pub(crate) async fn replace<S: Store>(
             body: required(input.content),
             tags: Patch::Value(input.tags.unwrap_or_default()),
             status: input.status.map_or(Patch::Absent, Patch::Value),
+            language: input.language.map_or(Patch::Null, Patch::Value),
+            category: input.category.map_or(Patch::Null, Patch::Value),
             based_on: None,
         })
     })
@@ -499,6 +510,8 @@ pub(crate) async fn patch<S: Store>(
                 Field::Null => Patch::Value(Vec::new()),
                 tags => tags.into(),
             },
+            language: input.language.into(),
+            category: input.category.into(),
             status: input.status.into(),
             based_on: None,
         })
@@ -655,6 +668,8 @@ impl FromWire for PostReplacement {
             content: message.content,
             tags: Some(message.tags),
             status: message.status,
+            language: message.language,
+            category: message.category,
         }
     }
 }

@@ -154,6 +154,8 @@ on_both_engines! {
             body: Some(quire_core::values::Body::parse("mine").unwrap()),
             tags: None,
             status: None,
+            language: None,
+            category: None,
             updated_at: read.updated_at,
             expected_updated_at: Some(read.updated_at),
         };

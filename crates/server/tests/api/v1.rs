@@ -671,3 +671,30 @@ on_both_engines! {
         assert_eq!(status, 422);
     }
 }
+
+on_both_engines! {
+    async fn a_representation_read_with_get_can_be_put_back(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (_, token) = register(&app, "roundtrip").await;
+        let bearer = format!("Bearer {token}");
+        let (_, _, post) = create_post(&app, &bearer, json!({"title": "Round", "description": "d", "content": "c", "tags": ["a"], "language": "en", "category": "notes"})).await;
+        let path = format!("/api/v1/posts/{}", post["postId"]);
+        let (_, _, text) = send(&app, Method::GET, &path, &[], None).await;
+        let mut representation = json_of(&text);
+        representation["title"] = json!("Round trip");
+        representation["language"] = json!("ko");
+        let put = [("authorization", bearer.as_str()), ("content-type", "application/json")];
+        let (status, _, text) = send(&app, Method::PUT, &path, &put, Some(representation.to_string())).await;
+        assert_eq!(status, 200, "{text}");
+        let replaced = json_of(&text);
+        assert_eq!(replaced["title"], "Round trip");
+        assert_eq!(replaced["language"], "ko");
+        assert_eq!(replaced["category"], "notes");
+        assert_eq!(replaced["postId"], post["postId"], "read-only fields are not changed by a PUT");
+        let merge = ("content-type", "application/merge-patch+json");
+        let (_, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge], Some(json!({"category": null}).to_string())).await;
+        assert!(json_of(&text)["category"].is_null());
+        let (status, _, _) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge], Some(json!({"language": "not a tag!"}).to_string())).await;
+        assert_eq!(status, 422);
+    }
+}

@@ -67,6 +67,12 @@ pub fn may_manage_users(actor: &Actor) -> bool {
     actor.is(Role::Admin)
 }
 
+/// Changing a profile (name, bio, image, credentials): the user themself only. Admins manage
+/// roles and activation, not other people's credentials.
+pub fn may_change_profile(actor: &Actor, user: UserId) -> bool {
+    actor.user_id == user
+}
+
 /// Listing drafts: one's own; editors and admins anyone's.
 pub fn may_list_drafts(actor: &Actor, author: Option<UserId>) -> bool {
     actor.is_editor() || author == Some(actor.user_id)
@@ -145,6 +151,15 @@ mod tests {
         assert!(may_manage_users(&actor(ALICE, &[Role::Admin])));
         assert!(!may_manage_users(&actor(ALICE, &[Role::Editor])));
         assert!(!may_manage_users(&Actor::new(ALICE, Roles::REGISTERED)));
+    }
+
+    #[test]
+    fn profiles_are_changed_by_their_owner_only() {
+        assert!(may_change_profile(
+            &Actor::new(ALICE, Roles::REGISTERED),
+            ALICE
+        ));
+        assert!(!may_change_profile(&actor(BOB, &[Role::Admin]), ALICE));
     }
 
     #[test]

@@ -22,17 +22,7 @@ impl<S: Store> Quire<S> {
     #[tracing::instrument(skip_all)]
     pub async fn follow(&self, actor: &Actor, username: &str) -> Result<Profile> {
         let target = self.profile(username, Some(actor)).await?;
-        if !policy::may_react(actor) {
-            return Err(Error::Forbidden(Resource::User));
-        }
-        if target.id == actor.user_id {
-            return Err(Error::invalid(
-                "username",
-                "can't be followed by themselves",
-            ));
-        }
-        let now = self.adapters.clock.now();
-        self.store.follow(actor.user_id, target.id, now).await?;
+        self.follow_target(actor, target.id).await?;
         Ok(Profile {
             following: true,
             ..target
@@ -43,10 +33,7 @@ impl<S: Store> Quire<S> {
     #[tracing::instrument(skip_all)]
     pub async fn unfollow(&self, actor: &Actor, username: &str) -> Result<Profile> {
         let target = self.profile(username, Some(actor)).await?;
-        if !policy::may_react(actor) {
-            return Err(Error::Forbidden(Resource::User));
-        }
-        self.store.unfollow(actor.user_id, target.id).await?;
+        self.unfollow_target(actor, target.id).await?;
         Ok(Profile {
             following: false,
             ..target
@@ -60,7 +47,7 @@ impl<S: Store> Quire<S> {
             .user_by_id(id)
             .await?
             .ok_or(Error::NotFound(Resource::User))?;
-        self.follow(actor, target.username.as_str()).await.map(drop)
+        self.follow_target(actor, target.id).await
     }
 
     /// Stops following the user with this id.
@@ -70,9 +57,30 @@ impl<S: Store> Quire<S> {
             .user_by_id(id)
             .await?
             .ok_or(Error::NotFound(Resource::User))?;
-        self.unfollow(actor, target.username.as_str())
-            .await
-            .map(drop)
+        self.unfollow_target(actor, target.id).await
+    }
+
+    /// The rules of following an existing user, whichever way the request named them.
+    async fn follow_target(&self, actor: &Actor, target: UserId) -> Result<()> {
+        if !policy::may_react(actor) {
+            return Err(Error::Forbidden(Resource::User));
+        }
+        if target == actor.user_id {
+            return Err(Error::invalid(
+                "username",
+                "can't be followed by themselves",
+            ));
+        }
+        let now = self.adapters.clock.now();
+        self.store.follow(actor.user_id, target, now).await
+    }
+
+    /// The rules of unfollowing an existing user.
+    async fn unfollow_target(&self, actor: &Actor, target: UserId) -> Result<()> {
+        if !policy::may_react(actor) {
+            return Err(Error::Forbidden(Resource::User));
+        }
+        self.store.unfollow(actor.user_id, target).await
     }
 
     /// A page of a user's followers or followees, by ascending id, as the viewer may see

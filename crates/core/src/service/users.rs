@@ -1,6 +1,6 @@
 //! Reading users, and the account changes only admins make.
 
-use super::Quire;
+use super::{Patch, Quire, UserUpdate};
 use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::ids::UserId;
 use crate::model::{AccountChanges, User, UserView};
@@ -38,6 +38,54 @@ impl<S: Store> Quire<S> {
             .into_iter()
             .map(|user| self.view_of(user, viewer))
             .collect())
+    }
+
+    /// Changes user `id` as one request: its profile (only its owner may) and its roles and
+    /// activation (only admins may). Every refusal comes before anything is written. With
+    /// `profile.based_on`, each write requires the version the previous step left, so a
+    /// change by someone else in between is [`Error::Stale`], not an overwrite.
+    pub async fn change_user(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        profile: UserUpdate,
+        roles: Option<Vec<String>>,
+        active: Option<bool>,
+    ) -> Result<UserView> {
+        let changes_profile = [
+            &profile.username,
+            &profile.email,
+            &profile.password,
+            &profile.bio,
+            &profile.image,
+        ]
+        .iter()
+        .any(|field| **field != Patch::Absent);
+        if changes_profile && !policy::may_change_profile(actor, id) {
+            return Err(Error::Forbidden(Resource::User));
+        }
+        let mut view = self.user(id, Some(actor)).await?;
+        let guarded = profile.based_on.is_some();
+        if roles.is_some() || active.is_some() {
+            let based_on = profile.based_on;
+            view = self
+                .change_account(actor, id, roles, active, based_on)
+                .await?;
+        }
+        if changes_profile {
+            let based_on = guarded.then_some(view.user.updated_at);
+            let user = self
+                .update_me(
+                    actor,
+                    UserUpdate {
+                        based_on,
+                        ..profile
+                    },
+                )
+                .await?;
+            view = self.view_of(user, Some(actor));
+        }
+        Ok(view)
     }
 
     /// Sets a user's roles and whether they are active. Admins only; an admin cannot take

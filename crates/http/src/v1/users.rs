@@ -301,15 +301,6 @@ pub(crate) async fn patch<S: Store>(
         image: patch.image.into(),
         based_on: None,
     };
-    let changes_profile = [
-        &profile.username,
-        &profile.email,
-        &profile.password,
-        &profile.bio,
-        &profile.image,
-    ]
-    .iter()
-    .any(|field| **field != Patch::Absent);
     let roles = match Patch::from(patch.roles) {
         Patch::Absent => None,
         Patch::Null => {
@@ -322,36 +313,17 @@ pub(crate) async fn patch<S: Store>(
         Patch::Null => return Err(Error::invalid("isActive", "can't be null").into()),
         Patch::Value(active) => Some(active),
     };
-    if changes_profile && id != actor.user_id {
-        return Err(Error::Forbidden(Resource::User).into());
-    }
-    // The admin part first: it is the part a caller may be refused, and a refusal must come
-    // before anything is written.
-    // With If-Match, each write requires the version the previous step left, so a change
-    // by someone else in between is a 412, not an overwrite.
-    let guarded = headers.contains_key(header::IF_MATCH);
-    let mut view = current;
-    if roles.is_some() || active.is_some() {
-        let based_on = guarded.then_some(view.user.updated_at);
-        view = state
-            .quire
-            .change_account(&actor, id, roles, active, based_on)
-            .await?;
-    }
-    if changes_profile {
-        let based_on = guarded.then_some(view.user.updated_at);
-        let user = state
-            .quire
-            .update_me(
-                &actor,
-                UserUpdate {
-                    based_on,
-                    ..profile
-                },
-            )
-            .await?;
-        view = state.quire.view_of(user, Some(&actor));
-    }
+    // With If-Match, the writes require the version the client's ETag was computed from.
+    let profile = UserUpdate {
+        based_on: headers
+            .contains_key(header::IF_MATCH)
+            .then_some(current.user.updated_at),
+        ..profile
+    };
+    let view = state
+        .quire
+        .change_user(&actor, id, profile, roles, active)
+        .await?;
     Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, Caching::Private))
 }
 

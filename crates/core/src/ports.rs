@@ -12,7 +12,7 @@ use crate::model::{
     PostPage, PostRef, Profile, User, UserChanges,
 };
 use crate::time::Timestamp;
-use crate::values::{Email, Password, PasswordHash, Slug, TagName, Username};
+use crate::values::{Body, Email, Password, PasswordHash, Slug, TagName, Username};
 
 /// A boxed future, for ports used behind `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -23,7 +23,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Unique-key collisions come back as [`crate::Error::Conflict`] on the field concerned
 /// (`username`, `email`, `slug`); an unreachable database as [`crate::Error::Unavailable`].
 pub trait Store:
-    UserStore + PostStore + CommentStore + IdempotencyStore + Clone + Send + Sync + 'static
+    UserStore + PostStore + CommentStore + BatchStore + IdempotencyStore + Clone + Send + Sync + 'static
 {
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
@@ -166,6 +166,39 @@ pub trait CommentStore {
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<Vec<Comment>>> + Send;
     fn delete_comment(&self, id: CommentId) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Reads of many rows by many keys at once, for transports that resolve a graph (GraphQL's
+/// batch loaders): each is one statement however many keys it is given, so a page of twenty
+/// posts costs what a page of one does. Keys that match nothing are left out of the answer.
+pub trait BatchStore {
+    fn users_by_ids(&self, ids: &[UserId]) -> impl Future<Output = Result<Vec<User>>> + Send;
+    /// Which of `ids` the user `follower` follows.
+    fn followed_among(
+        &self,
+        follower: UserId,
+        ids: &[UserId],
+    ) -> impl Future<Output = Result<Vec<UserId>>> + Send;
+    fn post_refs(&self, ids: &[PostId]) -> impl Future<Output = Result<Vec<PostRef>>> + Send;
+    /// The bodies of posts, with what the policy needs to decide who may read them.
+    fn post_bodies(
+        &self,
+        ids: &[PostId],
+    ) -> impl Future<Output = Result<Vec<(PostRef, Body)>>> + Send;
+    /// Each author's newest `per_author` published posts, without bodies, newest first per
+    /// author.
+    fn posts_by_authors(
+        &self,
+        authors: &[UserId],
+        per_author: u32,
+        viewer: Option<UserId>,
+    ) -> impl Future<Output = Result<Vec<Post>>> + Send;
+    /// The comments of several posts, oldest first.
+    fn comments_of_posts(
+        &self,
+        posts: &[PostId],
+        viewer: Option<UserId>,
+    ) -> impl Future<Output = Result<Vec<Comment>>> + Send;
 }
 
 /// Responses kept under idempotency keys, shared by every instance through the database.

@@ -5,6 +5,7 @@
 //! [`Quire::authenticate`]), then existence (404), then permission (403), then input (422).
 
 mod accounts;
+mod batch;
 mod comments;
 mod idempotency;
 mod posts;

@@ -62,7 +62,9 @@ impl<S: Clone> Clone for AppState<S> {
 }
 
 /// The whole HTTP application: every contract and probe behind the shared middleware.
-pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig) -> Router {
+/// `contracts` are the routes of contracts served from their own crates (GraphQL), which get
+/// the same middleware: request ids, logging, limits, timeouts and CORS.
+pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Router) -> Router {
     let state = AppState { quire };
     Router::new()
         .nest("/api/v1", v1::routes())
@@ -71,6 +73,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig) -> Router {
         .fallback(error::unknown_route)
         .with_state(state)
         .merge(v1::docs_router())
+        .merge(contracts)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(

@@ -88,7 +88,8 @@ impl Application {
             request_timeout: Duration::from_secs(config.http.request_timeout_secs),
             cors_origins: config.http.cors_origins.clone(),
         };
-        let router = quire_http::router(quire.clone(), &http);
+        let graphql = quire_graphql::router(quire.clone(), config.graphql.to_graphql());
+        let router = quire_http::router(quire.clone(), &http, graphql);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;

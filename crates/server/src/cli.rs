@@ -40,6 +40,9 @@ pub enum Command {
     /// Work with databases.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Print the GraphQL schema (SDL) that /graphql serves; the committed contract is
+    /// crates/graphql/schema.graphql.
+    GraphqlSchema,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +106,10 @@ impl Cli {
             }
             Command::User(UserCommand::Create(args)) => create_user(config, args).await,
             Command::Db(DbCommand::Copy { from, to }) => copy_database(&config, from, to).await,
+            Command::GraphqlSchema => {
+                print!("{}", quire_graphql::sdl::<quire_storage::Db>());
+                Ok(())
+            }
         }
     }
 }

@@ -68,7 +68,53 @@ pub struct Config {
     pub log: LogConfig,
     pub jwt: JwtConfig,
     pub http: HttpSection,
+    pub graphql: GraphqlSection,
     pub argon2: Argon2Config,
+}
+
+/// Limits of `/graphql`, checked before any resolver runs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphqlSection {
+    /// Deepest field nesting a query may have (introspection aside).
+    pub max_depth: usize,
+    /// Largest cost a query may have: one per field, times the page size under lists.
+    pub max_complexity: usize,
+    /// Most aliases one document may use.
+    pub max_aliases: usize,
+    /// Most operations one batched request may carry.
+    pub max_batch: usize,
+    /// Whether clients may introspect the schema (GraphiQL needs it).
+    pub introspection: bool,
+    /// A GraphQL request still running after this is answered with a TIMEOUT error.
+    pub timeout_secs: u64,
+}
+
+impl Default for GraphqlSection {
+    fn default() -> Self {
+        let defaults = quire_graphql::GraphqlConfig::default();
+        Self {
+            max_depth: defaults.max_depth,
+            max_complexity: defaults.max_complexity,
+            max_aliases: defaults.max_aliases,
+            max_batch: defaults.max_batch,
+            introspection: defaults.introspection,
+            timeout_secs: defaults.timeout.as_secs(),
+        }
+    }
+}
+
+impl GraphqlSection {
+    pub fn to_graphql(&self) -> quire_graphql::GraphqlConfig {
+        quire_graphql::GraphqlConfig {
+            max_depth: self.max_depth,
+            max_complexity: self.max_complexity,
+            max_aliases: self.max_aliases,
+            max_batch: self.max_batch,
+            introspection: self.introspection,
+            timeout: std::time::Duration::from_secs(self.timeout_secs),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -145,6 +191,7 @@ impl Default for Config {
             log: LogConfig::default(),
             jwt: JwtConfig::default(),
             http: HttpSection::default(),
+            graphql: GraphqlSection::default(),
             argon2: Argon2Config::default(),
         }
     }
@@ -246,6 +293,12 @@ pub const ENV_VARS: &[&str] = &[
     "QUIRE_REQUEST_TIMEOUT_SECS",
     "QUIRE_SHUTDOWN_GRACE_SECS",
     "QUIRE_CORS_ORIGINS",
+    "QUIRE_GRAPHQL_MAX_DEPTH",
+    "QUIRE_GRAPHQL_MAX_COMPLEXITY",
+    "QUIRE_GRAPHQL_MAX_ALIASES",
+    "QUIRE_GRAPHQL_MAX_BATCH",
+    "QUIRE_GRAPHQL_INTROSPECTION",
+    "QUIRE_GRAPHQL_TIMEOUT_SECS",
     "QUIRE_ARGON2_MEMORY_KIB",
     "QUIRE_ARGON2_ITERATIONS",
     "QUIRE_ARGON2_PARALLELISM",
@@ -328,6 +381,23 @@ impl Config {
                 key: "jwt.secret",
                 message: "must be at least 32 bytes".to_owned(),
             });
+        }
+        let graphql = &self.graphql;
+        for (key, value) in [
+            ("graphql.max_depth", graphql.max_depth),
+            ("graphql.max_complexity", graphql.max_complexity),
+            ("graphql.max_batch", graphql.max_batch),
+            (
+                "graphql.timeout_secs",
+                usize::from(graphql.timeout_secs > 0),
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "must be at least 1".to_owned(),
+                });
+            }
         }
         Ok(())
     }
@@ -413,6 +483,24 @@ impl Config {
                 .filter(|origin| !origin.is_empty())
                 .map(str::to_owned)
                 .collect();
+        }
+        if let Some(v) = get("QUIRE_GRAPHQL_MAX_DEPTH") {
+            self.graphql.max_depth = parse_env("QUIRE_GRAPHQL_MAX_DEPTH", v)?;
+        }
+        if let Some(v) = get("QUIRE_GRAPHQL_MAX_COMPLEXITY") {
+            self.graphql.max_complexity = parse_env("QUIRE_GRAPHQL_MAX_COMPLEXITY", v)?;
+        }
+        if let Some(v) = get("QUIRE_GRAPHQL_MAX_ALIASES") {
+            self.graphql.max_aliases = parse_env("QUIRE_GRAPHQL_MAX_ALIASES", v)?;
+        }
+        if let Some(v) = get("QUIRE_GRAPHQL_MAX_BATCH") {
+            self.graphql.max_batch = parse_env("QUIRE_GRAPHQL_MAX_BATCH", v)?;
+        }
+        if let Some(v) = get("QUIRE_GRAPHQL_INTROSPECTION") {
+            self.graphql.introspection = parse_env("QUIRE_GRAPHQL_INTROSPECTION", v)?;
+        }
+        if let Some(v) = get("QUIRE_GRAPHQL_TIMEOUT_SECS") {
+            self.graphql.timeout_secs = parse_env("QUIRE_GRAPHQL_TIMEOUT_SECS", v)?;
         }
         if let Some(v) = get("QUIRE_ARGON2_MEMORY_KIB") {
             self.argon2.memory_kib = parse_env("QUIRE_ARGON2_MEMORY_KIB", v)?;

@@ -26,9 +26,9 @@ const COMMENT: Sql = Sql::both(concat!(
     " FROM comments c JOIN users u ON u.id = c.author_id WHERE c.id = $2"
 ));
 
-/// A post's comments as one JSON array in one row, oldest first.
-macro_rules! comments_of_post {
-    ($engine:tt) => {
+/// Comments matching `$condition` (on `c`) as one JSON array in one row, oldest first.
+macro_rules! comments_where {
+    ($engine:tt, $condition:expr) => {
         concat!(
             "SELECT ",
             json_agg_open!($engine),
@@ -37,13 +37,18 @@ macro_rules! comments_of_post {
             json_agg_close!($engine),
             " FROM (SELECT ",
             comment_columns!(),
-            " FROM comments c JOIN users u ON u.id = c.author_id WHERE c.post_id = $2) AS page_rows"
+            " FROM comments c JOIN users u ON u.id = c.author_id WHERE ",
+            $condition,
+            ") AS page_rows"
         )
     };
 }
+pub(crate) use comments_where;
+
+/// A post's comments.
 const COMMENTS: Sql = Sql {
-    sqlite: comments_of_post!(sqlite),
-    pg: comments_of_post!(pg),
+    sqlite: comments_where!(sqlite, "c.post_id = $2"),
+    pg: comments_where!(pg, "c.post_id = $2"),
 };
 
 const DELETE_COMMENT: Sql = Sql::both("DELETE FROM comments WHERE id = $1");

@@ -18,7 +18,7 @@ use crate::rows::{
     PostRow, author_columns, json_agg_close, json_agg_open, json_object, post_columns, post_json,
     tag_names, viewer_id,
 };
-use crate::sql::{Sql, on_reader, on_tx};
+use crate::sql::{Sql, json_list, on_reader, on_tx};
 
 const INSERT_POST: Sql = Sql::both(
     "INSERT INTO posts (slug, title, description, body, author_id, status, published_at, \
@@ -188,17 +188,6 @@ const DRAFTS_HEAD: Sql = Sql {
     sqlite: page_head!(sqlite, "created_at"),
     pg: page_head!(pg, "created_at"),
 };
-
-/// Binds a list as one JSON array text, read back with `json_each` (SQLite) or
-/// `json_array_elements_text` (PostgreSQL), so a statement's text does not depend on the
-/// list's length and stays in the statement cache.
-fn json_list<I, S>(items: I) -> Result<String>
-where
-    I: IntoIterator<Item = S>,
-    S: serde::Serialize,
-{
-    serde_json::to_string(&items.into_iter().collect::<Vec<_>>()).map_err(Error::internal)
-}
 
 /// A value bound to a list statement.
 enum Bound {
@@ -690,7 +679,7 @@ impl Db {
 }
 
 /// A post's id, author and status, from one row.
-fn post_ref(row: Option<(i64, i64, String)>) -> Result<Option<PostRef>> {
+pub(crate) fn post_ref(row: Option<(i64, i64, String)>) -> Result<Option<PostRef>> {
     row.map(|(id, author_id, status)| {
         let status = PostStatus::parse(&status)
             .ok_or_else(|| Error::internal(format!("post {id} has status {status:?}")))?;

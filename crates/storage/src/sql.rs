@@ -102,3 +102,30 @@ macro_rules! on_tx {
     }};
 }
 pub(crate) use on_tx;
+
+/// Binds a list as one JSON array text, read back with `json_each` (SQLite) or
+/// `json_array_elements_text` (PostgreSQL), so a statement's text does not depend on the
+/// list's length and stays in the statement cache.
+pub(crate) fn json_list<I, S>(items: I) -> quire_core::Result<String>
+where
+    I: IntoIterator<Item = S>,
+    S: serde::Serialize,
+{
+    serde_json::to_string(&items.into_iter().collect::<Vec<_>>())
+        .map_err(quire_core::Error::internal)
+}
+
+/// The ids of a JSON array bound as `$n` (see [`json_list`]), as a subquery for `IN`.
+macro_rules! ids_in {
+    (sqlite, $param:literal) => {
+        concat!("(SELECT value FROM json_each(", $param, "))")
+    };
+    (pg, $param:literal) => {
+        concat!(
+            "(SELECT CAST(value AS BIGINT) FROM json_array_elements_text(",
+            $param,
+            "::json))"
+        )
+    };
+}
+pub(crate) use ids_in;

@@ -10,6 +10,7 @@ mod concurrency;
 mod copy;
 mod durability;
 mod events;
+mod graphql;
 mod helpers;
 mod hygiene;
 mod openapi;

@@ -1,0 +1,101 @@
+//! Reads by many keys at once, for transports that resolve a graph of entities: each is a
+//! fixed number of statements however many keys it gets, and each applies the same policy
+//! as the one-at-a-time reads.
+
+use super::Quire;
+use crate::error::Result;
+use crate::ids::{PostId, UserId};
+use crate::model::{Comment, PageRequest, Post, UserView};
+use crate::policy::{self, Actor};
+use crate::ports::Store;
+use crate::values::Body;
+
+impl<S: Store> Quire<S> {
+    /// Users by id, as the viewer may see them; unknown ids are left out.
+    pub async fn users_by_ids(
+        &self,
+        ids: &[UserId],
+        viewer: Option<&Actor>,
+    ) -> Result<Vec<UserView>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let users = self.store.users_by_ids(ids).await?;
+        Ok(users
+            .into_iter()
+            .map(|user| self.view_of(user, viewer))
+            .collect())
+    }
+
+    /// Which of `ids` the actor follows.
+    pub async fn followed_among(&self, actor: &Actor, ids: &[UserId]) -> Result<Vec<UserId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store.followed_among(actor.user_id, ids).await
+    }
+
+    /// The bodies of the posts the viewer may read, by post id.
+    pub async fn post_bodies(
+        &self,
+        ids: &[PostId],
+        viewer: Option<&Actor>,
+    ) -> Result<Vec<(PostId, Body)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bodies = self.store.post_bodies(ids).await?;
+        Ok(bodies
+            .into_iter()
+            .filter(|(post, _)| policy::may_read_post(viewer, post.author_id, post.status))
+            .map(|(post, body)| (post.id, body))
+            .collect())
+    }
+
+    /// Each author's newest published posts, at most `per_author` (capped like any page)
+    /// each, without bodies.
+    pub async fn posts_by_authors(
+        &self,
+        authors: &[UserId],
+        per_author: u32,
+        viewer: Option<&Actor>,
+    ) -> Result<Vec<Post>> {
+        if authors.is_empty() || per_author == 0 {
+            return Ok(Vec::new());
+        }
+        let per_author = per_author.min(PageRequest::MAX_LIMIT);
+        let posts = self
+            .store
+            .posts_by_authors(authors, per_author, viewer.map(|actor| actor.user_id))
+            .await?;
+        Ok(posts
+            .into_iter()
+            .filter(|post| policy::may_read_post(viewer, post.author.id, post.status))
+            .collect())
+    }
+
+    /// The comments of the posts the viewer may read, oldest first.
+    pub async fn comments_of_posts(
+        &self,
+        posts: &[PostId],
+        viewer: Option<&Actor>,
+    ) -> Result<Vec<Comment>> {
+        if posts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let readable: Vec<PostId> = self
+            .store
+            .post_refs(posts)
+            .await?
+            .into_iter()
+            .filter(|post| policy::may_read_post(viewer, post.author_id, post.status))
+            .map(|post| post.id)
+            .collect();
+        if readable.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.store
+            .comments_of_posts(&readable, viewer.map(|actor| actor.user_id))
+            .await
+    }
+}

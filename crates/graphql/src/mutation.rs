@@ -1,0 +1,330 @@
+//! The write side: `Mutation`, one field per thing a user can do over REST.
+
+use std::marker::PhantomData;
+
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use quire_core::Resource;
+use quire_core::ids::{CommentId, PostId, UserId};
+use quire_core::policy::Actor;
+use quire_core::ports::Store;
+use quire_core::service::{Patch, PostAddress, PostDraft, PostUpdate, Registration, UserUpdate};
+
+use crate::context::ContextExt;
+use crate::error::OrGraphql;
+use crate::types::{CommentNode, PostNode, PostStatusValue, UserNode, parse_id};
+
+pub struct MutationRoot<S>(PhantomData<fn() -> S>);
+
+impl<S> Default for MutationRoot<S> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+fn patch<T>(value: MaybeUndefined<T>) -> Patch<T> {
+    match value {
+        MaybeUndefined::Undefined => Patch::Absent,
+        MaybeUndefined::Null => Patch::Null,
+        MaybeUndefined::Value(value) => Patch::Value(value),
+    }
+}
+
+#[derive(InputObject)]
+pub struct RegisterInput {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// Changes to one's own account: an absent field stays; null removes a bio or image.
+#[derive(InputObject, Default)]
+pub struct UpdateMeInput {
+    pub username: MaybeUndefined<String>,
+    pub email: MaybeUndefined<String>,
+    pub password: MaybeUndefined<String>,
+    pub bio: MaybeUndefined<String>,
+    pub image: MaybeUndefined<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreatePostInput {
+    pub title: String,
+    pub description: String,
+    /// Markdown.
+    pub content: String,
+    #[graphql(default)]
+    pub tags: Vec<String>,
+    /// Published unless told otherwise.
+    pub status: Option<PostStatusValue>,
+    pub language: Option<String>,
+    pub category: Option<String>,
+}
+
+/// Changes to a post: an absent field stays; `tags` replaces the set; null removes a
+/// language or category.
+#[derive(InputObject, Default)]
+pub struct UpdatePostInput {
+    pub title: MaybeUndefined<String>,
+    pub description: MaybeUndefined<String>,
+    pub content: MaybeUndefined<String>,
+    pub tags: MaybeUndefined<Vec<String>>,
+    pub status: MaybeUndefined<PostStatusValue>,
+    pub language: MaybeUndefined<String>,
+    pub category: MaybeUndefined<String>,
+}
+
+/// A signed-in user and the bearer token that identifies them.
+pub struct AuthPayload<S> {
+    token: String,
+    user: UserNode<S>,
+}
+
+#[Object(name = "AuthPayload")]
+impl<S: Store> AuthPayload<S> {
+    async fn token(&self) -> &str {
+        &self.token
+    }
+
+    async fn user(&self) -> &UserNode<S> {
+        &self.user
+    }
+}
+
+#[Object(name = "Mutation")]
+impl<S: Store> MutationRoot<S> {
+    /// Creates an account and signs it in.
+    async fn register(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterInput,
+    ) -> async_graphql::Result<AuthPayload<S>> {
+        let quire = ctx.quire::<S>()?;
+        let (user, token) = quire
+            .register(Registration {
+                username: Some(input.username),
+                email: Some(input.email),
+                password: Some(input.password),
+            })
+            .await
+            .or_graphql()?;
+        let view = quire.view_of(user.clone(), Some(&Actor::new(user.id, user.roles)));
+        Ok(AuthPayload {
+            token,
+            user: UserNode::whole(view),
+        })
+    }
+
+    /// Signs in with email and password.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> async_graphql::Result<AuthPayload<S>> {
+        let quire = ctx.quire::<S>()?;
+        let (user, token) = quire
+            .login(Some(&email), Some(&password))
+            .await
+            .or_graphql()?;
+        let view = quire.view_of(user.clone(), Some(&Actor::new(user.id, user.roles)));
+        Ok(AuthPayload {
+            token,
+            user: UserNode::whole(view),
+        })
+    }
+
+    /// Changes the signed-in user's own account.
+    async fn update_me(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateMeInput,
+    ) -> async_graphql::Result<UserNode<S>> {
+        let actor = ctx.actor()?;
+        let quire = ctx.quire::<S>()?;
+        let user = quire
+            .update_me(
+                actor,
+                UserUpdate {
+                    username: patch(input.username),
+                    email: patch(input.email),
+                    password: patch(input.password),
+                    bio: patch(input.bio),
+                    image: patch(input.image),
+                    based_on: None,
+                },
+            )
+            .await
+            .or_graphql()?;
+        Ok(UserNode::whole(quire.view_of(user, Some(actor))))
+    }
+
+    async fn create_post(
+        &self,
+        ctx: &Context<'_>,
+        input: CreatePostInput,
+    ) -> async_graphql::Result<PostNode<S>> {
+        let actor = ctx.actor()?;
+        let post = ctx
+            .quire::<S>()?
+            .create_post(
+                actor,
+                PostDraft {
+                    title: Some(input.title),
+                    description: Some(input.description),
+                    body: Some(input.content),
+                    tags: Some(input.tags),
+                    status: input.status.map(|status| status.as_str().to_owned()),
+                    language: input.language,
+                    category: input.category,
+                },
+            )
+            .await
+            .or_graphql()?;
+        Ok(PostNode::new(post))
+    }
+
+    /// Changes a post: its author, or an editor.
+    async fn update_post(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdatePostInput,
+    ) -> async_graphql::Result<PostNode<S>> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&id, PostId::parse, Resource::Post)?;
+        let update = PostUpdate {
+            title: patch(input.title),
+            description: patch(input.description),
+            body: patch(input.content),
+            tags: patch(input.tags),
+            status: patch(input.status.map_value(|status| status.as_str().to_owned())),
+            language: patch(input.language),
+            category: patch(input.category),
+            based_on: None,
+        };
+        let post = ctx
+            .quire::<S>()?
+            .update_post(actor, PostAddress::Id(id), update)
+            .await
+            .or_graphql()?;
+        Ok(PostNode::new(post))
+    }
+
+    /// Deletes a post with its comments; answers its id.
+    async fn delete_post(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
+        let actor = ctx.actor()?;
+        let post = parse_id(&id, PostId::parse, Resource::Post)?;
+        ctx.quire::<S>()?
+            .delete_post(actor, PostAddress::Id(post), None)
+            .await
+            .or_graphql()?;
+        Ok(id)
+    }
+
+    async fn add_comment(
+        &self,
+        ctx: &Context<'_>,
+        post_id: ID,
+        body: String,
+    ) -> async_graphql::Result<CommentNode<S>> {
+        let actor = ctx.actor()?;
+        let post = parse_id(&post_id, PostId::parse, Resource::Post)?;
+        let comment = ctx
+            .quire::<S>()?
+            .add_comment(actor, PostAddress::Id(post), Some(&body))
+            .await
+            .or_graphql()?;
+        Ok(CommentNode::new(comment))
+    }
+
+    /// Deletes a comment: its author, or a moderator; answers its id.
+    async fn delete_comment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
+        let actor = ctx.actor()?;
+        let comment = parse_id(&id, CommentId::parse, Resource::Comment)?;
+        ctx.quire::<S>()?
+            .delete_comment_by_id(actor, comment)
+            .await
+            .or_graphql()?;
+        Ok(id)
+    }
+
+    async fn favorite_post(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<PostNode<S>> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&id, PostId::parse, Resource::Post)?;
+        let post = ctx
+            .quire::<S>()?
+            .favorite(actor, PostAddress::Id(id))
+            .await
+            .or_graphql()?;
+        Ok(PostNode::new(post))
+    }
+
+    async fn unfavorite_post(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<PostNode<S>> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&id, PostId::parse, Resource::Post)?;
+        let post = ctx
+            .quire::<S>()?
+            .unfavorite(actor, PostAddress::Id(id))
+            .await
+            .or_graphql()?;
+        Ok(PostNode::new(post))
+    }
+
+    async fn follow_user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<UserNode<S>> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&id, UserId::parse, Resource::User)?;
+        let quire = ctx.quire::<S>()?;
+        quire.follow_user(actor, id).await.or_graphql()?;
+        let view = quire.user(id, Some(actor)).await.or_graphql()?;
+        Ok(UserNode::whole(view))
+    }
+
+    async fn unfollow_user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<UserNode<S>> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&id, UserId::parse, Resource::User)?;
+        let quire = ctx.quire::<S>()?;
+        quire.unfollow_user(actor, id).await.or_graphql()?;
+        let view = quire.user(id, Some(actor)).await.or_graphql()?;
+        Ok(UserNode::whole(view))
+    }
+
+    /// Replaces a user's roles (`reader`, `commenter`, `author`, `editor`, `admin`). Admins
+    /// only; an admin cannot drop their own admin role.
+    async fn set_user_roles(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        roles: Vec<String>,
+    ) -> async_graphql::Result<UserNode<S>> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&id, UserId::parse, Resource::User)?;
+        let view = ctx
+            .quire::<S>()?
+            .change_account(actor, id, Some(roles), None, None)
+            .await
+            .or_graphql()?;
+        Ok(UserNode::whole(view))
+    }
+
+    /// Activates or deactivates a user; a deactivated user's tokens stop working. Admins
+    /// only, and not on themselves.
+    async fn set_user_active(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        active: bool,
+    ) -> async_graphql::Result<UserNode<S>> {
+        let actor = ctx.actor()?;
+        let id = parse_id(&id, UserId::parse, Resource::User)?;
+        let view = ctx
+            .quire::<S>()?
+            .change_account(actor, id, None, Some(active), None)
+            .await
+            .or_graphql()?;
+        Ok(UserNode::whole(view))
+    }
+}

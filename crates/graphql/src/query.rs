@@ -1,0 +1,156 @@
+//! The read side: `Query`.
+
+use std::marker::PhantomData;
+
+use async_graphql::{Context, ID, Object};
+use quire_core::ids::{PostId, UserId};
+use quire_core::model::{Cursor, KeysetRequest};
+use quire_core::ports::Store;
+use quire_core::service::{PostAddress, PostListing};
+use quire_core::{Error, Resource};
+
+use crate::context::ContextExt;
+use crate::error::{OrGraphql, graphql_error};
+use crate::types::{PostConnection, PostNode, UserNode, page_size, parse_id};
+
+pub struct QueryRoot<S>(PhantomData<fn() -> S>);
+
+impl<S> Default for QueryRoot<S> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+/// The keyset page a connection argument pair asks for; a cursor the server did not make is
+/// bad input.
+fn keyset(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<KeysetRequest> {
+    let after = match after {
+        None => None,
+        Some(token) => Some(Cursor::decode(&token).ok_or_else(|| {
+            graphql_error(&Error::invalid("after", "is not a cursor this server made"))
+        })?),
+    };
+    Ok(KeysetRequest {
+        limit: page_size(first),
+        after,
+        // Counting costs a statement where no counter serves: only when asked for.
+        count: ctx.look_ahead().field("totalCount").exists(),
+    })
+}
+
+#[Object(name = "Query")]
+impl<S: Store> QueryRoot<S> {
+    /// A user by id.
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<UserNode<S>>> {
+        let id = parse_id(&id, UserId::parse, Resource::User)?;
+        let view = ctx
+            .quire::<S>()?
+            .user(id, ctx.viewer())
+            .await
+            .or_graphql()?;
+        Ok(Some(UserNode::whole(view)))
+    }
+
+    /// A user by username.
+    async fn user_by_username(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+    ) -> async_graphql::Result<Option<UserNode<S>>> {
+        let quire = ctx.quire::<S>()?;
+        let profile = quire.profile(&username, ctx.viewer()).await.or_graphql()?;
+        Ok(Some(UserNode::profile(profile)))
+    }
+
+    /// The signed-in user.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<UserNode<S>> {
+        let actor = ctx.actor()?;
+        let quire = ctx.quire::<S>()?;
+        let user = quire.me(actor).await.or_graphql()?;
+        Ok(UserNode::whole(quire.view_of(user, Some(actor))))
+    }
+
+    /// A post by id, if the viewer may see it.
+    async fn post(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PostNode<S>>> {
+        let id = parse_id(&id, PostId::parse, Resource::Post)?;
+        let post = ctx
+            .quire::<S>()?
+            .post(PostAddress::Id(id), ctx.viewer())
+            .await
+            .or_graphql()?;
+        Ok(Some(PostNode::new(post)))
+    }
+
+    /// A post by slug, if the viewer may see it.
+    async fn post_by_slug(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+    ) -> async_graphql::Result<Option<PostNode<S>>> {
+        let post = ctx
+            .quire::<S>()?
+            .post(PostAddress::Slug(&slug), ctx.viewer())
+            .await
+            .or_graphql()?;
+        Ok(Some(PostNode::new(post)))
+    }
+
+    /// Published posts, newest first (or, with `drafts`, the viewer's drafts; editors see
+    /// everyone's). Filters combine.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_size(first) as usize * child_complexity")]
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+        tag: Option<String>,
+        author: Option<String>,
+        favorited_by: Option<String>,
+        language: Option<String>,
+        #[graphql(default = false)] drafts: bool,
+    ) -> async_graphql::Result<PostConnection<S>> {
+        let page = keyset(ctx, first, after)?;
+        let listing = PostListing {
+            tag: tag.as_deref(),
+            author: author.as_deref(),
+            favorited_by: favorited_by.as_deref(),
+            language: language.as_deref(),
+            drafts,
+        };
+        let found = ctx
+            .quire::<S>()?
+            .page_posts(listing, page, ctx.viewer())
+            .await
+            .or_graphql()?;
+        Ok(PostConnection::new(found))
+    }
+
+    /// Published posts by the authors the viewer follows, newest first.
+    #[graphql(complexity = "page_size(first) as usize * child_complexity")]
+    async fn feed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<PostConnection<S>> {
+        let actor = ctx.actor()?;
+        let page = keyset(ctx, first, after)?;
+        let found = ctx
+            .quire::<S>()?
+            .page_feed(actor, page)
+            .await
+            .or_graphql()?;
+        Ok(PostConnection::new(found))
+    }
+
+    /// Tags in use, most used first.
+    async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        let tags = ctx.quire::<S>()?.tags().await.or_graphql()?;
+        Ok(tags.iter().map(|tag| tag.as_str().to_owned()).collect())
+    }
+}

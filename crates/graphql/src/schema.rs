@@ -1,0 +1,48 @@
+//! The schema: the three roots, the core as shared data, and the limits.
+
+use async_graphql::Schema;
+use quire_core::ports::Store;
+use quire_core::service::Quire;
+
+use crate::limits::{DocumentLimits, GraphqlConfig};
+use crate::mutation::MutationRoot;
+use crate::query::QueryRoot;
+use crate::subscription::SubscriptionRoot;
+
+pub type QuireSchema<S> = Schema<QueryRoot<S>, MutationRoot<S>, SubscriptionRoot<S>>;
+
+/// The parser's own bound on nesting, well above any allowed depth so that depth errors are
+/// the ones clients see, and low enough to keep parsing off the edge of the stack.
+const PARSER_RECURSION_LIMIT: usize = 256;
+
+pub fn build<S: Store>(quire: Quire<S>, config: &GraphqlConfig) -> QuireSchema<S> {
+    let builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .data(quire)
+    .limit_complexity(config.max_complexity)
+    .limit_recursive_depth(PARSER_RECURSION_LIMIT.max(config.max_depth * 2))
+    .extension(DocumentLimits {
+        max_depth: config.max_depth,
+        max_aliases: config.max_aliases,
+        introspection: config.introspection,
+    });
+    if config.introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().finish()
+    }
+}
+
+/// The schema in SDL, the contract committed as `schema.graphql`.
+pub fn sdl<S: Store>() -> String {
+    Schema::build(
+        QueryRoot::<S>::default(),
+        MutationRoot::<S>::default(),
+        SubscriptionRoot::<S>::default(),
+    )
+    .finish()
+    .sdl()
+}

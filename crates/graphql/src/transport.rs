@@ -1,0 +1,363 @@
+//! `/graphql` over HTTP and WebSocket: POST (single or batched operations), GET for queries
+//! and for the GraphiQL page, and subscriptions over `graphql-transport-ws` (or the older
+//! `graphql-ws`), signed in by the `connection_init` payload.
+
+use std::sync::Arc;
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, Data, Request as GraphqlRequest, Value};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use quire_core::policy::Actor;
+use quire_core::ports::Store;
+use quire_core::service::Quire;
+
+use crate::context::Viewer;
+use crate::error::{code, graphql_error};
+use crate::graphiql;
+use crate::limits::GraphqlConfig;
+use crate::loaders::Loaders;
+use crate::schema::{self, QuireSchema};
+
+struct Endpoint<S: Store> {
+    quire: Quire<S>,
+    schema: QuireSchema<S>,
+    config: GraphqlConfig,
+}
+
+/// `/graphql` and the GraphiQL assets, on the core.
+pub fn router<S: Store>(quire: Quire<S>, config: GraphqlConfig) -> Router {
+    let endpoint = Arc::new(Endpoint {
+        schema: schema::build(quire.clone(), &config),
+        quire,
+        config,
+    });
+    Router::new()
+        .route("/graphql", get(get_graphql::<S>).post(post_graphql::<S>))
+        .with_state(endpoint)
+        .route("/graphql/assets/{file}", get(graphiql::asset))
+}
+
+/// A response with one error and no data, as GraphQL clients read failures of the request.
+fn request_error(status: StatusCode, message: &str, error_code: &str) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": error_code } }]
+    });
+    let mut response = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The token of an `Authorization: Bearer <token>` (or RealWorld's `Token <token>`) header.
+fn token_of(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let known = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token");
+    known
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
+/// The caller: anonymous without a token; a bad, expired or deactivated one is refused
+/// rather than served as anonymous.
+async fn viewer_of<S: Store>(
+    quire: &Quire<S>,
+    authorization: Option<&str>,
+) -> Result<Option<Actor>, async_graphql::Error> {
+    let Some(value) = authorization else {
+        return Ok(None);
+    };
+    let Some(token) = token_of(value) else {
+        return Err(graphql_error(&quire_core::Error::Unauthenticated(
+            quire_core::AuthProblem::InvalidToken,
+        )));
+    };
+    quire
+        .authenticate(token)
+        .await
+        .map(Some)
+        .map_err(|error| graphql_error(&error))
+}
+
+async fn authenticated<S: Store>(
+    quire: &Quire<S>,
+    headers: &HeaderMap,
+) -> Result<Option<Actor>, Response> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or(""));
+    viewer_of(quire, authorization).await.map_err(|error| {
+        let code_of = error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            .and_then(|value| match value {
+                Value::String(code) => Some(code.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| code::INTERNAL.to_owned());
+        let status = if code_of == code::UNAUTHENTICATED {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        request_error(status, &error.message, &code_of)
+    })
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| {
+            let media = media.trim();
+            media.eq_ignore_ascii_case("application/json")
+                || media.eq_ignore_ascii_case("application/graphql+json")
+        })
+}
+
+async fn post_graphql<S: Store>(
+    State(endpoint): State<Arc<Endpoint<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // Only JSON: a form or text/plain POST (what a cross-site page can send without a
+    // preflight) is refused.
+    if !is_json(&headers) {
+        return request_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as application/json",
+            code::GRAPHQL_PARSE_FAILED,
+        );
+    }
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(error) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not a GraphQL request: {error}"),
+                code::GRAPHQL_PARSE_FAILED,
+            );
+        }
+    };
+    let operations = batch.iter().count();
+    if operations > endpoint.config.max_batch {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "the batch holds {operations} operations; at most {} are allowed",
+                endpoint.config.max_batch
+            ),
+            code::LIMIT_EXCEEDED,
+        );
+    }
+    let viewer = match authenticated(&endpoint.quire, &headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    execute(&endpoint, batch, viewer).await
+}
+
+async fn get_graphql<S: Store>(
+    State(endpoint): State<Arc<Endpoint<S>>>,
+    request: Request,
+) -> Response {
+    let (mut parts, _) = request.into_parts();
+    if parts.headers.contains_key(header::UPGRADE) {
+        return subscribe(endpoint, &mut parts).await;
+    }
+    let Some(query) = parts.uri.query().filter(|query| !query.is_empty()) else {
+        if graphiql::wants_page(&parts.headers) {
+            return graphiql::page();
+        }
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            "send a query: POST a JSON body, or GET with ?query=",
+            code::GRAPHQL_PARSE_FAILED,
+        );
+    };
+    let request = match async_graphql::http::parse_query_string(query) {
+        Ok(request) => request,
+        Err(error) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                &format!("the query string is not a GraphQL request: {error}"),
+                code::GRAPHQL_PARSE_FAILED,
+            );
+        }
+    };
+    // GET must not change anything (it may be repeated, prefetched, cached).
+    if writes(&request) {
+        let mut response = request_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations and subscriptions must be sent with POST",
+            code::GRAPHQL_VALIDATION_FAILED,
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let viewer = match authenticated(&endpoint.quire, &parts.headers).await {
+        Ok(viewer) => viewer,
+        Err(response) => return response,
+    };
+    execute(&endpoint, BatchRequest::Single(request), viewer).await
+}
+
+/// Whether the operation a request would run is not a query. A document that does not
+/// parse is left to the executor to report.
+fn writes(request: &GraphqlRequest) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    document.operations.iter().any(|(name, operation)| {
+        let chosen = match (&request.operation_name, name) {
+            (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
+            _ => true,
+        };
+        chosen && operation.node.ty != OperationType::Query
+    })
+}
+
+async fn execute<S: Store>(
+    endpoint: &Endpoint<S>,
+    batch: BatchRequest,
+    viewer: Option<Actor>,
+) -> Response {
+    let with_data = |request: GraphqlRequest| {
+        request
+            .data(Viewer(viewer))
+            .data(Loaders::new(&endpoint.quire, viewer))
+    };
+    let batch = match batch {
+        BatchRequest::Single(request) => BatchRequest::Single(with_data(request)),
+        BatchRequest::Batch(requests) => {
+            BatchRequest::Batch(requests.into_iter().map(with_data).collect())
+        }
+    };
+    let run = endpoint.schema.execute_batch(batch);
+    let Ok(mut response) = tokio::time::timeout(endpoint.config.timeout, run).await else {
+        tracing::warn!("graphql request timed out");
+        return request_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the request took too long; retry later or ask for less",
+            code::TIMEOUT,
+        );
+    };
+    match &mut response {
+        BatchResponse::Single(response) => label_errors(response),
+        BatchResponse::Batch(responses) => responses.iter_mut().for_each(label_errors),
+    }
+    axum::Json(response).into_response()
+}
+
+/// Gives every error a code: ours carry one; the executor's own (syntax, validation,
+/// complexity) get the conventional ones.
+fn label_errors(response: &mut async_graphql::Response) {
+    let request_failed = matches!(response.data, Value::Null);
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_some() {
+            continue;
+        }
+        let label = if !error.path.is_empty() || !request_failed {
+            code::BAD_USER_INPUT
+        } else if error.message.trim_start().starts_with("-->") {
+            code::GRAPHQL_PARSE_FAILED
+        } else {
+            code::GRAPHQL_VALIDATION_FAILED
+        };
+        extensions.set("code", label);
+    }
+}
+
+async fn subscribe<S: Store>(
+    endpoint: Arc<Endpoint<S>>,
+    parts: &mut axum::http::request::Parts,
+) -> Response {
+    let protocol = match GraphQLProtocol::from_request_parts(parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(_) => {
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                "ask for the graphql-transport-ws subprotocol",
+                code::GRAPHQL_PARSE_FAILED,
+            );
+        }
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let quire = endpoint.quire.clone();
+            GraphQLWebSocket::new(socket, endpoint.schema.clone(), protocol)
+                .on_connection_init(move |payload| connection_init(quire, payload))
+                .serve()
+        })
+}
+
+/// Signs a WebSocket connection in from its `connection_init` payload:
+/// `{"Authorization": "Bearer <token>"}` (any case) or `{"token": "<token>"}`. No token is
+/// anonymous; a bad one closes the connection.
+async fn connection_init<S: Store>(
+    quire: Quire<S>,
+    payload: serde_json::Value,
+) -> async_graphql::Result<Data> {
+    let authorization = payload.as_object().and_then(|fields| {
+        fields.iter().find_map(|(key, value)| {
+            let value = value.as_str()?;
+            if key.eq_ignore_ascii_case("authorization") {
+                Some(value.to_owned())
+            } else if key == "token" {
+                Some(format!("Bearer {value}"))
+            } else {
+                None
+            }
+        })
+    });
+    let viewer = viewer_of(&quire, authorization.as_deref()).await?;
+    let mut data = Data::default();
+    data.insert(Viewer(viewer));
+    data.insert(Loaders::new(&quire, viewer));
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_come_from_bearer_or_token_schemes() {
+        assert_eq!(token_of("Bearer abc"), Some("abc"));
+        assert_eq!(token_of("token abc"), Some("abc"));
+        assert_eq!(token_of("Basic abc"), None);
+        assert_eq!(token_of("Bearer "), None);
+        assert_eq!(token_of("abc"), None);
+    }
+
+    #[test]
+    fn only_queries_may_be_sent_with_get() {
+        let query = GraphqlRequest::new("{ tags }");
+        assert!(!writes(&query));
+        let mutation = GraphqlRequest::new("mutation { deletePost(id: 1) }");
+        assert!(writes(&mutation));
+        let named = GraphqlRequest::new("query A { tags } mutation B { deletePost(id: 1) }")
+            .operation_name("A");
+        assert!(!writes(&named));
+    }
+}

@@ -1,0 +1,244 @@
+//! `Post`, and the Relay-style connection that pages through posts.
+
+use std::marker::PhantomData;
+
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use quire_core::model::{Cursor, KeysetPage, Post, PostStatus};
+use quire_core::ports::Store;
+use quire_core::{Error, Resource};
+
+use super::{CommentNode, UserNode};
+use crate::error::{OrGraphql, graphql_error};
+use crate::loaders::Loaders;
+
+pub struct PostNode<S> {
+    post: Post,
+    _store: PhantomData<fn() -> S>,
+}
+
+impl<S: Store> PostNode<S> {
+    pub fn new(post: Post) -> Self {
+        Self {
+            post,
+            _store: PhantomData,
+        }
+    }
+}
+
+/// Whether a post is public.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "PostStatus")]
+pub enum PostStatusValue {
+    Draft,
+    Published,
+}
+
+impl From<PostStatus> for PostStatusValue {
+    fn from(status: PostStatus) -> Self {
+        match status {
+            PostStatus::Draft => Self::Draft,
+            PostStatus::Published => Self::Published,
+        }
+    }
+}
+
+impl PostStatusValue {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => PostStatus::Draft.as_str(),
+            Self::Published => PostStatus::Published.as_str(),
+        }
+    }
+}
+
+/// A post's place in a named series.
+#[derive(SimpleObject)]
+pub struct Series {
+    pub name: String,
+    pub position: i64,
+}
+
+#[Object(name = "Post")]
+impl<S: Store> PostNode<S> {
+    async fn id(&self) -> ID {
+        ID(self.post.id.get().to_string())
+    }
+
+    async fn slug(&self) -> &str {
+        self.post.slug.as_str()
+    }
+
+    async fn title(&self) -> &str {
+        self.post.title.as_str()
+    }
+
+    async fn description(&self) -> &str {
+        self.post.description.as_str()
+    }
+
+    /// The Markdown body.
+    async fn content(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        if let Some(body) = &self.post.body {
+            return Ok(body.as_str().to_owned());
+        }
+        ctx.data::<Loaders<S>>()?
+            .bodies
+            .load_one(self.post.id)
+            .await
+            .or_graphql()?
+            .ok_or_else(|| graphql_error(&Error::NotFound(Resource::Post)))
+    }
+
+    async fn tags(&self) -> Vec<&str> {
+        self.post
+            .tags
+            .as_slice()
+            .iter()
+            .map(|tag| tag.as_str())
+            .collect()
+    }
+
+    async fn author(&self) -> UserNode<S> {
+        UserNode::profile(self.post.author.clone())
+    }
+
+    /// Oldest first.
+    async fn comments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CommentNode<S>>> {
+        let comments = ctx
+            .data::<Loaders<S>>()?
+            .comments
+            .load_one(self.post.id)
+            .await
+            .or_graphql()?
+            .unwrap_or_default();
+        Ok(comments.into_iter().map(CommentNode::new).collect())
+    }
+
+    async fn favorites_count(&self) -> i64 {
+        self.post.favorites_count.max(0)
+    }
+
+    /// Whether the viewer has favorited it; false when anonymous.
+    async fn favorited(&self) -> bool {
+        self.post.favorited
+    }
+
+    async fn status(&self) -> PostStatusValue {
+        self.post.status.into()
+    }
+
+    /// BCP 47 tag of the text's language.
+    async fn language(&self) -> Option<&str> {
+        self.post.meta.language.as_deref()
+    }
+
+    async fn category(&self) -> Option<&str> {
+        self.post.meta.category.as_deref()
+    }
+
+    async fn series(&self) -> Option<Series> {
+        self.post.meta.series.as_ref().map(|series| Series {
+            name: series.name.clone(),
+            position: series.position,
+        })
+    }
+
+    /// Posts that translate one another share this number.
+    async fn translation_group(&self) -> Option<ID> {
+        self.post
+            .meta
+            .translation_group
+            .map(|group| ID(group.to_string()))
+    }
+
+    /// Null for drafts.
+    async fn published_at(&self) -> Option<String> {
+        self.post.published_at.map(|at| at.to_rfc3339())
+    }
+
+    async fn created_at(&self) -> String {
+        self.post.created_at.to_rfc3339()
+    }
+
+    async fn updated_at(&self) -> String {
+        self.post.updated_at.to_rfc3339()
+    }
+}
+
+/// Where a page that starts after `post` starts: its place in the order lists use (publish
+/// time, or creation time for drafts, then id).
+fn cursor_of(post: &Post) -> String {
+    Cursor {
+        at: post.published_at.unwrap_or(post.created_at),
+        id: post.id,
+    }
+    .encode()
+}
+
+pub struct PostEdge<S> {
+    cursor: String,
+    node: PostNode<S>,
+}
+
+#[Object(name = "PostEdge")]
+impl<S: Store> PostEdge<S> {
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+
+    async fn node(&self) -> &PostNode<S> {
+        &self.node
+    }
+}
+
+/// Where a page ends and whether another follows.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    /// Pass as `after` for the next page.
+    pub end_cursor: Option<String>,
+}
+
+pub struct PostConnection<S> {
+    page: KeysetPage,
+    _store: PhantomData<fn() -> S>,
+}
+
+impl<S: Store> PostConnection<S> {
+    pub fn new(page: KeysetPage) -> Self {
+        Self {
+            page,
+            _store: PhantomData,
+        }
+    }
+}
+
+#[Object(name = "PostConnection")]
+impl<S: Store> PostConnection<S> {
+    async fn edges(&self) -> Vec<PostEdge<S>> {
+        let posts = &self.page.posts;
+        posts
+            .iter()
+            .map(|post| PostEdge {
+                cursor: cursor_of(post),
+                node: PostNode::new(post.clone()),
+            })
+            .collect()
+    }
+
+    async fn nodes(&self) -> Vec<PostNode<S>> {
+        self.page.posts.iter().cloned().map(PostNode::new).collect()
+    }
+
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.page.next.is_some(),
+            end_cursor: self.page.next.map(|cursor| cursor.encode()),
+        }
+    }
+
+    /// How many posts match in all.
+    async fn total_count(&self) -> Option<u64> {
+        self.page.total
+    }
+}

@@ -1,0 +1,226 @@
+//! `User`: an account as the viewer may see it.
+
+use std::marker::PhantomData;
+
+use async_graphql::{Context, ID, Object};
+use quire_core::ids::UserId;
+use quire_core::model::{FollowDirection, PageRequest, Profile, UserView};
+use quire_core::ports::Store;
+use quire_core::roles::Role;
+use quire_core::{Error, Resource};
+
+use super::PostNode;
+use crate::context::ContextExt;
+use crate::error::{OrGraphql, graphql_error};
+use crate::loaders::Loaders;
+
+/// A user reached through a post or comment carries only their public profile; the rest
+/// (email, roles) is batch-loaded when a query asks for it.
+#[derive(Clone)]
+enum Known {
+    Whole(Box<UserView>),
+    Profile(Profile),
+}
+
+pub struct UserNode<S> {
+    known: Known,
+    _store: PhantomData<fn() -> S>,
+}
+
+impl<S: Store> UserNode<S> {
+    pub fn whole(view: UserView) -> Self {
+        Self {
+            known: Known::Whole(Box::new(view)),
+            _store: PhantomData,
+        }
+    }
+
+    pub fn profile(profile: Profile) -> Self {
+        Self {
+            known: Known::Profile(profile),
+            _store: PhantomData,
+        }
+    }
+
+    fn id(&self) -> UserId {
+        match &self.known {
+            Known::Whole(view) => view.user.id,
+            Known::Profile(profile) => profile.id,
+        }
+    }
+
+    async fn view(&self, ctx: &Context<'_>) -> async_graphql::Result<UserView> {
+        match &self.known {
+            Known::Whole(view) => Ok((**view).clone()),
+            Known::Profile(profile) => ctx
+                .data::<Loaders<S>>()?
+                .users
+                .load_one(profile.id)
+                .await
+                .or_graphql()?
+                .ok_or_else(|| graphql_error(&Error::NotFound(Resource::User))),
+        }
+    }
+}
+
+/// How many of a list to give, within the same bounds as every page.
+pub fn page_size(first: Option<i32>) -> u32 {
+    first.map_or(PageRequest::DEFAULT_LIMIT, |first| {
+        u32::try_from(first.max(0)).map_or(0, |first| first.min(PageRequest::MAX_LIMIT))
+    })
+}
+
+#[Object(name = "User")]
+impl<S: Store> UserNode<S> {
+    #[graphql(name = "id")]
+    async fn graphql_id(&self) -> ID {
+        ID(self.id().get().to_string())
+    }
+
+    async fn username(&self) -> String {
+        match &self.known {
+            Known::Whole(view) => view.user.username.as_str().to_owned(),
+            Known::Profile(profile) => profile.username.as_str().to_owned(),
+        }
+    }
+
+    /// Display name, distinct from the unique username.
+    async fn name(&self) -> Option<String> {
+        match &self.known {
+            Known::Whole(view) => view.user.name.clone(),
+            Known::Profile(profile) => profile.name.clone(),
+        }
+    }
+
+    /// Visible to the user themself and to admins; anyone else gets null and a `FORBIDDEN`
+    /// error at this field.
+    async fn email(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let view = self.view(ctx).await?;
+        match view.email {
+            Some(email) => Ok(Some(email.as_str().to_owned())),
+            None => Err(graphql_error(&Error::Forbidden(Resource::User))),
+        }
+    }
+
+    async fn bio(&self) -> Option<String> {
+        match &self.known {
+            Known::Whole(view) => view.user.bio.as_ref().map(|bio| bio.as_str().to_owned()),
+            Known::Profile(profile) => profile.bio.as_ref().map(|bio| bio.as_str().to_owned()),
+        }
+    }
+
+    async fn image(&self) -> Option<String> {
+        match &self.known {
+            Known::Whole(view) => view.user.image.as_ref().map(|url| url.as_str().to_owned()),
+            Known::Profile(profile) => profile.image.as_ref().map(|url| url.as_str().to_owned()),
+        }
+    }
+
+    async fn is_active(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(self.view(ctx).await?.user.active)
+    }
+
+    async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        let view = self.view(ctx).await?;
+        Ok(view
+            .user
+            .roles
+            .iter()
+            .map(|role: Role| role.as_str().to_owned())
+            .collect())
+    }
+
+    async fn created_at(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(self.view(ctx).await?.user.created_at.to_rfc3339())
+    }
+
+    async fn updated_at(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(self.view(ctx).await?.user.updated_at.to_rfc3339())
+    }
+
+    /// Whether the viewer follows this user; false when anonymous.
+    async fn followed_by_viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        if let Known::Profile(profile) = &self.known {
+            return Ok(profile.following);
+        }
+        if ctx.viewer().is_none() {
+            return Ok(false);
+        }
+        let loaded = ctx
+            .data::<Loaders<S>>()?
+            .follows
+            .load_one(self.id())
+            .await
+            .or_graphql()?;
+        Ok(loaded.unwrap_or(false))
+    }
+
+    /// Their newest published posts.
+    #[graphql(complexity = "page_size(first) as usize * child_complexity")]
+    async fn posts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+    ) -> async_graphql::Result<Vec<PostNode<S>>> {
+        let size = page_size(first);
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let posts = ctx
+            .data::<Loaders<S>>()?
+            .author_posts
+            .load_one((self.id(), size))
+            .await
+            .or_graphql()?
+            .unwrap_or_default();
+        Ok(posts.into_iter().map(PostNode::new).collect())
+    }
+
+    /// Who follows them, by ascending id, after the user `after`.
+    #[graphql(complexity = "page_size(first) as usize * child_complexity")]
+    async fn followers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<ID>,
+    ) -> async_graphql::Result<Vec<UserNode<S>>> {
+        self.follows(ctx, FollowDirection::Followers, first, after)
+            .await
+    }
+
+    /// Whom they follow, by ascending id, after the user `after`.
+    #[graphql(complexity = "page_size(first) as usize * child_complexity")]
+    async fn following(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<ID>,
+    ) -> async_graphql::Result<Vec<UserNode<S>>> {
+        self.follows(ctx, FollowDirection::Following, first, after)
+            .await
+    }
+}
+
+impl<S: Store> UserNode<S> {
+    async fn follows(
+        &self,
+        ctx: &Context<'_>,
+        direction: FollowDirection,
+        first: Option<i32>,
+        after: Option<ID>,
+    ) -> async_graphql::Result<Vec<UserNode<S>>> {
+        let after = after
+            .map(|id| super::parse_id(&id, UserId::parse, Resource::User))
+            .transpose()?;
+        let size = page_size(first);
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let users = ctx
+            .quire::<S>()?
+            .follows(self.id(), direction, after, size, ctx.viewer())
+            .await
+            .or_graphql()?;
+        Ok(users.into_iter().map(UserNode::whole).collect())
+    }
+}

@@ -1,0 +1,191 @@
+//! Reads by many keys in one statement each, for batch loaders. The keys travel as one JSON
+//! array parameter, so each statement's text is fixed and stays prepared.
+
+use quire_core::ids::{PostId, UserId};
+use quire_core::model::{Comment, Post, PostRef, User};
+use quire_core::ports::BatchStore;
+use quire_core::values::Body;
+use quire_core::{Error, Result};
+
+use crate::comments::comments_where;
+use crate::db::Db;
+use crate::error::db_error;
+use crate::posts::post_ref;
+use crate::rows::{
+    CommentRow, PostRow, UserRow, author_columns, comment_columns, comment_json, json_agg_close,
+    json_agg_open, json_object, post_columns, post_json, tag_names, user_columns, viewer_id,
+};
+use crate::sql::{Sql, ids_in, json_list, on_reader};
+
+macro_rules! users_by_ids {
+    ($engine:tt) => {
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id IN ",
+            ids_in!($engine, "$1")
+        )
+    };
+}
+const USERS_BY_IDS: Sql = Sql {
+    sqlite: users_by_ids!(sqlite),
+    pg: users_by_ids!(pg),
+};
+
+macro_rules! followed_among {
+    ($engine:tt) => {
+        concat!(
+            "SELECT followee_id FROM follows WHERE follower_id = $1 AND followee_id IN ",
+            ids_in!($engine, "$2")
+        )
+    };
+}
+const FOLLOWED_AMONG: Sql = Sql {
+    sqlite: followed_among!(sqlite),
+    pg: followed_among!(pg),
+};
+
+macro_rules! post_refs {
+    ($engine:tt, $columns:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM posts WHERE id IN ",
+            ids_in!($engine, "$1")
+        )
+    };
+}
+const POST_REFS: Sql = Sql {
+    sqlite: post_refs!(sqlite, "id, author_id, status"),
+    pg: post_refs!(pg, "id, author_id, status"),
+};
+const POST_BODIES: Sql = Sql {
+    sqlite: post_refs!(sqlite, "id, author_id, status, body"),
+    pg: post_refs!(pg, "id, author_id, status, body"),
+};
+
+/// Each author's newest published posts, numbered per author by a window function, as one
+/// JSON array in one row.
+macro_rules! posts_by_authors {
+    ($engine:tt) => {
+        concat!(
+            "SELECT ",
+            json_agg_open!($engine),
+            post_json!($engine),
+            " ORDER BY author_id, published_at DESC, id DESC",
+            json_agg_close!($engine),
+            " FROM (SELECT ",
+            post_columns!($engine, "NULL"),
+            " FROM (SELECT posts.*, ROW_NUMBER() OVER (PARTITION BY author_id \
+             ORDER BY published_at DESC, id DESC) AS place FROM posts \
+             WHERE status = 'published' AND author_id IN ",
+            ids_in!($engine, "$2"),
+            ") p JOIN users u ON u.id = p.author_id WHERE p.place <= $3) AS page_rows"
+        )
+    };
+}
+const POSTS_BY_AUTHORS: Sql = Sql {
+    sqlite: posts_by_authors!(sqlite),
+    pg: posts_by_authors!(pg),
+};
+
+const COMMENTS_OF_POSTS: Sql = Sql {
+    sqlite: comments_where!(sqlite, concat!("c.post_id IN ", ids_in!(sqlite, "$2"))),
+    pg: comments_where!(pg, concat!("c.post_id IN ", ids_in!(pg, "$2"))),
+};
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<Vec<T>> {
+    serde_json::from_str(json).map_err(|error| Error::internal(format!("decoding {what}: {error}")))
+}
+
+impl BatchStore for Db {
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>> {
+        let ids = json_list(ids.iter().map(|id| id.get()))?;
+        let rows: Vec<UserRow> = on_reader!(self, USERS_BY_IDS, |ex, sql| {
+            sqlx::query_as(sql).bind(&ids).fetch_all(ex).await
+        })
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    async fn followed_among(&self, follower: UserId, ids: &[UserId]) -> Result<Vec<UserId>> {
+        let ids = json_list(ids.iter().map(|id| id.get()))?;
+        let rows: Vec<i64> = on_reader!(self, FOLLOWED_AMONG, |ex, sql| {
+            sqlx::query_scalar(sql)
+                .bind(follower.get())
+                .bind(&ids)
+                .fetch_all(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(UserId::new).collect())
+    }
+
+    async fn post_refs(&self, ids: &[PostId]) -> Result<Vec<PostRef>> {
+        let ids = json_list(ids.iter().map(|id| id.get()))?;
+        let rows: Vec<(i64, i64, String)> = on_reader!(self, POST_REFS, |ex, sql| {
+            sqlx::query_as(sql).bind(&ids).fetch_all(ex).await
+        })
+        .map_err(db_error)?;
+        rows.into_iter()
+            .filter_map(|row| post_ref(Some(row)).transpose())
+            .collect()
+    }
+
+    async fn post_bodies(&self, ids: &[PostId]) -> Result<Vec<(PostRef, Body)>> {
+        let ids = json_list(ids.iter().map(|id| id.get()))?;
+        let rows: Vec<(i64, i64, String, String)> = on_reader!(self, POST_BODIES, |ex, sql| {
+            sqlx::query_as(sql).bind(&ids).fetch_all(ex).await
+        })
+        .map_err(db_error)?;
+        rows.into_iter()
+            .filter_map(|(id, author, status, body)| {
+                post_ref(Some((id, author, status)))
+                    .transpose()
+                    .map(|found| found.map(|post| (post, Body::from_trusted(body))))
+            })
+            .collect()
+    }
+
+    async fn posts_by_authors(
+        &self,
+        authors: &[UserId],
+        per_author: u32,
+        viewer: Option<UserId>,
+    ) -> Result<Vec<Post>> {
+        let ids = json_list(authors.iter().map(|id| id.get()))?;
+        let json: String = on_reader!(self, POSTS_BY_AUTHORS, |ex, sql| {
+            sqlx::query_scalar(sql)
+                .bind(viewer_id(viewer))
+                .bind(&ids)
+                .bind(i64::from(per_author))
+                .fetch_one(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        decode::<PostRow>("posts by authors", &json)?
+            .into_iter()
+            .map(PostRow::into_post)
+            .collect()
+    }
+
+    async fn comments_of_posts(
+        &self,
+        posts: &[PostId],
+        viewer: Option<UserId>,
+    ) -> Result<Vec<Comment>> {
+        let ids = json_list(posts.iter().map(|id| id.get()))?;
+        let json: String = on_reader!(self, COMMENTS_OF_POSTS, |ex, sql| {
+            sqlx::query_scalar(sql)
+                .bind(viewer_id(viewer))
+                .bind(&ids)
+                .fetch_one(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        Ok(decode::<CommentRow>("comments of posts", &json)?
+            .into_iter()
+            .map(Comment::from)
+            .collect())
+    }
+}

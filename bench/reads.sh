@@ -76,3 +76,10 @@ run "GET /api/articles/:slug" "$api/articles/post-number-150"
 run "GET /api/articles/:slug/comments (20)" "$api/articles/post-number-200/comments"
 run "GET /api/profiles/:username" "$api/profiles/alice"
 run "GET /api/tags" "$api/tags"
+graphql() { printf 'http://%s/graphql?query=%s' "$address" "$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$1")"; }
+run "GraphQL posts(first: 20) like /api/articles" \
+  "$(graphql '{ posts(first: 20) { edges { node { slug title description tags favoritesCount favorited createdAt author { username bio image followedByViewer } } } } }')"
+run "GraphQL posts(first: 20) with comments" \
+  "$(graphql '{ posts(first: 20) { edges { node { author { name } tags comments { author { name } } favoritesCount } } } }')"
+run "GraphQL the guide's GetUser (20 posts)" -H "$auth" \
+  "$(graphql '{ user(id: "2") { id name email posts { id title content } } }')"

@@ -19,6 +19,10 @@ pub trait ContextExt {
     fn viewer(&self) -> Option<&Actor>;
     /// The caller, or `UNAUTHENTICATED`.
     fn actor(&self) -> async_graphql::Result<&Actor>;
+    /// A nullable field's value: on error, `null` in the data and the error (with this
+    /// field's path) in `errors`, as the GraphQL spec asks. (Returning the error itself would
+    /// leave the field out of the data altogether.)
+    fn nullable<T>(&self, result: async_graphql::Result<T>) -> Option<T>;
 }
 
 impl ContextExt for Context<'_> {
@@ -34,5 +38,15 @@ impl ContextExt for Context<'_> {
     fn actor(&self) -> async_graphql::Result<&Actor> {
         self.viewer()
             .ok_or_else(|| graphql_error(&Error::Unauthenticated(AuthProblem::MissingToken)))
+    }
+
+    fn nullable<T>(&self, result: async_graphql::Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.add_error(self.set_error_path(error.into_server_error(self.item.pos)));
+                None
+            }
+        }
     }
 }

@@ -45,25 +45,27 @@ fn keyset(
 #[Object(name = "Query")]
 impl<S: Store> QueryRoot<S> {
     /// A user by id.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<UserNode<S>>> {
-        let id = parse_id(&id, UserId::parse, Resource::User)?;
-        let view = ctx
-            .quire::<S>()?
-            .user(id, ctx.viewer())
-            .await
-            .or_graphql()?;
-        Ok(Some(UserNode::whole(view)))
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Option<UserNode<S>> {
+        let user = async {
+            let id = parse_id(&id, UserId::parse, Resource::User)?;
+            let view = ctx
+                .quire::<S>()?
+                .user(id, ctx.viewer())
+                .await
+                .or_graphql()?;
+            Ok(UserNode::whole(view))
+        };
+        ctx.nullable(user.await)
     }
 
     /// A user by username.
-    async fn user_by_username(
-        &self,
-        ctx: &Context<'_>,
-        username: String,
-    ) -> async_graphql::Result<Option<UserNode<S>>> {
-        let quire = ctx.quire::<S>()?;
-        let profile = quire.profile(&username, ctx.viewer()).await.or_graphql()?;
-        Ok(Some(UserNode::profile(profile)))
+    async fn user_by_username(&self, ctx: &Context<'_>, username: String) -> Option<UserNode<S>> {
+        let user = async {
+            let quire = ctx.quire::<S>()?;
+            let profile = quire.profile(&username, ctx.viewer()).await.or_graphql()?;
+            Ok(UserNode::profile(profile))
+        };
+        ctx.nullable(user.await)
     }
 
     /// The signed-in user.
@@ -75,28 +77,30 @@ impl<S: Store> QueryRoot<S> {
     }
 
     /// A post by id, if the viewer may see it.
-    async fn post(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<PostNode<S>>> {
-        let id = parse_id(&id, PostId::parse, Resource::Post)?;
-        let post = ctx
-            .quire::<S>()?
-            .post(PostAddress::Id(id), ctx.viewer())
-            .await
-            .or_graphql()?;
-        Ok(Some(PostNode::new(post)))
+    async fn post(&self, ctx: &Context<'_>, id: ID) -> Option<PostNode<S>> {
+        let post = async {
+            let id = parse_id(&id, PostId::parse, Resource::Post)?;
+            let post = ctx
+                .quire::<S>()?
+                .post(PostAddress::Id(id), ctx.viewer())
+                .await
+                .or_graphql()?;
+            Ok(PostNode::new(post))
+        };
+        ctx.nullable(post.await)
     }
 
     /// A post by slug, if the viewer may see it.
-    async fn post_by_slug(
-        &self,
-        ctx: &Context<'_>,
-        slug: String,
-    ) -> async_graphql::Result<Option<PostNode<S>>> {
-        let post = ctx
-            .quire::<S>()?
-            .post(PostAddress::Slug(&slug), ctx.viewer())
-            .await
-            .or_graphql()?;
-        Ok(Some(PostNode::new(post)))
+    async fn post_by_slug(&self, ctx: &Context<'_>, slug: String) -> Option<PostNode<S>> {
+        let post = async {
+            let post = ctx
+                .quire::<S>()?
+                .post(PostAddress::Slug(&slug), ctx.viewer())
+                .await
+                .or_graphql()?;
+            Ok(PostNode::new(post))
+        };
+        ctx.nullable(post.await)
     }
 
     /// Published posts, newest first (or, with `drafts`, the viewer's drafts; editors see

@@ -11,7 +11,7 @@ use quire_core::{Error, Resource};
 
 use super::PostNode;
 use crate::context::ContextExt;
-use crate::error::{OrGraphql, graphql_error};
+use crate::error::{OrGraphql, code, coded, graphql_error};
 use crate::loaders::Loaders;
 
 /// A user reached through a post or comment carries only their public profile; the rest
@@ -94,12 +94,17 @@ impl<S: Store> UserNode<S> {
 
     /// Visible to the user themself and to admins; anyone else gets null and a `FORBIDDEN`
     /// error at this field.
-    async fn email(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        let view = self.view(ctx).await?;
-        match view.email {
-            Some(email) => Ok(Some(email.as_str().to_owned())),
-            None => Err(graphql_error(&Error::Forbidden(Resource::User))),
-        }
+    async fn email(&self, ctx: &Context<'_>) -> Option<String> {
+        let email = async {
+            match self.view(ctx).await?.email {
+                Some(email) => Ok(email.as_str().to_owned()),
+                None => Err(coded(
+                    "only the user themself and admins may see an email",
+                    code::FORBIDDEN,
+                )),
+            }
+        };
+        ctx.nullable(email.await)
     }
 
     async fn bio(&self) -> Option<String> {

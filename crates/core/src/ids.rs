@@ -19,7 +19,12 @@ macro_rules! id_type {
 
             /// Parses a decimal id as it appears in a path; only positive values name a record.
             pub fn parse(text: &str) -> Option<Self> {
-                text.parse::<i64>().ok().filter(|value| *value > 0).map(Self)
+                text.parse::<i64>().ok().and_then(Self::checked)
+            }
+
+            /// An id as a binary message carries it; only positive values name a record.
+            pub fn checked(value: i64) -> Option<Self> {
+                (value > 0).then_some(Self(value))
             }
         }
 

@@ -61,10 +61,18 @@ impl<S: Clone> Clone for AppState<S> {
     }
 }
 
+/// Routes of contracts served from their own crates.
+#[derive(Default)]
+pub struct Contracts {
+    /// Routes under every HTTP limit (body size, timeout), such as GraphQL's.
+    pub limited: Router,
+    /// Routes that bound themselves, such as gRPC's (message sizes, the client's deadline,
+    /// streams that outlive any request timeout); they still get request ids, logs and CORS.
+    pub self_limited: Router,
+}
+
 /// The whole HTTP application: every contract and probe behind the shared middleware.
-/// `contracts` are the routes of contracts served from their own crates (GraphQL), which get
-/// the same middleware: request ids, logging, limits, timeouts and CORS.
-pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Router) -> Router {
+pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contracts) -> Router {
     let state = AppState { quire };
     Router::new()
         .nest("/api/v1", v1::routes())
@@ -73,13 +81,14 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Router)
         .fallback(error::unknown_route)
         .with_state(state)
         .merge(v1::docs_router())
-        .merge(contracts)
+        .merge(contracts.limited)
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
+        .merge(contracts.self_limited)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(cors(config))
         .layer(axum::middleware::from_fn(middleware::request_context))

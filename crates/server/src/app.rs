@@ -74,6 +74,8 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
 /// A bound, ready-to-serve quire.
 pub struct Application {
     listener: TcpListener,
+    /// gRPC on a port of its own, when configured (it is always on the HTTP port too).
+    grpc_listener: Option<(TcpListener, axum::Router)>,
     router: axum::Router,
     quire: Quire<Db>,
     shutdown_grace: Duration,
@@ -89,12 +91,28 @@ impl Application {
             cors_origins: config.http.cors_origins.clone(),
         };
         let graphql = quire_graphql::router(quire.clone(), config.graphql.to_graphql());
-        let router = quire_http::router(quire.clone(), &http, graphql);
+        let grpc_config = config.grpc.to_grpc();
+        let grpc = quire_grpc::router(quire.clone(), &grpc_config);
+        let contracts = quire_http::Contracts {
+            limited: graphql,
+            self_limited: grpc,
+        };
+        let router = quire_http::router(quire.clone(), &http, contracts);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let grpc_listener = match config.grpc.listen {
+            None => None,
+            Some(address) => Some((
+                TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding {address} for gRPC"))?,
+                quire_grpc::standalone_router(quire.clone(), &grpc_config),
+            )),
+        };
         Ok(Self {
             listener,
+            grpc_listener,
             router,
             quire,
             shutdown_grace: Duration::from_secs(config.http.shutdown_grace_secs),
@@ -104,6 +122,13 @@ impl Application {
     /// The address actually bound (the real port when configured with port 0).
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// The address of the separate gRPC listener, when one is configured.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_listener
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// The wired core, for tests and tools that act without HTTP.
@@ -125,6 +150,22 @@ impl Application {
             tracing::info!("shutting down: draining in-flight requests");
             let _ = stop_tx.send(true);
         };
+        if let Some((listener, router)) = self.grpc_listener {
+            let mut stopped = stop_rx.clone();
+            let grpc_address = listener.local_addr()?;
+            tracing::info!(%grpc_address, "serving gRPC on its own port too");
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|stopped| *stopped).await;
+                };
+                if let Err(error) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::error!(%error, "the gRPC listener failed");
+                }
+            });
+        }
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
         let grace = self.shutdown_grace;
         let deadline = async move {

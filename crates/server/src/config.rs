@@ -69,7 +69,35 @@ pub struct Config {
     pub jwt: JwtConfig,
     pub http: HttpSection,
     pub graphql: GraphqlSection,
+    pub grpc: GrpcSection,
     pub argon2: Argon2Config,
+}
+
+/// gRPC: always served on the HTTP port; also on `listen` when set.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcSection {
+    /// A second address serving only gRPC, for example for an internal network.
+    pub listen: Option<SocketAddr>,
+    /// Largest gRPC message accepted or sent.
+    pub max_message_bytes: usize,
+}
+
+impl Default for GrpcSection {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            max_message_bytes: quire_grpc::GrpcConfig::default().max_message_bytes,
+        }
+    }
+}
+
+impl GrpcSection {
+    pub fn to_grpc(&self) -> quire_grpc::GrpcConfig {
+        quire_grpc::GrpcConfig {
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
 }
 
 /// Limits of `/graphql`, checked before any resolver runs.
@@ -192,6 +220,7 @@ impl Default for Config {
             jwt: JwtConfig::default(),
             http: HttpSection::default(),
             graphql: GraphqlSection::default(),
+            grpc: GrpcSection::default(),
             argon2: Argon2Config::default(),
         }
     }
@@ -299,6 +328,8 @@ pub const ENV_VARS: &[&str] = &[
     "QUIRE_GRAPHQL_MAX_BATCH",
     "QUIRE_GRAPHQL_INTROSPECTION",
     "QUIRE_GRAPHQL_TIMEOUT_SECS",
+    "QUIRE_GRPC_LISTEN",
+    "QUIRE_GRPC_MAX_MESSAGE_BYTES",
     "QUIRE_ARGON2_MEMORY_KIB",
     "QUIRE_ARGON2_ITERATIONS",
     "QUIRE_ARGON2_PARALLELISM",
@@ -501,6 +532,12 @@ impl Config {
         }
         if let Some(v) = get("QUIRE_GRAPHQL_TIMEOUT_SECS") {
             self.graphql.timeout_secs = parse_env("QUIRE_GRAPHQL_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = get("QUIRE_GRPC_LISTEN") {
+            self.grpc.listen = Some(parse_env("QUIRE_GRPC_LISTEN", v)?);
+        }
+        if let Some(v) = get("QUIRE_GRPC_MAX_MESSAGE_BYTES") {
+            self.grpc.max_message_bytes = parse_env("QUIRE_GRPC_MAX_MESSAGE_BYTES", v)?;
         }
         if let Some(v) = get("QUIRE_ARGON2_MEMORY_KIB") {
             self.argon2.memory_kib = parse_env("QUIRE_ARGON2_MEMORY_KIB", v)?;

@@ -1,4 +1,3 @@
-//! The messages of `proto/quire/v1/resources.proto`, generated at build time.
-#![allow(clippy::all, clippy::pedantic, missing_docs)]
+//! The messages of `proto/quire/v1/resources.proto`, as `quire-proto` generates them.
 
-include!(concat!(env!("OUT_DIR"), "/quire.v1.rs"));
+pub use quire_proto::v1::*;

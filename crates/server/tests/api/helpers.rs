@@ -208,6 +208,8 @@ impl TestEnv {
 
 pub struct TestApp {
     pub address: SocketAddr,
+    /// The separate gRPC listener, when the config asked for one.
+    pub grpc_address: Option<SocketAddr>,
     pub client: reqwest::Client,
     pub quire: Quire<Db>,
     stop: Option<oneshot::Sender<()>>,
@@ -245,6 +247,7 @@ impl TestApp {
             .await
             .expect("application builds");
         let address = app.local_addr().unwrap();
+        let grpc_address = app.grpc_addr();
         let quire = app.quire().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
@@ -252,6 +255,7 @@ impl TestApp {
         }));
         Self {
             address,
+            grpc_address,
             client: reqwest::Client::new(),
             quire,
             stop: Some(stop),

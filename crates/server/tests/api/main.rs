@@ -11,6 +11,7 @@ mod copy;
 mod durability;
 mod events;
 mod graphql;
+mod grpc;
 mod helpers;
 mod hygiene;
 mod openapi;

@@ -143,6 +143,7 @@ async fn a_cut_database_answers_503_and_service_resumes_by_itself() {
         200,
         "the process itself is alive"
     );
+    assert_eq!(crate::grpc::health(&app).await, "NOT_SERVING");
 
     proxy.restore().await;
     let reply = app.get("/api/articles", None).await;
@@ -160,4 +161,5 @@ async fn a_cut_database_answers_503_and_service_resumes_by_itself() {
         .await;
     assert_eq!(written.status, 201);
     assert_eq!(app.get("/readyz", None).await.status, 200);
+    assert_eq!(crate::grpc::health(&app).await, "SERVING");
 }

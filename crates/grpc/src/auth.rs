@@ -1,0 +1,40 @@
+//! Who is calling: the `authorization: Bearer <token>` metadata, checked by the core.
+
+use quire_core::policy::Actor;
+use quire_core::ports::Store;
+use quire_core::service::Quire;
+use quire_core::{AuthProblem, Error};
+use tonic::{Request, Status};
+
+use crate::error::status;
+
+/// The caller, or anonymous without the metadata; a bad, expired or deactivated token is
+/// refused rather than served as anonymous.
+pub async fn viewer<S: Store, T>(
+    quire: &Quire<S>,
+    request: &Request<T>,
+) -> Result<Option<Actor>, Status> {
+    let Some(value) = request.metadata().get("authorization") else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|value| value.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| status(&Error::Unauthenticated(AuthProblem::InvalidToken)))?;
+    quire
+        .authenticate(token)
+        .await
+        .map(Some)
+        .map_err(|error| status(&error))
+}
+
+/// The caller, required.
+pub async fn actor<S: Store, T>(quire: &Quire<S>, request: &Request<T>) -> Result<Actor, Status> {
+    viewer(quire, request)
+        .await?
+        .ok_or_else(|| status(&Error::Unauthenticated(AuthProblem::MissingToken)))
+}

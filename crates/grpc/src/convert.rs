@@ -1,0 +1,71 @@
+//! Core entities as the messages of `resources.proto`, the same fields `/api/v1` serves.
+
+use quire_core::model::{Comment, Post, Profile, UserView};
+use quire_core::roles::Role;
+use quire_proto::v1 as pb;
+
+pub fn user(view: &UserView) -> pb::User {
+    let user = &view.user;
+    pb::User {
+        user_id: user.id.get(),
+        username: user.username.as_str().to_owned(),
+        email: view.email.as_ref().map(|email| email.as_str().to_owned()),
+        name: user.name.clone(),
+        bio: user.bio.as_ref().map(|bio| bio.as_str().to_owned()),
+        image: user.image.as_ref().map(|url| url.as_str().to_owned()),
+        is_active: user.active,
+        roles: user
+            .roles
+            .iter()
+            .map(|role: Role| role.as_str().to_owned())
+            .collect(),
+        created_at: user.created_at.to_rfc3339(),
+        updated_at: user.updated_at.to_rfc3339(),
+    }
+}
+
+pub fn author(profile: &Profile) -> pb::Author {
+    pb::Author {
+        user_id: profile.id.get(),
+        username: profile.username.as_str().to_owned(),
+        name: profile.name.clone(),
+        image: profile.image.as_ref().map(|url| url.as_str().to_owned()),
+        following: profile.following,
+    }
+}
+
+pub fn post(post: &Post) -> pb::Post {
+    pb::Post {
+        post_id: post.id.get(),
+        slug: post.slug.as_str().to_owned(),
+        title: post.title.as_str().to_owned(),
+        description: post.description.as_str().to_owned(),
+        content: post.body.as_ref().map(|body| body.as_str().to_owned()),
+        tags: post
+            .tags
+            .as_slice()
+            .iter()
+            .map(|tag| tag.as_str().to_owned())
+            .collect(),
+        status: post.status.as_str().to_owned(),
+        published_at: post.published_at.map(|at| at.to_rfc3339()),
+        language: post.meta.language.clone(),
+        category: post.meta.category.clone(),
+        author: Some(author(&post.author)),
+        favorites_count: post.favorites_count.max(0),
+        favorited: post.favorited,
+        created_at: post.created_at.to_rfc3339(),
+        updated_at: post.updated_at.to_rfc3339(),
+    }
+}
+
+pub fn comment(comment: &Comment) -> pb::Comment {
+    pb::Comment {
+        comment_id: comment.id.get(),
+        post_id: comment.post_id.get(),
+        content: comment.body.as_str().to_owned(),
+        author: Some(author(&comment.author)),
+        created_at: comment.created_at.to_rfc3339(),
+        updated_at: comment.updated_at.to_rfc3339(),
+    }
+}

@@ -1,0 +1,134 @@
+//! quire's gRPC services (`proto/quire/v1/services.proto`) on the same core as the other
+//! contracts, over the messages `/api/v1` serves as Protobuf. Served on the HTTP port (HTTP/2,
+//! beside REST and GraphQL) and optionally on a port of its own; with the standard health
+//! service (readiness) and server reflection.
+
+mod auth;
+mod convert;
+mod deadline;
+pub mod error;
+mod health;
+mod posts;
+mod users;
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use quire_core::model::PageRequest;
+use quire_core::ports::Store;
+use quire_core::service::Quire;
+use tonic::server::NamedService;
+use tower::Service;
+
+pub use health::SERVICES;
+
+/// The generated service traits and clients (the clients are for other Rust services and
+/// for tests).
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/quire.v1.rs"));
+}
+
+/// Settings of the gRPC services.
+#[derive(Debug, Clone)]
+pub struct GrpcConfig {
+    /// Largest message accepted or sent, in bytes; a larger one is refused unread.
+    pub max_message_bytes: usize,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// How many of a list to give, within the bounds every page has.
+fn page_size(asked: Option<u32>) -> u32 {
+    asked.map_or(PageRequest::DEFAULT_LIMIT, |size| {
+        size.clamp(1, PageRequest::MAX_LIMIT)
+    })
+}
+
+/// Adds a gRPC service at `/<package.Service>/*` (without tonic's catch-all fallback, so the
+/// routes merge into the HTTP router).
+fn mount<Svc>(router: Router, service: Svc) -> Router
+where
+    Svc: Service<Request, Error = Infallible> + NamedService + Clone + Send + Sync + 'static,
+    Svc::Response: IntoResponse,
+    Svc::Future: Send + 'static,
+{
+    router.route_service(&format!("/{}/{{*method}}", Svc::NAME), service)
+}
+
+/// Every gRPC service as axum routes, deadlines honoured.
+pub fn router<S: Store>(quire: Quire<S>, config: &GrpcConfig) -> Router {
+    use pb::comment_service_server::CommentServiceServer;
+    use pb::post_service_server::PostServiceServer;
+    use pb::session_service_server::SessionServiceServer;
+    use pb::user_service_server::UserServiceServer;
+
+    let limit = config.max_message_bytes;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(quire_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let mut router = Router::new();
+    router = mount(
+        router,
+        SessionServiceServer::new(users::Sessions {
+            quire: quire.clone(),
+        })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit),
+    );
+    router = mount(
+        router,
+        UserServiceServer::new(users::Users {
+            quire: quire.clone(),
+        })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit),
+    );
+    router = mount(
+        router,
+        PostServiceServer::new(posts::Posts {
+            quire: quire.clone(),
+        })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit),
+    );
+    router = mount(
+        router,
+        CommentServiceServer::new(posts::Comments {
+            quire: quire.clone(),
+        })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit),
+    );
+    router = mount(
+        router,
+        tonic_health::pb::health_server::HealthServer::new(health::Readiness { quire }),
+    );
+    match reflection().build_v1() {
+        Ok(service) => router = mount(router, service),
+        Err(error) => tracing::error!(%error, "grpc reflection (v1) is unavailable"),
+    }
+    match reflection().build_v1alpha() {
+        Ok(service) => router = mount(router, service),
+        Err(error) => tracing::error!(%error, "grpc reflection (v1alpha) is unavailable"),
+    }
+    router.layer(axum::middleware::from_fn(deadline::honour_deadline))
+}
+
+/// The routes alone, for a listener of their own: an unknown service answers
+/// `UNIMPLEMENTED`, as gRPC clients expect.
+pub fn standalone_router<S: Store>(quire: Quire<S>, config: &GrpcConfig) -> Router {
+    router(quire, config).fallback(|| async {
+        tonic::Status::unimplemented("no such service").into_http::<axum::body::Body>()
+    })
+}

@@ -1,0 +1,223 @@
+//! `UserService` and `SessionService`.
+
+use quire_core::ids::UserId;
+use quire_core::model::opaque_token;
+use quire_core::model::read_opaque_token;
+use quire_core::policy::Actor;
+use quire_core::ports::Store;
+use quire_core::service::{Patch, Quire, Registration, UserUpdate};
+use quire_core::{Error, Resource};
+use quire_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::auth::{actor, viewer};
+use crate::convert;
+use crate::error::{OrStatus, status};
+use crate::page_size;
+use crate::pb::session_service_server::SessionService;
+use crate::pb::user_service_server::UserService;
+
+pub struct Users<S> {
+    pub quire: Quire<S>,
+}
+
+pub struct Sessions<S> {
+    pub quire: Quire<S>,
+}
+
+fn patch(value: Option<String>) -> Patch<String> {
+    value.map_or(Patch::Absent, Patch::Value)
+}
+
+fn user_id(id: i64) -> Result<UserId, Status> {
+    UserId::checked(id).ok_or_else(|| status(&Error::NotFound(Resource::User)))
+}
+
+/// A session for a user who just proved who they are.
+fn session<S: Store>(
+    quire: &Quire<S>,
+    user: quire_core::model::User,
+    token: String,
+) -> pb::Session {
+    let me = Actor::new(user.id, user.roles);
+    pb::Session {
+        token,
+        user: Some(convert::user(&quire.view_of(user, Some(&me)))),
+    }
+}
+
+#[tonic::async_trait]
+impl<S: Store> SessionService for Sessions<S> {
+    async fn log_in(
+        &self,
+        request: Request<pb::Credentials>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let credentials = request.into_inner();
+        let (user, token) = self
+            .quire
+            .login(
+                credentials.email.as_deref(),
+                credentials.password.as_deref(),
+            )
+            .await
+            .or_status()?;
+        Ok(Response::new(session(&self.quire, user, token)))
+    }
+}
+
+#[tonic::async_trait]
+impl<S: Store> UserService for Users<S> {
+    async fn get_user(
+        &self,
+        request: Request<pb::GetUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let viewer = viewer(&self.quire, &request).await?;
+        let view = match request.into_inner().key {
+            Some(pb::get_user_request::Key::UserId(id)) => self
+                .quire
+                .user(user_id(id)?, viewer.as_ref())
+                .await
+                .or_status()?,
+            Some(pb::get_user_request::Key::Username(name)) => {
+                let profile = self
+                    .quire
+                    .profile(&name, viewer.as_ref())
+                    .await
+                    .or_status()?;
+                self.quire
+                    .user(profile.id, viewer.as_ref())
+                    .await
+                    .or_status()?
+            }
+            None => return Err(status(&Error::invalid("key", "give user_id or username"))),
+        };
+        Ok(Response::new(convert::user(&view)))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::UserList>, Status> {
+        let viewer = viewer(&self.quire, &request).await?;
+        let message = request.into_inner();
+        let limit = page_size(message.page_size);
+        let after = match message.cursor.as_deref() {
+            None | Some("") => None,
+            Some(token) => Some(
+                read_opaque_token(token)
+                    .and_then(|id| UserId::parse(&id))
+                    .ok_or_else(|| {
+                        status(&Error::invalid(
+                            "cursor",
+                            "is not a cursor this server made",
+                        ))
+                    })?,
+            ),
+        };
+        let users = self
+            .quire
+            .users(after, limit, viewer.as_ref())
+            .await
+            .or_status()?;
+        let next_cursor = (users.len() == limit as usize)
+            .then(|| {
+                users
+                    .last()
+                    .map(|view| opaque_token(&view.user.id.get().to_string()))
+            })
+            .flatten();
+        Ok(Response::new(pb::UserList {
+            items: users.iter().map(convert::user).collect(),
+            next_cursor,
+        }))
+    }
+
+    async fn register(
+        &self,
+        request: Request<pb::NewUser>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let message = request.into_inner();
+        let (user, token) = self
+            .quire
+            .register(Registration {
+                username: message.username,
+                email: message.email,
+                password: message.password,
+            })
+            .await
+            .or_status()?;
+        Ok(Response::new(session(&self.quire, user, token)))
+    }
+
+    async fn update_user(
+        &self,
+        request: Request<pb::UpdateUserRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let actor = actor(&self.quire, &request).await?;
+        let message = request.into_inner();
+        let update = UserUpdate {
+            username: patch(message.username),
+            email: patch(message.email),
+            password: patch(message.password),
+            bio: patch(message.bio),
+            image: patch(message.image),
+            based_on: None,
+        };
+        let view = self
+            .quire
+            .change_user(&actor, user_id(message.user_id)?, update, None, None)
+            .await
+            .or_status()?;
+        Ok(Response::new(convert::user(&view)))
+    }
+
+    async fn deactivate_user(
+        &self,
+        request: Request<pb::UserRef>,
+    ) -> Result<Response<pb::User>, Status> {
+        let actor = actor(&self.quire, &request).await?;
+        let id = user_id(request.into_inner().user_id)?;
+        let view = self
+            .quire
+            .change_account(&actor, id, None, Some(false), None)
+            .await
+            .or_status()?;
+        Ok(Response::new(convert::user(&view)))
+    }
+
+    async fn set_roles(
+        &self,
+        request: Request<pb::SetRolesRequest>,
+    ) -> Result<Response<pb::User>, Status> {
+        let actor = actor(&self.quire, &request).await?;
+        let message = request.into_inner();
+        let view = self
+            .quire
+            .change_account(
+                &actor,
+                user_id(message.user_id)?,
+                Some(message.roles),
+                None,
+                None,
+            )
+            .await
+            .or_status()?;
+        Ok(Response::new(convert::user(&view)))
+    }
+
+    async fn follow(&self, request: Request<pb::UserRef>) -> Result<Response<pb::User>, Status> {
+        let actor = actor(&self.quire, &request).await?;
+        let id = user_id(request.into_inner().user_id)?;
+        self.quire.follow_user(&actor, id).await.or_status()?;
+        let view = self.quire.user(id, Some(&actor)).await.or_status()?;
+        Ok(Response::new(convert::user(&view)))
+    }
+
+    async fn unfollow(&self, request: Request<pb::UserRef>) -> Result<Response<pb::User>, Status> {
+        let actor = actor(&self.quire, &request).await?;
+        let id = user_id(request.into_inner().user_id)?;
+        self.quire.unfollow_user(&actor, id).await.or_status()?;
+        let view = self.quire.user(id, Some(&actor)).await.or_status()?;
+        Ok(Response::new(convert::user(&view)))
+    }
+}

@@ -187,6 +187,12 @@ on_both_engines! {
             .into_inner();
         assert_eq!(read.user_id, me.user_id);
         assert_eq!(read.email, None);
+        let own = users
+            .get_user(signed(&token, pb::GetUserRequest { key: Some(pb::get_user_request::Key::UserId(me.user_id)) }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(own.email.as_deref(), Some("gina@example.com"), "gina sees her own email");
         let page = users.list_users(pb::ListUsersRequest { page_size: Some(1), ..Default::default() }).await.unwrap().into_inner();
         assert_eq!(page.items.len(), 1);
         let rest = users.list_users(pb::ListUsersRequest { cursor: page.next_cursor, ..Default::default() }).await.unwrap().into_inner();

@@ -266,7 +266,13 @@ pub struct Cursor {
 
 /// An opaque page token for clients: the hex of a short text only the server reads.
 pub fn opaque_token(text: &str) -> String {
-    text.bytes().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut token = String::with_capacity(text.len() * 2);
+    for byte in text.bytes() {
+        token.push(char::from(HEX[usize::from(byte >> 4)]));
+        token.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    token
 }
 
 /// The text of a token made by [`opaque_token`]; `None` for anything else.

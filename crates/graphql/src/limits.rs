@@ -69,6 +69,36 @@ fn limit_error(message: String) -> ServerError {
     refusal(message, code::LIMIT_EXCEEDED)
 }
 
+impl DocumentLimits {
+    /// Refuses a parsed document that breaks a limit, before validation or execution.
+    pub fn check(&self, document: &ExecutableDocument) -> ServerResult<()> {
+        if !self.introspection && introspects(document) {
+            return Err(refusal(
+                "introspection is turned off on this server".to_owned(),
+                code::GRAPHQL_VALIDATION_FAILED,
+            ));
+        }
+        let aliases = count_aliases(document);
+        if aliases > self.max_aliases {
+            return Err(limit_error(format!(
+                "the query uses {aliases} aliases; at most {} are allowed",
+                self.max_aliases
+            )));
+        }
+        let depth = depth_of(document);
+        if depth > self.max_depth {
+            return Err(limit_error(format!(
+                "the query is nested {depth} deep; at most {} is allowed",
+                self.max_depth
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The same check as an extension, for subscriptions, whose documents arrive through the
+/// WebSocket layer. (HTTP requests are checked before execution instead: a schema with any
+/// extension pays for it on every field it resolves.)
 #[async_trait::async_trait]
 impl Extension for DocumentLimits {
     async fn parse_query(
@@ -79,26 +109,7 @@ impl Extension for DocumentLimits {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        if !self.introspection && introspects(&document) {
-            return Err(refusal(
-                "introspection is turned off on this server".to_owned(),
-                code::GRAPHQL_VALIDATION_FAILED,
-            ));
-        }
-        let aliases = count_aliases(&document);
-        if aliases > self.max_aliases {
-            return Err(limit_error(format!(
-                "the query uses {aliases} aliases; at most {} are allowed",
-                self.max_aliases
-            )));
-        }
-        let depth = depth_of(&document);
-        if depth > self.max_depth {
-            return Err(limit_error(format!(
-                "the query is nested {depth} deep; at most {} is allowed",
-                self.max_depth
-            )));
-        }
+        self.check(&document)?;
         Ok(document)
     }
 }

@@ -1,6 +1,6 @@
 //! The schema: the three roots, the core as shared data, and the limits.
 
-use async_graphql::Schema;
+use async_graphql::{Schema, SchemaBuilder};
 use quire_core::ports::Store;
 use quire_core::service::Quire;
 
@@ -15,8 +15,34 @@ pub type QuireSchema<S> = Schema<QueryRoot<S>, MutationRoot<S>, SubscriptionRoot
 /// the ones clients see, and low enough to keep parsing off the edge of the stack.
 const PARSER_RECURSION_LIMIT: usize = 256;
 
+/// The schema for HTTP requests, whose documents the transport checks against `limits`
+/// itself before executing them.
 pub fn build<S: Store>(quire: Quire<S>, config: &GraphqlConfig) -> QuireSchema<S> {
-    let builder = Schema::build(
+    finish(builder(quire, config), config)
+}
+
+/// The schema for subscriptions, with the document limits as an extension.
+pub fn build_for_subscriptions<S: Store>(
+    quire: Quire<S>,
+    config: &GraphqlConfig,
+) -> QuireSchema<S> {
+    finish(builder(quire, config).extension(limits(config)), config)
+}
+
+/// The document limits of `config`.
+pub fn limits(config: &GraphqlConfig) -> DocumentLimits {
+    DocumentLimits {
+        max_depth: config.max_depth,
+        max_aliases: config.max_aliases,
+        introspection: config.introspection,
+    }
+}
+
+fn builder<S: Store>(
+    quire: Quire<S>,
+    config: &GraphqlConfig,
+) -> SchemaBuilder<QueryRoot<S>, MutationRoot<S>, SubscriptionRoot<S>> {
+    Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot::default(),
@@ -24,11 +50,13 @@ pub fn build<S: Store>(quire: Quire<S>, config: &GraphqlConfig) -> QuireSchema<S
     .data(quire)
     .limit_complexity(config.max_complexity)
     .limit_recursive_depth(PARSER_RECURSION_LIMIT.max(config.max_depth * 2))
-    .extension(DocumentLimits {
-        max_depth: config.max_depth,
-        max_aliases: config.max_aliases,
-        introspection: config.introspection,
-    });
+}
+
+/// Finishes a schema, without introspection where it is turned off.
+fn finish<S: Store>(
+    builder: SchemaBuilder<QueryRoot<S>, MutationRoot<S>, SubscriptionRoot<S>>,
+    config: &GraphqlConfig,
+) -> QuireSchema<S> {
     if config.introspection {
         builder.finish()
     } else {

@@ -22,13 +22,15 @@ use quire_core::service::Quire;
 use crate::context::Viewer;
 use crate::error::{code, graphql_error};
 use crate::graphiql;
-use crate::limits::GraphqlConfig;
+use crate::limits::{DocumentLimits, GraphqlConfig};
 use crate::loaders::Loaders;
 use crate::schema::{self, QuireSchema};
 
 struct Endpoint<S: Store> {
     quire: Quire<S>,
     schema: QuireSchema<S>,
+    subscriptions: QuireSchema<S>,
+    limits: DocumentLimits,
     config: GraphqlConfig,
 }
 
@@ -36,6 +38,8 @@ struct Endpoint<S: Store> {
 pub fn router<S: Store>(quire: Quire<S>, config: GraphqlConfig) -> Router {
     let endpoint = Arc::new(Endpoint {
         schema: schema::build(quire.clone(), &config),
+        subscriptions: schema::build_for_subscriptions(quire.clone(), &config),
+        limits: schema::limits(&config),
         quire,
         config,
     });
@@ -236,18 +240,21 @@ async fn execute<S: Store>(
     batch: BatchRequest,
     viewer: Option<Actor>,
 ) -> Response {
-    let with_data = |request: GraphqlRequest| {
-        request
-            .data(Viewer(viewer))
-            .data(Loaders::new(&endpoint.quire, viewer))
-    };
-    let batch = match batch {
-        BatchRequest::Single(request) => BatchRequest::Single(with_data(request)),
-        BatchRequest::Batch(requests) => {
-            BatchRequest::Batch(requests.into_iter().map(with_data).collect())
+    let run = async {
+        match batch {
+            BatchRequest::Single(request) => {
+                BatchResponse::Single(execute_one(endpoint, request, viewer).await)
+            }
+            BatchRequest::Batch(requests) => BatchResponse::Batch(
+                futures_util::future::join_all(
+                    requests
+                        .into_iter()
+                        .map(|request| execute_one(endpoint, request, viewer)),
+                )
+                .await,
+            ),
         }
     };
-    let run = endpoint.schema.execute_batch(batch);
     let Ok(mut response) = tokio::time::timeout(endpoint.config.timeout, run).await else {
         tracing::warn!("graphql request timed out");
         return request_error(
@@ -261,6 +268,26 @@ async fn execute<S: Store>(
         BatchResponse::Batch(responses) => responses.iter_mut().for_each(label_errors),
     }
     axum::Json(response).into_response()
+}
+
+/// Parses one operation, refuses it if it breaks a limit, else runs it with this request's
+/// viewer and batch loaders. The parsed document is kept in the request, so the schema does
+/// not parse it again.
+async fn execute_one<S: Store>(
+    endpoint: &Endpoint<S>,
+    mut request: GraphqlRequest,
+    viewer: Option<Actor>,
+) -> async_graphql::Response {
+    let checked = request
+        .parsed_query()
+        .and_then(|document| endpoint.limits.check(document));
+    if let Err(error) = checked {
+        return async_graphql::Response::from_errors(vec![error]);
+    }
+    let request = request
+        .data(Viewer(viewer))
+        .data(Loaders::new(&endpoint.quire, viewer));
+    endpoint.schema.execute(request).await
 }
 
 /// Gives every error a code: ours carry one; the executor's own (syntax, validation,
@@ -305,7 +332,7 @@ async fn subscribe<S: Store>(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             let quire = endpoint.quire.clone();
-            GraphQLWebSocket::new(socket, endpoint.schema.clone(), protocol)
+            GraphQLWebSocket::new(socket, endpoint.subscriptions.clone(), protocol)
                 .on_connection_init(move |payload| connection_init(quire, payload))
                 .serve()
         })

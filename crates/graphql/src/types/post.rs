@@ -1,6 +1,7 @@
 //! `Post`, and the Relay-style connection that pages through posts.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use quire_core::model::{Cursor, KeysetPage, Post, PostStatus};
@@ -11,15 +12,16 @@ use super::{CommentNode, UserNode};
 use crate::error::{OrGraphql, graphql_error};
 use crate::loaders::Loaders;
 
+/// A post; shared, since a page hands the same post to its edge and its node.
 pub struct PostNode<S> {
-    post: Post,
+    post: Arc<Post>,
     _store: PhantomData<fn() -> S>,
 }
 
 impl<S: Store> PostNode<S> {
-    pub fn new(post: Post) -> Self {
+    pub fn new(post: impl Into<Arc<Post>>) -> Self {
         Self {
-            post,
+            post: post.into(),
             _store: PhantomData,
         }
     }
@@ -176,14 +178,14 @@ fn cursor_of(post: &Post) -> String {
 }
 
 pub struct PostEdge<S> {
-    cursor: String,
     node: PostNode<S>,
 }
 
 #[Object(name = "PostEdge")]
 impl<S: Store> PostEdge<S> {
-    async fn cursor(&self) -> &str {
-        &self.cursor
+    /// Where the page after this post starts.
+    async fn cursor(&self) -> String {
+        cursor_of(&self.node.post)
     }
 
     async fn node(&self) -> &PostNode<S> {
@@ -200,14 +202,18 @@ pub struct PageInfo {
 }
 
 pub struct PostConnection<S> {
-    page: KeysetPage,
+    posts: Vec<Arc<Post>>,
+    next: Option<Cursor>,
+    total: Option<u64>,
     _store: PhantomData<fn() -> S>,
 }
 
 impl<S: Store> PostConnection<S> {
     pub fn new(page: KeysetPage) -> Self {
         Self {
-            page,
+            posts: page.posts.into_iter().map(Arc::new).collect(),
+            next: page.next,
+            total: page.total,
             _store: PhantomData,
         }
     }
@@ -216,29 +222,30 @@ impl<S: Store> PostConnection<S> {
 #[Object(name = "PostConnection")]
 impl<S: Store> PostConnection<S> {
     async fn edges(&self) -> Vec<PostEdge<S>> {
-        let posts = &self.page.posts;
-        posts
+        self.posts
             .iter()
             .map(|post| PostEdge {
-                cursor: cursor_of(post),
-                node: PostNode::new(post.clone()),
+                node: PostNode::new(Arc::clone(post)),
             })
             .collect()
     }
 
     async fn nodes(&self) -> Vec<PostNode<S>> {
-        self.page.posts.iter().cloned().map(PostNode::new).collect()
+        self.posts
+            .iter()
+            .map(|post| PostNode::new(Arc::clone(post)))
+            .collect()
     }
 
     async fn page_info(&self) -> PageInfo {
         PageInfo {
-            has_next_page: self.page.next.is_some(),
-            end_cursor: self.page.next.map(|cursor| cursor.encode()),
+            has_next_page: self.next.is_some(),
+            end_cursor: self.next.map(|cursor| cursor.encode()),
         }
     }
 
     /// How many posts match in all.
     async fn total_count(&self) -> Option<u64> {
-        self.page.total
+        self.total
     }
 }

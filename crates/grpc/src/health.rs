@@ -1,6 +1,8 @@
 //! `grpc.health.v1.Health` answering from readiness: `SERVING` while the database answers,
 //! `NOT_SERVING` while it does not. The empty service name and each quire service are known.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -26,9 +28,13 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Readiness<S> {
     pub quire: Quire<S>,
+    pub draining: Arc<AtomicBool>,
 }
 
-async fn serving<S: Store>(quire: &Quire<S>) -> ServingStatus {
+async fn serving<S: Store>(quire: &Quire<S>, draining: &AtomicBool) -> ServingStatus {
+    if draining.load(Ordering::Acquire) {
+        return ServingStatus::NotServing;
+    }
     match quire.ready().await {
         Ok(()) => ServingStatus::Serving,
         Err(error) => {
@@ -59,7 +65,9 @@ impl<S: Store> Health for Readiness<S> {
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckResponse>, Status> {
         known(&request.get_ref().service)?;
-        Ok(Response::new(response(serving(&self.quire).await)))
+        Ok(Response::new(response(
+            serving(&self.quire, &self.draining).await,
+        )))
     }
 
     type WatchStream = Watch<HealthCheckResponse>;
@@ -71,13 +79,14 @@ impl<S: Store> Health for Readiness<S> {
     ) -> Result<Response<Self::WatchStream>, Status> {
         known(&request.get_ref().service)?;
         let quire = self.quire.clone();
+        let draining = Arc::clone(&self.draining);
         let checks = futures_util::stream::unfold(
-            (quire, None::<ServingStatus>),
-            |(quire, last)| async move {
+            (quire, draining, None::<ServingStatus>),
+            |(quire, draining, last)| async move {
                 loop {
-                    let now = serving(&quire).await;
+                    let now = serving(&quire, &draining).await;
                     if last != Some(now) {
-                        return Some((Ok(response(now)), (quire, Some(now))));
+                        return Some((Ok(response(now)), (quire, draining, Some(now))));
                     }
                     tokio::time::sleep(WATCH_EVERY).await;
                 }

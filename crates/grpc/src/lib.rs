@@ -12,6 +12,8 @@ mod posts;
 mod users;
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::extract::Request;
@@ -36,12 +38,15 @@ pub mod pb {
 pub struct GrpcConfig {
     /// Largest message accepted or sent, in bytes; a larger one is refused unread.
     pub max_message_bytes: usize,
+    /// Set when the process is shutting down: health answers `NOT_SERVING` at once.
+    pub draining: Arc<AtomicBool>,
 }
 
 impl Default for GrpcConfig {
     fn default() -> Self {
         Self {
             max_message_bytes: 1024 * 1024,
+            draining: Arc::default(),
         }
     }
 }
@@ -112,7 +117,10 @@ pub fn router<S: Store>(quire: Quire<S>, config: &GrpcConfig) -> Router {
     );
     router = mount(
         router,
-        tonic_health::pb::health_server::HealthServer::new(health::Readiness { quire }),
+        tonic_health::pb::health_server::HealthServer::new(health::Readiness {
+            quire,
+            draining: Arc::clone(&config.draining),
+        }),
     );
     match reflection().build_v1() {
         Ok(service) => router = mount(router, service),

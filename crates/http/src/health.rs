@@ -21,8 +21,14 @@ async fn alive() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The process can do useful work: its database answers.
+/// The process can do useful work: it is not shutting down, and its database answers.
 async fn ready<S: Store>(State(state): State<AppState<S>>) -> (StatusCode, Json<Value>) {
+    if state.draining.load(std::sync::atomic::Ordering::Acquire) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining", "checks": { "shutdown": "in progress" } })),
+        );
+    }
     match state.quire.ready().await {
         Ok(()) => (
             StatusCode::OK,

@@ -13,6 +13,8 @@ mod middleware;
 mod realworld;
 mod v1;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use axum::Router;
@@ -36,6 +38,9 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Origins browsers may call from; `*` allows any.
     pub cors_origins: Vec<String>,
+    /// Set when the process is shutting down: readiness fails at once, so load balancers
+    /// stop sending traffic while in-flight requests finish.
+    pub draining: Arc<AtomicBool>,
 }
 
 impl Default for HttpConfig {
@@ -44,6 +49,7 @@ impl Default for HttpConfig {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             cors_origins: vec!["*".to_owned()],
+            draining: Arc::default(),
         }
     }
 }
@@ -51,12 +57,14 @@ impl Default for HttpConfig {
 /// What every handler shares.
 pub struct AppState<S> {
     pub quire: Quire<S>,
+    pub draining: Arc<AtomicBool>,
 }
 
 impl<S: Clone> Clone for AppState<S> {
     fn clone(&self) -> Self {
         Self {
             quire: self.quire.clone(),
+            draining: Arc::clone(&self.draining),
         }
     }
 }
@@ -73,7 +81,10 @@ pub struct Contracts {
 
 /// The whole HTTP application: every contract and probe behind the shared middleware.
 pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contracts) -> Router {
-    let state = AppState { quire };
+    let state = AppState {
+        quire,
+        draining: Arc::clone(&config.draining),
+    };
     Router::new()
         .nest("/api/v1", v1::routes())
         .nest("/api", realworld::routes())

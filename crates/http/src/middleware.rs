@@ -80,6 +80,53 @@ fn json_body(response: &mut Response, body: &serde_json::Value) {
     );
 }
 
+/// Which contract a request speaks, for metrics: a bounded set of names.
+fn contract_of(path: &str, headers: &axum::http::HeaderMap) -> &'static str {
+    let grpc = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/grpc"));
+    if grpc {
+        "grpc"
+    } else if crate::v1::is_v1_path(path) {
+        "v1"
+    } else if path == "/api" || path.starts_with("/api/") {
+        "realworld"
+    } else if path == "/graphql" || path.starts_with("/graphql/") {
+        "graphql"
+    } else if path == "/healthz" || path == "/readyz" {
+        "probe"
+    } else {
+        "other"
+    }
+}
+
+/// The method as a metric label: the standard ones by name, anything else as `other`, so a
+/// client cannot make label values up.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+fn status_class(status: axum::http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
 pub(crate) async fn request_context(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id: Arc<str> = match request.headers().get(REQUEST_ID).and_then(accepted_id) {
@@ -99,6 +146,8 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
         route = %route,
     );
 
+    let contract = contract_of(request.uri().path(), request.headers());
+    let method = method_label(request.method());
     let path_is_v1 = crate::v1::is_v1_path(request.uri().path());
     let xml = path_is_v1 && crate::v1::prefers_xml(request.headers());
     let mut response = PREFERS_XML
@@ -157,7 +206,23 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::counter!(
+        "quire_http_requests_total",
+        "contract" => contract,
+        "route" => route.clone(),
+        "method" => method,
+        "status_class" => status_class(status),
+    )
+    .increment(1);
+    metrics::histogram!(
+        "quire_http_request_duration_seconds",
+        "contract" => contract,
+        "route" => route,
+        "method" => method,
+    )
+    .record(elapsed);
+    let latency_ms = elapsed * 1000.0;
     if status.is_server_error() {
         tracing::warn!(status = status.as_u16(), latency_ms, "request completed");
     } else {

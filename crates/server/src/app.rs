@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -71,51 +72,77 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
     Ok(Quire::new(db, adapters))
 }
 
+/// How the process was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// By an orchestrator (SIGTERM): fail readiness, keep serving for the shutdown delay so
+    /// load balancers notice, then drain.
+    Drain,
+    /// Interactively (SIGINT) or by a test: drain at once.
+    Now,
+}
+
+impl From<()> for Stop {
+    fn from((): ()) -> Self {
+        Stop::Now
+    }
+}
+
 /// A bound, ready-to-serve quire.
 pub struct Application {
     listener: TcpListener,
     /// gRPC on a port of its own, when configured (it is always on the HTTP port too).
     grpc_listener: Option<(TcpListener, axum::Router)>,
+    /// `/metrics`, never on the public port.
+    admin_listener: (TcpListener, axum::Router),
     router: axum::Router,
     quire: Quire<Db>,
+    draining: Arc<AtomicBool>,
     shutdown_grace: Duration,
+    shutdown_delay: Duration,
 }
 
 impl Application {
-    /// Opens the database (migrating it), loads keys, and binds the listening socket.
+    /// Opens the database (migrating it), loads keys, and binds the listening sockets.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        crate::metrics::install();
         let quire = build_core(&config).await?;
+        let draining = Arc::new(AtomicBool::new(false));
         let http = HttpConfig {
             body_limit: config.http.body_limit_bytes,
             request_timeout: Duration::from_secs(config.http.request_timeout_secs),
             cors_origins: config.http.cors_origins.clone(),
+            draining: Arc::clone(&draining),
         };
         let graphql = quire_graphql::router(quire.clone(), config.graphql.to_graphql());
-        let grpc_config = config.grpc.to_grpc();
+        let grpc_config = config.grpc.to_grpc(Arc::clone(&draining));
         let grpc = quire_grpc::router(quire.clone(), &grpc_config);
         let contracts = quire_http::Contracts {
             limited: graphql,
             self_limited: grpc,
         };
         let router = quire_http::router(quire.clone(), &http, contracts);
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
+        let listener = bind(config.listen, "HTTP").await?;
         let grpc_listener = match config.grpc.listen {
             None => None,
             Some(address) => Some((
-                TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("binding {address} for gRPC"))?,
+                bind(address, "gRPC").await?,
                 quire_grpc::standalone_router(quire.clone(), &grpc_config),
             )),
         };
+        let admin_listener = (
+            bind(config.admin.listen, "the admin listener (metrics)").await?,
+            crate::metrics::router(quire.store().clone()),
+        );
         Ok(Self {
             listener,
             grpc_listener,
+            admin_listener,
             router,
             quire,
+            draining,
             shutdown_grace: Duration::from_secs(config.http.shutdown_grace_secs),
+            shutdown_delay: Duration::from_secs(config.http.shutdown_delay_secs),
         })
     }
 
@@ -131,46 +158,80 @@ impl Application {
             .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
+    /// The address of the admin listener.
+    pub fn admin_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.admin_listener.0.local_addr()?)
+    }
+
     /// The wired core, for tests and tools that act without HTTP.
     pub fn quire(&self) -> &Quire<Db> {
         &self.quire
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
-    /// finish for up to the grace period, and closes the database.
-    pub async fn run_until(
+    /// Serves until `shutdown` completes. Then readiness fails at once; after a SIGTERM the
+    /// listeners keep accepting for the shutdown delay (so load balancers see readiness fail
+    /// and move traffic); then they stop accepting, in-flight requests get up to the grace
+    /// period, and the database closes.
+    pub async fn run_until<S: Into<Stop>>(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        shutdown: impl Future<Output = S> + Send + 'static,
     ) -> anyhow::Result<()> {
         let address = self.local_addr()?;
-        tracing::info!(%address, "listening");
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let admin_address = self.admin_addr()?;
+        tracing::info!(%address, %admin_address, "listening");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let draining = Arc::clone(&self.draining);
+        let delay = self.shutdown_delay;
         let signal = async move {
-            shutdown.await;
+            let stop = shutdown.await.into();
+            draining.store(true, Ordering::Release);
+            if stop == Stop::Drain && !delay.is_zero() {
+                tracing::info!(
+                    ?delay,
+                    "shutting down: readiness fails; serving on for the delay"
+                );
+                tokio::time::sleep(delay).await;
+            }
             tracing::info!("shutting down: draining in-flight requests");
             let _ = stop_tx.send(true);
         };
+        let stopped = {
+            let stop_rx = stop_rx.clone();
+            move || {
+                let mut stop_rx = stop_rx.clone();
+                async move {
+                    let _ = stop_rx.wait_for(|stopped| *stopped).await;
+                }
+            }
+        };
         if let Some((listener, router)) = self.grpc_listener {
-            let mut stopped = stop_rx.clone();
             let grpc_address = listener.local_addr()?;
             tracing::info!(%grpc_address, "serving gRPC on its own port too");
+            let stop = stopped();
             tokio::spawn(async move {
-                let stop = async move {
-                    let _ = stopped.wait_for(|stopped| *stopped).await;
-                };
-                if let Err(error) = axum::serve(listener, router)
-                    .with_graceful_shutdown(stop)
-                    .await
-                {
+                let served = axum::serve(listener, router).with_graceful_shutdown(stop);
+                if let Err(error) = served.await {
                     tracing::error!(%error, "the gRPC listener failed");
                 }
             });
         }
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        let (admin, admin_router) = self.admin_listener;
+        let stop = stopped();
+        tokio::spawn(async move {
+            let served = axum::serve(admin, admin_router).with_graceful_shutdown(stop);
+            if let Err(error) = served.await {
+                tracing::error!(%error, "the admin listener failed");
+            }
+        });
+        tokio::spawn(signal);
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(stopped());
         let grace = self.shutdown_grace;
-        let deadline = async move {
-            let _ = stop_rx.wait_for(|stopped| *stopped).await;
-            tokio::time::sleep(grace).await;
+        let deadline = {
+            let stop = stopped();
+            async move {
+                stop.await;
+                tokio::time::sleep(grace).await;
+            }
         };
         tokio::select! {
             result = server => result.context("serving HTTP")?,
@@ -182,8 +243,14 @@ impl Application {
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address} for {what}"))
+}
+
+/// Completes on SIGTERM (an orchestrated stop) or SIGINT (an interactive one).
+pub async fn shutdown_signal() -> Stop {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -193,16 +260,17 @@ pub async fn shutdown_signal() {
                 Err(error) => {
                     tracing::error!(%error, "cannot listen for SIGTERM");
                     let _ = interrupt.await;
-                    return;
+                    return Stop::Now;
                 }
             };
         tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
+            _ = interrupt => Stop::Now,
+            _ = terminate.recv() => Stop::Drain,
         }
     }
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+        Stop::Now
     }
 }

@@ -43,6 +43,9 @@ pub enum Command {
     /// Print the GraphQL schema (SDL) that /graphql serves; the committed contract is
     /// crates/graphql/schema.graphql.
     GraphqlSchema,
+    /// Ask the running server whether it is ready (GET /readyz on the configured address);
+    /// exits 0 if so, 1 if not. For container health checks: the image needs no curl.
+    Healthcheck,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +109,7 @@ impl Cli {
             }
             Command::User(UserCommand::Create(args)) => create_user(config, args).await,
             Command::Db(DbCommand::Copy { from, to }) => copy_database(&config, from, to).await,
+            Command::Healthcheck => healthcheck(config.listen).await,
             Command::GraphqlSchema => {
                 print!("{}", quire_graphql::sdl::<quire_storage::Db>());
                 Ok(())
@@ -212,4 +216,40 @@ async fn copy_database(config: &Config, from: String, to: String) -> anyhow::Res
     target.close().await;
     println!("copied {copied} rows");
     Ok(())
+}
+
+/// `GET /readyz` over plain HTTP/1.1 with a short timeout; a wildcard listen address is
+/// asked on loopback.
+async fn healthcheck(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut address = listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(match address {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let ask = async {
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        let request =
+            format!("GET /readyz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply).await?;
+        anyhow::Ok(reply)
+    };
+    let reply = tokio::time::timeout(std::time::Duration::from_secs(3), ask)
+        .await
+        .map_err(|_| anyhow::anyhow!("{address} did not answer within 3 s"))??;
+    let status_line = String::from_utf8_lossy(&reply)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    if status_line.split_whitespace().nth(1) == Some("200") {
+        println!("ready ({address})");
+        Ok(())
+    } else {
+        bail!("not ready ({address}): {status_line}")
+    }
 }

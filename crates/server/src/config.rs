@@ -6,6 +6,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -70,7 +72,23 @@ pub struct Config {
     pub http: HttpSection,
     pub graphql: GraphqlSection,
     pub grpc: GrpcSection,
+    pub admin: AdminSection,
     pub argon2: Argon2Config,
+}
+
+/// The admin listener: `/metrics`, kept off the public port.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSection {
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+        }
+    }
 }
 
 /// gRPC: always served on the HTTP port; also on `listen` when set.
@@ -93,9 +111,10 @@ impl Default for GrpcSection {
 }
 
 impl GrpcSection {
-    pub fn to_grpc(&self) -> quire_grpc::GrpcConfig {
+    pub fn to_grpc(&self, draining: Arc<AtomicBool>) -> quire_grpc::GrpcConfig {
         quire_grpc::GrpcConfig {
             max_message_bytes: self.max_message_bytes,
+            draining,
         }
     }
 }
@@ -190,6 +209,10 @@ pub struct HttpSection {
     pub request_timeout_secs: u64,
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
     pub shutdown_grace_secs: u64,
+    /// On SIGTERM, how long to keep serving with readiness failing before no longer
+    /// accepting connections, so load balancers stop sending traffic first. (SIGINT, an
+    /// interactive stop, skips it.)
+    pub shutdown_delay_secs: u64,
     /// Origins browsers may call from; `*` allows any.
     pub cors_origins: Vec<String>,
 }
@@ -221,6 +244,7 @@ impl Default for Config {
             http: HttpSection::default(),
             graphql: GraphqlSection::default(),
             grpc: GrpcSection::default(),
+            admin: AdminSection::default(),
             argon2: Argon2Config::default(),
         }
     }
@@ -265,6 +289,7 @@ impl Default for HttpSection {
             body_limit_bytes: 1024 * 1024,
             request_timeout_secs: 30,
             shutdown_grace_secs: 20,
+            shutdown_delay_secs: 5,
             cors_origins: vec!["*".to_owned()],
         }
     }
@@ -329,6 +354,8 @@ pub const ENV_VARS: &[&str] = &[
     "QUIRE_GRAPHQL_INTROSPECTION",
     "QUIRE_GRAPHQL_TIMEOUT_SECS",
     "QUIRE_GRPC_LISTEN",
+    "QUIRE_ADMIN_LISTEN",
+    "QUIRE_SHUTDOWN_DELAY_SECS",
     "QUIRE_GRPC_MAX_MESSAGE_BYTES",
     "QUIRE_ARGON2_MEMORY_KIB",
     "QUIRE_ARGON2_ITERATIONS",
@@ -532,6 +559,12 @@ impl Config {
         }
         if let Some(v) = get("QUIRE_GRAPHQL_TIMEOUT_SECS") {
             self.graphql.timeout_secs = parse_env("QUIRE_GRAPHQL_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = get("QUIRE_ADMIN_LISTEN") {
+            self.admin.listen = parse_env("QUIRE_ADMIN_LISTEN", v)?;
+        }
+        if let Some(v) = get("QUIRE_SHUTDOWN_DELAY_SECS") {
+            self.http.shutdown_delay_secs = parse_env("QUIRE_SHUTDOWN_DELAY_SECS", v)?;
         }
         if let Some(v) = get("QUIRE_GRPC_LISTEN") {
             self.grpc.listen = Some(parse_env("QUIRE_GRPC_LISTEN", v)?);

@@ -106,6 +106,28 @@ pub(crate) enum Tx {
     Postgres(Transaction<'static, Postgres>),
 }
 
+/// A pool's connections at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub pool: &'static str,
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// Takes a connection from `pool`, recording how long the wait was
+/// (`quire_db_acquire_seconds`), so a saturated pool shows before requests time out.
+pub(crate) async fn acquire<D: sqlx::Database>(
+    pool: &sqlx::Pool<D>,
+    name: &'static str,
+) -> std::result::Result<sqlx::pool::PoolConnection<D>, sqlx::Error> {
+    let started = std::time::Instant::now();
+    let connection = pool.acquire().await;
+    metrics::histogram!("quire_db_acquire_seconds", "pool" => name)
+        .record(started.elapsed().as_secs_f64());
+    connection
+}
+
 /// The database: the engine's pools, a count of statements run, and armed faults.
 #[derive(Clone)]
 pub struct Db {
@@ -152,6 +174,25 @@ impl Db {
         match self.engine {
             Engine::Sqlite(_) => "sqlite",
             Engine::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Each pool's connections now: `(pool, open, idle, max)`, for the metrics.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        fn stats<D: sqlx::Database>(name: &'static str, pool: &sqlx::Pool<D>) -> PoolStats {
+            PoolStats {
+                pool: name,
+                open: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match &self.engine {
+            Engine::Sqlite(pools) => vec![
+                stats("sqlite_writer", &pools.writer),
+                stats("sqlite_reader", &pools.reader),
+            ],
+            Engine::Postgres(pool) => vec![stats("postgres", pool)],
         }
     }
 

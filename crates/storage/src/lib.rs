@@ -20,5 +20,5 @@ mod sql;
 mod users;
 
 pub use copy::{CopyProgress, copy_database};
-pub use db::{Db, DbOptions, Durability, Target, WRITE_ATTEMPTS, redact_url};
+pub use db::{Db, DbOptions, Durability, PoolStats, Target, WRITE_ATTEMPTS, redact_url};
 pub use faults::Fault;

@@ -41,12 +41,22 @@ macro_rules! on_reader {
         $db.stmt();
         match &$db.engine {
             $crate::db::Engine::Sqlite(pools) => {
-                let ($ex, $engine) = (&pools.reader, $crate::sql::Dialect::Sqlite);
-                $body
+                match $crate::db::acquire(&pools.reader, "sqlite_reader").await {
+                    Ok(mut connection) => {
+                        let ($ex, $engine) = (&mut *connection, $crate::sql::Dialect::Sqlite);
+                        $body
+                    }
+                    Err(error) => Err(error),
+                }
             }
             $crate::db::Engine::Postgres(pool) => {
-                let ($ex, $engine) = (pool, $crate::sql::Dialect::Postgres);
-                $body
+                match $crate::db::acquire(pool, "postgres").await {
+                    Ok(mut connection) => {
+                        let ($ex, $engine) = (&mut *connection, $crate::sql::Dialect::Postgres);
+                        $body
+                    }
+                    Err(error) => Err(error),
+                }
             }
         }
     }};
@@ -54,12 +64,22 @@ macro_rules! on_reader {
         $db.stmt();
         match &$db.engine {
             $crate::db::Engine::Sqlite(pools) => {
-                let ($ex, $sql) = (&pools.reader, $stmt.sqlite);
-                $body
+                match $crate::db::acquire(&pools.reader, "sqlite_reader").await {
+                    Ok(mut connection) => {
+                        let ($ex, $sql) = (&mut *connection, $stmt.sqlite);
+                        $body
+                    }
+                    Err(error) => Err(error),
+                }
             }
             $crate::db::Engine::Postgres(pool) => {
-                let ($ex, $sql) = (pool, $stmt.pg);
-                $body
+                match $crate::db::acquire(pool, "postgres").await {
+                    Ok(mut connection) => {
+                        let ($ex, $sql) = (&mut *connection, $stmt.pg);
+                        $body
+                    }
+                    Err(error) => Err(error),
+                }
             }
         }
     }};
@@ -73,12 +93,22 @@ macro_rules! on_writer {
         $db.stmt();
         match &$db.engine {
             $crate::db::Engine::Sqlite(pools) => {
-                let ($ex, $sql) = (&pools.writer, $stmt.sqlite);
-                $body
+                match $crate::db::acquire(&pools.writer, "sqlite_writer").await {
+                    Ok(mut connection) => {
+                        let ($ex, $sql) = (&mut *connection, $stmt.sqlite);
+                        $body
+                    }
+                    Err(error) => Err(error),
+                }
             }
             $crate::db::Engine::Postgres(pool) => {
-                let ($ex, $sql) = (pool, $stmt.pg);
-                $body
+                match $crate::db::acquire(pool, "postgres").await {
+                    Ok(mut connection) => {
+                        let ($ex, $sql) = (&mut *connection, $stmt.pg);
+                        $body
+                    }
+                    Err(error) => Err(error),
+                }
             }
         }
     }};

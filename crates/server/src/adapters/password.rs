@@ -92,13 +92,17 @@ impl<'a> Waiting<'a> {
                 (n < max).then_some(n + 1)
             })
             .ok()
-            .map(|_| Self(count))
+            .map(|waiting| {
+                metrics::gauge!("quire_argon2_queue_depth").set((waiting + 1) as f64);
+                Self(count)
+            })
     }
 }
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let waiting = self.0.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("quire_argon2_queue_depth").set(waiting.saturating_sub(1) as f64);
     }
 }
 

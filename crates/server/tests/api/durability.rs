@@ -12,11 +12,15 @@ use crate::helpers::{TestEnv, on_both_engines};
 
 /// Starts `quire serve` on a free port in `env`, and returns it with its address.
 async fn start(env: &TestEnv) -> (Child, String) {
-    start_with(env, &[]).await
+    let (child, address, _) = start_with(env, &[]).await;
+    (child, address)
 }
 
-/// Like [`start`], with some settings overridden.
-async fn start_with(env: &TestEnv, overrides: &[(&str, &str)]) -> (Child, String) {
+/// Every line the server has logged so far.
+pub type Log = Arc<Mutex<Vec<String>>>;
+
+/// Like [`start`], with some settings overridden, and the server's log as it grows.
+pub async fn start_with(env: &TestEnv, overrides: &[(&str, &str)]) -> (Child, String, Log) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
         .arg("serve")
         .env_clear()
@@ -30,8 +34,10 @@ async fn start_with(env: &TestEnv, overrides: &[(&str, &str)]) -> (Child, String
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let log: Log = Arc::default();
     let address = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
+            log.lock().unwrap().push(line.clone());
             let Ok(entry) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
@@ -44,8 +50,13 @@ async fn start_with(env: &TestEnv, overrides: &[(&str, &str)]) -> (Child, String
     .await
     .expect("quire starts listening");
     // Keep draining the log so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, address)
+    let kept = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    (child, address, log)
 }
 
 async fn register(client: &reqwest::Client, base: &str) -> String {
@@ -168,11 +179,12 @@ async fn sigterm_stops_the_server_cleanly(engine: Engine) {
 async fn sigterm_lets_in_flight_requests_finish(engine: Engine) {
     let env = TestEnv::new(engine).await;
     // A deliberately slow password hash keeps a registration in flight for a while.
-    let (mut server, address) = start_with(
+    let (mut server, address, _) = start_with(
         &env,
         &[
             ("QUIRE_ARGON2_MEMORY_KIB", "65536"),
             ("QUIRE_ARGON2_ITERATIONS", "12"),
+            ("QUIRE_SHUTDOWN_DELAY_SECS", "1"),
         ],
     )
     .await;
@@ -199,6 +211,23 @@ async fn sigterm_lets_in_flight_requests_finish(engine: Engine) {
             .unwrap()
             .success()
     );
+    // Readiness fails as soon as the signal is handled, while the server still answers (so a
+    // load balancer sees it).
+    loop {
+        let ready = client
+            .get(format!("http://{address}/readyz"))
+            .send()
+            .await
+            .expect("still answering during the shutdown delay");
+        if ready.status() == 503 {
+            break;
+        }
+        assert!(
+            terminated_at.elapsed() < Duration::from_millis(500),
+            "readiness still passes after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (status, answered_at) = in_flight
         .await
         .unwrap()

@@ -192,6 +192,8 @@ impl TestEnv {
         config.argon2.memory_kib = 256;
         config.argon2.iterations = 1;
         config.argon2.max_concurrent = 2;
+        // Tests run many servers at once: every listener on a free port.
+        config.admin.listen = "127.0.0.1:0".parse().unwrap();
         config
     }
 
@@ -202,12 +204,16 @@ impl TestEnv {
             ("QUIRE_DATABASE_URL", self.database_url()),
             ("QUIRE_ARGON2_MEMORY_KIB", "256".to_owned()),
             ("QUIRE_ARGON2_ITERATIONS", "1".to_owned()),
+            ("QUIRE_ADMIN_LISTEN", "127.0.0.1:0".to_owned()),
+            ("QUIRE_SHUTDOWN_DELAY_SECS", "0".to_owned()),
         ]
     }
 }
 
 pub struct TestApp {
     pub address: SocketAddr,
+    /// The admin listener (`/metrics`).
+    pub admin_address: SocketAddr,
     /// The separate gRPC listener, when the config asked for one.
     pub grpc_address: Option<SocketAddr>,
     pub client: reqwest::Client,
@@ -248,6 +254,7 @@ impl TestApp {
             .expect("application builds");
         let address = app.local_addr().unwrap();
         let grpc_address = app.grpc_addr();
+        let admin_address = app.admin_addr().unwrap();
         let quire = app.quire().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
@@ -255,6 +262,7 @@ impl TestApp {
         }));
         Self {
             address,
+            admin_address,
             grpc_address,
             client: reqwest::Client::new(),
             quire,

@@ -1,0 +1,169 @@
+//! What operators see and run: metrics on the admin port only, logs that never carry
+//! secrets, and `quire healthcheck`.
+
+use serde_json::json;
+
+use crate::durability::start_with;
+use crate::helpers::{Engine, TestApp, TestEnv};
+
+#[tokio::test]
+async fn metrics_are_served_on_the_admin_port_only() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let author = app.register("metered").await;
+    app.create_article(&author, "Counted", &["ops"]).await;
+    app.get("/api/articles", None).await;
+    app.get("/api/articles/counted", None).await;
+    app.get("/api/articles/does-not-exist", None).await;
+    app.post("/graphql", None, json!({ "query": "{ tags }" }))
+        .await;
+
+    let public = app.get("/metrics", None).await;
+    assert_eq!(public.status, 404, "the public port serves no metrics");
+
+    let text = reqwest::get(format!("http://{}/metrics", app.admin_address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |needle: &str| {
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with(needle.split('{').next().unwrap())
+                    && needle
+                        .split(['{', ',', '}'])
+                        .all(|part| line.contains(part))),
+            "no line like {needle} in:\n{text}"
+        );
+    };
+    has(
+        r#"quire_http_requests_total{contract="realworld",route="/api/articles",method="GET",status_class="2xx"}"#,
+    );
+    has(
+        r#"quire_http_requests_total{contract="realworld",route="/api/articles/{slug}",method="GET",status_class="4xx"}"#,
+    );
+    has(
+        r#"quire_http_requests_total{contract="graphql",route="/graphql",method="POST",status_class="2xx"}"#,
+    );
+    has(
+        r#"quire_http_request_duration_seconds_bucket{contract="realworld",route="/api/articles",method="GET",le="0.005"}"#,
+    );
+    has(r#"quire_db_pool_connections{pool="sqlite_reader",state="idle"}"#);
+    has(r#"quire_db_pool_connections{pool="sqlite_writer",state="in_use"}"#);
+    has(r#"quire_db_pool_max_connections{pool="sqlite_reader"}"#);
+    has(r#"quire_db_acquire_seconds_bucket{pool="sqlite_reader""#);
+    has(r#"quire_argon2_queue_depth"#);
+    has(r#"quire_build_info{version="#);
+    // No raw paths or ids as label values.
+    assert!(
+        !text.contains("does-not-exist"),
+        "a raw path became a label"
+    );
+}
+
+#[tokio::test]
+async fn logs_never_carry_passwords_or_tokens() {
+    let env = TestEnv::new(Engine::Sqlite).await;
+    let (mut server, address, log) = start_with(&env, &[("QUIRE_LOG", "debug")]).await;
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let password = "correct-horse-battery-staple";
+    let registered: serde_json::Value = client
+        .post(format!("{base}/api/users"))
+        .json(&json!({"user": {"username": "secretive", "email": "secretive@example.com", "password": password}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = registered["user"]["token"].as_str().unwrap().to_owned();
+    let logged_in: serde_json::Value = client
+        .post(format!("{base}/api/users/login"))
+        .json(&json!({"user": {"email": "secretive@example.com", "password": password}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second_token = logged_in["user"]["token"].as_str().unwrap().to_owned();
+    let created = client
+        .post(format!("{base}/api/articles"))
+        .header("Authorization", format!("Token {token}"))
+        .json(&json!({"article": {"title": "Quiet", "description": "d", "body": "b"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let wrong = client
+        .post(format!("{base}/api/users/login"))
+        .json(&json!({"user": {"email": "secretive@example.com", "password": "not-the-password"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let forged = client
+        .get(format!("{base}/api/user"))
+        .header("Authorization", "Token forged.jwt.value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    server.start_kill().unwrap();
+    let _ = server.wait().await;
+
+    let lines = log.lock().unwrap().clone();
+    assert!(lines.len() > 5, "the server logged: {lines:?}");
+    let requests: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.contains("request completed"))
+        .collect();
+    assert!(requests.len() >= 5, "one line per request: {lines:?}");
+    assert!(
+        requests.iter().all(|line| line.contains("request_id")),
+        "{requests:?}"
+    );
+    for secret in [
+        password,
+        "not-the-password",
+        token.as_str(),
+        second_token.as_str(),
+        "forged.jwt.value",
+    ] {
+        for line in &lines {
+            assert!(!line.contains(secret), "a secret reached the log: {line}");
+        }
+    }
+    // The signing key never appears either.
+    let key = std::fs::read_to_string(env.data.path().join("jwt-secret")).unwrap();
+    assert!(lines.iter().all(|line| !line.contains(key.trim())));
+}
+
+#[tokio::test]
+async fn the_healthcheck_command_asks_the_running_server() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let run = |listen: String| {
+        let vars = app.env.vars();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_quire"))
+                .arg("healthcheck")
+                .env_clear()
+                .envs(vars)
+                .env("QUIRE_LISTEN", listen)
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let ready = run(app.address.to_string()).await;
+    assert!(ready.status.success(), "{ready:?}");
+    let wildcard = run(format!("0.0.0.0:{}", app.address.port())).await;
+    assert!(wildcard.status.success(), "{wildcard:?}");
+    // Nothing listening: not healthy.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nobody = closed.local_addr().unwrap();
+    drop(closed);
+    let down = run(nobody.to_string()).await;
+    assert!(!down.status.success());
+}

@@ -10,15 +10,23 @@ fn main() {
         "cargo:rerun-if-changed={}",
         root.join(".git/refs").display()
     );
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .current_dir(&root)
-        .output()
+    println!("cargo:rerun-if-env-changed=QUIRE_BUILD_COMMIT");
+    // An image build has no .git: the commit comes in as a build argument.
+    let given = std::env::var("QUIRE_BUILD_COMMIT")
         .ok()
-        .filter(|output| output.status.success())
-        .and_then(|output| String::from_utf8(output.stdout).ok())
-        .map(|text| text.trim().to_owned())
-        .filter(|text| !text.is_empty())
+        .filter(|commit| !commit.is_empty());
+    let commit = given
+        .or_else(|| {
+            std::process::Command::new("git")
+                .args(["rev-parse", "--short=12", "HEAD"])
+                .current_dir(&root)
+                .output()
+                .ok()
+                .filter(|output| output.status.success())
+                .and_then(|output| String::from_utf8(output.stdout).ok())
+                .map(|text| text.trim().to_owned())
+                .filter(|text| !text.is_empty())
+        })
         .unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=QUIRE_GIT_COMMIT={commit}");
 }

@@ -167,3 +167,81 @@ async fn the_healthcheck_command_asks_the_running_server() {
     let down = run(nobody.to_string()).await;
     assert!(!down.status.success());
 }
+
+/// Metric names a PromQL expression reads (histogram series by their exported names).
+fn metric_names(expression: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = expression.as_bytes();
+    let mut start = 0;
+    while let Some(found) = expression[start..].find("quire_") {
+        let begin = start + found;
+        let end = expression[begin..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(expression.len(), |offset| begin + offset);
+        let preceded =
+            begin > 0 && (bytes[begin - 1].is_ascii_alphanumeric() || bytes[begin - 1] == b'_');
+        if !preceded {
+            names.push(expression[begin..end].to_owned());
+        }
+        start = end;
+    }
+    names
+}
+
+#[tokio::test]
+async fn every_metric_the_dashboard_queries_is_exported() {
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/grafana/dashboards/quire.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut queried: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().unwrap().iter())
+        .flat_map(|target| metric_names(target["expr"].as_str().unwrap()))
+        .collect();
+    queried.sort();
+    queried.dedup();
+    assert!(queried.len() >= 6, "{queried:?}");
+
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    app.register("watched").await;
+    app.get("/api/articles", None).await;
+    let text = reqwest::get(format!("http://{}/metrics", app.admin_address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exported: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .collect();
+    for name in &queried {
+        assert!(
+            exported.contains(&name.as_str()),
+            "the dashboard queries {name}, which quire does not export"
+        );
+    }
+}
+
+#[test]
+fn the_operations_guide_documents_every_variable() {
+    let guide = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/operations.md"
+    ))
+    .unwrap();
+    for var in quire_server::config::ENV_VARS {
+        assert!(
+            guide.contains(&format!("`{var}`")),
+            "docs/operations.md does not document {var}"
+        );
+    }
+}

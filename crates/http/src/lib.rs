@@ -41,6 +41,15 @@ pub struct HttpConfig {
     /// Set when the process is shutting down: readiness fails at once, so load balancers
     /// stop sending traffic while in-flight requests finish.
     pub draining: Arc<AtomicBool>,
+    /// Distributed tracing, when the process exports traces.
+    pub tracing: Option<Arc<dyn RequestTracing>>,
+}
+
+/// Joins each request's span to a distributed trace (this crate knows no tracing backend).
+pub trait RequestTracing: Send + Sync + std::fmt::Debug {
+    /// Makes `span` continue the trace a W3C `traceparent` header names, if any, and answers
+    /// the span's trace id, for the request's log lines.
+    fn start(&self, span: &tracing::Span, headers: &axum::http::HeaderMap) -> Option<String>;
 }
 
 impl Default for HttpConfig {
@@ -50,6 +59,7 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(30),
             cors_origins: vec!["*".to_owned()],
             draining: Arc::default(),
+            tracing: None,
         }
     }
 }
@@ -102,7 +112,10 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
         .merge(contracts.self_limited)
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(cors(config))
-        .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            config.tracing.clone(),
+            middleware::request_context,
+        ))
 }
 
 /// CORS as browsers need it for a front end on another origin: preflights answered, the

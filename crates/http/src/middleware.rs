@@ -127,7 +127,13 @@ fn status_class(status: axum::http::StatusCode) -> &'static str {
     }
 }
 
-pub(crate) async fn request_context(mut request: Request, next: Next) -> Response {
+pub(crate) async fn request_context(
+    axum::extract::State(tracing_hook): axum::extract::State<
+        Option<Arc<dyn crate::RequestTracing>>,
+    >,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id: Arc<str> = match request.headers().get(REQUEST_ID).and_then(accepted_id) {
         Some(id) => id.into(),
@@ -141,10 +147,20 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
         .to_owned();
     let span = tracing::info_span!(
         "request",
+        otel.name = %format_args!("{} {route}", request.method()),
+        otel.kind = "server",
         request_id = %id,
+        trace_id = tracing::field::Empty,
+        user_id = tracing::field::Empty,
         method = %request.method(),
         route = %route,
     );
+    if let Some(trace_id) = tracing_hook
+        .as_deref()
+        .and_then(|hook| hook.start(&span, request.headers()))
+    {
+        span.record("trace_id", trace_id);
+    }
 
     let contract = contract_of(request.uri().path(), request.headers());
     let method = method_label(request.method());

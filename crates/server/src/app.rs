@@ -105,6 +105,14 @@ pub struct Application {
 impl Application {
     /// Opens the database (migrating it), loads keys, and binds the listening sockets.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_traced(config, None).await
+    }
+
+    /// Like [`Application::build`], joining requests to distributed traces.
+    pub async fn build_traced(
+        config: Config,
+        tracing: Option<Arc<dyn quire_http::RequestTracing>>,
+    ) -> anyhow::Result<Self> {
         crate::metrics::install();
         let quire = build_core(&config).await?;
         let draining = Arc::new(AtomicBool::new(false));
@@ -113,6 +121,7 @@ impl Application {
             request_timeout: Duration::from_secs(config.http.request_timeout_secs),
             cors_origins: config.http.cors_origins.clone(),
             draining: Arc::clone(&draining),
+            tracing,
         };
         let graphql = quire_graphql::router(quire.clone(), config.graphql.to_graphql());
         let grpc_config = config.grpc.to_grpc(Arc::clone(&draining));

@@ -90,12 +90,14 @@ impl Cli {
         let config = Config::load(self.config.as_deref(), &env)?;
         match self.command.unwrap_or(Command::Serve) {
             Command::Serve => {
-                telemetry::init(&config.log);
-                let app = Application::build(config).await?;
-                app.run_until(shutdown_signal()).await
+                let telemetry = telemetry::init(&config.log, config.log.otlp_endpoint.as_deref());
+                let app = Application::build_traced(config, telemetry.request_tracing()).await?;
+                let served = app.run_until(shutdown_signal()).await;
+                drop(telemetry);
+                served
             }
             Command::Migrate => {
-                telemetry::init(&config.log);
+                let _telemetry = telemetry::init(&config.log, None);
                 let applied = quire_storage::Db::migrate(&db_options(&config)).await?;
                 println!(
                     "database is at migration version {}",
@@ -195,7 +197,7 @@ impl quire_storage::CopyProgress for Progress {
 }
 
 async fn copy_database(config: &Config, from: String, to: String) -> anyhow::Result<()> {
-    telemetry::init(&config.log);
+    let _telemetry = telemetry::init(&config.log, None);
     let options = |url: String| quire_storage::DbOptions {
         url: Some(url),
         ..db_options(config)

@@ -186,6 +186,9 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A `tracing` filter such as `info` or `info,quire_storage=debug`.
     pub filter: String,
+    /// Where to export traces over OTLP/gRPC (such as `http://collector:4317`); none when
+    /// unset.
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -267,6 +270,7 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Pretty,
             filter: "info,sqlx=warn".to_owned(),
+            otlp_endpoint: None,
         }
     }
 }
@@ -355,6 +359,7 @@ pub const ENV_VARS: &[&str] = &[
     "QUIRE_GRAPHQL_TIMEOUT_SECS",
     "QUIRE_GRPC_LISTEN",
     "QUIRE_ADMIN_LISTEN",
+    "QUIRE_OTLP_ENDPOINT",
     "QUIRE_SHUTDOWN_DELAY_SECS",
     "QUIRE_GRPC_MAX_MESSAGE_BYTES",
     "QUIRE_ARGON2_MEMORY_KIB",
@@ -559,6 +564,9 @@ impl Config {
         }
         if let Some(v) = get("QUIRE_GRAPHQL_TIMEOUT_SECS") {
             self.graphql.timeout_secs = parse_env("QUIRE_GRAPHQL_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = get("QUIRE_OTLP_ENDPOINT") {
+            self.log.otlp_endpoint = Some(v.clone());
         }
         if let Some(v) = get("QUIRE_ADMIN_LISTEN") {
             self.admin.listen = parse_env("QUIRE_ADMIN_LISTEN", v)?;

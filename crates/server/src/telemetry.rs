@@ -1,14 +1,54 @@
-//! Logging: human-readable on a terminal, JSON lines when configured.
+//! Logs and traces. Logs: human-readable on a terminal, JSON lines when configured, each line
+//! of a request carrying its request id, route, trace id and user id. Traces: exported over
+//! OTLP/gRPC when an endpoint is configured (one server span per request, named by its route
+//! template, with a child span per SQL statement); without one nothing is exported and the
+//! statement spans stay disabled.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
-use tracing_subscriber::EnvFilter;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogConfig, LogFormat};
 
+/// What spans the trace exporter sees: requests and the work under them, SQL statements too.
+const TRACE_FILTER: &str = "info,quire_storage=debug,sqlx=warn,h2=warn,hyper=warn,tower=warn";
+
+/// Tracing for the rest of the process; flushes the trace exporter when dropped.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// How the HTTP layer joins requests to traces, when traces are exported.
+    pub fn request_tracing(&self) -> Option<Arc<dyn quire_http::RequestTracing>> {
+        self.provider
+            .as_ref()
+            .map(|_| Arc::new(W3cTraceContext) as Arc<dyn quire_http::RequestTracing>)
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("flushing traces failed: {error}");
+        }
+    }
+}
+
 /// Installs the global subscriber. `QUIRE_LOG` (already folded into the configuration)
-/// sets the filter.
-pub fn init(log: &LogConfig) {
+/// sets the log filter; `otlp_endpoint` turns trace export on. Call inside the runtime.
+pub fn init(log: &LogConfig, otlp_endpoint: Option<&str>) -> Telemetry {
     let filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|error| {
         eprintln!(
             "invalid log filter {:?} ({error}); using \"info\"",
@@ -16,20 +56,92 @@ pub fn init(log: &LogConfig) {
         );
         EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_writer(std::io::stdout);
-    let result = match log.format {
-        LogFormat::Pretty => builder.compact().try_init(),
-        LogFormat::Json => builder
+    let logs = match log.format {
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_writer(std::io::stdout)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
+            .with_writer(std::io::stdout)
+            .boxed(),
+    }
+    .with_filter(filter);
+
+    let mut telemetry = Telemetry::default();
+    let traces = match otlp_endpoint.map(exporter) {
+        None => None,
+        Some(Ok(provider)) => {
+            let tracer = provider.tracer("quire");
+            telemetry.provider = Some(provider);
+            Some(
+                tracing_opentelemetry::layer()
+                    .with_tracer(tracer)
+                    .with_filter(EnvFilter::new(TRACE_FILTER)),
+            )
+        }
+        Some(Err(error)) => {
+            eprintln!("trace export is off: {error}");
+            None
+        }
     };
-    if let Err(error) = result {
+    if let Err(error) = tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .try_init()
+    {
         eprintln!("logging was already set up: {error}");
+    }
+    telemetry
+}
+
+fn exporter(endpoint: &str) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    use opentelemetry_otlp::WithExportConfig;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .build()?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("quire")
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
+}
+
+/// W3C Trace Context: a request's span continues the trace of an incoming `traceparent`.
+#[derive(Debug)]
+struct W3cTraceContext;
+
+struct Headers<'a>(&'a axum::http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(axum::http::HeaderName::as_str).collect()
+    }
+}
+
+impl quire_http::RequestTracing for W3cTraceContext {
+    fn start(&self, span: &tracing::Span, headers: &axum::http::HeaderMap) -> Option<String> {
+        let parent = TraceContextPropagator::new().extract(&Headers(headers));
+        if parent.span().span_context().is_valid() {
+            let _ = span.set_parent(parent);
+        }
+        let context = span.context();
+        let trace_id = context.span().span_context().trace_id();
+        (trace_id != opentelemetry::trace::TraceId::INVALID).then(|| trace_id.to_string())
     }
 }

@@ -44,7 +44,7 @@ macro_rules! on_reader {
                 match $crate::db::acquire(&pools.reader, "sqlite_reader").await {
                     Ok(mut connection) => {
                         let ($ex, $engine) = (&mut *connection, $crate::sql::Dialect::Sqlite);
-                        $body
+                        $crate::sql::traced("SELECT posts", async { $body }).await
                     }
                     Err(error) => Err(error),
                 }
@@ -53,7 +53,7 @@ macro_rules! on_reader {
                 match $crate::db::acquire(pool, "postgres").await {
                     Ok(mut connection) => {
                         let ($ex, $engine) = (&mut *connection, $crate::sql::Dialect::Postgres);
-                        $body
+                        $crate::sql::traced("SELECT posts", async { $body }).await
                     }
                     Err(error) => Err(error),
                 }
@@ -67,7 +67,7 @@ macro_rules! on_reader {
                 match $crate::db::acquire(&pools.reader, "sqlite_reader").await {
                     Ok(mut connection) => {
                         let ($ex, $sql) = (&mut *connection, $stmt.sqlite);
-                        $body
+                        $crate::sql::traced($sql, async { $body }).await
                     }
                     Err(error) => Err(error),
                 }
@@ -76,7 +76,7 @@ macro_rules! on_reader {
                 match $crate::db::acquire(pool, "postgres").await {
                     Ok(mut connection) => {
                         let ($ex, $sql) = (&mut *connection, $stmt.pg);
-                        $body
+                        $crate::sql::traced($sql, async { $body }).await
                     }
                     Err(error) => Err(error),
                 }
@@ -96,7 +96,7 @@ macro_rules! on_writer {
                 match $crate::db::acquire(&pools.writer, "sqlite_writer").await {
                     Ok(mut connection) => {
                         let ($ex, $sql) = (&mut *connection, $stmt.sqlite);
-                        $body
+                        $crate::sql::traced($sql, async { $body }).await
                     }
                     Err(error) => Err(error),
                 }
@@ -105,7 +105,7 @@ macro_rules! on_writer {
                 match $crate::db::acquire(pool, "postgres").await {
                     Ok(mut connection) => {
                         let ($ex, $sql) = (&mut *connection, $stmt.pg);
-                        $body
+                        $crate::sql::traced($sql, async { $body }).await
                     }
                     Err(error) => Err(error),
                 }
@@ -122,11 +122,11 @@ macro_rules! on_tx {
         match $tx {
             $crate::db::Tx::Sqlite(tx) => {
                 let ($ex, $sql) = (&mut **tx, $stmt.sqlite);
-                $body
+                $crate::sql::traced($sql, async { $body }).await
             }
             $crate::db::Tx::Postgres(tx) => {
                 let ($ex, $sql) = (&mut **tx, $stmt.pg);
-                $body
+                $crate::sql::traced($sql, async { $body }).await
             }
         }
     }};
@@ -159,3 +159,77 @@ macro_rules! ids_in {
     };
 }
 pub(crate) use ids_in;
+
+/// Runs one statement inside a `db.statement` span named by its kind and table (never its
+/// parameters), for traces. The span is at debug level: where nothing exports traces the
+/// callsite stays disabled and costs next to nothing.
+pub(crate) async fn traced<T>(sql: &str, run: impl std::future::Future<Output = T>) -> T {
+    use tracing::Instrument;
+    let span = tracing::debug_span!(
+        "db.statement",
+        otel.name = tracing::field::Empty,
+        otel.kind = "client",
+        db.operation.name = tracing::field::Empty,
+        db.collection.name = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let (operation, table) = describe(sql);
+        span.record("otel.name", format!("{operation} {table}"));
+        span.record("db.operation.name", operation);
+        span.record("db.collection.name", table);
+    }
+    run.instrument(span).await
+}
+
+/// The kind of a statement and the first table it names.
+pub(crate) fn describe(sql: &str) -> (&'static str, &str) {
+    let words: Vec<&str> = sql.split_whitespace().take(400).collect();
+    let operation = match words
+        .first()
+        .map(|word| word.to_ascii_uppercase())
+        .as_deref()
+    {
+        Some("SELECT") | Some("WITH") => "SELECT",
+        Some("INSERT") => "INSERT",
+        Some("UPDATE") => "UPDATE",
+        Some("DELETE") => "DELETE",
+        Some("BEGIN") | Some("COMMIT") | Some("ROLLBACK") => "TRANSACTION",
+        _ => "OTHER",
+    };
+    let after = match operation {
+        "INSERT" => "INTO",
+        "UPDATE" => "UPDATE",
+        _ => "FROM",
+    };
+    let table = words
+        .iter()
+        .position(|word| word.eq_ignore_ascii_case(after))
+        .and_then(|at| words.get(at + 1))
+        .map(|word| word.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|word| !word.is_empty())
+        .unwrap_or("?");
+    (operation, table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn statements_are_described_by_kind_and_table() {
+        assert_eq!(
+            describe("SELECT id FROM users WHERE id = $1"),
+            ("SELECT", "users")
+        );
+        assert_eq!(
+            describe("INSERT INTO comments (post_id) VALUES ($1)"),
+            ("INSERT", "comments")
+        );
+        assert_eq!(describe("UPDATE posts SET title = $2"), ("UPDATE", "posts"));
+        assert_eq!(
+            describe("DELETE FROM favorites WHERE x"),
+            ("DELETE", "favorites")
+        );
+        assert_eq!(describe("SELECT 1"), ("SELECT", "?"));
+    }
+}

@@ -21,5 +21,6 @@ mod profiles;
 mod protobuf;
 mod queries;
 mod storage;
+mod traces;
 mod users;
 mod v1;

@@ -147,7 +147,7 @@ pub(crate) async fn request_context(
         .to_owned();
     let span = tracing::info_span!(
         "request",
-        otel.name = %format_args!("{} {route}", request.method()),
+        otel.name = tracing::field::Empty,
         otel.kind = "server",
         request_id = %id,
         trace_id = tracing::field::Empty,
@@ -155,11 +155,15 @@ pub(crate) async fn request_context(
         method = %request.method(),
         route = %route,
     );
-    if let Some(trace_id) = tracing_hook
-        .as_deref()
-        .and_then(|hook| hook.start(&span, request.headers()))
-    {
-        span.record("trace_id", trace_id);
+    if let Some(hook) = tracing_hook.as_deref() {
+        // Named by the route template, for trace viewers; only where traces are exported.
+        span.record(
+            "otel.name",
+            tracing::field::display(format_args!("{} {route}", request.method())),
+        );
+        if let Some(trace_id) = hook.start(&span, request.headers()) {
+            span.record("trace_id", trace_id);
+        }
     }
 
     let contract = contract_of(request.uri().path(), request.headers());

@@ -10,7 +10,7 @@ use async_graphql::{BatchRequest, BatchResponse, Data, Request as GraphqlRequest
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -332,10 +332,30 @@ async fn subscribe<S: Store>(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             let quire = endpoint.quire.clone();
-            GraphQLWebSocket::new(socket, endpoint.subscriptions.clone(), protocol)
+            let (sink, stream) = futures_util::StreamExt::split(socket);
+            let sink = futures_util::SinkExt::with(sink, |message: Message| {
+                std::future::ready(Ok::<_, axum::Error>(forbidden_close(message)))
+            });
+            GraphQLWebSocket::new_with_pair(sink, stream, endpoint.subscriptions.clone(), protocol)
                 .on_connection_init(move |payload| connection_init(quire, payload))
                 .serve()
         })
+}
+
+/// graphql-transport-ws closes a connection whose `connection_init` is refused with 4403
+/// Forbidden; async-graphql closes every refusal with 1002. A refused token gets the
+/// protocol's code (clients then stop retrying with it); other failures, such as the
+/// database being down, keep 1002.
+fn forbidden_close(message: Message) -> Message {
+    match message {
+        Message::Close(Some(frame)) if frame.code == 1002 && frame.reason.contains("token") => {
+            Message::Close(Some(CloseFrame {
+                code: 4403,
+                reason: format!("Forbidden: {}", frame.reason.as_str()).into(),
+            }))
+        }
+        other => other,
+    }
 }
 
 /// Signs a WebSocket connection in from its `connection_init` payload:

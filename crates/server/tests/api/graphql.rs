@@ -427,10 +427,9 @@ on_both_engines! {
             .await
             .unwrap();
         match refused.next().await {
-            // The WebSocket layer closes a refused connection as a protocol error, giving the
-            // reason.
+            // graphql-transport-ws's "Forbidden", with the reason.
             Some(Ok(Message::Close(Some(frame)))) => {
-                assert_eq!(u16::from(frame.code), 1002);
+                assert_eq!(u16::from(frame.code), 4403);
                 assert!(frame.reason.as_str().contains("token"), "{}", frame.reason);
             }
             other => panic!("expected a close, got {other:?}"),

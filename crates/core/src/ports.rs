@@ -193,6 +193,14 @@ pub trait BatchStore {
         per_author: u32,
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<Vec<Post>>> + Send;
+    /// The first `per_user` followers (or followees) of each of several users, by ascending
+    /// id, each with the user whose list it is in.
+    fn follow_lists(
+        &self,
+        users: &[UserId],
+        direction: FollowDirection,
+        per_user: u32,
+    ) -> impl Future<Output = Result<Vec<(UserId, User)>>> + Send;
     /// The comments of several posts, oldest first.
     fn comments_of_posts(
         &self,

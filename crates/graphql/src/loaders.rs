@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use quire_core::Error;
 use quire_core::ids::{PostId, UserId};
-use quire_core::model::{Comment, Post, UserView};
+use quire_core::model::{Comment, FollowDirection, Post, UserView};
 use quire_core::policy::Actor;
 use quire_core::ports::Store;
 use quire_core::service::Quire;
@@ -21,6 +21,7 @@ pub struct Loaders<S> {
     pub bodies: DataLoader<Bodies<S>>,
     pub comments: DataLoader<Comments<S>>,
     pub author_posts: DataLoader<AuthorPosts<S>>,
+    pub follow_lists: DataLoader<FollowLists<S>>,
 }
 
 impl<S: Store> Loaders<S> {
@@ -35,6 +36,7 @@ impl<S: Store> Loaders<S> {
             bodies: loader(Bodies(of(quire))),
             comments: loader(Comments(of(quire))),
             author_posts: loader(AuthorPosts(of(quire))),
+            follow_lists: loader(FollowLists(of(quire))),
         }
     }
 }
@@ -164,6 +166,51 @@ impl<S: Store> Loader<(UserId, u32)> for AuthorPosts<S> {
                     .entry((post.author.id, size))
                     .or_insert_with(Vec::new)
                     .push(post);
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+/// The first page of a user's followers (`true`) or followees (`false`): keyed by user,
+/// side and page size.
+pub struct FollowLists<S>(Shared<S>);
+
+pub type FollowListKey = (UserId, bool, u32);
+
+impl<S: Store> Loader<FollowListKey> for FollowLists<S> {
+    type Value = Vec<UserView>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[FollowListKey]) -> Loaded<FollowListKey, Vec<UserView>> {
+        // One statement per side and page size; a query asks for one or two.
+        let mut kinds: Vec<(bool, u32)> =
+            keys.iter().map(|(_, side, size)| (*side, *size)).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut loaded: HashMap<FollowListKey, Vec<UserView>> =
+            keys.iter().map(|key| (*key, Vec::new())).collect();
+        for (followers, size) in kinds {
+            let users: Vec<UserId> = keys
+                .iter()
+                .filter(|(_, side, wanted)| (*side, *wanted) == (followers, size))
+                .map(|(user, ..)| *user)
+                .collect();
+            let direction = if followers {
+                FollowDirection::Followers
+            } else {
+                FollowDirection::Following
+            };
+            let members = self
+                .0
+                .quire
+                .follow_lists(&users, direction, size, self.0.viewer.as_ref())
+                .await?;
+            for (subject, member) in members {
+                loaded
+                    .entry((subject, followers, size))
+                    .or_default()
+                    .push(member);
             }
         }
         Ok(loaded)

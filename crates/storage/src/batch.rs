@@ -2,7 +2,7 @@
 //! array parameter, so each statement's text is fixed and stays prepared.
 
 use quire_core::ids::{PostId, UserId};
-use quire_core::model::{Comment, Post, PostRef, User};
+use quire_core::model::{Comment, FollowDirection, Post, PostRef, User};
 use quire_core::ports::BatchStore;
 use quire_core::values::Body;
 use quire_core::{Error, Result};
@@ -94,6 +94,37 @@ const COMMENTS_OF_POSTS: Sql = Sql {
     pg: comments_where!(pg, concat!("c.post_id IN ", ids_in!(pg, "$2"))),
 };
 
+/// The first members of several users' follow lists, numbered per list by a window function.
+macro_rules! follow_lists {
+    ($engine:tt, $subject:literal, $member:literal) => {
+        concat!(
+            "SELECT f.subject, ",
+            user_columns!(),
+            " FROM (SELECT ",
+            $subject,
+            " AS subject, ",
+            $member,
+            " AS member, ROW_NUMBER() OVER (PARTITION BY ",
+            $subject,
+            " ORDER BY ",
+            $member,
+            ") AS place FROM follows WHERE ",
+            $subject,
+            " IN ",
+            ids_in!($engine, "$1"),
+            ") f JOIN users ON users.id = f.member WHERE f.place <= $2 ORDER BY f.subject, users.id"
+        )
+    };
+}
+const FOLLOWERS_OF: Sql = Sql {
+    sqlite: follow_lists!(sqlite, "followee_id", "follower_id"),
+    pg: follow_lists!(pg, "followee_id", "follower_id"),
+};
+const FOLLOWING_OF: Sql = Sql {
+    sqlite: follow_lists!(sqlite, "follower_id", "followee_id"),
+    pg: follow_lists!(pg, "follower_id", "followee_id"),
+};
+
 fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<Vec<T>> {
     serde_json::from_str(json).map_err(|error| Error::internal(format!("decoding {what}: {error}")))
 }
@@ -167,6 +198,37 @@ impl BatchStore for Db {
             .into_iter()
             .map(PostRow::into_post)
             .collect()
+    }
+
+    async fn follow_lists(
+        &self,
+        users: &[UserId],
+        direction: FollowDirection,
+        per_user: u32,
+    ) -> Result<Vec<(UserId, User)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            subject: i64,
+            #[sqlx(flatten)]
+            user: UserRow,
+        }
+        let ids = json_list(users.iter().map(|id| id.get()))?;
+        let statement = match direction {
+            FollowDirection::Followers => FOLLOWERS_OF,
+            FollowDirection::Following => FOLLOWING_OF,
+        };
+        let rows: Vec<Row> = on_reader!(self, statement, |ex, sql| {
+            sqlx::query_as(sql)
+                .bind(&ids)
+                .bind(i64::from(per_user))
+                .fetch_all(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (UserId::new(row.subject), User::from(row.user)))
+            .collect())
     }
 
     async fn comments_of_posts(

@@ -5,7 +5,7 @@
 use super::Quire;
 use crate::error::Result;
 use crate::ids::{PostId, UserId};
-use crate::model::{Comment, PageRequest, Post, UserView};
+use crate::model::{Comment, FollowDirection, PageRequest, Post, UserView};
 use crate::policy::{self, Actor};
 use crate::ports::Store;
 use crate::values::Body;
@@ -71,6 +71,26 @@ impl<S: Store> Quire<S> {
         Ok(posts
             .into_iter()
             .filter(|post| policy::may_read_post(viewer, post.author.id, post.status))
+            .collect())
+    }
+
+    /// The first `per_user` (capped like any page) followers or followees of each user, as
+    /// the viewer may see them, each with the user whose list it is in.
+    pub async fn follow_lists(
+        &self,
+        users: &[UserId],
+        direction: FollowDirection,
+        per_user: u32,
+        viewer: Option<&Actor>,
+    ) -> Result<Vec<(UserId, UserView)>> {
+        if users.is_empty() || per_user == 0 {
+            return Ok(Vec::new());
+        }
+        let per_user = per_user.min(PageRequest::MAX_LIMIT);
+        let members = self.store.follow_lists(users, direction, per_user).await?;
+        Ok(members
+            .into_iter()
+            .map(|(subject, user)| (subject, self.view_of(user, viewer)))
             .collect())
     }
 

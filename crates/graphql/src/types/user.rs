@@ -221,6 +221,18 @@ impl<S: Store> UserNode<S> {
         if size == 0 {
             return Ok(Vec::new());
         }
+        if after.is_none() {
+            // First pages are batch-loaded: a list of users' followers is one statement.
+            let followers = direction == FollowDirection::Followers;
+            let users = ctx
+                .data::<Loaders<S>>()?
+                .follow_lists
+                .load_one((self.id(), followers, size))
+                .await
+                .or_graphql()?
+                .unwrap_or_default();
+            return Ok(users.into_iter().map(UserNode::whole).collect());
+        }
         let users = ctx
             .quire::<S>()?
             .follows(self.id(), direction, after, size, ctx.viewer())

@@ -139,8 +139,13 @@ on_both_engines! {
                 assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
             }
         }
+        for n in 0..4 {
+            let reply = app.post(&format!("/api/profiles/writer{n}/follow"), Some(&reader.token), json!({})).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        }
         let queries = [
             "query($n: Int) { posts(first: $n) { edges { node { author { name } tags comments { author { name } } favoritesCount } } } }",
+            "query($n: Int) { posts(first: $n) { edges { node { author { followers(first: 2) { username } following(first: 2) { username } } comments { author { followers(first: 2) { username } } } } } } }",
             "query($n: Int) { posts(first: $n) { edges { node { content favorited author { email isActive followedByViewer posts(first: 3) { title content } } comments { body author { roles } } } } totalCount } }",
         ];
         for query in queries {
@@ -150,10 +155,13 @@ on_both_engines! {
                 let reply = gql(&app, Some(&reader.token), query, json!({ "n": n })).await;
                 let spent = app.statements() - before;
                 let body = &reply.body;
-                let edges = body["data"]["posts"]["edges"].as_array().unwrap();
+                let edges = body["data"]["posts"]["edges"].as_array().unwrap_or_else(|| panic!("{body}"));
                 assert_eq!(edges.len(), n, "{body}");
                 for edge in edges {
                     assert_eq!(edge["node"]["comments"].as_array().unwrap().len(), 2, "{body}");
+                    if let Some(followers) = edge["node"]["author"].get("followers") {
+                        assert_eq!(followers, &json!([{ "username": "reader" }]), "{body}");
+                    }
                 }
                 counts.push(spent);
             }

@@ -94,7 +94,7 @@ pub struct Application {
     /// gRPC on a port of its own, when configured (it is always on the HTTP port too).
     grpc_listener: Option<(TcpListener, axum::Router)>,
     /// `/metrics`, never on the public port.
-    admin_listener: (TcpListener, axum::Router),
+    admin_listener: Option<(TcpListener, axum::Router)>,
     router: axum::Router,
     quire: Quire<Db>,
     draining: Arc<AtomicBool>,
@@ -139,10 +139,18 @@ impl Application {
                 quire_grpc::standalone_router(quire.clone(), &grpc_config),
             )),
         };
-        let admin_listener = (
-            bind(config.admin.listen, "the admin listener (metrics)").await?,
-            crate::metrics::router(quire.store().clone()),
-        );
+        // Metrics matter less than serving: a taken admin port (Prometheus itself defaults to
+        // 9090) is logged as an error, and quire serves without /metrics.
+        let admin_listener = match bind(config.admin.listen, "the admin listener").await {
+            Ok(listener) => Some((listener, crate::metrics::router(quire.store().clone()))),
+            Err(error) => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "metrics are not served; set QUIRE_ADMIN_LISTEN to a free address"
+                );
+                None
+            }
+        };
         Ok(Self {
             listener,
             grpc_listener,
@@ -167,9 +175,11 @@ impl Application {
             .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
-    /// The address of the admin listener.
-    pub fn admin_addr(&self) -> anyhow::Result<SocketAddr> {
-        Ok(self.admin_listener.0.local_addr()?)
+    /// The address of the admin listener, when it could bind.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// The wired core, for tests and tools that act without HTTP.
@@ -186,8 +196,10 @@ impl Application {
         shutdown: impl Future<Output = S> + Send + 'static,
     ) -> anyhow::Result<()> {
         let address = self.local_addr()?;
-        let admin_address = self.admin_addr()?;
-        tracing::info!(%address, %admin_address, "listening");
+        match self.admin_addr() {
+            Some(admin_address) => tracing::info!(%address, %admin_address, "listening"),
+            None => tracing::info!(%address, "listening"),
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let draining = Arc::clone(&self.draining);
         let delay = self.shutdown_delay;
@@ -224,14 +236,15 @@ impl Application {
                 }
             });
         }
-        let (admin, admin_router) = self.admin_listener;
-        let stop = stopped();
-        tokio::spawn(async move {
-            let served = axum::serve(admin, admin_router).with_graceful_shutdown(stop);
-            if let Err(error) = served.await {
-                tracing::error!(%error, "the admin listener failed");
-            }
-        });
+        if let Some((admin, admin_router)) = self.admin_listener {
+            let stop = stopped();
+            tokio::spawn(async move {
+                let served = axum::serve(admin, admin_router).with_graceful_shutdown(stop);
+                if let Err(error) = served.await {
+                    tracing::error!(%error, "the admin listener failed");
+                }
+            });
+        }
         tokio::spawn(signal);
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(stopped());
         let grace = self.shutdown_grace;

@@ -254,7 +254,7 @@ impl TestApp {
             .expect("application builds");
         let address = app.local_addr().unwrap();
         let grpc_address = app.grpc_addr();
-        let admin_address = app.admin_addr().unwrap();
+        let admin_address = app.admin_addr().expect("the admin listener binds");
         let quire = app.quire().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {

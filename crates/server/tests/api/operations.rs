@@ -245,3 +245,15 @@ fn the_operations_guide_documents_every_variable() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_taken_admin_port_costs_the_metrics_not_the_service() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let env = TestEnv::new(Engine::Sqlite).await;
+    let mut config = env.config();
+    config.admin.listen = taken.local_addr().unwrap();
+    let app = quire_server::Application::build(config)
+        .await
+        .expect("starts anyway");
+    assert_eq!(app.admin_addr(), None);
+}

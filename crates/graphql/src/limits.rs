@@ -3,6 +3,7 @@
 //! validation starts. Depth leaves introspection out: its cost is fixed and it can be turned
 //! off, and GraphiQL's introspection query is deeper than any query an application needs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
@@ -26,6 +27,8 @@ pub struct GraphqlConfig {
     pub introspection: bool,
     /// A request still running after this is answered with a `TIMEOUT` error.
     pub timeout: std::time::Duration,
+    /// Largest WebSocket message a subscriber may send (HTTP bodies have their own limit).
+    pub max_message_bytes: usize,
 }
 
 impl Default for GraphqlConfig {
@@ -37,6 +40,7 @@ impl Default for GraphqlConfig {
             max_batch: 10,
             introspection: true,
             timeout: std::time::Duration::from_secs(10),
+            max_message_bytes: 1024 * 1024,
         }
     }
 }
@@ -47,6 +51,8 @@ impl Default for GraphqlConfig {
 pub struct DocumentLimits {
     pub max_depth: usize,
     pub max_aliases: usize,
+    /// Most fields a document may select once its fragments are inlined.
+    pub max_fields: usize,
     pub introspection: bool,
 }
 
@@ -83,6 +89,18 @@ impl DocumentLimits {
             return Err(limit_error(format!(
                 "the query uses {aliases} aliases; at most {} are allowed",
                 self.max_aliases
+            )));
+        }
+        let fields = inlined_fields(document);
+        if fields > self.max_fields {
+            return Err(limit_error(format!(
+                "the query selects {} fields once its fragments are inlined; at most {} are allowed",
+                if fields == usize::MAX {
+                    "too many".to_owned()
+                } else {
+                    fields.to_string()
+                },
+                self.max_fields
             )));
         }
         let depth = depth_of(document);
@@ -163,50 +181,132 @@ pub fn introspects(document: &ExecutableDocument) -> bool {
             .any(|fragment| in_set(&fragment.node.selection_set.node))
 }
 
-/// The deepest field nesting of any operation, with fragments inlined (a fragment that
-/// spreads itself counts once; validation refuses it later) and introspection left out.
-pub fn depth_of(document: &ExecutableDocument) -> usize {
-    fn in_set<'a>(
+/// How many fields the document's operations select once every fragment is inlined (as the
+/// executor's validation will walk them), saturating. Memoized per fragment, so a chain of
+/// fragments each spreading the next twice is measured in linear time and then refused,
+/// instead of being walked 2^n times.
+pub fn inlined_fields(document: &ExecutableDocument) -> usize {
+    fn of_set<'a>(
         set: &'a SelectionSet,
         document: &'a ExecutableDocument,
+        known: &mut HashMap<&'a str, usize>,
         path: &mut Vec<&'a str>,
     ) -> usize {
-        set.items
-            .iter()
-            .map(|selection| match &selection.node {
-                Selection::Field(field) if field.node.name.node.starts_with("__") => 0,
-                Selection::Field(field) => {
-                    1 + in_set(&field.node.selection_set.node, document, path)
-                }
+        set.items.iter().fold(0usize, |total, selection| {
+            let size = match &selection.node {
+                Selection::Field(field) => 1usize.saturating_add(of_set(
+                    &field.node.selection_set.node,
+                    document,
+                    known,
+                    path,
+                )),
                 Selection::InlineFragment(fragment) => {
-                    in_set(&fragment.node.selection_set.node, document, path)
+                    of_set(&fragment.node.selection_set.node, document, known, path)
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = spread.node.fragment_name.node.as_str();
-                    match document.fragments.get(&spread.node.fragment_name.node) {
-                        Some(fragment) if !path.contains(&name) => {
-                            path.push(name);
-                            let depth = in_set(&fragment.node.selection_set.node, document, path);
-                            path.pop();
-                            depth
+                    if let Some(size) = known.get(name) {
+                        *size
+                    } else if path.contains(&name) {
+                        0
+                    } else {
+                        match document.fragments.get(&spread.node.fragment_name.node) {
+                            None => 0,
+                            Some(fragment) => {
+                                path.push(name);
+                                let size = of_set(
+                                    &fragment.node.selection_set.node,
+                                    document,
+                                    known,
+                                    path,
+                                );
+                                path.pop();
+                                known.insert(name, size);
+                                size
+                            }
                         }
-                        _ => 0,
                     }
                 }
-            })
-            .max()
-            .unwrap_or(0)
+            };
+            total.saturating_add(size)
+        })
     }
+    let mut known = HashMap::new();
     document
         .operations
         .iter()
-        .map(|(_, operation)| {
-            in_set(
+        .fold(0usize, |total, (_, operation)| {
+            total.saturating_add(of_set(
                 &operation.node.selection_set.node,
                 document,
+                &mut known,
                 &mut Vec::new(),
-            )
+            ))
         })
+}
+
+/// The deepest field nesting of any operation, with fragments inlined (a fragment that
+/// spreads itself counts once; validation refuses it later) and introspection left out. Each
+/// fragment's depth is worked out once, so fragments spreading fragments cannot make this
+/// exponential.
+pub fn depth_of(document: &ExecutableDocument) -> usize {
+    struct Depths<'a> {
+        document: &'a ExecutableDocument,
+        known: HashMap<&'a str, usize>,
+        path: Vec<&'a str>,
+    }
+
+    impl<'a> Depths<'a> {
+        fn of_set(&mut self, set: &'a SelectionSet) -> usize {
+            set.items
+                .iter()
+                .map(|selection| match &selection.node {
+                    Selection::Field(field) if field.node.name.node.starts_with("__") => 0,
+                    Selection::Field(field) => 1 + self.of_set(&field.node.selection_set.node),
+                    Selection::InlineFragment(fragment) => {
+                        self.of_set(&fragment.node.selection_set.node)
+                    }
+                    Selection::FragmentSpread(spread) => {
+                        self.of_fragment(spread.node.fragment_name.node.as_str())
+                    }
+                })
+                .max()
+                .unwrap_or(0)
+        }
+
+        fn of_fragment(&mut self, name: &'a str) -> usize {
+            if let Some(depth) = self.known.get(name) {
+                return *depth;
+            }
+            if self.path.contains(&name) {
+                return 0;
+            }
+            let Some(fragment) = self
+                .document
+                .fragments
+                .iter()
+                .find(|(key, _)| key.as_str() == name)
+                .map(|(_, fragment)| fragment)
+            else {
+                return 0;
+            };
+            self.path.push(name);
+            let depth = self.of_set(&fragment.node.selection_set.node);
+            self.path.pop();
+            self.known.insert(name, depth);
+            depth
+        }
+    }
+
+    let mut depths = Depths {
+        document,
+        known: HashMap::new(),
+        path: Vec::new(),
+    };
+    document
+        .operations
+        .iter()
+        .map(|(_, operation)| depths.of_set(&operation.node.selection_set.node))
         .max()
         .unwrap_or(0)
 }
@@ -233,5 +333,23 @@ mod tests {
         )
         .expect("parses");
         assert_eq!(depth_of(&document), 5);
+    }
+
+    #[test]
+    fn fragments_spreading_fragments_are_measured_once() {
+        // Forty fragments, each spreading the next twice: 2^40 paths if expanded naively.
+        let mut query = String::from("{ ...F0 }");
+        for n in 0..40 {
+            query.push_str(&format!(
+                " fragment F{n} on Query {{ ...F{next} ...F{next} }}",
+                next = n + 1
+            ));
+        }
+        query.push_str(" fragment F40 on Query { me { username } }");
+        let document = async_graphql::parser::parse_query(&query).expect("parses");
+        let started = std::time::Instant::now();
+        assert_eq!(depth_of(&document), 2);
+        assert_eq!(inlined_fields(&document), (1usize << 40) * 2);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 }

@@ -34,6 +34,9 @@ pub fn limits(config: &GraphqlConfig) -> DocumentLimits {
     DocumentLimits {
         max_depth: config.max_depth,
         max_aliases: config.max_aliases,
+        // Generous beside the complexity limit (which counts the same fields, with page sizes),
+        // but checked before the executor's validation walks every inlined field.
+        max_fields: config.max_complexity.saturating_mul(4).max(1000),
         introspection: config.introspection,
     }
 }

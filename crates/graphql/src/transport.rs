@@ -329,6 +329,8 @@ async fn subscribe<S: Store>(
         Err(rejection) => return rejection.into_response(),
     };
     upgrade
+        .max_message_size(endpoint.config.max_message_bytes)
+        .max_frame_size(endpoint.config.max_message_bytes)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             let quire = endpoint.quire.clone();

@@ -123,7 +123,10 @@ impl Application {
             draining: Arc::clone(&draining),
             tracing,
         };
-        let graphql = quire_graphql::router(quire.clone(), config.graphql.to_graphql());
+        let graphql = quire_graphql::router(
+            quire.clone(),
+            config.graphql.to_graphql(config.http.body_limit_bytes),
+        );
         let grpc_config = config.grpc.to_grpc(Arc::clone(&draining));
         let grpc = quire_grpc::router(quire.clone(), &grpc_config);
         let contracts = quire_http::Contracts {
@@ -225,25 +228,27 @@ impl Application {
                 }
             }
         };
+        // The other listeners drain with the main one; the database closes after all of them.
+        let mut others = Vec::new();
         if let Some((listener, router)) = self.grpc_listener {
             let grpc_address = listener.local_addr()?;
             tracing::info!(%grpc_address, "serving gRPC on its own port too");
             let stop = stopped();
-            tokio::spawn(async move {
+            others.push(tokio::spawn(async move {
                 let served = axum::serve(listener, router).with_graceful_shutdown(stop);
                 if let Err(error) = served.await {
                     tracing::error!(%error, "the gRPC listener failed");
                 }
-            });
+            }));
         }
         if let Some((admin, admin_router)) = self.admin_listener {
             let stop = stopped();
-            tokio::spawn(async move {
+            others.push(tokio::spawn(async move {
                 let served = axum::serve(admin, admin_router).with_graceful_shutdown(stop);
                 if let Err(error) = served.await {
                     tracing::error!(%error, "the admin listener failed");
                 }
-            });
+            }));
         }
         tokio::spawn(signal);
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(stopped());
@@ -255,8 +260,15 @@ impl Application {
                 tokio::time::sleep(grace).await;
             }
         };
+        let everything = async move {
+            let served = server.await;
+            for other in others {
+                let _ = other.await;
+            }
+            served
+        };
         tokio::select! {
-            result = server => result.context("serving HTTP")?,
+            result = everything => result.context("serving HTTP")?,
             () = deadline => tracing::warn!(?grace, "drain deadline passed; stopping with requests in flight"),
         }
         self.quire.store().close().await;

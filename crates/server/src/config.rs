@@ -152,8 +152,9 @@ impl Default for GraphqlSection {
 }
 
 impl GraphqlSection {
-    pub fn to_graphql(&self) -> quire_graphql::GraphqlConfig {
+    pub fn to_graphql(&self, max_message_bytes: usize) -> quire_graphql::GraphqlConfig {
         quire_graphql::GraphqlConfig {
+            max_message_bytes,
             max_depth: self.max_depth,
             max_complexity: self.max_complexity,
             max_aliases: self.max_aliases,
@@ -388,7 +389,17 @@ fn read_secret_file(var: &'static str, path: &str) -> Result<Secret, ConfigError
         value: path.to_owned(),
         message: error.to_string(),
     })?;
-    Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
+    let value = text.trim_end_matches(['\n', '\r']);
+    // An empty secret file is a deployment that forgot to fill it in: refuse to start rather
+    // than fall back to a default (a throwaway SQLite file, a generated key per instance).
+    if value.trim().is_empty() {
+        return Err(ConfigError::Env {
+            var,
+            value: path.to_owned(),
+            message: "the file is empty".to_owned(),
+        });
+    }
+    Ok(Secret::new(value))
 }
 
 impl Config {
@@ -611,6 +622,19 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn an_empty_secret_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("database-url");
+        std::fs::write(&empty, "\n").unwrap();
+        let path = empty.display().to_string();
+        let error = Config::load(None, &env(&[("QUIRE_DATABASE_URL_FILE", path.as_str())]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("QUIRE_DATABASE_URL_FILE"), "{error}");
+        assert!(error.contains("empty"), "{error}");
     }
 
     #[test]

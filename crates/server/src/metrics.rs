@@ -26,6 +26,21 @@ fn handle() -> Option<&'static PrometheusHandle> {
                 .and_then(|builder| builder.install_recorder());
             match builder {
                 Ok(handle) => {
+                    // Histograms buffer samples until drained; drain them even if nothing
+                    // scrapes, so memory stays flat. A thread, not a task: the recorder outlives
+                    // any one runtime.
+                    let upkeep = handle.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("metrics-upkeep".to_owned())
+                        .spawn(move || {
+                            loop {
+                                std::thread::sleep(std::time::Duration::from_secs(5));
+                                upkeep.run_upkeep();
+                            }
+                        });
+                    if let Err(error) = spawned {
+                        tracing::error!(%error, "metrics upkeep did not start");
+                    }
                     metrics::gauge!(
                         "quire_build_info",
                         "version" => env!("CARGO_PKG_VERSION"),

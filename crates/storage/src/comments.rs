@@ -81,8 +81,10 @@ impl CommentStore for Db {
     }
 
     async fn comment(&self, id: CommentId, viewer: Option<UserId>) -> Result<Option<Comment>> {
-        // Read through the writer: this follows an insert, and must see it.
-        let row: Option<CommentRow> = on_writer!(self, COMMENT, |ex, sql| {
+        // Through a reader: an insert has committed before anyone asks for its comment, and a
+        // WAL reader sees every committed write (subscribers read here once per event, so this
+        // must not queue on SQLite's single writer connection).
+        let row: Option<CommentRow> = on_reader!(self, COMMENT, |ex, sql| {
             sqlx::query_as(sql)
                 .bind(viewer_id(viewer))
                 .bind(id.get())

@@ -187,7 +187,14 @@ on_both_engines! {
         let deep = format!("{{ post(id: \"1\") {{ {deep} }} }}");
         let aliases: String = (0..1000).map(|n| format!("a{n}: tags ")).collect();
         let costly = "{ posts(first: 100) { edges { node { author { posts(first: 100) { title } } } } } }";
+        // Forty fragments each spreading the next twice: 2^40 fields once inlined.
+        let mut bomb = String::from("{ ...F0 }");
+        for n in 0..40 {
+            bomb.push_str(&format!(" fragment F{n} on Query {{ ...F{next} ...F{next} }}", next = n + 1));
+        }
+        bomb.push_str(" fragment F40 on Query { tags }");
         let cases = [
+            (bomb, "LIMIT_EXCEEDED", "fields"),
             (deep, "LIMIT_EXCEEDED", "nested"),
             (format!("{{ {aliases} }}"), "LIMIT_EXCEEDED", "aliases"),
             (costly.to_owned(), "GRAPHQL_VALIDATION_FAILED", "complex"),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use quire_core::ports::Store;
 use quire_core::service::Quire;
 use tonic::{Request, Response, Status};
@@ -28,7 +27,7 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Readiness<S> {
     pub quire: Quire<S>,
-    pub draining: Arc<AtomicBool>,
+    pub config: crate::GrpcConfig,
 }
 
 async fn serving<S: Store>(quire: &Quire<S>, draining: &AtomicBool) -> ServingStatus {
@@ -66,7 +65,7 @@ impl<S: Store> Health for Readiness<S> {
     ) -> Result<Response<HealthCheckResponse>, Status> {
         known(&request.get_ref().service)?;
         Ok(Response::new(response(
-            serving(&self.quire, &self.draining).await,
+            serving(&self.quire, &self.config.draining).await,
         )))
     }
 
@@ -79,7 +78,7 @@ impl<S: Store> Health for Readiness<S> {
     ) -> Result<Response<Self::WatchStream>, Status> {
         known(&request.get_ref().service)?;
         let quire = self.quire.clone();
-        let draining = Arc::clone(&self.draining);
+        let draining = Arc::clone(&self.config.draining);
         let checks = futures_util::stream::unfold(
             (quire, draining, None::<ServingStatus>),
             |(quire, draining, last)| async move {
@@ -92,6 +91,6 @@ impl<S: Store> Health for Readiness<S> {
                 }
             },
         );
-        Ok(Response::new(checks.boxed()))
+        Ok(Response::new(self.config.until_stopping(checks)))
     }
 }

@@ -40,6 +40,24 @@ pub struct GrpcConfig {
     pub max_message_bytes: usize,
     /// Set when the process is shutting down: health answers `NOT_SERVING` at once.
     pub draining: Arc<AtomicBool>,
+    /// Turns true when the server stops accepting and drains: server streams end then, so
+    /// they do not hold shutdown up for the whole grace period.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl GrpcConfig {
+    /// A stream that ends when the server starts draining.
+    fn until_stopping<T, St>(&self, stream: St) -> posts::Watch<T>
+    where
+        St: futures_util::Stream<Item = Result<T, tonic::Status>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut stopping = self.stopping.subscribe();
+        let stopped = async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        };
+        Box::pin(futures_util::StreamExt::take_until(stream, stopped))
+    }
 }
 
 impl Default for GrpcConfig {
@@ -47,6 +65,7 @@ impl Default for GrpcConfig {
         Self {
             max_message_bytes: 1024 * 1024,
             draining: Arc::default(),
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 }
@@ -103,6 +122,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &GrpcConfig) -> Router {
         router,
         PostServiceServer::new(posts::Posts {
             quire: quire.clone(),
+            config: config.clone(),
         })
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit),
@@ -111,6 +131,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &GrpcConfig) -> Router {
         router,
         CommentServiceServer::new(posts::Comments {
             quire: quire.clone(),
+            config: config.clone(),
         })
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit),
@@ -119,7 +140,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &GrpcConfig) -> Router {
         router,
         tonic_health::pb::health_server::HealthServer::new(health::Readiness {
             quire,
-            draining: Arc::clone(&config.draining),
+            config: config.clone(),
         }),
     );
     match reflection().build_v1() {

@@ -21,10 +21,12 @@ use crate::pb::post_service_server::PostService;
 
 pub struct Posts<S> {
     pub quire: Quire<S>,
+    pub config: crate::GrpcConfig,
 }
 
 pub struct Comments<S> {
     pub quire: Quire<S>,
+    pub config: crate::GrpcConfig,
 }
 
 /// A stream of messages as a server-streaming call sends them.
@@ -224,7 +226,7 @@ impl<S: Store> PostService for Posts<S> {
                 Some(Ok(convert::post(&post)))
             }
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(self.config.until_stopping(stream)))
     }
 }
 
@@ -306,6 +308,6 @@ impl<S: Store> CommentService for Comments<S> {
                 Some(Ok(convert::comment(&comment)))
             }
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(self.config.until_stopping(stream)))
     }
 }

@@ -98,6 +98,9 @@ pub struct Application {
     router: axum::Router,
     quire: Quire<Db>,
     draining: Arc<AtomicBool>,
+    /// Told when the listeners stop accepting, so server streams end instead of holding the
+    /// drain up.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
     shutdown_grace: Duration,
     shutdown_delay: Duration,
 }
@@ -127,7 +130,10 @@ impl Application {
             quire.clone(),
             config.graphql.to_graphql(config.http.body_limit_bytes),
         );
-        let grpc_config = config.grpc.to_grpc(Arc::clone(&draining));
+        let stopping = Arc::new(tokio::sync::watch::channel(false).0);
+        let grpc_config = config
+            .grpc
+            .to_grpc(Arc::clone(&draining), Arc::clone(&stopping));
         let grpc = quire_grpc::router(quire.clone(), &grpc_config);
         let contracts = quire_http::Contracts {
             limited: graphql,
@@ -161,6 +167,7 @@ impl Application {
             router,
             quire,
             draining,
+            stopping,
             shutdown_grace: Duration::from_secs(config.http.shutdown_grace_secs),
             shutdown_delay: Duration::from_secs(config.http.shutdown_delay_secs),
         })
@@ -205,6 +212,7 @@ impl Application {
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let draining = Arc::clone(&self.draining);
+        let stopping = Arc::clone(&self.stopping);
         let delay = self.shutdown_delay;
         let signal = async move {
             let stop = shutdown.await.into();
@@ -217,6 +225,7 @@ impl Application {
                 tokio::time::sleep(delay).await;
             }
             tracing::info!("shutting down: draining in-flight requests");
+            stopping.send_replace(true);
             let _ = stop_tx.send(true);
         };
         let stopped = {

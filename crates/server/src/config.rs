@@ -111,10 +111,15 @@ impl Default for GrpcSection {
 }
 
 impl GrpcSection {
-    pub fn to_grpc(&self, draining: Arc<AtomicBool>) -> quire_grpc::GrpcConfig {
+    pub fn to_grpc(
+        &self,
+        draining: Arc<AtomicBool>,
+        stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    ) -> quire_grpc::GrpcConfig {
         quire_grpc::GrpcConfig {
             max_message_bytes: self.max_message_bytes,
             draining,
+            stopping,
         }
     }
 }

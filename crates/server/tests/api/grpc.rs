@@ -453,3 +453,53 @@ async fn deadlines_stop_the_work_and_messages_are_bounded() {
     assert_eq!(refused.code(), Code::OutOfRange, "{refused:?}");
     assert!(refused.message().contains("too large"), "{refused:?}");
 }
+
+#[tokio::test]
+async fn open_streams_end_when_the_server_drains() {
+    let env = TestEnv::new(Engine::Sqlite).await;
+    let (mut server, address, _) =
+        crate::durability::start_with(&env, &[("QUIRE_SHUTDOWN_GRACE_SECS", "20")]).await;
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut posts = PostServiceClient::new(channel.clone());
+    let mut watching = posts
+        .watch_posts(pb::WatchPostsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut health_watch = health
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        health_watch.next().await.is_some(),
+        "the first health status"
+    );
+
+    let pid = server.id().unwrap().to_string();
+    let terminated_at = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), server.wait())
+        .await
+        .expect("exits well within the 20 s grace, streams notwithstanding")
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        terminated_at.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        terminated_at.elapsed()
+    );
+    // Both streams ended (cleanly, or with the connection), rather than hanging.
+    let ended = tokio::time::timeout(Duration::from_secs(2), watching.next()).await;
+    assert!(matches!(ended, Ok(None) | Ok(Some(Err(_)))), "{ended:?}");
+}

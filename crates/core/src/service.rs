@@ -11,6 +11,7 @@ mod idempotency;
 mod posts;
 mod profiles;
 mod users;
+mod watching;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::ports::{Clock, EventBus, EventStream, PasswordHasher, Random, Store, 
 pub use accounts::{Registration, UserUpdate};
 pub use idempotency::IDEMPOTENCY_WINDOW_MILLIS;
 pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
+pub use watching::Heard;
 
 /// A field in a partial update: absent, explicitly null, or a value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +32,13 @@ pub enum Patch<T> {
     Absent,
     Null,
     Value(T),
+}
+
+/// A binary message cannot send "null": a field is there (a value) or not (absent).
+impl<T> From<Option<T>> for Patch<T> {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Patch::Absent, Patch::Value)
+    }
 }
 
 /// The adapters the use-cases need besides storage.
@@ -56,6 +65,16 @@ impl<S: Store> Quire<S> {
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The caller an `Authorization` header value names (`Bearer <token>`, or RealWorld's
+    /// `Token <token>`): anonymous without one; a malformed, bad, expired or deactivated one is
+    /// refused rather than treated as anonymous. Every contract reads its callers here.
+    pub async fn authenticate_header(&self, authorization: Option<&str>) -> Result<Option<Actor>> {
+        match authorization {
+            None => Ok(None),
+            Some(value) => self.authenticate(presented_token(value)?).await.map(Some),
+        }
     }
 
     /// Turns a bearer token into the actor it names. A token for a user who was deleted or
@@ -93,6 +112,20 @@ impl<S: Store> Quire<S> {
     }
 }
 
+/// The token of an `Authorization` header value: `Bearer <token>` or RealWorld's
+/// `Token <token>`, scheme in any case.
+pub fn presented_token(authorization: &str) -> Result<&str> {
+    let invalid = || Error::Unauthenticated(AuthProblem::InvalidToken);
+    let (scheme, token) = authorization.trim().split_once(' ').ok_or_else(invalid)?;
+    let token = token.trim();
+    let known = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token");
+    if known && !token.is_empty() {
+        Ok(token)
+    } else {
+        Err(invalid())
+    }
+}
+
 const BLANK: &str = "can't be blank";
 
 /// Parses a required field, recording `can't be blank` when it is missing.
@@ -107,6 +140,20 @@ fn required<T>(
         None => {
             errors.add(field, BLANK);
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::presented_token;
+
+    #[test]
+    fn tokens_come_from_bearer_or_token_schemes() {
+        assert_eq!(presented_token("Bearer abc").ok(), Some("abc"));
+        assert_eq!(presented_token("token abc").ok(), Some("abc"));
+        for refused in ["Basic abc", "Bearer ", "Token", "abc", ""] {
+            assert!(presented_token(refused).is_err(), "{refused:?}");
         }
     }
 }

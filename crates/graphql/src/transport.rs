@@ -63,36 +63,8 @@ fn request_error(status: StatusCode, message: &str, error_code: &str) -> Respons
     response
 }
 
-/// The token of an `Authorization: Bearer <token>` (or RealWorld's `Token <token>`) header.
-fn token_of(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let known = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token");
-    known
-        .then(|| token.trim())
-        .filter(|token| !token.is_empty())
-}
-
-/// The caller: anonymous without a token; a bad, expired or deactivated one is refused
-/// rather than served as anonymous.
-async fn viewer_of<S: Store>(
-    quire: &Quire<S>,
-    authorization: Option<&str>,
-) -> Result<Option<Actor>, async_graphql::Error> {
-    let Some(value) = authorization else {
-        return Ok(None);
-    };
-    let Some(token) = token_of(value) else {
-        return Err(graphql_error(&quire_core::Error::Unauthenticated(
-            quire_core::AuthProblem::InvalidToken,
-        )));
-    };
-    quire
-        .authenticate(token)
-        .await
-        .map(Some)
-        .map_err(|error| graphql_error(&error))
-}
-
+/// The caller of an HTTP request: anonymous without a token; a bad, expired or deactivated
+/// one is refused with 401 rather than served as anonymous.
 async fn authenticated<S: Store>(
     quire: &Quire<S>,
     headers: &HeaderMap,
@@ -100,23 +72,22 @@ async fn authenticated<S: Store>(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or(""));
-    viewer_of(quire, authorization).await.map_err(|error| {
-        let code_of = error
-            .extensions
-            .as_ref()
-            .and_then(|extensions| extensions.get("code"))
-            .and_then(|value| match value {
-                Value::String(code) => Some(code.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| code::INTERNAL.to_owned());
-        let status = if code_of == code::UNAUTHENTICATED {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        };
-        request_error(status, &error.message, &code_of)
-    })
+    quire
+        .authenticate_header(authorization)
+        .await
+        .map_err(|error| {
+            let status = match error {
+                quire_core::Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+                quire_core::Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let error = graphql_error(&error);
+            let error_code = match error.extensions.as_ref().and_then(|ext| ext.get("code")) {
+                Some(Value::String(code)) => code.clone(),
+                _ => code::INTERNAL.to_owned(),
+            };
+            request_error(status, &error.message, &error_code)
+        })
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -379,7 +350,10 @@ async fn connection_init<S: Store>(
             }
         })
     });
-    let viewer = viewer_of(&quire, authorization.as_deref()).await?;
+    let viewer = quire
+        .authenticate_header(authorization.as_deref())
+        .await
+        .map_err(|error| graphql_error(&error))?;
     let mut data = Data::default();
     data.insert(Viewer(viewer));
     data.insert(Loaders::new(&quire, viewer));
@@ -389,15 +363,6 @@ async fn connection_init<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_come_from_bearer_or_token_schemes() {
-        assert_eq!(token_of("Bearer abc"), Some("abc"));
-        assert_eq!(token_of("token abc"), Some("abc"));
-        assert_eq!(token_of("Basic abc"), None);
-        assert_eq!(token_of("Bearer "), None);
-        assert_eq!(token_of("abc"), None);
-    }
 
     #[test]
     fn only_queries_may_be_sent_with_get() {

@@ -14,21 +14,13 @@ pub async fn viewer<S: Store, T>(
     quire: &Quire<S>,
     request: &Request<T>,
 ) -> Result<Option<Actor>, Status> {
-    let Some(value) = request.metadata().get("authorization") else {
-        return Ok(None);
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|value| value.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty())
-        .ok_or_else(|| status(&Error::Unauthenticated(AuthProblem::InvalidToken)))?;
+    let authorization = request
+        .metadata()
+        .get("authorization")
+        .map(|value| value.to_str().unwrap_or(""));
     quire
-        .authenticate(token)
+        .authenticate_header(authorization)
         .await
-        .map(Some)
         .map_err(|error| status(&error))
 }
 

@@ -3,7 +3,6 @@
 use std::pin::Pin;
 
 use futures_util::{Stream, StreamExt};
-use quire_core::events::DomainEvent;
 use quire_core::ids::{CommentId, PostId};
 use quire_core::model::{Cursor, KeysetRequest};
 use quire_core::ports::Store;
@@ -43,10 +42,6 @@ fn removable(value: Option<String>) -> Patch<String> {
         Some(text) if text.trim().is_empty() => Patch::Null,
         Some(text) => Patch::Value(text),
     }
-}
-
-fn patch(value: Option<String>) -> Patch<String> {
-    value.map_or(Patch::Absent, Patch::Value)
 }
 
 #[tonic::async_trait]
@@ -139,15 +134,15 @@ impl<S: Store> PostService for Posts<S> {
         let actor = actor(&self.quire, &request).await?;
         let message = request.into_inner();
         let update = PostUpdate {
-            title: patch(message.title),
-            description: patch(message.description),
-            body: patch(message.content),
+            title: Patch::from(message.title),
+            description: Patch::from(message.description),
+            body: Patch::from(message.content),
             tags: if message.replace_tags {
                 Patch::Value(message.tags)
             } else {
                 Patch::Absent
             },
-            status: patch(message.status),
+            status: Patch::from(message.status),
             language: removable(message.language),
             category: removable(message.category),
             based_on: None,
@@ -211,22 +206,11 @@ impl<S: Store> PostService for Posts<S> {
         request: Request<pb::WatchPostsRequest>,
     ) -> Result<Response<Self::WatchPostsStream>, Status> {
         let viewer = viewer(&self.quire, &request).await?;
-        let quire = self.quire.clone();
-        let stream = self.quire.events().filter_map(move |event| {
-            let quire = quire.clone();
-            async move {
-                let DomainEvent::PostPublished { post, .. } = event else {
-                    return None;
-                };
-                // A post deleted or hidden since is skipped.
-                let post = quire
-                    .post(PostAddress::Id(post), viewer.as_ref())
-                    .await
-                    .ok()?;
-                Some(Ok(convert::post(&post)))
-            }
-        });
-        Ok(Response::new(self.config.until_stopping(stream)))
+        let heard = self
+            .quire
+            .posts_published(viewer)
+            .map(|post| Ok(convert::post(&post)));
+        Ok(Response::new(self.config.until_stopping(heard)))
     }
 }
 
@@ -285,29 +269,12 @@ impl<S: Store> CommentService for Comments<S> {
     ) -> Result<Response<Self::WatchCommentsStream>, Status> {
         let viewer = viewer(&self.quire, &request).await?;
         let post = post_id(request.into_inner().post_id)?;
-        // Subscribe before checking, so nothing added in between is missed.
-        let events = self.quire.events();
-        self.quire
-            .post(PostAddress::Id(post), viewer.as_ref())
+        let heard = self
+            .quire
+            .comments_added(post, viewer)
             .await
-            .or_status()?;
-        let quire = self.quire.clone();
-        let stream = events.filter_map(move |event| {
-            let quire = quire.clone();
-            async move {
-                let DomainEvent::CommentAdded {
-                    comment, post: on, ..
-                } = event
-                else {
-                    return None;
-                };
-                if on != post {
-                    return None;
-                }
-                let comment = quire.comment(comment, viewer.as_ref()).await.ok()?;
-                Some(Ok(convert::comment(&comment)))
-            }
-        });
-        Ok(Response::new(self.config.until_stopping(stream)))
+            .or_status()?
+            .map(|comment| Ok(convert::comment(&comment)));
+        Ok(Response::new(self.config.until_stopping(heard)))
     }
 }

@@ -25,10 +25,6 @@ pub struct Sessions<S> {
     pub quire: Quire<S>,
 }
 
-fn patch(value: Option<String>) -> Patch<String> {
-    value.map_or(Patch::Absent, Patch::Value)
-}
-
 fn user_id(id: i64) -> Result<UserId, Status> {
     UserId::checked(id).ok_or_else(|| status(&Error::NotFound(Resource::User)))
 }
@@ -156,11 +152,11 @@ impl<S: Store> UserService for Users<S> {
         let actor = actor(&self.quire, &request).await?;
         let message = request.into_inner();
         let update = UserUpdate {
-            username: patch(message.username),
-            email: patch(message.email),
-            password: patch(message.password),
-            bio: patch(message.bio),
-            image: patch(message.image),
+            username: Patch::from(message.username),
+            email: Patch::from(message.email),
+            password: Patch::from(message.password),
+            bio: Patch::from(message.bio),
+            image: Patch::from(message.image),
             based_on: None,
         };
         let view = self

@@ -80,20 +80,10 @@ pub(crate) fn presented_token(headers: &HeaderMap) -> Result<Option<&str>, Error
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let invalid = Error::Unauthenticated(AuthProblem::InvalidToken);
-    let value = value.to_str().map_err(|_| invalid)?;
-    let (scheme, token) = value
-        .trim()
-        .split_once(' ')
-        .ok_or(Error::Unauthenticated(AuthProblem::InvalidToken))?;
-    let token = token.trim();
-    if (scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer"))
-        && !token.is_empty()
-    {
-        Ok(Some(token))
-    } else {
-        Err(Error::Unauthenticated(AuthProblem::InvalidToken))
-    }
+    let value = value
+        .to_str()
+        .map_err(|_| Error::Unauthenticated(AuthProblem::InvalidToken))?;
+    quire_core::service::presented_token(value).map(Some)
 }
 
 /// The signed-in caller; a request without a valid token is refused with 401.

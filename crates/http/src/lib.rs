@@ -8,6 +8,7 @@
 
 mod error;
 mod extract;
+pub mod headers;
 mod health;
 mod middleware;
 mod realworld;
@@ -118,10 +119,12 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
         ))
 }
 
-/// CORS as browsers need it for a front end on another origin: preflights answered, the
-/// token header allowed, the request id readable by scripts.
+/// CORS as browsers need it for a front end on another origin: preflights answered on every
+/// route of every HTTP contract, every request header quire defines allowed and every response
+/// header a client acts on exposed ([`headers`]). Credentials (cookies) are never allowed:
+/// quire's tokens travel in `Authorization`, so any origin may be allowed safely.
 fn cors(config: &HttpConfig) -> CorsLayer {
-    use axum::http::{HeaderName, Method, header};
+    use axum::http::Method;
     let origins = if config.cors_origins.iter().any(|origin| origin == "*") {
         AllowOrigin::from(Any)
     } else {
@@ -143,14 +146,7 @@ fn cors(config: &HttpConfig) -> CorsLayer {
             Method::DELETE,
             Method::OPTIONS,
         ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            header::IF_MATCH,
-            header::IF_NONE_MATCH,
-            HeaderName::from_static(middleware::REQUEST_ID),
-        ])
-        .expose_headers([HeaderName::from_static(middleware::REQUEST_ID)])
+        .allow_headers(headers::cors_allowed())
+        .expose_headers(headers::cors_exposed())
         .max_age(Duration::from_secs(600))
 }

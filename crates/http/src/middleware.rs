@@ -13,8 +13,7 @@ use tracing::Instrument;
 
 use crate::error::{ServerFault, error_body, transport_error_body};
 
-/// The header that carries a request's id, in and out.
-pub(crate) const REQUEST_ID: &str = "x-request-id";
+use crate::headers::REQUEST_ID;
 
 /// The id of the request being served, for handlers that want it.
 #[derive(Clone, Debug)]

@@ -16,7 +16,7 @@ use super::negotiate::fnv1a;
 use super::problem::{Problem, V1Error};
 use crate::AppState;
 
-const KEY: &str = "idempotency-key";
+use crate::headers::{IDEMPOTENCY_KEY as KEY, IDEMPOTENT_REPLAYED};
 
 /// Headers a replay carries along with the status and body.
 const KEPT: [HeaderName; 4] = [
@@ -118,9 +118,6 @@ fn replay(stored: IdempotentResponse) -> Response {
             headers.insert(name, value);
         }
     }
-    headers.insert(
-        HeaderName::from_static("idempotent-replayed"),
-        HeaderValue::from_static("true"),
-    );
+    headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     response
 }

@@ -14,17 +14,28 @@ use crate::config::Secret;
 /// Shortest HMAC key accepted: 256 bits, the size of HS256's output.
 pub const MIN_KEY_BYTES: usize = 32;
 
+/// How far a token's `iat` and `nbf` may lie ahead of this clock, in seconds: the skew
+/// tolerated between the clocks of the instances that issue and check tokens (RFC 7519
+/// sections 4.1.4-4.1.6 allow "some small leeway").
+pub const CLOCK_LEEWAY_SECS: i64 = 30;
+
+/// The registered claims quire issues and requires (RFC 7519 section 4.1), times in seconds
+/// since the Unix epoch.
 #[derive(Serialize, Deserialize)]
 struct Claims {
     sub: String,
     iat: i64,
+    nbf: i64,
     exp: i64,
     iss: String,
     aud: String,
 }
 
-/// HS256 JSON Web Tokens naming a user id. Only HS256 is accepted, with the configured
-/// issuer and audience; expiry is checked against the injected clock.
+/// HS256 JSON Web Tokens naming a user id. Only HS256 is accepted (RFC 8725 section 3.1: the
+/// algorithm is fixed, never taken from the token), with the configured issuer and audience;
+/// `exp`, `nbf` and `iat` are all required and checked against the injected clock: a token is
+/// refused once `exp` has passed, and while `nbf` or `iat` lie more than
+/// [`CLOCK_LEEWAY_SECS`] in the future.
 pub struct JwtTokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
@@ -45,9 +56,10 @@ impl JwtTokens {
         validation.algorithms = vec![Algorithm::HS256];
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
-        // Expiry is checked against the core clock below, not the system clock.
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "sub", "iss", "aud"]);
+        // Times are checked against the core clock below, not the system clock.
         validation.validate_exp = false;
+        validation.validate_nbf = false;
         Ok(Self {
             encoding: EncodingKey::from_secret(key),
             decoding: DecodingKey::from_secret(key),
@@ -65,6 +77,7 @@ impl TokenService for JwtTokens {
         let claims = Claims {
             sub: user.to_string(),
             iat,
+            nbf: iat,
             exp: iat.saturating_add(self.ttl_secs),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -76,7 +89,10 @@ impl TokenService for JwtTokens {
     fn verify(&self, token: &str, now: Timestamp) -> Result<UserId, AuthProblem> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| AuthProblem::InvalidToken)?;
-        if data.claims.exp <= now.as_millis() / 1000 {
+        let now = now.as_millis() / 1000;
+        let claims = &data.claims;
+        let from_the_future = |time: i64| time > now.saturating_add(CLOCK_LEEWAY_SECS);
+        if claims.exp <= now || from_the_future(claims.nbf) || from_the_future(claims.iat) {
             return Err(AuthProblem::InvalidToken);
         }
         UserId::parse(&data.claims.sub).ok_or(AuthProblem::InvalidToken)
@@ -167,6 +183,61 @@ mod tests {
         assert!(other_iss.verify(&token, NOW).is_err());
         let other_aud = JwtTokens::new(KEY, 3600, "quire", "elsewhere").unwrap();
         assert!(other_aud.verify(&token, NOW).is_err());
+    }
+
+    /// A token signed with the right key, carrying `claims` as given.
+    fn signed(claims: serde_json::Value, algorithm: Algorithm) -> String {
+        jsonwebtoken::encode(
+            &Header::new(algorithm),
+            &claims,
+            &EncodingKey::from_secret(KEY),
+        )
+        .unwrap()
+    }
+
+    fn claims(iat: i64, nbf: i64, exp: i64) -> serde_json::Value {
+        serde_json::json!({"sub": "7", "iat": iat, "nbf": nbf, "exp": exp, "iss": "quire", "aud": "quire"})
+    }
+
+    #[test]
+    fn every_time_claim_is_enforced_with_a_small_leeway() {
+        let now = NOW.as_millis() / 1000;
+        let ok = signed(claims(now, now, now + 60), Algorithm::HS256);
+        assert_eq!(tokens().verify(&ok, NOW), Ok(UserId::new(7)));
+        let skewed = signed(
+            claims(now + CLOCK_LEEWAY_SECS, now + CLOCK_LEEWAY_SECS, now + 60),
+            Algorithm::HS256,
+        );
+        assert_eq!(tokens().verify(&skewed, NOW), Ok(UserId::new(7)));
+        let refused = [
+            ("nbf in the future", claims(now, now + 600, now + 3600)),
+            ("iat in the future", claims(now + 86_400, now, now + 90_000)),
+            ("expired", claims(now - 120, now - 120, now - 60)),
+            ("expiring now", claims(now - 60, now - 60, now)),
+        ];
+        for (why, claims) in refused {
+            let token = signed(claims, Algorithm::HS256);
+            assert_eq!(
+                tokens().verify(&token, NOW),
+                Err(AuthProblem::InvalidToken),
+                "{why}"
+            );
+        }
+        for missing in ["iat", "nbf", "exp", "iss", "aud", "sub"] {
+            let mut partial = claims(now, now, now + 60);
+            partial.as_object_mut().unwrap().remove(missing);
+            let token = signed(partial, Algorithm::HS256);
+            assert!(tokens().verify(&token, NOW).is_err(), "without {missing}");
+        }
+    }
+
+    #[test]
+    fn only_hs256_is_accepted() {
+        let now = NOW.as_millis() / 1000;
+        for algorithm in [Algorithm::HS384, Algorithm::HS512] {
+            let token = signed(claims(now, now, now + 60), algorithm);
+            assert!(tokens().verify(&token, NOW).is_err(), "{algorithm:?}");
+        }
     }
 
     #[test]

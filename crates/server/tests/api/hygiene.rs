@@ -189,6 +189,81 @@ async fn cors_preflights_allow_the_token_header(engine: Engine) {
     assert_eq!(simple.headers()["access-control-allow-origin"], "*");
 }
 
+// A browser client can use the whole protocol: idempotent POSTs, conditional writes, and the
+// response headers it must act on, on every HTTP contract.
+async fn cors_covers_every_header_the_contracts_define(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let preflight = |path: &'static str, method: &'static str, headers: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .request(reqwest::Method::OPTIONS, app.url(path))
+                .header("Origin", "https://reader.example")
+                .header("Access-Control-Request-Method", method)
+                .header("Access-Control-Request-Headers", headers)
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success(), "{method} {path}");
+            let allowed = response.headers()["access-control-allow-headers"]
+                .to_str()
+                .unwrap()
+                .to_ascii_lowercase();
+            for header in headers.split(',') {
+                assert!(allowed.contains(header), "{method} {path}: {header} not in {allowed}");
+            }
+            let methods = response.headers()["access-control-allow-methods"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(methods.contains(method), "{methods}");
+            assert!(
+                !response.headers().contains_key("access-control-allow-credentials"),
+                "credentials are never allowed"
+            );
+        }
+    };
+    preflight(
+        "/api/v1/posts",
+        "POST",
+        "authorization,content-type,idempotency-key",
+    )
+    .await;
+    preflight(
+        "/api/v1/posts/1",
+        "PATCH",
+        "authorization,content-type,if-match",
+    )
+    .await;
+    preflight("/api/v1/posts/1", "GET", "if-none-match,accept").await;
+    preflight("/graphql", "POST", "authorization,content-type").await;
+    preflight("/api/articles", "POST", "authorization,content-type").await;
+
+    let simple = app
+        .client
+        .get(app.url("/api/v1/posts"))
+        .header("Origin", "https://reader.example")
+        .send()
+        .await
+        .unwrap();
+    let exposed = simple.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in [
+        "etag",
+        "location",
+        "link",
+        "retry-after",
+        "idempotent-replayed",
+        "x-request-id",
+        "ratelimit",
+    ] {
+        assert!(exposed.contains(header), "{header} not in {exposed}");
+    }
+}
+
 async fn health_and_readiness_probes_answer(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let health = app.get("/healthz", None).await;

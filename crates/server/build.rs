@@ -1,6 +1,13 @@
-//! Records the git commit the binary is built from, for the `quire_build_info` metric.
+//! Records the git commit the binary is built from, for the `quire_build_info` metric; and
+//! compiles the PostgreSQL integration tests as ignored, with the reason, when no server is
+//! named for them (`cargo test` then reports them as ignored, never as passed).
 
 fn main() {
+    println!("cargo::rustc-check-cfg=cfg(quire_test_postgres)");
+    println!("cargo:rerun-if-env-changed=QUIRE_TEST_POSTGRES_URL");
+    if std::env::var("QUIRE_TEST_POSTGRES_URL").is_ok_and(|url| !url.is_empty()) {
+        println!("cargo:rustc-cfg=quire_test_postgres");
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     println!(
         "cargo:rerun-if-changed={}",

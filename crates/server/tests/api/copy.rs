@@ -7,7 +7,7 @@ use quire_server::config::Secret;
 use quire_storage::{CopyProgress, Db};
 use serde_json::{Value, json};
 
-use crate::helpers::{Engine, FreshPostgres, TestApp, TestEnv, postgres_url, say_postgres_skipped};
+use crate::helpers::{Engine, FreshPostgres, TestApp, TestEnv};
 
 const JWT_KEY: &str = "a-key-shared-by-both-servers-so-tokens-carry-over";
 
@@ -108,11 +108,11 @@ async fn snapshot(app: &TestApp, tokens: &[String]) -> Vec<(String, u16, Value)>
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(quire_test_postgres),
+    ignore = "QUIRE_TEST_POSTGRES_URL is not set"
+)]
 async fn a_copied_database_serves_identical_responses() {
-    if postgres_url().is_none() {
-        say_postgres_skipped();
-        return;
-    }
     let lite_env = TestEnv::new(Engine::Sqlite).await;
     let mut config = lite_env.config();
     config.jwt.secret = Some(Secret::new(JWT_KEY));
@@ -188,11 +188,11 @@ async fn a_copied_database_serves_identical_responses() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(quire_test_postgres),
+    ignore = "QUIRE_TEST_POSTGRES_URL is not set"
+)]
 async fn the_copy_command_moves_a_database() {
-    if postgres_url().is_none() {
-        say_postgres_skipped();
-        return;
-    }
     let lite = TestApp::spawn(Engine::Sqlite).await;
     populate(&lite).await;
     let target = FreshPostgres::create().await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use quire_storage::{Db, DbOptions, Durability};
 
-use crate::helpers::{FreshPostgres, postgres_url, say_postgres_skipped};
+use crate::helpers::{FreshPostgres, postgres_url};
 
 fn versions(engine: &str) -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -41,11 +41,11 @@ fn both_engines_have_the_same_migration_versions() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(quire_test_postgres),
+    ignore = "QUIRE_TEST_POSTGRES_URL is not set"
+)]
 async fn both_engines_build_the_same_schema() {
-    if postgres_url().is_none() {
-        say_postgres_skipped();
-        return;
-    }
     let data = tempfile::tempdir().unwrap();
     let postgres = FreshPostgres::create().await;
     let sqlite_url = format!("sqlite://{}", data.path().join("schema.db").display());
@@ -99,12 +99,13 @@ async fn both_engines_build_the_same_schema() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(quire_test_postgres),
+    ignore = "QUIRE_TEST_POSTGRES_URL is not set"
+)]
 async fn tls_modes_that_verify_are_enforced_not_downgraded() {
     use sqlx::Connection;
-    let Some(admin_url) = postgres_url() else {
-        say_postgres_skipped();
-        return;
-    };
+    let admin_url = postgres_url();
     let data = tempfile::tempdir().unwrap();
     let separator = if admin_url.contains('?') { '&' } else { '?' };
     let with_mode = |mode: &str| format!("{admin_url}{separator}sslmode={mode}");

@@ -13,6 +13,9 @@ pub enum DomainEvent {
         author: UserId,
         at: Timestamp,
     },
+    /// A user's roles or activation changed: what they may do is no longer what it was, so
+    /// connections they hold open check their rights again.
+    AccountChanged { user: UserId, at: Timestamp },
     /// A comment was added to a post.
     CommentAdded {
         comment: CommentId,

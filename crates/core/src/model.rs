@@ -33,15 +33,6 @@ pub struct UserView {
     pub email: Option<Email>,
 }
 
-/// Changes an admin makes to an account; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AccountChanges {
-    pub roles: Option<Roles>,
-    pub active: Option<bool>,
-    /// Write only if the user's `updated_at` is still this.
-    pub expected_updated_at: Option<Timestamp>,
-}
-
 /// Which side of a follow a list shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FollowDirection {
@@ -194,6 +185,10 @@ pub struct UserChanges {
     pub bio: Option<Option<Bio>>,
     /// `Some(None)` clears the image.
     pub image: Option<Option<ImageUrl>>,
+    /// New roles (an admin's change).
+    pub roles: Option<Roles>,
+    /// New activation (an admin's change).
+    pub active: Option<bool>,
     /// Write only if the user's `updated_at` is still this.
     pub expected_updated_at: Option<Timestamp>,
 }

@@ -6,7 +6,8 @@ use crate::ids::UserId;
 use crate::model::PostStatus;
 use crate::roles::{Role, Roles};
 
-/// An authenticated caller.
+/// An authenticated caller. Only the core makes one, from a verified credential
+/// ([`crate::service::Caller`]) or a new session ([`crate::service::Session`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Actor {
     pub user_id: UserId,
@@ -14,7 +15,7 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn new(user_id: UserId, roles: Roles) -> Self {
+    pub(crate) fn new(user_id: UserId, roles: Roles) -> Self {
         Self { user_id, roles }
     }
 

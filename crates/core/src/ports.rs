@@ -7,9 +7,9 @@ use crate::error::{AuthProblem, Result};
 use crate::events::DomainEvent;
 use crate::ids::{CommentId, PostId, UserId};
 use crate::model::{
-    AccountChanges, Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage,
-    KeysetRequest, NewComment, NewPost, NewUser, PageRequest, Post, PostChanges, PostFilter,
-    PostPage, PostRef, Profile, User, UserChanges,
+    Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage, KeysetRequest,
+    NewComment, NewPost, NewUser, PageRequest, Post, PostChanges, PostFilter, PostPage, PostRef,
+    Profile, User, UserChanges,
 };
 use crate::time::Timestamp;
 use crate::values::{Body, Email, Password, PasswordHash, Slug, TagName, Username};
@@ -42,14 +42,6 @@ pub trait UserStore {
         &self,
         id: UserId,
         changes: &UserChanges,
-        at: Timestamp,
-    ) -> impl Future<Output = Result<User>> + Send;
-
-    /// Sets roles and activation; the user's `updated_at` moves to `at`.
-    fn update_account(
-        &self,
-        id: UserId,
-        changes: &AccountChanges,
         at: Timestamp,
     ) -> impl Future<Output = Result<User>> + Send;
 
@@ -245,10 +237,18 @@ pub trait PasswordHasher: Send + Sync {
     -> BoxFuture<'_, Result<bool>>;
 }
 
+/// What a verified token says: whom it names, and when it stops holding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub user: UserId,
+    pub expires_at: Timestamp,
+}
+
 /// Issues and checks the bearer tokens that identify a user.
 pub trait TokenService: Send + Sync {
     fn issue(&self, user: UserId, now: Timestamp) -> Result<String>;
-    fn verify(&self, token: &str, now: Timestamp) -> Result<UserId, AuthProblem>;
+    /// Checks signature, algorithm, issuer, audience and every time claim against `now`.
+    fn verify(&self, token: &str, now: Timestamp) -> Result<VerifiedToken, AuthProblem>;
 }
 
 /// A stream of domain events, as a subscriber receives them.
@@ -265,6 +265,8 @@ pub trait EventBus: Send + Sync {
 /// The current time. Tests substitute a controllable one.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
+    /// Resolves once this clock reads `at` or later (at once if it already does).
+    fn sleep_until(&self, at: Timestamp) -> BoxFuture<'static, ()>;
 }
 
 /// Randomness for identifiers that must not collide, such as slug suffixes.

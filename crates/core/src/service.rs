@@ -6,6 +6,7 @@
 
 mod accounts;
 mod batch;
+mod callers;
 mod comments;
 mod idempotency;
 mod posts;
@@ -15,12 +16,12 @@ mod watching;
 
 use std::sync::Arc;
 
-use crate::error::{AuthProblem, Error, FieldErrors, Result};
+use crate::error::{FieldErrors, Result};
 use crate::events::DomainEvent;
-use crate::policy::Actor;
 use crate::ports::{Clock, EventBus, EventStream, PasswordHasher, Random, Store, TokenService};
 
 pub use accounts::{Registration, UserUpdate};
+pub use callers::{Caller, RECHECK_INTERVAL_MILLIS, Session, presented_token};
 pub use idempotency::IDEMPOTENCY_WINDOW_MILLIS;
 pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
 pub use watching::Heard;
@@ -67,35 +68,6 @@ impl<S: Store> Quire<S> {
         &self.store
     }
 
-    /// The caller an `Authorization` header value names (`Bearer <token>`, or RealWorld's
-    /// `Token <token>`): anonymous without one; a malformed, bad, expired or deactivated one is
-    /// refused rather than treated as anonymous. Every contract reads its callers here.
-    pub async fn authenticate_header(&self, authorization: Option<&str>) -> Result<Option<Actor>> {
-        match authorization {
-            None => Ok(None),
-            Some(value) => self.authenticate(presented_token(value)?).await.map(Some),
-        }
-    }
-
-    /// Turns a bearer token into the actor it names. A token for a user who was deleted or
-    /// deactivated since it was issued is refused. The user's id (never more) is recorded on
-    /// the current request's span, so its log line says who asked.
-    pub async fn authenticate(&self, token: &str) -> Result<Actor> {
-        let now = self.adapters.clock.now();
-        let user_id = self
-            .adapters
-            .tokens
-            .verify(token, now)
-            .map_err(Error::Unauthenticated)?;
-        match self.store.user_by_id(user_id).await? {
-            Some(user) if user.active => {
-                tracing::Span::current().record("user_id", user.id.get());
-                Ok(Actor::new(user.id, user.roles))
-            }
-            _ => Err(Error::Unauthenticated(AuthProblem::InvalidToken)),
-        }
-    }
-
     /// Domain events from now on: posts published, comments added.
     pub fn events(&self) -> EventStream {
         self.adapters.events.subscribe()
@@ -109,20 +81,6 @@ impl<S: Store> Quire<S> {
     /// Whether storage answers; for readiness probes.
     pub async fn ready(&self) -> Result<()> {
         self.store.ping().await
-    }
-}
-
-/// The token of an `Authorization` header value: `Bearer <token>` or RealWorld's
-/// `Token <token>`, scheme in any case.
-pub fn presented_token(authorization: &str) -> Result<&str> {
-    let invalid = || Error::Unauthenticated(AuthProblem::InvalidToken);
-    let (scheme, token) = authorization.trim().split_once(' ').ok_or_else(invalid)?;
-    let token = token.trim();
-    let known = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token");
-    if known && !token.is_empty() {
-        Ok(token)
-    } else {
-        Err(invalid())
     }
 }
 
@@ -140,20 +98,6 @@ fn required<T>(
         None => {
             errors.add(field, BLANK);
             None
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::presented_token;
-
-    #[test]
-    fn tokens_come_from_bearer_or_token_schemes() {
-        assert_eq!(presented_token("Bearer abc").ok(), Some("abc"));
-        assert_eq!(presented_token("token abc").ok(), Some("abc"));
-        for refused in ["Basic abc", "Bearer ", "Token", "abc", ""] {
-            assert!(presented_token(refused).is_err(), "{refused:?}");
         }
     }
 }

@@ -19,6 +19,16 @@ pub mod code {
     pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 }
 
+/// The code of an error the executor raised against a whole request (one without a path):
+/// a document that does not parse, or one that fails validation.
+pub fn request_error_code(message: &str) -> &'static str {
+    if message.trim_start().starts_with("-->") {
+        code::GRAPHQL_PARSE_FAILED
+    } else {
+        code::GRAPHQL_VALIDATION_FAILED
+    }
+}
+
 fn resource(resource: Resource) -> &'static str {
     match resource {
         Resource::User => "user",

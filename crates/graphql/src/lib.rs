@@ -13,6 +13,7 @@ mod loaders;
 mod mutation;
 mod query;
 mod schema;
+mod socket;
 mod subscription;
 mod transport;
 mod types;

@@ -5,7 +5,6 @@ use std::marker::PhantomData;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use quire_core::Resource;
 use quire_core::ids::{CommentId, PostId, UserId};
-use quire_core::policy::Actor;
 use quire_core::ports::Store;
 use quire_core::service::{Patch, PostAddress, PostDraft, PostUpdate, Registration, UserUpdate};
 
@@ -99,7 +98,7 @@ impl<S: Store> MutationRoot<S> {
         input: RegisterInput,
     ) -> async_graphql::Result<AuthPayload<S>> {
         let quire = ctx.quire::<S>()?;
-        let (user, token) = quire
+        let session = quire
             .register(Registration {
                 username: Some(input.username),
                 email: Some(input.email),
@@ -107,9 +106,9 @@ impl<S: Store> MutationRoot<S> {
             })
             .await
             .or_graphql()?;
-        let view = quire.view_of(user.clone(), Some(&Actor::new(user.id, user.roles)));
+        let view = quire.view_of(session.user, Some(&session.actor));
         Ok(AuthPayload {
-            token,
+            token: session.token,
             user: UserNode::whole(view),
         })
     }
@@ -122,13 +121,13 @@ impl<S: Store> MutationRoot<S> {
         password: String,
     ) -> async_graphql::Result<AuthPayload<S>> {
         let quire = ctx.quire::<S>()?;
-        let (user, token) = quire
+        let session = quire
             .login(Some(&email), Some(&password))
             .await
             .or_graphql()?;
-        let view = quire.view_of(user.clone(), Some(&Actor::new(user.id, user.roles)));
+        let view = quire.view_of(session.user, Some(&session.actor));
         Ok(AuthPayload {
-            token,
+            token: session.token,
             user: UserNode::whole(view),
         })
     }

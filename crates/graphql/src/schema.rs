@@ -7,6 +7,7 @@ use quire_core::service::Quire;
 use crate::limits::{DocumentLimits, GraphqlConfig};
 use crate::mutation::MutationRoot;
 use crate::query::QueryRoot;
+use crate::socket::Recheck;
 use crate::subscription::SubscriptionRoot;
 
 pub type QuireSchema<S> = Schema<QueryRoot<S>, MutationRoot<S>, SubscriptionRoot<S>>;
@@ -21,12 +22,16 @@ pub fn build<S: Store>(quire: Quire<S>, config: &GraphqlConfig) -> QuireSchema<S
     finish(builder(quire, config), config)
 }
 
-/// The schema for subscriptions, with the document limits as an extension.
+/// The schema for WebSocket connections: the document limits as an extension, and every
+/// operation run as its caller is now ([`Recheck`]).
 pub fn build_for_subscriptions<S: Store>(
     quire: Quire<S>,
     config: &GraphqlConfig,
 ) -> QuireSchema<S> {
-    finish(builder(quire, config).extension(limits(config)), config)
+    let builder = builder(quire, config)
+        .extension(limits(config))
+        .extension(Recheck::<S>::default());
+    finish(builder, config)
 }
 
 /// The document limits of `config`.

@@ -8,10 +8,16 @@ use futures_util::{Stream, StreamExt};
 use quire_core::Resource;
 use quire_core::ids::PostId;
 use quire_core::ports::Store;
+use quire_core::service::Caller;
 
 use crate::context::ContextExt;
 use crate::error::OrGraphql;
 use crate::types::{CommentNode, PostNode, parse_id};
+
+/// The subscriber, as the connection's latest check found them (see `socket`).
+fn listener(ctx: &Context<'_>) -> Caller {
+    ctx.data_opt::<Caller>().cloned().unwrap_or_default()
+}
 
 pub struct SubscriptionRoot<S>(PhantomData<fn() -> S>);
 
@@ -28,22 +34,24 @@ impl<S: Store> SubscriptionRoot<S> {
         &self,
         ctx: &Context<'_>,
         post_id: ID,
-    ) -> async_graphql::Result<impl Stream<Item = CommentNode<S>> + use<S>> {
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<CommentNode<S>>> + use<S>>
+    {
         let post = parse_id(&post_id, PostId::parse, Resource::Post)?;
         let heard = ctx
             .quire::<S>()?
-            .comments_added(post, ctx.viewer().copied())
+            .comments_added(post, listener(ctx))
             .await
             .or_graphql()?;
-        Ok(heard.map(CommentNode::new))
+        Ok(heard.map(|heard| heard.map(CommentNode::new).or_graphql()))
     }
 
     /// Posts published from now on (new, or drafts made public).
     async fn post_published(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<impl Stream<Item = PostNode<S>> + use<S>> {
-        let heard = ctx.quire::<S>()?.posts_published(ctx.viewer().copied());
-        Ok(heard.map(PostNode::new))
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<PostNode<S>>> + use<S>>
+    {
+        let heard = ctx.quire::<S>()?.posts_published(listener(ctx));
+        Ok(heard.map(|heard| heard.map(PostNode::new).or_graphql()))
     }
 }

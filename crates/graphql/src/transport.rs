@@ -4,13 +4,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
 use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, BatchResponse, Data, Request as GraphqlRequest, Value};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::{BatchRequest, BatchResponse, Request as GraphqlRequest, Value};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,11 +19,12 @@ use quire_core::ports::Store;
 use quire_core::service::Quire;
 
 use crate::context::Viewer;
-use crate::error::{code, graphql_error};
+use crate::error::{code, graphql_error, request_error_code};
 use crate::graphiql;
 use crate::limits::{DocumentLimits, GraphqlConfig};
 use crate::loaders::Loaders;
 use crate::schema::{self, QuireSchema};
+use crate::socket;
 
 struct Endpoint<S: Store> {
     quire: Quire<S>,
@@ -73,8 +73,9 @@ async fn authenticated<S: Store>(
         .get(header::AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or(""));
     quire
-        .authenticate_header(authorization)
+        .caller(authorization)
         .await
+        .map(|caller| caller.actor().copied())
         .map_err(|error| {
             let status = match error {
                 quire_core::Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
@@ -272,10 +273,8 @@ fn label_errors(response: &mut async_graphql::Response) {
         }
         let label = if !error.path.is_empty() || !request_failed {
             code::BAD_USER_INPUT
-        } else if error.message.trim_start().starts_with("-->") {
-            code::GRAPHQL_PARSE_FAILED
         } else {
-            code::GRAPHQL_VALIDATION_FAILED
+            request_error_code(&error.message)
         };
         extensions.set("code", label);
     }
@@ -285,15 +284,21 @@ async fn subscribe<S: Store>(
     endpoint: Arc<Endpoint<S>>,
     parts: &mut axum::http::request::Parts,
 ) -> Response {
-    let protocol = match GraphQLProtocol::from_request_parts(parts, &()).await {
-        Ok(protocol) => protocol,
-        Err(_) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                "ask for the graphql-transport-ws subprotocol",
-                code::GRAPHQL_PARSE_FAILED,
-            );
-        }
+    // The first subprotocol offered that we speak (RFC 6455 section 4.1).
+    let offered = parts
+        .headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let Some(protocol) = offered
+        .split(',')
+        .find_map(|name| name.trim().parse::<WebSocketProtocols>().ok())
+    else {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            "ask for the graphql-transport-ws subprotocol",
+            code::GRAPHQL_PARSE_FAILED,
+        );
     };
     let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
         Ok(upgrade) => upgrade,
@@ -304,60 +309,13 @@ async fn subscribe<S: Store>(
         .max_frame_size(endpoint.config.max_message_bytes)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            let quire = endpoint.quire.clone();
-            let (sink, stream) = futures_util::StreamExt::split(socket);
-            let sink = futures_util::SinkExt::with(sink, |message: Message| {
-                std::future::ready(Ok::<_, axum::Error>(forbidden_close(message)))
-            });
-            GraphQLWebSocket::new_with_pair(sink, stream, endpoint.subscriptions.clone(), protocol)
-                .on_connection_init(move |payload| connection_init(quire, payload))
-                .serve()
+            socket::serve(
+                socket,
+                endpoint.quire.clone(),
+                endpoint.subscriptions.clone(),
+                protocol,
+            )
         })
-}
-
-/// graphql-transport-ws closes a connection whose `connection_init` is refused with 4403
-/// Forbidden; async-graphql closes every refusal with 1002. A refused token gets the
-/// protocol's code (clients then stop retrying with it); other failures, such as the
-/// database being down, keep 1002.
-fn forbidden_close(message: Message) -> Message {
-    match message {
-        Message::Close(Some(frame)) if frame.code == 1002 && frame.reason.contains("token") => {
-            Message::Close(Some(CloseFrame {
-                code: 4403,
-                reason: format!("Forbidden: {}", frame.reason.as_str()).into(),
-            }))
-        }
-        other => other,
-    }
-}
-
-/// Signs a WebSocket connection in from its `connection_init` payload:
-/// `{"Authorization": "Bearer <token>"}` (any case) or `{"token": "<token>"}`. No token is
-/// anonymous; a bad one closes the connection.
-async fn connection_init<S: Store>(
-    quire: Quire<S>,
-    payload: serde_json::Value,
-) -> async_graphql::Result<Data> {
-    let authorization = payload.as_object().and_then(|fields| {
-        fields.iter().find_map(|(key, value)| {
-            let value = value.as_str()?;
-            if key.eq_ignore_ascii_case("authorization") {
-                Some(value.to_owned())
-            } else if key == "token" {
-                Some(format!("Bearer {value}"))
-            } else {
-                None
-            }
-        })
-    });
-    let viewer = quire
-        .authenticate_header(authorization.as_deref())
-        .await
-        .map_err(|error| graphql_error(&error))?;
-    let mut data = Data::default();
-    data.insert(Viewer(viewer));
-    data.insert(Loaders::new(&quire, viewer));
-    Ok(data)
 }
 
 #[cfg(test)]

@@ -1,32 +1,56 @@
-//! Who is calling: the `authorization: Bearer <token>` metadata, checked by the core.
+//! Who is calling: the `authorization: Bearer <token>` metadata, read once for every call of
+//! quire's services by [`authenticate`] and checked by the core. A bad, expired or deactivated
+//! token is refused with `UNAUTHENTICATED` whatever the method (signing in included), rather
+//! than served as anonymous.
 
+use axum::extract::{Request as HttpRequest, State};
+use axum::middleware::Next;
+use axum::response::Response as HttpResponse;
 use quire_core::policy::Actor;
 use quire_core::ports::Store;
-use quire_core::service::Quire;
-use quire_core::{AuthProblem, Error};
+use quire_core::service::{Caller, Quire};
 use tonic::{Request, Status};
 
 use crate::error::status;
 
-/// The caller, or anonymous without the metadata; a bad, expired or deactivated token is
-/// refused rather than served as anonymous.
-pub async fn viewer<S: Store, T>(
-    quire: &Quire<S>,
-    request: &Request<T>,
-) -> Result<Option<Actor>, Status> {
+/// Authenticates a call before its service sees it, and hands the [`Caller`] on in the
+/// request's extensions.
+pub async fn authenticate<S: Store>(
+    State(quire): State<Quire<S>>,
+    mut request: HttpRequest,
+    next: Next,
+) -> HttpResponse {
     let authorization = request
-        .metadata()
-        .get("authorization")
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
         .map(|value| value.to_str().unwrap_or(""));
-    quire
-        .authenticate_header(authorization)
-        .await
-        .map_err(|error| status(&error))
+    match quire.caller(authorization).await {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(error) => status(&error).into_http(),
+    }
+}
+
+/// The caller of a call, as [`authenticate`] found them.
+pub fn caller<T>(request: &Request<T>) -> Caller {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The caller, or anonymous.
+pub fn viewer<T>(request: &Request<T>) -> Option<Actor> {
+    caller(request).actor().copied()
 }
 
 /// The caller, required.
-pub async fn actor<S: Store, T>(quire: &Quire<S>, request: &Request<T>) -> Result<Actor, Status> {
-    viewer(quire, request)
-        .await?
-        .ok_or_else(|| status(&Error::Unauthenticated(AuthProblem::MissingToken)))
+pub fn actor<T>(request: &Request<T>) -> Result<Actor, Status> {
+    caller(request)
+        .require()
+        .copied()
+        .map_err(|error| status(&error))
 }

@@ -136,6 +136,12 @@ pub fn router<S: Store>(quire: Quire<S>, config: &GrpcConfig) -> Router {
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit),
     );
+    // Every call of quire's own services is authenticated here, once; health and reflection
+    // take no credential.
+    let mut router = router.layer(axum::middleware::from_fn_with_state(
+        quire.clone(),
+        auth::authenticate::<S>,
+    ));
     router = mount(
         router,
         tonic_health::pb::health_server::HealthServer::new(health::Readiness {

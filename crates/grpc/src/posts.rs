@@ -11,7 +11,7 @@ use quire_core::{Error, Resource};
 use quire_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use crate::auth::{actor, viewer};
+use crate::auth::{actor, caller, viewer};
 use crate::convert;
 use crate::error::{OrStatus, status};
 use crate::page_size;
@@ -50,7 +50,7 @@ impl<S: Store> PostService for Posts<S> {
         &self,
         request: Request<pb::GetPostRequest>,
     ) -> Result<Response<pb::Post>, Status> {
-        let viewer = viewer(&self.quire, &request).await?;
+        let viewer = viewer(&request);
         let post = match request.into_inner().key {
             Some(pb::get_post_request::Key::PostId(id)) => {
                 self.quire
@@ -72,7 +72,7 @@ impl<S: Store> PostService for Posts<S> {
         &self,
         request: Request<pb::ListPostsRequest>,
     ) -> Result<Response<pb::PostList>, Status> {
-        let viewer = viewer(&self.quire, &request).await?;
+        let viewer = viewer(&request);
         let message = request.into_inner();
         let after = match message.cursor.as_deref() {
             None | Some("") => None,
@@ -111,7 +111,7 @@ impl<S: Store> PostService for Posts<S> {
         &self,
         request: Request<pb::NewPost>,
     ) -> Result<Response<pb::Post>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let message = request.into_inner();
         let draft = PostDraft {
             title: message.title,
@@ -131,7 +131,7 @@ impl<S: Store> PostService for Posts<S> {
         &self,
         request: Request<pb::UpdatePostRequest>,
     ) -> Result<Response<pb::Post>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let message = request.into_inner();
         let update = PostUpdate {
             title: Patch::from(message.title),
@@ -160,7 +160,7 @@ impl<S: Store> PostService for Posts<S> {
         &self,
         request: Request<pb::PostRef>,
     ) -> Result<Response<pb::Deleted>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let id = post_id(request.into_inner().post_id)?;
         self.quire
             .delete_post(&actor, PostAddress::Id(id), None)
@@ -173,7 +173,7 @@ impl<S: Store> PostService for Posts<S> {
         &self,
         request: Request<pb::PostRef>,
     ) -> Result<Response<pb::Post>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let id = post_id(request.into_inner().post_id)?;
         let post = self
             .quire
@@ -187,7 +187,7 @@ impl<S: Store> PostService for Posts<S> {
         &self,
         request: Request<pb::PostRef>,
     ) -> Result<Response<pb::Post>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let id = post_id(request.into_inner().post_id)?;
         let post = self
             .quire
@@ -205,11 +205,10 @@ impl<S: Store> PostService for Posts<S> {
         &self,
         request: Request<pb::WatchPostsRequest>,
     ) -> Result<Response<Self::WatchPostsStream>, Status> {
-        let viewer = viewer(&self.quire, &request).await?;
         let heard = self
             .quire
-            .posts_published(viewer)
-            .map(|post| Ok(convert::post(&post)));
+            .posts_published(caller(&request))
+            .map(|post| post.map(|post| convert::post(&post)).or_status());
         Ok(Response::new(self.config.until_stopping(heard)))
     }
 }
@@ -220,7 +219,7 @@ impl<S: Store> CommentService for Comments<S> {
         &self,
         request: Request<pb::PostRef>,
     ) -> Result<Response<pb::CommentList>, Status> {
-        let viewer = viewer(&self.quire, &request).await?;
+        let viewer = viewer(&request);
         let id = post_id(request.into_inner().post_id)?;
         let comments = self
             .quire
@@ -236,7 +235,7 @@ impl<S: Store> CommentService for Comments<S> {
         &self,
         request: Request<pb::AddCommentRequest>,
     ) -> Result<Response<pb::Comment>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let message = request.into_inner();
         let id = post_id(message.post_id)?;
         let comment = self
@@ -251,7 +250,7 @@ impl<S: Store> CommentService for Comments<S> {
         &self,
         request: Request<pb::CommentRef>,
     ) -> Result<Response<pb::Deleted>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let id = CommentId::checked(request.into_inner().comment_id)
             .ok_or_else(|| status(&Error::NotFound(Resource::Comment)))?;
         self.quire
@@ -267,14 +266,18 @@ impl<S: Store> CommentService for Comments<S> {
         &self,
         request: Request<pb::PostRef>,
     ) -> Result<Response<Self::WatchCommentsStream>, Status> {
-        let viewer = viewer(&self.quire, &request).await?;
+        let listener = caller(&request);
         let post = post_id(request.into_inner().post_id)?;
         let heard = self
             .quire
-            .comments_added(post, viewer)
+            .comments_added(post, listener)
             .await
             .or_status()?
-            .map(|comment| Ok(convert::comment(&comment)));
+            .map(|comment| {
+                comment
+                    .map(|comment| convert::comment(&comment))
+                    .or_status()
+            });
         Ok(Response::new(self.config.until_stopping(heard)))
     }
 }

@@ -3,9 +3,8 @@
 use quire_core::ids::UserId;
 use quire_core::model::opaque_token;
 use quire_core::model::read_opaque_token;
-use quire_core::policy::Actor;
 use quire_core::ports::Store;
-use quire_core::service::{Patch, Quire, Registration, UserUpdate};
+use quire_core::service::{Patch, Quire, Registration, Session, UserUpdate};
 use quire_core::{Error, Resource};
 use quire_proto::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -30,15 +29,12 @@ fn user_id(id: i64) -> Result<UserId, Status> {
 }
 
 /// A session for a user who just proved who they are.
-fn session<S: Store>(
-    quire: &Quire<S>,
-    user: quire_core::model::User,
-    token: String,
-) -> pb::Session {
-    let me = Actor::new(user.id, user.roles);
+fn session<S: Store>(quire: &Quire<S>, session: Session) -> pb::Session {
     pb::Session {
-        token,
-        user: Some(convert::user(&quire.view_of(user, Some(&me)))),
+        user: Some(convert::user(
+            &quire.view_of(session.user, Some(&session.actor)),
+        )),
+        token: session.token,
     }
 }
 
@@ -49,7 +45,7 @@ impl<S: Store> SessionService for Sessions<S> {
         request: Request<pb::Credentials>,
     ) -> Result<Response<pb::Session>, Status> {
         let credentials = request.into_inner();
-        let (user, token) = self
+        let signed_in = self
             .quire
             .login(
                 credentials.email.as_deref(),
@@ -57,7 +53,7 @@ impl<S: Store> SessionService for Sessions<S> {
             )
             .await
             .or_status()?;
-        Ok(Response::new(session(&self.quire, user, token)))
+        Ok(Response::new(session(&self.quire, signed_in)))
     }
 }
 
@@ -67,7 +63,7 @@ impl<S: Store> UserService for Users<S> {
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let viewer = viewer(&self.quire, &request).await?;
+        let viewer = viewer(&request);
         let view = match request.into_inner().key {
             Some(pb::get_user_request::Key::UserId(id)) => self
                 .quire
@@ -94,7 +90,7 @@ impl<S: Store> UserService for Users<S> {
         &self,
         request: Request<pb::ListUsersRequest>,
     ) -> Result<Response<pb::UserList>, Status> {
-        let viewer = viewer(&self.quire, &request).await?;
+        let viewer = viewer(&request);
         let message = request.into_inner();
         let limit = page_size(message.page_size);
         let after = match message.cursor.as_deref() {
@@ -133,7 +129,7 @@ impl<S: Store> UserService for Users<S> {
         request: Request<pb::NewUser>,
     ) -> Result<Response<pb::Session>, Status> {
         let message = request.into_inner();
-        let (user, token) = self
+        let signed_in = self
             .quire
             .register(Registration {
                 username: message.username,
@@ -142,14 +138,14 @@ impl<S: Store> UserService for Users<S> {
             })
             .await
             .or_status()?;
-        Ok(Response::new(session(&self.quire, user, token)))
+        Ok(Response::new(session(&self.quire, signed_in)))
     }
 
     async fn update_user(
         &self,
         request: Request<pb::UpdateUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let message = request.into_inner();
         let update = UserUpdate {
             username: Patch::from(message.username),
@@ -171,7 +167,7 @@ impl<S: Store> UserService for Users<S> {
         &self,
         request: Request<pb::UserRef>,
     ) -> Result<Response<pb::User>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let id = user_id(request.into_inner().user_id)?;
         let view = self
             .quire
@@ -185,7 +181,7 @@ impl<S: Store> UserService for Users<S> {
         &self,
         request: Request<pb::SetRolesRequest>,
     ) -> Result<Response<pb::User>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let message = request.into_inner();
         let view = self
             .quire
@@ -202,7 +198,7 @@ impl<S: Store> UserService for Users<S> {
     }
 
     async fn follow(&self, request: Request<pb::UserRef>) -> Result<Response<pb::User>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let id = user_id(request.into_inner().user_id)?;
         self.quire.follow_user(&actor, id).await.or_status()?;
         let view = self.quire.user(id, Some(&actor)).await.or_status()?;
@@ -210,7 +206,7 @@ impl<S: Store> UserService for Users<S> {
     }
 
     async fn unfollow(&self, request: Request<pb::UserRef>) -> Result<Response<pb::User>, Status> {
-        let actor = actor(&self.quire, &request).await?;
+        let actor = actor(&request)?;
         let id = user_id(request.into_inner().user_id)?;
         self.quire.unfollow_user(&actor, id).await.or_status()?;
         let view = self.quire.user(id, Some(&actor)).await.or_status()?;

@@ -97,7 +97,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
         draining: Arc::clone(&config.draining),
     };
     Router::new()
-        .nest("/api/v1", v1::routes())
+        .nest("/api/v1", v1::routes(&state))
         .nest("/api", realworld::routes())
         .merge(health::routes())
         .fallback(error::unknown_route)

@@ -1,6 +1,7 @@
 //! quire's own resource API at `/api/v1`: plural nouns and numeric ids, exact HTTP semantics,
 //! JSON or XML by content negotiation, and errors as RFC 9457 problem details.
 
+mod caller;
 mod comments;
 mod docs;
 mod idempotency;
@@ -20,7 +21,8 @@ pub(crate) use docs::router as docs_router;
 pub(crate) use negotiate::prefers_xml;
 pub(crate) use problem::{Problem, is_v1_path};
 
-pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {
+/// The routes, every one behind [`caller::authenticate`].
+pub(crate) fn routes<S: Store>(state: &AppState<S>) -> Router<AppState<S>> {
     Router::new()
         .route("/users", get(users::list::<S>).post(users::register::<S>))
         .route("/users/{id}", get(users::get::<S>).patch(users::patch::<S>))
@@ -54,4 +56,8 @@ pub(crate) fn routes<S: Store>() -> Router<AppState<S>> {
             "/me/favorites/{post_id}",
             put(posts::favorite::<S>).delete(posts::unfavorite::<S>),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            caller::authenticate::<S>,
+        ))
 }

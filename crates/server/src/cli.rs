@@ -149,10 +149,11 @@ async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
         email: Some(args.email),
         password: Some(password.clone()),
     };
-    let (user, _token) = quire
+    let user = quire
         .create_user(registration, Roles::of(&roles))
         .await
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
+        .map_err(|error| anyhow::anyhow!("{error}"))?
+        .user;
     quire.store().close().await;
     let names: Vec<&str> = user.roles.iter().map(Role::as_str).collect();
     println!(

@@ -1,7 +1,7 @@
 //! Accounts, profiles and follows.
 
 use quire_core::ids::UserId;
-use quire_core::model::{AccountChanges, FollowDirection, NewUser, Profile, User, UserChanges};
+use quire_core::model::{FollowDirection, NewUser, Profile, User, UserChanges};
 use quire_core::ports::UserStore;
 use quire_core::time::Timestamp;
 use quire_core::values::{Email, PasswordHash, Username};
@@ -31,8 +31,9 @@ const CREDENTIALS_BY_EMAIL: Sql = Sql::both(concat!(
     ", password_hash FROM users WHERE email_key = $1"
 ));
 
-/// COALESCE keeps a column unless a new value is given; bio and image take a flag, because
-/// setting them to null is a change too. `updated_at` always moves forward.
+/// One statement for every change to a user (profile, roles, activation), so a change commits
+/// whole or not at all. COALESCE keeps a column unless a new value is given; bio and image take
+/// a flag, because setting them to null is a change too. `updated_at` always moves forward.
 macro_rules! update_user {
     ($greatest:literal) => {
         concat!(
@@ -42,6 +43,7 @@ macro_rules! update_user {
              password_hash = COALESCE($6, password_hash), \
              bio = CASE WHEN $7 THEN $8 ELSE bio END, \
              image = CASE WHEN $9 THEN $10 ELSE image END, \
+             roles = COALESCE($13, roles), is_active = COALESCE($14, is_active), \
              updated_at = ",
             $greatest,
             "($11, updated_at + 1) WHERE id = $1 \
@@ -53,23 +55,6 @@ macro_rules! update_user {
 const UPDATE_USER: Sql = Sql {
     sqlite: update_user!("MAX"),
     pg: update_user!("GREATEST"),
-};
-
-macro_rules! update_account {
-    ($greatest:literal) => {
-        concat!(
-            "UPDATE users SET roles = COALESCE($2, roles), is_active = COALESCE($3, is_active), \
-             updated_at = ",
-            $greatest,
-            "($4, updated_at + 1) WHERE id = $1 \
-             AND (CAST($5 AS BIGINT) IS NULL OR updated_at = $5) RETURNING ",
-            user_columns!()
-        )
-    };
-}
-const UPDATE_ACCOUNT: Sql = Sql {
-    sqlite: update_account!("MAX"),
-    pg: update_account!("GREATEST"),
 };
 
 const LIST_USERS: Sql = Sql::both(concat!(
@@ -181,27 +166,8 @@ impl UserStore for Db {
                 .bind(image.flatten())
                 .bind(at.as_millis())
                 .bind(changes.expected_updated_at.map(|at| at.as_millis()))
-                .fetch_optional(ex)
-                .await
-        })
-        .map_err(db_error)?;
-        row.map(User::from)
-            .ok_or(missing_or_stale(changes.expected_updated_at))
-    }
-
-    async fn update_account(
-        &self,
-        id: UserId,
-        changes: &AccountChanges,
-        at: Timestamp,
-    ) -> Result<User> {
-        let row: Option<UserRow> = on_writer!(self, UPDATE_ACCOUNT, |ex, sql| {
-            sqlx::query_as(sql)
-                .bind(id.get())
                 .bind(changes.roles.map(|roles| roles.bits()))
                 .bind(changes.active)
-                .bind(at.as_millis())
-                .bind(changes.expected_updated_at.map(|at| at.as_millis()))
                 .fetch_optional(ex)
                 .await
         })

@@ -1,6 +1,6 @@
 //! Registering, logging in, and changing one's own account.
 
-use super::{BLANK, Patch, Quire, required};
+use super::{BLANK, Patch, Quire, Session, required};
 use crate::error::{AuthProblem, Error, FieldErrors, Result};
 use crate::model::{NewUser, User, UserChanges};
 use crate::policy::Actor;
@@ -30,16 +30,72 @@ pub struct UserUpdate {
     pub based_on: Option<Timestamp>,
 }
 
+impl UserUpdate {
+    /// Whether no field is given.
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.username,
+            &self.email,
+            &self.password,
+            &self.bio,
+            &self.image,
+        ]
+        .iter()
+        .all(|field| **field == Patch::Absent)
+    }
+
+    /// The changes this asks for, with each invalid field recorded in `errors`; the new
+    /// password, if any, still to be hashed. Username, email and password cannot be removed;
+    /// a null or blank bio or image removes it.
+    pub(super) fn parse(self, errors: &mut FieldErrors) -> (UserChanges, Option<Password>) {
+        let mut changes = UserChanges {
+            expected_updated_at: self.based_on,
+            ..UserChanges::default()
+        };
+        match self.username {
+            Patch::Absent => {}
+            Patch::Null => errors.add("username", BLANK),
+            Patch::Value(text) => {
+                changes.username = errors.check("username", Username::parse(&text))
+            }
+        }
+        match self.email {
+            Patch::Absent => {}
+            Patch::Null => errors.add("email", BLANK),
+            Patch::Value(text) => changes.email = errors.check("email", Email::parse(&text)),
+        }
+        let password = match self.password {
+            Patch::Absent => None,
+            Patch::Null => {
+                errors.add("password", BLANK);
+                None
+            }
+            Patch::Value(text) => errors.check("password", Password::parse(&text)),
+        };
+        match self.bio {
+            Patch::Absent => {}
+            Patch::Null => changes.bio = Some(None),
+            Patch::Value(text) => changes.bio = errors.check("bio", Bio::parse(&text)),
+        }
+        match self.image {
+            Patch::Absent => {}
+            Patch::Null => changes.image = Some(None),
+            Patch::Value(text) => changes.image = errors.check("image", ImageUrl::parse(&text)),
+        }
+        (changes, password)
+    }
+}
+
 impl<S: Store> Quire<S> {
     /// Creates an account with the roles every registration gets, and signs it in.
     #[tracing::instrument(skip_all)]
-    pub async fn register(&self, input: Registration) -> Result<(User, String)> {
+    pub async fn register(&self, input: Registration) -> Result<Session> {
         self.create_user(input, Roles::REGISTERED).await
     }
 
     /// Creates an account with the given roles (for operators bootstrapping an admin), and
     /// signs it in.
-    pub async fn create_user(&self, input: Registration, roles: Roles) -> Result<(User, String)> {
+    pub async fn create_user(&self, input: Registration, roles: Roles) -> Result<Session> {
         let mut errors = FieldErrors::new();
         let username = required(
             &mut errors,
@@ -69,18 +125,13 @@ impl<S: Store> Quire<S> {
                 at: now,
             })
             .await?;
-        let token = self.adapters.tokens.issue(user.id, now)?;
-        Ok((user, token))
+        self.session_for(user)
     }
 
     /// Checks an email and password. Unknown email, wrong password and inactive account all
     /// answer the same, after the same work.
     #[tracing::instrument(skip_all)]
-    pub async fn login(
-        &self,
-        email: Option<&str>,
-        password: Option<&str>,
-    ) -> Result<(User, String)> {
+    pub async fn login(&self, email: Option<&str>, password: Option<&str>) -> Result<Session> {
         let mut errors = FieldErrors::new();
         let email = match email.map(str::trim) {
             None | Some("") => {
@@ -111,13 +162,7 @@ impl<S: Store> Quire<S> {
         };
         let matches = self.adapters.hasher.verify(password, hash).await?;
         match user {
-            Some(user) if matches && user.active => {
-                let token = self
-                    .adapters
-                    .tokens
-                    .issue(user.id, self.adapters.clock.now())?;
-                Ok((user, token))
-            }
+            Some(user) if matches && user.active => self.session_for(user),
             _ => Err(invalid()),
         }
     }
@@ -130,63 +175,13 @@ impl<S: Store> Quire<S> {
             .ok_or(Error::Unauthenticated(AuthProblem::InvalidToken))
     }
 
-    /// Changes the signed-in user's account. Username, email and password cannot be removed;
-    /// a null or blank bio or image removes it.
+    /// Changes the signed-in user's account (see [`UserUpdate::parse`]); at least one field
+    /// must be given.
     #[tracing::instrument(skip_all)]
     pub async fn update_me(&self, actor: &Actor, input: UserUpdate) -> Result<User> {
-        let nothing = [
-            &input.username,
-            &input.email,
-            &input.password,
-            &input.bio,
-            &input.image,
-        ]
-        .iter()
-        .all(|field| **field == Patch::Absent);
-        if nothing {
-            return Err(Error::invalid(
-                "user",
-                "must include at least one field to change",
-            ));
-        }
-        let mut errors = FieldErrors::new();
-        let mut changes = UserChanges::default();
-        match input.username {
-            Patch::Absent => {}
-            Patch::Null => errors.add("username", BLANK),
-            Patch::Value(text) => {
-                changes.username = errors.check("username", Username::parse(&text))
-            }
-        }
-        match input.email {
-            Patch::Absent => {}
-            Patch::Null => errors.add("email", BLANK),
-            Patch::Value(text) => changes.email = errors.check("email", Email::parse(&text)),
-        }
-        let password = match input.password {
-            Patch::Absent => None,
-            Patch::Null => {
-                errors.add("password", BLANK);
-                None
-            }
-            Patch::Value(text) => errors.check("password", Password::parse(&text)),
-        };
-        match input.bio {
-            Patch::Absent => {}
-            Patch::Null => changes.bio = Some(None),
-            Patch::Value(text) => changes.bio = errors.check("bio", Bio::parse(&text)),
-        }
-        match input.image {
-            Patch::Absent => {}
-            Patch::Null => changes.image = Some(None),
-            Patch::Value(text) => changes.image = errors.check("image", ImageUrl::parse(&text)),
-        }
-        errors.into_result()?;
-        if let Some(password) = password {
-            changes.password_hash = Some(self.adapters.hasher.hash(password).await?);
-        }
-        let now = self.adapters.clock.now();
-        changes.expected_updated_at = input.based_on;
-        self.store.update_user(actor.user_id, &changes, now).await
+        let view = self
+            .change_user(actor, actor.user_id, input, None, None)
+            .await?;
+        Ok(view.user)
     }
 }

@@ -1,9 +1,10 @@
 //! Reading users, and the account changes only admins make.
 
-use super::{Patch, Quire, UserUpdate};
+use super::{Quire, UserUpdate};
 use crate::error::{Error, FieldErrors, Resource, Result};
+use crate::events::DomainEvent;
 use crate::ids::UserId;
-use crate::model::{AccountChanges, User, UserView};
+use crate::model::{User, UserView};
 use crate::policy::{self, Actor};
 use crate::ports::Store;
 use crate::roles::{Role, Roles};
@@ -41,9 +42,12 @@ impl<S: Store> Quire<S> {
     }
 
     /// Changes user `id` as one request: its profile (only its owner may) and its roles and
-    /// activation (only admins may). Every refusal comes before anything is written. With
-    /// `profile.based_on`, each write requires the version the previous step left, so a
-    /// change by someone else in between is [`Error::Stale`], not an overwrite.
+    /// activation (only admins may; an admin cannot take away their own admin role or
+    /// deactivate themselves, so a site always keeps one). Checked in the contracts' order:
+    /// 404, then 403, then every field (422), all before anything is written; then one write,
+    /// so an error answered means nothing changed. With `profile.based_on`, the write requires
+    /// that version ([`Error::Stale`] otherwise).
+    #[tracing::instrument(skip_all)]
     pub async fn change_user(
         &self,
         actor: &Actor,
@@ -52,45 +56,64 @@ impl<S: Store> Quire<S> {
         roles: Option<Vec<String>>,
         active: Option<bool>,
     ) -> Result<UserView> {
-        let changes_profile = [
-            &profile.username,
-            &profile.email,
-            &profile.password,
-            &profile.bio,
-            &profile.image,
-        ]
-        .iter()
-        .any(|field| **field != Patch::Absent);
-        if changes_profile && !policy::may_change_profile(actor, id) {
+        let target = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::NotFound(Resource::User))?;
+        let changes_profile = !profile.is_empty();
+        let changes_account = roles.is_some() || active.is_some();
+        let may_profile = policy::may_change_profile(actor, id);
+        let may_account = policy::may_manage_users(actor);
+        let allowed = match (changes_profile, changes_account) {
+            (false, false) => may_profile || may_account,
+            (profile, account) => (!profile || may_profile) && (!account || may_account),
+        };
+        if !allowed {
             return Err(Error::Forbidden(Resource::User));
         }
-        let mut view = self.user(id, Some(actor)).await?;
-        let guarded = profile.based_on.is_some();
-        if roles.is_some() || active.is_some() {
-            let based_on = profile.based_on;
-            view = self
-                .change_account(actor, id, roles, active, based_on)
-                .await?;
+        if !changes_profile && !changes_account {
+            return Err(Error::invalid(
+                "user",
+                "must include at least one field to change",
+            ));
         }
-        if changes_profile {
-            let based_on = guarded.then_some(view.user.updated_at);
-            let user = self
-                .update_me(
-                    actor,
-                    UserUpdate {
-                        based_on,
-                        ..profile
-                    },
-                )
-                .await?;
-            view = self.view_of(user, Some(actor));
+        let mut errors = FieldErrors::new();
+        let (mut changes, password) = profile.parse(&mut errors);
+        changes.roles = match roles {
+            None => None,
+            Some(names) => {
+                let parsed: Result<Vec<Role>, _> =
+                    names.iter().map(|name| Role::parse(name)).collect();
+                errors.check("roles", parsed).map(|roles| Roles::of(&roles))
+            }
+        };
+        changes.active = active;
+        let own = target.id == actor.user_id;
+        if own
+            && changes
+                .roles
+                .is_some_and(|roles| !roles.contains(Role::Admin))
+        {
+            errors.add("roles", "cannot remove your own admin role");
         }
-        Ok(view)
+        if own && active == Some(false) {
+            errors.add("isActive", "cannot deactivate yourself");
+        }
+        errors.into_result()?;
+        if let Some(password) = password {
+            changes.password_hash = Some(self.adapters.hasher.hash(password).await?);
+        }
+        let at = self.adapters.clock.now().after(target.updated_at);
+        let user = self.store.update_user(id, &changes, at).await?;
+        if changes_account {
+            self.tell(DomainEvent::AccountChanged { user: id, at });
+        }
+        Ok(self.view_of(user, Some(actor)))
     }
 
-    /// Sets a user's roles and whether they are active. Admins only; an admin cannot take
-    /// away their own admin role or deactivate themselves, so a site always keeps one.
-    #[tracing::instrument(skip_all)]
+    /// Sets a user's roles and whether they are active: [`Quire::change_user`] with no profile
+    /// change.
     pub async fn change_account(
         &self,
         actor: &Actor,
@@ -99,38 +122,10 @@ impl<S: Store> Quire<S> {
         active: Option<bool>,
         based_on: Option<Timestamp>,
     ) -> Result<UserView> {
-        let target = self
-            .store
-            .user_by_id(id)
-            .await?
-            .ok_or(Error::NotFound(Resource::User))?;
-        if !policy::may_manage_users(actor) {
-            return Err(Error::Forbidden(Resource::User));
-        }
-        let mut errors = FieldErrors::new();
-        let roles = match roles {
-            None => None,
-            Some(names) => {
-                let parsed: Result<Vec<Role>, _> =
-                    names.iter().map(|name| Role::parse(name)).collect();
-                errors.check("roles", parsed).map(|roles| Roles::of(&roles))
-            }
+        let profile = UserUpdate {
+            based_on,
+            ..UserUpdate::default()
         };
-        let own = target.id == actor.user_id;
-        if own && roles.is_some_and(|roles| !roles.contains(Role::Admin)) {
-            errors.add("roles", "cannot remove your own admin role");
-        }
-        if own && active == Some(false) {
-            errors.add("isActive", "cannot deactivate yourself");
-        }
-        errors.into_result()?;
-        let changes = AccountChanges {
-            roles,
-            active,
-            expected_updated_at: based_on,
-        };
-        let at = self.adapters.clock.now().after(target.updated_at);
-        let user = self.store.update_account(id, &changes, at).await?;
-        Ok(self.view_of(user, Some(actor)))
+        self.change_user(actor, id, profile, roles, active).await
     }
 }

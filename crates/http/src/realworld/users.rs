@@ -29,7 +29,7 @@ pub(crate) async fn register<S: Store>(
     JsonBody(request): JsonBody<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserBody>), ApiError> {
     let fields = request.user;
-    let (user, token) = state
+    let session = state
         .quire
         .register(Registration {
             username: fields.username,
@@ -37,7 +37,10 @@ pub(crate) async fn register<S: Store>(
             password: fields.password,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(UserBody::new(user, token))))
+    Ok((
+        StatusCode::CREATED,
+        Json(UserBody::new(session.user, session.token)),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -56,11 +59,11 @@ pub(crate) async fn login<S: Store>(
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Json<UserBody>, ApiError> {
     let fields = request.user;
-    let (user, token) = state
+    let session = state
         .quire
         .login(fields.email.as_deref(), fields.password.as_deref())
         .await?;
-    Ok(Json(UserBody::new(user, token)))
+    Ok(Json(UserBody::new(session.user, session.token)))
 }
 
 pub(crate) async fn current<S: Store>(

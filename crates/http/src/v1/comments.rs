@@ -10,13 +10,14 @@ use quire_core::ports::Store;
 use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
+use super::caller::Authenticated;
 use super::idempotency;
 use super::negotiate::{
     Caching, FromWire, Representation, Wire, body_format, parse_body, response_format,
 };
 use super::problem::V1Error;
 use super::proto;
-use super::users::{caller, location, signed_in};
+use super::users::location;
 use crate::AppState;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -85,11 +86,12 @@ fn comment_id(text: &str) -> Result<CommentId, V1Error> {
 )]
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
-    let viewer = caller(&state, &headers).await?;
+    let viewer = caller.actor().copied();
     let comments = state.quire.comments(post_id(&id)?, viewer.as_ref()).await?;
     let body = CommentList {
         items: comments.iter().map(CommentRepr::from).collect(),
@@ -117,12 +119,13 @@ pub(crate) struct NewComment {
 )]
 pub(crate) async fn create<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
-    let actor = signed_in(&state, &headers).await?;
+    let actor = *caller.require()?;
     let post = post_id(&id)?;
     let operation = format!("POST /api/v1/posts/{post}/comments");
     idempotency::once(
@@ -157,11 +160,12 @@ pub(crate) async fn create<S: Store>(
 )]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
-    let viewer = caller(&state, &headers).await?;
+    let viewer = caller.actor().copied();
     let comment = state
         .quire
         .comment(comment_id(&id)?, viewer.as_ref())
@@ -188,10 +192,11 @@ pub(crate) async fn get<S: Store>(
 )]
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
-    let actor = signed_in(&state, &headers).await?;
+    let actor = *caller.require()?;
     let id = comment_id(&id)?;
     if headers.contains_key(axum::http::header::IF_MATCH) {
         let format = response_format(&headers)?;

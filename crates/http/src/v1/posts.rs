@@ -7,17 +7,18 @@ use axum::response::{IntoResponse, Response};
 use quire_core::ids::PostId;
 use quire_core::model::{Cursor, KeysetRequest, Post};
 use quire_core::ports::Store;
-use quire_core::service::{Patch, PostDraft, PostListing, PostUpdate};
+use quire_core::service::{Caller, Patch, PostDraft, PostListing, PostUpdate};
 use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
+use super::caller::Authenticated;
 use super::idempotency;
 use super::negotiate::{
     Caching, FromWire, Representation, Wire, body_format, parse_body, parse_patch, response_format,
 };
 use super::problem::{Problem, V1Error};
 use super::proto;
-use super::users::{caller, location, signed_in};
+use super::users::location;
 use crate::AppState;
 use crate::realworld::dto::Field;
 
@@ -160,12 +161,13 @@ fn next_link(uri: &Uri, cursor: &Cursor) -> String {
 )]
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<ListQuery>,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
-    let viewer = caller(&state, &headers).await?;
+    let viewer = caller.actor().copied();
     let keyset = keyset(&query)?;
     let drafts = match query.status.as_deref() {
         None | Some("published") => false,
@@ -248,12 +250,13 @@ fn page_response(
 )]
 pub(crate) async fn feed<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<ListQuery>,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
-    let actor = signed_in(&state, &headers).await?;
+    let actor = *caller.require()?;
     let page = state.quire.page_feed(&actor, keyset(&query)?).await?;
     page_response(format, &headers, &uri, &page, Caching::Private)
 }
@@ -298,11 +301,12 @@ pub(crate) async fn tags<S: Store>(
 )]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
-    let viewer = caller(&state, &headers).await?;
+    let viewer = caller.actor().copied();
     let post = state.quire.post(post_id(&id)?, viewer.as_ref()).await?;
     let caching = caching(viewer.is_some(), &post);
     Ok(
@@ -338,11 +342,12 @@ pub(crate) struct NewPost {
 )]
 pub(crate) async fn create<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
-    let actor = signed_in(&state, &headers).await?;
+    let actor = *caller.require()?;
     idempotency::once(
         &state,
         &headers,
@@ -419,12 +424,13 @@ pub(crate) struct PostPatch {
 /// Applies `update` to post `id` if `If-Match` still names the caller's copy.
 async fn change<S: Store>(
     state: &AppState<S>,
+    caller: &Caller,
     headers: &HeaderMap,
     id: &str,
     update: impl FnOnce() -> Result<PostUpdate, V1Error>,
 ) -> Result<Response, V1Error> {
     let format = response_format(headers)?;
-    let actor = signed_in(state, headers).await?;
+    let actor = *caller.require()?;
     let id = post_id(id)?;
     let current = state.quire.post(id, Some(&actor)).await?;
     Representation::of(format, "post", &PostRepr::from(&current))?.check_if_match(headers)?;
@@ -458,11 +464,12 @@ async fn change<S: Store>(
 )]
 pub(crate) async fn replace<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V1Error> {
-    change(&state, &headers, &id, || {
+    change(&state, &caller, &headers, &id, || {
         let input: PostReplacement = parse_body(body_format(&headers, "application/json")?, &body)?;
         let required = |value: Option<String>| value.map_or(Patch::Null, Patch::Value);
         Ok(PostUpdate {
@@ -492,11 +499,12 @@ pub(crate) async fn replace<S: Store>(
 )]
 pub(crate) async fn patch<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V1Error> {
-    change(&state, &headers, &id, || {
+    change(&state, &caller, &headers, &id, || {
         let input: PostPatch = parse_patch(
             body_format(&headers, "application/merge-patch+json")?,
             &body,
@@ -531,10 +539,11 @@ pub(crate) async fn patch<S: Store>(
 )]
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
-    let actor = signed_in(&state, &headers).await?;
+    let actor = *caller.require()?;
     let id = post_id(&id)?;
     // With If-Match, the version checked is also the version the delete requires.
     let mut based_on = None;
@@ -560,10 +569,10 @@ pub(crate) async fn delete<S: Store>(
 )]
 pub(crate) async fn favorite<S: Store>(
     State(state): State<AppState<S>>,
-    headers: HeaderMap,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
-    let actor = signed_in(&state, &headers).await?;
+    let actor = *caller.require()?;
     state.quire.favorite(&actor, post_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -580,10 +589,10 @@ pub(crate) async fn favorite<S: Store>(
 )]
 pub(crate) async fn unfavorite<S: Store>(
     State(state): State<AppState<S>>,
-    headers: HeaderMap,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
-    let actor = signed_in(&state, &headers).await?;
+    let actor = *caller.require()?;
     state.quire.unfavorite(&actor, post_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -6,13 +6,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use quire_core::ids::UserId;
 use quire_core::model::UserView;
-use quire_core::policy::Actor;
 use quire_core::ports::Store;
 use quire_core::roles::Role;
-use quire_core::service::{Patch, Registration, UserUpdate};
-use quire_core::{AuthProblem, Error, Resource};
+use quire_core::service::{Caller, Patch, Registration, UserUpdate};
+use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
+use super::caller::Authenticated;
 use super::negotiate::{
     Caching, Format, FromWire, Representation, Wire, body_format, parse_body, parse_patch,
     response_format,
@@ -20,7 +20,6 @@ use super::negotiate::{
 use super::problem::V1Error;
 use super::proto;
 use crate::AppState;
-use crate::extract::presented_token;
 use crate::realworld::dto::Field;
 
 /// A user as `/api/v1` represents them; the email only where the viewer may see it.
@@ -69,29 +68,6 @@ pub(crate) fn location(mut response: Response, path: &str) -> Response {
     response
 }
 
-/// The caller, if a token was presented. Unlike `/api`, a presented token that is not valid
-/// is a 401 here: a client integrating with the API should learn that at once.
-pub(crate) async fn caller<S: Store>(
-    state: &AppState<S>,
-    headers: &HeaderMap,
-) -> Result<Option<Actor>, V1Error> {
-    match presented_token(headers)? {
-        Some(token) => Ok(Some(state.quire.authenticate(token).await?)),
-        None => Ok(None),
-    }
-}
-
-pub(crate) async fn signed_in<S: Store>(
-    state: &AppState<S>,
-    headers: &HeaderMap,
-) -> Result<Actor, V1Error> {
-    caller(state, headers)
-        .await?
-        .ok_or(V1Error::Core(Error::Unauthenticated(
-            AuthProblem::MissingToken,
-        )))
-}
-
 fn user_id(text: &str) -> Result<UserId, V1Error> {
     UserId::parse(text).ok_or(V1Error::Core(Error::NotFound(Resource::User)))
 }
@@ -134,9 +110,8 @@ pub(crate) async fn register<S: Store>(
                 email: input.email,
                 password: input.password,
             };
-            let (user, token) = state.quire.register(registration).await?;
-            let actor = state.quire.authenticate(&token).await?;
-            let view = state.quire.view_of(user, Some(&actor));
+            let session = state.quire.register(registration).await?;
+            let view = state.quire.view_of(session.user, Some(&session.actor));
             let path = format!("/api/v1/users/{}", view.user.id);
             let response = representation(format, &view)?.respond(
                 StatusCode::CREATED,
@@ -178,14 +153,13 @@ pub(crate) async fn log_in<S: Store>(
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
     let input: Credentials = parse_body(body_format(&headers, "application/json")?, &body)?;
-    let (user, token) = state
+    let signed_in = state
         .quire
         .login(input.email.as_deref(), input.password.as_deref())
         .await?;
-    let actor = state.quire.authenticate(&token).await?;
-    let view = state.quire.view_of(user, Some(&actor));
+    let view = state.quire.view_of(signed_in.user, Some(&signed_in.actor));
     let session = Session {
-        token,
+        token: signed_in.token,
         user: UserRepr::from(&view),
     };
     let response = Representation::of(format, "session", &session)?.respond(
@@ -207,11 +181,12 @@ pub(crate) async fn log_in<S: Store>(
 )]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
-    let viewer = caller(&state, &headers).await?;
+    let viewer = caller.actor().copied();
     let view = state.quire.user(user_id(&id)?, viewer.as_ref()).await?;
     let caching = Caching::for_viewer(viewer.is_some());
     Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, caching))
@@ -228,10 +203,11 @@ pub(crate) async fn get<S: Store>(
 )]
 pub(crate) async fn me<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
-    let actor = signed_in(&state, &headers).await?;
+    let actor = *caller.require()?;
     let user = state.quire.me(&actor).await?;
     let view = state.quire.view_of(user, Some(&actor));
     Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, Caching::Private))
@@ -279,12 +255,13 @@ pub(crate) struct UserPatch {
 )]
 pub(crate) async fn patch<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V1Error> {
     let format = response_format(&headers)?;
-    let actor = signed_in(&state, &headers).await?;
+    let actor = *caller.require()?;
     let id = user_id(&id)?;
     let current = state.quire.user(id, Some(&actor)).await?;
     let patch: UserPatch = parse_patch(
@@ -339,10 +316,10 @@ pub(crate) async fn patch<S: Store>(
 )]
 pub(crate) async fn follow<S: Store>(
     State(state): State<AppState<S>>,
-    headers: HeaderMap,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
-    let actor = signed_in(&state, &headers).await?;
+    let actor = *caller.require()?;
     state.quire.follow_user(&actor, user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -359,10 +336,10 @@ pub(crate) async fn follow<S: Store>(
 )]
 pub(crate) async fn unfollow<S: Store>(
     State(state): State<AppState<S>>,
-    headers: HeaderMap,
+    Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
-    let actor = signed_in(&state, &headers).await?;
+    let actor = *caller.require()?;
     state.quire.unfollow_user(&actor, user_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -393,6 +370,7 @@ fn decode_user_cursor(token: &str) -> Option<UserId> {
 /// A page of users: everyone, or one user's followers or followees.
 async fn user_page<S: Store>(
     state: &AppState<S>,
+    caller: &Caller,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
     id: Option<&str>,
@@ -403,7 +381,7 @@ async fn user_page<S: Store>(
         super::Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Bad query", detail).into()
     };
     let format = response_format(headers)?;
-    let viewer = caller(state, headers).await?;
+    let viewer = caller.actor().copied();
     let limit = match query.limit.as_deref() {
         None => 20,
         Some(text) => match text.parse::<u32>() {
@@ -458,6 +436,7 @@ async fn user_page<S: Store>(
 )]
 pub(crate) async fn followers<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Path(id): Path<String>,
@@ -465,6 +444,7 @@ pub(crate) async fn followers<S: Store>(
 ) -> Result<Response, V1Error> {
     user_page(
         &state,
+        &caller,
         &headers,
         &uri,
         Some(&id),
@@ -485,6 +465,7 @@ pub(crate) async fn followers<S: Store>(
 )]
 pub(crate) async fn following<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Path(id): Path<String>,
@@ -492,6 +473,7 @@ pub(crate) async fn following<S: Store>(
 ) -> Result<Response, V1Error> {
     user_page(
         &state,
+        &caller,
         &headers,
         &uri,
         Some(&id),
@@ -571,9 +553,10 @@ impl FromWire for Credentials {
 /// `GET /api/v1/users`: every user, by id, a page at a time.
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<FollowQuery>,
 ) -> Result<Response, V1Error> {
-    user_page(&state, &headers, &uri, None, &query, None).await
+    user_page(&state, &caller, &headers, &uri, None, &query, None).await
 }

@@ -1,4 +1,4 @@
-use quire_core::ports::Clock;
+use quire_core::ports::{BoxFuture, Clock};
 use quire_core::time::Timestamp;
 
 /// The operating system's wall clock: the one place quire reads the time.
@@ -14,5 +14,11 @@ impl Clock for SystemClock {
                 i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
             });
         Timestamp::from_millis(millis)
+    }
+
+    fn sleep_until(&self, at: Timestamp) -> BoxFuture<'static, ()> {
+        let wait = at.as_millis().saturating_sub(self.now().as_millis()).max(0);
+        let wait = std::time::Duration::from_millis(u64::try_from(wait).unwrap_or(0));
+        Box::pin(tokio::time::sleep(wait))
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use quire_core::ids::UserId;
-use quire_core::ports::TokenService;
+use quire_core::ports::{TokenService, VerifiedToken};
 use quire_core::time::Timestamp;
 use quire_core::{AuthProblem, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -86,7 +86,7 @@ impl TokenService for JwtTokens {
             .map_err(Error::internal)
     }
 
-    fn verify(&self, token: &str, now: Timestamp) -> Result<UserId, AuthProblem> {
+    fn verify(&self, token: &str, now: Timestamp) -> Result<VerifiedToken, AuthProblem> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| AuthProblem::InvalidToken)?;
         let now = now.as_millis() / 1000;
@@ -95,7 +95,11 @@ impl TokenService for JwtTokens {
         if claims.exp <= now || from_the_future(claims.nbf) || from_the_future(claims.iat) {
             return Err(AuthProblem::InvalidToken);
         }
-        UserId::parse(&data.claims.sub).ok_or(AuthProblem::InvalidToken)
+        let user = UserId::parse(&claims.sub).ok_or(AuthProblem::InvalidToken)?;
+        Ok(VerifiedToken {
+            user,
+            expires_at: Timestamp::from_millis(claims.exp.saturating_mul(1000)),
+        })
     }
 }
 
@@ -163,7 +167,14 @@ mod tests {
     fn issued_tokens_verify_until_they_expire() {
         let tokens = tokens();
         let token = tokens.issue(UserId::new(7), NOW).unwrap();
-        assert_eq!(tokens.verify(&token, NOW), Ok(UserId::new(7)));
+        assert_eq!(
+            tokens.verify(&token, NOW).map(|v| v.user),
+            Ok(UserId::new(7))
+        );
+        assert_eq!(
+            tokens.verify(&token, NOW).map(|v| v.expires_at),
+            Ok(Timestamp::from_millis(NOW.as_millis() + 3_600_000))
+        );
         let later = Timestamp::from_millis(NOW.as_millis() + 3_600_000);
         assert_eq!(tokens.verify(&token, later), Err(AuthProblem::InvalidToken));
     }
@@ -203,12 +214,18 @@ mod tests {
     fn every_time_claim_is_enforced_with_a_small_leeway() {
         let now = NOW.as_millis() / 1000;
         let ok = signed(claims(now, now, now + 60), Algorithm::HS256);
-        assert_eq!(tokens().verify(&ok, NOW), Ok(UserId::new(7)));
+        assert_eq!(
+            tokens().verify(&ok, NOW).map(|v| v.user),
+            Ok(UserId::new(7))
+        );
         let skewed = signed(
             claims(now + CLOCK_LEEWAY_SECS, now + CLOCK_LEEWAY_SECS, now + 60),
             Algorithm::HS256,
         );
-        assert_eq!(tokens().verify(&skewed, NOW), Ok(UserId::new(7)));
+        assert_eq!(
+            tokens().verify(&skewed, NOW).map(|v| v.user),
+            Ok(UserId::new(7))
+        );
         let refused = [
             ("nbf in the future", claims(now, now + 600, now + 3600)),
             ("iat in the future", claims(now + 86_400, now, now + 90_000)),

@@ -349,7 +349,7 @@ impl TestApp {
     /// A user with the given roles, created the way an operator would (not over the API).
     pub async fn user_with_roles(&self, name: &str, roles: Roles) -> TestUser {
         let email = format!("{name}@example.com");
-        let (_, token) = self
+        let token = self
             .quire
             .create_user(
                 Registration {
@@ -360,7 +360,8 @@ impl TestApp {
                 roles,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .token;
         TestUser { email, token }
     }
 

@@ -1,0 +1,212 @@
+//! Who is calling: bearer credentials turned into actors, once per request, and again at every
+//! act of a connection that outlives one request (a GraphQL WebSocket, a gRPC stream).
+//!
+//! Every contract reads its callers here, so token handling is decided once: a presented
+//! credential that does not verify (malformed, badly signed, expired, not yet valid, or naming
+//! a user who is gone or deactivated) is refused with [`Error::Unauthenticated`], never served
+//! as anonymous. The one deliberate exception is RealWorld's `/api`, whose contract lists no
+//! 401 where signing in is optional: [`Quire::caller_or_anonymous`].
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::future;
+
+use super::Quire;
+use crate::error::{AuthProblem, Error, Result};
+use crate::events::DomainEvent;
+use crate::model::User;
+use crate::policy::Actor;
+use crate::ports::{BoxFuture, Store};
+use crate::time::Timestamp;
+
+/// How often a long-lived connection's credential is checked again even when no event says
+/// its account changed (a safety net for a listener that missed the event), in milliseconds.
+pub const RECHECK_INTERVAL_MILLIS: i64 = 60_000;
+
+/// A signed-in session, as sign-in and registration return it: the token to present from now
+/// on, the account, and the actor the token names.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub user: User,
+    pub actor: Actor,
+}
+
+/// The caller of an operation: anonymous, or signed in with a bearer token. A connection that
+/// lives longer than one request keeps its `Caller` and asks [`Quire::recheck`] before each
+/// act, and [`Quire::lapse`] to learn when the credential stops holding.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    signed_in: Option<SignedIn>,
+}
+
+#[derive(Debug, Clone)]
+struct SignedIn {
+    token: Arc<str>,
+    actor: Actor,
+    expires_at: Timestamp,
+}
+
+impl Caller {
+    /// Nobody signed in.
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+
+    /// The signed-in actor, as of the last check; `None` when anonymous.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.signed_in.as_ref().map(|signed_in| &signed_in.actor)
+    }
+
+    /// The signed-in actor, or [`Error::Unauthenticated`] for an anonymous caller.
+    pub fn require(&self) -> Result<&Actor> {
+        self.actor()
+            .ok_or(Error::Unauthenticated(AuthProblem::MissingToken))
+    }
+
+    /// The token as presented, where a contract echoes it back (RealWorld's user responses).
+    pub fn token(&self) -> Option<&str> {
+        self.signed_in.as_ref().map(|signed_in| &*signed_in.token)
+    }
+}
+
+/// The token of an `Authorization` header value: `Bearer <token>` or RealWorld's
+/// `Token <token>` (RFC 6750 section 2.1), scheme in any case.
+pub fn presented_token(authorization: &str) -> Result<&str> {
+    let invalid = || Error::Unauthenticated(AuthProblem::InvalidToken);
+    let (scheme, token) = authorization.trim().split_once(' ').ok_or_else(invalid)?;
+    let token = token.trim();
+    let known = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token");
+    if known && !token.is_empty() {
+        Ok(token)
+    } else {
+        Err(invalid())
+    }
+}
+
+impl<S: Store> Quire<S> {
+    /// The caller an `Authorization` header value names: anonymous without one; a malformed,
+    /// bad, expired or deactivated credential is [`Error::Unauthenticated`].
+    pub async fn caller(&self, authorization: Option<&str>) -> Result<Caller> {
+        match authorization {
+            None => Ok(Caller::anonymous()),
+            Some(value) => self.signed_in(presented_token(value)?).await,
+        }
+    }
+
+    /// RealWorld's optional sign-in: a credential that does not verify gives the anonymous
+    /// caller instead of a refusal. A failure to check it (the database down) is still an error.
+    pub async fn caller_or_anonymous(&self, authorization: Option<&str>) -> Result<Caller> {
+        match self.caller(authorization).await {
+            Err(Error::Unauthenticated(_)) => Ok(Caller::anonymous()),
+            other => other,
+        }
+    }
+
+    /// Turns a bearer token into the actor it names. A token for a user who was deleted or
+    /// deactivated since it was issued is refused.
+    pub async fn authenticate(&self, token: &str) -> Result<Actor> {
+        let caller = self.signed_in(token).await?;
+        caller.require().copied()
+    }
+
+    /// The caller as of now: the token checked against the clock again and the account read
+    /// again, so a token that expired or a user deactivated or given other roles since the
+    /// connection opened is seen. Anonymous stays anonymous.
+    pub async fn recheck(&self, caller: &Caller) -> Result<Caller> {
+        match &caller.signed_in {
+            None => Ok(Caller::anonymous()),
+            Some(signed_in) => self.signed_in(&signed_in.token).await,
+        }
+    }
+
+    /// Resolves, with the reason, once a signed-in caller's credential no longer holds: when
+    /// the token expires, or when a check after their account changed (or every
+    /// [`RECHECK_INTERVAL_MILLIS`]) refuses it. Never resolves for an anonymous caller, nor
+    /// while the database cannot answer (the connection is not dropped for our outage).
+    pub fn lapse(&self, caller: &Caller) -> BoxFuture<'static, Error> {
+        let Some(signed_in) = caller.signed_in.clone() else {
+            return Box::pin(future::pending());
+        };
+        let quire = self.clone();
+        let caller = caller.clone();
+        // Subscribed before the first wait, so a change made meanwhile is heard.
+        let mut events = self.events();
+        Box::pin(async move {
+            let user = signed_in.actor.user_id;
+            loop {
+                let now = quire.adapters.clock.now().as_millis();
+                let next_check =
+                    Timestamp::from_millis(now.saturating_add(RECHECK_INTERVAL_MILLIS))
+                        .min(signed_in.expires_at);
+                let timer = quire.adapters.clock.sleep_until(next_check);
+                let changed = async {
+                    while let Some(event) = events.next().await {
+                        if matches!(event, DomainEvent::AccountChanged { user: changed, .. } if changed == user)
+                        {
+                            return;
+                        }
+                    }
+                    // The bus closed: only the timer is left.
+                    future::pending::<()>().await;
+                };
+                futures_util::pin_mut!(changed);
+                let _woken = future::select(timer, changed).await;
+                // Only a refusal ends it; an outage of ours is checked again later.
+                if let Err(error @ Error::Unauthenticated(_)) = quire.recheck(&caller).await {
+                    return error;
+                }
+            }
+        })
+    }
+
+    /// The caller a verified `token` names, with the token's expiry.
+    async fn signed_in(&self, token: &str) -> Result<Caller> {
+        let now = self.adapters.clock.now();
+        let verified = self
+            .adapters
+            .tokens
+            .verify(token, now)
+            .map_err(Error::Unauthenticated)?;
+        match self.store.user_by_id(verified.user).await? {
+            Some(user) if user.active => {
+                // The user's id (never more) goes on the current request's span, so its log
+                // line says who asked.
+                tracing::Span::current().record("user_id", user.id.get());
+                Ok(Caller {
+                    signed_in: Some(SignedIn {
+                        token: token.into(),
+                        actor: Actor::new(user.id, user.roles),
+                        expires_at: verified.expires_at,
+                    }),
+                })
+            }
+            _ => Err(Error::Unauthenticated(AuthProblem::InvalidToken)),
+        }
+    }
+
+    /// A new session for `user`: a token issued now.
+    pub(super) fn session_for(&self, user: User) -> Result<Session> {
+        let token = self
+            .adapters
+            .tokens
+            .issue(user.id, self.adapters.clock.now())?;
+        let actor = Actor::new(user.id, user.roles);
+        Ok(Session { token, user, actor })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::presented_token;
+
+    #[test]
+    fn tokens_come_from_bearer_or_token_schemes() {
+        assert_eq!(presented_token("Bearer abc").ok(), Some("abc"));
+        assert_eq!(presented_token("token abc").ok(), Some("abc"));
+        for refused in ["Basic abc", "Bearer ", "Token", "abc", ""] {
+            assert!(presented_token(refused).is_err(), "{refused:?}");
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! `/graphql` over WebSocket: `graphql-transport-ws` (and the older `graphql-ws`), signed in by
+//! the `connection_init` payload, with the caller's rights checked at every act rather than
+//! once when the socket opens:
+//!
+//! - every operation sent on the connection runs as the caller is now ([`Recheck`]): the token
+//!   checked against the clock again, the account read again (active, roles), with loaders of
+//!   its own;
+//! - every event a subscription delivers is authorized the same way (the core's
+//!   [`Quire::comments_added`] and [`Quire::posts_published`]);
+//! - the connection is closed with 4403 Forbidden as soon as the token expires or the user is
+//!   deactivated ([`Quire::lapse`]), whether or not anything is running on it.
+//!
+//! Where the library departs from the graphql-transport-ws protocol, this module follows the
+//! protocol: a `subscribe` whose id is already in use closes the connection with 4409, and an
+//! operation that fails before executing (parse, validation, refused credential) gets one
+//! `error` message, not `next` and `complete`.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::http::{WebSocketProtocols as Protocols, WsMessage};
+use async_graphql::{Data, Pos, Request as GraphqlRequest, ServerResult};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use quire_core::ports::{BoxFuture, Store};
+use quire_core::service::{Caller, Quire};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::context::Viewer;
+use crate::error::{graphql_error, request_error_code};
+use crate::loaders::Loaders;
+use crate::schema::QuireSchema;
+
+/// graphql-transport-ws's close code for a refused or lapsed credential.
+pub const FORBIDDEN: u16 = 4403;
+/// graphql-transport-ws's close code for a `subscribe` whose id is already in use.
+pub const SUBSCRIBER_EXISTS: u16 = 4409;
+
+/// The caller a connection was signed in as by its `connection_init`.
+struct Connection(Caller);
+
+/// The extension that runs each operation of a connection as its caller is now.
+pub struct Recheck<S>(PhantomData<fn() -> S>);
+
+impl<S> Default for Recheck<S> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<S: Store> ExtensionFactory for Recheck<S> {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(Recheck::<S>::default())
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: Store> Extension for Recheck<S> {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: GraphqlRequest,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<GraphqlRequest> {
+        let (Some(Connection(caller)), Ok(quire)) =
+            (ctx.data_opt::<Connection>(), ctx.data::<Quire<S>>())
+        else {
+            return next.run(ctx, request).await;
+        };
+        let caller = quire
+            .recheck(caller)
+            .await
+            .map_err(|error| graphql_error(&error).into_server_error(Pos::default()))?;
+        let actor = caller.actor().copied();
+        let request = request
+            .data(Viewer(actor))
+            .data(Loaders::new(quire, actor))
+            .data(caller);
+        next.run(ctx, request).await
+    }
+}
+
+/// Serves one upgraded connection until either side ends it or the caller's credential lapses.
+pub async fn serve<S: Store>(
+    socket: WebSocket,
+    quire: Quire<S>,
+    schema: QuireSchema<S>,
+    protocol: Protocols,
+) {
+    let (mut sink, mut source) = socket.split();
+    let (input, received) = mpsc::channel::<Vec<u8>>(16);
+    let (signed_in, mut signed_in_as) = oneshot::channel::<Caller>();
+    let init_quire = quire.clone();
+    let graphql = async_graphql::http::WebSocket::new(schema, tokio_stream_of(received), protocol)
+        .on_connection_init(move |payload| connection_init(init_quire, payload, signed_in));
+    futures_util::pin_mut!(graphql);
+    let mut lapse: BoxFuture<'static, quire_core::Error> = Box::pin(std::future::pending());
+    let mut waiting_for_init = true;
+    let mut operations = Operations::new(protocol);
+    loop {
+        let close = tokio::select! {
+            incoming = source.next() => match incoming {
+                Some(Ok(Message::Text(text))) => match operations.receive(text.as_str()) {
+                    Some(close) => Some(close),
+                    None if input.send(text.as_bytes().to_vec()).await.is_err() => break,
+                    None => None,
+                },
+                Some(Ok(Message::Binary(bytes))) => {
+                    if input.send(bytes.to_vec()).await.is_err() {
+                        break;
+                    }
+                    None
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            },
+            outgoing = graphql.next() => match outgoing {
+                Some(WsMessage::Text(text)) => {
+                    if let Some(text) = operations.send(text)
+                        && sink.send(Message::Text(text.into())).await.is_err()
+                    {
+                        break;
+                    }
+                    None
+                }
+                Some(WsMessage::Close(code, reason)) => Some(refusal_close(code, reason)),
+                None => break,
+            },
+            caller = &mut signed_in_as, if waiting_for_init => {
+                waiting_for_init = false;
+                if let Ok(caller) = caller {
+                    lapse = quire.lapse(&caller);
+                }
+                None
+            },
+            reason = &mut lapse => {
+                tracing::info!(%reason, "closing a GraphQL WebSocket whose credential lapsed");
+                Some(CloseFrame {
+                    code: FORBIDDEN,
+                    reason: "Forbidden: the token expired or the account was deactivated".into(),
+                })
+            },
+        };
+        if let Some(frame) = close {
+            let _ = sink.send(Message::Close(Some(frame))).await;
+            break;
+        }
+    }
+}
+
+fn tokio_stream_of(
+    mut received: mpsc::Receiver<Vec<u8>>,
+) -> impl futures_util::Stream<Item = Vec<u8>> {
+    futures_util::stream::poll_fn(move |cx| received.poll_recv(cx))
+}
+
+/// async-graphql closes every refused `connection_init` with 1002; graphql-transport-ws
+/// closes a refused credential with 4403 Forbidden (clients then stop retrying with it).
+/// Other failures, such as the database being down, keep the library's code.
+fn refusal_close(code: u16, reason: String) -> CloseFrame {
+    if code == 1002 && reason.contains("token") {
+        CloseFrame {
+            code: FORBIDDEN,
+            reason: format!("Forbidden: {reason}").into(),
+        }
+    } else {
+        CloseFrame {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Signs a WebSocket connection in from its `connection_init` payload:
+/// `{"Authorization": "Bearer <token>"}` (any case) or `{"token": "<token>"}`. No token is
+/// anonymous; a bad one closes the connection.
+async fn connection_init<S: Store>(
+    quire: Quire<S>,
+    payload: Value,
+    signed_in: oneshot::Sender<Caller>,
+) -> async_graphql::Result<Data> {
+    let authorization = payload.as_object().and_then(|fields| {
+        fields.iter().find_map(|(key, value)| {
+            let value = value.as_str()?;
+            if key.eq_ignore_ascii_case("authorization") {
+                Some(value.to_owned())
+            } else if key == "token" {
+                Some(format!("Bearer {value}"))
+            } else {
+                None
+            }
+        })
+    });
+    let caller = quire
+        .caller(authorization.as_deref())
+        .await
+        .map_err(|error| graphql_error(&error))?;
+    let _ = signed_in.send(caller.clone());
+    let mut data = Data::default();
+    data.insert(Connection(caller));
+    Ok(data)
+}
+
+/// The operations running on a graphql-transport-ws connection, by id, for the protocol rules
+/// the library leaves out. (The older `graphql-ws` protocol passes through untouched.)
+struct Operations {
+    enforced: bool,
+    /// Each running id, and whether a result has been sent for it yet.
+    running: HashMap<String, bool>,
+}
+
+impl Operations {
+    fn new(protocol: Protocols) -> Self {
+        Self {
+            enforced: matches!(protocol, Protocols::GraphQLWS),
+            running: HashMap::new(),
+        }
+    }
+
+    /// Notes a client message; a `subscribe` with an id already running closes the connection.
+    fn receive(&mut self, text: &str) -> Option<CloseFrame> {
+        if !self.enforced {
+            return None;
+        }
+        let message: Value = serde_json::from_str(text).ok()?;
+        let id = message.get("id")?.as_str()?;
+        match message.get("type")?.as_str()? {
+            "subscribe" if self.running.contains_key(id) => Some(CloseFrame {
+                code: SUBSCRIBER_EXISTS,
+                reason: format!("Subscriber for {id} already exists").into(),
+            }),
+            "subscribe" => {
+                self.running.insert(id.to_owned(), false);
+                None
+            }
+            "complete" => {
+                self.running.remove(id);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// The message to send for one the library produced, if any: an operation's first result
+    /// that holds only request errors becomes an `error` message, and the `complete` the
+    /// library sends after it is dropped (the protocol ends an operation with either).
+    fn send(&mut self, text: String) -> Option<String> {
+        if !self.enforced {
+            return Some(text);
+        }
+        let Ok(mut message) = serde_json::from_str::<Value>(&text) else {
+            return Some(text);
+        };
+        let Some(id) = message.get("id").and_then(Value::as_str).map(str::to_owned) else {
+            return Some(text);
+        };
+        match message.get("type").and_then(Value::as_str) {
+            Some("next") => {
+                let first = self.running.insert(id.clone(), true) == Some(false);
+                match message.get_mut("payload").and_then(request_errors) {
+                    Some(errors) if first => {
+                        self.running.remove(&id);
+                        let error =
+                            serde_json::json!({"id": id, "type": "error", "payload": errors});
+                        Some(error.to_string())
+                    }
+                    _ => Some(text),
+                }
+            }
+            Some("complete") => self.running.remove(&id).map(|_| text),
+            Some("error") => {
+                self.running.remove(&id);
+                Some(text)
+            }
+            _ => Some(text),
+        }
+    }
+}
+
+/// The errors of a result that failed as a request (no data, no error at a path), each given
+/// a code as HTTP responses get theirs.
+fn request_errors(payload: &mut Value) -> Option<Value> {
+    if payload.get("data").is_some_and(|data| !data.is_null()) {
+        return None;
+    }
+    let errors = payload.get_mut("errors")?.as_array_mut()?;
+    let at_a_path = |error: &Value| {
+        error
+            .get("path")
+            .and_then(Value::as_array)
+            .is_some_and(|path| !path.is_empty())
+    };
+    if errors.is_empty() || errors.iter().any(at_a_path) {
+        return None;
+    }
+    for error in errors.iter_mut() {
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let Some(fields) = error.as_object_mut() else {
+            continue;
+        };
+        let extensions = fields
+            .entry("extensions")
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if let Some(extensions) = extensions.as_object_mut() {
+            extensions
+                .entry("code")
+                .or_insert_with(|| Value::from(request_error_code(&message)));
+        }
+    }
+    Some(Value::Array(errors.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::code;
+
+    #[test]
+    fn a_duplicate_subscription_id_closes_with_4409() {
+        let mut operations = Operations::new(Protocols::GraphQLWS);
+        let subscribe = r#"{"id":"1","type":"subscribe","payload":{"query":"subscription { postPublished { id } }"}}"#;
+        assert!(operations.receive(subscribe).is_none());
+        let close = operations.receive(subscribe).unwrap();
+        assert_eq!(close.code, SUBSCRIBER_EXISTS);
+        // Once completed, the id may be used again.
+        assert!(
+            operations
+                .receive(r#"{"id":"1","type":"complete"}"#)
+                .is_none()
+        );
+        assert!(operations.receive(subscribe).is_none());
+    }
+
+    #[test]
+    fn a_request_error_is_an_error_message_without_complete() {
+        let mut operations = Operations::new(Protocols::GraphQLWS);
+        operations.receive(
+            r#"{"id":"7","type":"subscribe","payload":{"query":"subscription { nope }"}}"#,
+        );
+        let next = r#"{"id":"7","type":"next","payload":{"data":null,"errors":[{"message":"Unknown field \"nope\""}]}}"#;
+        let sent: Value = serde_json::from_str(&operations.send(next.to_owned()).unwrap()).unwrap();
+        assert_eq!(sent["type"], "error");
+        assert_eq!(
+            sent["payload"][0]["extensions"]["code"],
+            code::GRAPHQL_VALIDATION_FAILED
+        );
+        assert!(
+            operations
+                .send(r#"{"id":"7","type":"complete"}"#.to_owned())
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn field_errors_and_later_results_stay_next() {
+        let mut operations = Operations::new(Protocols::GraphQLWS);
+        operations.receive(r#"{"id":"2","type":"subscribe","payload":{"query":"subscription { commentAdded(postId: 9) { id } }"}}"#);
+        let at_path = r#"{"id":"2","type":"next","payload":{"data":null,"errors":[{"message":"not found","path":["commentAdded"]}]}}"#;
+        let sent: Value =
+            serde_json::from_str(&operations.send(at_path.to_owned()).unwrap()).unwrap();
+        assert_eq!(sent["type"], "next");
+        let complete = r#"{"id":"2","type":"complete"}"#;
+        assert_eq!(
+            operations.send(complete.to_owned()).as_deref(),
+            Some(complete)
+        );
+    }
+
+    #[test]
+    fn the_older_protocol_passes_through() {
+        let mut operations = Operations::new(Protocols::SubscriptionsTransportWS);
+        let start = r#"{"id":"1","type":"start","payload":{"query":"{ tags }"}}"#;
+        assert!(operations.receive(start).is_none());
+        assert!(operations.receive(start).is_none());
+    }
+}

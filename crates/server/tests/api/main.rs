@@ -20,6 +20,7 @@ mod outage;
 mod profiles;
 mod protobuf;
 mod queries;
+mod rights;
 mod storage;
 mod traces;
 mod users;

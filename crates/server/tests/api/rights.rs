@@ -1,0 +1,433 @@
+//! Rights checked at every act, the same on every contract: a GraphQL WebSocket or a gRPC
+//! stream that outlives a deactivation, a demotion or its token's expiry loses what the caller
+//! may no longer do or see; every time claim of a token is enforced on all four contracts; a
+//! refused user change leaves nothing changed; and one operation by one caller has one outcome
+//! whichever contract carries it.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use quire_core::roles::{Role, Roles};
+use quire_grpc::pb::post_service_client::PostServiceClient;
+use quire_grpc::pb::session_service_client::SessionServiceClient;
+use quire_grpc::pb::user_service_client::UserServiceClient;
+use quire_proto::v1 as pb;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+use crate::helpers::{Reply, TestApp, TestEnv, TestUser, on_both_engines};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A graphql-transport-ws connection, acknowledged, signed in with `token`.
+async fn socket(app: &TestApp, token: &str) -> Socket {
+    let mut request = app
+        .url("/graphql")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    socket.send(Message::text(init.to_string())).await.unwrap();
+    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    socket
+}
+
+async fn subscribe(socket: &mut Socket, id: &str, query: &str, variables: Value) {
+    let message = json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } });
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next text message, as JSON, within two seconds.
+async fn next_json(socket: &mut Socket) -> Value {
+    match tokio::time::timeout(Duration::from_secs(2), socket.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str(text.as_str()).unwrap(),
+        other => panic!("expected a text message, got {other:?}"),
+    }
+}
+
+/// Waits (up to `within`) for the server to close the connection, and answers its code. A
+/// subscription may first be told that its caller is no longer signed in; nothing else may
+/// come.
+async fn close_code(socket: &mut Socket, within: Duration) -> u16 {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => return u16::from(frame.code),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let message: Value = serde_json::from_str(text.as_str()).unwrap();
+                let refused =
+                    message["payload"]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED";
+                assert!(
+                    refused || message["type"] == "complete",
+                    "unexpected message {text}"
+                );
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+async fn id_of(app: &TestApp, user: &TestUser) -> i64 {
+    let me = app.get("/api/v1/me", Some(&user.token)).await;
+    me.body["userId"].as_i64().unwrap()
+}
+
+async fn patch_user(app: &TestApp, admin: &TestUser, id: i64, body: Value) -> Reply {
+    let response = app
+        .client
+        .patch(app.url(&format!("/api/v1/users/{id}")))
+        .bearer_auth(&admin.token)
+        .header("content-type", "application/merge-patch+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+async fn channel(app: &TestApp) -> Channel {
+    Channel::from_shared(app.url(""))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn signed<T>(token: &str, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// A token signed with the server's own key for user `sub`, with the time claims given in
+/// seconds relative to now (the server's wall clock, which the test shares).
+#[allow(clippy::disallowed_methods)]
+fn forge(app: &TestApp, sub: i64, iat: i64, nbf: i64, exp: i64) -> String {
+    let key = std::fs::read_to_string(app.env.data.path().join("jwt-secret")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims = json!({
+        "sub": sub.to_string(), "iss": "quire", "aud": "quire",
+        "iat": now + iat, "nbf": now + nbf, "exp": now + exp,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(key.trim().as_bytes()),
+    )
+    .unwrap()
+}
+
+/// The status each contract answers `token` with for reading the caller's own account.
+async fn outcome_everywhere(app: &TestApp, token: &str) -> [u16; 4] {
+    let realworld = app.get("/api/user", Some(token)).await.status.as_u16();
+    let v1 = app.get("/api/v1/me", Some(token)).await.status.as_u16();
+    let graphql = app
+        .post("/graphql", Some(token), json!({ "query": "{ me { id } }" }))
+        .await
+        .status
+        .as_u16();
+    let mut users = UserServiceClient::new(channel(app).await);
+    let grpc = match users
+        .get_user(signed(
+            token,
+            pb::GetUserRequest {
+                key: Some(pb::get_user_request::Key::Username("nobody".to_owned())),
+            },
+        ))
+        .await
+    {
+        Err(status) if status.code() == Code::Unauthenticated => 401,
+        Err(status) if status.code() == Code::NotFound => 200,
+        other => panic!("unexpected {other:?}"),
+    };
+    [realworld, v1, graphql, grpc]
+}
+
+on_both_engines! {
+async fn a_deactivated_user_loses_an_open_socket_and_stream(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app
+        .user_with_roles("admin", Roles::of(&[Role::Reader, Role::Admin]))
+        .await;
+    let bob = app.register("bob").await;
+    let bob_id = id_of(&app, &bob).await;
+    let mut socket = socket(&app, &bob.token).await;
+    subscribe(&mut socket, "p", "subscription { postPublished { title } }", json!({})).await;
+    let mut posts = PostServiceClient::new(channel(&app).await);
+    let mut watch = posts
+        .watch_posts(signed(&bob.token, pb::WatchPostsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let deactivated = patch_user(&app, &admin, bob_id, json!({ "isActive": false })).await;
+    assert_eq!(deactivated.status, 200, "{}", deactivated.body);
+
+    // graphql-transport-ws's Forbidden, without waiting for the token to expire.
+    assert_eq!(close_code(&mut socket, Duration::from_secs(3)).await, 4403);
+    let ended = tokio::time::timeout(Duration::from_secs(3), watch.next())
+        .await
+        .expect("the stream ends at once");
+    match ended {
+        Some(Err(status)) => assert_eq!(status.code(), Code::Unauthenticated, "{status:?}"),
+        other => panic!("expected UNAUTHENTICATED, got {other:?}"),
+    }
+}
+
+async fn a_demoted_admin_cannot_act_on_an_open_socket(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let root = app
+        .user_with_roles("root", Roles::of(&[Role::Reader, Role::Admin]))
+        .await;
+    let deputy = app
+        .user_with_roles("deputy", Roles::of(&[Role::Reader, Role::Admin]))
+        .await;
+    let deputy_id = id_of(&app, &deputy).await;
+    let mut socket = socket(&app, &deputy.token).await;
+
+    let demoted = patch_user(&app, &root, deputy_id, json!({ "roles": ["reader"] })).await;
+    assert_eq!(demoted.status, 200, "{}", demoted.body);
+
+    // The same connection, the same token: the mutation runs as the deputy is now.
+    subscribe(
+        &mut socket,
+        "m",
+        "mutation($id: ID!) { setUserRoles(id: $id, roles: [\"admin\"]) { roles } }",
+        json!({ "id": deputy_id.to_string() }),
+    )
+    .await;
+    let answer = next_json(&mut socket).await;
+    assert_eq!(answer["type"], "next", "{answer}");
+    assert_eq!(answer["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{answer}");
+    let now = app.get(&format!("/api/v1/users/{deputy_id}"), Some(&root.token)).await;
+    assert_eq!(now.body["roles"], json!(["reader"]), "{}", now.body);
+}
+
+async fn a_demoted_editor_stops_hearing_of_drafts(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let root = app
+        .user_with_roles("root", Roles::of(&[Role::Reader, Role::Admin]))
+        .await;
+    let editor = app
+        .user_with_roles("editor", Roles::of(&[Role::Reader, Role::Editor]))
+        .await;
+    let editor_id = id_of(&app, &editor).await;
+    let author = app.register("author").await;
+    let draft = app
+        .client
+        .post(app.url("/api/v1/posts"))
+        .bearer_auth(&author.token)
+        .json(&json!({ "title": "Unpublished", "description": "d", "content": "c", "status": "draft" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(draft.status(), 201);
+    let draft: Value = draft.json().await.unwrap();
+    let post_id = draft["postId"].clone();
+    let comment = |body: &'static str| {
+        let app = &app;
+        let author = &author;
+        let post_id = post_id.clone();
+        async move {
+            let reply = app
+                .client
+                .post(app.url(&format!("/api/v1/posts/{post_id}/comments")))
+                .bearer_auth(&author.token)
+                .json(&json!({ "content": body }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 201);
+        }
+    };
+
+    let mut socket = socket(&app, &editor.token).await;
+    subscribe(
+        &mut socket,
+        "c",
+        "subscription($p: ID!) { commentAdded(postId: $p) { body } }",
+        json!({ "p": post_id.to_string() }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    comment("seen while an editor").await;
+    let heard = next_json(&mut socket).await;
+    assert_eq!(heard["payload"]["data"]["commentAdded"]["body"], "seen while an editor", "{heard}");
+
+    let demoted = patch_user(&app, &root, editor_id, json!({ "roles": ["reader"] })).await;
+    assert_eq!(demoted.status, 200);
+    comment("not for readers").await;
+    let quiet = tokio::time::timeout(Duration::from_millis(700), socket.next()).await;
+    assert!(quiet.is_err(), "a reader heard of a draft: {quiet:?}");
+}
+
+async fn a_token_that_expires_closes_the_socket_and_ends_the_stream(engine: Engine) {
+    let env = TestEnv::new(engine).await;
+    let mut config = env.config();
+    config.jwt.ttl_secs = 2;
+    let app = TestApp::spawn_with(config, env).await;
+    let bob = app.register("bob").await;
+    let mut socket = socket(&app, &bob.token).await;
+    let mut posts = PostServiceClient::new(channel(&app).await);
+    let mut watch = posts
+        .watch_posts(signed(&bob.token, pb::WatchPostsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(close_code(&mut socket, Duration::from_secs(5)).await, 4403);
+    match tokio::time::timeout(Duration::from_secs(3), watch.next()).await {
+        Ok(Some(Err(status))) => assert_eq!(status.code(), Code::Unauthenticated),
+        other => panic!("expected UNAUTHENTICATED, got {other:?}"),
+    }
+}
+
+async fn every_time_claim_is_enforced_on_every_contract(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let bob = app.register("bob").await;
+    let id = id_of(&app, &bob).await;
+    let valid = forge(&app, id, 0, 0, 600);
+    assert_eq!(outcome_everywhere(&app, &valid).await, [200; 4]);
+    for (why, token) in [
+        ("nbf in the future", forge(&app, id, 0, 600, 3600)),
+        ("iat in the future", forge(&app, id, 86_400, 0, 90_000)),
+        ("expired", forge(&app, id, -600, -600, -1)),
+    ] {
+        assert_eq!(outcome_everywhere(&app, &token).await, [401; 4], "{why}");
+    }
+}
+
+async fn a_refused_user_change_changes_nothing(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app
+        .user_with_roles("admin", Roles::of(&[Role::Reader, Role::Admin]))
+        .await;
+    let admin_id = id_of(&app, &admin).await;
+    let other = app.register("other").await;
+    let before = app.get("/api/v1/me", Some(&admin.token)).await.body;
+
+    // The roles come first in the body; the email fails last.
+    let taken = patch_user(&app, &admin, admin_id, json!({ "roles": ["admin", "editor"], "isActive": true, "bio": "changed", "email": other.email })).await;
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    let invalid = patch_user(&app, &admin, admin_id, json!({ "roles": ["admin", "author"], "username": "renamed", "email": "not an email" })).await;
+    assert_eq!(invalid.status, 422, "{}", invalid.body);
+    let bad_role = patch_user(&app, &admin, admin_id, json!({ "bio": "changed", "roles": ["admin", "overlord"] })).await;
+    assert_eq!(bad_role.status, 422, "{}", bad_role.body);
+    assert_eq!(app.get("/api/v1/me", Some(&admin.token)).await.body, before);
+
+    // GraphQL and gRPC: a valid username with a taken email changes neither.
+    let graphql = app
+        .post("/graphql", Some(&admin.token), json!({
+            "query": "mutation($e: String!) { updateMe(input: { username: \"renamed\", email: $e }) { username } }",
+            "variables": { "e": other.email },
+        }))
+        .await;
+    assert_eq!(graphql.body["errors"][0]["extensions"]["code"], "CONFLICT", "{}", graphql.body);
+    let mut users = UserServiceClient::new(channel(&app).await);
+    let refused = users
+        .update_user(signed(&admin.token, pb::UpdateUserRequest {
+            user_id: admin_id,
+            username: Some("renamed".to_owned()),
+            email: Some(other.email.clone()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}");
+    assert_eq!(app.get("/api/v1/me", Some(&admin.token)).await.body, before);
+}
+
+async fn one_operation_has_one_outcome_on_every_contract(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let bob_id = id_of(&app, &bob).await;
+    let forged = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+
+    // A presented token that does not verify is refused on every route of /api/v1, GraphQL
+    // and gRPC, whether or not the operation needs a caller.
+    for path in ["/api/v1/tags", "/api/v1/posts", "/api/v1/users"] {
+        assert_eq!(app.get(path, Some(forged)).await.status, 401, "{path}");
+    }
+    let credentials = json!({ "email": alice.email, "password": "password123" });
+    let v1_sign_in = app
+        .client
+        .post(app.url("/api/v1/sessions"))
+        .bearer_auth(forged)
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1_sign_in.status(), 401);
+    let graphql_sign_in = app
+        .post("/graphql", Some(forged), json!({
+            "query": "mutation($e: String!) { login(email: $e, password: \"password123\") { token } }",
+            "variables": { "e": alice.email },
+        }))
+        .await;
+    assert_eq!(graphql_sign_in.status, 401);
+    let mut sessions = SessionServiceClient::new(channel(&app).await);
+    let grpc_sign_in = sessions
+        .log_in(signed(forged, pb::Credentials {
+            email: Some(alice.email.clone()),
+            password: Some("password123".to_owned()),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(grpc_sign_in.code(), Code::Unauthenticated);
+    // The documented exception: RealWorld's /api, whose front ends send a stored token with
+    // every request, signs in and reads as anonymous past a bad one.
+    let realworld = app
+        .post("/api/users/login", Some(forged), json!({ "user": credentials }))
+        .await;
+    assert_eq!(realworld.status, 200, "{}", realworld.body);
+    assert_eq!(app.get("/api/tags", Some(forged)).await.status, 200);
+
+    // An empty change of someone else's account is forbidden everywhere; of one's own, invalid.
+    assert_eq!(patch_user(&app, &alice, bob_id, json!({})).await.status, 403);
+    let mut users = UserServiceClient::new(channel(&app).await);
+    let other = users
+        .update_user(signed(&alice.token, pb::UpdateUserRequest { user_id: bob_id, ..Default::default() }))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::PermissionDenied);
+    let alice_id = id_of(&app, &alice).await;
+    assert_eq!(patch_user(&app, &alice, alice_id, json!({})).await.status, 422);
+    let own = users
+        .update_user(signed(&alice.token, pb::UpdateUserRequest { user_id: alice_id, ..Default::default() }))
+        .await
+        .unwrap_err();
+    assert_eq!(own.code(), Code::InvalidArgument);
+    let graphql_own = app
+        .post("/graphql", Some(&alice.token), json!({ "query": "mutation { updateMe(input: {}) { username } }" }))
+        .await;
+    assert_eq!(graphql_own.body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{}", graphql_own.body);
+    assert_eq!(app.put("/api/user", Some(&alice.token), json!({ "user": {} })).await.status, 422);
+}
+}

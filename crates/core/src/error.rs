@@ -86,6 +86,11 @@ pub enum Error {
     /// Input that breaks a rule of the domain.
     #[error("invalid input: {0}")]
     Invalid(FieldErrors),
+    /// A request parameter the contract does not allow, before any rule of the domain is
+    /// reached: a cursor this server did not make, a page size out of range. (HTTP 400 rather
+    /// than 422; GraphQL `BAD_USER_INPUT`; gRPC `INVALID_ARGUMENT`.)
+    #[error("malformed request: {0}")]
+    Malformed(FieldErrors),
     /// The caller is not (validly) authenticated.
     #[error("not authenticated: {0:?}")]
     Unauthenticated(AuthProblem),
@@ -121,6 +126,10 @@ impl Error {
 
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid(FieldErrors::single(field, message))
+    }
+
+    pub fn malformed(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Malformed(FieldErrors::single(field, message))
     }
 
     /// The usual conflict: a unique field whose value another record holds.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod model;
+pub mod paging;
 pub mod policy;
 pub mod ports;
 pub mod roles;

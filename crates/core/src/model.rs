@@ -1,6 +1,7 @@
 //! Entities as use-cases hand them to transports, and the inputs storage needs to change them.
 
 use crate::ids::{CommentId, PostId, UserId};
+use crate::paging::Cursor;
 use crate::roles::Roles;
 use crate::time::Timestamp;
 use crate::values::{
@@ -252,52 +253,6 @@ pub struct PostFilter {
     pub drafts: bool,
 }
 
-/// Where a keyset page starts: after the post with this publish time and id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    pub at: Timestamp,
-    pub id: PostId,
-}
-
-/// An opaque page token for clients: the hex of a short text only the server reads.
-pub fn opaque_token(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut token = String::with_capacity(text.len() * 2);
-    for byte in text.bytes() {
-        token.push(char::from(HEX[usize::from(byte >> 4)]));
-        token.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    token
-}
-
-/// The text of a token made by [`opaque_token`]; `None` for anything else.
-pub fn read_opaque_token(token: &str) -> Option<String> {
-    if !token.len().is_multiple_of(2) || token.len() > 80 {
-        return None;
-    }
-    let bytes = (0..token.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
-    String::from_utf8(bytes).ok()
-}
-
-impl Cursor {
-    /// An opaque token for clients, of `at.id`.
-    pub fn encode(&self) -> String {
-        opaque_token(&format!("{}.{}", self.at.as_millis(), self.id.get()))
-    }
-
-    pub fn decode(token: &str) -> Option<Self> {
-        let text = read_opaque_token(token)?;
-        let (at, id) = text.split_once('.')?;
-        Some(Self {
-            at: Timestamp::from_millis(at.parse().ok()?),
-            id: PostId::parse(id)?,
-        })
-    }
-}
-
 /// A keyset page: newest first, starting after a cursor. Page N costs what page 1 costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeysetRequest {
@@ -324,8 +279,8 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    pub const DEFAULT_LIMIT: u32 = 20;
-    pub const MAX_LIMIT: u32 = 100;
+    pub const DEFAULT_LIMIT: u32 = crate::paging::DEFAULT_PAGE_SIZE;
+    pub const MAX_LIMIT: u32 = crate::paging::MAX_PAGE_SIZE;
 }
 
 /// One page of posts and how many match in all.
@@ -333,21 +288,4 @@ impl PageRequest {
 pub struct PostPage {
     pub posts: Vec<Post>,
     pub total: u64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let cursor = Cursor {
-            at: Timestamp::from_millis(1_700_000_000_123),
-            id: PostId::new(42),
-        };
-        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        for bad in ["", "zz", "abc", "2e", "31", &"00".repeat(50)] {
-            assert_eq!(Cursor::decode(bad), None, "{bad}");
-        }
-    }
 }

@@ -45,11 +45,11 @@ pub fn coded(message: impl Into<String>, code: &'static str) -> GraphqlError {
 /// The one mapping from the core's error to what a GraphQL client sees.
 pub fn graphql_error(error: &Error) -> GraphqlError {
     match error {
-        Error::Invalid(fields) | Error::Conflict(fields) => {
-            let code = if matches!(error, Error::Invalid(_)) {
-                code::BAD_USER_INPUT
-            } else {
+        Error::Invalid(fields) | Error::Malformed(fields) | Error::Conflict(fields) => {
+            let code = if matches!(error, Error::Conflict(_)) {
                 code::CONFLICT
+            } else {
+                code::BAD_USER_INPUT
             };
             let summary = fields
                 .iter()

@@ -3,15 +3,16 @@
 use std::marker::PhantomData;
 
 use async_graphql::{Context, ID, Object};
+use quire_core::Resource;
 use quire_core::ids::{PostId, UserId};
-use quire_core::model::{Cursor, KeysetRequest};
+use quire_core::model::KeysetRequest;
+use quire_core::paging::{self, Cursor};
 use quire_core::ports::Store;
 use quire_core::service::{PostAddress, PostListing};
-use quire_core::{Error, Resource};
 
 use crate::context::ContextExt;
-use crate::error::{OrGraphql, graphql_error};
-use crate::types::{PostConnection, PostNode, UserNode, page_size, parse_id};
+use crate::error::OrGraphql;
+use crate::types::{PostConnection, PostNode, UserNode, cost, page_size, parse_id};
 
 pub struct QueryRoot<S>(PhantomData<fn() -> S>);
 
@@ -28,15 +29,9 @@ fn keyset(
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<KeysetRequest> {
-    let after = match after {
-        None => None,
-        Some(token) => Some(Cursor::decode(&token).ok_or_else(|| {
-            graphql_error(&Error::invalid("after", "is not a cursor this server made"))
-        })?),
-    };
     Ok(KeysetRequest {
-        limit: page_size(first),
-        after,
+        limit: page_size(first)?,
+        after: paging::parse_after("after", after.as_deref(), Cursor::parse).or_graphql()?,
         // Counting costs a statement where no counter serves: only when asked for.
         count: ctx.look_ahead().field("totalCount").exists(),
     })
@@ -106,7 +101,7 @@ impl<S: Store> QueryRoot<S> {
     /// Published posts, newest first (or, with `drafts`, the viewer's drafts; editors see
     /// everyone's). Filters combine.
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "page_size(first) as usize * child_complexity")]
+    #[graphql(complexity = "cost(first) * child_complexity")]
     async fn posts(
         &self,
         ctx: &Context<'_>,
@@ -135,7 +130,7 @@ impl<S: Store> QueryRoot<S> {
     }
 
     /// Published posts by the authors the viewer follows, newest first.
-    #[graphql(complexity = "page_size(first) as usize * child_complexity")]
+    #[graphql(complexity = "cost(first) * child_complexity")]
     async fn feed(
         &self,
         ctx: &Context<'_>,

@@ -15,7 +15,7 @@ fn resource(resource: Resource) -> &'static str {
 
 pub fn status(error: &Error) -> Status {
     match error {
-        Error::Invalid(fields) => {
+        Error::Invalid(fields) | Error::Malformed(fields) => {
             let violations: Vec<FieldViolation> = fields
                 .iter()
                 .flat_map(|(field, messages)| {

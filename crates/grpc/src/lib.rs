@@ -18,7 +18,6 @@ use std::sync::atomic::AtomicBool;
 use axum::Router;
 use axum::extract::Request;
 use axum::response::IntoResponse;
-use quire_core::model::PageRequest;
 use quire_core::ports::Store;
 use quire_core::service::Quire;
 use tonic::server::NamedService;
@@ -70,11 +69,15 @@ impl Default for GrpcConfig {
     }
 }
 
-/// How many of a list to give, within the bounds every page has.
-fn page_size(asked: Option<u32>) -> u32 {
-    asked.map_or(PageRequest::DEFAULT_LIMIT, |size| {
-        size.clamp(1, PageRequest::MAX_LIMIT)
-    })
+/// How many of a list to give: the core's bounds, `INVALID_ARGUMENT` outside them.
+fn page_size(asked: Option<u32>) -> Result<u32, tonic::Status> {
+    quire_core::paging::page_size("page_size", asked.map(i64::from))
+        .map_err(|error| error::status(&error))
+}
+
+/// A request's cursor; proto3's empty string is none.
+fn cursor(token: &Option<String>) -> Option<&str> {
+    token.as_deref().filter(|token| !token.is_empty())
 }
 
 /// Adds a gRPC service at `/<package.Service>/*` (without tonic's catch-all fallback, so the

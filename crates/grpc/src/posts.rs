@@ -4,7 +4,8 @@ use std::pin::Pin;
 
 use futures_util::{Stream, StreamExt};
 use quire_core::ids::{CommentId, PostId};
-use quire_core::model::{Cursor, KeysetRequest};
+use quire_core::model::KeysetRequest;
+use quire_core::paging::{self, Cursor};
 use quire_core::ports::Store;
 use quire_core::service::{Patch, PostAddress, PostDraft, PostListing, PostUpdate, Quire};
 use quire_core::{Error, Resource};
@@ -14,9 +15,9 @@ use tonic::{Request, Response, Status};
 use crate::auth::{actor, caller, viewer};
 use crate::convert;
 use crate::error::{OrStatus, status};
-use crate::page_size;
 use crate::pb::comment_service_server::CommentService;
 use crate::pb::post_service_server::PostService;
+use crate::{cursor, page_size};
 
 pub struct Posts<S> {
     pub quire: Quire<S>,
@@ -74,18 +75,10 @@ impl<S: Store> PostService for Posts<S> {
     ) -> Result<Response<pb::PostList>, Status> {
         let viewer = viewer(&request);
         let message = request.into_inner();
-        let after = match message.cursor.as_deref() {
-            None | Some("") => None,
-            Some(token) => Some(Cursor::decode(token).ok_or_else(|| {
-                status(&Error::invalid(
-                    "cursor",
-                    "is not a cursor this server made",
-                ))
-            })?),
-        };
         let page = KeysetRequest {
-            limit: page_size(message.page_size),
-            after,
+            limit: page_size(message.page_size)?,
+            after: paging::parse_after("cursor", cursor(&message.cursor), Cursor::parse)
+                .or_status()?,
             count: message.count,
         };
         let listing = PostListing {

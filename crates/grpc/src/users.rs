@@ -1,8 +1,7 @@
 //! `UserService` and `SessionService`.
 
 use quire_core::ids::UserId;
-use quire_core::model::opaque_token;
-use quire_core::model::read_opaque_token;
+use quire_core::paging::{self, UserCursor};
 use quire_core::ports::Store;
 use quire_core::service::{Patch, Quire, Registration, Session, UserUpdate};
 use quire_core::{Error, Resource};
@@ -12,9 +11,9 @@ use tonic::{Request, Response, Status};
 use crate::auth::{actor, viewer};
 use crate::convert;
 use crate::error::{OrStatus, status};
-use crate::page_size;
 use crate::pb::session_service_server::SessionService;
 use crate::pb::user_service_server::UserService;
+use crate::{cursor, page_size};
 
 pub struct Users<S> {
     pub quire: Quire<S>,
@@ -92,32 +91,20 @@ impl<S: Store> UserService for Users<S> {
     ) -> Result<Response<pb::UserList>, Status> {
         let viewer = viewer(&request);
         let message = request.into_inner();
-        let limit = page_size(message.page_size);
-        let after = match message.cursor.as_deref() {
-            None | Some("") => None,
-            Some(token) => Some(
-                read_opaque_token(token)
-                    .and_then(|id| UserId::parse(&id))
-                    .ok_or_else(|| {
-                        status(&Error::invalid(
-                            "cursor",
-                            "is not a cursor this server made",
-                        ))
-                    })?,
-            ),
-        };
+        let limit = page_size(message.page_size)?;
+        let after = paging::parse_after("cursor", cursor(&message.cursor), UserCursor::parse)
+            .or_status()?
+            .map(|cursor| cursor.0);
         let users = self
             .quire
-            .users(after, limit, viewer.as_ref())
+            .users(after, limit + 1, viewer.as_ref())
             .await
             .or_status()?;
-        let next_cursor = (users.len() == limit as usize)
-            .then(|| {
-                users
-                    .last()
-                    .map(|view| opaque_token(&view.user.id.get().to_string()))
-            })
-            .flatten();
+        let (users, more) = paging::split_page(users, limit);
+        let next_cursor = users
+            .last()
+            .filter(|_| more)
+            .map(|view| UserCursor(view.user.id).encode());
         Ok(Response::new(pb::UserList {
             items: users.iter().map(convert::user).collect(),
             next_cursor,

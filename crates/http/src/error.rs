@@ -48,6 +48,7 @@ fn fields_body(fields: &quire_core::FieldErrors) -> Value {
 pub(crate) fn status_and_body(error: &Error) -> (StatusCode, Value) {
     match error {
         Error::Invalid(fields) => (StatusCode::UNPROCESSABLE_ENTITY, fields_body(fields)),
+        Error::Malformed(fields) => (StatusCode::BAD_REQUEST, fields_body(fields)),
         Error::Unauthenticated(problem) => {
             let (key, message) = match problem {
                 AuthProblem::MissingToken => ("token", "is missing"),

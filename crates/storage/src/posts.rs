@@ -2,9 +2,10 @@
 
 use quire_core::ids::{PostId, UserId};
 use quire_core::model::{
-    Cursor, KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter,
-    PostPage, PostRef, PostStatus,
+    KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostPage,
+    PostRef, PostStatus,
 };
+use quire_core::paging::Cursor;
 use quire_core::ports::PostStore;
 use quire_core::time::Timestamp;
 use quire_core::values::{Body, Description, Slug, TagList, TagName, Title};

@@ -6,7 +6,7 @@ mod user;
 
 pub use comment::CommentNode;
 pub use post::{PostConnection, PostNode, PostStatusValue};
-pub use user::{UserNode, page_size};
+pub use user::{UserNode, cost, page_size};
 
 use async_graphql::ID;
 use quire_core::Error;

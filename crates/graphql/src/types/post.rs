@@ -4,7 +4,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
-use quire_core::model::{Cursor, KeysetPage, Post, PostStatus};
+use quire_core::model::{KeysetPage, Post, PostStatus};
+use quire_core::paging::Cursor;
 use quire_core::ports::Store;
 use quire_core::{Error, Resource};
 

@@ -4,12 +4,14 @@ use std::marker::PhantomData;
 
 use async_graphql::{Context, ID, Object};
 use quire_core::ids::UserId;
-use quire_core::model::{FollowDirection, PageRequest, Profile, UserView};
+use quire_core::model::{FollowDirection, Profile, UserView};
+use quire_core::paging::{self, UserCursor};
 use quire_core::ports::Store;
 use quire_core::roles::Role;
 use quire_core::{Error, Resource};
 
 use super::PostNode;
+use super::post::PageInfo;
 use crate::context::ContextExt;
 use crate::error::{OrGraphql, code, coded, graphql_error};
 use crate::loaders::Loaders;
@@ -63,11 +65,20 @@ impl<S: Store> UserNode<S> {
     }
 }
 
-/// How many of a list to give, within the same bounds as every page.
-pub fn page_size(first: Option<i32>) -> u32 {
-    first.map_or(PageRequest::DEFAULT_LIMIT, |first| {
-        u32::try_from(first.max(0)).map_or(0, |first| first.min(PageRequest::MAX_LIMIT))
-    })
+/// How many of a list `first` asks for: the core's bounds, `BAD_USER_INPUT` outside them.
+pub fn page_size(first: Option<i32>) -> async_graphql::Result<u32> {
+    paging::page_size("first", first.map(i64::from)).or_graphql()
+}
+
+/// What a list of `first` items weighs in the complexity limit (checked before the argument
+/// is, so it must not fail: out-of-range sizes weigh the most a page can hold).
+pub fn cost(first: Option<i32>) -> usize {
+    let size = first.map_or(paging::DEFAULT_PAGE_SIZE, |first| {
+        u32::try_from(first).map_or(paging::MAX_PAGE_SIZE, |first| {
+            first.min(paging::MAX_PAGE_SIZE)
+        })
+    });
+    usize::try_from(size).unwrap_or(usize::MAX)
 }
 
 #[Object(name = "User")]
@@ -161,16 +172,13 @@ impl<S: Store> UserNode<S> {
     }
 
     /// Their newest published posts.
-    #[graphql(complexity = "page_size(first) as usize * child_complexity")]
+    #[graphql(complexity = "cost(first) * child_complexity")]
     async fn posts(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: Option<i32>,
     ) -> async_graphql::Result<Vec<PostNode<S>>> {
-        let size = page_size(first);
-        if size == 0 {
-            return Ok(Vec::new());
-        }
+        let size = page_size(first)?;
         let posts = ctx
             .data::<Loaders<S>>()?
             .author_posts
@@ -181,26 +189,26 @@ impl<S: Store> UserNode<S> {
         Ok(posts.into_iter().map(PostNode::new).collect())
     }
 
-    /// Who follows them, by ascending id, after the user `after`.
-    #[graphql(complexity = "page_size(first) as usize * child_complexity")]
+    /// Who follows them, by ascending id: a Relay connection.
+    #[graphql(complexity = "cost(first) * child_complexity")]
     async fn followers(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: Option<i32>,
-        after: Option<ID>,
-    ) -> async_graphql::Result<Vec<UserNode<S>>> {
+        after: Option<String>,
+    ) -> async_graphql::Result<UserConnection<S>> {
         self.follows(ctx, FollowDirection::Followers, first, after)
             .await
     }
 
-    /// Whom they follow, by ascending id, after the user `after`.
-    #[graphql(complexity = "page_size(first) as usize * child_complexity")]
+    /// Whom they follow, by ascending id: a Relay connection.
+    #[graphql(complexity = "cost(first) * child_complexity")]
     async fn following(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: Option<i32>,
-        after: Option<ID>,
-    ) -> async_graphql::Result<Vec<UserNode<S>>> {
+        after: Option<String>,
+    ) -> async_graphql::Result<UserConnection<S>> {
         self.follows(ctx, FollowDirection::Following, first, after)
             .await
     }
@@ -212,32 +220,85 @@ impl<S: Store> UserNode<S> {
         ctx: &Context<'_>,
         direction: FollowDirection,
         first: Option<i32>,
-        after: Option<ID>,
-    ) -> async_graphql::Result<Vec<UserNode<S>>> {
-        let after = after
-            .map(|id| super::parse_id(&id, UserId::parse, Resource::User))
-            .transpose()?;
-        let size = page_size(first);
-        if size == 0 {
-            return Ok(Vec::new());
-        }
-        if after.is_none() {
+        after: Option<String>,
+    ) -> async_graphql::Result<UserConnection<S>> {
+        let after = paging::parse_after("after", after.as_deref(), UserCursor::parse)
+            .or_graphql()?
+            .map(|cursor| cursor.0);
+        let size = page_size(first)?;
+        // One more than asked for tells whether another page follows.
+        let users = if after.is_none() {
             // First pages are batch-loaded: a list of users' followers is one statement.
             let followers = direction == FollowDirection::Followers;
-            let users = ctx
-                .data::<Loaders<S>>()?
+            ctx.data::<Loaders<S>>()?
                 .follow_lists
-                .load_one((self.id(), followers, size))
+                .load_one((self.id(), followers, size + 1))
                 .await
                 .or_graphql()?
-                .unwrap_or_default();
-            return Ok(users.into_iter().map(UserNode::whole).collect());
+                .unwrap_or_default()
+        } else {
+            ctx.quire::<S>()?
+                .follows(self.id(), direction, after, size + 1, ctx.viewer())
+                .await
+                .or_graphql()?
+        };
+        let (users, has_next_page) = paging::split_page(users, size);
+        Ok(UserConnection {
+            users,
+            has_next_page,
+            _store: PhantomData,
+        })
+    }
+}
+
+/// A page of users, as a Relay connection.
+pub struct UserConnection<S> {
+    users: Vec<UserView>,
+    has_next_page: bool,
+    _store: PhantomData<fn() -> S>,
+}
+
+pub struct UserEdge<S> {
+    node: UserNode<S>,
+    cursor: String,
+}
+
+#[Object(name = "UserEdge")]
+impl<S: Store> UserEdge<S> {
+    /// Where the page after this user starts.
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+
+    async fn node(&self) -> &UserNode<S> {
+        &self.node
+    }
+}
+
+#[Object(name = "UserConnection")]
+impl<S: Store> UserConnection<S> {
+    async fn edges(&self) -> Vec<UserEdge<S>> {
+        self.users
+            .iter()
+            .map(|view| UserEdge {
+                cursor: UserCursor(view.user.id).encode(),
+                node: UserNode::whole(view.clone()),
+            })
+            .collect()
+    }
+
+    async fn nodes(&self) -> Vec<UserNode<S>> {
+        self.users.iter().cloned().map(UserNode::whole).collect()
+    }
+
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next_page,
+            end_cursor: self
+                .users
+                .last()
+                .filter(|_| self.has_next_page)
+                .map(|view| UserCursor(view.user.id).encode()),
         }
-        let users = ctx
-            .quire::<S>()?
-            .follows(self.id(), direction, after, size, ctx.viewer())
-            .await
-            .or_graphql()?;
-        Ok(users.into_iter().map(UserNode::whole).collect())
     }
 }

@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use quire_core::ids::PostId;
-use quire_core::model::{Cursor, KeysetRequest, Post};
+use quire_core::model::{KeysetRequest, Post};
+use quire_core::paging::{self, Cursor};
 use quire_core::ports::Store;
 use quire_core::service::{Caller, Patch, PostDraft, PostListing, PostUpdate};
 use quire_core::{Error, Resource};
@@ -16,7 +17,7 @@ use super::idempotency;
 use super::negotiate::{
     Caching, FromWire, Representation, Wire, body_format, parse_body, parse_patch, response_format,
 };
-use super::problem::{Problem, V1Error};
+use super::problem::V1Error;
 use super::proto;
 use super::users::location;
 use crate::AppState;
@@ -95,10 +96,6 @@ fn post_id(text: &str) -> Result<PostId, V1Error> {
     PostId::parse(text).ok_or(V1Error::Core(Error::NotFound(Resource::Post)))
 }
 
-fn bad_query(detail: impl Into<String>) -> V1Error {
-    Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Bad query", detail).into()
-}
-
 /// Anonymous reads of published posts may be cached by anyone; the rest is personal.
 fn caching(signed_in: bool, post: &Post) -> Caching {
     if signed_in || post.status != quire_core::model::PostStatus::Published {
@@ -172,7 +169,7 @@ pub(crate) async fn list<S: Store>(
     let drafts = match query.status.as_deref() {
         None | Some("published") => false,
         Some("draft") => true,
-        Some(_) => return Err(bad_query("status must be published or draft")),
+        Some(_) => return Err(Error::malformed("status", "must be published or draft").into()),
     };
     let listing = PostListing {
         tag: query.tag.as_deref(),
@@ -191,23 +188,12 @@ pub(crate) async fn list<S: Store>(
 
 /// Reads `limit`, `cursor` and `count`; anything out of range is a 400 that says so.
 fn keyset(query: &ListQuery) -> Result<KeysetRequest, V1Error> {
-    let limit = match query.limit.as_deref() {
-        None => 20,
-        Some(text) => match text.parse::<u32>() {
-            Ok(limit @ 1..=100) => limit,
-            _ => return Err(bad_query("limit must be an integer from 1 to 100")),
-        },
-    };
-    let after = match query.cursor.as_deref() {
-        None => None,
-        Some(token) => Some(
-            Cursor::decode(token).ok_or_else(|| bad_query("cursor is not one this API gave"))?,
-        ),
-    };
+    let limit = paging::page_size_text("limit", query.limit.as_deref())?;
+    let after = paging::parse_after("cursor", query.cursor.as_deref(), Cursor::parse)?;
     let count = match query.count.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
-        Some(_) => return Err(bad_query("count must be true or false")),
+        Some(_) => return Err(Error::malformed("count", "must be true or false").into()),
     };
     Ok(KeysetRequest {
         limit,

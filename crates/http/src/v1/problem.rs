@@ -84,6 +84,15 @@ impl Problem {
                     errors.to_string(),
                 )
             },
+            Error::Malformed(errors) => Self {
+                errors: fields(errors),
+                ..Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad-query",
+                    "Bad query",
+                    errors.to_string(),
+                )
+            },
             Error::Unauthenticated(problem) => {
                 let detail = match problem {
                     AuthProblem::MissingToken => "this operation needs a bearer token",

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use quire_core::ids::UserId;
 use quire_core::model::UserView;
+use quire_core::paging::{self, UserCursor};
 use quire_core::ports::Store;
 use quire_core::roles::Role;
 use quire_core::service::{Caller, Patch, Registration, UserUpdate};
@@ -358,15 +359,6 @@ pub(crate) struct UserList {
     next_cursor: Option<String>,
 }
 
-/// An opaque cursor over user ids.
-fn encode_user_cursor(id: UserId) -> String {
-    quire_core::model::opaque_token(&id.to_string())
-}
-
-fn decode_user_cursor(token: &str) -> Option<UserId> {
-    UserId::parse(&quire_core::model::read_opaque_token(token)?)
-}
-
 /// A page of users: everyone, or one user's followers or followees.
 async fn user_page<S: Store>(
     state: &AppState<S>,
@@ -377,25 +369,12 @@ async fn user_page<S: Store>(
     query: &FollowQuery,
     direction: Option<quire_core::model::FollowDirection>,
 ) -> Result<Response, V1Error> {
-    let bad = |detail: &str| -> V1Error {
-        super::Problem::new(StatusCode::BAD_REQUEST, "bad-query", "Bad query", detail).into()
-    };
     let format = response_format(headers)?;
     let viewer = caller.actor().copied();
-    let limit = match query.limit.as_deref() {
-        None => 20,
-        Some(text) => match text.parse::<u32>() {
-            Ok(limit @ 1..=100) => limit,
-            _ => return Err(bad("limit must be an integer from 1 to 100")),
-        },
-    };
-    let after = match query.cursor.as_deref() {
-        None => None,
-        Some(token) => {
-            Some(decode_user_cursor(token).ok_or_else(|| bad("cursor is not one this API gave"))?)
-        }
-    };
-    let mut views = match (id, direction) {
+    let limit = paging::page_size_text("limit", query.limit.as_deref())?;
+    let after = paging::parse_after("cursor", query.cursor.as_deref(), UserCursor::parse)?
+        .map(|cursor| cursor.0);
+    let views = match (id, direction) {
         (Some(id), Some(direction)) => {
             state
                 .quire
@@ -404,11 +383,11 @@ async fn user_page<S: Store>(
         }
         _ => state.quire.users(after, limit + 1, viewer.as_ref()).await?,
     };
-    let next = (views.len() > limit as usize).then(|| {
-        views.truncate(limit as usize);
-        views.last().map(|view| encode_user_cursor(view.user.id))
-    });
-    let next = next.flatten();
+    let (views, more) = paging::split_page(views, limit);
+    let next = views
+        .last()
+        .filter(|_| more)
+        .map(|view| UserCursor(view.user.id).encode());
     let body = UserList {
         items: views.iter().map(UserRepr::from).collect(),
         next_cursor: next.clone(),

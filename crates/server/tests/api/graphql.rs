@@ -145,7 +145,7 @@ on_both_engines! {
         }
         let queries = [
             "query($n: Int) { posts(first: $n) { edges { node { author { name } tags comments { author { name } } favoritesCount } } } }",
-            "query($n: Int) { posts(first: $n) { edges { node { author { followers(first: 2) { username } following(first: 2) { username } } comments { author { followers(first: 2) { username } } } } } } }",
+            "query($n: Int) { posts(first: $n) { edges { node { author { followers(first: 2) { nodes { username } } following(first: 2) { nodes { username } } } comments { author { followers(first: 2) { nodes { username } pageInfo { hasNextPage } } } } } } } }",
             "query($n: Int) { posts(first: $n) { edges { node { content favorited author { email isActive followedByViewer posts(first: 3) { title content } } comments { body author { roles } } } } totalCount } }",
         ];
         for query in queries {
@@ -160,7 +160,7 @@ on_both_engines! {
                 for edge in edges {
                     assert_eq!(edge["node"]["comments"].as_array().unwrap().len(), 2, "{body}");
                     if let Some(followers) = edge["node"]["author"].get("followers") {
-                        assert_eq!(followers, &json!([{ "username": "reader" }]), "{body}");
+                        assert_eq!(followers["nodes"], json!([{ "username": "reader" }]), "{body}");
                     }
                 }
                 counts.push(spent);
@@ -354,8 +354,9 @@ on_both_engines! {
         assert_eq!(data(&followed)["followUser"]["followedByViewer"], true);
         let feed = gql(&app, dave_token, "{ feed { edges { node { title } } } }", json!({})).await;
         assert_eq!(data(&feed)["feed"]["edges"][0]["node"]["title"], "Draft");
-        let followers = gql(&app, None, "query($id: ID!) { user(id: $id) { followers { username } } }", json!({ "id": carol_id })).await;
-        assert_eq!(data(&followers)["user"]["followers"], json!([{ "username": "dave" }]));
+        let followers = gql(&app, None, "query($id: ID!) { user(id: $id) { followers { edges { node { username } } pageInfo { hasNextPage endCursor } } } }", json!({ "id": carol_id })).await;
+        assert_eq!(data(&followers)["user"]["followers"]["edges"][0]["node"], json!({ "username": "dave" }));
+        assert_eq!(data(&followers)["user"]["followers"]["pageInfo"], json!({ "hasNextPage": false, "endCursor": null }));
         let favorite = gql(&app, dave_token, "mutation($id: ID!) { favoritePost(id: $id) { favorited favoritesCount } }", json!({ "id": draft["id"] })).await;
         assert_eq!(data(&favorite)["favoritePost"], json!({ "favorited": true, "favoritesCount": 1 }));
         let comment = gql(&app, dave_token, "mutation($id: ID!) { addComment(postId: $id, body: \"Nice.\") { id body author { username } } }", json!({ "id": draft["id"] })).await;

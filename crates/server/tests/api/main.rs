@@ -17,6 +17,7 @@ mod hygiene;
 mod openapi;
 mod operations;
 mod outage;
+mod paging;
 mod profiles;
 mod protobuf;
 mod queries;

@@ -70,6 +70,22 @@ impl FieldErrors {
             .map(|(field, messages)| (*field, messages.as_slice()))
     }
 
+    /// The errors under one contract's names for the fields: `names` pairs the core's name
+    /// (a post's `content`, a comment's `body`, `tags`) with the contract's (RealWorld's
+    /// `body` and `tagList`, say); other fields keep their names.
+    pub fn iter_as<'a>(
+        &'a self,
+        names: &'a [(&'static str, &'static str)],
+    ) -> impl Iterator<Item = (&'static str, &'a [String])> {
+        self.iter().map(|(field, messages)| {
+            let named = names
+                .iter()
+                .find(|(core, _)| *core == field)
+                .map_or(field, |(_, contract)| *contract);
+            (named, messages)
+        })
+    }
+
     /// `Ok(())` when nothing was recorded, else the errors as an [`Error::Invalid`].
     pub fn into_result(self) -> Result<()> {
         if self.is_empty() {

@@ -13,11 +13,14 @@ fn resource(resource: Resource) -> &'static str {
     }
 }
 
+/// The `.proto` names for the core's fields: a comment's text is its `content`, as a post's is.
+const FIELD_NAMES: &[(&str, &str)] = &[("body", "content")];
+
 pub fn status(error: &Error) -> Status {
     match error {
         Error::Invalid(fields) | Error::Malformed(fields) => {
             let violations: Vec<FieldViolation> = fields
-                .iter()
+                .iter_as(FIELD_NAMES)
                 .flat_map(|(field, messages)| {
                     messages
                         .iter()

@@ -36,9 +36,13 @@ pub(crate) fn error_body(key: &str, message: &str) -> Value {
     json!({ "errors": { key: [message] } })
 }
 
+/// RealWorld's names for the core's fields: an article's text is its `body`, its tags its
+/// `tagList`.
+const FIELD_NAMES: &[(&str, &str)] = &[("content", "body"), ("tags", "tagList")];
+
 fn fields_body(fields: &quire_core::FieldErrors) -> Value {
     let errors: Map<String, Value> = fields
-        .iter()
+        .iter_as(FIELD_NAMES)
         .map(|(field, messages)| (field.to_owned(), json!(messages)))
         .collect();
     json!({ "errors": errors })

@@ -200,9 +200,9 @@ impl<S: Store> Quire<S> {
             draft.description.as_deref(),
             Description::parse,
         );
-        let body = required(&mut errors, "body", draft.body.as_deref(), Body::parse);
+        let body = required(&mut errors, "content", draft.body.as_deref(), Body::parse);
         let tags = match &draft.tags {
-            Some(tags) => errors.check("tagList", TagList::parse(tags)),
+            Some(tags) => errors.check("tags", TagList::parse(tags)),
             None => Some(TagList::default()),
         };
         let status = match draft.status.as_deref() {
@@ -319,7 +319,7 @@ impl<S: Store> Quire<S> {
             update.description,
             Description::parse,
         );
-        let body = changed(&mut errors, "body", update.body, Body::parse);
+        let body = changed(&mut errors, "content", update.body, Body::parse);
         let language = match update.language {
             Patch::Absent => None,
             Patch::Null => Some(None),
@@ -344,10 +344,10 @@ impl<S: Store> Quire<S> {
         let tags = match update.tags {
             Patch::Absent => None,
             Patch::Null => {
-                errors.add("tagList", "can't be null; send [] to remove all tags");
+                errors.add("tags", "can't be null; send [] to remove all tags");
                 None
             }
-            Patch::Value(tags) => errors.check("tagList", TagList::parse(&tags)),
+            Patch::Value(tags) => errors.check("tags", TagList::parse(&tags)),
         };
         errors.into_result()?;
 

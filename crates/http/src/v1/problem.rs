@@ -42,9 +42,12 @@ fn resource_name(resource: Resource) -> &'static str {
     }
 }
 
+/// `/api/v1`'s names for the core's fields: a comment's text is its `content`, as a post's is.
+const FIELD_NAMES: &[(&str, &str)] = &[("body", "content")];
+
 fn fields(errors: &FieldErrors) -> Vec<FieldProblem> {
     errors
-        .iter()
+        .iter_as(FIELD_NAMES)
         .map(|(field, messages)| FieldProblem {
             field: field.to_owned(),
             messages: messages.to_vec(),

@@ -218,7 +218,7 @@ on_both_engines! {
         assert_eq!(invalid.code(), Code::InvalidArgument);
         let details = invalid.get_error_details();
         let fields: Vec<&str> = details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
-        assert_eq!(fields, ["body", "description", "title"]);
+        assert_eq!(fields, ["content", "description", "title"]);
         let taken = users
             .register(pb::NewUser { username: Some("Gina".into()), email: Some("g2@example.com".into()), password: Some("password123".into()) })
             .await

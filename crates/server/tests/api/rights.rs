@@ -430,4 +430,45 @@ async fn one_operation_has_one_outcome_on_every_contract(engine: Engine) {
     assert_eq!(graphql_own.body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{}", graphql_own.body);
     assert_eq!(app.put("/api/user", Some(&alice.token), json!({ "user": {} })).await.status, 422);
 }
+
+async fn error_fields_carry_each_contracts_own_names(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let alice = app.register("alice").await;
+    let long_tag = "t".repeat(200);
+    // RealWorld: an article's text is `body`, its tags `tagList`.
+    let realworld = app
+        .post("/api/articles", Some(&alice.token), json!({ "article": { "title": "T", "description": "D", "body": "", "tagList": [long_tag] } }))
+        .await;
+    assert_eq!(realworld.status, 422);
+    assert!(realworld.body["errors"]["body"].is_array(), "{}", realworld.body);
+    assert!(realworld.body["errors"]["tagList"].is_array(), "{}", realworld.body);
+    // /api/v1 and GraphQL: `content` and `tags`.
+    let v1 = app
+        .client
+        .post(app.url("/api/v1/posts"))
+        .bearer_auth(&alice.token)
+        .json(&json!({ "title": "T", "description": "D", "content": "", "tags": [long_tag] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v1.status(), 422);
+    let v1: Value = v1.json().await.unwrap();
+    let fields: Vec<&str> = v1["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["content", "tags"], "{v1}");
+    let graphql = app
+        .post("/graphql", Some(&alice.token), json!({
+            "query": "mutation($t: [String!]!) { createPost(input: { title: \"T\", description: \"D\", content: \"\", tags: $t }) { id } }",
+            "variables": { "t": [long_tag] },
+        }))
+        .await;
+    let extensions = &graphql.body["errors"][0]["extensions"];
+    assert!(extensions["fields"]["content"].is_array(), "{}", graphql.body);
+    assert!(extensions["fields"]["tags"].is_array(), "{}", graphql.body);
+    // A comment's text: `body` on RealWorld and GraphQL, `content` on /api/v1 and gRPC.
+    app.create_article(&alice, "Open", &[]).await;
+    let comment = app
+        .post("/api/articles/open/comments", Some(&alice.token), json!({ "comment": { "body": "" } }))
+        .await;
+    assert!(comment.body["errors"]["body"].is_array(), "{}", comment.body);
+}
 }

@@ -142,7 +142,7 @@ async fn post_graphql<S: Store>(
         Ok(viewer) => viewer,
         Err(response) => return response,
     };
-    execute(&endpoint, batch, viewer).await
+    execute(&endpoint, batch, viewer, response_media(&headers)).await
 }
 
 async fn get_graphql<S: Store>(
@@ -189,7 +189,8 @@ async fn get_graphql<S: Store>(
         Ok(viewer) => viewer,
         Err(response) => return response,
     };
-    execute(&endpoint, BatchRequest::Single(request), viewer).await
+    let media = response_media(&parts.headers);
+    execute(&endpoint, BatchRequest::Single(request), viewer, media).await
 }
 
 /// Whether the operation a request would run is not a query. A document that does not
@@ -207,10 +208,104 @@ fn writes(request: &GraphqlRequest) -> bool {
     })
 }
 
+/// The media type a response is sent as (GraphQL over HTTP, section 6.4): the newer
+/// `application/graphql-response+json` when the client accepts it, else `application/json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseMedia {
+    GraphqlResponse,
+    Json,
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+fn response_media(headers: &HeaderMap) -> ResponseMedia {
+    let accepts = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|range| {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|param| {
+                param
+                    .trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            media.eq_ignore_ascii_case(GRAPHQL_RESPONSE) && !refused
+        });
+    if accepts {
+        ResponseMedia::GraphqlResponse
+    } else {
+        ResponseMedia::Json
+    }
+}
+
+/// Whether a response is a request error: it failed before execution (parse, validation,
+/// limits), so it has no data and no error at a path.
+fn is_request_error(response: &async_graphql::Response) -> bool {
+    matches!(response.data, Value::Null)
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
+}
+
+/// The body and status of a response, by GraphQL over HTTP: a request error carries no `data`
+/// entry; as `application/graphql-response+json` it is a 400 (section 6.4.2), as
+/// `application/json` a 200 (section 6.4.1).
+fn respond(response: BatchResponse, media: ResponseMedia) -> Response {
+    let refused = match &response {
+        BatchResponse::Single(response) => is_request_error(response),
+        BatchResponse::Batch(_) => false,
+    };
+    let mut body = match serde_json::to_value(&response) {
+        Ok(body) => body,
+        Err(error) => {
+            tracing::error!(%error, "a GraphQL response did not serialize");
+            return request_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+                code::INTERNAL,
+            );
+        }
+    };
+    let single = |body: &mut serde_json::Value, response: &async_graphql::Response| {
+        if is_request_error(response)
+            && let Some(fields) = body.as_object_mut()
+        {
+            fields.remove("data");
+        }
+    };
+    match (&response, &mut body) {
+        (BatchResponse::Single(response), body) => single(body, response),
+        (BatchResponse::Batch(responses), serde_json::Value::Array(bodies)) => {
+            for (response, body) in responses.iter().zip(bodies.iter_mut()) {
+                single(body, response);
+            }
+        }
+        _ => {}
+    }
+    let status = if refused && media == ResponseMedia::GraphqlResponse {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    if media == ResponseMedia::GraphqlResponse {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(GRAPHQL_RESPONSE),
+        );
+    }
+    response
+}
+
 async fn execute<S: Store>(
     endpoint: &Endpoint<S>,
     batch: BatchRequest,
     viewer: Option<Actor>,
+    media: ResponseMedia,
 ) -> Response {
     let run = async {
         match batch {
@@ -239,7 +334,7 @@ async fn execute<S: Store>(
         BatchResponse::Single(response) => label_errors(response),
         BatchResponse::Batch(responses) => responses.iter_mut().for_each(label_errors),
     }
-    axum::Json(response).into_response()
+    respond(response, media)
 }
 
 /// Parses one operation, refuses it if it breaks a limit, else runs it with this request's

@@ -56,16 +56,20 @@ fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether a response already carries a structured body (JSON, problem details, XML).
+/// Whether a response already carries a structured body: JSON or XML, including the
+/// structured-syntax suffixes of RFC 6839 (`application/problem+json`,
+/// `application/graphql-response+json`, `application/problem+xml`).
 fn is_json(response: &Response) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            value.starts_with("application/json")
-                || value.starts_with("application/problem+")
-                || value.starts_with("application/xml")
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| {
+            let essence = essence.trim();
+            ["application/json", "application/xml"].contains(&essence)
+                || (essence.starts_with("application/")
+                    && (essence.ends_with("+json") || essence.ends_with("+xml")))
         })
 }
 

@@ -3,6 +3,7 @@
 
 mod caller;
 mod comments;
+mod contract;
 mod docs;
 mod idempotency;
 mod negotiate;

@@ -4,6 +4,8 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::contract::{PostStatusName, Protocol, RoleName};
+use super::problem::Problem;
 use super::{comments, posts, users};
 
 #[derive(OpenApi)]
@@ -40,7 +42,8 @@ use super::{comments, posts, users};
         comments::get,
         comments::delete,
     ),
-    modifiers(&BearerAuth, &Links),
+    components(schemas(Problem, PostStatusName, RoleName)),
+    modifiers(&BearerAuth, &Links, &Protocol),
     tags(
         (name = "users", description = "accounts, sessions and follows"),
         (name = "posts", description = "posts, the feed, favorites and tags"),

@@ -44,14 +44,18 @@ pub(crate) struct PostRepr {
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<String>,
     tags: Vec<String>,
+    #[schema(value_type = super::contract::PostStatusName)]
     status: &'static str,
+    #[schema(format = DateTime)]
     published_at: Option<String>,
     language: Option<String>,
     category: Option<String>,
     author: AuthorRepr,
     favorites_count: i64,
     favorited: bool,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -154,7 +158,7 @@ fn next_link(uri: &Uri, cursor: &Cursor) -> String {
     operation_id = "listPosts",
     tag = "posts",
     params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor"), ("count" = Option<bool>, Query, description = "true to include the total"), ("author" = Option<String>, Query, description = "an author's username"), ("tag" = Option<String>, Query, description = "a tag"), ("favoritedBy" = Option<String>, Query, description = "a username whose favorites to list"), ("language" = Option<String>, Query, description = "a BCP 47 language tag"), ("status" = Option<String>, Query, description = "published (the default) or draft: one's own drafts, or anyone's for editors")),
-    responses((status = 200, description = "a page of published posts", body = PostList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "a page of published posts", body = PostList))
 )]
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
@@ -232,7 +236,7 @@ fn page_response(
     tag = "posts",
     params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor"), ("count" = Option<bool>, Query, description = "true to include the total")),
     security(("bearer" = [])),
-    responses((status = 200, description = "a page of posts by followed authors", body = PostList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "a page of posts by followed authors", body = PostList))
 )]
 pub(crate) async fn feed<S: Store>(
     State(state): State<AppState<S>>,
@@ -258,7 +262,7 @@ pub(crate) struct TagCloud {
     path = "/api/v1/tags",
     operation_id = "listTags",
     tag = "posts",
-    responses((status = 200, description = "tags in use, most used first", body = TagCloud), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "tags in use, most used first", body = TagCloud))
 )]
 pub(crate) async fn tags<S: Store>(
     State(state): State<AppState<S>>,
@@ -283,7 +287,7 @@ pub(crate) async fn tags<S: Store>(
     operation_id = "getPost",
     tag = "posts",
     params(("id" = i64, Path, description = "the post's id")),
-    responses((status = 200, description = "the post", body = PostRepr), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "the post", body = PostRepr))
 )]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
@@ -307,10 +311,14 @@ pub(crate) async fn get<S: Store>(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewPost {
+    #[schema(required = true, nullable = false)]
     title: Option<String>,
+    #[schema(required = true, nullable = false)]
     description: Option<String>,
+    #[schema(required = true, nullable = false)]
     content: Option<String>,
     tags: Option<Vec<String>>,
+    #[schema(value_type = Option<super::contract::PostStatusName>, nullable = false)]
     status: Option<String>,
     language: Option<String>,
     category: Option<String>,
@@ -324,7 +332,7 @@ pub(crate) struct NewPost {
     tag = "posts",
     request_body(content = NewPost, content_type = "application/json"),
     security(("bearer" = [])),
-    responses((status = 201, description = "created", body = PostRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 201, description = "created", body = PostRepr))
 )]
 pub(crate) async fn create<S: Store>(
     State(state): State<AppState<S>>,
@@ -369,11 +377,15 @@ pub(crate) async fn create<S: Store>(
 /// counts, times) are ignored, so a representation read with GET can be changed and PUT back.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct PostReplacement {
+    #[schema(required = true, nullable = false)]
     title: Option<String>,
+    #[schema(required = true, nullable = false)]
     description: Option<String>,
+    #[schema(required = true, nullable = false)]
     content: Option<String>,
     tags: Option<Vec<String>>,
     /// `draft` or `published`; absent keeps the post's.
+    #[schema(value_type = Option<super::contract::PostStatusName>, nullable = false)]
     status: Option<String>,
     language: Option<String>,
     category: Option<String>,
@@ -384,20 +396,20 @@ pub(crate) struct PostReplacement {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PostPatch {
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, nullable = false)]
     title: Field<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, nullable = false)]
     description: Field<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, nullable = false)]
     content: Field<String>,
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     tags: Field<Vec<String>>,
     /// `draft` or `published`: publishes a draft, or takes a post back to draft.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<super::contract::PostStatusName>, nullable = false)]
     status: Field<String>,
     #[serde(default)]
     #[schema(value_type = Option<String>)]
@@ -446,7 +458,7 @@ async fn change<S: Store>(
     params(("id" = i64, Path, description = "the post's id")),
     request_body(content = PostReplacement, content_type = "application/json"),
     security(("bearer" = [])),
-    responses((status = 200, description = "replaced", body = PostRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names an older version", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "replaced", body = PostRepr))
 )]
 pub(crate) async fn replace<S: Store>(
     State(state): State<AppState<S>>,
@@ -481,7 +493,7 @@ pub(crate) async fn replace<S: Store>(
     params(("id" = i64, Path, description = "the post's id")),
     request_body(content = PostPatch, content_type = "application/merge-patch+json"),
     security(("bearer" = [])),
-    responses((status = 200, description = "changed", body = PostRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names an older version", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "changed", body = PostRepr))
 )]
 pub(crate) async fn patch<S: Store>(
     State(state): State<AppState<S>>,
@@ -521,7 +533,7 @@ pub(crate) async fn patch<S: Store>(
     tag = "posts",
     params(("id" = i64, Path, description = "the post's id")),
     security(("bearer" = [])),
-    responses((status = 204, description = "deleted"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names an older version", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "deleted"))
 )]
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
@@ -551,7 +563,7 @@ pub(crate) async fn delete<S: Store>(
     tag = "posts",
     params(("post_id" = i64, Path, description = "the post")),
     security(("bearer" = [])),
-    responses((status = 204, description = "a favorite"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "a favorite"))
 )]
 pub(crate) async fn favorite<S: Store>(
     State(state): State<AppState<S>>,
@@ -571,7 +583,7 @@ pub(crate) async fn favorite<S: Store>(
     tag = "posts",
     params(("post_id" = i64, Path, description = "the post")),
     security(("bearer" = [])),
-    responses((status = 204, description = "not a favorite"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "not a favorite"))
 )]
 pub(crate) async fn unfavorite<S: Store>(
     State(state): State<AppState<S>>,

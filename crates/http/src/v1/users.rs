@@ -35,8 +35,11 @@ pub(crate) struct UserRepr {
     bio: Option<String>,
     image: Option<String>,
     is_active: bool,
+    #[schema(value_type = Vec<super::contract::RoleName>)]
     roles: Vec<&'static str>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
@@ -76,8 +79,11 @@ fn user_id(text: &str) -> Result<UserId, V1Error> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewUser {
+    #[schema(required = true, nullable = false)]
     username: Option<String>,
+    #[schema(required = true, nullable = false)]
     email: Option<String>,
+    #[schema(required = true, nullable = false)]
     password: Option<String>,
 }
 
@@ -88,7 +94,7 @@ pub(crate) struct NewUser {
     operation_id = "registerUser",
     tag = "users",
     request_body(content = NewUser, content_type = "application/json"),
-    responses((status = 201, description = "registered", body = UserRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 201, description = "registered", body = UserRepr))
 )]
 pub(crate) async fn register<S: Store>(
     State(state): State<AppState<S>>,
@@ -128,7 +134,9 @@ pub(crate) async fn register<S: Store>(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Credentials {
+    #[schema(required = true, nullable = false)]
     email: Option<String>,
+    #[schema(required = true, nullable = false)]
     password: Option<String>,
 }
 
@@ -145,7 +153,7 @@ pub(crate) struct Session {
     operation_id = "logIn",
     tag = "users",
     request_body(content = Credentials, content_type = "application/json"),
-    responses((status = 201, description = "logged in", body = Session), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 201, description = "logged in", body = Session))
 )]
 pub(crate) async fn log_in<S: Store>(
     State(state): State<AppState<S>>,
@@ -178,7 +186,7 @@ pub(crate) async fn log_in<S: Store>(
     operation_id = "getUser",
     tag = "users",
     params(("id" = i64, Path, description = "the user's id")),
-    responses((status = 200, description = "the user", body = UserRepr), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "the user", body = UserRepr))
 )]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
@@ -200,7 +208,7 @@ pub(crate) async fn get<S: Store>(
     operation_id = "getMe",
     tag = "users",
     security(("bearer" = [])),
-    responses((status = 200, description = "the caller", body = UserRepr), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "the caller", body = UserRepr))
 )]
 pub(crate) async fn me<S: Store>(
     State(state): State<AppState<S>>,
@@ -219,13 +227,13 @@ pub(crate) async fn me<S: Store>(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct UserPatch {
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, nullable = false)]
     username: Field<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, nullable = false)]
     email: Field<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, nullable = false)]
     password: Field<String>,
     #[serde(default)]
     #[schema(value_type = Option<String>)]
@@ -234,10 +242,10 @@ pub(crate) struct UserPatch {
     #[schema(value_type = Option<String>)]
     image: Field<String>,
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<super::contract::RoleName>>, nullable = false)]
     roles: Field<Vec<String>>,
     #[serde(default)]
-    #[schema(value_type = Option<bool>)]
+    #[schema(value_type = Option<bool>, nullable = false)]
     is_active: Field<bool>,
 }
 
@@ -252,7 +260,7 @@ pub(crate) struct UserPatch {
     params(("id" = i64, Path, description = "the user's id")),
     request_body(content = UserPatch, content_type = "application/merge-patch+json"),
     security(("bearer" = [])),
-    responses((status = 200, description = "changed", body = UserRepr), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 403, description = "the policy forbids it", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "a conflict: taken, or a request with this Idempotency-Key still running", body = super::problem::Problem, content_type = "application/problem+json"), (status = 412, description = "If-Match names an older version", body = super::problem::Problem, content_type = "application/problem+json"), (status = 415, description = "an unsupported body format", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "changed", body = UserRepr))
 )]
 pub(crate) async fn patch<S: Store>(
     State(state): State<AppState<S>>,
@@ -313,7 +321,7 @@ pub(crate) async fn patch<S: Store>(
     tag = "users",
     params(("user_id" = i64, Path, description = "the user to follow")),
     security(("bearer" = [])),
-    responses((status = 204, description = "following"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "invalid input", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "following"))
 )]
 pub(crate) async fn follow<S: Store>(
     State(state): State<AppState<S>>,
@@ -333,7 +341,7 @@ pub(crate) async fn follow<S: Store>(
     tag = "users",
     params(("user_id" = i64, Path, description = "the user to stop following")),
     security(("bearer" = [])),
-    responses((status = 204, description = "not following"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "not following"))
 )]
 pub(crate) async fn unfollow<S: Store>(
     State(state): State<AppState<S>>,
@@ -411,7 +419,7 @@ async fn user_page<S: Store>(
     operation_id = "listFollowers",
     tag = "users",
     params(("id" = i64, Path, description = "the user's id"), ("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor")),
-    responses((status = 200, description = "a page of followers", body = UserList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "a page of followers", body = UserList))
 )]
 pub(crate) async fn followers<S: Store>(
     State(state): State<AppState<S>>,
@@ -440,7 +448,7 @@ pub(crate) async fn followers<S: Store>(
     operation_id = "listFollowing",
     tag = "users",
     params(("id" = i64, Path, description = "the user's id"), ("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor")),
-    responses((status = 200, description = "a page of followed users", body = UserList), (status = 400, description = "a malformed body or query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 404, description = "no such resource", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "a page of followed users", body = UserList))
 )]
 pub(crate) async fn following<S: Store>(
     State(state): State<AppState<S>>,
@@ -527,7 +535,7 @@ impl FromWire for Credentials {
     operation_id = "listUsers",
     tag = "users",
     params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor")),
-    responses((status = 200, description = "a page of users by id", body = UserList), (status = 400, description = "a malformed query", body = super::problem::Problem, content_type = "application/problem+json"), (status = 401, description = "no valid bearer token", body = super::problem::Problem, content_type = "application/problem+json"), (status = 406, description = "no acceptable format", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "a page of users by id", body = UserList))
 )]
 /// `GET /api/v1/users`: every user, by id, a page at a time.
 pub(crate) async fn list<S: Store>(

@@ -595,3 +595,104 @@ fragment TypeRef on __Type {
   ofType { kind name ofType { kind name ofType { kind name ofType { kind name
     ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
 }";
+
+/// GraphQL over HTTP, section 6.4: a request error has no `data`; sent as
+/// `application/graphql-response+json` it is a 400, as `application/json` a 200.
+#[tokio::test]
+async fn request_errors_follow_graphql_over_http() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    for (accept, status, media) in [
+        (
+            "application/graphql-response+json",
+            400,
+            "application/graphql-response+json",
+        ),
+        (
+            "application/graphql-response+json, application/json;q=0.9",
+            400,
+            "application/graphql-response+json",
+        ),
+        ("application/json", 200, "application/json"),
+    ] {
+        for query in ["{ nope }", "{ tags ", "{ me { id } }"] {
+            let response = app
+                .client
+                .post(app.url("/graphql"))
+                .header("accept", accept)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .unwrap();
+            let (got, headers) = (response.status(), response.headers().clone());
+            let body: Value = response.json().await.unwrap();
+            if query == "{ me { id } }" {
+                // A field error during execution is no request error: data, and 200.
+                assert_eq!(got, 200, "{body}");
+                assert!(body.get("data").is_some(), "{body}");
+                continue;
+            }
+            assert_eq!(got.as_u16(), status, "{accept} {query}: {body}");
+            assert!(
+                headers["content-type"].to_str().unwrap().starts_with(media),
+                "{accept}"
+            );
+            assert!(body.get("data").is_none(), "{accept} {query}: {body}");
+            assert!(
+                body["errors"][0]["extensions"]["code"].is_string(),
+                "{body}"
+            );
+        }
+    }
+}
+
+/// The next frame of a WebSocket within two seconds: a text message as JSON, a close as
+/// `{"close": code}`.
+async fn next_frame<S>(socket: &mut S) -> Value
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    match tokio::time::timeout(Duration::from_secs(2), socket.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str(text.as_str()).unwrap(),
+        Ok(Some(Ok(Message::Close(Some(frame))))) => json!({ "close": u16::from(frame.code) }),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// graphql-transport-ws: a subscribe that fails validation gets one `error` message (no
+/// `next`, no `complete`); a subscribe with an id already running closes with 4409.
+#[tokio::test]
+async fn subscriptions_follow_graphql_transport_ws() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let mut request = app
+        .url("/graphql")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |value: Value| Message::text(value.to_string());
+    socket
+        .send(send(json!({ "type": "connection_init" })))
+        .await
+        .unwrap();
+    assert_eq!(next_frame(&mut socket).await["type"], "connection_ack");
+    socket
+        .send(send(json!({ "id": "bad", "type": "subscribe", "payload": { "query": "subscription { nope }" } })))
+        .await
+        .unwrap();
+    let subscribe = json!({ "id": "p", "type": "subscribe", "payload": { "query": "subscription { postPublished { title } }" } });
+    socket.send(send(subscribe.clone())).await.unwrap();
+    let refused = next_frame(&mut socket).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "bad");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{refused}"
+    );
+    socket.send(send(subscribe)).await.unwrap();
+    // Nothing about "bad" comes after its error (no complete): the next frame is the close.
+    assert_eq!(next_frame(&mut socket).await, json!({ "close": 4409 }));
+}

@@ -12,7 +12,7 @@ use quire_core::model::{Claim, IdempotentResponse};
 use quire_core::policy::Actor;
 use quire_core::ports::Store;
 
-use super::negotiate::fnv1a;
+use super::negotiate::fingerprint;
 use super::problem::{Problem, V1Error};
 use crate::AppState;
 
@@ -53,7 +53,7 @@ where
             "the key must be visible ASCII",
         )
     })?;
-    let fingerprint = format!("{operation} {:016x}", fnv1a(body));
+    let fingerprint = format!("{operation} {}", fingerprint(body));
     match state
         .quire
         .claim_idempotency_key(actor, key, &fingerprint)

@@ -219,11 +219,16 @@ pub(crate) struct Representation {
     pub(crate) etag: String,
 }
 
-/// FNV-1a, 64 bits: a stable hash of a representation's bytes for its `ETag`.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+/// A stable fingerprint of `bytes`: SHA-256 truncated to 128 bits, in hex. Collisions are out
+/// of reach, so it serves as a strong validator (`ETag`, RFC 9110 section 8.8.1) and tells one
+/// idempotent request's body from another's.
+pub(crate) fn fingerprint(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 impl Representation {
@@ -240,7 +245,7 @@ impl Representation {
                 .into_bytes(),
             Format::Protobuf => prost::Message::encode_to_vec(&value.proto()),
         };
-        let etag = format!("\"{:016x}\"", fnv1a(&bytes));
+        let etag = format!("\"{}\"", fingerprint(&bytes));
         Ok(Self {
             format,
             bytes,

@@ -4,7 +4,6 @@
 //! service (readiness) and server reflection.
 
 mod auth;
-mod convert;
 mod deadline;
 pub mod error;
 mod health;

@@ -13,11 +13,11 @@ use quire_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::auth::{actor, caller, viewer};
-use crate::convert;
 use crate::error::{OrStatus, status};
 use crate::pb::comment_service_server::CommentService;
 use crate::pb::post_service_server::PostService;
 use crate::{cursor, page_size};
+use quire_wire as convert;
 
 pub struct Posts<S> {
     pub quire: Quire<S>,

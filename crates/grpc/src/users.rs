@@ -9,11 +9,11 @@ use quire_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use crate::auth::{actor, viewer};
-use crate::convert;
 use crate::error::{OrStatus, status};
 use crate::pb::session_service_server::SessionService;
 use crate::pb::user_service_server::UserService;
 use crate::{cursor, page_size};
+use quire_wire as convert;
 
 pub struct Users<S> {
     pub quire: Quire<S>,

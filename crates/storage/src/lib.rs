@@ -2,7 +2,7 @@
 //! default) or PostgreSQL, chosen by the database URL.
 //!
 //! SQL lives here and nowhere else. Each statement is one text for both engines unless the
-//! dialects truly differ ([`sql::Sql`]), and each execution site is type-checked against both
+//! dialects truly differ (`sql::Sql`), and each execution site is type-checked against both
 //! engines. Migrations sit in `migrations/<engine>/` with shared version numbers, embedded in
 //! the binary and applied at start-up; a test proves the two schemas match.
 

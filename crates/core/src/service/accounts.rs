@@ -175,7 +175,7 @@ impl<S: Store> Quire<S> {
             .ok_or(Error::Unauthenticated(AuthProblem::InvalidToken))
     }
 
-    /// Changes the signed-in user's account (see [`UserUpdate::parse`]); at least one field
+    /// Changes the signed-in user's account (validated field by field); at least one field
     /// must be given.
     #[tracing::instrument(skip_all)]
     pub async fn update_me(&self, actor: &Actor, input: UserUpdate) -> Result<User> {

@@ -42,24 +42,24 @@ pub(crate) struct CommentRepr {
     updated_at: String,
 }
 
+/// Built from the `quire.v1` message ([`quire_wire::comment`]), so JSON, XML and Protobuf
+/// carry the same values.
 impl From<&Comment> for CommentRepr {
     fn from(comment: &Comment) -> Self {
+        let message = quire_wire::comment(comment);
+        let author = message.author.unwrap_or_default();
         Self {
-            comment_id: comment.id.get(),
-            post_id: comment.post_id.get(),
-            content: comment.body.as_str().to_owned(),
+            comment_id: message.comment_id,
+            post_id: message.post_id,
+            content: message.content,
             author: CommentAuthor {
-                user_id: comment.author.id.get(),
-                username: comment.author.username.as_str().to_owned(),
-                image: comment
-                    .author
-                    .image
-                    .as_ref()
-                    .map(|image| image.as_str().to_owned()),
-                following: comment.author.following,
+                user_id: author.user_id,
+                username: author.username,
+                image: author.image,
+                following: author.following,
             },
-            created_at: comment.created_at.to_rfc3339(),
-            updated_at: comment.updated_at.to_rfc3339(),
+            created_at: message.created_at,
+            updated_at: message.updated_at,
         }
     }
 }

@@ -59,39 +59,34 @@ pub(crate) struct PostRepr {
     updated_at: String,
 }
 
+/// Built from the `quire.v1` message ([`quire_wire::post`]), so JSON, XML and Protobuf carry
+/// the same values.
 impl From<&Post> for PostRepr {
     fn from(post: &Post) -> Self {
+        let message = quire_wire::post(post);
+        let author = message.author.unwrap_or_default();
         Self {
-            post_id: post.id.get(),
-            slug: post.slug.as_str().to_owned(),
-            title: post.title.as_str().to_owned(),
-            description: post.description.as_str().to_owned(),
-            content: post.body.as_ref().map(|body| body.as_str().to_owned()),
-            tags: post
-                .tags
-                .as_slice()
-                .iter()
-                .map(|tag| tag.as_str().to_owned())
-                .collect(),
+            post_id: message.post_id,
+            slug: message.slug,
+            title: message.title,
+            description: message.description,
+            content: message.content,
+            tags: message.tags,
             status: post.status.as_str(),
-            published_at: post.published_at.map(|at| at.to_rfc3339()),
-            language: post.meta.language.clone(),
-            category: post.meta.category.clone(),
+            published_at: message.published_at,
+            language: message.language,
+            category: message.category,
             author: AuthorRepr {
-                user_id: post.author.id.get(),
-                username: post.author.username.as_str().to_owned(),
-                name: post.author.name.clone(),
-                image: post
-                    .author
-                    .image
-                    .as_ref()
-                    .map(|image| image.as_str().to_owned()),
-                following: post.author.following,
+                user_id: author.user_id,
+                username: author.username,
+                name: author.name,
+                image: author.image,
+                following: author.following,
             },
-            favorites_count: post.favorites_count,
-            favorited: post.favorited,
-            created_at: post.created_at.to_rfc3339(),
-            updated_at: post.updated_at.to_rfc3339(),
+            favorites_count: message.favorites_count,
+            favorited: message.favorited,
+            created_at: message.created_at,
+            updated_at: message.updated_at,
         }
     }
 }

@@ -43,20 +43,22 @@ pub(crate) struct UserRepr {
     updated_at: String,
 }
 
+/// Built from the `quire.v1` message ([`quire_wire::user`]), so JSON, XML and Protobuf carry
+/// the same values.
 impl From<&UserView> for UserRepr {
     fn from(view: &UserView) -> Self {
-        let user = &view.user;
+        let message = quire_wire::user(view);
         Self {
-            user_id: user.id.get(),
-            username: user.username.as_str().to_owned(),
-            email: view.email.as_ref().map(|email| email.as_str().to_owned()),
-            name: user.name.clone(),
-            bio: user.bio.as_ref().map(|bio| bio.as_str().to_owned()),
-            image: user.image.as_ref().map(|image| image.as_str().to_owned()),
-            is_active: user.active,
-            roles: user.roles.iter().map(Role::as_str).collect(),
-            created_at: user.created_at.to_rfc3339(),
-            updated_at: user.updated_at.to_rfc3339(),
+            user_id: message.user_id,
+            username: message.username,
+            email: message.email,
+            name: message.name,
+            bio: message.bio,
+            image: message.image,
+            is_active: message.is_active,
+            roles: view.user.roles.iter().map(Role::as_str).collect(),
+            created_at: message.created_at,
+            updated_at: message.updated_at,
         }
     }
 }

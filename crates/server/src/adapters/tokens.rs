@@ -35,7 +35,7 @@ struct Claims {
 /// algorithm is fixed, never taken from the token), with the configured issuer and audience;
 /// `exp`, `nbf` and `iat` are all required and checked against the injected clock: a token is
 /// refused once `exp` has passed, and while `nbf` or `iat` lie more than
-/// [`CLOCK_LEEWAY_SECS`] in the future.
+/// `CLOCK_LEEWAY_SECS` in the future.
 pub struct JwtTokens {
     encoding: EncodingKey,
     decoding: DecodingKey,

@@ -115,4 +115,61 @@ on_both_engines! {
             .unwrap();
         assert_eq!(patch.status(), 415);
     }
+
+    async fn api_v1_and_grpc_send_the_same_bytes_for_the_same_resource(engine: Engine) {
+        use quire_grpc::pb::post_service_client::PostServiceClient;
+        use quire_grpc::pb::user_service_client::UserServiceClient;
+        use quire_proto::v1 as pb;
+
+        let app = TestApp::spawn(engine).await;
+        let author = app.register("wireauthor").await;
+        let reader = app.register("wirereader").await;
+        let article = app.create_article(&author, "On the wire", &["bytes", "wire"]).await;
+        let slug = article["slug"].as_str().unwrap();
+        app.post(&format!("/api/articles/{slug}/favorite"), Some(&reader.token), json!({})).await;
+        app.post("/api/profiles/wireauthor/follow", Some(&reader.token), json!({})).await;
+        let channel = tonic::transport::Channel::from_shared(app.url("")).unwrap().connect().await.unwrap();
+        fn signed<T>(token: &str, message: T) -> tonic::Request<T> {
+            let mut request = tonic::Request::new(message);
+            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+            request
+        }
+        let over_grpc = PostServiceClient::new(channel.clone())
+            .get_post(signed(&reader.token, pb::GetPostRequest { key: Some(pb::get_post_request::Key::Slug(slug.to_owned())) }))
+            .await
+            .unwrap()
+            .into_inner();
+        let over_v1 = app
+            .client
+            .get(app.url(&format!("/api/v1/posts/{}", over_grpc.post_id)))
+            .bearer_auth(&reader.token)
+            .header("accept", PROTOBUF)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(over_grpc.favorited && over_grpc.author.as_ref().unwrap().following);
+        assert_eq!(over_v1.as_ref(), over_grpc.encode_to_vec().as_slice());
+
+        let user_id = over_grpc.author.unwrap().user_id;
+        let user_over_grpc = UserServiceClient::new(channel)
+            .get_user(signed(&reader.token, pb::GetUserRequest { key: Some(pb::get_user_request::Key::UserId(user_id)) }))
+            .await
+            .unwrap()
+            .into_inner();
+        let user_over_v1 = app
+            .client
+            .get(app.url(&format!("/api/v1/users/{user_id}")))
+            .bearer_auth(&reader.token)
+            .header("accept", PROTOBUF)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(user_over_v1.as_ref(), user_over_grpc.encode_to_vec().as_slice());
+    }
 }

@@ -1,4 +1,6 @@
-//! Core entities as the messages of `resources.proto`, the same fields `/api/v1` serves.
+//! Core entities as the messages of `proto/quire/v1/resources.proto`: the one conversion that
+//! both `/api/v1` (its `application/x-protobuf`, and the JSON and XML built from the same
+//! messages) and the gRPC services use, so the two contracts cannot drift apart.
 
 use quire_core::model::{Comment, Post, Profile, UserView};
 use quire_core::roles::Role;
@@ -52,6 +54,7 @@ pub fn post(post: &Post) -> pb::Post {
         language: post.meta.language.clone(),
         category: post.meta.category.clone(),
         author: Some(author(&post.author)),
+        // A count is never negative on the wire, whatever a counter reads mid-update.
         favorites_count: post.favorites_count.max(0),
         favorited: post.favorited,
         created_at: post.created_at.to_rfc3339(),

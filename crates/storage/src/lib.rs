@@ -13,6 +13,7 @@ mod db;
 mod error;
 mod faults;
 mod idempotency;
+mod lists;
 mod posts;
 mod rows;
 pub mod schema;

@@ -10,14 +10,13 @@ use quire_core::ports::PostStore;
 use quire_core::time::Timestamp;
 use quire_core::values::{Body, Description, Slug, TagList, TagName, Title};
 use quire_core::{Error, Resource, Result};
-use sqlx::AssertSqlSafe;
 
 use crate::db::{Db, Tx};
 use crate::error::{db_error, db_error_or_gone};
 use crate::faults::Fault;
+use crate::lists::Window;
 use crate::rows::{
-    PostRow, author_columns, json_agg_close, json_agg_open, json_object, post_columns, post_json,
-    tag_names, viewer_id,
+    PostRow, author_columns, json_agg_close, json_agg_open, post_columns, tag_names, viewer_id,
 };
 use crate::sql::{Sql, json_list, on_reader, on_tx};
 
@@ -161,180 +160,6 @@ const TAGS: Sql = Sql {
     sqlite: tag_cloud!(sqlite, "name"),
     pg: tag_cloud!(pg, "name COLLATE \"C\""),
 };
-
-/// The start of a list statement's page part, up to the filter; see [`list_statement`].
-macro_rules! page_head {
-    ($engine:tt, $order:literal) => {
-        concat!(
-            "(SELECT ",
-            json_agg_open!($engine),
-            post_json!($engine),
-            " ORDER BY ",
-            $order,
-            " DESC, id DESC",
-            json_agg_close!($engine),
-            " FROM (SELECT ",
-            post_columns!($engine, "NULL"),
-            " FROM posts p JOIN users u ON u.id = p.author_id"
-        )
-    };
-}
-/// Published posts, newest published first.
-const PAGE_HEAD: Sql = Sql {
-    sqlite: page_head!(sqlite, "published_at"),
-    pg: page_head!(pg, "published_at"),
-};
-/// Drafts, newest created first.
-const DRAFTS_HEAD: Sql = Sql {
-    sqlite: page_head!(sqlite, "created_at"),
-    pg: page_head!(pg, "created_at"),
-};
-
-/// A value bound to a list statement.
-enum Bound {
-    Int(i64),
-    Text(String),
-}
-
-/// The single statement that answers a list: how many posts match, and the page of them as
-/// one JSON array, in one row. One statement means one snapshot (the count agrees with the
-/// page) and one hand-off from the database, whatever the page size.
-///
-/// The SQL is assembled only from the fixed fragments below and two integers; every other value
-/// is a bound parameter: `$1` the viewer, then the filter's values.
-/// Which rows of the ordered matches a list statement returns.
-#[derive(Clone, Copy)]
-enum Window {
-    /// RealWorld's limit and offset.
-    Offset(PageRequest),
-    /// A keyset page: up to `limit` + 1 rows after the cursor (the extra row tells whether a
-    /// next page exists), and the count only when asked.
-    After(KeysetRequest),
-}
-
-fn list_statement(
-    head: &str,
-    filter: &PostFilter,
-    window: Window,
-    viewer: Option<UserId>,
-) -> (String, Vec<Bound>) {
-    let mut binds = vec![Bound::Int(viewer_id(viewer))];
-    let mut bind = |value: Bound| {
-        binds.push(value);
-        format!("${}", binds.len())
-    };
-    let tag = filter
-        .tag
-        .as_ref()
-        .map(|tag| bind(Bound::Text(tag.as_str().to_owned())));
-    let favoriter = filter
-        .favorited_by
-        .as_ref()
-        .map(|user| bind(Bound::Text(user.key())));
-    let follower = filter.followed_by.map(|user| bind(Bound::Int(user.get())));
-    let author = filter
-        .author
-        .as_ref()
-        .map(|user| bind(Bound::Text(user.key())));
-    let language = filter
-        .language
-        .as_ref()
-        .map(|language| bind(Bound::Text(language.clone())));
-    let author_id = filter.author_id.map(|id| bind(Bound::Int(id.get())));
-    let after = match window {
-        Window::After(KeysetRequest {
-            after: Some(cursor),
-            ..
-        }) => Some((
-            bind(Bound::Int(cursor.at.as_millis())),
-            bind(Bound::Int(cursor.id.get())),
-        )),
-        _ => None,
-    };
-
-    let mut matching = String::new();
-    if let Some(tag) = &tag {
-        matching.push_str(&format!(
-            " JOIN post_tags pt ON pt.post_id = p.id \
-             AND pt.tag_id = (SELECT id FROM tags WHERE name = {tag})"
-        ));
-    }
-    if let Some(favoriter) = &favoriter {
-        matching.push_str(&format!(
-            " JOIN favorites f ON f.post_id = p.id \
-             AND f.user_id = (SELECT id FROM users WHERE username_key = {favoriter})"
-        ));
-    }
-    if let Some(follower) = &follower {
-        matching.push_str(&format!(
-            " JOIN follows fw ON fw.followee_id = p.author_id AND fw.follower_id = {follower}"
-        ));
-    }
-    // Drafts have no publish time: they are ordered, and paged, by creation.
-    let (status, order) = if filter.drafts {
-        ("draft", "p.created_at")
-    } else {
-        ("published", "p.published_at")
-    };
-    matching.push_str(&format!(" WHERE p.status = '{status}'"));
-    if let Some(author) = &author {
-        matching.push_str(&format!(
-            " AND p.author_id = (SELECT id FROM users WHERE username_key = {author})"
-        ));
-    }
-    if let Some(language) = &language {
-        matching.push_str(&format!(" AND p.language = {language}"));
-    }
-    if let Some(author_id) = &author_id {
-        matching.push_str(&format!(" AND p.author_id = {author_id}"));
-    }
-
-    // Single filters read the counters kept in step with every change; only combined filters
-    // count rows.
-    let count = match (&tag, &author, &favoriter, &follower) {
-        _ if matches!(window, Window::After(KeysetRequest { count: false, .. })) => {
-            "SELECT CAST(0 AS BIGINT)".to_owned()
-        }
-        _ if language.is_some() || author_id.is_some() || filter.drafts => {
-            format!("SELECT COUNT(*) FROM posts p{matching}")
-        }
-        (None, None, None, None) => {
-            "SELECT value FROM counters WHERE name = 'published_posts'".to_owned()
-        }
-        (Some(tag), None, None, None) => format!("SELECT post_count FROM tags WHERE name = {tag}"),
-        (None, Some(author), None, None) => {
-            format!("SELECT post_count FROM users WHERE username_key = {author}")
-        }
-        (None, None, Some(favoriter), None) => {
-            format!("SELECT favorite_count FROM users WHERE username_key = {favoriter}")
-        }
-        (None, None, None, Some(follower)) => format!(
-            "SELECT CAST(SUM(fu.post_count) AS BIGINT) FROM follows ff \
-             JOIN users fu ON fu.id = ff.followee_id WHERE ff.follower_id = {follower}"
-        ),
-        _ => format!("SELECT COUNT(*) FROM posts p{matching}"),
-    };
-
-    // Limit and offset are written as integer literals, not bound: SQLite plans a LIMIT by its
-    // value, so a bound one expires the prepared statement at every execution and forces a
-    // full re-prepare. Both are integers formatted here, so nothing from the client is spliced.
-    let (keyset, limit, offset) = match window {
-        Window::Offset(page) => (String::new(), u64::from(page.limit), page.offset),
-        Window::After(page) => (
-            after.map_or_else(String::new, |(at, id)| {
-                format!(" AND ({order}, p.id) < ({at}, {id})")
-            }),
-            u64::from(page.limit) + 1,
-            0,
-        ),
-    };
-    let sql = format!(
-        "SELECT COALESCE(({count}), 0) AS total, {head}{matching}{keyset} \
-         ORDER BY {order} DESC, p.id DESC LIMIT {limit} OFFSET {offset}) AS page_rows) \
-         AS page"
-    );
-    (sql, binds)
-}
 
 impl Db {
     /// Creates missing tags, links them to the post and, for a published post, counts it.
@@ -640,42 +465,6 @@ impl Db {
         })
         .map_err(db_error)?;
         row.map(PostRow::into_post).transpose()
-    }
-}
-
-impl Db {
-    /// Runs a list statement: the total and the rows of the window.
-    async fn run_list(
-        &self,
-        filter: &PostFilter,
-        window: Window,
-        viewer: Option<UserId>,
-    ) -> Result<(u64, Vec<PostRow>)> {
-        let (total, json): (i64, String) = on_reader!(self, |ex, dialect| {
-            let head = if filter.drafts {
-                DRAFTS_HEAD
-            } else {
-                PAGE_HEAD
-            };
-            let (statement, binds) = list_statement(head.of(dialect), filter, window, viewer);
-            let mut query = sqlx::query_as(AssertSqlSafe(statement));
-            for value in &binds {
-                query = match value {
-                    Bound::Int(value) => query.bind(*value),
-                    Bound::Text(value) => query.bind(value.clone()),
-                };
-            }
-            query.fetch_one(ex).await
-        })
-        .map_err(db_error)?;
-        // A negative count is drift in the counters: report it loudly, but still serve the list.
-        let total = u64::try_from(total).unwrap_or_else(|_| {
-            tracing::error!(total, ?filter, "a post counter is negative");
-            0
-        });
-        let rows = serde_json::from_str(&json)
-            .map_err(|error| Error::internal(format!("decoding a page of posts: {error}")))?;
-        Ok((total, rows))
     }
 }
 

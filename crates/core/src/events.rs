@@ -1,5 +1,6 @@
 //! Domain events: what happened, told once the change has committed, for whoever listens
-//! (subscriptions, streams, caches, search). An in-process bus by default; a broker later.
+//! (subscriptions, streams, sessions that must recheck their rights). Delivered by the
+//! `EventBus` port: an in-process bus.
 
 use crate::ids::{CommentId, PostId, UserId};
 use crate::time::Timestamp;

@@ -1,7 +1,7 @@
 //! quire's core: the domain of a publishing platform, independent of any transport or engine.
 //!
-//! Transports (`/api`, and later `/api/v1`, GraphQL and gRPC) call the use-cases in
-//! [`service`] with an optional [`policy::Actor`]; the use-cases apply the rules and the
+//! Transports (`/api`, `/api/v1`, GraphQL and gRPC) read their callers through
+//! [`service::Caller`] and call the use-cases in [`service`]; the use-cases apply the rules and the
 //! authorization [`policy`], and reach storage, time, randomness and password hashing only
 //! through the traits in [`ports`]. Nothing here knows about HTTP or SQL.
 

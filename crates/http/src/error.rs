@@ -92,37 +92,45 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = status_and_body(&self.0);
         let mut response = (status, Json(body)).into_response();
-        match &self.0 {
-            Error::Unauthenticated(_) => {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Token realm=\"quire\""),
-                );
-            }
-            Error::Unavailable {
-                retry_after_secs,
-                reason,
-            } => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-                tracing::warn!(reason, "service unavailable");
-            }
-            Error::Internal(cause) => {
-                let mut chain = cause.to_string();
-                let mut source = cause.source();
-                while let Some(next) = source {
-                    chain.push_str(": ");
-                    chain.push_str(&next.to_string());
-                    source = next.source();
-                }
-                response
-                    .extensions_mut()
-                    .insert(ServerFault(std::sync::Arc::new(chain)));
-            }
-            _ => {}
-        }
+        carry(&self.0, &mut response, "Token realm=\"quire\"");
         response
+    }
+}
+
+/// What every HTTP contract's response to a core error carries besides its body: the
+/// `WWW-Authenticate` challenge (RFC 9110 section 11.6.1) in the contract's scheme, `Retry-After`
+/// for an outage (logged as a warning), and, for a server fault, its cause chain for the
+/// middleware to log once with the request id.
+pub(crate) fn carry(error: &Error, response: &mut Response, challenge: &'static str) {
+    match error {
+        Error::Unauthenticated(_) => {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        Error::Unavailable {
+            retry_after_secs,
+            reason,
+        } => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            tracing::warn!(reason, "service unavailable");
+        }
+        Error::Internal(cause) => {
+            let mut chain = cause.to_string();
+            let mut source = cause.source();
+            while let Some(next) = source {
+                chain.push_str(": ");
+                chain.push_str(&next.to_string());
+                source = next.source();
+            }
+            response
+                .extensions_mut()
+                .insert(ServerFault(std::sync::Arc::new(chain)));
+        }
+        _ => {}
     }
 }
 

@@ -1,6 +1,6 @@
-//! quire's HTTP transports. Today: the RealWorld ("Conduit") API at `/api`, plus the health
-//! probes and the middleware every HTTP contract shares (request ids, tracing, limits, CORS,
-//! and one error shape for every failure).
+//! quire's HTTP transports: the RealWorld ("Conduit") API at `/api` and the resource API at
+//! `/api/v1`, plus the health probes and the middleware every HTTP contract shares (request
+//! ids, tracing, limits, CORS, and one error shape for every failure).
 //!
 //! Handlers only translate: they parse requests into core calls and core results into wire
 //! types. Rules and permissions live in `quire-core`; SQL lives in `quire-storage`, which this
@@ -11,6 +11,7 @@ mod extract;
 pub mod headers;
 mod health;
 mod middleware;
+mod patch;
 mod realworld;
 mod v1;
 

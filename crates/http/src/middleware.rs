@@ -47,8 +47,9 @@ fn accepted_id(value: &HeaderValue) -> Option<&str> {
 fn new_id() -> String {
     let mut bytes = [0u8; 16];
     if getrandom::fill(&mut bytes).is_err() {
-        // The OS random source failing is not worth failing a request over: an id only
-        // needs to be distinct, and time plus a counter is.
+        // The OS random source failing is not worth failing a request over: a process-wide
+        // counter keeps ids distinct within this process (they may then repeat across
+        // restarts and instances, which only weakens log correlation).
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         bytes[..8].copy_from_slice(&n.to_le_bytes());

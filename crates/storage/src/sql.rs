@@ -1,6 +1,7 @@
 //! One statement, two dialects, and the macros that run a statement body on whichever engine
-//! is open. Each body is type-checked once per engine, so a statement that does not fit one
-//! of them fails to compile rather than at run time, and every execution is counted.
+//! is open. Each body is type-checked once per engine, so its binds and row types must suit
+//! both drivers; the SQL text itself is not checked by the compiler but by the integration
+//! tests, which run every statement on both engines. Every execution is counted.
 
 /// A statement in each engine's dialect. Most statements are one text for both ([`Sql::both`]);
 /// where the dialects differ (JSON aggregation, `MAX` against `GREATEST`) each has its own.

@@ -1,36 +1,9 @@
 //! RealWorld's wire types, and their conversion from core entities.
 
 use quire_core::model::{Comment, Post, Profile, User};
-use quire_core::service::Patch;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
-/// A field of a partial update that tells absent (`#[serde(default)]`) from `null`.
-#[derive(Debug, Default)]
-pub(crate) enum Field<T> {
-    #[default]
-    Absent,
-    Null,
-    Value(T),
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Field<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Option::<T>::deserialize(deserializer).map(|value| match value {
-            Some(value) => Field::Value(value),
-            None => Field::Null,
-        })
-    }
-}
-
-impl<T> From<Field<T>> for Patch<T> {
-    fn from(field: Field<T>) -> Self {
-        match field {
-            Field::Absent => Patch::Absent,
-            Field::Null => Patch::Null,
-            Field::Value(value) => Patch::Value(value),
-        }
-    }
-}
+pub(crate) use crate::patch::Field;
 
 #[derive(Serialize)]
 pub(crate) struct UserBody {

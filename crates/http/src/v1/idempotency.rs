@@ -83,7 +83,8 @@ where
     let response = request().await.unwrap_or_else(IntoResponse::into_response);
     let status = response.status();
     if status.is_server_error() {
-        // Nothing was done that a retry would repeat: let the key go so the retry runs.
+        // Let the key go so a retry runs again. If the failure came after the write committed,
+        // that retry acts a second time (docs/architecture.md, "Known limits").
         state.quire.release_idempotency_key(actor, key).await?;
         return Ok(response);
     }

@@ -21,7 +21,7 @@ use super::problem::V1Error;
 use super::proto;
 use super::users::location;
 use crate::AppState;
-use crate::realworld::dto::Field;
+use crate::patch::Field;
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

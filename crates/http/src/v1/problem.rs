@@ -201,30 +201,15 @@ impl From<Problem> for V1Error {
 }
 
 impl IntoResponse for V1Error {
-    /// A core error's problem carries the headers and log entry the `/api` mapping gives it
-    /// too (`WWW-Authenticate`, `Retry-After`, a server fault logged once).
+    /// A core error's problem, with what every contract's response to it carries
+    /// ([`crate::error::carry`]): the `Bearer` challenge, `Retry-After`, a fault to log.
     fn into_response(self) -> Response {
         let error = match self {
             Self::Http(problem) => return problem.into_response(),
             Self::Core(error) => error,
         };
-        let problem = Problem::from_error(&error);
-        let shared = crate::error::ApiError(error).into_response();
-        let mut response = problem.into_response();
-        if let Some(value) = shared.headers().get(header::RETRY_AFTER) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, value.clone());
-        }
-        if shared.headers().contains_key(header::WWW_AUTHENTICATE) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"quire\""),
-            );
-        }
-        if let Some(fault) = shared.extensions().get::<crate::error::ServerFault>() {
-            response.extensions_mut().insert(fault.clone());
-        }
+        let mut response = Problem::from_error(&error).into_response();
+        crate::error::carry(&error, &mut response, "Bearer realm=\"quire\"");
         response
     }
 }

@@ -21,7 +21,7 @@ use super::negotiate::{
 use super::problem::V1Error;
 use super::proto;
 use crate::AppState;
-use crate::realworld::dto::Field;
+use crate::patch::Field;
 
 /// A user as `/api/v1` represents them; the email only where the viewer may see it.
 #[derive(Serialize, utoipa::ToSchema)]

@@ -15,7 +15,9 @@ use sqlx::sqlite::{
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::error::{RETRYABLE, db_error};
-use crate::faults::{Fault, Faults};
+use crate::faults::Fault;
+#[cfg(feature = "fault-injection")]
+use crate::faults::Faults;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -133,6 +135,7 @@ pub(crate) async fn acquire<D: sqlx::Database>(
 pub struct Db {
     pub(crate) engine: Engine,
     statements: Arc<AtomicU64>,
+    #[cfg(feature = "fault-injection")]
     faults: Arc<Faults>,
 }
 
@@ -146,6 +149,7 @@ impl Db {
         Ok(Self {
             engine,
             statements: Arc::new(AtomicU64::new(0)),
+            #[cfg(feature = "fault-injection")]
             faults: Arc::new(Faults::default()),
         })
     }
@@ -203,13 +207,21 @@ impl Db {
     }
 
     /// Arms a fault to fire the next `times` times its point is reached (for tests of
-    /// atomicity and retries; nothing is armed in normal operation).
+    /// atomicity and retries).
+    #[cfg(feature = "fault-injection")]
     pub fn inject_fault(&self, fault: Fault, times: u32) {
         self.faults.arm(fault, times);
     }
 
+    #[cfg(feature = "fault-injection")]
     pub(crate) fn fault(&self, fault: Fault) -> Result<()> {
         self.faults.check(fault)
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    #[inline(always)]
+    pub(crate) fn fault(&self, _fault: Fault) -> Result<()> {
+        Ok(())
     }
 
     /// Counts one statement about to run.

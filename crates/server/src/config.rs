@@ -337,42 +337,158 @@ pub enum ConfigError {
     },
 }
 
-/// The environment variables quire reads, for the configuration table and `quire config`.
-pub const ENV_VARS: &[&str] = &[
-    "QUIRE_CONFIG",
-    "QUIRE_LISTEN",
-    "QUIRE_DATA_DIR",
-    "QUIRE_DATABASE_URL",
-    "QUIRE_DATABASE_URL_FILE",
-    "QUIRE_DATABASE_DURABILITY",
-    "QUIRE_DATABASE_POOL_SIZE",
-    "QUIRE_DATABASE_ACQUIRE_TIMEOUT_SECS",
-    "QUIRE_DATABASE_STATEMENT_CACHE",
-    "QUIRE_LOG_FORMAT",
-    "QUIRE_LOG",
-    "QUIRE_JWT_SECRET",
-    "QUIRE_JWT_SECRET_FILE",
-    "QUIRE_JWT_TTL_SECS",
-    "QUIRE_BODY_LIMIT_BYTES",
-    "QUIRE_REQUEST_TIMEOUT_SECS",
-    "QUIRE_SHUTDOWN_GRACE_SECS",
-    "QUIRE_CORS_ORIGINS",
-    "QUIRE_GRAPHQL_MAX_DEPTH",
-    "QUIRE_GRAPHQL_MAX_COMPLEXITY",
-    "QUIRE_GRAPHQL_MAX_ALIASES",
-    "QUIRE_GRAPHQL_MAX_BATCH",
-    "QUIRE_GRAPHQL_INTROSPECTION",
-    "QUIRE_GRAPHQL_TIMEOUT_SECS",
-    "QUIRE_GRPC_LISTEN",
-    "QUIRE_ADMIN_LISTEN",
-    "QUIRE_OTLP_ENDPOINT",
-    "QUIRE_SHUTDOWN_DELAY_SECS",
-    "QUIRE_GRPC_MAX_MESSAGE_BYTES",
-    "QUIRE_ARGON2_MEMORY_KIB",
-    "QUIRE_ARGON2_ITERATIONS",
-    "QUIRE_ARGON2_PARALLELISM",
-    "QUIRE_ARGON2_MAX_CONCURRENT",
+/// How one environment variable changes the configuration: given the variable's name (for
+/// errors) and its value.
+type Apply = fn(&mut Config, &'static str, &str) -> Result<(), ConfigError>;
+
+/// Every environment variable quire reads (besides `QUIRE_CONFIG`, which names the file) and
+/// what it sets, each name written once. Applied in this order, so a `_FILE` form, listed after
+/// the plain one, wins when both are set.
+const ENV: &[(&str, Apply)] = &[
+    ("QUIRE_LISTEN", |c, var, v| {
+        set(&mut c.listen, parse_env(var, v))
+    }),
+    ("QUIRE_DATA_DIR", |c, _, v| {
+        c.data_dir = PathBuf::from(v);
+        Ok(())
+    }),
+    ("QUIRE_DATABASE_URL", |c, _, v| {
+        c.database.url = Some(Secret::new(v));
+        Ok(())
+    }),
+    ("QUIRE_DATABASE_URL_FILE", |c, var, v| {
+        c.database.url = Some(read_secret_file(var, v)?);
+        Ok(())
+    }),
+    ("QUIRE_DATABASE_DURABILITY", |c, var, v| {
+        let durability = match v {
+            "full" => Durability::Full,
+            "normal" => Durability::Normal,
+            _ => return Err(env_error(var, v, "expected full or normal")),
+        };
+        c.database.durability = durability;
+        Ok(())
+    }),
+    ("QUIRE_DATABASE_POOL_SIZE", |c, var, v| {
+        set(&mut c.database.pool_size, parse_env(var, v))
+    }),
+    ("QUIRE_DATABASE_ACQUIRE_TIMEOUT_SECS", |c, var, v| {
+        set(&mut c.database.acquire_timeout_secs, parse_env(var, v))
+    }),
+    ("QUIRE_DATABASE_STATEMENT_CACHE", |c, var, v| {
+        set(&mut c.database.statement_cache, parse_env(var, v))
+    }),
+    ("QUIRE_LOG_FORMAT", |c, var, v| {
+        let format = match v {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            _ => return Err(env_error(var, v, "expected pretty or json")),
+        };
+        c.log.format = format;
+        Ok(())
+    }),
+    ("QUIRE_LOG", |c, _, v| {
+        c.log.filter = v.to_owned();
+        Ok(())
+    }),
+    // A key given in the environment replaces any key the file gave, in either form.
+    ("QUIRE_JWT_SECRET", |c, _, v| {
+        c.jwt.secret = Some(Secret::new(v));
+        c.jwt.secret_file = None;
+        Ok(())
+    }),
+    ("QUIRE_JWT_SECRET_FILE", |c, _, v| {
+        c.jwt.secret_file = Some(PathBuf::from(v));
+        c.jwt.secret = None;
+        Ok(())
+    }),
+    ("QUIRE_JWT_TTL_SECS", |c, var, v| {
+        set(&mut c.jwt.ttl_secs, parse_env(var, v))
+    }),
+    ("QUIRE_BODY_LIMIT_BYTES", |c, var, v| {
+        set(&mut c.http.body_limit_bytes, parse_env(var, v))
+    }),
+    ("QUIRE_REQUEST_TIMEOUT_SECS", |c, var, v| {
+        set(&mut c.http.request_timeout_secs, parse_env(var, v))
+    }),
+    ("QUIRE_SHUTDOWN_GRACE_SECS", |c, var, v| {
+        set(&mut c.http.shutdown_grace_secs, parse_env(var, v))
+    }),
+    ("QUIRE_SHUTDOWN_DELAY_SECS", |c, var, v| {
+        set(&mut c.http.shutdown_delay_secs, parse_env(var, v))
+    }),
+    ("QUIRE_CORS_ORIGINS", |c, _, v| {
+        c.http.cors_origins = v
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(())
+    }),
+    ("QUIRE_GRAPHQL_MAX_DEPTH", |c, var, v| {
+        set(&mut c.graphql.max_depth, parse_env(var, v))
+    }),
+    ("QUIRE_GRAPHQL_MAX_COMPLEXITY", |c, var, v| {
+        set(&mut c.graphql.max_complexity, parse_env(var, v))
+    }),
+    ("QUIRE_GRAPHQL_MAX_ALIASES", |c, var, v| {
+        set(&mut c.graphql.max_aliases, parse_env(var, v))
+    }),
+    ("QUIRE_GRAPHQL_MAX_BATCH", |c, var, v| {
+        set(&mut c.graphql.max_batch, parse_env(var, v))
+    }),
+    ("QUIRE_GRAPHQL_INTROSPECTION", |c, var, v| {
+        set(&mut c.graphql.introspection, parse_env(var, v))
+    }),
+    ("QUIRE_GRAPHQL_TIMEOUT_SECS", |c, var, v| {
+        set(&mut c.graphql.timeout_secs, parse_env(var, v))
+    }),
+    ("QUIRE_GRPC_LISTEN", |c, var, v| {
+        c.grpc.listen = Some(parse_env(var, v)?);
+        Ok(())
+    }),
+    ("QUIRE_GRPC_MAX_MESSAGE_BYTES", |c, var, v| {
+        set(&mut c.grpc.max_message_bytes, parse_env(var, v))
+    }),
+    ("QUIRE_ADMIN_LISTEN", |c, var, v| {
+        set(&mut c.admin.listen, parse_env(var, v))
+    }),
+    ("QUIRE_OTLP_ENDPOINT", |c, _, v| {
+        c.log.otlp_endpoint = Some(v.to_owned());
+        Ok(())
+    }),
+    ("QUIRE_ARGON2_MEMORY_KIB", |c, var, v| {
+        set(&mut c.argon2.memory_kib, parse_env(var, v))
+    }),
+    ("QUIRE_ARGON2_ITERATIONS", |c, var, v| {
+        set(&mut c.argon2.iterations, parse_env(var, v))
+    }),
+    ("QUIRE_ARGON2_PARALLELISM", |c, var, v| {
+        set(&mut c.argon2.parallelism, parse_env(var, v))
+    }),
+    ("QUIRE_ARGON2_MAX_CONCURRENT", |c, var, v| {
+        set(&mut c.argon2.max_concurrent, parse_env(var, v))
+    }),
 ];
+
+/// The environment variables quire reads, for the configuration table and `quire config`.
+pub fn env_vars() -> impl Iterator<Item = &'static str> {
+    std::iter::once("QUIRE_CONFIG").chain(ENV.iter().map(|(var, _)| *var))
+}
+
+fn set<T>(field: &mut T, value: Result<T, ConfigError>) -> Result<(), ConfigError> {
+    *field = value?;
+    Ok(())
+}
+
+fn env_error(var: &'static str, value: &str, message: &str) -> ConfigError {
+    ConfigError::Env {
+        var,
+        value: value.to_owned(),
+        message: message.to_owned(),
+    }
+}
 
 fn parse_env<T: FromStr>(var: &'static str, value: &str) -> Result<T, ConfigError>
 where
@@ -481,132 +597,12 @@ impl Config {
         Ok(())
     }
 
+    /// The environment over the file: each variable of [`ENV`] that is set and not empty.
     fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
-        let get = |var: &str| env.get(var).filter(|value| !value.is_empty());
-        if let Some(v) = get("QUIRE_LISTEN") {
-            self.listen = parse_env("QUIRE_LISTEN", v)?;
-        }
-        if let Some(v) = get("QUIRE_DATA_DIR") {
-            self.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = get("QUIRE_DATABASE_URL") {
-            self.database.url = Some(Secret::new(v.clone()));
-        }
-        if let Some(v) = get("QUIRE_DATABASE_URL_FILE") {
-            self.database.url = Some(read_secret_file("QUIRE_DATABASE_URL_FILE", v)?);
-        }
-        if let Some(v) = get("QUIRE_DATABASE_DURABILITY") {
-            self.database.durability = match v.as_str() {
-                "full" => Durability::Full,
-                "normal" => Durability::Normal,
-                _ => {
-                    return Err(ConfigError::Env {
-                        var: "QUIRE_DATABASE_DURABILITY",
-                        value: v.clone(),
-                        message: "expected full or normal".to_owned(),
-                    });
-                }
-            };
-        }
-        if let Some(v) = get("QUIRE_DATABASE_POOL_SIZE") {
-            self.database.pool_size = parse_env("QUIRE_DATABASE_POOL_SIZE", v)?;
-        }
-        if let Some(v) = get("QUIRE_DATABASE_ACQUIRE_TIMEOUT_SECS") {
-            self.database.acquire_timeout_secs =
-                parse_env("QUIRE_DATABASE_ACQUIRE_TIMEOUT_SECS", v)?;
-        }
-        if let Some(v) = get("QUIRE_DATABASE_STATEMENT_CACHE") {
-            self.database.statement_cache = parse_env("QUIRE_DATABASE_STATEMENT_CACHE", v)?;
-        }
-        if let Some(v) = get("QUIRE_LOG_FORMAT") {
-            self.log.format = match v.as_str() {
-                "pretty" => LogFormat::Pretty,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(ConfigError::Env {
-                        var: "QUIRE_LOG_FORMAT",
-                        value: v.clone(),
-                        message: "expected pretty or json".to_owned(),
-                    });
-                }
-            };
-        }
-        if let Some(v) = get("QUIRE_LOG") {
-            self.log.filter = v.clone();
-        }
-        // A key given in the environment replaces any key the file gave, in either form.
-        if let Some(v) = get("QUIRE_JWT_SECRET") {
-            self.jwt.secret = Some(Secret::new(v.clone()));
-            self.jwt.secret_file = None;
-        }
-        if let Some(v) = get("QUIRE_JWT_SECRET_FILE") {
-            self.jwt.secret_file = Some(PathBuf::from(v));
-            self.jwt.secret = None;
-        }
-        if let Some(v) = get("QUIRE_JWT_TTL_SECS") {
-            self.jwt.ttl_secs = parse_env("QUIRE_JWT_TTL_SECS", v)?;
-        }
-        if let Some(v) = get("QUIRE_BODY_LIMIT_BYTES") {
-            self.http.body_limit_bytes = parse_env("QUIRE_BODY_LIMIT_BYTES", v)?;
-        }
-        if let Some(v) = get("QUIRE_REQUEST_TIMEOUT_SECS") {
-            self.http.request_timeout_secs = parse_env("QUIRE_REQUEST_TIMEOUT_SECS", v)?;
-        }
-        if let Some(v) = get("QUIRE_SHUTDOWN_GRACE_SECS") {
-            self.http.shutdown_grace_secs = parse_env("QUIRE_SHUTDOWN_GRACE_SECS", v)?;
-        }
-        if let Some(v) = get("QUIRE_CORS_ORIGINS") {
-            self.http.cors_origins = v
-                .split(',')
-                .map(str::trim)
-                .filter(|origin| !origin.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        if let Some(v) = get("QUIRE_GRAPHQL_MAX_DEPTH") {
-            self.graphql.max_depth = parse_env("QUIRE_GRAPHQL_MAX_DEPTH", v)?;
-        }
-        if let Some(v) = get("QUIRE_GRAPHQL_MAX_COMPLEXITY") {
-            self.graphql.max_complexity = parse_env("QUIRE_GRAPHQL_MAX_COMPLEXITY", v)?;
-        }
-        if let Some(v) = get("QUIRE_GRAPHQL_MAX_ALIASES") {
-            self.graphql.max_aliases = parse_env("QUIRE_GRAPHQL_MAX_ALIASES", v)?;
-        }
-        if let Some(v) = get("QUIRE_GRAPHQL_MAX_BATCH") {
-            self.graphql.max_batch = parse_env("QUIRE_GRAPHQL_MAX_BATCH", v)?;
-        }
-        if let Some(v) = get("QUIRE_GRAPHQL_INTROSPECTION") {
-            self.graphql.introspection = parse_env("QUIRE_GRAPHQL_INTROSPECTION", v)?;
-        }
-        if let Some(v) = get("QUIRE_GRAPHQL_TIMEOUT_SECS") {
-            self.graphql.timeout_secs = parse_env("QUIRE_GRAPHQL_TIMEOUT_SECS", v)?;
-        }
-        if let Some(v) = get("QUIRE_OTLP_ENDPOINT") {
-            self.log.otlp_endpoint = Some(v.clone());
-        }
-        if let Some(v) = get("QUIRE_ADMIN_LISTEN") {
-            self.admin.listen = parse_env("QUIRE_ADMIN_LISTEN", v)?;
-        }
-        if let Some(v) = get("QUIRE_SHUTDOWN_DELAY_SECS") {
-            self.http.shutdown_delay_secs = parse_env("QUIRE_SHUTDOWN_DELAY_SECS", v)?;
-        }
-        if let Some(v) = get("QUIRE_GRPC_LISTEN") {
-            self.grpc.listen = Some(parse_env("QUIRE_GRPC_LISTEN", v)?);
-        }
-        if let Some(v) = get("QUIRE_GRPC_MAX_MESSAGE_BYTES") {
-            self.grpc.max_message_bytes = parse_env("QUIRE_GRPC_MAX_MESSAGE_BYTES", v)?;
-        }
-        if let Some(v) = get("QUIRE_ARGON2_MEMORY_KIB") {
-            self.argon2.memory_kib = parse_env("QUIRE_ARGON2_MEMORY_KIB", v)?;
-        }
-        if let Some(v) = get("QUIRE_ARGON2_ITERATIONS") {
-            self.argon2.iterations = parse_env("QUIRE_ARGON2_ITERATIONS", v)?;
-        }
-        if let Some(v) = get("QUIRE_ARGON2_PARALLELISM") {
-            self.argon2.parallelism = parse_env("QUIRE_ARGON2_PARALLELISM", v)?;
-        }
-        if let Some(v) = get("QUIRE_ARGON2_MAX_CONCURRENT") {
-            self.argon2.max_concurrent = parse_env("QUIRE_ARGON2_MAX_CONCURRENT", v)?;
+        for (var, apply) in ENV {
+            if let Some(value) = env.get(*var).filter(|value| !value.is_empty()) {
+                apply(self, var, value)?;
+            }
         }
         Ok(())
     }

@@ -238,7 +238,7 @@ fn the_operations_guide_documents_every_variable() {
         "/../../docs/operations.md"
     ))
     .unwrap();
-    for var in quire_server::config::ENV_VARS {
+    for var in quire_server::config::env_vars() {
         assert!(
             guide.contains(&format!("`{var}`")),
             "docs/operations.md does not document {var}"

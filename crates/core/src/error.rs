@@ -23,6 +23,9 @@ pub enum AuthProblem {
     InvalidToken,
     /// A log-in attempt with an unknown email or a wrong password (deliberately not told apart).
     InvalidCredentials,
+    /// The caller's roles changed since a long-lived connection signed in: what it was
+    /// subscribed to may no longer be theirs to see, so it ends and the client connects again.
+    RightsChanged,
 }
 
 /// Messages about input fields, keyed by field name, in a stable order.

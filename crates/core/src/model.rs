@@ -131,6 +131,7 @@ pub struct Post {
     pub tags: TagList,
     pub author: Profile,
     pub favorited: bool,
+    /// How many users favorited it; never negative.
     pub favorites_count: i64,
     pub status: PostStatus,
     pub published_at: Option<Timestamp>,

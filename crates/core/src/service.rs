@@ -1,8 +1,8 @@
 //! The use-cases: every operation a user can perform, whichever contract carries it.
 //!
 //! Each checks input, then the [`crate::policy`], then acts through the [`crate::ports`].
-//! Checks run in the order the contracts promise: authentication (done by the caller via
-//! [`Quire::authenticate`]), then existence (404), then permission (403), then input (422).
+//! Checks run in the order the contracts promise: authentication (done by the transport via
+//! [`Quire::caller`]), then existence (404), then permission (403), then input (422).
 
 mod accounts;
 mod batch;

@@ -42,6 +42,9 @@ pub fn coded(message: impl Into<String>, code: &'static str) -> GraphqlError {
     GraphqlError::new(message).extend_with(|_, extensions| extensions.set("code", code))
 }
 
+/// GraphQL's names for the core's fields where they differ: `setUserActive` takes `active`.
+const FIELD_NAMES: &[(&str, &str)] = &[("isActive", "active")];
+
 /// The one mapping from the core's error to what a GraphQL client sees.
 pub fn graphql_error(error: &Error) -> GraphqlError {
     match error {
@@ -52,12 +55,12 @@ pub fn graphql_error(error: &Error) -> GraphqlError {
                 code::BAD_USER_INPUT
             };
             let summary = fields
-                .iter()
+                .iter_as(FIELD_NAMES)
                 .map(|(field, messages)| format!("{field} {}", messages.join(", ")))
                 .collect::<Vec<_>>()
                 .join("; ");
             let details: async_graphql::indexmap::IndexMap<async_graphql::Name, Value> = fields
-                .iter()
+                .iter_as(FIELD_NAMES)
                 .map(|(field, messages)| {
                     (
                         async_graphql::Name::new(field),
@@ -75,6 +78,9 @@ pub fn graphql_error(error: &Error) -> GraphqlError {
                 AuthProblem::MissingToken => "sign in to do this",
                 AuthProblem::InvalidToken => "the token is invalid or expired",
                 AuthProblem::InvalidCredentials => "email or password is invalid",
+                AuthProblem::RightsChanged => {
+                    "your roles changed since this connection signed in; connect again"
+                }
             },
             code::UNAUTHENTICATED,
         ),

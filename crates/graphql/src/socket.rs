@@ -94,30 +94,27 @@ pub async fn serve<S: Store>(
 ) {
     let (mut sink, mut source) = socket.split();
     let (input, received) = mpsc::channel::<Vec<u8>>(16);
-    let (signed_in, mut signed_in_as) = oneshot::channel::<Caller>();
+    let (signed_in, mut signed_in_as) = oneshot::channel::<SignIn>();
     let init_quire = quire.clone();
-    let graphql = async_graphql::http::WebSocket::new(schema, tokio_stream_of(received), protocol)
+    let graphql = async_graphql::http::WebSocket::new(schema, stream_of(received), protocol)
         .on_connection_init(move |payload| connection_init(init_quire, payload, signed_in));
     futures_util::pin_mut!(graphql);
     let mut lapse: BoxFuture<'static, quire_core::Error> = Box::pin(std::future::pending());
-    let mut waiting_for_init = true;
+    let mut sign_in: Option<SignIn> = None;
     let mut operations = Operations::new(protocol);
     loop {
         let close = tokio::select! {
-            incoming = source.next() => match incoming {
-                Some(Ok(Message::Text(text))) => match operations.receive(text.as_str()) {
-                    Some(close) => Some(close),
-                    None if input.send(text.as_bytes().to_vec()).await.is_err() => break,
-                    None => None,
-                },
-                Some(Ok(Message::Binary(bytes))) => {
-                    if input.send(bytes.to_vec()).await.is_err() {
-                        break;
-                    }
-                    None
+            // Read from the client only while there is room for what it sends: the library
+            // takes input only as it is polled, so waiting on a full channel inside this loop
+            // would stop both.
+            (permit, incoming) = async { (input.reserve().await, source.next().await) } => {
+                let Ok(permit) = permit else { break };
+                match incoming {
+                    Some(Ok(Message::Text(text))) => accept(permit, &mut operations, text.as_bytes()),
+                    Some(Ok(Message::Binary(bytes))) => accept(permit, &mut operations, &bytes),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
             },
             outgoing = graphql.next() => match outgoing {
                 Some(WsMessage::Text(text)) => {
@@ -128,13 +125,24 @@ pub async fn serve<S: Store>(
                     }
                     None
                 }
-                Some(WsMessage::Close(code, reason)) => Some(refusal_close(code, reason)),
+                Some(WsMessage::Close(code, reason)) => {
+                    // The library closes every refused init with 1002, and may do so before
+                    // this loop has heard how the init went.
+                    if sign_in.is_none() {
+                        sign_in = signed_in_as.try_recv().ok();
+                    }
+                    Some(refusal_close(code, reason, sign_in.as_ref()))
+                }
                 None => break,
             },
-            caller = &mut signed_in_as, if waiting_for_init => {
-                waiting_for_init = false;
-                if let Ok(caller) = caller {
-                    lapse = quire.lapse(&caller);
+            heard = &mut signed_in_as, if sign_in.is_none() => {
+                if let Ok(heard) = heard {
+                    if let SignIn::Accepted(caller) = &heard {
+                        lapse = quire.lapse(caller);
+                    }
+                    sign_in = Some(heard);
+                } else {
+                    sign_in = Some(SignIn::Failed);
                 }
                 None
             },
@@ -142,7 +150,7 @@ pub async fn serve<S: Store>(
                 tracing::info!(%reason, "closing a GraphQL WebSocket whose credential lapsed");
                 Some(CloseFrame {
                     code: FORBIDDEN,
-                    reason: "Forbidden: the token expired or the account was deactivated".into(),
+                    reason: format!("Forbidden: {}", graphql_error(&reason).message).into(),
                 })
             },
         };
@@ -153,17 +161,38 @@ pub async fn serve<S: Store>(
     }
 }
 
-fn tokio_stream_of(
-    mut received: mpsc::Receiver<Vec<u8>>,
-) -> impl futures_util::Stream<Item = Vec<u8>> {
+/// How a connection's `connection_init` went.
+#[derive(Debug)]
+enum SignIn {
+    Accepted(Caller),
+    /// The credential was refused: the connection closes with 4403.
+    Refused,
+    /// Checking it failed (the database down, say): the library's code stands.
+    Failed,
+}
+
+/// Passes a client message to the library, unless the protocol rules out what it asks.
+fn accept(
+    permit: mpsc::Permit<'_, Vec<u8>>,
+    operations: &mut Operations,
+    message: &[u8],
+) -> Option<CloseFrame> {
+    let close = operations.receive(message);
+    if close.is_none() {
+        permit.send(message.to_vec());
+    }
+    close
+}
+
+fn stream_of(mut received: mpsc::Receiver<Vec<u8>>) -> impl futures_util::Stream<Item = Vec<u8>> {
     futures_util::stream::poll_fn(move |cx| received.poll_recv(cx))
 }
 
 /// async-graphql closes every refused `connection_init` with 1002; graphql-transport-ws
 /// closes a refused credential with 4403 Forbidden (clients then stop retrying with it).
 /// Other failures, such as the database being down, keep the library's code.
-fn refusal_close(code: u16, reason: String) -> CloseFrame {
-    if code == 1002 && reason.contains("token") {
+fn refusal_close(code: u16, reason: String, sign_in: Option<&SignIn>) -> CloseFrame {
+    if code == 1002 && matches!(sign_in, Some(SignIn::Refused)) {
         CloseFrame {
             code: FORBIDDEN,
             reason: format!("Forbidden: {reason}").into(),
@@ -177,30 +206,46 @@ fn refusal_close(code: u16, reason: String) -> CloseFrame {
 }
 
 /// Signs a WebSocket connection in from its `connection_init` payload:
-/// `{"Authorization": "Bearer <token>"}` (any case) or `{"token": "<token>"}`. No token is
-/// anonymous; a bad one closes the connection.
+/// `{"Authorization": "Bearer <token>"}` or `{"token": "<token>"}` (keys in any case). No
+/// credential is anonymous; a bad one, or one that is not a string, closes the connection.
 async fn connection_init<S: Store>(
     quire: Quire<S>,
     payload: Value,
-    signed_in: oneshot::Sender<Caller>,
+    signed_in: oneshot::Sender<SignIn>,
 ) -> async_graphql::Result<Data> {
-    let authorization = payload.as_object().and_then(|fields| {
+    let refuse = |error: quire_core::Error, signed_in: oneshot::Sender<SignIn>| {
+        let refused = matches!(error, quire_core::Error::Unauthenticated(_));
+        let _ = signed_in.send(if refused {
+            SignIn::Refused
+        } else {
+            SignIn::Failed
+        });
+        graphql_error(&error)
+    };
+    let presented = payload.as_object().and_then(|fields| {
         fields.iter().find_map(|(key, value)| {
-            let value = value.as_str()?;
             if key.eq_ignore_ascii_case("authorization") {
-                Some(value.to_owned())
-            } else if key == "token" {
-                Some(format!("Bearer {value}"))
+                Some(value.as_str().map(str::to_owned))
+            } else if key.eq_ignore_ascii_case("token") {
+                Some(value.as_str().map(|token| format!("Bearer {token}")))
             } else {
                 None
             }
         })
     });
-    let caller = quire
-        .caller(authorization.as_deref())
-        .await
-        .map_err(|error| graphql_error(&error))?;
-    let _ = signed_in.send(caller.clone());
+    let authorization = match presented {
+        None => None,
+        Some(Some(authorization)) => Some(authorization),
+        Some(None) => {
+            let error = quire_core::Error::Unauthenticated(quire_core::AuthProblem::InvalidToken);
+            return Err(refuse(error, signed_in));
+        }
+    };
+    let caller = match quire.caller(authorization.as_deref()).await {
+        Ok(caller) => caller,
+        Err(error) => return Err(refuse(error, signed_in)),
+    };
+    let _ = signed_in.send(SignIn::Accepted(caller.clone()));
     let mut data = Data::default();
     data.insert(Connection(caller));
     Ok(data)
@@ -223,11 +268,11 @@ impl Operations {
     }
 
     /// Notes a client message; a `subscribe` with an id already running closes the connection.
-    fn receive(&mut self, text: &str) -> Option<CloseFrame> {
+    fn receive(&mut self, message: &[u8]) -> Option<CloseFrame> {
         if !self.enforced {
             return None;
         }
-        let message: Value = serde_json::from_str(text).ok()?;
+        let message: Value = serde_json::from_slice(message).ok()?;
         let id = message.get("id")?.as_str()?;
         match message.get("type")?.as_str()? {
             "subscribe" if self.running.contains_key(id) => Some(CloseFrame {
@@ -328,23 +373,23 @@ mod tests {
     fn a_duplicate_subscription_id_closes_with_4409() {
         let mut operations = Operations::new(Protocols::GraphQLWS);
         let subscribe = r#"{"id":"1","type":"subscribe","payload":{"query":"subscription { postPublished { id } }"}}"#;
-        assert!(operations.receive(subscribe).is_none());
-        let close = operations.receive(subscribe).unwrap();
+        assert!(operations.receive(subscribe.as_bytes()).is_none());
+        let close = operations.receive(subscribe.as_bytes()).unwrap();
         assert_eq!(close.code, SUBSCRIBER_EXISTS);
         // Once completed, the id may be used again.
         assert!(
             operations
-                .receive(r#"{"id":"1","type":"complete"}"#)
+                .receive(br#"{"id":"1","type":"complete"}"#)
                 .is_none()
         );
-        assert!(operations.receive(subscribe).is_none());
+        assert!(operations.receive(subscribe.as_bytes()).is_none());
     }
 
     #[test]
     fn a_request_error_is_an_error_message_without_complete() {
         let mut operations = Operations::new(Protocols::GraphQLWS);
         operations.receive(
-            r#"{"id":"7","type":"subscribe","payload":{"query":"subscription { nope }"}}"#,
+            br#"{"id":"7","type":"subscribe","payload":{"query":"subscription { nope }"}}"#,
         );
         let next = r#"{"id":"7","type":"next","payload":{"data":null,"errors":[{"message":"Unknown field \"nope\""}]}}"#;
         let sent: Value = serde_json::from_str(&operations.send(next.to_owned()).unwrap()).unwrap();
@@ -363,7 +408,7 @@ mod tests {
     #[test]
     fn field_errors_and_later_results_stay_next() {
         let mut operations = Operations::new(Protocols::GraphQLWS);
-        operations.receive(r#"{"id":"2","type":"subscribe","payload":{"query":"subscription { commentAdded(postId: 9) { id } }"}}"#);
+        operations.receive(br#"{"id":"2","type":"subscribe","payload":{"query":"subscription { commentAdded(postId: 9) { id } }"}}"#);
         let at_path = r#"{"id":"2","type":"next","payload":{"data":null,"errors":[{"message":"not found","path":["commentAdded"]}]}}"#;
         let sent: Value =
             serde_json::from_str(&operations.send(at_path.to_owned()).unwrap()).unwrap();
@@ -379,7 +424,7 @@ mod tests {
     fn the_older_protocol_passes_through() {
         let mut operations = Operations::new(Protocols::SubscriptionsTransportWS);
         let start = r#"{"id":"1","type":"start","payload":{"query":"{ tags }"}}"#;
-        assert!(operations.receive(start).is_none());
-        assert!(operations.receive(start).is_none());
+        assert!(operations.receive(start.as_bytes()).is_none());
+        assert!(operations.receive(start.as_bytes()).is_none());
     }
 }

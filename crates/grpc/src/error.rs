@@ -41,6 +41,7 @@ pub fn status(error: &Error) -> Status {
             AuthProblem::MissingToken => "sign in: send authorization: Bearer <token>",
             AuthProblem::InvalidToken => "the token is invalid or expired",
             AuthProblem::InvalidCredentials => "email or password is invalid",
+            AuthProblem::RightsChanged => "your roles changed since this stream began; watch again",
         }),
         Error::Forbidden(what) => {
             Status::permission_denied(format!("you may not do this to this {}", resource(*what)))

@@ -144,7 +144,13 @@ impl<S: Store> UserService for Users<S> {
         };
         let view = self
             .quire
-            .change_user(&actor, user_id(message.user_id)?, update, None, None)
+            .change_user(
+                &actor,
+                user_id(message.user_id)?,
+                update,
+                Patch::Absent,
+                Patch::Absent,
+            )
             .await
             .or_status()?;
         Ok(Response::new(convert::user(&view)))

@@ -58,6 +58,7 @@ pub(crate) fn status_and_body(error: &Error) -> (StatusCode, Value) {
                 AuthProblem::MissingToken => ("token", "is missing"),
                 AuthProblem::InvalidToken => ("token", "is invalid"),
                 AuthProblem::InvalidCredentials => ("credentials", "invalid"),
+                AuthProblem::RightsChanged => ("token", "is invalid"),
             };
             (StatusCode::UNAUTHORIZED, error_body(key, message))
         }

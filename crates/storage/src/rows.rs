@@ -243,7 +243,8 @@ impl PostRow {
             tags: TagList::from_trusted(tags),
             author: self.author.into(),
             favorited: self.favorited,
-            favorites_count: self.favorites_count,
+            // A count is never negative, whatever a counter reads mid-update.
+            favorites_count: self.favorites_count.max(0),
             status,
             published_at: self.published_at.map(Timestamp::from_millis),
             meta: PostMeta {

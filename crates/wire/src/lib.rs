@@ -54,8 +54,7 @@ pub fn post(post: &Post) -> pb::Post {
         language: post.meta.language.clone(),
         category: post.meta.category.clone(),
         author: Some(author(&post.author)),
-        // A count is never negative on the wire, whatever a counter reads mid-update.
-        favorites_count: post.favorites_count.max(0),
+        favorites_count: post.favorites_count,
         favorited: post.favorited,
         created_at: post.created_at.to_rfc3339(),
         updated_at: post.updated_at.to_rfc3339(),

@@ -180,7 +180,7 @@ impl<S: Store> Quire<S> {
     #[tracing::instrument(skip_all)]
     pub async fn update_me(&self, actor: &Actor, input: UserUpdate) -> Result<User> {
         let view = self
-            .change_user(actor, actor.user_id, input, None, None)
+            .change_user(actor, actor.user_id, input, Patch::Absent, Patch::Absent)
             .await?;
         Ok(view.user)
     }

@@ -86,7 +86,8 @@ impl<S: Store> Quire<S> {
         if users.is_empty() || per_user == 0 {
             return Ok(Vec::new());
         }
-        let per_user = per_user.min(PageRequest::MAX_LIMIT);
+        // One more than the largest page, for the caller to tell whether another follows.
+        let per_user = per_user.min(PageRequest::MAX_LIMIT + 1);
         let members = self.store.follow_lists(users, direction, per_user).await?;
         Ok(members
             .into_iter()

@@ -122,20 +122,26 @@ impl<S: Store> Quire<S> {
     }
 
     /// Resolves, with the reason, once a signed-in caller's credential no longer holds: when
-    /// the token expires, or when a check after their account changed (or every
-    /// [`RECHECK_INTERVAL_MILLIS`]) refuses it. Never resolves for an anonymous caller, nor
-    /// while the database cannot answer (the connection is not dropped for our outage).
+    /// the token expires, the user is deactivated or gone, or their roles change (what a
+    /// connection opened with them was allowed may no longer be allowed:
+    /// [`AuthProblem::RightsChanged`]). Checked at once, then after each `AccountChanged` event
+    /// for the user, at the token's expiry, and every [`RECHECK_INTERVAL_MILLIS`] as a safety net.
+    /// Never resolves for an anonymous caller, nor while the database cannot answer (the
+    /// connection is not dropped for our outage).
     pub fn lapse(&self, caller: &Caller) -> BoxFuture<'static, Error> {
         let Some(signed_in) = caller.signed_in.clone() else {
             return Box::pin(future::pending());
         };
         let quire = self.clone();
         let caller = caller.clone();
-        // Subscribed before the first wait, so a change made meanwhile is heard.
+        // Subscribed before the first check, so no change is missed between the two.
         let mut events = self.events();
         Box::pin(async move {
             let user = signed_in.actor.user_id;
             loop {
+                if let Err(error) = quire.still(&caller).await {
+                    return error;
+                }
                 let now = quire.adapters.clock.now().as_millis();
                 let next_check =
                     Timestamp::from_millis(now.saturating_add(RECHECK_INTERVAL_MILLIS))
@@ -153,12 +159,20 @@ impl<S: Store> Quire<S> {
                 };
                 futures_util::pin_mut!(changed);
                 let _woken = future::select(timer, changed).await;
-                // Only a refusal ends it; an outage of ours is checked again later.
-                if let Err(error @ Error::Unauthenticated(_)) = quire.recheck(&caller).await {
-                    return error;
-                }
             }
         })
+    }
+
+    /// The caller as of now, provided they still hold what `caller` held: refused if the
+    /// credential no longer verifies, [`AuthProblem::RightsChanged`] if their roles changed.
+    /// An outage of ours is not a refusal: the caller is kept as they were.
+    pub async fn still(&self, caller: &Caller) -> Result<Caller> {
+        match self.recheck(caller).await {
+            Ok(now) if now.actor() == caller.actor() => Ok(now),
+            Ok(_) => Err(Error::Unauthenticated(AuthProblem::RightsChanged)),
+            Err(error @ Error::Unauthenticated(_)) => Err(error),
+            Err(_) => Ok(caller.clone()),
+        }
     }
 
     /// The caller a verified `token` names, with the token's expiry.

@@ -1,6 +1,6 @@
 //! Reading users, and the account changes only admins make.
 
-use super::{Quire, UserUpdate};
+use super::{Patch, Quire, UserUpdate};
 use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::events::DomainEvent;
 use crate::ids::UserId;
@@ -53,8 +53,8 @@ impl<S: Store> Quire<S> {
         actor: &Actor,
         id: UserId,
         profile: UserUpdate,
-        roles: Option<Vec<String>>,
-        active: Option<bool>,
+        roles: Patch<Vec<String>>,
+        active: Patch<bool>,
     ) -> Result<UserView> {
         let target = self
             .store
@@ -62,7 +62,7 @@ impl<S: Store> Quire<S> {
             .await?
             .ok_or(Error::NotFound(Resource::User))?;
         let changes_profile = !profile.is_empty();
-        let changes_account = roles.is_some() || active.is_some();
+        let changes_account = roles != Patch::Absent || active != Patch::Absent;
         let may_profile = policy::may_change_profile(actor, id);
         let may_account = policy::may_manage_users(actor);
         let allowed = match (changes_profile, changes_account) {
@@ -81,14 +81,25 @@ impl<S: Store> Quire<S> {
         let mut errors = FieldErrors::new();
         let (mut changes, password) = profile.parse(&mut errors);
         changes.roles = match roles {
-            None => None,
-            Some(names) => {
+            Patch::Absent => None,
+            Patch::Null => {
+                errors.add("roles", "can't be null; send [] for none");
+                None
+            }
+            Patch::Value(names) => {
                 let parsed: Result<Vec<Role>, _> =
                     names.iter().map(|name| Role::parse(name)).collect();
                 errors.check("roles", parsed).map(|roles| Roles::of(&roles))
             }
         };
-        changes.active = active;
+        changes.active = match active {
+            Patch::Absent => None,
+            Patch::Null => {
+                errors.add("isActive", "can't be null");
+                None
+            }
+            Patch::Value(active) => Some(active),
+        };
         let own = target.id == actor.user_id;
         if own
             && changes
@@ -97,7 +108,7 @@ impl<S: Store> Quire<S> {
         {
             errors.add("roles", "cannot remove your own admin role");
         }
-        if own && active == Some(false) {
+        if own && changes.active == Some(false) {
             errors.add("isActive", "cannot deactivate yourself");
         }
         errors.into_result()?;
@@ -126,6 +137,7 @@ impl<S: Store> Quire<S> {
             based_on,
             ..UserUpdate::default()
         };
-        self.change_user(actor, id, profile, roles, active).await
+        self.change_user(actor, id, profile, roles.into(), active.into())
+            .await
     }
 }

@@ -1,13 +1,14 @@
 //! What a listener hears of the domain events: the comments and posts it may see, as it sees
 //! them now. Every contract's subscriptions and streams take these, so the rule is written
 //! once: each event is authorized against the listener's current rights (the credential checked
-//! again, the account read again), and the stream ends with [`Error::Unauthenticated`] as
-//! soon as the credential lapses, whether or not anything is being delivered.
+//! again, the account read again), and the stream ends with `Error::Unauthenticated` as soon
+//! as the credential lapses or the listener's roles change, whether or not anything is being
+//! delivered.
 
 use futures_util::{StreamExt, stream};
 
 use super::{Caller, PostAddress, Quire};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::DomainEvent;
 use crate::ids::PostId;
 use crate::model::{Comment, Post};
@@ -23,59 +24,67 @@ impl<S: Store> Quire<S> {
         // Subscribe before checking, so nothing added in between is missed.
         let events = self.events();
         self.post(PostAddress::Id(post), listener.actor()).await?;
-        Ok(
-            self.guarded(listener, events, move |quire, event, now| async move {
-                let DomainEvent::CommentAdded {
+        let heard = self.guarded(
+            listener,
+            events,
+            move |event| match event {
+                DomainEvent::CommentAdded {
                     comment, post: on, ..
-                } = event
-                else {
-                    return None;
-                };
-                if on != post {
-                    return None;
-                }
-                quire.comment(comment, now.actor()).await.ok()
-            }),
-        )
+                } if on == post => Some(comment),
+                _ => None,
+            },
+            |quire, comment, now| async move { quire.comment(comment, now.actor()).await.ok() },
+        );
+        Ok(heard)
     }
 
     /// Posts published from now on (new, or drafts made public) that the listener may see.
     pub fn posts_published(&self, listener: Caller) -> Heard<Post> {
         let events = self.events();
-        self.guarded(listener, events, |quire, event, now| async move {
-            let DomainEvent::PostPublished { post, .. } = event else {
-                return None;
-            };
-            quire.post(PostAddress::Id(post), now.actor()).await.ok()
-        })
+        self.guarded(
+            listener,
+            events,
+            |event| match event {
+                DomainEvent::PostPublished { post, .. } => Some(post),
+                _ => None,
+            },
+            |quire, post, now| async move {
+                quire.post(PostAddress::Id(post), now.actor()).await.ok()
+            },
+        )
     }
 
-    /// The events `hear` turns into items, each for the listener as they are at that moment,
-    /// until the listener's credential lapses.
-    fn guarded<T, F, Fut>(
+    /// What `hear` picks out of the events, loaded by `load` for the listener as they are at
+    /// that moment, until the listener's credential lapses or their roles change (the stream
+    /// then ends with that error). Events of no interest cost nothing; each that is heard costs
+    /// a check of the listener and a load.
+    fn guarded<K, T, H, L, Fut>(
         &self,
         listener: Caller,
         events: crate::ports::EventStream,
-        hear: F,
+        hear: H,
+        load: L,
     ) -> Heard<T>
     where
+        K: Send + 'static,
         T: Send + 'static,
-        F: Fn(Quire<S>, DomainEvent, Caller) -> Fut + Send + Sync + Clone + 'static,
+        H: Fn(DomainEvent) -> Option<K> + Send + 'static,
+        L: Fn(Quire<S>, K, Caller) -> Fut + Send + Sync + Clone + 'static,
         Fut: std::future::Future<Output = Option<T>> + Send,
     {
         let lapse = self.lapse(&listener);
         let quire = self.clone();
-        let heard = events.filter_map(move |event| {
-            let (quire, listener, hear) = (quire.clone(), listener.clone(), hear.clone());
-            async move {
-                match quire.recheck(&listener).await {
-                    Ok(now) => hear(quire, event, now).await.map(Ok),
-                    Err(error @ Error::Unauthenticated(_)) => Some(Err(error)),
-                    // Our outage is no reason to drop the listener: this event is skipped.
-                    Err(_) => None,
+        let heard = events
+            .filter_map(move |event| std::future::ready(hear(event)))
+            .filter_map(move |key| {
+                let (quire, listener, load) = (quire.clone(), listener.clone(), load.clone());
+                async move {
+                    match quire.still(&listener).await {
+                        Ok(now) => load(quire, key, now).await.map(Ok),
+                        Err(error) => Some(Err(error)),
+                    }
                 }
-            }
-        });
+            });
         let lapsed = stream::once(lapse).map(Err);
         let merged = stream::select(heard, lapsed);
         Box::pin(merged.scan(false, |ended, item| {

@@ -118,7 +118,7 @@ impl<S: Store> PostNode<S> {
     }
 
     async fn favorites_count(&self) -> i64 {
-        self.post.favorites_count.max(0)
+        self.post.favorites_count
     }
 
     /// Whether the viewer has favorited it; false when anonymous.

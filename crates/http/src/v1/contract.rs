@@ -50,7 +50,8 @@ impl Modify for Protocol {
         server.description = Some("this server".to_owned());
         openapi.servers = Some(vec![server]);
         for (path, item) in &mut openapi.paths.paths {
-            let single = path.ends_with('}');
+            // A resource with a representation: one that can be read (and so has an ETag).
+            let single = path.ends_with('}') && item.get.is_some();
             let operations = [
                 (Method::Get, item.get.as_mut()),
                 (Method::Post, item.post.as_mut()),
@@ -80,6 +81,10 @@ enum Method {
 /// scheme (a token presented to them is still checked, and a bad one refused with 401).
 const SIGNING_IN: [&str; 2] = ["registerUser", "logIn"];
 
+/// The POSTs that do not take an `Idempotency-Key`: signing in makes a new session each time,
+/// and a replayed one would hand out a token after its password changed.
+const NOT_IDEMPOTENT: [&str; 1] = ["logIn"];
+
 fn describe(operation: &mut Operation, method: Method, single: bool) {
     // A token is taken (and a bad one refused) everywhere; where none is required, calling
     // anonymously is as good.
@@ -105,6 +110,15 @@ fn describe(operation: &mut Operation, method: Method, single: bool) {
     let paged = parameters
         .iter()
         .any(|parameter| matches!(parameter, RefOr::T(p) if p.name == "cursor"));
+    // Asking for drafts (`status=draft`) is a permission like any write.
+    let guarded_read = parameters
+        .iter()
+        .any(|parameter| matches!(parameter, RefOr::T(p) if p.name == "status"));
+    let idempotent = method == Method::Post
+        && !operation
+            .operation_id
+            .as_deref()
+            .is_some_and(|id| NOT_IDEMPOTENT.contains(&id));
     for parameter in parameters.iter_mut() {
         if let RefOr::T(parameter) = parameter
             && parameter.name == "limit"
@@ -129,7 +143,7 @@ fn describe(operation: &mut Operation, method: Method, single: bool) {
             text(),
         ));
     }
-    if method == Method::Post {
+    if idempotent {
         parameters.push(header_parameter(
             "Idempotency-Key",
             "retries with the same key and body replay the first response instead of acting again",
@@ -169,7 +183,7 @@ fn describe(operation: &mut Operation, method: Method, single: bool) {
         if !status.starts_with('2') {
             continue;
         }
-        success(response, status, method, single, paged);
+        success(response, status, method, single, paged, idempotent);
     }
 
     let mut problems = vec![
@@ -193,7 +207,7 @@ fn describe(operation: &mut Operation, method: Method, single: bool) {
     if has_path {
         problems.push(("404", "no such resource, or not one the caller may see"));
     }
-    if method != Method::Get {
+    if method != Method::Get || guarded_read {
         problems.push(("403", "the policy forbids it"));
     }
     if has_body {
@@ -234,7 +248,14 @@ fn describe(operation: &mut Operation, method: Method, single: bool) {
 }
 
 /// Formats, validators and links on a successful response.
-fn success(response: &mut Response, status: &str, method: Method, single: bool, paged: bool) {
+fn success(
+    response: &mut Response,
+    status: &str,
+    method: Method,
+    single: bool,
+    paged: bool,
+    idempotent: bool,
+) {
     let schema = response
         .content
         .get(JSON)
@@ -267,7 +288,7 @@ fn success(response: &mut Response, status: &str, method: Method, single: bool, 
             ),
         );
     }
-    if method == Method::Post {
+    if idempotent {
         response.headers.insert(
             "Idempotent-Replayed".to_owned(),
             header(
@@ -406,15 +427,23 @@ mod tests {
                             .collect()
                     })
                     .unwrap_or_default();
+                let id = operation["operationId"].as_str().unwrap();
+                let readable = item.get("get").is_some();
                 match method.as_str() {
+                    "post" if id == "logIn" => {
+                        assert!(!headers.contains(&"Idempotency-Key"), "{path}");
+                    }
                     "post" => assert!(headers.contains(&"Idempotency-Key"), "{path}"),
                     "get" if path.ends_with('}') => {
                         assert!(headers.contains(&"If-None-Match"), "{path}");
                         assert!(responses.contains_key("304"), "{path}");
                     }
+                    "put" | "patch" | "delete" if readable && path.ends_with('}') => {
+                        assert!(headers.contains(&"If-Match"), "{method} {path}");
+                        assert!(responses.contains_key("412"), "{method} {path}");
+                    }
                     "put" | "patch" | "delete" => {
-                        assert!(headers.contains(&"If-Match"), "{path}");
-                        assert!(responses.contains_key("412"), "{path}");
+                        assert!(!headers.contains(&"If-Match"), "{method} {path}");
                     }
                     _ => {}
                 }
@@ -434,5 +463,9 @@ mod tests {
             .unwrap();
         assert_eq!(limit["schema"]["minimum"], 1);
         assert_eq!(limit["schema"]["maximum"], 100);
+        assert!(
+            list["responses"]["403"].is_object(),
+            "drafts are a permission"
+        );
     }
 }

@@ -152,7 +152,7 @@ fn next_link(uri: &Uri, cursor: &Cursor) -> String {
     path = "/api/v1/posts",
     operation_id = "listPosts",
     tag = "posts",
-    params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor"), ("count" = Option<bool>, Query, description = "true to include the total"), ("author" = Option<String>, Query, description = "an author's username"), ("tag" = Option<String>, Query, description = "a tag"), ("favoritedBy" = Option<String>, Query, description = "a username whose favorites to list"), ("language" = Option<String>, Query, description = "a BCP 47 language tag"), ("status" = Option<String>, Query, description = "published (the default) or draft: one's own drafts, or anyone's for editors")),
+    params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor"), ("count" = Option<bool>, Query, description = "true to include the total"), ("author" = Option<String>, Query, description = "an author's username"), ("tag" = Option<String>, Query, description = "a tag"), ("favoritedBy" = Option<String>, Query, description = "a username whose favorites to list"), ("language" = Option<String>, Query, description = "a BCP 47 language tag"), ("status" = Option<super::contract::PostStatusName>, Query, description = "published (the default) or draft: one's own drafts, or anyone's for editors")),
     responses((status = 200, description = "a page of published posts", body = PostList))
 )]
 pub(crate) async fn list<S: Store>(

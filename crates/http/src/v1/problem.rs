@@ -101,6 +101,7 @@ impl Problem {
                     AuthProblem::MissingToken => "this operation needs a bearer token",
                     AuthProblem::InvalidToken => "the bearer token is invalid or expired",
                     AuthProblem::InvalidCredentials => "the email or password is wrong",
+                    AuthProblem::RightsChanged => "your roles changed; sign in again",
                 };
                 Self::new(
                     StatusCode::UNAUTHORIZED,

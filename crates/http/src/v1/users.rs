@@ -9,7 +9,7 @@ use quire_core::model::UserView;
 use quire_core::paging::{self, UserCursor};
 use quire_core::ports::Store;
 use quire_core::roles::Role;
-use quire_core::service::{Caller, Patch, Registration, UserUpdate};
+use quire_core::service::{Caller, Registration, UserUpdate};
 use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
@@ -289,18 +289,6 @@ pub(crate) async fn patch<S: Store>(
         image: patch.image.into(),
         based_on: None,
     };
-    let roles = match Patch::from(patch.roles) {
-        Patch::Absent => None,
-        Patch::Null => {
-            return Err(Error::invalid("roles", "can't be null; send [] for none").into());
-        }
-        Patch::Value(roles) => Some(roles),
-    };
-    let active = match Patch::from(patch.is_active) {
-        Patch::Absent => None,
-        Patch::Null => return Err(Error::invalid("isActive", "can't be null").into()),
-        Patch::Value(active) => Some(active),
-    };
     // With If-Match, the writes require the version the client's ETag was computed from.
     let profile = UserUpdate {
         based_on: headers
@@ -310,7 +298,13 @@ pub(crate) async fn patch<S: Store>(
     };
     let view = state
         .quire
-        .change_user(&actor, id, profile, roles, active)
+        .change_user(
+            &actor,
+            id,
+            profile,
+            patch.roles.into(),
+            patch.is_active.into(),
+        )
         .await?;
     Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, Caching::Private))
 }

@@ -696,3 +696,58 @@ async fn subscriptions_follow_graphql_transport_ws() {
     // Nothing about "bad" comes after its error (no complete): the next frame is the close.
     assert_eq!(next_frame(&mut socket).await, json!({ "close": 4409 }));
 }
+
+/// A credential that is not a string is refused, not served as anonymous; binary frames are
+/// held to the same protocol rules as text.
+#[tokio::test]
+async fn sockets_refuse_odd_credentials_and_hold_binary_frames_to_the_protocol() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let connect = || async {
+        let mut request = app
+            .url("/graphql")
+            .replace("http://", "ws://")
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(request).await.unwrap().0
+    };
+    for payload in [
+        json!({ "Authorization": 123 }),
+        json!({ "Token": ["x"] }),
+        json!({ "TOKEN": "forged" }),
+    ] {
+        let mut socket = connect().await;
+        socket
+            .send(Message::text(
+                json!({ "type": "connection_init", "payload": payload }).to_string(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            next_frame(&mut socket).await,
+            json!({ "close": 4403 }),
+            "{payload}"
+        );
+    }
+    let mut socket = connect().await;
+    socket
+        .send(Message::text(
+            json!({ "type": "connection_init" }).to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next_frame(&mut socket).await["type"], "connection_ack");
+    let subscribe = json!({ "id": "b", "type": "subscribe", "payload": { "query": "subscription { postPublished { title } }" } });
+    socket
+        .send(Message::binary(subscribe.to_string().into_bytes()))
+        .await
+        .unwrap();
+    socket
+        .send(Message::binary(subscribe.to_string().into_bytes()))
+        .await
+        .unwrap();
+    assert_eq!(next_frame(&mut socket).await, json!({ "close": 4409 }));
+}

@@ -9,6 +9,7 @@
 
 use crate::error::{Error, Result};
 use crate::ids::{PostId, UserId};
+use crate::model::UserView;
 use crate::time::Timestamp;
 
 /// The page size when a client names none.
@@ -102,11 +103,30 @@ pub fn parse_after<C>(
 
 /// A page of `items` fetched with one more than `size` asked for: the page, and whether another
 /// follows. Lists fetch `size + 1` so that a full last page never promises an empty next one.
-pub fn split_page<T>(mut items: Vec<T>, size: u32) -> (Vec<T>, bool) {
+pub(crate) fn split_page<T>(mut items: Vec<T>, size: u32) -> (Vec<T>, bool) {
     let size = usize::try_from(size).unwrap_or(usize::MAX);
     let more = items.len() > size;
     items.truncate(size);
     (items, more)
+}
+
+/// A page of users, by ascending id, and where the next page starts if another follows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPage {
+    pub users: Vec<UserView>,
+    pub next: Option<UserCursor>,
+}
+
+impl UserPage {
+    /// The page of `size` out of users fetched with one more than `size`.
+    pub(crate) fn of(fetched: Vec<UserView>, size: u32) -> Self {
+        let (users, more) = split_page(fetched, size);
+        let next = users
+            .last()
+            .filter(|_| more)
+            .map(|view| UserCursor(view.user.id));
+        Self { users, next }
+    }
 }
 
 fn encode(text: &str) -> String {

@@ -10,11 +10,21 @@ use crate::roles::{Role, Roles};
 /// ([`crate::service::Caller`]) or a new session ([`crate::service::Session`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Actor {
-    pub user_id: UserId,
-    pub roles: Roles,
+    pub(crate) user_id: UserId,
+    pub(crate) roles: Roles,
 }
 
 impl Actor {
+    /// Who is acting.
+    pub fn user_id(&self) -> UserId {
+        self.user_id
+    }
+
+    /// The roles they hold, as of the check that made this actor.
+    pub fn roles(&self) -> Roles {
+        self.roles
+    }
+
     pub(crate) fn new(user_id: UserId, roles: Roles) -> Self {
         Self { user_id, roles }
     }

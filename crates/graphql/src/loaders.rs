@@ -10,6 +10,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use quire_core::Error;
 use quire_core::ids::{PostId, UserId};
 use quire_core::model::{Comment, FollowDirection, Post, UserView};
+use quire_core::paging::UserPage;
 use quire_core::policy::Actor;
 use quire_core::ports::Store;
 use quire_core::service::Quire;
@@ -179,17 +180,16 @@ pub struct FollowLists<S>(Shared<S>);
 pub type FollowListKey = (UserId, bool, u32);
 
 impl<S: Store> Loader<FollowListKey> for FollowLists<S> {
-    type Value = Vec<UserView>;
+    type Value = UserPage;
     type Error = Arc<Error>;
 
-    async fn load(&self, keys: &[FollowListKey]) -> Loaded<FollowListKey, Vec<UserView>> {
+    async fn load(&self, keys: &[FollowListKey]) -> Loaded<FollowListKey, UserPage> {
         // One statement per side and page size; a query asks for one or two.
         let mut kinds: Vec<(bool, u32)> =
             keys.iter().map(|(_, side, size)| (*side, *size)).collect();
         kinds.sort_unstable();
         kinds.dedup();
-        let mut loaded: HashMap<FollowListKey, Vec<UserView>> =
-            keys.iter().map(|key| (*key, Vec::new())).collect();
+        let mut loaded: HashMap<FollowListKey, UserPage> = HashMap::new();
         for (followers, size) in kinds {
             let users: Vec<UserId> = keys
                 .iter()
@@ -201,16 +201,13 @@ impl<S: Store> Loader<FollowListKey> for FollowLists<S> {
             } else {
                 FollowDirection::Following
             };
-            let members = self
+            let pages = self
                 .0
                 .quire
                 .follow_lists(&users, direction, size, self.0.viewer.as_ref())
                 .await?;
-            for (subject, member) in members {
-                loaded
-                    .entry((subject, followers, size))
-                    .or_default()
-                    .push(member);
+            for (subject, page) in pages {
+                loaded.insert((subject, followers, size), page);
             }
         }
         Ok(loaded)

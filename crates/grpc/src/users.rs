@@ -93,21 +93,15 @@ impl<S: Store> UserService for Users<S> {
         let message = request.into_inner();
         let limit = page_size(message.page_size)?;
         let after = paging::parse_after("cursor", cursor(&message.cursor), UserCursor::parse)
-            .or_status()?
-            .map(|cursor| cursor.0);
-        let users = self
+            .or_status()?;
+        let page = self
             .quire
-            .users(after, limit + 1, viewer.as_ref())
+            .users(after, limit, viewer.as_ref())
             .await
             .or_status()?;
-        let (users, more) = paging::split_page(users, limit);
-        let next_cursor = users
-            .last()
-            .filter(|_| more)
-            .map(|view| UserCursor(view.user.id).encode());
         Ok(Response::new(pb::UserList {
-            items: users.iter().map(convert::user).collect(),
-            next_cursor,
+            items: page.users.iter().map(convert::user).collect(),
+            next_cursor: page.next.map(|cursor| cursor.encode()),
         }))
     }
 

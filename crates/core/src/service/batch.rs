@@ -2,10 +2,13 @@
 //! fixed number of statements however many keys it gets, and each applies the same policy
 //! as the one-at-a-time reads.
 
+use std::collections::HashMap;
+
 use super::Quire;
 use crate::error::Result;
 use crate::ids::{PostId, UserId};
 use crate::model::{Comment, FollowDirection, PageRequest, Post, UserView};
+use crate::paging::UserPage;
 use crate::policy::{self, Actor};
 use crate::ports::Store;
 use crate::values::Body;
@@ -74,24 +77,32 @@ impl<S: Store> Quire<S> {
             .collect())
     }
 
-    /// The first `per_user` (capped like any page) followers or followees of each user, as
-    /// the viewer may see them, each with the user whose list it is in.
+    /// The first page of `size` (capped like any page) followers or followees of each user,
+    /// as the viewer may see them: one statement for them all.
     pub async fn follow_lists(
         &self,
         users: &[UserId],
         direction: FollowDirection,
-        per_user: u32,
+        size: u32,
         viewer: Option<&Actor>,
-    ) -> Result<Vec<(UserId, UserView)>> {
-        if users.is_empty() || per_user == 0 {
-            return Ok(Vec::new());
+    ) -> Result<HashMap<UserId, UserPage>> {
+        let size = size.min(PageRequest::MAX_LIMIT);
+        if users.is_empty() || size == 0 {
+            return Ok(HashMap::new());
         }
-        // One more than the largest page, for the caller to tell whether another follows.
-        let per_user = per_user.min(PageRequest::MAX_LIMIT + 1);
-        let members = self.store.follow_lists(users, direction, per_user).await?;
-        Ok(members
+        // One more than the page, to tell whether another follows.
+        let members = self.store.follow_lists(users, direction, size + 1).await?;
+        let mut fetched: HashMap<UserId, Vec<UserView>> =
+            users.iter().map(|user| (*user, Vec::new())).collect();
+        for (subject, user) in members {
+            fetched
+                .entry(subject)
+                .or_default()
+                .push(self.view_of(user, viewer));
+        }
+        Ok(fetched
             .into_iter()
-            .map(|(subject, user)| (subject, self.view_of(user, viewer)))
+            .map(|(subject, views)| (subject, UserPage::of(views, size)))
             .collect())
     }
 

@@ -3,7 +3,8 @@
 use super::Quire;
 use crate::error::{Error, Resource, Result};
 use crate::ids::UserId;
-use crate::model::{FollowDirection, Profile, UserView};
+use crate::model::{FollowDirection, Profile};
+use crate::paging::{UserCursor, UserPage};
 use crate::policy::{self, Actor};
 use crate::ports::Store;
 use crate::values::Username;
@@ -89,18 +90,23 @@ impl<S: Store> Quire<S> {
         &self,
         id: UserId,
         direction: FollowDirection,
-        after: Option<UserId>,
-        limit: u32,
+        after: Option<UserCursor>,
+        size: u32,
         viewer: Option<&Actor>,
-    ) -> Result<Vec<UserView>> {
+    ) -> Result<UserPage> {
         self.store
             .user_by_id(id)
             .await?
             .ok_or(Error::NotFound(Resource::User))?;
-        let users = self.store.follow_list(id, direction, after, limit).await?;
-        Ok(users
+        let after = after.map(|cursor| cursor.0);
+        let users = self
+            .store
+            .follow_list(id, direction, after, size.saturating_add(1))
+            .await?;
+        let views = users
             .into_iter()
             .map(|user| self.view_of(user, viewer))
-            .collect())
+            .collect();
+        Ok(UserPage::of(views, size))
     }
 }

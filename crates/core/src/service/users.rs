@@ -5,6 +5,7 @@ use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::events::DomainEvent;
 use crate::ids::UserId;
 use crate::model::{User, UserView};
+use crate::paging::{UserCursor, UserPage};
 use crate::policy::{self, Actor};
 use crate::ports::Store;
 use crate::roles::{Role, Roles};
@@ -27,18 +28,20 @@ impl<S: Store> Quire<S> {
         Ok(self.view_of(user, viewer))
     }
 
-    /// A page of users by ascending id, as the viewer may see them.
+    /// A page of `size` users by ascending id after `after`, as the viewer may see them.
     pub async fn users(
         &self,
-        after: Option<UserId>,
-        limit: u32,
+        after: Option<UserCursor>,
+        size: u32,
         viewer: Option<&Actor>,
-    ) -> Result<Vec<UserView>> {
-        let users = self.store.list_users(after, limit).await?;
-        Ok(users
+    ) -> Result<UserPage> {
+        let after = after.map(|cursor| cursor.0);
+        let users = self.store.list_users(after, size.saturating_add(1)).await?;
+        let views = users
             .into_iter()
             .map(|user| self.view_of(user, viewer))
-            .collect())
+            .collect();
+        Ok(UserPage::of(views, size))
     }
 
     /// Changes user `id` as one request: its profile (only its owner may) and its roles and

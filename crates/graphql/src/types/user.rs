@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use async_graphql::{Context, ID, Object};
 use quire_core::ids::UserId;
 use quire_core::model::{FollowDirection, Profile, UserView};
-use quire_core::paging::{self, UserCursor};
+use quire_core::paging::{self, UserCursor, UserPage};
 use quire_core::ports::Store;
 use quire_core::roles::Role;
 use quire_core::{Error, Resource};
@@ -222,30 +222,26 @@ impl<S: Store> UserNode<S> {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<UserConnection<S>> {
-        let after = paging::parse_after("after", after.as_deref(), UserCursor::parse)
-            .or_graphql()?
-            .map(|cursor| cursor.0);
+        let after =
+            paging::parse_after("after", after.as_deref(), UserCursor::parse).or_graphql()?;
         let size = page_size(first)?;
-        // One more than asked for tells whether another page follows.
-        let users = if after.is_none() {
+        let page = if after.is_none() {
             // First pages are batch-loaded: a list of users' followers is one statement.
             let followers = direction == FollowDirection::Followers;
             ctx.data::<Loaders<S>>()?
                 .follow_lists
-                .load_one((self.id(), followers, size + 1))
+                .load_one((self.id(), followers, size))
                 .await
                 .or_graphql()?
                 .unwrap_or_default()
         } else {
             ctx.quire::<S>()?
-                .follows(self.id(), direction, after, size + 1, ctx.viewer())
+                .follows(self.id(), direction, after, size, ctx.viewer())
                 .await
                 .or_graphql()?
         };
-        let (users, has_next_page) = paging::split_page(users, size);
         Ok(UserConnection {
-            users,
-            has_next_page,
+            page,
             _store: PhantomData,
         })
     }
@@ -253,8 +249,7 @@ impl<S: Store> UserNode<S> {
 
 /// A page of users, as a Relay connection.
 pub struct UserConnection<S> {
-    users: Vec<UserView>,
-    has_next_page: bool,
+    page: UserPage,
     _store: PhantomData<fn() -> S>,
 }
 
@@ -278,7 +273,8 @@ impl<S: Store> UserEdge<S> {
 #[Object(name = "UserConnection")]
 impl<S: Store> UserConnection<S> {
     async fn edges(&self) -> Vec<UserEdge<S>> {
-        self.users
+        self.page
+            .users
             .iter()
             .map(|view| UserEdge {
                 cursor: UserCursor(view.user.id).encode(),
@@ -288,17 +284,18 @@ impl<S: Store> UserConnection<S> {
     }
 
     async fn nodes(&self) -> Vec<UserNode<S>> {
-        self.users.iter().cloned().map(UserNode::whole).collect()
+        self.page
+            .users
+            .iter()
+            .cloned()
+            .map(UserNode::whole)
+            .collect()
     }
 
     async fn page_info(&self) -> PageInfo {
         PageInfo {
-            has_next_page: self.has_next_page,
-            end_cursor: self
-                .users
-                .last()
-                .filter(|_| self.has_next_page)
-                .map(|view| UserCursor(view.user.id).encode()),
+            has_next_page: self.page.next.is_some(),
+            end_cursor: self.page.next.map(|cursor| cursor.encode()),
         }
     }
 }

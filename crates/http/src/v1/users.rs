@@ -376,24 +376,19 @@ async fn user_page<S: Store>(
     let format = response_format(headers)?;
     let viewer = caller.actor().copied();
     let limit = paging::page_size_text("limit", query.limit.as_deref())?;
-    let after = paging::parse_after("cursor", query.cursor.as_deref(), UserCursor::parse)?
-        .map(|cursor| cursor.0);
-    let views = match (id, direction) {
+    let after = paging::parse_after("cursor", query.cursor.as_deref(), UserCursor::parse)?;
+    let page = match (id, direction) {
         (Some(id), Some(direction)) => {
             state
                 .quire
-                .follows(user_id(id)?, direction, after, limit + 1, viewer.as_ref())
+                .follows(user_id(id)?, direction, after, limit, viewer.as_ref())
                 .await?
         }
-        _ => state.quire.users(after, limit + 1, viewer.as_ref()).await?,
+        _ => state.quire.users(after, limit, viewer.as_ref()).await?,
     };
-    let (views, more) = paging::split_page(views, limit);
-    let next = views
-        .last()
-        .filter(|_| more)
-        .map(|view| UserCursor(view.user.id).encode());
+    let next = page.next.map(|cursor| cursor.encode());
     let body = UserList {
-        items: views.iter().map(UserRepr::from).collect(),
+        items: page.users.iter().map(UserRepr::from).collect(),
         next_cursor: next.clone(),
     };
     let caching = Caching::for_viewer(viewer.is_some());

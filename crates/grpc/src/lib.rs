@@ -8,6 +8,7 @@ mod deadline;
 pub mod error;
 mod health;
 mod posts;
+mod reflection;
 mod users;
 
 use std::convert::Infallible;
@@ -98,11 +99,6 @@ pub fn router<S: Store>(quire: Quire<S>, config: &GrpcConfig) -> Router {
     use pb::user_service_server::UserServiceServer;
 
     let limit = config.max_message_bytes;
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(quire_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-    };
     let mut router = Router::new();
     router = mount(
         router,
@@ -151,13 +147,28 @@ pub fn router<S: Store>(quire: Quire<S>, config: &GrpcConfig) -> Router {
             config: config.clone(),
         }),
     );
-    match reflection().build_v1() {
-        Ok(service) => router = mount(router, service),
-        Err(error) => tracing::error!(%error, "grpc reflection (v1) is unavailable"),
-    }
-    match reflection().build_v1alpha() {
-        Ok(service) => router = mount(router, service),
-        Err(error) => tracing::error!(%error, "grpc reflection (v1alpha) is unavailable"),
+    match reflection::Descriptors::from_sets(&[
+        quire_proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ]) {
+        Ok(index) => {
+            let index = Arc::new(index);
+            router = mount(
+                router,
+                reflection::v1::ServerReflectionServer::new(reflection::v1::Reflection(
+                    Arc::clone(&index),
+                )),
+            );
+            router = mount(
+                router,
+                reflection::v1alpha::ServerReflectionServer::new(reflection::v1alpha::Reflection(
+                    index,
+                )),
+            );
+        }
+        Err(error) => tracing::error!(%error, "grpc reflection is unavailable"),
     }
     router.layer(axum::middleware::from_fn(deadline::honour_deadline))
 }

@@ -131,6 +131,9 @@ fn status_class(status: axum::http::StatusCode) -> &'static str {
     }
 }
 
+/// The middleware every HTTP request passes through, outermost: it gives the request its id
+/// and span, runs it, gives any failure the contract's error shape, and records it once (one
+/// log line, the RED metrics).
 pub(crate) async fn request_context(
     axum::extract::State(tracing_hook): axum::extract::State<
         Option<Arc<dyn crate::RequestTracing>>,
@@ -149,6 +152,36 @@ pub(crate) async fn request_context(
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
+    let span = request_span(&request, &id, &route, tracing_hook.as_deref());
+    let contract = contract_of(request.uri().path(), request.headers());
+    let method = method_label(request.method());
+    let path_is_v1 = crate::v1::is_v1_path(request.uri().path());
+    let xml = path_is_v1 && crate::v1::prefers_xml(request.headers());
+    let response = PREFERS_XML
+        .scope(
+            xml,
+            CURRENT_REQUEST_ID.scope(id.clone(), next.run(request).instrument(span.clone())),
+        )
+        .await;
+
+    let _entered = span.enter();
+    let status = response.status();
+    let mut response = shaped(response, &id, path_is_v1, xml);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    record(contract, route, method, status, started);
+    response
+}
+
+/// The request's span: its id, method and route template, joined to the caller's trace where
+/// traces are exported.
+fn request_span(
+    request: &Request,
+    id: &str,
+    route: &str,
+    tracing_hook: Option<&dyn crate::RequestTracing>,
+) -> tracing::Span {
     let span = tracing::info_span!(
         "request",
         otel.name = tracing::field::Empty,
@@ -159,7 +192,7 @@ pub(crate) async fn request_context(
         method = %request.method(),
         route = %route,
     );
-    if let Some(hook) = tracing_hook.as_deref() {
+    if let Some(hook) = tracing_hook {
         // Named by the route template, for trace viewers; only where traces are exported.
         span.record(
             "otel.name",
@@ -169,67 +202,62 @@ pub(crate) async fn request_context(
             span.record("trace_id", trace_id);
         }
     }
+    span
+}
 
-    let contract = contract_of(request.uri().path(), request.headers());
-    let method = method_label(request.method());
-    let path_is_v1 = crate::v1::is_v1_path(request.uri().path());
-    let xml = path_is_v1 && crate::v1::prefers_xml(request.headers());
-    let mut response = PREFERS_XML
-        .scope(
-            xml,
-            CURRENT_REQUEST_ID.scope(id.clone(), next.run(request).instrument(span.clone())),
-        )
-        .await;
-
-    let _entered = span.enter();
+/// A response in its contract's error shape: a server fault is logged once (with the request
+/// id, which the body names) and any failure without a structured body gets one, a problem
+/// document under `/api/v1` and RealWorld's `{"errors": ...}` elsewhere.
+fn shaped(mut response: Response, id: &str, path_is_v1: bool, xml: bool) -> Response {
     let status = response.status();
     let fault = response.extensions_mut().remove::<ServerFault>();
     if let Some(ServerFault(cause)) = &fault {
         tracing::error!(%cause, "request failed");
     }
-    let structured = is_json(&response);
-    // Under /api/v1 every failure is a problem document; elsewhere RealWorld's error shape.
+    let internal = || error_body("server", &format!("internal error (request id {id})"));
     let replacement = match (fault.is_some(), status) {
         (true, _) if path_is_v1 => None,
-        (true, _) => Some(error_body(
-            "server",
-            &format!("internal error (request id {id})"),
-        )),
-        (false, _) if structured => None,
+        (true, _) => Some(internal()),
+        (false, _) if is_json(&response) => None,
         (false, axum::http::StatusCode::SERVICE_UNAVAILABLE) => {
             tracing::warn!("request timed out");
             Some(error_body("request", "took too long; retry later"))
         }
         (false, status) if status.is_server_error() => {
             tracing::error!(status = status.as_u16(), "request failed without a cause");
-            Some(error_body(
-                "server",
-                &format!("internal error (request id {id})"),
-            ))
+            Some(internal())
         }
         (false, status) if status.is_client_error() => Some(transport_error_body(status)),
         _ => None,
     };
-    if let Some(body) = replacement {
-        if path_is_v1 {
-            let reason = status.canonical_reason().unwrap_or("Error");
-            let code = reason.to_ascii_lowercase().replace(' ', "-");
-            let problem = crate::v1::Problem::new(status, &code, "Request not served", reason);
-            let headers = response.headers().clone();
-            response = PREFERS_XML
-                .sync_scope(xml, || axum::response::IntoResponse::into_response(problem));
-            for (name, value) in &headers {
-                if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                    response.headers_mut().insert(name, value.clone());
-                }
-            }
-        } else {
-            json_body(&mut response, &body);
+    let Some(body) = replacement else {
+        return response;
+    };
+    if !path_is_v1 {
+        json_body(&mut response, &body);
+        return response;
+    }
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = reason.to_ascii_lowercase().replace(' ', "-");
+    let problem = crate::v1::Problem::new(status, &code, "Request not served", reason);
+    let mut shaped =
+        PREFERS_XML.sync_scope(xml, || axum::response::IntoResponse::into_response(problem));
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            shaped.headers_mut().insert(name, value.clone());
         }
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
+    shaped
+}
+
+/// The request's one log line and its RED metrics.
+fn record(
+    contract: &'static str,
+    route: String,
+    method: &'static str,
+    status: axum::http::StatusCode,
+    started: Instant,
+) {
     let elapsed = started.elapsed().as_secs_f64();
     metrics::counter!(
         "quire_http_requests_total",
@@ -252,7 +280,6 @@ pub(crate) async fn request_context(
     } else {
         tracing::info!(status = status.as_u16(), latency_ms, "request completed");
     }
-    response
 }
 
 #[cfg(test)]

@@ -12,9 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::caller::Authenticated;
 use super::idempotency;
-use super::negotiate::{
-    Caching, FromWire, Representation, Wire, body_format, parse_body, response_format,
-};
+use super::negotiate::{Caching, Format, FromWire, Representation, Wire, body_format, parse_body};
 use super::problem::V1Error;
 use super::proto;
 use super::users::location;
@@ -88,11 +86,11 @@ fn comment_id(text: &str) -> Result<CommentId, V1Error> {
 )]
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let viewer = caller.actor().copied();
     let comments = state.quire.comments(post_id(&id)?, viewer.as_ref()).await?;
     let body = CommentList {
@@ -122,12 +120,12 @@ pub(crate) struct NewComment {
 )]
 pub(crate) async fn create<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let actor = *caller.require()?;
     let post = post_id(&id)?;
     let operation = format!("POST /api/v1/posts/{post}/comments");
@@ -163,11 +161,11 @@ pub(crate) async fn create<S: Store>(
 )]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let viewer = caller.actor().copied();
     let comment = state
         .quire
@@ -195,6 +193,7 @@ pub(crate) async fn get<S: Store>(
 )]
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -202,7 +201,6 @@ pub(crate) async fn delete<S: Store>(
     let actor = *caller.require()?;
     let id = comment_id(&id)?;
     if headers.contains_key(axum::http::header::IF_MATCH) {
-        let format = response_format(&headers)?;
         let current = state.quire.comment(id, Some(&actor)).await?;
         Representation::of(format, "comment", &CommentRepr::from(&current))?
             .check_if_match(&headers)?;

@@ -22,6 +22,19 @@ pub(crate) enum Format {
     Protobuf,
 }
 
+/// The format a response is sent in, chosen from the request's `Accept` (406 when nothing
+/// acceptable is offered), as an extractor so no handler reads the header itself.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Format {
+    type Rejection = super::problem::V1Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(response_format(&parts.headers)?)
+    }
+}
+
 impl Format {
     fn media_type(self) -> &'static str {
         match self {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::caller::Authenticated;
 use super::idempotency;
 use super::negotiate::{
-    Caching, FromWire, Representation, Wire, body_format, parse_body, parse_patch, response_format,
+    Caching, Format, FromWire, Representation, Wire, body_format, parse_body, parse_patch,
 };
 use super::problem::V1Error;
 use super::proto;
@@ -157,12 +157,12 @@ fn next_link(uri: &Uri, cursor: &Cursor) -> String {
 )]
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<ListQuery>,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let viewer = caller.actor().copied();
     let keyset = keyset(&query)?;
     let drafts = match query.status.as_deref() {
@@ -235,12 +235,12 @@ fn page_response(
 )]
 pub(crate) async fn feed<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<ListQuery>,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let actor = *caller.require()?;
     let page = state.quire.page_feed(&actor, keyset(&query)?).await?;
     page_response(format, &headers, &uri, &page, Caching::Private)
@@ -261,9 +261,9 @@ pub(crate) struct TagCloud {
 )]
 pub(crate) async fn tags<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     headers: HeaderMap,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let tags = state.quire.tags().await?;
     let body = TagCloud {
         items: tags.iter().map(|tag| tag.as_str().to_owned()).collect(),
@@ -286,11 +286,11 @@ pub(crate) async fn tags<S: Store>(
 )]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let viewer = caller.actor().copied();
     let post = state.quire.post(post_id(&id)?, viewer.as_ref()).await?;
     let caching = caching(viewer.is_some(), &post);
@@ -331,11 +331,11 @@ pub(crate) struct NewPost {
 )]
 pub(crate) async fn create<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let actor = *caller.require()?;
     idempotency::once(
         &state,
@@ -418,11 +418,11 @@ pub(crate) struct PostPatch {
 async fn change<S: Store>(
     state: &AppState<S>,
     caller: &Caller,
+    format: Format,
     headers: &HeaderMap,
     id: &str,
     update: impl FnOnce() -> Result<PostUpdate, V1Error>,
 ) -> Result<Response, V1Error> {
-    let format = response_format(headers)?;
     let actor = *caller.require()?;
     let id = post_id(id)?;
     let current = state.quire.post(id, Some(&actor)).await?;
@@ -458,11 +458,12 @@ async fn change<S: Store>(
 pub(crate) async fn replace<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
+    format: Format,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V1Error> {
-    change(&state, &caller, &headers, &id, || {
+    change(&state, &caller, format, &headers, &id, || {
         let input: PostReplacement = parse_body(body_format(&headers, "application/json")?, &body)?;
         let required = |value: Option<String>| value.map_or(Patch::Null, Patch::Value);
         Ok(PostUpdate {
@@ -493,11 +494,12 @@ pub(crate) async fn replace<S: Store>(
 pub(crate) async fn patch<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
+    format: Format,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V1Error> {
-    change(&state, &caller, &headers, &id, || {
+    change(&state, &caller, format, &headers, &id, || {
         let input: PostPatch = parse_patch(
             body_format(&headers, "application/merge-patch+json")?,
             &body,
@@ -532,6 +534,7 @@ pub(crate) async fn patch<S: Store>(
 )]
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -541,7 +544,6 @@ pub(crate) async fn delete<S: Store>(
     // With If-Match, the version checked is also the version the delete requires.
     let mut based_on = None;
     if headers.contains_key(header::IF_MATCH) {
-        let format = response_format(&headers)?;
         let current = state.quire.post(id, Some(&actor)).await?;
         Representation::of(format, "post", &PostRepr::from(&current))?.check_if_match(&headers)?;
         based_on = Some(current.updated_at);

@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use super::caller::Authenticated;
 use super::negotiate::{
     Caching, Format, FromWire, Representation, Wire, body_format, parse_body, parse_patch,
-    response_format,
 };
 use super::problem::V1Error;
 use super::proto;
@@ -100,10 +99,10 @@ pub(crate) struct NewUser {
 )]
 pub(crate) async fn register<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let input: NewUser = parse_body(body_format(&headers, "application/json")?, &body)?;
     // The password stays out of the fingerprint: only a hash of it would be stored.
     let fingerprint = format!("{:?}\n{:?}", input.username, input.email);
@@ -159,10 +158,10 @@ pub(crate) struct Session {
 )]
 pub(crate) async fn log_in<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let input: Credentials = parse_body(body_format(&headers, "application/json")?, &body)?;
     let signed_in = state
         .quire
@@ -192,11 +191,11 @@ pub(crate) async fn log_in<S: Store>(
 )]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let viewer = caller.actor().copied();
     let view = state.quire.user(user_id(&id)?, viewer.as_ref()).await?;
     let caching = Caching::for_viewer(viewer.is_some());
@@ -214,10 +213,10 @@ pub(crate) async fn get<S: Store>(
 )]
 pub(crate) async fn me<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let actor = *caller.require()?;
     let user = state.quire.me(&actor).await?;
     let view = state.quire.view_of(user, Some(&actor));
@@ -266,12 +265,12 @@ pub(crate) struct UserPatch {
 )]
 pub(crate) async fn patch<S: Store>(
     State(state): State<AppState<S>>,
+    format: Format,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V1Error> {
-    let format = response_format(&headers)?;
     let actor = *caller.require()?;
     let id = user_id(&id)?;
     let current = state.quire.user(id, Some(&actor)).await?;
@@ -363,28 +362,27 @@ pub(crate) struct UserList {
     next_cursor: Option<String>,
 }
 
-/// A page of users: everyone, or one user's followers or followees.
+/// A page of users: everyone, or (`follows_of`) one user's followers or followees.
 async fn user_page<S: Store>(
     state: &AppState<S>,
     caller: &Caller,
+    format: Format,
     headers: &HeaderMap,
     uri: &axum::http::Uri,
-    id: Option<&str>,
+    follows_of: Option<(&str, quire_core::model::FollowDirection)>,
     query: &FollowQuery,
-    direction: Option<quire_core::model::FollowDirection>,
 ) -> Result<Response, V1Error> {
-    let format = response_format(headers)?;
     let viewer = caller.actor().copied();
     let limit = paging::page_size_text("limit", query.limit.as_deref())?;
     let after = paging::parse_after("cursor", query.cursor.as_deref(), UserCursor::parse)?;
-    let page = match (id, direction) {
-        (Some(id), Some(direction)) => {
+    let page = match follows_of {
+        Some((id, direction)) => {
             state
                 .quire
                 .follows(user_id(id)?, direction, after, limit, viewer.as_ref())
                 .await?
         }
-        _ => state.quire.users(after, limit, viewer.as_ref()).await?,
+        None => state.quire.users(after, limit, viewer.as_ref()).await?,
     };
     let next = page.next.map(|cursor| cursor.encode());
     let body = UserList {
@@ -415,6 +413,7 @@ async fn user_page<S: Store>(
 pub(crate) async fn followers<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
+    format: Format,
     headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Path(id): Path<String>,
@@ -423,11 +422,11 @@ pub(crate) async fn followers<S: Store>(
     user_page(
         &state,
         &caller,
+        format,
         &headers,
         &uri,
-        Some(&id),
+        Some((&id, quire_core::model::FollowDirection::Followers)),
         &query,
-        Some(quire_core::model::FollowDirection::Followers),
     )
     .await
 }
@@ -444,6 +443,7 @@ pub(crate) async fn followers<S: Store>(
 pub(crate) async fn following<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
+    format: Format,
     headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Path(id): Path<String>,
@@ -452,11 +452,11 @@ pub(crate) async fn following<S: Store>(
     user_page(
         &state,
         &caller,
+        format,
         &headers,
         &uri,
-        Some(&id),
+        Some((&id, quire_core::model::FollowDirection::Following)),
         &query,
-        Some(quire_core::model::FollowDirection::Following),
     )
     .await
 }
@@ -532,9 +532,10 @@ impl FromWire for Credentials {
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
+    format: Format,
     headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<FollowQuery>,
 ) -> Result<Response, V1Error> {
-    user_page(&state, &caller, &headers, &uri, None, &query, None).await
+    user_page(&state, &caller, format, &headers, &uri, None, &query).await
 }

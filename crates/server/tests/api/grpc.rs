@@ -367,6 +367,37 @@ async fn health_reflection_and_a_port_of_its_own() {
         );
     }
 
+    // A miss is answered on the stream (an error_response), and the stream goes on: the next
+    // request, for a symbol that exists, gets its file and the files that file imports.
+    let ask = |symbol: &str| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(symbol.to_owned())),
+    };
+    let mut replies = reflection
+        .server_reflection_info(futures::stream::iter([
+            ask("quire.v1.NoSuchThing"),
+            ask("quire.v1.PostService.GetPost"),
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    match replies.next().await.unwrap().unwrap().message_response {
+        Some(MessageResponse::ErrorResponse(error)) => {
+            assert_eq!(error.error_code, Code::NotFound as i32);
+        }
+        other => panic!("expected an error_response, got {other:?}"),
+    }
+    match replies.next().await.unwrap().unwrap().message_response {
+        Some(MessageResponse::FileDescriptorResponse(files)) => {
+            assert!(files.file_descriptor_proto.len() >= 2, "with its imports");
+        }
+        other => panic!("expected the file, got {other:?}"),
+    }
+    assert!(
+        replies.next().await.is_none(),
+        "the stream ends with the client's"
+    );
+
     // The separate port serves the same services, and only them.
     let grpc_address = app.grpc_address.expect("a gRPC listener");
     let own = Channel::from_shared(format!("http://{grpc_address}"))

@@ -9,7 +9,6 @@ use quire_core::roles::Roles;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::helpers::{Engine, Reply, TestApp, TestEnv, TestUser, on_both_engines};
 
@@ -382,11 +381,7 @@ on_both_engines! {
         let slug = article["slug"].as_str().unwrap();
         let post_id = data(&gql(&app, None, "query($s: String!) { postBySlug(slug: $s) { id } }", json!({ "s": slug })).await)["postBySlug"]["id"].clone();
 
-        let mut request = app.url("/graphql").replace("http://", "ws://").into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-        let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let (mut socket, response) = app.graphql_socket().await;
         assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-transport-ws");
         let send = |value: Value| Message::text(value.to_string());
         socket
@@ -433,11 +428,7 @@ on_both_engines! {
         assert_eq!(heard["payload"]["data"]["postPublished"]["title"], "Fresh");
 
         // A bad token closes the connection instead of serving it as anonymous.
-        let mut request = app.url("/graphql").replace("http://", "ws://").into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-        let (mut refused, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let (mut refused, _) = app.graphql_socket().await;
         refused
             .send(send(json!({ "type": "connection_init", "payload": { "Authorization": "Bearer forged" } })))
             .await
@@ -663,16 +654,7 @@ where
 #[tokio::test]
 async fn subscriptions_follow_graphql_transport_ws() {
     let app = TestApp::spawn(Engine::Sqlite).await;
-    let mut request = app
-        .url("/graphql")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut socket, _) = app.graphql_socket().await;
     let send = |value: Value| Message::text(value.to_string());
     socket
         .send(send(json!({ "type": "connection_init" })))
@@ -702,18 +684,7 @@ async fn subscriptions_follow_graphql_transport_ws() {
 #[tokio::test]
 async fn sockets_refuse_odd_credentials_and_hold_binary_frames_to_the_protocol() {
     let app = TestApp::spawn(Engine::Sqlite).await;
-    let connect = || async {
-        let mut request = app
-            .url("/graphql")
-            .replace("http://", "ws://")
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        tokio_tungstenite::connect_async(request).await.unwrap().0
-    };
+    let connect = || async { app.graphql_socket().await.0 };
     for payload in [
         json!({ "Authorization": 123 }),
         json!({ "Token": ["x"] }),

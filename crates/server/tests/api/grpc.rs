@@ -12,27 +12,14 @@ use quire_grpc::pb::session_service_client::SessionServiceClient;
 use quire_grpc::pb::user_service_client::UserServiceClient;
 use quire_proto::v1 as pb;
 use reqwest::StatusCode;
+use tonic::Code;
 use tonic::transport::Channel;
-use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
-use crate::helpers::{Engine, TestApp, TestEnv, on_both_engines};
+use crate::helpers::{Engine, TestApp, TestEnv, on_both_engines, signed};
 
 async fn channel(app: &TestApp) -> Channel {
-    Channel::from_shared(app.url(""))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-/// A request carrying a bearer token.
-fn signed<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
+    app.grpc_channel().await
 }
 
 /// The health service's answer for the whole server.

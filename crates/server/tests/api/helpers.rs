@@ -384,6 +384,51 @@ impl TestApp {
     }
 }
 
+/// A WebSocket to `/graphql`, as a client of graphql-transport-ws opens it.
+pub type GraphqlSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl TestApp {
+    /// A gRPC channel to the HTTP port.
+    pub async fn grpc_channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(self.url(""))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// A WebSocket to `/graphql` speaking graphql-transport-ws, not yet initialised; and the
+    /// upgrade's response.
+    pub async fn graphql_socket(
+        &self,
+    ) -> (
+        GraphqlSocket,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ) {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = self
+            .url("/graphql")
+            .replace("http://", "ws://")
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(request).await.unwrap()
+    }
+}
+
+/// A gRPC request carrying a bearer token.
+pub fn signed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -12,11 +12,7 @@ use tonic::transport::Channel;
 use crate::helpers::{TestApp, on_both_engines};
 
 async fn channel(app: &TestApp) -> Channel {
-    Channel::from_shared(app.url(""))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+    app.grpc_channel().await
 }
 
 async fn gql(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {

@@ -128,12 +128,8 @@ on_both_engines! {
         let slug = article["slug"].as_str().unwrap();
         app.post(&format!("/api/articles/{slug}/favorite"), Some(&reader.token), json!({})).await;
         app.post("/api/profiles/wireauthor/follow", Some(&reader.token), json!({})).await;
-        let channel = tonic::transport::Channel::from_shared(app.url("")).unwrap().connect().await.unwrap();
-        fn signed<T>(token: &str, message: T) -> tonic::Request<T> {
-            let mut request = tonic::Request::new(message);
-            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
-            request
-        }
+        let channel = app.grpc_channel().await;
+        use crate::helpers::signed;
         let over_grpc = PostServiceClient::new(channel.clone())
             .get_post(signed(&reader.token, pb::GetPostRequest { key: Some(pb::get_post_request::Key::Slug(slug.to_owned())) }))
             .await

@@ -8,34 +8,23 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use quire_core::roles::{Role, Roles};
+use quire_grpc::pb::comment_service_client::CommentServiceClient;
 use quire_grpc::pb::post_service_client::PostServiceClient;
 use quire_grpc::pb::session_service_client::SessionServiceClient;
 use quire_grpc::pb::user_service_client::UserServiceClient;
 use quire_proto::v1 as pb;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tonic::Code;
 use tonic::transport::Channel;
-use tonic::{Code, Request};
 
-use crate::helpers::{Reply, TestApp, TestEnv, TestUser, on_both_engines};
+use crate::helpers::{GraphqlSocket, Reply, TestApp, TestEnv, TestUser, on_both_engines, signed};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Socket = GraphqlSocket;
 
 /// A graphql-transport-ws connection, acknowledged, signed in with `token`.
 async fn socket(app: &TestApp, token: &str) -> Socket {
-    let mut request = app
-        .url("/graphql")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut socket, _) = app.graphql_socket().await;
     let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
     socket.send(Message::text(init.to_string())).await.unwrap();
     assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
@@ -107,19 +96,7 @@ async fn patch_user(app: &TestApp, admin: &TestUser, id: i64, body: Value) -> Re
 }
 
 async fn channel(app: &TestApp) -> Channel {
-    Channel::from_shared(app.url(""))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn signed<T>(token: &str, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
+    app.grpc_channel().await
 }
 
 /// A token signed with the server's own key for user `sub`, with the time claims given in
@@ -284,17 +261,29 @@ async fn a_demoted_editor_stops_hearing_of_drafts(engine: Engine) {
         json!({ "p": post_id.to_string() }),
     )
     .await;
+    let mut comments = CommentServiceClient::new(channel(&app).await);
+    let mut watch = comments
+        .watch_comments(signed(&editor.token, pb::PostRef { post_id: post_id.as_i64().unwrap() }))
+        .await
+        .unwrap()
+        .into_inner();
     tokio::time::sleep(Duration::from_millis(200)).await;
     comment("seen while an editor").await;
     let heard = next_json(&mut socket).await;
     assert_eq!(heard["payload"]["data"]["commentAdded"]["body"], "seen while an editor", "{heard}");
+    let streamed = tokio::time::timeout(Duration::from_secs(2), watch.next()).await.unwrap();
+    assert_eq!(streamed.unwrap().unwrap().content, "seen while an editor");
 
     let demoted = patch_user(&app, &root, editor_id, json!({ "roles": ["reader"] })).await;
     assert_eq!(demoted.status, 200);
     comment("not for readers").await;
     // The subscription ends (its subscriber's roles changed) and the socket closes; the
-    // comment on the draft never arrives.
+    // comment on the draft never arrives, on either contract.
     assert_eq!(close_code(&mut socket, Duration::from_secs(3)).await, 4403);
+    match tokio::time::timeout(Duration::from_secs(3), watch.next()).await {
+        Ok(Some(Err(status))) => assert_eq!(status.code(), Code::Unauthenticated, "{status:?}"),
+        other => panic!("expected the stream to end with UNAUTHENTICATED, got {other:?}"),
+    }
 }
 
 async fn a_token_that_expires_closes_the_socket_and_ends_the_stream(engine: Engine) {

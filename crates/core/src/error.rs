@@ -126,6 +126,11 @@ pub enum Error {
     /// else changed it in between.
     #[error("stale: {0:?} changed since the version the change was based on")]
     Stale(Resource),
+    /// A write lost a race with another writer (SQLite busy or locked, a PostgreSQL
+    /// serialization failure or deadlock) as many times as storage retries it; the caller may
+    /// retry at once. Told apart from [`Error::Unavailable`] by the database's error code.
+    #[error("busy: a write lost a race with other writers")]
+    Busy,
     /// A dependency is down or overloaded; the caller may retry later.
     #[error("unavailable: {reason}")]
     Unavailable {
@@ -149,6 +154,18 @@ impl Error {
 
     pub fn malformed(field: &'static str, message: impl Into<String>) -> Self {
         Self::Malformed(FieldErrors::single(field, message))
+    }
+
+    /// How long a client should wait before retrying, in seconds, for the errors that invite
+    /// a retry (`Retry-After`, RFC 9110 section 10.2.3).
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            Self::Busy => Some(1),
+            Self::Unavailable {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        }
     }
 
     /// The usual conflict: a unique field whose value another record holds.

@@ -93,10 +93,8 @@ pub fn graphql_error(error: &Error) -> GraphqlError {
             format!("the {} changed since the version given", resource(*what)),
             code::CONFLICT,
         ),
-        Error::Unavailable {
-            retry_after_secs, ..
-        } => {
-            let retry = *retry_after_secs;
+        Error::Unavailable { .. } | Error::Busy => {
+            let retry = error.retry_after_secs().unwrap_or(1);
             coded("temporarily unavailable; retry later", code::UNAVAILABLE)
                 .extend_with(move |_, extensions| extensions.set("retryAfter", retry))
         }

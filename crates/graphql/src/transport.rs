@@ -79,7 +79,9 @@ async fn authenticated<S: Store>(
         .map_err(|error| {
             let status = match error {
                 quire_core::Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-                quire_core::Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                quire_core::Error::Unavailable { .. } | quire_core::Error::Busy => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             let error = graphql_error(&error);

@@ -51,7 +51,9 @@ pub fn status(error: &Error) -> Status {
             "the {} changed since the version given",
             resource(*what)
         )),
-        Error::Unavailable { .. } => Status::unavailable("temporarily unavailable; retry later"),
+        Error::Unavailable { .. } | Error::Busy => {
+            Status::unavailable("temporarily unavailable; retry later")
+        }
         Error::Internal(cause) => {
             tracing::error!(%cause, "grpc call failed");
             Status::internal("internal error")

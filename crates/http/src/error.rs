@@ -78,7 +78,7 @@ pub(crate) fn status_and_body(error: &Error) -> (StatusCode, Value) {
                 "has changed since; reload and retry",
             ),
         ),
-        Error::Unavailable { .. } => (
+        Error::Unavailable { .. } | Error::Busy => (
             StatusCode::SERVICE_UNAVAILABLE,
             error_body("service", "is temporarily unavailable, retry later"),
         ),
@@ -110,14 +110,13 @@ pub(crate) fn carry(error: &Error, response: &mut Response, challenge: &'static 
                 HeaderValue::from_static(challenge),
             );
         }
-        Error::Unavailable {
-            retry_after_secs,
-            reason,
-        } => {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
-            tracing::warn!(reason, "service unavailable");
+        Error::Unavailable { .. } | Error::Busy => {
+            if let Some(secs) = error.retry_after_secs() {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            tracing::warn!(%error, "service unavailable");
         }
         Error::Internal(cause) => {
             let mut chain = cause.to_string();
@@ -279,6 +278,10 @@ mod tests {
         })
         .into_response();
         assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+        // A write that kept losing races: busy, not broken.
+        let response = ApiError(Error::Busy).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
         let response = ApiError(Error::internal("boom")).into_response();
         assert!(response.extensions().get::<ServerFault>().is_some());
     }

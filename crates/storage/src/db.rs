@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Postgres, Sqlite, Transaction};
 
-use crate::error::{RETRYABLE, db_error};
+use crate::error::db_error;
 use crate::faults::Fault;
 #[cfg(feature = "fault-injection")]
 use crate::faults::Faults;
@@ -264,9 +264,7 @@ impl Db {
         let mut tries = 1;
         loop {
             match attempt().await {
-                Err(Error::Unavailable { reason, .. })
-                    if reason == RETRYABLE && tries < WRITE_ATTEMPTS =>
-                {
+                Err(Error::Busy) if tries < WRITE_ATTEMPTS => {
                     tracing::debug!(tries, "write lost a race; retrying");
                     tokio::time::sleep(Duration::from_millis(5 << tries)).await;
                     tries += 1;

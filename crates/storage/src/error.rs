@@ -2,10 +2,6 @@
 
 use quire_core::{Error, Resource};
 
-/// The reason given when a write lost a race with another writer; such a write is retried
-/// (see [`crate::Db`]'s `retrying`) before a caller ever sees it.
-pub(crate) const RETRYABLE: &str = "database is busy";
-
 /// Unique indexes and the input field each protects. Both engines' schemas use these names;
 /// SQLite reports the indexed column (`users.username_key`), PostgreSQL the index name.
 const UNIQUE_FIELDS: [(&str, &str, &str); 3] = [
@@ -29,10 +25,7 @@ pub(crate) fn db_error(error: sqlx::Error) -> Error {
                     |(_, _, field)| Error::taken(field),
                 )
         }
-        sqlx::Error::Database(db) if is_lost_race(db.code().as_deref()) => Error::Unavailable {
-            reason: RETRYABLE,
-            retry_after_secs: 1,
-        },
+        sqlx::Error::Database(db) if is_lost_race(db.code().as_deref()) => Error::Busy,
         sqlx::Error::Database(db) if is_unavailable(db.code().as_deref()) => unreachable_db(),
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed

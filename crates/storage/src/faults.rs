@@ -20,7 +20,6 @@ pub(crate) use armed::Faults;
 #[cfg(feature = "fault-injection")]
 mod armed {
     use super::Fault;
-    use crate::error::RETRYABLE;
     use quire_core::{Error, Result};
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -60,10 +59,7 @@ mod armed {
                 Fault::BetweenPostAndTags => {
                     Error::internal("injected fault between post and tags")
                 }
-                Fault::Busy => Error::Unavailable {
-                    reason: RETRYABLE,
-                    retry_after_secs: 1,
-                },
+                Fault::Busy => Error::Busy,
             })
         }
     }

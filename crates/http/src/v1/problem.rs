@@ -140,7 +140,7 @@ impl Problem {
                     resource_name(*resource)
                 ),
             ),
-            Error::Unavailable { .. } => Self::new(
+            Error::Unavailable { .. } | Error::Busy => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",

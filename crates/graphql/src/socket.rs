@@ -119,7 +119,7 @@ pub async fn serve<S: Store>(
             outgoing = graphql.next() => match outgoing {
                 Some(WsMessage::Text(text)) => {
                     if let Some(text) = operations.send(text)
-                        && sink.send(Message::Text(text.into())).await.is_err()
+                        && !deliver(&mut sink, Message::Text(text.into())).await
                     {
                         break;
                     }
@@ -155,10 +155,26 @@ pub async fn serve<S: Store>(
             },
         };
         if let Some(frame) = close {
-            let _ = sink.send(Message::Close(Some(frame))).await;
+            deliver(&mut sink, Message::Close(Some(frame))).await;
             break;
         }
     }
+}
+
+/// How long a client may take to accept one message before the connection is dropped: a
+/// client that stops reading must not hold the connection (and a lapsed caller's
+/// subscriptions) open.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sends `message`; false when the client is gone or too slow to take it.
+async fn deliver<T>(sink: &mut T, message: Message) -> bool
+where
+    T: futures_util::Sink<Message> + Unpin,
+{
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// How a connection's `connection_init` went.

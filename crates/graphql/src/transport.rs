@@ -381,15 +381,22 @@ async fn subscribe<S: Store>(
     endpoint: Arc<Endpoint<S>>,
     parts: &mut axum::http::request::Parts,
 ) -> Response {
-    // The first subprotocol offered that we speak (RFC 6455 section 4.1).
-    let offered = parts
+    // The first of our subprotocols, in our order of preference, that the client offers
+    // (RFC 6455 section 4.2.2): the one the handshake then names, and the one spoken.
+    let offered: Vec<&str> = parts
         .headers
-        .get(header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
-    let Some(protocol) = offered
-        .split(',')
-        .find_map(|name| name.trim().parse::<WebSocketProtocols>().ok())
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    let chosen = ALL_WEBSOCKET_PROTOCOLS
+        .iter()
+        .copied()
+        .find(|name| offered.contains(name));
+    let Some((name, protocol)) =
+        chosen.and_then(|name| Some((name, name.parse::<WebSocketProtocols>().ok()?)))
     else {
         return request_error(
             StatusCode::BAD_REQUEST,
@@ -404,7 +411,7 @@ async fn subscribe<S: Store>(
     upgrade
         .max_message_size(endpoint.config.max_message_bytes)
         .max_frame_size(endpoint.config.max_message_bytes)
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .protocols([name])
         .on_upgrade(move |socket| {
             socket::serve(
                 socket,

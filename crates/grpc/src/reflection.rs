@@ -161,8 +161,13 @@ fn answer(index: &Descriptors, asked: Asked) -> Answer {
             Answer::Files,
         ),
         Asked::Extension => not_found("extensions are not supported".to_owned()),
-        // No message of quire's declares extension ranges: every type has none.
-        Asked::ExtensionNumbers(base) => Answer::ExtensionNumbers(base),
+        // No message of quire's declares extension ranges: every known type has none.
+        Asked::ExtensionNumbers(base)
+            if index.symbols.contains_key(base.trim_start_matches('.')) =>
+        {
+            Answer::ExtensionNumbers(base)
+        }
+        Asked::ExtensionNumbers(base) => not_found(format!("type '{base}' not found")),
         Asked::Services => Answer::Services(index.services().to_vec()),
         Asked::Nothing => Answer::Error(Code::InvalidArgument, "no request".to_owned()),
     }
@@ -253,9 +258,16 @@ macro_rules! reflection_version {
                     request: Request<Streaming<ServerReflectionRequest>>,
                 ) -> Result<Response<Self::ServerReflectionInfoStream>, Status> {
                     let index = Arc::clone(&self.0);
+                    // An error reading the client's stream is the call's last word.
                     let answers = request
                         .into_inner()
-                        .take_while(|request| std::future::ready(request.is_ok()))
+                        .scan(false, |failed, request| {
+                            let next = (!*failed).then(|| {
+                                *failed = request.is_err();
+                                request
+                            });
+                            std::future::ready(next)
+                        })
                         .map(move |request| request.map(|request| respond(&index, request)));
                     Ok(Response::new(Box::pin(answers)))
                 }

@@ -74,8 +74,9 @@ pub async fn copy_database(from: &Db, to: &Db, progress: &mut dyn CopyProgress) 
         copied += copy_table(&mut snapshot, &mut tx, table, &columns, progress).await?;
     }
     advance_identities(&mut snapshot, &mut tx).await?;
-    tx.commit().await.map_err(db_error)?;
+    // The snapshot is let go first: once the target has committed, nothing may fail the copy.
     snapshot.rollback().await.map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
     Ok(copied)
 }
 

@@ -20,7 +20,8 @@ fn parse_key(key: &str) -> Result<&str> {
     if !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(key)
     } else {
-        Err(Error::invalid(
+        // A header the contract does not allow, like a malformed cursor: 400, not 422.
+        Err(Error::malformed(
             "Idempotency-Key",
             "must be 1 to 255 visible ASCII characters",
         ))

@@ -603,65 +603,9 @@ impl<S: Store> Quire<S> {
     }
 }
 
-impl PageRequest {
-    /// Reads a limit and offset as a client sent them: limit from 1 (above
-    /// [`PageRequest::MAX_LIMIT`] it is capped), offset from 0.
-    pub fn parse(limit: Option<&str>, offset: Option<&str>) -> Result<Self> {
-        let mut errors = FieldErrors::new();
-        let limit = match limit.map(|text| text.trim().parse::<i64>()) {
-            None => Some(Self::DEFAULT_LIMIT),
-            Some(Ok(limit)) if limit >= 1 => Some(
-                u32::try_from(limit.min(i64::from(Self::MAX_LIMIT))).unwrap_or(Self::MAX_LIMIT),
-            ),
-            Some(_) => {
-                errors.add("limit", "must be an integer of at least 1");
-                None
-            }
-        };
-        let offset = match offset.map(|text| text.trim().parse::<u64>()) {
-            None => Some(0),
-            Some(Ok(offset)) => Some(offset),
-            Some(Err(_)) => {
-                errors.add("offset", "must be an integer of at least 0");
-                None
-            }
-        };
-        match (limit, offset) {
-            (Some(limit), Some(offset)) => Ok(Self { limit, offset }),
-            _ => Err(Error::Invalid(errors)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn page_requests_parse_with_defaults_and_caps() {
-        assert_eq!(
-            PageRequest::parse(None, None).unwrap(),
-            PageRequest {
-                limit: 20,
-                offset: 0
-            }
-        );
-        assert_eq!(
-            PageRequest::parse(Some("1"), Some("1")).unwrap(),
-            PageRequest {
-                limit: 1,
-                offset: 1
-            }
-        );
-        assert_eq!(
-            PageRequest::parse(Some("5000"), None).unwrap().limit,
-            PageRequest::MAX_LIMIT
-        );
-        for bad in ["0", "-1", "x", ""] {
-            assert!(PageRequest::parse(Some(bad), None).is_err(), "limit {bad}");
-        }
-        assert!(PageRequest::parse(None, Some("-1")).is_err());
-    }
 
     #[test]
     fn a_slug_fits_a_title_with_the_same_base() {

@@ -50,6 +50,21 @@ impl<S: Store> Quire<S> {
     /// 404, then 403, then every field (422), all before anything is written; then one write,
     /// so an error answered means nothing changed. With `profile.based_on`, the write requires
     /// that version ([`Error::Stale`] otherwise).
+    /// Whether `actor` may change anything of user `id` (their own profile, or any account as
+    /// an admin): not found, then forbidden, as [`Quire::change_user`] decides them. For
+    /// contracts that must refuse before reading a body.
+    pub async fn may_change_user(&self, actor: &Actor, id: UserId) -> Result<()> {
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::NotFound(Resource::User))?;
+        if policy::may_change_profile(actor, id) || policy::may_manage_users(actor) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(Resource::User))
+        }
+    }
+
     #[tracing::instrument(skip_all)]
     pub async fn change_user(
         &self,

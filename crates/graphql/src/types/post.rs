@@ -194,11 +194,15 @@ impl<S: Store> PostEdge<S> {
     }
 }
 
-/// Where a page ends and whether another follows.
+/// Where a page starts and ends, and whether pages lie beyond it (Relay's cursor connections
+/// specification). Lists page forward only, so `hasPreviousPage` is always false.
 #[derive(SimpleObject)]
 pub struct PageInfo {
     pub has_next_page: bool,
-    /// Pass as `after` for the next page.
+    pub has_previous_page: bool,
+    /// The first edge's cursor; null for an empty page.
+    pub start_cursor: Option<String>,
+    /// The last edge's cursor, to pass as `after` for the next page; null for an empty page.
     pub end_cursor: Option<String>,
 }
 
@@ -241,7 +245,9 @@ impl<S: Store> PostConnection<S> {
     async fn page_info(&self) -> PageInfo {
         PageInfo {
             has_next_page: self.next.is_some(),
-            end_cursor: self.next.map(|cursor| cursor.encode()),
+            has_previous_page: false,
+            start_cursor: self.posts.first().map(|post| cursor_of(post)),
+            end_cursor: self.posts.last().map(|post| cursor_of(post)),
         }
     }
 

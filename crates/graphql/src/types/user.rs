@@ -293,9 +293,12 @@ impl<S: Store> UserConnection<S> {
     }
 
     async fn page_info(&self) -> PageInfo {
+        let cursor = |view: &UserView| UserCursor(view.user.id).encode();
         PageInfo {
             has_next_page: self.page.next.is_some(),
-            end_cursor: self.page.next.map(|cursor| cursor.encode()),
+            has_previous_page: false,
+            start_cursor: self.page.users.first().map(cursor),
+            end_cursor: self.page.users.last().map(cursor),
         }
     }
 }

@@ -168,7 +168,8 @@ async fn no_list_promises_an_empty_page(engine: Engine) {
     )
     .await;
     let page = &followers["data"]["me"]["followers"];
-    assert_eq!(page["pageInfo"], json!({ "hasNextPage": false, "endCursor": null }), "{followers}");
+    assert_eq!(page["pageInfo"]["hasNextPage"], false, "{followers}");
+    assert!(page["pageInfo"]["endCursor"].is_string(), "a page with edges has an end: {followers}");
     let one = gql(
         &app,
         &alice.token,

@@ -11,8 +11,10 @@ use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Authenticated;
-use super::idempotency;
-use super::negotiate::{Caching, Format, FromWire, Representation, Wire, body_format, parse_body};
+use super::idempotency::{self, IdempotencyKey};
+use super::negotiate::{
+    Caching, Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body,
+};
 use super::problem::V1Error;
 use super::proto;
 use super::users::location;
@@ -87,8 +89,8 @@ fn comment_id(text: &str) -> Result<CommentId, V1Error> {
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let viewer = caller.actor().copied();
@@ -97,7 +99,11 @@ pub(crate) async fn list<S: Store>(
         items: comments.iter().map(CommentRepr::from).collect(),
     };
     let caching = Caching::for_viewer(viewer.is_some());
-    Ok(Representation::of(format, "comments", &body)?.respond(StatusCode::OK, &headers, caching))
+    Ok(Representation::of(format, "comments", &body)?.respond(
+        StatusCode::OK,
+        &preconditions,
+        caching,
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -121,6 +127,7 @@ pub(crate) struct NewComment {
 pub(crate) async fn create<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    idempotency_key: IdempotencyKey,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -131,7 +138,7 @@ pub(crate) async fn create<S: Store>(
     let operation = format!("POST /api/v1/posts/{post}/comments");
     idempotency::once(
         &state,
-        &headers,
+        &idempotency_key,
         Some(&actor),
         &operation,
         &body,
@@ -143,7 +150,11 @@ pub(crate) async fn create<S: Store>(
                 .await?;
             let path = format!("/api/v1/comments/{}", comment.id);
             let response = Representation::of(format, "comment", &CommentRepr::from(&comment))?
-                .respond(StatusCode::CREATED, &headers, Caching::Private);
+                .respond(
+                    StatusCode::CREATED,
+                    &Preconditions::default(),
+                    Caching::Private,
+                );
             Ok(location(response, &path))
         },
     )
@@ -162,8 +173,8 @@ pub(crate) async fn create<S: Store>(
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let viewer = caller.actor().copied();
@@ -175,7 +186,7 @@ pub(crate) async fn get<S: Store>(
     Ok(
         Representation::of(format, "comment", &CommentRepr::from(&comment))?.respond(
             StatusCode::OK,
-            &headers,
+            &preconditions,
             caching,
         ),
     )
@@ -194,16 +205,16 @@ pub(crate) async fn get<S: Store>(
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
     let id = comment_id(&id)?;
-    if headers.contains_key(axum::http::header::IF_MATCH) {
+    if preconditions.has_if_match() {
         let current = state.quire.comment(id, Some(&actor)).await?;
         Representation::of(format, "comment", &CommentRepr::from(&current))?
-            .check_if_match(&headers)?;
+            .check_if_match(&preconditions)?;
     }
     state.quire.delete_comment_by_id(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use quire_core::model::{Claim, IdempotentResponse};
 use quire_core::policy::Actor;
@@ -26,12 +26,38 @@ const KEPT: [HeaderName; 4] = [
     header::CACHE_CONTROL,
 ];
 
+/// A request's `Idempotency-Key`, if it sent one, read by an extractor: a value that is not
+/// header text is a 400 before anything runs (the core checks its length and characters).
+pub(crate) struct IdempotencyKey(Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
+    type Rejection = V1Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, V1Error> {
+        let Some(key) = parts.headers.get(KEY) else {
+            return Ok(Self(None));
+        };
+        let key = key.to_str().map_err(|_| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-idempotency-key",
+                "Bad idempotency key",
+                "the key must be visible ASCII",
+            )
+        })?;
+        Ok(Self(Some(key.to_owned())))
+    }
+}
+
 /// Runs `request` once per key: the first time for real, later times as a replay. `body` is
 /// what tells one request from another under the same key; it is kept only as a hash, and
 /// must hold no secret (a hash of a short secret can be brute-forced).
 pub(crate) async fn once<S, F, Fut>(
     state: &AppState<S>,
-    headers: &HeaderMap,
+    key: &IdempotencyKey,
     actor: Option<&Actor>,
     operation: &str,
     body: &[u8],
@@ -42,17 +68,9 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Response, V1Error>>,
 {
-    let Some(key) = headers.get(KEY) else {
+    let Some(key) = key.0.as_deref() else {
         return request().await;
     };
-    let key = key.to_str().map_err(|_| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-idempotency-key",
-            "Bad idempotency key",
-            "the key must be visible ASCII",
-        )
-    })?;
     let fingerprint = format!("{operation} {}", fingerprint(body));
     match state
         .quire

@@ -225,6 +225,48 @@ impl Caching {
     }
 }
 
+/// A request's conditional headers, `If-Match` and `If-None-Match` (RFC 9110 section 13.1),
+/// read once by an extractor so no handler reads them itself.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Preconditions {
+    if_match: Option<String>,
+    if_none_match: Option<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Preconditions {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let read = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        Ok(Self {
+            if_match: read(header::IF_MATCH),
+            if_none_match: read(header::IF_NONE_MATCH),
+        })
+    }
+}
+
+impl Preconditions {
+    /// Whether the request names the version a write is based on; the write then carries that
+    /// version into its statement, so no change can land between the check and the write.
+    pub(crate) fn has_if_match(&self) -> bool {
+        self.if_match.is_some()
+    }
+
+    /// The entity tags of a header's list (`*` is its own tag).
+    fn tags(list: &str) -> impl Iterator<Item = &str> {
+        list.split(',').map(str::trim)
+    }
+}
+
 /// A serialized representation with its strong validator.
 pub(crate) struct Representation {
     format: Format,
@@ -266,28 +308,22 @@ impl Representation {
         })
     }
 
-    /// Whether `If-None-Match` names this representation (so 304 is the answer).
-    pub(crate) fn matches_none_match(&self, headers: &HeaderMap) -> bool {
-        headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .any(|tag| tag == "*" || tag.trim_start_matches("W/") == self.etag)
-            })
+    /// Whether `If-None-Match` names this representation (weak comparison, RFC 9110 section
+    /// 13.1.2), so 304 is the answer.
+    pub(crate) fn matches_none_match(&self, preconditions: &Preconditions) -> bool {
+        preconditions.if_none_match.as_deref().is_some_and(|list| {
+            Preconditions::tags(list)
+                .any(|tag| tag == "*" || tag.trim_start_matches("W/") == self.etag)
+        })
     }
 
-    /// Checks `If-Match` (strong comparison): a stale validator is a 412.
-    pub(crate) fn check_if_match(&self, headers: &HeaderMap) -> Result<(), Problem> {
-        let Some(list) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+    /// Checks `If-Match` (strong comparison, RFC 9110 section 13.1.1): a stale validator is a
+    /// 412.
+    pub(crate) fn check_if_match(&self, preconditions: &Preconditions) -> Result<(), Problem> {
+        let Some(list) = preconditions.if_match.as_deref() else {
             return Ok(());
         };
-        if list
-            .split(',')
-            .map(str::trim)
-            .any(|tag| tag == "*" || tag == self.etag)
-        {
+        if Preconditions::tags(list).any(|tag| tag == "*" || tag == self.etag) {
             Ok(())
         } else {
             Err(Problem::new(
@@ -303,10 +339,10 @@ impl Representation {
     pub(crate) fn respond(
         self,
         status: StatusCode,
-        request: &HeaderMap,
+        preconditions: &Preconditions,
         caching: Caching,
     ) -> Response {
-        let not_modified = status == StatusCode::OK && self.matches_none_match(request);
+        let not_modified = status == StatusCode::OK && self.matches_none_match(preconditions);
         let mut response = if not_modified {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
@@ -414,15 +450,28 @@ mod tests {
     #[test]
     fn conditional_headers_compare_validators() {
         let rep = Representation::of(Format::Json, "x", &tags(&["a"])).unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::IF_NONE_MATCH,
-            HeaderValue::from_str(&rep.etag).unwrap(),
+        let mut sent = Preconditions {
+            if_match: None,
+            if_none_match: Some(format!("\"other\", W/{}", rep.etag)),
+        };
+        assert!(
+            rep.matches_none_match(&sent),
+            "weak comparison for If-None-Match"
         );
-        assert!(rep.matches_none_match(&headers));
-        headers.insert(header::IF_MATCH, HeaderValue::from_static("\"stale\""));
-        assert_eq!(rep.check_if_match(&headers).unwrap_err().status, 412);
-        headers.insert(header::IF_MATCH, HeaderValue::from_str(&rep.etag).unwrap());
-        assert!(rep.check_if_match(&headers).is_ok());
+        assert!(
+            rep.check_if_match(&sent).is_ok(),
+            "no If-Match, no condition"
+        );
+        sent.if_match = Some("\"stale\"".to_owned());
+        assert_eq!(rep.check_if_match(&sent).unwrap_err().status, 412);
+        sent.if_match = Some(format!("W/{}", rep.etag));
+        assert!(
+            rep.check_if_match(&sent).is_err(),
+            "strong comparison for If-Match"
+        );
+        sent.if_match = Some(rep.etag.clone());
+        assert!(rep.check_if_match(&sent).is_ok());
+        sent.if_match = Some("*".to_owned());
+        assert!(rep.check_if_match(&sent).is_ok());
     }
 }

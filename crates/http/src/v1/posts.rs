@@ -13,9 +13,10 @@ use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Authenticated;
-use super::idempotency;
+use super::idempotency::{self, IdempotencyKey};
 use super::negotiate::{
-    Caching, Format, FromWire, Representation, Wire, body_format, parse_body, parse_patch,
+    Caching, Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body,
+    parse_patch,
 };
 use super::problem::V1Error;
 use super::proto;
@@ -158,8 +159,8 @@ fn next_link(uri: &Uri, cursor: &Cursor) -> String {
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
-    headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<ListQuery>,
 ) -> Result<Response, V1Error> {
@@ -182,7 +183,7 @@ pub(crate) async fn list<S: Store>(
         .page_posts(listing, keyset, viewer.as_ref())
         .await?;
     let caching = Caching::for_viewer(viewer.is_some());
-    page_response(format, &headers, &uri, &page, caching)
+    page_response(format, &preconditions, &uri, &page, caching)
 }
 
 /// Reads `limit`, `cursor` and `count`; anything out of range is a 400 that says so.
@@ -204,7 +205,7 @@ fn keyset(query: &ListQuery) -> Result<KeysetRequest, V1Error> {
 /// A page of posts with its `Link` to the next page.
 fn page_response(
     format: super::negotiate::Format,
-    headers: &HeaderMap,
+    preconditions: &Preconditions,
     uri: &Uri,
     page: &quire_core::model::KeysetPage,
     caching: Caching,
@@ -215,7 +216,7 @@ fn page_response(
         total: page.total,
     };
     let mut response =
-        Representation::of(format, "posts", &body)?.respond(StatusCode::OK, headers, caching);
+        Representation::of(format, "posts", &body)?.respond(StatusCode::OK, preconditions, caching);
     let link = page.next.as_ref().map(|cursor| next_link(uri, cursor));
     if let Some(link) = link.and_then(|link| HeaderValue::from_str(&link).ok()) {
         response.headers_mut().insert(header::LINK, link);
@@ -236,14 +237,14 @@ fn page_response(
 pub(crate) async fn feed<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
-    headers: HeaderMap,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<ListQuery>,
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
     let page = state.quire.page_feed(&actor, keyset(&query)?).await?;
-    page_response(format, &headers, &uri, &page, Caching::Private)
+    page_response(format, &preconditions, &uri, &page, Caching::Private)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -262,7 +263,7 @@ pub(crate) struct TagCloud {
 pub(crate) async fn tags<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    headers: HeaderMap,
+    preconditions: Preconditions,
 ) -> Result<Response, V1Error> {
     let tags = state.quire.tags().await?;
     let body = TagCloud {
@@ -270,7 +271,7 @@ pub(crate) async fn tags<S: Store>(
     };
     Ok(Representation::of(format, "tags", &body)?.respond(
         StatusCode::OK,
-        &headers,
+        &preconditions,
         Caching::Public,
     ))
 }
@@ -287,8 +288,8 @@ pub(crate) async fn tags<S: Store>(
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let viewer = caller.actor().copied();
@@ -297,7 +298,7 @@ pub(crate) async fn get<S: Store>(
     Ok(
         Representation::of(format, "post", &PostRepr::from(&post))?.respond(
             StatusCode::OK,
-            &headers,
+            &preconditions,
             caching,
         ),
     )
@@ -332,6 +333,7 @@ pub(crate) struct NewPost {
 pub(crate) async fn create<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    idempotency_key: IdempotencyKey,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     body: Bytes,
@@ -339,7 +341,7 @@ pub(crate) async fn create<S: Store>(
     let actor = *caller.require()?;
     idempotency::once(
         &state,
-        &headers,
+        &idempotency_key,
         Some(&actor),
         "POST /api/v1/posts",
         &body,
@@ -358,7 +360,7 @@ pub(crate) async fn create<S: Store>(
             let path = format!("/api/v1/posts/{}", post.id);
             let response = Representation::of(format, "post", &PostRepr::from(&post))?.respond(
                 StatusCode::CREATED,
-                &headers,
+                &Preconditions::default(),
                 Caching::Private,
             );
             Ok(location(response, &path))
@@ -419,25 +421,25 @@ async fn change<S: Store>(
     state: &AppState<S>,
     caller: &Caller,
     format: Format,
-    headers: &HeaderMap,
+    preconditions: &Preconditions,
     id: &str,
     update: impl FnOnce() -> Result<PostUpdate, V1Error>,
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
     let id = post_id(id)?;
     let current = state.quire.post(id, Some(&actor)).await?;
-    Representation::of(format, "post", &PostRepr::from(&current))?.check_if_match(headers)?;
+    Representation::of(format, "post", &PostRepr::from(&current))?.check_if_match(preconditions)?;
     let mut update = update()?;
     // With If-Match, the write itself checks that nobody changed the post since it was read,
     // so two editors cannot overwrite each other between the check and the write.
-    if headers.contains_key(header::IF_MATCH) {
+    if preconditions.has_if_match() {
         update.based_on = Some(current.updated_at);
     }
     let post = state.quire.update_post(&actor, id, update).await?;
     Ok(
         Representation::of(format, "post", &PostRepr::from(&post))?.respond(
             StatusCode::OK,
-            headers,
+            preconditions,
             Caching::Private,
         ),
     )
@@ -459,11 +461,12 @@ pub(crate) async fn replace<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
     format: Format,
+    preconditions: Preconditions,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V1Error> {
-    change(&state, &caller, format, &headers, &id, || {
+    change(&state, &caller, format, &preconditions, &id, || {
         let input: PostReplacement = parse_body(body_format(&headers, "application/json")?, &body)?;
         let required = |value: Option<String>| value.map_or(Patch::Null, Patch::Value);
         Ok(PostUpdate {
@@ -495,11 +498,12 @@ pub(crate) async fn patch<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
     format: Format,
+    preconditions: Preconditions,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, V1Error> {
-    change(&state, &caller, format, &headers, &id, || {
+    change(&state, &caller, format, &preconditions, &id, || {
         let input: PostPatch = parse_patch(
             body_format(&headers, "application/merge-patch+json")?,
             &body,
@@ -535,17 +539,18 @@ pub(crate) async fn patch<S: Store>(
 pub(crate) async fn delete<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
     let id = post_id(&id)?;
     // With If-Match, the version checked is also the version the delete requires.
     let mut based_on = None;
-    if headers.contains_key(header::IF_MATCH) {
+    if preconditions.has_if_match() {
         let current = state.quire.post(id, Some(&actor)).await?;
-        Representation::of(format, "post", &PostRepr::from(&current))?.check_if_match(&headers)?;
+        Representation::of(format, "post", &PostRepr::from(&current))?
+            .check_if_match(&preconditions)?;
         based_on = Some(current.updated_at);
     }
     state.quire.delete_post(&actor, id, based_on).await?;

@@ -14,8 +14,10 @@ use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
 use super::caller::Authenticated;
+use super::idempotency::IdempotencyKey;
 use super::negotiate::{
-    Caching, Format, FromWire, Representation, Wire, body_format, parse_body, parse_patch,
+    Caching, Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body,
+    parse_patch,
 };
 use super::problem::V1Error;
 use super::proto;
@@ -100,6 +102,7 @@ pub(crate) struct NewUser {
 pub(crate) async fn register<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    idempotency_key: IdempotencyKey,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, V1Error> {
@@ -108,7 +111,7 @@ pub(crate) async fn register<S: Store>(
     let fingerprint = format!("{:?}\n{:?}", input.username, input.email);
     super::idempotency::once(
         &state,
-        &headers,
+        &idempotency_key,
         None,
         "POST /api/v1/users",
         fingerprint.as_bytes(),
@@ -123,7 +126,7 @@ pub(crate) async fn register<S: Store>(
             let path = format!("/api/v1/users/{}", view.user.id);
             let response = representation(format, &view)?.respond(
                 StatusCode::CREATED,
-                &headers,
+                &Preconditions::default(),
                 Caching::Private,
             );
             Ok(location(response, &path))
@@ -174,7 +177,7 @@ pub(crate) async fn log_in<S: Store>(
     };
     let response = Representation::of(format, "session", &session)?.respond(
         StatusCode::CREATED,
-        &headers,
+        &Preconditions::default(),
         Caching::NoStore,
     );
     Ok(location(response, "/api/v1/me"))
@@ -192,14 +195,14 @@ pub(crate) async fn log_in<S: Store>(
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let viewer = caller.actor().copied();
     let view = state.quire.user(user_id(&id)?, viewer.as_ref()).await?;
     let caching = Caching::for_viewer(viewer.is_some());
-    Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, caching))
+    Ok(representation(format, &view)?.respond(StatusCode::OK, &preconditions, caching))
 }
 
 /// `GET /api/v1/me`.
@@ -214,13 +217,13 @@ pub(crate) async fn get<S: Store>(
 pub(crate) async fn me<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
-    headers: HeaderMap,
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
     let user = state.quire.me(&actor).await?;
     let view = state.quire.view_of(user, Some(&actor));
-    Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, Caching::Private))
+    Ok(representation(format, &view)?.respond(StatusCode::OK, &preconditions, Caching::Private))
 }
 
 /// A JSON merge patch (RFC 7396) of a user: absent keys stay, `null` removes.
@@ -266,6 +269,7 @@ pub(crate) struct UserPatch {
 pub(crate) async fn patch<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
+    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -280,7 +284,7 @@ pub(crate) async fn patch<S: Store>(
         body_format(&headers, "application/merge-patch+json")?,
         &body,
     )?;
-    representation(format, &current)?.check_if_match(&headers)?;
+    representation(format, &current)?.check_if_match(&preconditions)?;
 
     let profile = UserUpdate {
         username: patch.username.into(),
@@ -292,8 +296,8 @@ pub(crate) async fn patch<S: Store>(
     };
     // With If-Match, the writes require the version the client's ETag was computed from.
     let profile = UserUpdate {
-        based_on: headers
-            .contains_key(header::IF_MATCH)
+        based_on: preconditions
+            .has_if_match()
             .then_some(current.user.updated_at),
         ..profile
     };
@@ -307,7 +311,7 @@ pub(crate) async fn patch<S: Store>(
             patch.is_active.into(),
         )
         .await?;
-    Ok(representation(format, &view)?.respond(StatusCode::OK, &headers, Caching::Private))
+    Ok(representation(format, &view)?.respond(StatusCode::OK, &preconditions, Caching::Private))
 }
 
 /// `PUT /api/v1/me/following/{userId}`: idempotent, 204.
@@ -369,7 +373,7 @@ async fn user_page<S: Store>(
     state: &AppState<S>,
     caller: &Caller,
     format: Format,
-    headers: &HeaderMap,
+    preconditions: &Preconditions,
     uri: &axum::http::Uri,
     follows_of: Option<(&str, quire_core::model::FollowDirection)>,
     query: &FollowQuery,
@@ -393,7 +397,7 @@ async fn user_page<S: Store>(
     };
     let caching = Caching::for_viewer(viewer.is_some());
     let mut response =
-        Representation::of(format, "users", &body)?.respond(StatusCode::OK, headers, caching);
+        Representation::of(format, "users", &body)?.respond(StatusCode::OK, preconditions, caching);
     if let Some(next) = next {
         let link = format!("<{}?limit={limit}&cursor={next}>; rel=\"next\"", uri.path());
         if let Ok(value) = HeaderValue::from_str(&link) {
@@ -416,7 +420,7 @@ pub(crate) async fn followers<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
     format: Format,
-    headers: HeaderMap,
+    preconditions: Preconditions,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Path(id): Path<String>,
     query: axum::extract::Query<FollowQuery>,
@@ -425,7 +429,7 @@ pub(crate) async fn followers<S: Store>(
         &state,
         &caller,
         format,
-        &headers,
+        &preconditions,
         &uri,
         Some((&id, quire_core::model::FollowDirection::Followers)),
         &query,
@@ -446,7 +450,7 @@ pub(crate) async fn following<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
     format: Format,
-    headers: HeaderMap,
+    preconditions: Preconditions,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Path(id): Path<String>,
     query: axum::extract::Query<FollowQuery>,
@@ -455,7 +459,7 @@ pub(crate) async fn following<S: Store>(
         &state,
         &caller,
         format,
-        &headers,
+        &preconditions,
         &uri,
         Some((&id, quire_core::model::FollowDirection::Following)),
         &query,
@@ -535,9 +539,9 @@ pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
     format: Format,
-    headers: HeaderMap,
+    preconditions: Preconditions,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<FollowQuery>,
 ) -> Result<Response, V1Error> {
-    user_page(&state, &caller, format, &headers, &uri, None, &query).await
+    user_page(&state, &caller, format, &preconditions, &uri, None, &query).await
 }

@@ -84,6 +84,11 @@ pub fn may_change_profile(actor: &Actor, user: UserId) -> bool {
     actor.user_id == user
 }
 
+/// Changing anything of an account: its owner (the profile) and admins (roles, activation).
+pub fn may_change_user(actor: &Actor, user: UserId) -> bool {
+    may_change_profile(actor, user) || may_manage_users(actor)
+}
+
 /// Listing drafts: one's own; editors and admins anyone's.
 pub fn may_list_drafts(actor: &Actor, author: Option<UserId>) -> bool {
     actor.is_editor() || author == Some(actor.user_id)

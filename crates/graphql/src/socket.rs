@@ -288,9 +288,10 @@ impl Operations {
         if !self.enforced {
             return None;
         }
-        let message: Value = serde_json::from_slice(message).ok()?;
-        let id = message.get("id")?.as_str()?;
-        match message.get("type")?.as_str()? {
+        let envelope: Envelope<'_> = serde_json::from_slice(message).ok()?;
+        let id = envelope.id?;
+        let id = id.as_ref();
+        match envelope.kind.as_ref() {
             "subscribe" if self.running.contains_key(id) => Some(CloseFrame {
                 code: SUBSCRIBER_EXISTS,
                 reason: format!("Subscriber for {id} already exists").into(),
@@ -314,33 +315,47 @@ impl Operations {
         if !self.enforced {
             return Some(text);
         }
-        let Ok(mut message) = serde_json::from_str::<Value>(&text) else {
+        // Only the envelope is read (the payload is skipped, not built), except for an
+        // operation's first result: this runs for every event a subscription delivers.
+        let Ok(Envelope { id: Some(id), kind }) = serde_json::from_str::<Envelope<'_>>(&text)
+        else {
             return Some(text);
         };
-        let Some(id) = message.get("id").and_then(Value::as_str).map(str::to_owned) else {
-            return Some(text);
-        };
-        match message.get("type").and_then(Value::as_str) {
-            Some("next") => {
+        let id = id.into_owned();
+        match kind.as_ref() {
+            "next" => {
                 let first = self.running.insert(id.clone(), true) == Some(false);
+                if !first {
+                    return Some(text);
+                }
+                let mut message: Value = serde_json::from_str(&text).ok()?;
                 match message.get_mut("payload").and_then(request_errors) {
-                    Some(errors) if first => {
+                    Some(errors) => {
                         self.running.remove(&id);
                         let error =
                             serde_json::json!({"id": id, "type": "error", "payload": errors});
                         Some(error.to_string())
                     }
-                    _ => Some(text),
+                    None => Some(text),
                 }
             }
-            Some("complete") => self.running.remove(&id).map(|_| text),
-            Some("error") => {
+            "complete" => self.running.remove(&id).map(|_| text),
+            "error" => {
                 self.running.remove(&id);
                 Some(text)
             }
             _ => Some(text),
         }
     }
+}
+
+/// What the protocol rules need of a message: its operation id and type.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
 }
 
 /// The errors of a result that failed as a request (no data, no error at a path), each given

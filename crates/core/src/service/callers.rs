@@ -104,13 +104,6 @@ impl<S: Store> Quire<S> {
         }
     }
 
-    /// Turns a bearer token into the actor it names. A token for a user who was deleted or
-    /// deactivated since it was issued is refused.
-    pub async fn authenticate(&self, token: &str) -> Result<Actor> {
-        let caller = self.signed_in(token).await?;
-        caller.require().copied()
-    }
-
     /// The caller as of now: the token checked against the clock again and the account read
     /// again, so a token that expired or a user deactivated or given other roles since the
     /// connection opened is seen. Anonymous stays anonymous.

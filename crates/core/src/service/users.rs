@@ -44,27 +44,24 @@ impl<S: Store> Quire<S> {
         Ok(UserPage::of(views, size))
     }
 
+    /// User `id` as `actor` sees them, provided `actor` may change something of the account:
+    /// not found, then forbidden, as [`Quire::change_user`] decides them. For contracts that
+    /// must refuse before reading a body, and need the current version to check `If-Match`.
+    pub async fn user_to_change(&self, actor: &Actor, id: UserId) -> Result<UserView> {
+        let view = self.user(id, Some(actor)).await?;
+        if policy::may_change_user(actor, id) {
+            Ok(view)
+        } else {
+            Err(Error::Forbidden(Resource::User))
+        }
+    }
+
     /// Changes user `id` as one request: its profile (only its owner may) and its roles and
     /// activation (only admins may; an admin cannot take away their own admin role or
     /// deactivate themselves, so a site always keeps one). Checked in the contracts' order:
     /// 404, then 403, then every field (422), all before anything is written; then one write,
     /// so an error answered means nothing changed. With `profile.based_on`, the write requires
     /// that version ([`Error::Stale`] otherwise).
-    /// Whether `actor` may change anything of user `id` (their own profile, or any account as
-    /// an admin): not found, then forbidden, as [`Quire::change_user`] decides them. For
-    /// contracts that must refuse before reading a body.
-    pub async fn may_change_user(&self, actor: &Actor, id: UserId) -> Result<()> {
-        self.store
-            .user_by_id(id)
-            .await?
-            .ok_or(Error::NotFound(Resource::User))?;
-        if policy::may_change_profile(actor, id) || policy::may_manage_users(actor) {
-            Ok(())
-        } else {
-            Err(Error::Forbidden(Resource::User))
-        }
-    }
-
     #[tracing::instrument(skip_all)]
     pub async fn change_user(
         &self,
@@ -84,7 +81,7 @@ impl<S: Store> Quire<S> {
         let may_profile = policy::may_change_profile(actor, id);
         let may_account = policy::may_manage_users(actor);
         let allowed = match (changes_profile, changes_account) {
-            (false, false) => may_profile || may_account,
+            (false, false) => policy::may_change_user(actor, id),
             (profile, account) => (!profile || may_profile) && (!account || may_account),
         };
         if !allowed {

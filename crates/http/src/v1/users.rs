@@ -278,8 +278,7 @@ pub(crate) async fn patch<S: Store>(
     let actor = *caller.require()?;
     let id = user_id(&id)?;
     // 404 and 403 come before anything about the body (400, 415, 422) or its version (412).
-    state.quire.may_change_user(&actor, id).await?;
-    let current = state.quire.user(id, Some(&actor)).await?;
+    let current = state.quire.user_to_change(&actor, id).await?;
     let patch: UserPatch = parse_patch(
         body_format(&headers, "application/merge-patch+json")?,
         &body,

@@ -133,7 +133,7 @@ on_both_engines! {
         use quire_core::service::{Patch, PostUpdate};
         let app = TestApp::spawn(engine).await;
         let author = app.register("author").await;
-        let actor = app.quire.authenticate(&author.token).await.unwrap();
+        let actor = app.actor_of(&author).await;
         app.create_article(&author, "Versioned", &[]).await;
         let read = app.quire.post("versioned", Some(&actor)).await.unwrap();
         // Another editor's change lands between this editor's read and write.
@@ -176,7 +176,7 @@ on_both_engines! {
         use quire_core::values::Bio;
         let app = TestApp::spawn(engine).await;
         let user = app.register("versioned").await;
-        let actor = app.quire.authenticate(&user.token).await.unwrap();
+        let actor = app.actor_of(&user).await;
         let read = app.quire.me(&actor).await.unwrap();
         app.put("/api/user", Some(&user.token), json!({"user": {"bio": "theirs"}})).await;
         let mine = UserChanges {

@@ -389,6 +389,16 @@ pub type GraphqlSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl TestApp {
+    /// The core's actor for `user`, as their token names them.
+    pub async fn actor_of(&self, user: &TestUser) -> quire_core::policy::Actor {
+        let caller = self
+            .quire
+            .caller(Some(&format!("Bearer {}", user.token)))
+            .await
+            .unwrap();
+        *caller.require().unwrap()
+    }
+
     /// A gRPC channel to the HTTP port.
     pub async fn grpc_channel(&self) -> tonic::transport::Channel {
         tonic::transport::Channel::from_shared(self.url(""))

@@ -11,8 +11,10 @@ impl Slug {
     pub const MAX_BASE_CHARS: usize = 96;
 
     /// Any non-blank path segment may name a post; whether one does is for storage to say.
+    /// One with a NUL character names none (no engine stores one; PostgreSQL refuses it).
     pub fn parse(text: &str) -> Option<Self> {
-        (!text.is_empty() && char_len(text) <= 200).then(|| Self(text.to_owned()))
+        (!text.is_empty() && char_len(text) <= 200 && !text.contains('\0'))
+            .then(|| Self(text.to_owned()))
     }
 
     /// Kebab case of the title: lowercase letters and digits of any script, runs of anything
@@ -202,6 +204,13 @@ mod tests {
             "백엔드-개발-깊이-알아보기"
         );
         assert_eq!(Slug::from_title(&title("!!!")).as_str(), "post");
+    }
+
+    #[test]
+    fn a_slug_with_a_nul_names_no_post() {
+        assert!(Slug::parse("a\0b").is_none());
+        assert!(Slug::parse("").is_none());
+        assert!(Slug::parse("백엔드-개발").is_some());
     }
 
     #[test]

@@ -47,6 +47,33 @@ fn assert_error_shape(
 }
 
 on_both_engines! {
+// A NUL character cannot name a post (PostgreSQL refuses to read one): every contract answers
+// not found, never a server error.
+async fn a_nul_in_a_slug_is_not_found_everywhere(engine: Engine) {
+    use quire_grpc::pb::post_service_client::PostServiceClient;
+    use quire_proto::v1 as pb;
+
+    let app = TestApp::spawn(engine).await;
+    for path in ["/api/articles/a%00b", "/api/articles/%00/comments"] {
+        let reply = app.get(path, None).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}: {}", reply.body);
+    }
+    let graphql = app
+        .post("/graphql", None, serde_json::json!({
+            "query": "query($s: String!) { postBySlug(slug: $s) { id } }",
+            "variables": { "s": "a\u{0}b" },
+        }))
+        .await;
+    assert_eq!(graphql.status, StatusCode::OK, "{}", graphql.body);
+    assert!(graphql.body["data"]["postBySlug"].is_null(), "{}", graphql.body);
+    assert_ne!(graphql.body["errors"][0]["extensions"]["code"], "INTERNAL", "{}", graphql.body);
+    let refused = PostServiceClient::new(app.grpc_channel().await)
+        .get_post(pb::GetPostRequest { key: Some(pb::get_post_request::Key::Slug("a\0b".into())) })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
+}
+
 async fn bad_requests_get_4xx_in_the_realworld_error_shape(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     let client = &app.client;

@@ -197,10 +197,12 @@ impl Application {
         &self.quire
     }
 
-    /// Serves until `shutdown` completes. Then readiness fails at once; after a SIGTERM the
+    /// Serves until `shutdown` completes, then stops within the grace period of the signal,
+    /// whatever state connections are in. Readiness fails at once; after a SIGTERM the
     /// listeners keep accepting for the shutdown delay (so load balancers see readiness fail
-    /// and move traffic); then they stop accepting, in-flight requests get up to the grace
-    /// period, and the database closes.
+    /// and move traffic); then they stop accepting and in-flight requests get what is left of
+    /// the grace period. The database then gets [`CLOSE_DEADLINE`] to close; whatever is still
+    /// running is abandoned and logged.
     pub async fn run_until<S: Into<Stop>>(
         self,
         shutdown: impl Future<Output = S> + Send + 'static,
@@ -211,11 +213,13 @@ impl Application {
             None => tracing::info!(%address, "listening"),
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(None);
         let draining = Arc::clone(&self.draining);
         let stopping = Arc::clone(&self.stopping);
-        let delay = self.shutdown_delay;
+        let delay = self.shutdown_delay.min(self.shutdown_grace);
         let signal = async move {
             let stop = shutdown.await.into();
+            signalled_tx.send_replace(Some(tokio::time::Instant::now()));
             draining.store(true, Ordering::Release);
             if stop == Stop::Drain && !delay.is_zero() {
                 tracing::info!(
@@ -262,11 +266,14 @@ impl Application {
         tokio::spawn(signal);
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(stopped());
         let grace = self.shutdown_grace;
-        let deadline = {
-            let stop = stopped();
-            async move {
-                stop.await;
-                tokio::time::sleep(grace).await;
+        let deadline = async move {
+            let signalled = match signalled_rx.wait_for(Option::is_some).await {
+                Ok(signalled) => *signalled,
+                Err(_) => None,
+            };
+            match signalled {
+                Some(at) => tokio::time::sleep_until(at + grace).await,
+                None => std::future::pending::<()>().await,
             }
         };
         let everything = async move {
@@ -278,13 +285,35 @@ impl Application {
         };
         tokio::select! {
             result = everything => result.context("serving HTTP")?,
-            () = deadline => tracing::warn!(?grace, "drain deadline passed; stopping with requests in flight"),
+            () = deadline => tracing::warn!(
+                ?grace,
+                "shutdown grace passed; abandoning the requests still in flight"
+            ),
         }
-        self.quire.store().close().await;
+        let store = self.quire.store();
+        if tokio::time::timeout(CLOSE_DEADLINE, store.close())
+            .await
+            .is_err()
+        {
+            let in_use: Vec<_> = store
+                .pool_stats()
+                .into_iter()
+                .map(|pool| (pool.pool, pool.open.saturating_sub(pool.idle)))
+                .collect();
+            tracing::warn!(
+                deadline = ?CLOSE_DEADLINE,
+                ?in_use,
+                "the database did not close in time; abandoning its connections in use"
+            );
+        }
         tracing::info!("stopped");
         Ok(())
     }
 }
+
+/// How long the database may take to close at shutdown (commit SQLite's pending group,
+/// checkpoint, end PostgreSQL sessions) before its connections are abandoned.
+pub const CLOSE_DEADLINE: Duration = Duration::from_secs(1);
 
 async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(address)

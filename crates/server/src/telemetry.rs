@@ -21,7 +21,12 @@ use crate::config::{LogConfig, LogFormat};
 /// What spans the trace exporter sees: requests and the work under them, SQL statements too.
 const TRACE_FILTER: &str = "info,quire_storage=debug,sqlx=warn,h2=warn,hyper=warn,tower=warn";
 
-/// Tracing for the rest of the process; flushes the trace exporter when dropped.
+/// How long flushing the trace exporter may take when the process stops (the collector may be
+/// down).
+const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Tracing for the rest of the process; flushes the trace exporter when dropped, within
+/// [`FLUSH_DEADLINE`].
 #[derive(Debug, Default)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
@@ -39,7 +44,7 @@ impl Telemetry {
 impl Drop for Telemetry {
     fn drop(&mut self) {
         if let Some(provider) = self.provider.take()
-            && let Err(error) = provider.shutdown()
+            && let Err(error) = provider.shutdown_with_timeout(FLUSH_DEADLINE)
         {
             eprintln!("flushing traces failed: {error}");
         }

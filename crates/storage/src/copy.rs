@@ -18,7 +18,7 @@ const TABLES: [&str; 8] = [
     "post_tags",
     "favorites",
     "comments",
-    "counters",
+    "counter_slots",
 ];
 
 /// Tables whose `id` comes from an identity sequence, advanced past the copied ids.
@@ -83,12 +83,12 @@ pub async fn copy_database(from: &Db, to: &Db, progress: &mut dyn CopyProgress) 
 type Snapshot = sqlx::Transaction<'static, sqlx::Sqlite>;
 type Target = sqlx::Transaction<'static, Postgres>;
 
-/// Refuses a target that holds anything, and empties the counters its migrations seeded (the
-/// source's are copied).
+/// Refuses a target that holds anything.
 async fn make_room(tx: &mut Target) -> Result<()> {
     let occupied: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM users) OR EXISTS (SELECT 1 FROM posts) \
-         OR EXISTS (SELECT 1 FROM tags) OR EXISTS (SELECT 1 FROM comments)",
+         OR EXISTS (SELECT 1 FROM tags) OR EXISTS (SELECT 1 FROM comments) \
+         OR EXISTS (SELECT 1 FROM counter_slots)",
     )
     .fetch_one(&mut **tx)
     .await
@@ -98,10 +98,6 @@ async fn make_room(tx: &mut Target) -> Result<()> {
             "the target database is not empty; refusing to copy into it",
         ));
     }
-    sqlx::query("DELETE FROM counters")
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
     Ok(())
 }
 

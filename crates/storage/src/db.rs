@@ -12,12 +12,13 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{ConnectOptions, Postgres, Transaction};
 
 use crate::error::db_error;
 use crate::faults::Fault;
 #[cfg(feature = "fault-injection")]
 use crate::faults::Faults;
+use crate::group_commit::{GroupCommit, GroupWrite};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -88,11 +89,11 @@ impl DbOptions {
     }
 }
 
-/// SQLite's two pools: one writer connection, so writes never fight over the file lock, and
-/// read-only connections that read concurrently.
+/// SQLite's one writer connection, so writes never fight over the file lock, committing in
+/// groups, and a pool of read-only connections that read concurrently.
 #[derive(Clone)]
 pub(crate) struct SqlitePools {
-    pub(crate) writer: SqlitePool,
+    pub(crate) writer: Arc<GroupCommit>,
     pub(crate) reader: SqlitePool,
 }
 
@@ -102,9 +103,10 @@ pub(crate) enum Engine {
     Postgres(PgPool),
 }
 
-/// An open write transaction on either engine. Dropping it rolls back.
+/// An open write transaction on either engine: on SQLite, one write in a group
+/// ([`GroupWrite`]). Dropping it rolls back.
 pub(crate) enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(GroupWrite),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -167,7 +169,7 @@ impl Db {
     pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
         const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
         match &self.engine {
-            Engine::Sqlite(pools) => sqlx::query_scalar(SQL).fetch_all(&pools.writer).await,
+            Engine::Sqlite(pools) => sqlx::query_scalar(SQL).fetch_all(&pools.reader).await,
             Engine::Postgres(pool) => sqlx::query_scalar(SQL).fetch_all(pool).await,
         }
         .map_err(db_error)
@@ -193,7 +195,12 @@ impl Db {
         }
         match &self.engine {
             Engine::Sqlite(pools) => vec![
-                stats("sqlite_writer", &pools.writer),
+                PoolStats {
+                    pool: "sqlite_writer",
+                    open: 1,
+                    idle: u32::from(!pools.writer.busy()),
+                    max: 1,
+                },
                 stats("sqlite_reader", &pools.reader),
             ],
             Engine::Postgres(pool) => vec![stats("postgres", pool)],
@@ -229,17 +236,20 @@ impl Db {
         self.statements.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Starts a write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock up front,
-    /// so a transaction never fails half-way on an upgrade to writing.
+    /// Starts a write transaction. On SQLite it is a savepoint in the writer's open group
+    /// (`group_commit`), whose transaction takes the write lock up front (`BEGIN IMMEDIATE`),
+    /// so a write never fails half-way on an upgrade to writing.
     pub(crate) async fn begin(&self) -> Result<Tx> {
         self.fault(Fault::Busy)?;
         self.stmt();
         match &self.engine {
-            Engine::Sqlite(pools) => pools
-                .writer
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map(Tx::Sqlite),
+            Engine::Sqlite(pools) => {
+                let started = std::time::Instant::now();
+                let write = pools.writer.begin().await;
+                metrics::histogram!("quire_db_acquire_seconds", "pool" => "sqlite_writer")
+                    .record(started.elapsed().as_secs_f64());
+                write.map(Tx::Sqlite)
+            }
             Engine::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
         }
         .map_err(db_error)
@@ -248,7 +258,7 @@ impl Db {
     pub(crate) async fn commit(&self, tx: Tx) -> Result<()> {
         self.stmt();
         match tx {
-            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Sqlite(write) => write.commit().await,
             Tx::Postgres(tx) => tx.commit().await,
         }
         .map_err(db_error)
@@ -274,7 +284,8 @@ impl Db {
         }
     }
 
-    /// Closes every connection (SQLite checkpoints its write-ahead log).
+    /// Closes every connection (SQLite commits its pending group and checkpoints its
+    /// write-ahead log).
     pub async fn close(&self) {
         match &self.engine {
             Engine::Sqlite(pools) => {
@@ -318,17 +329,12 @@ async fn open_sqlite(path: &Path, options: &DbOptions) -> Result<SqlitePools> {
         .busy_timeout(Duration::from_secs(5))
         .statement_cache_capacity(options.statement_cache)
         .pragma("temp_store", "memory");
-    let writer = SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .acquire_timeout(options.acquire_timeout)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(connect.clone())
+    let mut writer = connect
+        .connect()
         .await
         .map_err(|error| open_error(&path.display().to_string(), error))?;
     SQLITE_MIGRATIONS
-        .run(&writer)
+        .run(&mut writer)
         .await
         .map_err(|error| Error::internal(format!("migrating {}: {error}", path.display())))?;
     let reader = SqlitePoolOptions::new()
@@ -339,7 +345,10 @@ async fn open_sqlite(path: &Path, options: &DbOptions) -> Result<SqlitePools> {
         .connect_with(connect.read_only(true))
         .await
         .map_err(|error| open_error(&path.display().to_string(), error))?;
-    Ok(SqlitePools { writer, reader })
+    Ok(SqlitePools {
+        writer: Arc::new(GroupCommit::start(writer)),
+        reader,
+    })
 }
 
 async fn open_postgres(url: &str, options: &DbOptions) -> Result<PgPool> {

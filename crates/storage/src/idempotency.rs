@@ -9,12 +9,23 @@ use crate::db::Db;
 use crate::error::db_error;
 use crate::sql::{Sql, on_writer};
 
-/// Forgets keys past the window, and claims whose request died before completing (the
-/// process stopped, or the request was dropped) once they are older than a request can run.
-const FORGET_EXPIRED: Sql = Sql::both(
-    "DELETE FROM idempotency_keys WHERE created_at < $1 \
-     OR (status IS NULL AND user_id = $2 AND key = $3 AND created_at < $4)",
-);
+/// Forgets this caller's key if it expired, or if its claim died before completing (the
+/// process stopped, or the request was dropped) and is older than a request can run; and up to
+/// 16 of the oldest expired keys of anyone. Claims prune a little each, so no sweep is needed;
+/// on PostgreSQL they skip keys another claim is pruning instead of waiting on them, so
+/// concurrent claims never queue on the same expired rows.
+const FORGET_EXPIRED: Sql = Sql {
+    sqlite: "DELETE FROM idempotency_keys WHERE (user_id, key) IN (SELECT user_id, key \
+             FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT 16) \
+             OR (user_id = $2 AND key = $3 \
+                 AND (created_at < $1 OR (status IS NULL AND created_at < $4)))",
+    pg: "WITH expired AS (DELETE FROM idempotency_keys WHERE (user_id, key) IN \
+         (SELECT user_id, key FROM idempotency_keys WHERE created_at < $1 \
+         AND NOT (user_id = $2 AND key = $3) \
+         ORDER BY created_at LIMIT 16 FOR UPDATE SKIP LOCKED)) \
+         DELETE FROM idempotency_keys WHERE user_id = $2 AND key = $3 \
+         AND (created_at < $1 OR (status IS NULL AND created_at < $4))",
+};
 
 const CLAIM: Sql = Sql::both(
     "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \

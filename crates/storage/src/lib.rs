@@ -9,9 +9,11 @@
 mod batch;
 mod comments;
 mod copy;
+mod counters;
 mod db;
 mod error;
 mod faults;
+mod group_commit;
 mod idempotency;
 mod lists;
 mod posts;

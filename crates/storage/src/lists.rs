@@ -11,6 +11,7 @@ use quire_core::model::{KeysetRequest, PageRequest, PostFilter};
 use quire_core::{Error, Result};
 use sqlx::AssertSqlSafe;
 
+use crate::counters::counter_sum;
 use crate::db::Db;
 use crate::error::db_error;
 use crate::rows::{
@@ -157,6 +158,10 @@ fn matching(filter: &PostFilter, at: &Placeholders) -> String {
     matching
 }
 
+/// The start of a statement that sums a counter's slots (see `counters`).
+const SUM: &str = "SELECT CAST(SUM(value) AS BIGINT) FROM counter_slots";
+const SITE_POSTS: &str = counter_sum!("posts", "0");
+
 /// How the total is read: single filters read the counters kept in step with every change;
 /// only combined filters count rows, and a keyset page counts only when asked.
 fn count(filter: &PostFilter, window: Window, at: &Placeholders, matching: &str) -> String {
@@ -167,19 +172,24 @@ fn count(filter: &PostFilter, window: Window, at: &Placeholders, matching: &str)
         _ if at.language.is_some() || at.author_id.is_some() || filter.drafts => {
             format!("SELECT COUNT(*) FROM posts p{matching}")
         }
-        (None, None, None, None) => {
-            "SELECT value FROM counters WHERE name = 'published_posts'".to_owned()
+        (None, None, None, None) => SITE_POSTS.to_owned(),
+        (Some(tag), None, None, None) => {
+            format!(
+                "{SUM} WHERE counter = 'tag_posts' AND subject = (SELECT id FROM tags WHERE name = {tag})"
+            )
         }
-        (Some(tag), None, None, None) => format!("SELECT post_count FROM tags WHERE name = {tag}"),
-        (None, Some(author), None, None) => {
-            format!("SELECT post_count FROM users WHERE username_key = {author}")
-        }
-        (None, None, Some(favoriter), None) => {
-            format!("SELECT favorite_count FROM users WHERE username_key = {favoriter}")
-        }
+        (None, Some(author), None, None) => format!(
+            "{SUM} WHERE counter = 'author_posts' \
+             AND subject = (SELECT id FROM users WHERE username_key = {author})"
+        ),
+        (None, None, Some(favoriter), None) => format!(
+            "{SUM} WHERE counter = 'user_favorites' \
+             AND subject = (SELECT id FROM users WHERE username_key = {favoriter})"
+        ),
         (None, None, None, Some(follower)) => format!(
-            "SELECT CAST(SUM(fu.post_count) AS BIGINT) FROM follows ff \
-             JOIN users fu ON fu.id = ff.followee_id WHERE ff.follower_id = {follower}"
+            "SELECT CAST(SUM(c.value) AS BIGINT) FROM follows ff JOIN counter_slots c \
+             ON c.counter = 'author_posts' AND c.subject = ff.followee_id \
+             WHERE ff.follower_id = {follower}"
         ),
         _ => format!("SELECT COUNT(*) FROM posts p{matching}"),
     }

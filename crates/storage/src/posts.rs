@@ -11,6 +11,7 @@ use quire_core::time::Timestamp;
 use quire_core::values::{Body, Description, Slug, TagList, TagName, Title};
 use quire_core::{Error, Resource, Result};
 
+use crate::counters::{Counter, Tally};
 use crate::db::{Db, Tx};
 use crate::error::{db_error, db_error_or_gone};
 use crate::faults::Fault;
@@ -22,45 +23,46 @@ use crate::sql::{Sql, json_list, on_reader, on_tx};
 
 const INSERT_POST: Sql = Sql::both(
     "INSERT INTO posts (slug, title, description, body, author_id, status, published_at, \
-     language, category, series_name, series_position, translation_group, \
-     favorites_count, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13, $13) RETURNING id",
+     language, category, series_name, series_position, translation_group, created_at, \
+     updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id",
 );
 
-/// Creates the tags of a JSON array of names that do not exist yet.
+/// Creates the tags of a JSON array of names that do not exist yet, in name order: two posts
+/// creating the same new tags wait on each other's in one order, never in a cycle.
 const CREATE_TAGS: Sql = Sql {
-    sqlite: "INSERT INTO tags (name, post_count) SELECT value, 0 FROM json_each($1) WHERE true \
+    sqlite: "INSERT INTO tags (name) SELECT value FROM json_each($1) WHERE true ORDER BY value \
              ON CONFLICT (name) DO NOTHING",
-    pg: "INSERT INTO tags (name, post_count) \
-         SELECT value, 0 FROM json_array_elements_text($1::json) ON CONFLICT (name) DO NOTHING",
+    pg: "INSERT INTO tags (name) \
+         SELECT value FROM json_array_elements_text($1::json) ORDER BY value COLLATE \"C\" \
+         ON CONFLICT (name) DO NOTHING",
 };
 
+/// Links a post to the tags of a JSON array of names; returns the tags' ids.
 const LINK_TAGS: Sql = Sql {
     sqlite: "INSERT INTO post_tags (post_id, tag_id) \
-             SELECT $1, id FROM tags WHERE name IN (SELECT value FROM json_each($2))",
+             SELECT $1, id FROM tags WHERE name IN (SELECT value FROM json_each($2)) \
+             RETURNING tag_id",
     pg: "INSERT INTO post_tags (post_id, tag_id) \
-         SELECT $1, id FROM tags WHERE name IN (SELECT value FROM json_array_elements_text($2::json))",
+         SELECT $1, id FROM tags WHERE name IN (SELECT value FROM json_array_elements_text($2::json)) \
+         RETURNING tag_id",
 };
 
-const COUNT_TAGS: Sql = Sql {
-    sqlite: "UPDATE tags SET post_count = post_count + 1 \
-             WHERE name IN (SELECT value FROM json_each($1))",
-    pg: "UPDATE tags SET post_count = post_count + 1 \
-         WHERE name IN (SELECT value FROM json_array_elements_text($1::json))",
+/// Unlinks all of a post's tags; returns their ids.
+const UNLINK_TAGS: Sql = Sql::both("DELETE FROM post_tags WHERE post_id = $1 RETURNING tag_id");
+
+const TAG_IDS_OF_POST: Sql = Sql::both("SELECT tag_id FROM post_tags WHERE post_id = $1");
+
+/// The users who favorited a post.
+const FAVORITERS: Sql = Sql::both("SELECT user_id FROM favorites WHERE post_id = $1");
+
+/// A post's status, locked on PostgreSQL the way a favorite's foreign key locks it: publishing,
+/// unpublishing and deleting (which lock the post `FOR UPDATE` first) wait for the favorite,
+/// or the favorite for them.
+const POST_STATUS: Sql = Sql {
+    sqlite: "SELECT status FROM posts WHERE id = $1",
+    pg: "SELECT status FROM posts WHERE id = $1 FOR KEY SHARE",
 };
-
-const UNCOUNT_TAGS: Sql = Sql::both(
-    "UPDATE tags SET post_count = post_count - 1 \
-     WHERE id IN (SELECT tag_id FROM post_tags WHERE post_id = $1)",
-);
-
-const UNLINK_TAGS: Sql = Sql::both("DELETE FROM post_tags WHERE post_id = $1");
-
-const COUNT_AUTHOR_POSTS: Sql =
-    Sql::both("UPDATE users SET post_count = post_count + $2 WHERE id = $1");
-
-const COUNT_SITE_POSTS: Sql =
-    Sql::both("UPDATE counters SET value = value + $1 WHERE name = 'published_posts'");
 
 const POST_REF: Sql = Sql::both("SELECT id, author_id, status FROM posts WHERE slug = $1");
 const POST_REF_BY_ID: Sql = Sql::both("SELECT id, author_id, status FROM posts WHERE id = $1");
@@ -114,17 +116,6 @@ const POST_AUTHOR_AND_STATUS: Sql = Sql {
     pg: "SELECT author_id, status, updated_at FROM posts WHERE id = $1 FOR UPDATE",
 };
 
-/// Adds $2 to the favorite counts of everyone who favorited post $1 (it was published or
-/// unpublished, or is going away).
-const COUNT_FAVORITERS: Sql = Sql::both(
-    "UPDATE users SET favorite_count = favorite_count + $2 \
-     WHERE id IN (SELECT user_id FROM favorites WHERE post_id = $1)",
-);
-
-const TAGS_OF_POST: Sql = Sql::both(
-    "SELECT t.name FROM post_tags pt JOIN tags t ON t.id = pt.tag_id WHERE pt.post_id = $1",
-);
-
 const DELETE_POST: Sql = Sql::both("DELETE FROM posts WHERE id = $1");
 
 const ADD_FAVORITE: Sql = Sql::both(
@@ -134,25 +125,19 @@ const ADD_FAVORITE: Sql = Sql::both(
 
 const REMOVE_FAVORITE: Sql = Sql::both("DELETE FROM favorites WHERE user_id = $1 AND post_id = $2");
 
-const COUNT_POST_FAVORITES: Sql =
-    Sql::both("UPDATE posts SET favorites_count = favorites_count + $2 WHERE id = $1");
-
-const COUNT_USER_FAVORITES: Sql = Sql::both(
-    "UPDATE users SET favorite_count = favorite_count + $2 WHERE id = $1 \
-     AND EXISTS (SELECT 1 FROM posts WHERE id = $3 AND status = 'published')",
-);
-
-/// Tags, most used first, then by name compared byte by byte on both engines (PostgreSQL
-/// would otherwise use the database's collation).
+/// Tags in use, most used first, then by name compared byte by byte on both engines
+/// (PostgreSQL would otherwise use the database's collation).
 macro_rules! tag_cloud {
     ($engine:tt, $by_name:literal) => {
         concat!(
             "SELECT ",
             json_agg_open!($engine),
-            "name ORDER BY post_count DESC, ",
+            "name ORDER BY uses DESC, ",
             $by_name,
             json_agg_close!($engine),
-            " FROM tags WHERE post_count > 0"
+            " FROM (SELECT t.name, SUM(c.value) AS uses FROM counter_slots c \
+             JOIN tags t ON t.id = c.subject WHERE c.counter = 'tag_posts' \
+             GROUP BY t.id, t.name HAVING SUM(c.value) > 0) AS used"
         )
     };
 }
@@ -161,17 +146,21 @@ const TAGS: Sql = Sql {
     pg: tag_cloud!(pg, "name COLLATE \"C\""),
 };
 
+/// Counts a published post (`delta` 1) or uncounts it (-1) for the site, its author and its
+/// tags.
+fn count_post(tally: &mut Tally, author: UserId, tags: &[i64], delta: i64) {
+    tally.add(Counter::Posts, delta);
+    tally.add(Counter::AuthorPosts(author), delta);
+    for &tag in tags {
+        tally.add(Counter::TagPosts(tag), delta);
+    }
+}
+
 impl Db {
-    /// Creates missing tags, links them to the post and, for a published post, counts it.
-    async fn attach_tags(
-        &self,
-        tx: &mut Tx,
-        post: PostId,
-        tags: &TagList,
-        published: bool,
-    ) -> Result<()> {
+    /// Creates missing tags and links them to the post; returns the linked tags' ids.
+    async fn attach_tags(&self, tx: &mut Tx, post: PostId, tags: &TagList) -> Result<Vec<i64>> {
         if tags.as_slice().is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let names = json_list(tags.as_slice().iter().map(TagName::as_str))?;
         on_tx!(self, &mut *tx, CREATE_TAGS, |ex, sql| {
@@ -179,92 +168,34 @@ impl Db {
         })
         .map_err(db_error)?;
         on_tx!(self, &mut *tx, LINK_TAGS, |ex, sql| {
-            sqlx::query(sql)
+            sqlx::query_scalar(sql)
                 .bind(post.get())
                 .bind(&names)
-                .execute(ex)
+                .fetch_all(ex)
                 .await
-                .map(drop)
         })
-        .map_err(db_error)?;
-        if published {
-            on_tx!(self, &mut *tx, COUNT_TAGS, |ex, sql| {
-                sqlx::query(sql).bind(&names).execute(ex).await.map(drop)
-            })
-            .map_err(db_error)?;
-        }
-        Ok(())
+        .map_err(db_error)
     }
 
-    /// Unlinks all of a post's tags, uncounting them for a published post.
-    async fn detach_tags(&self, tx: &mut Tx, post: PostId, published: bool) -> Result<()> {
-        if published {
-            on_tx!(self, &mut *tx, UNCOUNT_TAGS, |ex, sql| {
-                sqlx::query(sql)
-                    .bind(post.get())
-                    .execute(ex)
-                    .await
-                    .map(drop)
-            })
-            .map_err(db_error)?;
-        }
-        on_tx!(self, &mut *tx, UNLINK_TAGS, |ex, sql| {
-            sqlx::query(sql)
-                .bind(post.get())
-                .execute(ex)
-                .await
-                .map(drop)
+    /// Runs a statement that takes a post id and returns a column of ids.
+    async fn ids_of_post(&self, tx: &mut Tx, stmt: Sql, post: PostId) -> Result<Vec<i64>> {
+        on_tx!(self, &mut *tx, stmt, |ex, sql| {
+            sqlx::query_scalar(sql).bind(post.get()).fetch_all(ex).await
         })
-        .map_err(db_error)?;
-        Ok(())
+        .map_err(db_error)
     }
 
-    /// Adds `delta` to the author's and the site's published-post counters.
-    async fn count_published(&self, tx: &mut Tx, author: UserId, delta: i64) -> Result<()> {
-        on_tx!(self, &mut *tx, COUNT_AUTHOR_POSTS, |ex, sql| {
-            sqlx::query(sql)
-                .bind(author.get())
-                .bind(delta)
-                .execute(ex)
-                .await
-                .map(drop)
-        })
-        .map_err(db_error)?;
-        on_tx!(self, &mut *tx, COUNT_SITE_POSTS, |ex, sql| {
-            sqlx::query(sql).bind(delta).execute(ex).await.map(drop)
-        })
-        .map_err(db_error)?;
-        Ok(())
-    }
-
-    /// Adds `delta` to a post's favorite count and, for a published post, to the user's count
-    /// of favorited posts.
-    async fn count_favorite(
+    /// Counts a post's favoriters' favorites up or down, when it is published or unpublished.
+    async fn count_favoriters(
         &self,
         tx: &mut Tx,
-        user: UserId,
+        tally: &mut Tally,
         post: PostId,
         delta: i64,
     ) -> Result<()> {
-        on_tx!(self, &mut *tx, COUNT_POST_FAVORITES, |ex, sql| {
-            sqlx::query(sql)
-                .bind(post.get())
-                .bind(delta)
-                .execute(ex)
-                .await
-                .map(drop)
-        })
-        .map_err(db_error)?;
-        on_tx!(self, &mut *tx, COUNT_USER_FAVORITES, |ex, sql| {
-            sqlx::query(sql)
-                .bind(user.get())
-                .bind(delta)
-                .bind(post.get())
-                .execute(ex)
-                .await
-                .map(drop)
-        })
-        .map_err(db_error)?;
+        for user in self.ids_of_post(tx, FAVORITERS, post).await? {
+            tally.add(Counter::UserFavorites(UserId::new(user)), delta);
+        }
         Ok(())
     }
 
@@ -292,9 +223,11 @@ impl Db {
         .map_err(|error| db_error_or_gone(error, Resource::User))?;
         let id = PostId::new(id);
         self.fault(Fault::BetweenPostAndTags)?;
-        self.attach_tags(&mut tx, id, &post.tags, published).await?;
+        let tags = self.attach_tags(&mut tx, id, &post.tags).await?;
         if published {
-            self.count_published(&mut tx, post.author_id, 1).await?;
+            let mut tally = Tally::default();
+            count_post(&mut tally, post.author_id, &tags, 1);
+            self.apply_tally(&mut tx, &tally).await?;
         }
         self.commit(tx).await?;
         Ok(id)
@@ -316,25 +249,18 @@ impl Db {
         {
             return Err(Error::Stale(Resource::Post));
         }
+        let author = UserId::new(author);
         let was_published = status == PostStatus::Published.as_str();
         let published = changes
             .status
             .map_or(was_published, |status| status == PostStatus::Published);
         let flips = published != was_published;
-        // Everything counted for the post as it was is uncounted, and counted again as it is.
-        let tags = match (&changes.tags, flips) {
-            (Some(tags), _) => Some(tags.clone()),
-            (None, true) => Some(self.tags_of_post(&mut tx, id).await?),
-            (None, false) => None,
+        let recount = flips || changes.tags.is_some();
+        let old_tags = match (&changes.tags, flips) {
+            (Some(_), _) => self.ids_of_post(&mut tx, UNLINK_TAGS, id).await?,
+            (None, true) => self.ids_of_post(&mut tx, TAG_IDS_OF_POST, id).await?,
+            (None, false) => Vec::new(),
         };
-        if tags.is_some() {
-            self.detach_tags(&mut tx, id, was_published).await?;
-        }
-        if flips && was_published {
-            self.count_published(&mut tx, UserId::new(author), -1)
-                .await?;
-            self.count_favoriters(&mut tx, id, -1).await?;
-        }
         on_tx!(self, &mut tx, UPDATE_POST, |ex, sql| {
             sqlx::query(sql)
                 .bind(id.get())
@@ -354,39 +280,25 @@ impl Db {
                 .map(drop)
         })
         .map_err(db_error)?;
-        if let Some(tags) = &tags {
-            self.attach_tags(&mut tx, id, tags, published).await?;
+        let new_tags = match &changes.tags {
+            Some(tags) => self.attach_tags(&mut tx, id, tags).await?,
+            None => old_tags.clone(),
+        };
+        // Everything counted for the post as it was is uncounted, and counted again as it is.
+        let mut tally = Tally::default();
+        if recount && was_published {
+            count_post(&mut tally, author, &old_tags, -1);
         }
-        if flips && published {
-            self.count_published(&mut tx, UserId::new(author), 1)
+        if recount && published {
+            count_post(&mut tally, author, &new_tags, 1);
+        }
+        if flips {
+            let delta = if published { 1 } else { -1 };
+            self.count_favoriters(&mut tx, &mut tally, id, delta)
                 .await?;
-            self.count_favoriters(&mut tx, id, 1).await?;
         }
+        self.apply_tally(&mut tx, &tally).await?;
         self.commit(tx).await
-    }
-
-    /// A post's tags, inside a transaction.
-    async fn tags_of_post(&self, tx: &mut Tx, id: PostId) -> Result<TagList> {
-        let names: Vec<String> = on_tx!(self, &mut *tx, TAGS_OF_POST, |ex, sql| {
-            sqlx::query_scalar(sql).bind(id.get()).fetch_all(ex).await
-        })
-        .map_err(db_error)?;
-        Ok(TagList::from_trusted(
-            names.into_iter().map(TagName::from_trusted).collect(),
-        ))
-    }
-
-    /// Adds `delta` to the favorite counts of the users who favorited a post.
-    async fn count_favoriters(&self, tx: &mut Tx, id: PostId, delta: i64) -> Result<()> {
-        on_tx!(self, &mut *tx, COUNT_FAVORITERS, |ex, sql| {
-            sqlx::query(sql)
-                .bind(id.get())
-                .bind(delta)
-                .execute(ex)
-                .await
-                .map(drop)
-        })
-        .map_err(db_error)
     }
 
     async fn delete_post_once(&self, id: PostId, expected: Option<Timestamp>) -> Result<()> {
@@ -402,21 +314,60 @@ impl Db {
         if expected.is_some_and(|expected| expected.as_millis() != updated_at) {
             return Err(Error::Stale(Resource::Post));
         }
+        let mut tally = Tally::default();
         if status == PostStatus::Published.as_str() {
-            self.detach_tags(&mut tx, id, true).await?;
-            self.count_published(&mut tx, UserId::new(author), -1)
-                .await?;
-            self.count_favoriters(&mut tx, id, -1).await?;
+            let tags = self.ids_of_post(&mut tx, TAG_IDS_OF_POST, id).await?;
+            count_post(&mut tally, UserId::new(author), &tags, -1);
+            self.count_favoriters(&mut tx, &mut tally, id, -1).await?;
         }
         on_tx!(self, &mut tx, DELETE_POST, |ex, sql| {
             sqlx::query(sql).bind(id.get()).execute(ex).await.map(drop)
         })
         .map_err(db_error)?;
+        self.apply_tally(&mut tx, &tally).await?;
+        self.forget_counter(&mut tx, Counter::PostFavorites(id))
+            .await?;
         self.commit(tx).await
+    }
+
+    /// A post's status, with the post locked against publishing, unpublishing and deleting
+    /// (which lock it first) until the transaction ends, so that counting a favorite for the
+    /// user depends on the status that holds at commit.
+    async fn status_for_favorite(&self, tx: &mut Tx, post: PostId) -> Result<Option<bool>> {
+        let status: Option<String> = on_tx!(self, &mut *tx, POST_STATUS, |ex, sql| {
+            sqlx::query_scalar(sql)
+                .bind(post.get())
+                .fetch_optional(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        Ok(status.map(|status| status == PostStatus::Published.as_str()))
+    }
+
+    /// Counts a favorite added (`delta` 1) or removed (-1): for the post, and for the user if
+    /// the post is published.
+    async fn count_favorite(
+        &self,
+        tx: &mut Tx,
+        user: UserId,
+        post: PostId,
+        published: bool,
+        delta: i64,
+    ) -> Result<()> {
+        let mut tally = Tally::default();
+        tally.add(Counter::PostFavorites(post), delta);
+        if published {
+            tally.add(Counter::UserFavorites(user), delta);
+        }
+        self.apply_tally(tx, &tally).await
     }
 
     async fn favorite_once(&self, user: UserId, post: PostId, at: Timestamp) -> Result<()> {
         let mut tx = self.begin().await?;
+        let published = self
+            .status_for_favorite(&mut tx, post)
+            .await?
+            .ok_or(Error::NotFound(Resource::Post))?;
         let added = on_tx!(self, &mut tx, ADD_FAVORITE, |ex, sql| {
             sqlx::query(sql)
                 .bind(user.get())
@@ -428,13 +379,17 @@ impl Db {
         })
         .map_err(|error| db_error_or_gone(error, Resource::Post))?;
         if added == 1 {
-            self.count_favorite(&mut tx, user, post, 1).await?;
+            self.count_favorite(&mut tx, user, post, published, 1)
+                .await?;
         }
         self.commit(tx).await
     }
 
     async fn unfavorite_once(&self, user: UserId, post: PostId) -> Result<()> {
         let mut tx = self.begin().await?;
+        let Some(published) = self.status_for_favorite(&mut tx, post).await? else {
+            return Ok(());
+        };
         let removed = on_tx!(self, &mut tx, REMOVE_FAVORITE, |ex, sql| {
             sqlx::query(sql)
                 .bind(user.get())
@@ -445,7 +400,8 @@ impl Db {
         })
         .map_err(db_error)?;
         if removed == 1 {
-            self.count_favorite(&mut tx, user, post, -1).await?;
+            self.count_favorite(&mut tx, user, post, published, -1)
+                .await?;
         }
         self.commit(tx).await
     }

@@ -126,8 +126,9 @@ macro_rules! post_columns {
             "p.id, p.slug, p.title, p.description, ",
             $body,
             " AS body, p.status, p.published_at, p.language, p.category, p.series_name, \
-             p.series_position, p.translation_group, p.favorites_count, p.created_at, \
-             p.updated_at, ",
+             p.series_position, p.translation_group, ",
+            $crate::counters::counter_sum!("post_favorites", "p.id"),
+            " AS favorites_count, p.created_at, p.updated_at, ",
             tag_names!($engine),
             " AS tag_names, \
              EXISTS (SELECT 1 FROM favorites fv WHERE fv.user_id = $1 AND fv.post_id = p.id) \

@@ -47,7 +47,7 @@ fn split(columns: &str) -> Vec<String> {
 /// The schema of quire's tables, sorted by table and index name.
 pub async fn describe(db: &Db) -> Result<Vec<Table>> {
     let mut tables = match &db.engine {
-        Engine::Sqlite(pools) => describe_sqlite(&pools.writer).await,
+        Engine::Sqlite(pools) => describe_sqlite(&pools.reader).await,
         Engine::Postgres(pool) => describe_postgres(pool).await,
     }
     .map_err(db_error)?;

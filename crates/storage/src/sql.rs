@@ -93,15 +93,17 @@ macro_rules! on_writer {
     ($db:expr, $stmt:expr, |$ex:ident, $sql:ident| $body:expr) => {{
         $db.stmt();
         match &$db.engine {
-            $crate::db::Engine::Sqlite(pools) => {
-                match $crate::db::acquire(&pools.writer, "sqlite_writer").await {
-                    Ok(mut connection) => {
-                        let ($ex, $sql) = (&mut *connection, $stmt.sqlite);
-                        $crate::sql::traced($sql, async { $body }).await
+            // On SQLite the statement is a write of its own in the open group.
+            $crate::db::Engine::Sqlite(pools) => match pools.writer.begin().await {
+                Ok(mut write) => {
+                    let ($ex, $sql) = (&mut *write, $stmt.sqlite);
+                    match $crate::sql::traced($sql, async { $body }).await {
+                        Ok(value) => write.commit().await.map(|()| value),
+                        Err(error) => Err(error),
                     }
-                    Err(error) => Err(error),
                 }
-            }
+                Err(error) => Err(error),
+            },
             $crate::db::Engine::Postgres(pool) => {
                 match $crate::db::acquire(pool, "postgres").await {
                     Ok(mut connection) => {

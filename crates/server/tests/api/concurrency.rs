@@ -189,3 +189,190 @@ on_both_engines! {
         assert_eq!(app.get("/api/user", Some(&user.token)).await.body["user"]["bio"], "theirs");
     }
 }
+
+/// Changes a post through `/api/v1` (JSON merge patch), returning the status.
+async fn patch_post(app: &TestApp, author: &TestUser, id: i64, patch: serde_json::Value) -> u16 {
+    app.client
+        .patch(app.url(&format!("/api/v1/posts/{id}")))
+        .header("authorization", format!("Bearer {}", author.token))
+        .header("content-type", "application/merge-patch+json")
+        .body(patch.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Every list's `articlesCount` (read from the counters) against the rows the same list
+/// returns (read from the posts), and every post's `favoritesCount` against who lists it as a
+/// favorite.
+async fn assert_counts_exact(
+    app: &TestApp,
+    authors: &[TestUser],
+    readers: &[TestUser],
+    round: &str,
+) {
+    let list = |query: String, token: Option<String>| async move {
+        let reply = app
+            .get(&format!("/api/articles?limit=100{query}"), token.as_deref())
+            .await;
+        assert_eq!(reply.status, 200, "{round}: {query}");
+        reply.body
+    };
+    let mut filters: Vec<String> = vec![String::new()];
+    filters.extend((0..5).map(|tag| format!("&tag=t{tag}")));
+    filters.extend(
+        authors
+            .iter()
+            .map(|author| format!("&author={}", author.username)),
+    );
+    filters.extend(
+        readers
+            .iter()
+            .map(|reader| format!("&favorited={}", reader.username)),
+    );
+    for filter in &filters {
+        let body = list(filter.clone(), None).await;
+        let rows = body["articles"].as_array().unwrap().len();
+        assert_eq!(
+            body["articlesCount"], rows,
+            "{round}: articlesCount of ?{filter}"
+        );
+    }
+    for reader in readers {
+        let reply = app
+            .get("/api/articles/feed?limit=100", Some(&reader.token))
+            .await;
+        let rows = reply.body["articles"].as_array().unwrap().len();
+        assert_eq!(
+            reply.body["articlesCount"], rows,
+            "{round}: {}'s feed",
+            reader.username
+        );
+    }
+    let all = list(String::new(), None).await;
+    let mut favorites = std::collections::HashMap::<String, usize>::new();
+    for reader in readers {
+        let body = list(format!("&favorited={}", reader.username), None).await;
+        for article in body["articles"].as_array().unwrap() {
+            *favorites
+                .entry(article["slug"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let mut used_tags = std::collections::BTreeSet::new();
+    for article in all["articles"].as_array().unwrap() {
+        let slug = article["slug"].as_str().unwrap();
+        let expected = favorites.get(slug).copied().unwrap_or(0);
+        assert_eq!(
+            article["favoritesCount"], expected,
+            "{round}: favoritesCount of {slug}"
+        );
+        for tag in article["tagList"].as_array().unwrap() {
+            used_tags.insert(tag.as_str().unwrap().to_owned());
+        }
+    }
+    let tags = app.get("/api/tags", None).await;
+    let cloud: std::collections::BTreeSet<String> = tags.body["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        cloud, used_tags,
+        "{round}: the tag cloud lists exactly the tags in use"
+    );
+}
+
+on_both_engines! {
+    async fn counts_stay_exact_while_writes_and_reads_interleave(engine: Engine) {
+        let app = &TestApp::spawn(engine).await;
+        let authors = register_many(app, "writer", 6).await;
+        let readers = register_many(app, "reader", 6).await;
+        join_all(readers.iter().enumerate().flat_map(|(i, reader)| {
+            [&authors[i], &authors[(i + 1) % authors.len()]].map(|author| async move {
+                let path = format!("/api/profiles/{}/follow", author.username);
+                app.post(&path, Some(&reader.token), json!({})).await
+            })
+        }))
+        .await;
+        // Readers list while the writers write: reads must neither block writes nor fail.
+        let read_along = || {
+            join_all(readers.iter().map(|reader| async {
+                for query in ["/api/articles", "/api/articles?tag=t1", "/api/articles/feed", "/api/tags"] {
+                    assert_eq!(app.get(query, Some(&reader.token)).await.status, 200, "{query}");
+                }
+            }))
+        };
+
+        // Round 1: sixty posts at once, ten per author, each with two of five tags.
+        let creations = join_all((0..60).map(|i| {
+            let author = &authors[i % authors.len()];
+            let tags = [format!("t{}", i % 5), format!("t{}", (i + 2) % 5)];
+            async move {
+                let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+                app.create_article(author, &format!("Post {i}"), &tags).await
+            }
+        }));
+        let (articles, _) = tokio::join!(creations, read_along());
+        assert_counts_exact(app, &authors, &readers, "after creating").await;
+
+        let mut ids = Vec::new();
+        for author in &authors {
+            let page = app.get(&format!("/api/v1/posts?author={}&limit=100", author.username), None).await;
+            for post in page.body["items"].as_array().unwrap() {
+                ids.push((post["slug"].as_str().unwrap().to_owned(), post["postId"].as_i64().unwrap()));
+            }
+        }
+        let id_of = |slug: &str| ids.iter().find(|(s, _)| s == slug).unwrap().1;
+        let author_of = |i: usize| &authors[i % authors.len()];
+        let slug_of = |i: usize| articles[i]["slug"].as_str().unwrap().to_owned();
+
+        // Round 2: favorites, retags, unpublishing and deleting, all at once.
+        let favorites = join_all(readers.iter().enumerate().flat_map(|(r, reader)| {
+            (0..60).filter(move |i| (i + r) % 3 == 0).map(move |i| {
+                let path = format!("/api/articles/{}/favorite", slug_of(i));
+                async move { app.post(&path, Some(&reader.token), json!({})).await.status.as_u16() }
+            })
+        }));
+        let changes = join_all((0..60).filter(|i| i % 4 != 3).map(|i| {
+            let (author, id) = (author_of(i), id_of(&slug_of(i)));
+            async move {
+                match i % 4 {
+                    0 => patch_post(app, author, id, json!({"tags": [format!("t{}", (i + 1) % 5)]})).await,
+                    1 => patch_post(app, author, id, json!({"status": "draft", "tags": ["t4", "t0"]})).await,
+                    _ => app.delete(&format!("/api/articles/{}", slug_of(i)), Some(&author.token)).await.status.as_u16(),
+                }
+            }
+        }));
+        let (favorited, changed, _) = tokio::join!(favorites, changes, read_along());
+        // A favorite of a post deleted meanwhile is a 404; nothing else may fail.
+        assert!(favorited.iter().all(|status| matches!(status, 200 | 404)), "{favorited:?}");
+        assert!(changed.iter().all(|status| matches!(status, 200 | 204)), "{changed:?}");
+        assert_counts_exact(app, &authors, &readers, "after favoriting and changing").await;
+
+        // Round 3: republishing what was unpublished, unfavoriting, deleting the rest.
+        let unfavorites = join_all(readers.iter().enumerate().flat_map(|(r, reader)| {
+            (0..60).filter(move |i| (i + r) % 6 == 0 && i % 4 != 2).map(move |i| {
+                let path = format!("/api/articles/{}/favorite", slug_of(i));
+                async move { app.delete(&path, Some(&reader.token)).await.status.as_u16() }
+            })
+        }));
+        let changes = join_all((0..60).filter(|i| i % 4 == 1 || i % 8 == 3).map(|i| {
+            let (author, id) = (author_of(i), id_of(&slug_of(i)));
+            async move {
+                if i % 4 == 1 {
+                    patch_post(app, author, id, json!({"status": "published"})).await
+                } else {
+                    app.delete(&format!("/api/articles/{}", slug_of(i)), Some(&author.token)).await.status.as_u16()
+                }
+            }
+        }));
+        let (unfavorited, changed, _) = tokio::join!(unfavorites, changes, read_along());
+        assert!(unfavorited.iter().all(|status| matches!(status, 200 | 404)), "{unfavorited:?}");
+        assert!(changed.iter().all(|status| matches!(status, 200 | 204)), "{changed:?}");
+        assert_counts_exact(app, &authors, &readers, "after republishing and unfavoriting").await;
+    }
+}

@@ -253,4 +253,81 @@ async fn sigterm_lets_in_flight_requests_finish(engine: Engine) {
     assert_eq!(login.status(), 200);
     server.start_kill().unwrap();
 }
+
+async fn sigterm_under_write_load_ends_within_the_grace(engine: Engine) {
+    const GRACE_SECS: u64 = 3;
+    let env = TestEnv::new(engine).await;
+    let grace = GRACE_SECS.to_string();
+    let (mut server, address, log) = start_with(
+        &env,
+        &[("QUIRE_SHUTDOWN_GRACE_SECS", grace.as_str()), ("QUIRE_SHUTDOWN_DELAY_SECS", "1")],
+    )
+    .await;
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let token = register(&client, &base).await;
+    let hot: Value = client
+        .post(format!("{base}/api/articles"))
+        .header("Authorization", format!("Token {token}"))
+        .json(&json!({"article": {"title": "Hot", "description": "d", "body": "b"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hot = hot["article"]["slug"].as_str().unwrap().to_owned();
+    // A connection that never finishes its request: a graceful drain alone would wait on it
+    // forever.
+    let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stalled, b"POST /api/articles HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Writers post and favorite as fast as they can, until the server stops answering.
+    let writers: Vec<_> = (0..32)
+        .map(|writer| {
+            let (client, base, token, hot) = (client.clone(), base.clone(), token.clone(), hot.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let request = if writer % 2 == 0 {
+                        client
+                            .post(format!("{base}/api/articles"))
+                            .json(&json!({"article": {"title": format!("load {writer} {i}"), "description": "d", "body": "b", "tagList": ["load", format!("t{}", i % 7)]}}))
+                    } else if i % 2 == 0 {
+                        client.post(format!("{base}/api/articles/{hot}/favorite"))
+                    } else {
+                        client.delete(format!("{base}/api/articles/{hot}/favorite"))
+                    };
+                    let sent = request.header("Authorization", format!("Token {token}")).send().await;
+                    if sent.is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pid = server.id().unwrap().to_string();
+    let signalled = std::time::Instant::now();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = tokio::time::timeout(Duration::from_secs(GRACE_SECS + 10), server.wait())
+        .await
+        .expect("exits after SIGTERM under load")
+        .unwrap();
+    let took = signalled.elapsed();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        took <= Duration::from_secs(GRACE_SECS + 2),
+        "took {took:?} to stop with a {GRACE_SECS} s grace"
+    );
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    drop(stalled);
+    let log = log.lock().unwrap();
+    assert!(
+        !log.iter().any(|line| line.contains("deadlock")),
+        "the server log reports a deadlock"
+    );
+}
 }

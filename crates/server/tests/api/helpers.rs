@@ -219,6 +219,7 @@ pub struct Reply {
 
 /// A registered user and their token.
 pub struct TestUser {
+    pub username: String,
     pub email: String,
     pub token: String,
 }
@@ -341,6 +342,7 @@ impl TestApp {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         TestUser {
+            username: name.to_owned(),
             email,
             token: reply.body["user"]["token"].as_str().unwrap().to_owned(),
         }
@@ -362,7 +364,11 @@ impl TestApp {
             .await
             .unwrap()
             .token;
-        TestUser { email, token }
+        TestUser {
+            username: name.to_owned(),
+            email,
+            token,
+        }
     }
 
     /// Creates an article and returns it as served.

@@ -250,7 +250,20 @@ impl Db {
                     .record(started.elapsed().as_secs_f64());
                 write.map(Tx::Sqlite)
             }
-            Engine::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
+            // sqlx 0.9 forgets a `BEGIN` whose answer it was still awaiting when the call was
+            // cancelled (sqlx issue #4393): the connection would go back to the pool inside a
+            // transaction, and later statements on it would run in that transaction. On a task
+            // of its own the `BEGIN` always completes; a transaction that nobody takes any more
+            // is dropped there, which rolls it back.
+            Engine::Postgres(pool) => {
+                let pool = pool.clone();
+                match tokio::spawn(async move { pool.begin().await }).await {
+                    Ok(begun) => begun.map(Tx::Postgres),
+                    Err(error) => {
+                        return Err(Error::internal(format!("beginning a transaction: {error}")));
+                    }
+                }
+            }
         }
         .map_err(db_error)
     }
@@ -357,7 +370,10 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<PgPool> {
     let connect = PgConnectOptions::from_str(url)
         .map_err(|error| Error::internal(format!("invalid PostgreSQL URL: {error}")))?
         .application_name("quire")
-        .statement_cache_capacity(options.statement_cache);
+        .statement_cache_capacity(options.statement_cache)
+        // A safety net under `Db::begin`: a session left inside a transaction by a client that
+        // went away is ended by the server, so its locks cannot outlive it.
+        .options([("idle_in_transaction_session_timeout", "10s")]);
     let pool = PgPoolOptions::new()
         .max_connections(options.pool_size.max(1))
         .acquire_timeout(options.acquire_timeout)

@@ -4,9 +4,9 @@
 //!
 //! Writes take the one writer connection in arrival order (a fair lock). The first write of a
 //! group opens a transaction (`BEGIN IMMEDIATE`); each write runs inside a savepoint of its own,
-//! released when it succeeds and rolled back when it fails or is abandoned (cancelled), so a
-//! failing write undoes only itself. A write that released its savepoint wakes the committer
-//! task and waits. The committer queues for the connection behind the writes already waiting,
+//! rolled back when the write fails or is abandoned (cancelled), so a failing write undoes only
+//! itself. A write that succeeds leaves its savepoint open (the group's `COMMIT` ends them all,
+//! which saves a statement per write), wakes the committer task and waits. The committer queues for the connection behind the writes already waiting,
 //! so when its turn comes every one of them has run: it commits them all at once and answers
 //! each. A write that arrives meanwhile waits behind the committer and starts the next group.
 //! With one write at a time this is one transaction per write, as before; under load a commit
@@ -22,7 +22,7 @@ use tokio::sync::{Mutex, Notify, OwnedMappedMutexGuard, OwnedMutexGuard, oneshot
 
 /// The name of every write's savepoint (SQLite releases or rolls back the innermost of a name).
 const SAVEPOINT: &str = "SAVEPOINT quire_write";
-const RELEASE: &str = "RELEASE quire_write";
+const BEGIN_WITH_SAVEPOINT: &str = "BEGIN IMMEDIATE; SAVEPOINT quire_write";
 const ROLL_BACK_WRITE: &str = "ROLLBACK TO quire_write; RELEASE quire_write";
 
 /// The writer connection and the state of its open group.
@@ -30,10 +30,10 @@ struct Writer {
     connection: SqliteConnection,
     /// A group's transaction is open.
     open: bool,
-    /// A write holds a savepoint it has not released: it failed or was cancelled, and is rolled
-    /// back by whoever takes the connection next.
+    /// The last write's savepoint is to be undone: the write failed or was cancelled, and is
+    /// rolled back by whoever takes the connection next.
     abandoned: bool,
-    /// Writes released into the open group, waiting for its commit.
+    /// Writes done in the open group, waiting for its commit.
     waiting: Vec<oneshot::Sender<Result<(), GroupError>>>,
 }
 
@@ -135,11 +135,15 @@ async fn commit_groups(shared: Arc<Shared>) {
 impl Writer {
     /// Opens the group's transaction if none is open, and sets a write's savepoint.
     async fn start_write(&mut self) -> Result<(), sqlx::Error> {
-        if !self.open {
-            execute(&mut self.connection, "BEGIN IMMEDIATE").await?;
+        if self.open {
+            execute(&mut self.connection, SAVEPOINT).await?;
+        } else if let Err(error) = execute(&mut self.connection, BEGIN_WITH_SAVEPOINT).await {
+            // The transaction may have begun without its savepoint.
+            let _ = execute(&mut self.connection, "ROLLBACK").await;
+            return Err(error);
+        } else {
             self.open = true;
         }
-        execute(&mut self.connection, SAVEPOINT).await?;
         self.abandoned = true;
         Ok(())
     }
@@ -192,14 +196,13 @@ pub(crate) struct GroupWrite {
 }
 
 impl GroupWrite {
-    /// Releases the write's savepoint into the group and waits for the group's commit.
+    /// Leaves the write in the group and waits for the group's commit.
     ///
     /// # Errors
-    /// SQLite's error if the savepoint cannot be released (the write is rolled back); a
-    /// [`GroupError`] (a `sqlx::Error::Database`) if the group's commit failed or the group was
-    /// lost to another write's fault, with SQLite's busy code so that callers retry.
+    /// A [`GroupError`] (a `sqlx::Error::Database`) if the group's commit failed, or if the
+    /// group was lost to another write's fault (with SQLite's busy code, so that callers
+    /// retry); `PoolClosed` if the database closed first.
     pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
-        execute(&mut self.writer.connection, RELEASE).await?;
         self.writer.abandoned = false;
         let (answer, committed) = oneshot::channel();
         self.writer.waiting.push(answer);
@@ -242,7 +245,7 @@ async fn execute(connection: &mut SqliteConnection, sql: &'static str) -> Result
     sqlx::raw_sql(sql).execute(connection).await.map(drop)
 }
 
-/// Why a write that was released into a group did not commit.
+/// Why a write done in a group did not commit.
 #[derive(Debug, Clone)]
 pub(crate) struct GroupError {
     message: String,

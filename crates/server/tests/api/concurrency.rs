@@ -376,3 +376,52 @@ on_both_engines! {
         assert_counts_exact(app, &authors, &readers, "after republishing and unfavoriting").await;
     }
 }
+
+on_both_engines! {
+    async fn writes_cancelled_mid_flight_leave_no_transaction_open(engine: Engine) {
+        let app = &TestApp::spawn(engine).await;
+        let writers = &register_many(app, "hasty", 8).await;
+        app.create_article(&writers[0], "Target", &["cancelled"]).await;
+        // Clients that give up after a few milliseconds: the server sees each request dropped
+        // at whatever point it had reached.
+        let impatient = reqwest::Client::builder().timeout(std::time::Duration::from_millis(3)).build().unwrap();
+        join_all((0..200).map(|i| {
+            let (impatient, writer) = (impatient.clone(), &writers[i % writers.len()]);
+            let request = match i % 3 {
+                0 => impatient.post(app.url("/api/articles")).json(&json!({"article": {"title": format!("Hasty {i}"), "description": "d", "body": "b", "tagList": ["cancelled", format!("t{}", i % 4)]}})),
+                1 => impatient.post(app.url("/api/articles/target/favorite")),
+                _ => impatient.delete(app.url("/api/articles/target/favorite")),
+            };
+            request.header("authorization", format!("Token {}", writer.token)).send()
+        }))
+        .await;
+        // Whatever was cut short finished or rolled back whole: every connection came back
+        // usable, writes succeed at once, and the counts hold.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        if app.env.database_url().starts_with("postgres") {
+            let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&app.env.database_url()).await.unwrap();
+            let open: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state LIKE 'idle in transaction%'",
+            )
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            assert_eq!(open, 0, "sessions left inside a transaction");
+        }
+        let replies = join_all((0..16).map(|i| async move {
+            app.create_article(&writers[i % writers.len()], &format!("Calm {i}"), &["cancelled"]).await
+        }))
+        .await;
+        assert_eq!(replies.len(), 16);
+        let listed = app.get("/api/articles?tag=cancelled&limit=100", None).await;
+        let rows = listed.body["articles"].as_array().unwrap().len();
+        assert_eq!(listed.body["articlesCount"], rows);
+        let favoriters = join_all(writers.iter().map(|writer| async move {
+            app.get(&format!("/api/articles?favorited={}&limit=1", writer.username), None).await.body["articlesCount"].as_u64().unwrap()
+        }))
+        .await;
+        let target = app.get("/api/articles/target", None).await;
+        assert_eq!(target.body["article"]["favoritesCount"], favoriters.iter().sum::<u64>());
+    }
+}

@@ -216,7 +216,8 @@ pub struct JwtConfig {
 pub struct HttpSection {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
-    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    /// On SIGTERM/SIGINT, the whole shutdown, counted from the signal: the delay, then the
+    /// drain of in-flight requests; the process exits within it plus about 2 s.
     pub shutdown_grace_secs: u64,
     /// On SIGTERM, how long to keep serving with readiness failing before no longer
     /// accepting connections, so load balancers stop sending traffic first. (SIGINT, an

@@ -23,7 +23,7 @@ const TRACE_FILTER: &str = "info,quire_storage=debug,sqlx=warn,h2=warn,hyper=war
 
 /// How long flushing the trace exporter may take when the process stops (the collector may be
 /// down).
-const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_millis(500);
+pub const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Tracing for the rest of the process; flushes the trace exporter when dropped, within
 /// [`FLUSH_DEADLINE`].

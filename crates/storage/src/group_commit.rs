@@ -174,6 +174,7 @@ impl Writer {
             return;
         }
         self.open = false;
+        metrics::histogram!("quire_db_group_commit_writes").record(self.waiting.len() as f64);
         let answer = match execute(&mut self.connection, "COMMIT").await {
             Ok(()) => Ok(()),
             Err(error) => {

@@ -38,14 +38,15 @@ const CREATE_TAGS: Sql = Sql {
          ON CONFLICT (name) DO NOTHING",
 };
 
-/// Links a post to the tags of a JSON array of names; returns the tags' ids.
+/// Links a post to the existing tags of a JSON array of names, unless linked already; returns
+/// the ids of the tags it linked.
 const LINK_TAGS: Sql = Sql {
     sqlite: "INSERT INTO post_tags (post_id, tag_id) \
              SELECT $1, id FROM tags WHERE name IN (SELECT value FROM json_each($2)) \
-             RETURNING tag_id",
+             ON CONFLICT DO NOTHING RETURNING tag_id",
     pg: "INSERT INTO post_tags (post_id, tag_id) \
          SELECT $1, id FROM tags WHERE name IN (SELECT value FROM json_array_elements_text($2::json)) \
-         RETURNING tag_id",
+         ON CONFLICT DO NOTHING RETURNING tag_id",
 };
 
 /// Unlinks all of a post's tags; returns their ids.
@@ -163,14 +164,26 @@ impl Db {
             return Ok(Vec::new());
         }
         let names = json_list(tags.as_slice().iter().map(TagName::as_str))?;
-        on_tx!(self, &mut *tx, CREATE_TAGS, |ex, sql| {
-            sqlx::query(sql).bind(&names).execute(ex).await.map(drop)
-        })
-        .map_err(db_error)?;
+        // Most posts carry tags that exist already: those are linked first, and only missing
+        // ones cost a statement to create (tags are never deleted, so a linked one stays).
+        let mut linked = self.link_tags(tx, post, &names).await?;
+        if linked.len() < tags.as_slice().len() {
+            on_tx!(self, &mut *tx, CREATE_TAGS, |ex, sql| {
+                sqlx::query(sql).bind(&names).execute(ex).await.map(drop)
+            })
+            .map_err(db_error)?;
+            linked.extend(self.link_tags(tx, post, &names).await?);
+        }
+        Ok(linked)
+    }
+
+    /// Links a post to those of the tags named in a JSON array that exist and are not linked
+    /// yet; returns their ids.
+    async fn link_tags(&self, tx: &mut Tx, post: PostId, names: &str) -> Result<Vec<i64>> {
         on_tx!(self, &mut *tx, LINK_TAGS, |ex, sql| {
             sqlx::query_scalar(sql)
                 .bind(post.get())
-                .bind(&names)
+                .bind(names)
                 .fetch_all(ex)
                 .await
         })

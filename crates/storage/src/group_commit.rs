@@ -75,20 +75,25 @@ impl GroupCommit {
     /// transaction or savepoint cannot start (`SQLITE_BUSY` when another process holds the
     /// file's write lock past the busy timeout).
     pub(crate) async fn begin(&self) -> Result<GroupWrite, sqlx::Error> {
-        let guard = Arc::clone(&self.shared.writer).lock_owned().await;
-        let mut writer =
-            OwnedMutexGuard::try_map(guard, Option::as_mut).map_err(|_| sqlx::Error::PoolClosed)?;
-        writer.settle().await;
-        if let Err(error) = writer.start_write().await {
-            // The committer ends (or rolls back) whatever the failure left open.
-            drop(writer);
-            self.shared.wake.notify_one();
-            return Err(error);
-        }
-        Ok(GroupWrite {
-            writer,
-            shared: Arc::clone(&self.shared),
-        })
+        // Starting a write changes the connection's state (a transaction, a savepoint) in
+        // steps that a cancelled caller must not cut short, or the state recorded here would
+        // no longer be the connection's: they run on a task of their own. A write that nobody
+        // takes any more is dropped there, which rolls it back.
+        let shared = Arc::clone(&self.shared);
+        let started = tokio::spawn(async move {
+            let guard = Arc::clone(&shared.writer).lock_owned().await;
+            let mut writer = OwnedMutexGuard::try_map(guard, Option::as_mut)
+                .map_err(|_| sqlx::Error::PoolClosed)?;
+            writer.settle().await;
+            if let Err(error) = writer.start_write().await {
+                // The committer ends (or rolls back) whatever the failure left open.
+                drop(writer);
+                shared.wake.notify_one();
+                return Err(error);
+            }
+            Ok(GroupWrite { writer, shared })
+        });
+        started.await.map_err(|_| sqlx::Error::WorkerCrashed)?
     }
 
     /// Whether a write holds the connection now (for the pool metrics).
@@ -306,5 +311,95 @@ impl DatabaseError for GroupError {
 
     fn kind(&self) -> ErrorKind {
         ErrorKind::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+
+    use sqlx::ConnectOptions;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+
+    use super::*;
+
+    async fn group(dir: &tempfile::TempDir) -> GroupCommit {
+        let mut connection = SqliteConnectOptions::new()
+            .filename(dir.path().join("group.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::raw_sql("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        GroupCommit::start(connection)
+    }
+
+    async fn insert(group: &GroupCommit, n: i64) -> Result<(), sqlx::Error> {
+        let mut write = group.begin().await?;
+        sqlx::query("INSERT INTO t (n) VALUES ($1)")
+            .bind(n)
+            .execute(&mut *write)
+            .await?;
+        write.commit().await
+    }
+
+    async fn count(group: &GroupCommit) -> i64 {
+        let mut write = group.begin().await.unwrap();
+        let n = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&mut *write)
+            .await
+            .unwrap();
+        write.commit().await.unwrap();
+        n
+    }
+
+    #[tokio::test]
+    async fn a_write_cancelled_while_it_starts_leaves_the_writer_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let group = group(&dir).await;
+        // Polled once, then dropped: cancelled with its BEGIN on the way to SQLite.
+        {
+            let mut begin = pin!(group.begin());
+            let polled = begin.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            assert!(polled.is_pending());
+        }
+        insert(&group, 1).await.unwrap();
+        insert(&group, 2).await.unwrap();
+        assert_eq!(count(&group).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_failing_or_abandoned_write_undoes_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let group = group(&dir).await;
+        insert(&group, 1).await.unwrap();
+        let results = three_at_once(&group).await;
+        assert!(results.0.is_ok() && results.1.is_err() && results.2.is_ok());
+        {
+            // Abandoned after its statement ran, before committing.
+            let mut write = group.begin().await.unwrap();
+            sqlx::query("INSERT INTO t (n) VALUES (99)")
+                .execute(&mut *write)
+                .await
+                .unwrap();
+        }
+        assert_eq!(count(&group).await, 3);
+    }
+
+    /// Three writes at once, the second colliding with the first's key.
+    async fn three_at_once(
+        group: &GroupCommit,
+    ) -> (
+        Result<(), sqlx::Error>,
+        Result<(), sqlx::Error>,
+        Result<(), sqlx::Error>,
+    ) {
+        tokio::join!(insert(group, 2), insert(group, 1), insert(group, 3))
     }
 }

@@ -53,8 +53,16 @@ macro_rules! counter_sum {
 }
 pub(crate) use counter_sum;
 
+/// [`counter_sum`] for a subject expression built at run time (a subquery on placeholders).
+pub(crate) fn counter_total(counter: &str, subject: &str) -> String {
+    format!(
+        "(SELECT CAST(COALESCE(SUM(value), 0) AS BIGINT) FROM counter_slots \
+         WHERE counter = '{counter}' AND subject = {subject})"
+    )
+}
+
 /// A counter of one subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Counter {
     /// Published posts on the site.
     Posts,

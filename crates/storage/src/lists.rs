@@ -11,7 +11,7 @@ use quire_core::model::{KeysetRequest, PageRequest, PostFilter};
 use quire_core::{Error, Result};
 use sqlx::AssertSqlSafe;
 
-use crate::counters::counter_sum;
+use crate::counters::{counter_sum, counter_total};
 use crate::db::Db;
 use crate::error::db_error;
 use crate::rows::{
@@ -158,10 +158,6 @@ fn matching(filter: &PostFilter, at: &Placeholders) -> String {
     matching
 }
 
-/// The start of a statement that sums a counter's slots (see `counters`).
-const SUM: &str = "SELECT CAST(SUM(value) AS BIGINT) FROM counter_slots";
-const SITE_POSTS: &str = counter_sum!("posts", "0");
-
 /// How the total is read: single filters read the counters kept in step with every change;
 /// only combined filters count rows, and a keyset page counts only when asked.
 fn count(filter: &PostFilter, window: Window, at: &Placeholders, matching: &str) -> String {
@@ -172,19 +168,18 @@ fn count(filter: &PostFilter, window: Window, at: &Placeholders, matching: &str)
         _ if at.language.is_some() || at.author_id.is_some() || filter.drafts => {
             format!("SELECT COUNT(*) FROM posts p{matching}")
         }
-        (None, None, None, None) => SITE_POSTS.to_owned(),
-        (Some(tag), None, None, None) => {
-            format!(
-                "{SUM} WHERE counter = 'tag_posts' AND subject = (SELECT id FROM tags WHERE name = {tag})"
-            )
-        }
-        (None, Some(author), None, None) => format!(
-            "{SUM} WHERE counter = 'author_posts' \
-             AND subject = (SELECT id FROM users WHERE username_key = {author})"
+        (None, None, None, None) => counter_sum!("posts", "0").to_owned(),
+        (Some(tag), None, None, None) => counter_total(
+            "tag_posts",
+            &format!("(SELECT id FROM tags WHERE name = {tag})"),
         ),
-        (None, None, Some(favoriter), None) => format!(
-            "{SUM} WHERE counter = 'user_favorites' \
-             AND subject = (SELECT id FROM users WHERE username_key = {favoriter})"
+        (None, Some(author), None, None) => counter_total(
+            "author_posts",
+            &format!("(SELECT id FROM users WHERE username_key = {author})"),
+        ),
+        (None, None, Some(favoriter), None) => counter_total(
+            "user_favorites",
+            &format!("(SELECT id FROM users WHERE username_key = {favoriter})"),
         ),
         (None, None, None, Some(follower)) => format!(
             "SELECT CAST(SUM(c.value) AS BIGINT) FROM follows ff JOIN counter_slots c \

@@ -49,28 +49,6 @@ const LINK_TAGS: Sql = Sql {
          ON CONFLICT DO NOTHING RETURNING tag_id",
 };
 
-/// SQLite: a post inserted with its tags (created if missing, in name order, then linked) and,
-/// if published, counted for the site, its author and its tags, in one batch (`$14`: the tag
-/// names as a JSON array); returns the post's id last. What `insert_post_statements`,
-/// `attach_tags`, `count_post` and `apply_tally` do statement by statement on PostgreSQL.
-/// Counts go to slot 0, SQLite's one writer's.
-const INSERT_POST_SQLITE: &str = "\
-    INSERT INTO tags (name) SELECT value FROM json_each($14) WHERE true ORDER BY value \
-      ON CONFLICT (name) DO NOTHING; \
-    INSERT INTO posts (slug, title, description, body, author_id, status, published_at, \
-      language, category, series_name, series_position, translation_group, created_at, \
-      updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13); \
-    INSERT INTO post_tags (post_id, tag_id) \
-      SELECT (SELECT id FROM posts WHERE slug = $1), id FROM tags \
-      WHERE name IN (SELECT value FROM json_each($14)); \
-    INSERT INTO counter_slots (counter, subject, slot, value) \
-      SELECT counter, subject, 0, 1 FROM (SELECT 'posts' AS counter, 0 AS subject \
-        UNION ALL SELECT 'author_posts', $5 \
-        UNION ALL SELECT 'tag_posts', id FROM tags WHERE name IN (SELECT value FROM json_each($14))) \
-      WHERE $6 = 'published' \
-      ON CONFLICT (counter, subject, slot) DO UPDATE SET value = counter_slots.value + excluded.value; \
-    SELECT id FROM posts WHERE slug = $1";
-
 /// Unlinks all of a post's tags; returns their ids.
 const UNLINK_TAGS: Sql = Sql::both("DELETE FROM post_tags WHERE post_id = $1 RETURNING tag_id");
 
@@ -179,27 +157,6 @@ fn count_post(tally: &mut Tally, author: UserId, tags: &[i64], delta: i64) {
     }
 }
 
-/// Binds a new post's columns as `$1`…`$13`, in `INSERT_POST`'s order, on either engine.
-macro_rules! bind_new_post {
-    ($query:expr, $post:expr) => {{
-        let post: &NewPost = $post;
-        $query
-            .bind(post.slug.as_str())
-            .bind(post.title.as_str())
-            .bind(post.description.as_str())
-            .bind(post.body.as_str())
-            .bind(post.author_id.get())
-            .bind(post.status.as_str())
-            .bind((post.status == PostStatus::Published).then_some(post.at.as_millis()))
-            .bind(post.meta.language.as_deref())
-            .bind(post.meta.category.as_deref())
-            .bind(post.meta.series.as_ref().map(|series| series.name.as_str()))
-            .bind(post.meta.series.as_ref().map(|series| series.position))
-            .bind(post.meta.translation_group)
-            .bind(post.at.as_millis())
-    }};
-}
-
 impl Db {
     /// Creates missing tags and links them to the post; returns the linked tags' ids.
     async fn attach_tags(&self, tx: &mut Tx, post: PostId, tags: &TagList) -> Result<Vec<i64>> {
@@ -256,47 +213,36 @@ impl Db {
     }
 
     async fn insert_post_once(&self, post: &NewPost) -> Result<PostId> {
+        let published = post.status == PostStatus::Published;
         let mut tx = self.begin().await?;
-        let id = match &mut tx {
-            // Every statement is a hop to SQLite's worker thread and back, which costs far more
-            // than the statement itself: the post, its tags and its counts go in one batch.
-            Tx::Sqlite(write) => {
-                let names = json_list(post.tags.as_slice().iter().map(TagName::as_str))?;
-                self.stmt();
-                let ids: Vec<i64> = bind_new_post!(sqlx::query_scalar(INSERT_POST_SQLITE), post)
-                    .bind(&names)
-                    .fetch_all(&mut **write)
-                    .await
-                    .map_err(|error| db_error_or_gone(error, Resource::User))?;
-                let id = ids
-                    .last()
-                    .copied()
-                    .ok_or_else(|| Error::internal("inserting a post returned no id"))?;
-                self.fault(Fault::BetweenPostAndTags)?;
-                PostId::new(id)
-            }
-            Tx::Postgres(_) => self.insert_post_statements(&mut tx, post).await?,
-        };
-        self.commit(tx).await?;
-        Ok(id)
-    }
-
-    /// PostgreSQL: a post, then its tags, then its counts.
-    async fn insert_post_statements(&self, tx: &mut Tx, post: &NewPost) -> Result<PostId> {
-        let id: i64 = on_tx!(self, &mut *tx, INSERT_POST, |ex, sql| {
-            bind_new_post!(sqlx::query_scalar(sql), post)
+        let id: i64 = on_tx!(self, &mut tx, INSERT_POST, |ex, sql| {
+            sqlx::query_scalar(sql)
+                .bind(post.slug.as_str())
+                .bind(post.title.as_str())
+                .bind(post.description.as_str())
+                .bind(post.body.as_str())
+                .bind(post.author_id.get())
+                .bind(post.status.as_str())
+                .bind(published.then_some(post.at.as_millis()))
+                .bind(post.meta.language.as_deref())
+                .bind(post.meta.category.as_deref())
+                .bind(post.meta.series.as_ref().map(|series| series.name.as_str()))
+                .bind(post.meta.series.as_ref().map(|series| series.position))
+                .bind(post.meta.translation_group)
+                .bind(post.at.as_millis())
                 .fetch_one(ex)
                 .await
         })
         .map_err(|error| db_error_or_gone(error, Resource::User))?;
         let id = PostId::new(id);
         self.fault(Fault::BetweenPostAndTags)?;
-        let tags = self.attach_tags(tx, id, &post.tags).await?;
-        if post.status == PostStatus::Published {
+        let tags = self.attach_tags(&mut tx, id, &post.tags).await?;
+        if published {
             let mut tally = Tally::default();
             count_post(&mut tally, post.author_id, &tags, 1);
-            self.apply_tally(tx, &tally).await?;
+            self.apply_tally(&mut tx, &tally).await?;
         }
+        self.commit(tx).await?;
         Ok(id)
     }
 

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::error::{AuthProblem, Result};
-use crate::events::DomainEvent;
+use crate::events::Event;
 use crate::ids::{CommentId, PostId, UserId};
 use crate::model::{
     Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage, KeysetRequest,
@@ -17,13 +17,28 @@ use crate::values::{Body, Email, Password, PasswordHash, Slug, TagName, Username
 /// A boxed future, for ports used behind `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// The events a write records in its own transaction (the outbox), made from what the write
+/// produced (a new row's id, the row as written). Called once per attempt: a write retried
+/// after losing a race records the events of the attempt that commits.
+pub type Record<'a, T> = &'a (dyn Fn(&T) -> Vec<Event> + Send + Sync);
+
 /// Durable state. Every method is one transaction: a write that touches several tables
-/// (a post and its tags, a favorite and its counters) commits or rolls back whole.
+/// (a post and its tags, a favorite and its counters) commits or rolls back whole, with the
+/// domain events it records in the outbox.
 ///
 /// Unique-key collisions come back as [`crate::Error::Conflict`] on the field concerned
 /// (`username`, `email`, `slug`); an unreachable database as [`crate::Error::Unavailable`].
 pub trait Store:
-    UserStore + PostStore + CommentStore + BatchStore + IdempotencyStore + Clone + Send + Sync + 'static
+    UserStore
+    + PostStore
+    + CommentStore
+    + BatchStore
+    + IdempotencyStore
+    + OutboxStore
+    + Clone
+    + Send
+    + Sync
+    + 'static
 {
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
@@ -31,7 +46,11 @@ pub trait Store:
 
 /// Accounts, profiles and follows.
 pub trait UserStore {
-    fn insert_user(&self, user: &NewUser) -> impl Future<Output = Result<User>> + Send;
+    fn insert_user(
+        &self,
+        user: &NewUser,
+        record: Record<'_, User>,
+    ) -> impl Future<Output = Result<User>> + Send;
     fn user_by_id(&self, id: UserId) -> impl Future<Output = Result<Option<User>>> + Send;
     /// The user with this email (compared by [`Email::key`]) and their password hash.
     fn credentials_by_email(
@@ -43,6 +62,7 @@ pub trait UserStore {
         id: UserId,
         changes: &UserChanges,
         at: Timestamp,
+        record: Record<'_, User>,
     ) -> impl Future<Output = Result<User>> + Send;
 
     fn profile(
@@ -50,12 +70,14 @@ pub trait UserStore {
         username: &Username,
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<Option<Profile>>> + Send;
-    /// Idempotent: following twice is following.
+    /// Idempotent: following twice is following; `events` are recorded only when the follow
+    /// is new.
     fn follow(
         &self,
         follower: UserId,
         followee: UserId,
         at: Timestamp,
+        events: &[Event],
     ) -> impl Future<Output = Result<()>> + Send;
     /// Users by ascending id, after `after`, at most `limit`.
     fn list_users(
@@ -72,17 +94,22 @@ pub trait UserStore {
         after: Option<UserId>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<User>>> + Send;
-    /// Idempotent: unfollowing someone not followed changes nothing.
+    /// Idempotent: unfollowing someone not followed changes nothing and records nothing.
     fn unfollow(
         &self,
         follower: UserId,
         followee: UserId,
+        events: &[Event],
     ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Posts, their tags, and favorites.
 pub trait PostStore {
-    fn insert_post(&self, post: &NewPost) -> impl Future<Output = Result<PostId>> + Send;
+    fn insert_post(
+        &self,
+        post: &NewPost,
+        record: Record<'_, PostId>,
+    ) -> impl Future<Output = Result<PostId>> + Send;
     fn post_ref(&self, slug: &Slug) -> impl Future<Output = Result<Option<PostRef>>> + Send;
     /// The full post with its body, as `viewer` sees it.
     fn post(
@@ -100,6 +127,7 @@ pub trait PostStore {
         &self,
         id: PostId,
         changes: &PostChanges,
+        events: &[Event],
     ) -> impl Future<Output = Result<()>> + Send;
     /// Removes the post with its tags, favorites and comments.
     /// With `expected_updated_at`, deletes only if the post is still that version, else
@@ -108,6 +136,7 @@ pub trait PostStore {
         &self,
         id: PostId,
         expected_updated_at: Option<Timestamp>,
+        events: &[Event],
     ) -> impl Future<Output = Result<()>> + Send;
     /// A page of published posts, newest first, without bodies, in a fixed number of statements.
     fn list_posts(
@@ -124,15 +153,21 @@ pub trait PostStore {
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<KeysetPage>> + Send;
     fn post_ref_by_id(&self, id: PostId) -> impl Future<Output = Result<Option<PostRef>>> + Send;
-    /// Idempotent.
+    /// Idempotent; `events` are recorded only when the favorite is new.
     fn favorite(
         &self,
         user: UserId,
         post: PostId,
         at: Timestamp,
+        events: &[Event],
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Idempotent.
-    fn unfavorite(&self, user: UserId, post: PostId) -> impl Future<Output = Result<()>> + Send;
+    /// Idempotent; `events` are recorded only when a favorite was removed.
+    fn unfavorite(
+        &self,
+        user: UserId,
+        post: PostId,
+        events: &[Event],
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Tags on at least one published post, most used first.
     fn tags(&self) -> impl Future<Output = Result<Vec<TagName>>> + Send;
@@ -143,6 +178,7 @@ pub trait CommentStore {
     fn insert_comment(
         &self,
         comment: &NewComment,
+        record: Record<'_, CommentId>,
     ) -> impl Future<Output = Result<CommentId>> + Send;
     fn comment_ref(&self, id: CommentId)
     -> impl Future<Output = Result<Option<CommentRef>>> + Send;
@@ -157,7 +193,11 @@ pub trait CommentStore {
         post: PostId,
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<Vec<Comment>>> + Send;
-    fn delete_comment(&self, id: CommentId) -> impl Future<Output = Result<()>> + Send;
+    fn delete_comment(
+        &self,
+        id: CommentId,
+        events: &[Event],
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Reads of many rows by many keys at once, for transports that resolve a graph (GraphQL's
@@ -227,6 +267,56 @@ pub trait IdempotencyStore {
     fn release_key(&self, scope: i64, key: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// An event waiting in the outbox, with its place in the outbox's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    /// The outbox's sequence number: events are relayed in this order.
+    pub seq: i64,
+    pub event: Event,
+}
+
+/// What the outbox holds that is not yet sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Backlog {
+    pub pending: u64,
+    /// When the oldest pending event occurred.
+    pub oldest: Option<Timestamp>,
+}
+
+/// The transactional outbox as the relay sees it, and the leases that let exactly one process
+/// run a job (the relay, the scheduler) at a time.
+pub trait OutboxStore {
+    /// Events not yet marked sent, in `seq` order, at most `limit`.
+    fn pending_events(&self, limit: u32) -> impl Future<Output = Result<Vec<PendingEvent>>> + Send;
+    /// Marks these events (by `seq`) sent at `at`.
+    fn mark_events_sent(
+        &self,
+        seqs: &[i64],
+        at: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes at most `limit` events sent before `sent_before`; answers how many.
+    fn prune_sent_events(
+        &self,
+        sent_before: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    fn outbox_backlog(&self) -> impl Future<Output = Result<Backlog>> + Send;
+    /// Resolves when this process recorded an event since the last time it resolved, so the
+    /// relay need not wait for its next poll (other processes' events it finds by polling).
+    fn recorded(&self) -> BoxFuture<'static, ()>;
+    /// Takes the lease `name` for `holder` until `until`, or renews it, if it is free, held by
+    /// `holder`, or expired at `now`. Answers whether `holder` holds it.
+    fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Gives the lease up if `holder` holds it, so a standby need not wait for it to expire.
+    fn release_lease(&self, name: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
 /// Slow, salted password hashing. Implementations keep the work off the async runtime
 /// and bound how much of it runs at once.
 pub trait PasswordHasher: Send + Sync {
@@ -252,14 +342,31 @@ pub trait TokenService: Send + Sync {
 }
 
 /// A stream of domain events, as a subscriber receives them.
-pub type EventStream = Pin<Box<dyn futures_core::Stream<Item = DomainEvent> + Send>>;
+pub type EventStream = Pin<Box<dyn futures_core::Stream<Item = Event> + Send>>;
 
-/// Where use-cases tell what happened, after it committed, and where listeners subscribe.
-/// Telling never fails a use-case: a listener that falls behind loses events, not writes.
+/// Why a publication stopped: how many of the events, from the first, the destination
+/// confirmed before it failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{confirmed} events confirmed, then: {reason}")]
+pub struct PublishError {
+    pub confirmed: usize,
+    pub reason: String,
+}
+
+/// Where the relay delivers committed events (an in-process queue, NATS JetStream, RabbitMQ)
+/// and where listeners in this process hear them, whichever process wrote them.
 pub trait EventBus: Send + Sync {
-    fn publish(&self, event: DomainEvent);
-    /// Events published from now on.
+    /// Publishes `events` in order; resolves once the destination confirmed every one.
+    ///
+    /// # Errors
+    /// [`PublishError`] with the number confirmed before the failure: the relay marks those
+    /// sent and tries the rest again later.
+    fn publish<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, Result<(), PublishError>>;
+    /// Events delivered from now on. A listener that falls behind skips events rather than
+    /// holding the relay up.
     fn subscribe(&self) -> EventStream;
+    /// Which destination this is, for logs and metrics: `in-process`, `nats`, `amqp`.
+    fn name(&self) -> &'static str;
 }
 
 /// The current time. Tests substitute a controllable one.
@@ -273,4 +380,6 @@ pub trait Clock: Send + Sync {
 pub trait Random: Send + Sync {
     /// `len` characters from `[0-9a-z]`.
     fn token(&self, len: usize) -> String;
+    /// Random bytes, as many as `out` holds.
+    fn fill(&self, out: &mut [u8]);
 }

@@ -11,19 +11,22 @@ mod comments;
 mod idempotency;
 mod posts;
 mod profiles;
+mod relay;
 mod users;
 mod watching;
 
 use std::sync::Arc;
 
 use crate::error::{FieldErrors, Result};
-use crate::events::DomainEvent;
+use crate::events::{DomainEvent, Event, EventId};
+use crate::ids::UserId;
 use crate::ports::{Clock, EventBus, EventStream, PasswordHasher, Random, Store, TokenService};
 
 pub use accounts::{Registration, UserUpdate};
 pub use callers::{Caller, RECHECK_INTERVAL_MILLIS, Session, presented_token};
 pub use idempotency::IDEMPOTENCY_WINDOW_MILLIS;
 pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
+pub use relay::Relayed;
 pub use watching::Heard;
 
 /// A field in a partial update: absent, explicitly null, or a value.
@@ -68,14 +71,41 @@ impl<S: Store> Quire<S> {
         &self.store
     }
 
-    /// Domain events from now on: posts published, comments added.
+    /// The same core over another handle to storage (a worker's, which counts its own
+    /// statements).
+    pub fn with_store(&self, store: S) -> Self {
+        Self {
+            store,
+            adapters: self.adapters.clone(),
+        }
+    }
+
+    /// Domain events delivered from now on, whichever process wrote them.
     pub fn events(&self) -> EventStream {
         self.adapters.events.subscribe()
     }
 
-    /// Tells listeners what happened; called only after the change committed.
-    fn tell(&self, event: DomainEvent) {
-        self.adapters.events.publish(event);
+    /// Which bus delivers events (`in-process`, `nats`, `amqp`), for logs and metrics.
+    pub fn event_bus_name(&self) -> &'static str {
+        self.adapters.events.name()
+    }
+
+    /// The current time, by the injected clock.
+    pub fn now(&self) -> crate::time::Timestamp {
+        self.adapters.clock.now()
+    }
+
+    /// An event that `actor` causes now, with a fresh id, for a write to record.
+    fn event(&self, actor: Option<UserId>, kind: DomainEvent) -> Event {
+        let occurred_at = self.adapters.clock.now();
+        let mut random = [0u8; 10];
+        self.adapters.random.fill(&mut random);
+        Event {
+            id: EventId::new(occurred_at, random),
+            occurred_at,
+            actor,
+            kind,
+        }
     }
 
     /// Whether storage answers; for readiness probes.

@@ -1,13 +1,11 @@
 //! Production implementations of the core's ports that are not storage.
 
 mod clock;
-mod events;
 mod password;
 mod random;
 mod tokens;
 
 pub use clock::SystemClock;
-pub use events::InProcessEvents;
 pub use password::Argon2Hasher;
 pub use random::OsRandom;
 pub use tokens::{JwtTokens, load_or_create_key};

@@ -12,10 +12,12 @@ use quire_http::HttpConfig;
 use quire_storage::{Db, DbOptions};
 use tokio::net::TcpListener;
 
-use crate::adapters::{
-    Argon2Hasher, InProcessEvents, JwtTokens, OsRandom, SystemClock, load_or_create_key,
-};
+use quire_core::ports::EventBus;
+use quire_events::InProcessEvents;
+
+use crate::adapters::{Argon2Hasher, JwtTokens, OsRandom, SystemClock, load_or_create_key};
 use crate::config::{Config, Durability};
+use crate::relay::{self, RelayOptions};
 
 /// The storage options a configuration names.
 pub fn db_options(config: &Config) -> DbOptions {
@@ -34,6 +36,12 @@ pub fn db_options(config: &Config) -> DbOptions {
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
         statement_cache: config.database.statement_cache,
     }
+}
+
+/// The event bus the configuration names: NATS JetStream, RabbitMQ, or this process.
+pub async fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
+    let _ = config;
+    Ok(Arc::new(InProcessEvents::new()))
 }
 
 /// The core wired to its production adapters over an opened database.
@@ -67,7 +75,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         tokens: Arc::new(tokens),
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
-        events: Arc::new(InProcessEvents::new()),
+        events: event_bus(config).await?,
     };
     Ok(Quire::new(db, adapters))
 }
@@ -103,18 +111,31 @@ pub struct Application {
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
     shutdown_grace: Duration,
     shutdown_delay: Duration,
+    /// The relay, when this process runs workers beside the API.
+    relay: Option<RelayOptions>,
+}
+
+/// What a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProcessRole {
+    /// The API and the workers (the relay): one process does everything.
+    #[default]
+    All,
+    /// The API only: workers run elsewhere (`quire worker`).
+    Api,
 }
 
 impl Application {
     /// Opens the database (migrating it), loads keys, and binds the listening sockets.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        Self::build_traced(config, None).await
+        Self::build_traced(config, None, ProcessRole::All).await
     }
 
     /// Like [`Application::build`], joining requests to distributed traces.
     pub async fn build_traced(
         config: Config,
         tracing: Option<Arc<dyn quire_http::RequestTracing>>,
+        role: ProcessRole,
     ) -> anyhow::Result<Self> {
         crate::metrics::install();
         let quire = build_core(&config).await?;
@@ -170,6 +191,7 @@ impl Application {
             stopping,
             shutdown_grace: Duration::from_secs(config.http.shutdown_grace_secs),
             shutdown_delay: Duration::from_secs(config.http.shutdown_delay_secs),
+            relay: (role == ProcessRole::All).then(|| RelayOptions::from(&config.events)),
         })
     }
 
@@ -264,6 +286,14 @@ impl Application {
             }));
         }
         tokio::spawn(signal);
+        // The relay runs until the requests have drained, so their events go out too.
+        let (relay_stop, relay_stopped) = tokio::sync::watch::channel(false);
+        let relay = self.relay.map(|options| {
+            let worker = self
+                .quire
+                .with_store(self.quire.store().with_own_statement_count());
+            tokio::spawn(relay::run(worker, options, relay_stopped))
+        });
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(stopped());
         let grace = self.shutdown_grace;
         let deadline = async move {
@@ -290,6 +320,12 @@ impl Application {
                 "shutdown grace passed; abandoning the requests still in flight"
             ),
         }
+        relay_stop.send_replace(true);
+        if let Some(relay) = relay
+            && tokio::time::timeout(CLOSE_DEADLINE, relay).await.is_err()
+        {
+            tracing::warn!(deadline = ?CLOSE_DEADLINE, "the relay did not stop in time; abandoning it");
+        }
         let store = self.quire.store();
         if tokio::time::timeout(CLOSE_DEADLINE, store.close())
             .await
@@ -309,6 +345,61 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Runs the workers alone (`quire worker`) until `shutdown`: the relay, and `/metrics` on the
+/// admin listener when it can bind. The relay finishes its round and gives its lease up, then
+/// the database closes, each within [`CLOSE_DEADLINE`].
+pub async fn run_worker<S: Into<Stop>>(
+    config: Config,
+    shutdown: impl Future<Output = S> + Send + 'static,
+) -> anyhow::Result<()> {
+    crate::metrics::install();
+    let quire = build_core(&config).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let admin = match bind(config.admin.listen, "the admin listener").await {
+        Ok(listener) => {
+            let router = crate::metrics::router(quire.store().clone());
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                let _ = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await;
+            }))
+        }
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "the worker serves no /metrics"
+            );
+            None
+        }
+    };
+    let relay = tokio::spawn(relay::run(
+        quire.clone(),
+        RelayOptions::from(&config.events),
+        stopped,
+    ));
+    let _ = shutdown.await;
+    tracing::info!("the worker is stopping");
+    stop.send_replace(true);
+    if tokio::time::timeout(CLOSE_DEADLINE, relay).await.is_err() {
+        tracing::warn!(deadline = ?CLOSE_DEADLINE, "the relay did not stop in time; abandoning it");
+    }
+    if let Some(admin) = admin {
+        let _ = tokio::time::timeout(CLOSE_DEADLINE, admin).await;
+    }
+    if tokio::time::timeout(CLOSE_DEADLINE, quire.store().close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the database did not close in time; abandoning its connections");
+    }
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// How long the database may take to close at shutdown (commit SQLite's pending group,

@@ -11,7 +11,7 @@ use quire_core::roles::{Role, Roles};
 use quire_core::service::Registration;
 
 use crate::adapters::OsRandom;
-use crate::app::{Application, build_core, db_options, shutdown_signal};
+use crate::app::{Application, ProcessRole, build_core, db_options, run_worker, shutdown_signal};
 use crate::config::Config;
 use crate::telemetry;
 
@@ -28,8 +28,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API (the default).
-    Serve,
+    /// Serve the API, and run the workers beside it unless `--role api` (the default).
+    Serve(ServeArgs),
+    /// Run the workers only (the event relay), for deployments that scale API instances and
+    /// workers apart. Any number may run: one relays at a time, the others stand by.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the effective configuration, secrets redacted.
@@ -46,6 +49,13 @@ pub enum Command {
     /// Ask the running server whether it is ready (GET /readyz on the configured address);
     /// exits 0 if so, 1 if not. For container health checks: the image needs no curl.
     Healthcheck,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// `all`: the API and the workers; `api`: the API only.
+    #[arg(long, value_enum, default_value = "all", env = "QUIRE_ROLE")]
+    pub role: ProcessRole,
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,13 +98,20 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         let env: HashMap<String, String> = std::env::vars().collect();
         let config = Config::load(self.config.as_deref(), &env)?;
-        match self.command.unwrap_or(Command::Serve) {
-            Command::Serve => {
+        match self.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+            Command::Serve(args) => {
                 let telemetry = telemetry::init(&config.log, config.log.otlp_endpoint.as_deref());
-                let app = Application::build_traced(config, telemetry.request_tracing()).await?;
+                let app = Application::build_traced(config, telemetry.request_tracing(), args.role)
+                    .await?;
                 let served = app.run_until(shutdown_signal()).await;
                 drop(telemetry);
                 served
+            }
+            Command::Worker => {
+                let telemetry = telemetry::init(&config.log, config.log.otlp_endpoint.as_deref());
+                let worked = run_worker(config, shutdown_signal()).await;
+                drop(telemetry);
+                worked
             }
             Command::Migrate => {
                 let _telemetry = telemetry::init(&config.log, None);

@@ -74,6 +74,43 @@ pub struct Config {
     pub grpc: GrpcSection,
     pub admin: AdminSection,
     pub argon2: Argon2Config,
+    pub events: EventsSection,
+}
+
+/// Where committed events go, and how the relay that moves them runs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsSection {
+    /// NATS with JetStream, such as `nats://127.0.0.1:4222`: events go to the stream
+    /// `QUIRE_EVENTS` over subjects `quire.events.<type>`.
+    pub nats_url: Option<Secret>,
+    /// RabbitMQ, such as `amqp://guest:guest@127.0.0.1:5672/%2f`: events go to the durable
+    /// topic exchange `quire.events` with the type as routing key. Ignored when `nats_url` is
+    /// set.
+    pub amqp_url: Option<Secret>,
+    /// Events the relay publishes per round.
+    pub relay_batch: u32,
+    /// Milliseconds between the relay's looks at the outbox when nothing woke it (events
+    /// written by other processes are found this way).
+    pub relay_poll_millis: u64,
+    /// Milliseconds a relay's lease lasts without renewal: a standby takes over within this
+    /// much after the active relay dies.
+    pub relay_lease_millis: u64,
+    /// Hours sent events stay in the outbox before they are pruned.
+    pub retention_hours: u64,
+}
+
+impl Default for EventsSection {
+    fn default() -> Self {
+        Self {
+            nats_url: None,
+            amqp_url: None,
+            relay_batch: 512,
+            relay_poll_millis: 200,
+            relay_lease_millis: 5_000,
+            retention_hours: 24,
+        }
+    }
 }
 
 /// The admin listener: `/metrics`, kept off the public port.
@@ -256,6 +293,7 @@ impl Default for Config {
             grpc: GrpcSection::default(),
             admin: AdminSection::default(),
             argon2: Argon2Config::default(),
+            events: EventsSection::default(),
         }
     }
 }
@@ -454,6 +492,20 @@ const ENV: &[(&str, Apply)] = &[
     }),
     ("QUIRE_ADMIN_LISTEN", |c, var, v| {
         set(&mut c.admin.listen, parse_env(var, v))
+    }),
+    ("QUIRE_NATS_URL", |c, _, v| {
+        c.events.nats_url = Some(Secret::new(v));
+        Ok(())
+    }),
+    ("QUIRE_AMQP_URL", |c, _, v| {
+        c.events.amqp_url = Some(Secret::new(v));
+        Ok(())
+    }),
+    ("QUIRE_RELAY_POLL_MILLIS", |c, var, v| {
+        set(&mut c.events.relay_poll_millis, parse_env(var, v))
+    }),
+    ("QUIRE_RELAY_LEASE_MILLIS", |c, var, v| {
+        set(&mut c.events.relay_lease_millis, parse_env(var, v))
     }),
     ("QUIRE_OTLP_ENDPOINT", |c, _, v| {
         c.log.otlp_endpoint = Some(v.to_owned());

@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod relay;
 pub mod telemetry;
 
 pub use app::Application;

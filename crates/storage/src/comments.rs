@@ -1,8 +1,9 @@
 //! Comments on posts.
 
+use quire_core::events::Event;
 use quire_core::ids::{CommentId, PostId, UserId};
 use quire_core::model::{Comment, CommentRef, NewComment};
-use quire_core::ports::CommentStore;
+use quire_core::ports::{CommentStore, Record};
 use quire_core::{Error, Resource, Result};
 
 use crate::db::Db;
@@ -11,7 +12,7 @@ use crate::rows::{
     CommentRow, author_columns, comment_columns, comment_json, json_agg_close, json_agg_open,
     json_object, viewer_id,
 };
-use crate::sql::{Sql, on_reader, on_writer};
+use crate::sql::{Sql, on_reader, on_tx};
 
 const INSERT_COMMENT: Sql = Sql::both(
     "INSERT INTO comments (post_id, author_id, body, created_at, updated_at) \
@@ -54,18 +55,29 @@ const COMMENTS: Sql = Sql {
 const DELETE_COMMENT: Sql = Sql::both("DELETE FROM comments WHERE id = $1");
 
 impl CommentStore for Db {
-    async fn insert_comment(&self, comment: &NewComment) -> Result<CommentId> {
-        let id: i64 = on_writer!(self, INSERT_COMMENT, |ex, sql| {
-            sqlx::query_scalar(sql)
-                .bind(comment.post_id.get())
-                .bind(comment.author_id.get())
-                .bind(comment.body.as_str())
-                .bind(comment.at.as_millis())
-                .fetch_one(ex)
-                .await
+    async fn insert_comment(
+        &self,
+        comment: &NewComment,
+        record: Record<'_, CommentId>,
+    ) -> Result<CommentId> {
+        self.retrying(|| async {
+            let mut tx = self.begin().await?;
+            let id: i64 = on_tx!(self, &mut tx, INSERT_COMMENT, |ex, sql| {
+                sqlx::query_scalar(sql)
+                    .bind(comment.post_id.get())
+                    .bind(comment.author_id.get())
+                    .bind(comment.body.as_str())
+                    .bind(comment.at.as_millis())
+                    .fetch_one(ex)
+                    .await
+            })
+            .map_err(|error| db_error_or_gone(error, Resource::Post))?;
+            let id = CommentId::new(id);
+            self.record(&mut tx, &record(&id)).await?;
+            self.commit(tx).await?;
+            Ok(id)
         })
-        .map_err(|error| db_error_or_gone(error, Resource::Post))?;
-        Ok(CommentId::new(id))
+        .await
     }
 
     async fn comment_ref(&self, id: CommentId) -> Result<Option<CommentRef>> {
@@ -109,10 +121,8 @@ impl CommentStore for Db {
         Ok(rows.into_iter().map(Comment::from).collect())
     }
 
-    async fn delete_comment(&self, id: CommentId) -> Result<()> {
-        on_writer!(self, DELETE_COMMENT, |ex, sql| {
-            sqlx::query(sql).bind(id.get()).execute(ex).await.map(drop)
-        })
-        .map_err(db_error)
+    async fn delete_comment(&self, id: CommentId, events: &[Event]) -> Result<()> {
+        self.change_recording(DELETE_COMMENT, &[id.get()], events, db_error)
+            .await
     }
 }

@@ -10,7 +10,7 @@ use crate::error::db_error;
 use crate::schema;
 
 /// Tables in an order that satisfies every foreign key.
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "users",
     "follows",
     "posts",
@@ -19,10 +19,18 @@ const TABLES: [&str; 8] = [
     "favorites",
     "comments",
     "counter_slots",
+    "outbox",
 ];
 
-/// Tables whose `id` comes from an identity sequence, advanced past the copied ids.
-const IDENTITIES: [&str; 4] = ["users", "posts", "tags", "comments"];
+/// Tables and their column whose values come from an identity sequence, advanced past the
+/// copied values.
+const IDENTITIES: [(&str, &str); 5] = [
+    ("users", "id"),
+    ("posts", "id"),
+    ("tags", "id"),
+    ("comments", "id"),
+    ("outbox", "seq"),
+];
 
 /// Rows per INSERT: well under PostgreSQL's 65535 parameters for the widest table.
 const BATCH: usize = 500;
@@ -191,7 +199,7 @@ fn read_row(row: &sqlx::sqlite::SqliteRow, kinds: &[String]) -> Result<Vec<Value
 /// Moves each identity sequence past every id the source ever gave (SQLite's AUTOINCREMENT
 /// never reuses one, even of a deleted row), not only past the ids that remain.
 async fn advance_identities(snapshot: &mut Snapshot, tx: &mut Target) -> Result<()> {
-    for table in IDENTITIES {
+    for (table, column) in IDENTITIES {
         let issued: Option<i64> =
             sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = $1")
                 .bind(table)
@@ -199,8 +207,8 @@ async fn advance_identities(snapshot: &mut Snapshot, tx: &mut Target) -> Result<
                 .await
                 .map_err(db_error)?;
         let advance = format!(
-            "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
-             GREATEST(COALESCE((SELECT MAX(id) FROM {table}), 0), $1) + 1, false)"
+            "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), \
+             GREATEST(COALESCE((SELECT MAX({column}) FROM {table}), 0), $1) + 1, false)"
         );
         sqlx::query(sqlx::AssertSqlSafe(advance))
             .bind(issued.unwrap_or(0))

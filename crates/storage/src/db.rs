@@ -137,6 +137,8 @@ pub(crate) async fn acquire<D: sqlx::Database>(
 pub struct Db {
     pub(crate) engine: Engine,
     statements: Arc<AtomicU64>,
+    /// Woken when a write of this process records events (the relay's prompt).
+    pub(crate) recorded: Arc<tokio::sync::Notify>,
     #[cfg(feature = "fault-injection")]
     faults: Arc<Faults>,
 }
@@ -151,6 +153,7 @@ impl Db {
         Ok(Self {
             engine,
             statements: Arc::new(AtomicU64::new(0)),
+            recorded: Arc::new(tokio::sync::Notify::new()),
             #[cfg(feature = "fault-injection")]
             faults: Arc::new(Faults::default()),
         })
@@ -211,6 +214,15 @@ impl Db {
     /// request runs a fixed number of statements whatever the page size.
     pub fn statement_count(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// The same database with a statement count of its own, for a worker (the relay) whose
+    /// statements are not any request's.
+    pub fn with_own_statement_count(&self) -> Db {
+        Db {
+            statements: Arc::new(AtomicU64::new(0)),
+            ..self.clone()
+        }
     }
 
     /// Arms a fault to fire the next `times` times its point is reached (for tests of
@@ -274,7 +286,10 @@ impl Db {
             Tx::Sqlite(write) => write.commit().await,
             Tx::Postgres(tx) => tx.commit().await,
         }
-        .map_err(db_error)
+        .map_err(db_error)?;
+        // Whatever the write recorded in the outbox is committed now: the relay may send it.
+        self.recorded.notify_one();
+        Ok(())
     }
 
     /// Runs a write transaction again, up to [`WRITE_ATTEMPTS`] times with a short growing

@@ -16,6 +16,7 @@ mod faults;
 mod group_commit;
 mod idempotency;
 mod lists;
+mod outbox;
 mod posts;
 mod rows;
 pub mod schema;

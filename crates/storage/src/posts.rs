@@ -1,12 +1,13 @@
 //! Posts, their tags, favorites, and the counters that lists report.
 
+use quire_core::events::Event;
 use quire_core::ids::{PostId, UserId};
 use quire_core::model::{
     KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostPage,
     PostRef, PostStatus,
 };
 use quire_core::paging::Cursor;
-use quire_core::ports::PostStore;
+use quire_core::ports::{PostStore, Record};
 use quire_core::time::Timestamp;
 use quire_core::values::{Body, Description, Slug, TagList, TagName, Title};
 use quire_core::{Error, Resource, Result};
@@ -212,7 +213,7 @@ impl Db {
         Ok(())
     }
 
-    async fn insert_post_once(&self, post: &NewPost) -> Result<PostId> {
+    async fn insert_post_once(&self, post: &NewPost, record: Record<'_, PostId>) -> Result<PostId> {
         let published = post.status == PostStatus::Published;
         let mut tx = self.begin().await?;
         let id: i64 = on_tx!(self, &mut tx, INSERT_POST, |ex, sql| {
@@ -237,6 +238,7 @@ impl Db {
         let id = PostId::new(id);
         self.fault(Fault::BetweenPostAndTags)?;
         let tags = self.attach_tags(&mut tx, id, &post.tags).await?;
+        self.record(&mut tx, &record(&id)).await?;
         if published {
             let mut tally = Tally::default();
             count_post(&mut tally, post.author_id, &tags, 1);
@@ -246,7 +248,12 @@ impl Db {
         Ok(id)
     }
 
-    async fn update_post_once(&self, id: PostId, changes: &PostChanges) -> Result<()> {
+    async fn update_post_once(
+        &self,
+        id: PostId,
+        changes: &PostChanges,
+        events: &[Event],
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         let found: Option<(i64, String, i64)> =
             on_tx!(self, &mut tx, POST_AUTHOR_AND_STATUS, |ex, sql| {
@@ -310,11 +317,17 @@ impl Db {
             self.count_favoriters(&mut tx, &mut tally, id, delta)
                 .await?;
         }
+        self.record(&mut tx, events).await?;
         self.apply_tally(&mut tx, &tally).await?;
         self.commit(tx).await
     }
 
-    async fn delete_post_once(&self, id: PostId, expected: Option<Timestamp>) -> Result<()> {
+    async fn delete_post_once(
+        &self,
+        id: PostId,
+        expected: Option<Timestamp>,
+        events: &[Event],
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         let found: Option<(i64, String, i64)> =
             on_tx!(self, &mut tx, POST_AUTHOR_AND_STATUS, |ex, sql| {
@@ -337,6 +350,7 @@ impl Db {
             sqlx::query(sql).bind(id.get()).execute(ex).await.map(drop)
         })
         .map_err(db_error)?;
+        self.record(&mut tx, events).await?;
         self.apply_tally(&mut tx, &tally).await?;
         self.forget_counter(&mut tx, Counter::PostFavorites(id))
             .await?;
@@ -375,7 +389,13 @@ impl Db {
         self.apply_tally(tx, &tally).await
     }
 
-    async fn favorite_once(&self, user: UserId, post: PostId, at: Timestamp) -> Result<()> {
+    async fn favorite_once(
+        &self,
+        user: UserId,
+        post: PostId,
+        at: Timestamp,
+        events: &[Event],
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         let published = self
             .status_for_favorite(&mut tx, post)
@@ -392,13 +412,14 @@ impl Db {
         })
         .map_err(|error| db_error_or_gone(error, Resource::Post))?;
         if added == 1 {
+            self.record(&mut tx, events).await?;
             self.count_favorite(&mut tx, user, post, published, 1)
                 .await?;
         }
         self.commit(tx).await
     }
 
-    async fn unfavorite_once(&self, user: UserId, post: PostId) -> Result<()> {
+    async fn unfavorite_once(&self, user: UserId, post: PostId, events: &[Event]) -> Result<()> {
         let mut tx = self.begin().await?;
         let Some(published) = self.status_for_favorite(&mut tx, post).await? else {
             return Ok(());
@@ -413,6 +434,7 @@ impl Db {
         })
         .map_err(db_error)?;
         if removed == 1 {
+            self.record(&mut tx, events).await?;
             self.count_favorite(&mut tx, user, post, published, -1)
                 .await?;
         }
@@ -459,8 +481,8 @@ enum Key<'a> {
 }
 
 impl PostStore for Db {
-    async fn insert_post(&self, post: &NewPost) -> Result<PostId> {
-        self.retrying(|| self.insert_post_once(post)).await
+    async fn insert_post(&self, post: &NewPost, record: Record<'_, PostId>) -> Result<PostId> {
+        self.retrying(|| self.insert_post_once(post, record)).await
     }
 
     async fn post_ref(&self, slug: &Slug) -> Result<Option<PostRef>> {
@@ -482,12 +504,18 @@ impl PostStore for Db {
         self.one_post(POST_BY_SLUG, Key::Slug(slug), viewer).await
     }
 
-    async fn update_post(&self, id: PostId, changes: &PostChanges) -> Result<()> {
-        self.retrying(|| self.update_post_once(id, changes)).await
+    async fn update_post(&self, id: PostId, changes: &PostChanges, events: &[Event]) -> Result<()> {
+        self.retrying(|| self.update_post_once(id, changes, events))
+            .await
     }
 
-    async fn delete_post(&self, id: PostId, expected_updated_at: Option<Timestamp>) -> Result<()> {
-        self.retrying(|| self.delete_post_once(id, expected_updated_at))
+    async fn delete_post(
+        &self,
+        id: PostId,
+        expected_updated_at: Option<Timestamp>,
+        events: &[Event],
+    ) -> Result<()> {
+        self.retrying(|| self.delete_post_once(id, expected_updated_at, events))
             .await
     }
 
@@ -545,12 +573,20 @@ impl PostStore for Db {
         post_ref(row)
     }
 
-    async fn favorite(&self, user: UserId, post: PostId, at: Timestamp) -> Result<()> {
-        self.retrying(|| self.favorite_once(user, post, at)).await
+    async fn favorite(
+        &self,
+        user: UserId,
+        post: PostId,
+        at: Timestamp,
+        events: &[Event],
+    ) -> Result<()> {
+        self.retrying(|| self.favorite_once(user, post, at, events))
+            .await
     }
 
-    async fn unfavorite(&self, user: UserId, post: PostId) -> Result<()> {
-        self.retrying(|| self.unfavorite_once(user, post)).await
+    async fn unfavorite(&self, user: UserId, post: PostId, events: &[Event]) -> Result<()> {
+        self.retrying(|| self.unfavorite_once(user, post, events))
+            .await
     }
 
     async fn tags(&self) -> Result<Vec<TagName>> {

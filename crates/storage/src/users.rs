@@ -1,8 +1,9 @@
 //! Accounts, profiles and follows.
 
+use quire_core::events::Event;
 use quire_core::ids::UserId;
 use quire_core::model::{FollowDirection, NewUser, Profile, User, UserChanges};
-use quire_core::ports::UserStore;
+use quire_core::ports::{Record, UserStore};
 use quire_core::time::Timestamp;
 use quire_core::values::{Email, PasswordHash, Username};
 use quire_core::{Error, Resource, Result};
@@ -10,7 +11,7 @@ use quire_core::{Error, Resource, Result};
 use crate::db::Db;
 use crate::error::{db_error, db_error_or_gone};
 use crate::rows::{ProfileRow, UserRow, user_columns};
-use crate::sql::{Sql, on_reader, on_writer};
+use crate::sql::{Sql, on_reader, on_tx};
 
 const INSERT_USER: Sql = Sql::both(concat!(
     "INSERT INTO users (username, username_key, email, email_key, password_hash, \
@@ -100,22 +101,29 @@ fn missing_or_stale(expected: Option<Timestamp>) -> Error {
 }
 
 impl UserStore for Db {
-    async fn insert_user(&self, user: &NewUser) -> Result<User> {
-        let row: UserRow = on_writer!(self, INSERT_USER, |ex, sql| {
-            sqlx::query_as(sql)
-                .bind(user.username.as_str())
-                .bind(user.username.key())
-                .bind(user.email.as_str())
-                .bind(user.email.key())
-                .bind(user.password_hash.as_phc())
-                .bind(user.roles.bits())
-                .bind(true)
-                .bind(user.at.as_millis())
-                .fetch_one(ex)
-                .await
+    async fn insert_user(&self, user: &NewUser, record: Record<'_, User>) -> Result<User> {
+        self.retrying(|| async {
+            let mut tx = self.begin().await?;
+            let row: UserRow = on_tx!(self, &mut tx, INSERT_USER, |ex, sql| {
+                sqlx::query_as(sql)
+                    .bind(user.username.as_str())
+                    .bind(user.username.key())
+                    .bind(user.email.as_str())
+                    .bind(user.email.key())
+                    .bind(user.password_hash.as_phc())
+                    .bind(user.roles.bits())
+                    .bind(true)
+                    .bind(user.at.as_millis())
+                    .fetch_one(ex)
+                    .await
+            })
+            .map_err(db_error)?;
+            let user = User::from(row);
+            self.record(&mut tx, &record(&user)).await?;
+            self.commit(tx).await?;
+            Ok(user)
         })
-        .map_err(db_error)?;
-        Ok(row.into())
+        .await
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
@@ -143,7 +151,13 @@ impl UserStore for Db {
         Ok(row.map(|row| (row.user.into(), PasswordHash::from_phc(row.password_hash))))
     }
 
-    async fn update_user(&self, id: UserId, changes: &UserChanges, at: Timestamp) -> Result<User> {
+    async fn update_user(
+        &self,
+        id: UserId,
+        changes: &UserChanges,
+        at: Timestamp,
+        record: Record<'_, User>,
+    ) -> Result<User> {
         let bio = changes
             .bio
             .as_ref()
@@ -152,28 +166,36 @@ impl UserStore for Db {
             .image
             .as_ref()
             .map(|image| image.as_ref().map(|image| image.as_str()));
-        let row: Option<UserRow> = on_writer!(self, UPDATE_USER, |ex, sql| {
-            sqlx::query_as(sql)
-                .bind(id.get())
-                .bind(changes.username.as_ref().map(Username::as_str))
-                .bind(changes.username.as_ref().map(Username::key))
-                .bind(changes.email.as_ref().map(Email::as_str))
-                .bind(changes.email.as_ref().map(Email::key))
-                .bind(changes.password_hash.as_ref().map(PasswordHash::as_phc))
-                .bind(bio.is_some())
-                .bind(bio.flatten())
-                .bind(image.is_some())
-                .bind(image.flatten())
-                .bind(at.as_millis())
-                .bind(changes.expected_updated_at.map(|at| at.as_millis()))
-                .bind(changes.roles.map(|roles| roles.bits()))
-                .bind(changes.active)
-                .fetch_optional(ex)
-                .await
+        self.retrying(|| async {
+            let mut tx = self.begin().await?;
+            let row: Option<UserRow> = on_tx!(self, &mut tx, UPDATE_USER, |ex, sql| {
+                sqlx::query_as(sql)
+                    .bind(id.get())
+                    .bind(changes.username.as_ref().map(Username::as_str))
+                    .bind(changes.username.as_ref().map(Username::key))
+                    .bind(changes.email.as_ref().map(Email::as_str))
+                    .bind(changes.email.as_ref().map(Email::key))
+                    .bind(changes.password_hash.as_ref().map(PasswordHash::as_phc))
+                    .bind(bio.is_some())
+                    .bind(bio.flatten())
+                    .bind(image.is_some())
+                    .bind(image.flatten())
+                    .bind(at.as_millis())
+                    .bind(changes.expected_updated_at.map(|at| at.as_millis()))
+                    .bind(changes.roles.map(|roles| roles.bits()))
+                    .bind(changes.active)
+                    .fetch_optional(ex)
+                    .await
+            })
+            .map_err(db_error)?;
+            let user = row
+                .map(User::from)
+                .ok_or(missing_or_stale(changes.expected_updated_at))?;
+            self.record(&mut tx, &record(&user)).await?;
+            self.commit(tx).await?;
+            Ok(user)
         })
-        .map_err(db_error)?;
-        row.map(User::from)
-            .ok_or(missing_or_stale(changes.expected_updated_at))
+        .await
     }
 
     async fn profile(
@@ -227,28 +249,23 @@ impl UserStore for Db {
         Ok(rows.into_iter().map(User::from).collect())
     }
 
-    async fn follow(&self, follower: UserId, followee: UserId, at: Timestamp) -> Result<()> {
-        on_writer!(self, FOLLOW, |ex, sql| {
-            sqlx::query(sql)
-                .bind(follower.get())
-                .bind(followee.get())
-                .bind(at.as_millis())
-                .execute(ex)
-                .await
-                .map(drop)
+    async fn follow(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        at: Timestamp,
+        events: &[Event],
+    ) -> Result<()> {
+        let binds = [follower.get(), followee.get(), at.as_millis()];
+        self.change_recording(FOLLOW, &binds, events, |error| {
+            db_error_or_gone(error, Resource::User)
         })
-        .map_err(|error| db_error_or_gone(error, Resource::User))
+        .await
     }
 
-    async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<()> {
-        on_writer!(self, UNFOLLOW, |ex, sql| {
-            sqlx::query(sql)
-                .bind(follower.get())
-                .bind(followee.get())
-                .execute(ex)
-                .await
-                .map(drop)
-        })
-        .map_err(db_error)
+    async fn unfollow(&self, follower: UserId, followee: UserId, events: &[Event]) -> Result<()> {
+        let binds = [follower.get(), followee.get()];
+        self.change_recording(UNFOLLOW, &binds, events, db_error)
+            .await
     }
 }

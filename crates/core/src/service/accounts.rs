@@ -2,6 +2,7 @@
 
 use super::{BLANK, Patch, Quire, Session, required};
 use crate::error::{AuthProblem, Error, FieldErrors, Result};
+use crate::events::{DomainEvent, UserData};
 use crate::model::{NewUser, User, UserChanges};
 use crate::policy::Actor;
 use crate::ports::Store;
@@ -115,16 +116,18 @@ impl<S: Store> Quire<S> {
         };
         let password_hash = self.adapters.hasher.hash(password).await?;
         let now = self.adapters.clock.now();
-        let user = self
-            .store
-            .insert_user(&NewUser {
-                username,
-                email,
-                password_hash,
-                roles,
-                at: now,
-            })
-            .await?;
+        let record = |user: &User| {
+            let data = UserData::of(user);
+            vec![self.event(Some(user.id), DomainEvent::UserRegistered(data))]
+        };
+        let new = NewUser {
+            username,
+            email,
+            password_hash,
+            roles,
+            at: now,
+        };
+        let user = self.store.insert_user(&new, &record).await?;
         self.session_for(user)
     }
 

@@ -14,7 +14,6 @@ use futures_util::future;
 
 use super::Quire;
 use crate::error::{AuthProblem, Error, Result};
-use crate::events::DomainEvent;
 use crate::model::User;
 use crate::policy::Actor;
 use crate::ports::{BoxFuture, Store};
@@ -117,8 +116,9 @@ impl<S: Store> Quire<S> {
     /// Resolves, with the reason, once a signed-in caller's credential no longer holds: when
     /// the token expires, the user is deactivated or gone, or their roles change (what a
     /// connection opened with them was allowed may no longer be allowed:
-    /// [`AuthProblem::RightsChanged`]). Checked at once, then after each `AccountChanged` event
-    /// for the user, at the token's expiry, and every [`RECHECK_INTERVAL_MILLIS`] as a safety net.
+    /// [`AuthProblem::RightsChanged`]). Checked at once, then after each event that changes
+    /// the user's account (`user.updated`, `user.roles_changed`, `user.deactivated`), at the
+    /// token's expiry, and every [`RECHECK_INTERVAL_MILLIS`] as a safety net.
     /// Never resolves for an anonymous caller, nor while the database cannot answer (the
     /// connection is not dropped for our outage).
     pub fn lapse(&self, caller: &Caller) -> BoxFuture<'static, Error> {
@@ -142,8 +142,7 @@ impl<S: Store> Quire<S> {
                 let timer = quire.adapters.clock.sleep_until(next_check);
                 let changed = async {
                     while let Some(event) = events.next().await {
-                        if matches!(event, DomainEvent::AccountChanged { user: changed, .. } if changed == user)
-                        {
+                        if event.kind.account_changed() == Some(user) {
                             return;
                         }
                     }

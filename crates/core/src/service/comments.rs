@@ -2,9 +2,9 @@
 
 use super::{PostAddress, Quire};
 use crate::error::{Error, Resource, Result};
-use crate::events::DomainEvent;
+use crate::events::{CommentData, DomainEvent};
 use crate::ids::CommentId;
-use crate::model::{Comment, NewComment};
+use crate::model::{Comment, CommentRef, NewComment};
 use crate::policy::{self, Actor};
 use crate::ports::Store;
 use crate::values::CommentBody;
@@ -30,13 +30,11 @@ impl<S: Store> Quire<S> {
             body,
             at: self.adapters.clock.now(),
         };
-        let id = self.store.insert_comment(&new).await?;
-        self.tell(DomainEvent::CommentAdded {
-            comment: id,
-            post: new.post_id,
-            author: new.author_id,
-            at: new.at,
-        });
+        let record = |id: &CommentId| {
+            let data = CommentData::of_new(*id, &new);
+            vec![self.event(Some(actor.user_id), DomainEvent::CommentAdded(data))]
+        };
+        let id = self.store.insert_comment(&new, &record).await?;
         self.store
             .comment(id, Some(actor.user_id))
             .await?
@@ -75,7 +73,19 @@ impl<S: Store> Quire<S> {
         if !policy::may_delete_comment(actor, comment.author_id) {
             return Err(Error::Forbidden(Resource::Comment));
         }
-        self.store.delete_comment(comment.id).await
+        self.remove_comment(actor, &comment).await
+    }
+
+    /// Deletes a comment the actor may delete, recording `comment.deleted`.
+    async fn remove_comment(&self, actor: &Actor, comment: &CommentRef) -> Result<()> {
+        let data = CommentData {
+            id: comment.id.get(),
+            post_id: comment.post_id.get(),
+            author_id: comment.author_id.get(),
+            body: None,
+        };
+        let events = [self.event(Some(actor.user_id), DomainEvent::CommentDeleted(data))];
+        self.store.delete_comment(comment.id, &events).await
     }
 
     /// A comment by id, if the viewer may see its post.
@@ -102,6 +112,6 @@ impl<S: Store> Quire<S> {
         if !policy::may_delete_comment(actor, comment.author_id) {
             return Err(Error::Forbidden(Resource::Comment));
         }
-        self.store.delete_comment(comment.id).await
+        self.remove_comment(actor, &comment).await
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{BLANK, Patch, Quire, required};
 use crate::error::{Error, FieldErrors, Resource, Result};
-use crate::events::DomainEvent;
+use crate::events::{DomainEvent, Event, FavoriteData, PostData, PostUpdatedData, tag_names};
 use crate::ids::PostId;
 use crate::model::{
     KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostMeta,
@@ -12,6 +12,13 @@ use crate::policy::{self, Actor};
 use crate::ports::Store;
 use crate::time::Timestamp;
 use crate::values::{Body, Description, Slug, TagList, TagName, Title, Username};
+
+fn favorite_data(actor: &Actor, post: &PostRef) -> FavoriteData {
+    FavoriteData {
+        user_id: actor.user_id.get(),
+        post_id: post.id.get(),
+    }
+}
 
 /// A new post as submitted; missing fields are `None`.
 #[derive(Debug, Clone, Default)]
@@ -251,15 +258,19 @@ impl<S: Store> Quire<S> {
         let base = new.slug.clone();
         for slug in self.slug_candidates(&base) {
             new.slug = slug;
-            match self.store.insert_post(&new).await {
+            let record = |id: &PostId| {
+                let data = PostData::of_new(*id, &new);
+                let mut kinds = vec![DomainEvent::PostCreated(data.clone())];
+                if new.status == PostStatus::Published {
+                    kinds.push(DomainEvent::PostPublished(data));
+                }
+                kinds
+                    .into_iter()
+                    .map(|kind| self.event(Some(actor.user_id), kind))
+                    .collect()
+            };
+            match self.store.insert_post(&new, &record).await {
                 Ok(id) => {
-                    if new.status == PostStatus::Published {
-                        self.tell(DomainEvent::PostPublished {
-                            post: id,
-                            author: actor.user_id,
-                            at: now,
-                        });
-                    }
                     let post = PostRef {
                         id,
                         author_id: actor.user_id,
@@ -392,35 +403,87 @@ impl<S: Store> Quire<S> {
             updated_at: now,
             expected_updated_at: update.based_on,
         };
+        let events = |changes: &PostChanges| self.update_events(actor, &current, changes);
         self.write_changes(
             post.id,
             &mut changes,
             base.filter(|base| !slug_fits_title(&current.slug, base)),
+            &events,
         )
         .await?;
-        if changes.status == Some(PostStatus::Published) {
-            self.tell(DomainEvent::PostPublished {
-                post: post.id,
-                author: post.author_id,
-                at: changes.updated_at,
-            });
-        }
         self.load_post(&post, Some(actor)).await
     }
 
-    /// Writes a post's changes; with a new slug `base`, retries taken slugs with suffixes.
+    /// The events of changing `current` by `changes`: `post.updated` when its content or
+    /// metadata changed, `post.published` or `post.unpublished` when its status did.
+    fn update_events(&self, actor: &Actor, current: &Post, changes: &PostChanges) -> Vec<Event> {
+        let mut post = PostData::of(current);
+        let mut changed = Vec::new();
+        if let Some(title) = &changes.title {
+            post.title = title.as_str().to_owned();
+            changed.push("title");
+        }
+        if changes.description.is_some() {
+            changed.push("description");
+        }
+        if changes.body.is_some() {
+            changed.push("body");
+        }
+        if let Some(tags) = &changes.tags {
+            post.tags = tag_names(tags);
+            changed.push("tags");
+        }
+        if let Some(language) = &changes.language {
+            post.language.clone_from(language);
+            changed.push("language");
+        }
+        if changes.category.is_some() {
+            changed.push("category");
+        }
+        let previous_slug = changes.slug.as_ref().map(|slug| {
+            post.slug = slug.as_str().to_owned();
+            changed.push("slug");
+            current.slug.as_str().to_owned()
+        });
+        if let Some(status) = changes.status {
+            post.status = status.as_str().to_owned();
+            post.published_at =
+                (status == PostStatus::Published).then(|| changes.updated_at.to_rfc3339());
+        }
+        let mut kinds = Vec::new();
+        if !changed.is_empty() {
+            kinds.push(DomainEvent::PostUpdated(PostUpdatedData {
+                post: post.clone(),
+                changed: changed.into_iter().map(str::to_owned).collect(),
+                previous_slug,
+            }));
+        }
+        match changes.status {
+            Some(PostStatus::Published) => kinds.push(DomainEvent::PostPublished(post)),
+            Some(PostStatus::Draft) => kinds.push(DomainEvent::PostUnpublished(post)),
+            None => {}
+        }
+        kinds
+            .into_iter()
+            .map(|kind| self.event(Some(actor.user_id), kind))
+            .collect()
+    }
+
+    /// Writes a post's changes with the events `events` makes of them; with a new slug
+    /// `base`, retries taken slugs with suffixes.
     async fn write_changes(
         &self,
         id: PostId,
         changes: &mut PostChanges,
         base: Option<Slug>,
+        events: &(dyn Fn(&PostChanges) -> Vec<Event> + Send + Sync),
     ) -> Result<()> {
         let Some(base) = base else {
-            return self.store.update_post(id, changes).await;
+            return self.store.update_post(id, changes, &events(changes)).await;
         };
         for slug in self.slug_candidates(&base) {
             changes.slug = Some(slug);
-            match self.store.update_post(id, changes).await {
+            match self.store.update_post(id, changes, &events(changes)).await {
                 Err(error) if error.is_conflict_on("slug") => continue,
                 result => return result,
             }
@@ -443,7 +506,12 @@ impl<S: Store> Quire<S> {
         if !policy::may_change_post(actor, post.author_id) {
             return Err(Error::Forbidden(Resource::Post));
         }
-        self.store.delete_post(post.id, based_on).await
+        let current = self.load_post(&post, Some(actor)).await?;
+        let events = [self.event(
+            Some(actor.user_id),
+            DomainEvent::PostDeleted(PostData::of(&current)),
+        )];
+        self.store.delete_post(post.id, based_on, &events).await
     }
 
     /// Marks a post as a favorite of the actor; already a favorite is no change.
@@ -458,7 +526,13 @@ impl<S: Store> Quire<S> {
             return Err(Error::Forbidden(Resource::Post));
         }
         let now = self.adapters.clock.now();
-        self.store.favorite(actor.user_id, post.id, now).await?;
+        let events = [self.event(
+            Some(actor.user_id),
+            DomainEvent::Favorited(favorite_data(actor, &post)),
+        )];
+        self.store
+            .favorite(actor.user_id, post.id, now, &events)
+            .await?;
         self.load_post(&post, Some(actor)).await
     }
 
@@ -473,7 +547,13 @@ impl<S: Store> Quire<S> {
         if !policy::may_react(actor) {
             return Err(Error::Forbidden(Resource::Post));
         }
-        self.store.unfavorite(actor.user_id, post.id).await?;
+        let events = [self.event(
+            Some(actor.user_id),
+            DomainEvent::Unfavorited(favorite_data(actor, &post)),
+        )];
+        self.store
+            .unfavorite(actor.user_id, post.id, &events)
+            .await?;
         self.load_post(&post, Some(actor)).await
     }
 

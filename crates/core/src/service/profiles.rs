@@ -2,6 +2,7 @@
 
 use super::Quire;
 use crate::error::{Error, Resource, Result};
+use crate::events::{DomainEvent, FollowData};
 use crate::ids::UserId;
 use crate::model::{FollowDirection, Profile};
 use crate::paging::{UserCursor, UserPage};
@@ -73,7 +74,14 @@ impl<S: Store> Quire<S> {
             ));
         }
         let now = self.adapters.clock.now();
-        self.store.follow(actor.user_id, target, now).await
+        let events = [self.event(
+            Some(actor.user_id),
+            DomainEvent::Followed(FollowData {
+                follower_id: actor.user_id.get(),
+                followee_id: target.get(),
+            }),
+        )];
+        self.store.follow(actor.user_id, target, now, &events).await
     }
 
     /// The rules of unfollowing an existing user.
@@ -81,7 +89,14 @@ impl<S: Store> Quire<S> {
         if !policy::may_react(actor) {
             return Err(Error::Forbidden(Resource::User));
         }
-        self.store.unfollow(actor.user_id, target).await
+        let events = [self.event(
+            Some(actor.user_id),
+            DomainEvent::Unfollowed(FollowData {
+                follower_id: actor.user_id.get(),
+                followee_id: target.get(),
+            }),
+        )];
+        self.store.unfollow(actor.user_id, target, &events).await
     }
 
     /// A page of a user's followers or followees, by ascending id, as the viewer may see

@@ -2,7 +2,7 @@
 
 use super::{Patch, Quire, UserUpdate};
 use crate::error::{Error, FieldErrors, Resource, Result};
-use crate::events::DomainEvent;
+use crate::events::{DomainEvent, UserData};
 use crate::ids::UserId;
 use crate::model::{User, UserView};
 use crate::paging::{UserCursor, UserPage};
@@ -131,10 +131,24 @@ impl<S: Store> Quire<S> {
             changes.password_hash = Some(self.adapters.hasher.hash(password).await?);
         }
         let at = self.adapters.clock.now().after(target.updated_at);
-        let user = self.store.update_user(id, &changes, at).await?;
-        if changes_account {
-            self.tell(DomainEvent::AccountChanged { user: id, at });
-        }
+        let record = |user: &User| {
+            let data = UserData::of(user);
+            let mut events = Vec::new();
+            if user.roles != target.roles {
+                events.push(DomainEvent::UserRolesChanged(data.clone()));
+            }
+            if target.active && !user.active {
+                events.push(DomainEvent::UserDeactivated(data.clone()));
+            }
+            if changes_profile || (!target.active && user.active) {
+                events.push(DomainEvent::UserUpdated(data));
+            }
+            events
+                .into_iter()
+                .map(|kind| self.event(Some(actor.user_id), kind))
+                .collect()
+        };
+        let user = self.store.update_user(id, &changes, at, &record).await?;
         Ok(self.view_of(user, Some(actor)))
     }
 

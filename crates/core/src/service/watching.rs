@@ -9,7 +9,7 @@ use futures_util::{StreamExt, stream};
 
 use super::{Caller, PostAddress, Quire};
 use crate::error::Result;
-use crate::events::DomainEvent;
+use crate::events::{DomainEvent, Event};
 use crate::ids::PostId;
 use crate::model::{Comment, Post};
 use crate::ports::Store;
@@ -27,10 +27,10 @@ impl<S: Store> Quire<S> {
         let heard = self.guarded(
             listener,
             events,
-            move |event| match event {
-                DomainEvent::CommentAdded {
-                    comment, post: on, ..
-                } if on == post => Some(comment),
+            move |event| match event.kind {
+                DomainEvent::CommentAdded(added) if added.on_post() == post => {
+                    Some(added.comment_id())
+                }
                 _ => None,
             },
             |quire, comment, now| async move { quire.comment(comment, now.actor()).await.ok() },
@@ -44,8 +44,8 @@ impl<S: Store> Quire<S> {
         self.guarded(
             listener,
             events,
-            |event| match event {
-                DomainEvent::PostPublished { post, .. } => Some(post),
+            |event| match event.kind {
+                DomainEvent::PostPublished(post) => Some(post.post_id()),
                 _ => None,
             },
             |quire, post, now| async move {
@@ -68,7 +68,7 @@ impl<S: Store> Quire<S> {
     where
         K: Send + 'static,
         T: Send + 'static,
-        H: Fn(DomainEvent) -> Option<K> + Send + 'static,
+        H: Fn(Event) -> Option<K> + Send + 'static,
         L: Fn(Quire<S>, K, Caller) -> Fut + Send + Sync + Clone + 'static,
         Fut: std::future::Future<Output = Option<T>> + Send,
     {

@@ -37,6 +37,19 @@ impl Random for OsRandom {
         }
         out
     }
+
+    fn fill(&self, out: &mut [u8]) {
+        if random_bytes(out).is_err() {
+            // As in `token`: without an OS source, the clock's nanoseconds.
+            #[allow(clippy::disallowed_methods)]
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos());
+            for (i, byte) in out.iter_mut().enumerate() {
+                *byte = (nanos >> (i % 16 * 8)) as u8 ^ i as u8;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -159,9 +159,9 @@ on_both_engines! {
             updated_at: read.updated_at,
             expected_updated_at: Some(read.updated_at),
         };
-        let written = app.quire.store().update_post(read.id, &changes).await;
+        let written = app.quire.store().update_post(read.id, &changes, &[]).await;
         assert!(matches!(written, Err(Error::Stale(_))), "{written:?}");
-        let deleted = app.quire.store().delete_post(read.id, Some(read.updated_at)).await;
+        let deleted = app.quire.store().delete_post(read.id, Some(read.updated_at), &[]).await;
         assert!(matches!(deleted, Err(Error::Stale(_))), "{deleted:?}");
         let now = app.get("/api/articles/versioned", None).await;
         assert_eq!(now.body["article"]["body"], "theirs", "nothing was overwritten or deleted");
@@ -184,7 +184,7 @@ on_both_engines! {
             expected_updated_at: Some(read.updated_at),
             ..UserChanges::default()
         };
-        let written = app.quire.store().update_user(read.id, &mine, read.updated_at).await;
+        let written = app.quire.store().update_user(read.id, &mine, read.updated_at, &|_| Vec::new()).await;
         assert!(matches!(written, Err(Error::Stale(_))), "{written:?}");
         assert_eq!(app.get("/api/user", Some(&user.token)).await.body["user"]["bio"], "theirs");
     }

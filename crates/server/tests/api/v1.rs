@@ -412,16 +412,17 @@ on_both_engines! {
     async fn a_retry_during_the_first_request_is_a_conflict(engine: Engine) {
         let env = crate::helpers::TestEnv::new(engine).await;
         let mut config = env.config();
-        // A slow password hash keeps the first registration running.
+        // A slow password hash (about a second) keeps the first registration running well
+        // past the moment the retry arrives, however long the first takes to claim its key.
         config.argon2.memory_kib = 65536;
-        config.argon2.iterations = 10;
+        config.argon2.iterations = 30;
         let app = TestApp::spawn_with(config, env).await;
         let body = json!({"username": "slow", "email": "slow@example.com", "password": "password123"}).to_string();
         let headers = [("content-type", "application/json"), ("idempotency-key", "register-once")];
         let (first, second) = tokio::join!(
             send(&app, Method::POST, "/api/v1/users", &headers, Some(body.clone())),
             async {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(400)).await;
                 send(&app, Method::POST, "/api/v1/users", &headers, Some(body.clone())).await
             }
         );

@@ -1,12 +1,24 @@
 //! Records the git commit the binary is built from, for the `quire_build_info` metric; and
 //! compiles the PostgreSQL integration tests as ignored, with the reason, when no server is
-//! named for them (`cargo test` then reports them as ignored, never as passed).
+//! named for them (`cargo test` then reports them as ignored, never as passed); the same for
+//! the NATS and RabbitMQ tests.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(quire_test_postgres)");
     println!("cargo:rerun-if-env-changed=QUIRE_TEST_POSTGRES_URL");
     if std::env::var("QUIRE_TEST_POSTGRES_URL").is_ok_and(|url| !url.is_empty()) {
         println!("cargo:rustc-cfg=quire_test_postgres");
+    }
+    // The same for the brokers' tests.
+    for (var, cfg) in [
+        ("QUIRE_TEST_NATS_URL", "quire_test_nats"),
+        ("QUIRE_TEST_AMQP_URL", "quire_test_amqp"),
+    ] {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        println!("cargo:rerun-if-env-changed={var}");
+        if std::env::var(var).is_ok_and(|url| !url.is_empty()) {
+            println!("cargo:rustc-cfg={cfg}");
+        }
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     println!(

@@ -1,8 +1,6 @@
 use quire_core::events::Event;
 use quire_core::ports::{BoxFuture, EventBus, EventStream, PublishError};
 use tokio::sync::broadcast;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::BroadcastStream;
 
 /// Domain events delivered in this process: the embedded default, for one instance. The
 /// relay's publication is confirmed as soon as the events are queued. A listener that falls
@@ -39,15 +37,7 @@ impl EventBus for InProcessEvents {
     }
 
     fn subscribe(&self) -> EventStream {
-        let stream =
-            BroadcastStream::new(self.sender.subscribe()).filter_map(|received| match received {
-                Ok(event) => Some(event),
-                Err(lagged) => {
-                    tracing::warn!(%lagged, "an event listener fell behind and skipped events");
-                    None
-                }
-            });
-        Box::pin(stream)
+        crate::listen(&self.sender)
     }
 
     fn name(&self) -> &'static str {
@@ -59,6 +49,7 @@ impl EventBus for InProcessEvents {
 mod tests {
     use quire_core::events::{DomainEvent, EventId, FollowData};
     use quire_core::time::Timestamp;
+    use tokio_stream::StreamExt;
 
     use super::*;
 

@@ -13,7 +13,7 @@ use quire_storage::{Db, DbOptions};
 use tokio::net::TcpListener;
 
 use quire_core::ports::EventBus;
-use quire_events::InProcessEvents;
+use quire_events::{AmqpEvents, InProcessEvents, NatsEvents};
 
 use crate::adapters::{Argon2Hasher, JwtTokens, OsRandom, SystemClock, load_or_create_key};
 use crate::config::{Config, Durability};
@@ -40,7 +40,15 @@ pub fn db_options(config: &Config) -> DbOptions {
 
 /// The event bus the configuration names: NATS JetStream, RabbitMQ, or this process.
 pub async fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
-    let _ = config;
+    if let Some(url) = &config.events.nats_url {
+        let bus = NatsEvents::connect(url.expose())
+            .await
+            .context("connecting to NATS (QUIRE_NATS_URL)")?;
+        return Ok(Arc::new(bus));
+    }
+    if let Some(url) = &config.events.amqp_url {
+        return Ok(Arc::new(AmqpEvents::new(url.expose())));
+    }
     Ok(Arc::new(InProcessEvents::new()))
 }
 

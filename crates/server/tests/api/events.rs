@@ -58,29 +58,11 @@ on_both_engines! {
         assert!(matches!(&event.kind, DomainEvent::CommentAdded(c) if c.post_id == post.id), "{event:?}");
 
         // A draft is created, not published, until it is.
-        let bearer = format!("Bearer {}", author.token);
-        let draft = app
-            .client
-            .post(app.url("/api/v1/posts"))
-            .header("authorization", &bearer)
-            .json(&json!({"title": "Later", "description": "d", "content": "c", "status": "draft"}))
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap();
+        let draft = app.create_draft(&author, "Later").await;
         let event = next_event(&mut events, Duration::from_secs(2)).await.unwrap();
         assert_eq!(event.kind.type_name(), "post.created");
         assert!(next_event(&mut events, Duration::from_millis(300)).await.is_none(), "a draft is not published");
-        app.client
-            .patch(app.url(&format!("/api/v1/posts/{}", draft["postId"])))
-            .header("authorization", &bearer)
-            .header("content-type", "application/merge-patch+json")
-            .body(json!({"status": "published"}).to_string())
-            .send()
-            .await
-            .unwrap();
+        app.set_status(&author, draft["postId"].as_i64().unwrap(), "published").await;
         let event = next_event(&mut events, Duration::from_secs(2)).await.unwrap();
         assert!(matches!(&event.kind, DomainEvent::PostPublished(p) if p.id == draft["postId"].as_i64().unwrap()), "{event:?}");
         assert!(event.actor.is_some(), "the acting user is recorded");
@@ -111,15 +93,8 @@ on_both_engines! {
         app.put("/api/user", Some(&token(&reader)), json!({"user": {"bio": "reads a lot"}})).await;
         // Unpublish through /api/v1, then delete.
         let id = app.quire.post(quire_core::service::PostAddress::Slug(&slug), None).await.unwrap().id.get();
+        app.set_status(&author, id, "draft").await;
         let bearer = format!("Bearer {}", author.token);
-        app.client
-            .patch(app.url(&format!("/api/v1/posts/{id}")))
-            .header("authorization", &bearer)
-            .header("content-type", "application/merge-patch+json")
-            .body(json!({"status": "draft"}).to_string())
-            .send()
-            .await
-            .unwrap();
         app.client
             .delete(app.url(&format!("/api/v1/posts/{id}")))
             .header("authorization", &bearer)

@@ -388,6 +388,34 @@ impl TestApp {
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
         reply.body["article"].clone()
     }
+
+    /// Creates a draft through `/api/v1` and returns it as served (with `postId`, `slug`).
+    pub async fn create_draft(&self, author: &TestUser, title: &str) -> Value {
+        let reply = self
+            .client
+            .post(self.url("/api/v1/posts"))
+            .header("authorization", format!("Bearer {}", author.token))
+            .json(&json!({"title": title, "description": "d", "content": "c", "status": "draft"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::CREATED);
+        reply.json().await.unwrap()
+    }
+
+    /// Sets a post's status (`draft` or `published`) through `/api/v1` (JSON merge patch).
+    pub async fn set_status(&self, author: &TestUser, post_id: i64, status: &str) {
+        let reply = self
+            .client
+            .patch(self.url(&format!("/api/v1/posts/{post_id}")))
+            .header("authorization", format!("Bearer {}", author.token))
+            .header("content-type", "application/merge-patch+json")
+            .body(json!({ "status": status }).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::OK);
+    }
 }
 
 /// A WebSocket to `/graphql`, as a client of graphql-transport-ws opens it.

@@ -4,6 +4,7 @@
 
 mod articles;
 mod authorization;
+mod brokers;
 mod cli;
 mod comments;
 mod concurrency;
@@ -20,6 +21,7 @@ mod outage;
 mod paging;
 mod profiles;
 mod protobuf;
+mod proxy;
 mod queries;
 mod rights;
 mod storage;

@@ -159,7 +159,7 @@ pub fn tag_names(tags: &TagList) -> Vec<String> {
 pub struct PostUpdatedData {
     pub post: PostData,
     /// Which fields the change set (`title`, `description`, `body`, `tags`, `language`,
-    /// `category`, `slug`), in that order.
+    /// `category`, `publishAt`, `slug`), in that order.
     pub changed: Vec<String>,
     /// The slug the post had before, when the change gave it a new one.
     pub previous_slug: Option<String>,

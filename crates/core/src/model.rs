@@ -135,6 +135,8 @@ pub struct Post {
     pub favorites_count: i64,
     pub status: PostStatus,
     pub published_at: Option<Timestamp>,
+    /// When a scheduled draft is to be published; `None` when it is not scheduled.
+    pub publish_at: Option<Timestamp>,
     pub meta: PostMeta,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -205,6 +207,8 @@ pub struct NewPost {
     pub tags: TagList,
     pub author_id: UserId,
     pub status: PostStatus,
+    /// A draft scheduled to be published at this time.
+    pub publish_at: Option<Timestamp>,
     pub meta: PostMeta,
     pub at: Timestamp,
 }
@@ -224,6 +228,9 @@ pub struct PostChanges {
     pub language: Option<Option<String>>,
     /// `Some(None)` removes the category.
     pub category: Option<Option<String>>,
+    /// `Some(Some(at))` schedules the draft for `at`; `Some(None)` unschedules it. Publishing
+    /// unschedules too.
+    pub publish_at: Option<Option<Timestamp>>,
     pub updated_at: Timestamp,
     /// Write only if the post's `updated_at` is still this.
     pub expected_updated_at: Option<Timestamp>,

@@ -169,6 +169,13 @@ pub trait PostStore {
         events: &[Event],
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Drafts scheduled at or before `now`, earliest first, at most `limit`.
+    fn due_posts(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PostId>>> + Send;
+
     /// Tags on at least one published post, most used first.
     fn tags(&self) -> impl Future<Output = Result<Vec<TagName>>> + Send;
 }

@@ -21,6 +21,16 @@ impl Timestamp {
         Timestamp(self.0.max(earlier.0 + 1))
     }
 
+    /// Parses an RFC 3339 date-time with any offset (`2026-12-01T09:00:00Z`,
+    /// `2026-12-01T18:00:00+09:00`), to the millisecond; `None` if it is not one.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+        i64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
+    }
+
     /// ISO 8601 / RFC 3339 in UTC with millisecond precision, e.g. `2016-02-18T03:22:56.637Z`.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;

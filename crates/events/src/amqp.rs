@@ -21,7 +21,7 @@ use lapin::{
 };
 use quire_core::events::Event;
 use quire_core::ports::{BoxFuture, EventBus, EventStream, PublishError};
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::Mutex;
 
 /// The durable topic exchange quire publishes to.
 pub const EXCHANGE: &str = "quire.events";
@@ -39,7 +39,7 @@ pub struct AmqpEvents {
     url: Arc<str>,
     /// The publishing channel, opened on first use and again after a failure.
     publisher: Arc<Mutex<Option<(Connection, Channel)>>>,
-    heard: broadcast::Sender<Event>,
+    heard: crate::Heard,
 }
 
 impl AmqpEvents {
@@ -47,7 +47,7 @@ impl AmqpEvents {
     /// starts hearing its events. Nothing fails here when the broker is down: publications
     /// fail (and the relay retries them) until it is back.
     pub fn new(url: &str) -> Self {
-        let heard = broadcast::channel(crate::InProcessEvents::CAPACITY).0;
+        let heard = crate::Heard::new();
         let url: Arc<str> = Arc::from(url);
         tokio::spawn(hear(Arc::clone(&url), heard.clone()));
         Self {
@@ -89,7 +89,7 @@ async fn open(url: &str) -> Result<(Connection, Channel), String> {
 
 /// Forwards every event of the exchange to this process's listeners, reconnecting whenever
 /// the connection is lost.
-async fn hear(url: Arc<str>, heard: broadcast::Sender<Event>) {
+async fn hear(url: Arc<str>, heard: crate::Heard) {
     loop {
         if let Err(error) = hear_once(&url, &heard).await {
             tracing::warn!(%error, "hearing events from RabbitMQ failed; retrying in a second");
@@ -102,7 +102,7 @@ async fn hear(url: Arc<str>, heard: broadcast::Sender<Event>) {
     }
 }
 
-async fn hear_once(url: &str, heard: &broadcast::Sender<Event>) -> Result<(), String> {
+async fn hear_once(url: &str, heard: &crate::Heard) -> Result<(), String> {
     let (_connection, channel) = open(url).await?;
     let consume = async {
         let queue = channel
@@ -139,7 +139,7 @@ async fn hear_once(url: &str, heard: &broadcast::Sender<Event>) -> Result<(), St
         let delivery = delivery.map_err(|error| error.to_string())?;
         match Event::from_json(&delivery.data) {
             Ok(event) => {
-                let _ = heard.send(event);
+                heard.tell(event);
             }
             Err(error) => tracing::warn!(%error, "skipped a message from RabbitMQ"),
         }
@@ -226,7 +226,7 @@ impl EventBus for AmqpEvents {
     }
 
     fn subscribe(&self) -> EventStream {
-        crate::listen(&self.heard)
+        self.heard.listen()
     }
 
     fn name(&self) -> &'static str {

@@ -1,6 +1,5 @@
 use quire_core::events::Event;
 use quire_core::ports::{BoxFuture, EventBus, EventStream, PublishError};
-use tokio::sync::broadcast;
 
 /// Domain events delivered in this process: the embedded default, for one instance. The
 /// relay's publication is confirmed as soon as the events are queued. A listener that falls
@@ -8,7 +7,7 @@ use tokio::sync::broadcast;
 /// holding the relay up.
 #[derive(Clone)]
 pub struct InProcessEvents {
-    sender: broadcast::Sender<Event>,
+    heard: crate::Heard,
 }
 
 impl InProcessEvents {
@@ -16,7 +15,7 @@ impl InProcessEvents {
 
     pub fn new() -> Self {
         Self {
-            sender: broadcast::channel(Self::CAPACITY).0,
+            heard: crate::Heard::new(),
         }
     }
 }
@@ -30,14 +29,13 @@ impl Default for InProcessEvents {
 impl EventBus for InProcessEvents {
     fn publish<'a>(&'a self, events: &'a [Event]) -> BoxFuture<'a, Result<(), PublishError>> {
         for event in events {
-            // No listener is not an error: nobody is listening yet.
-            let _ = self.sender.send(event.clone());
+            self.heard.tell(event.clone());
         }
         Box::pin(std::future::ready(Ok(())))
     }
 
     fn subscribe(&self) -> EventStream {
-        crate::listen(&self.sender)
+        self.heard.listen()
     }
 
     fn name(&self) -> &'static str {
@@ -74,6 +72,20 @@ mod tests {
         bus.publish(&[followed(2)]).await.unwrap();
         assert_eq!(first.next().await, Some(followed(2)));
         assert_eq!(second.next().await, Some(followed(2)));
+    }
+
+    #[tokio::test]
+    async fn a_repeated_event_is_heard_once() {
+        let bus = InProcessEvents::new();
+        let mut listener = bus.subscribe();
+        bus.publish(&[followed(1), followed(1), followed(2)])
+            .await
+            .unwrap();
+        bus.publish(&[followed(1)]).await.unwrap();
+        assert_eq!(listener.next().await, Some(followed(1)));
+        assert_eq!(listener.next().await, Some(followed(2)));
+        bus.publish(&[followed(3)]).await.unwrap();
+        assert_eq!(listener.next().await, Some(followed(3)));
     }
 
     #[tokio::test]

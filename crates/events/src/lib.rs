@@ -19,6 +19,56 @@ use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
+/// What this process hears, told to its listeners once each: the relay delivers at least
+/// once, so an event may come twice (a relay that died between publishing and marking); the
+/// last [`Heard::REMEMBERED`] event ids are remembered and a repeat among them is dropped.
+#[derive(Clone)]
+pub(crate) struct Heard {
+    sender: broadcast::Sender<Event>,
+    recent: std::sync::Arc<std::sync::Mutex<Recent>>,
+}
+
+#[derive(Default)]
+struct Recent {
+    order: std::collections::VecDeque<quire_core::events::EventId>,
+    ids: std::collections::HashSet<quire_core::events::EventId>,
+}
+
+impl Heard {
+    pub(crate) const REMEMBERED: usize = 16_384;
+
+    pub(crate) fn new() -> Self {
+        Self {
+            sender: broadcast::channel(InProcessEvents::CAPACITY).0,
+            recent: std::sync::Arc::default(),
+        }
+    }
+
+    /// Tells the listeners `event`, unless they were told it lately.
+    pub(crate) fn tell(&self, event: Event) {
+        {
+            let Ok(mut recent) = self.recent.lock() else {
+                return;
+            };
+            if !recent.ids.insert(event.id.clone()) {
+                return;
+            }
+            recent.order.push_back(event.id.clone());
+            if recent.order.len() > Self::REMEMBERED
+                && let Some(oldest) = recent.order.pop_front()
+            {
+                recent.ids.remove(&oldest);
+            }
+        }
+        // No listener is not an error: nobody is listening yet.
+        let _ = self.sender.send(event);
+    }
+
+    pub(crate) fn listen(&self) -> EventStream {
+        listen(&self.sender)
+    }
+}
+
 /// A listener of the events this process hears: it skips what it falls more than the
 /// channel's capacity behind on, rather than holding the others up.
 fn listen(heard: &broadcast::Sender<Event>) -> EventStream {

@@ -11,7 +11,7 @@ use async_nats::jetstream::{self, message::PublishMessage, stream};
 use futures_util::StreamExt;
 use quire_core::events::Event;
 use quire_core::ports::{BoxFuture, EventBus, EventStream, PublishError};
-use tokio::sync::{OnceCell, broadcast};
+use tokio::sync::OnceCell;
 
 /// The JetStream stream that keeps quire's events.
 pub const STREAM: &str = "QUIRE_EVENTS";
@@ -38,7 +38,7 @@ pub fn subject_of(event: &Event) -> String {
 pub struct NatsEvents {
     jetstream: jetstream::Context,
     stream_ready: Arc<OnceCell<()>>,
-    heard: broadcast::Sender<Event>,
+    heard: crate::Heard,
 }
 
 impl NatsEvents {
@@ -55,7 +55,7 @@ impl NatsEvents {
             .await?;
         let mut jetstream = jetstream::new(client.clone());
         jetstream.set_timeout(ACK_DEADLINE);
-        let heard = broadcast::channel(crate::InProcessEvents::CAPACITY).0;
+        let heard = crate::Heard::new();
         tokio::spawn(hear(client, heard.clone()));
         Ok(Self {
             jetstream,
@@ -88,7 +88,7 @@ impl NatsEvents {
 
 /// Forwards every event heard on `quire.events.>` to this process's listeners, for as long as
 /// the client lives (it subscribes again by itself after a reconnection).
-async fn hear(client: async_nats::Client, heard: broadcast::Sender<Event>) {
+async fn hear(client: async_nats::Client, heard: crate::Heard) {
     let mut subscriber = match client.subscribe(format!("{SUBJECT_PREFIX}.>")).await {
         Ok(subscriber) => subscriber,
         Err(error) => {
@@ -99,7 +99,7 @@ async fn hear(client: async_nats::Client, heard: broadcast::Sender<Event>) {
     while let Some(message) = subscriber.next().await {
         match Event::from_json(&message.payload) {
             Ok(event) => {
-                let _ = heard.send(event);
+                heard.tell(event);
             }
             Err(error) => tracing::warn!(%error, subject = %message.subject, "skipped a message"),
         }
@@ -142,7 +142,7 @@ impl EventBus for NatsEvents {
     }
 
     fn subscribe(&self) -> EventStream {
-        crate::listen(&self.heard)
+        self.heard.listen()
     }
 
     fn name(&self) -> &'static str {

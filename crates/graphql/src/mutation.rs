@@ -57,6 +57,9 @@ pub struct CreatePostInput {
     pub status: Option<PostStatusValue>,
     pub language: Option<String>,
     pub category: Option<String>,
+    /// An RFC 3339 time in the future: the post stays a draft, seen only by its author and
+    /// editors, until then, and is published then.
+    pub publish_at: Option<String>,
 }
 
 /// Changes to a post: an absent field stays; `tags` replaces the set; null removes a
@@ -70,6 +73,8 @@ pub struct UpdatePostInput {
     pub status: MaybeUndefined<PostStatusValue>,
     pub language: MaybeUndefined<String>,
     pub category: MaybeUndefined<String>,
+    /// An RFC 3339 time in the future schedules the draft; null unschedules it.
+    pub publish_at: MaybeUndefined<String>,
 }
 
 /// A signed-in user and the bearer token that identifies them.
@@ -175,6 +180,7 @@ impl<S: Store> MutationRoot<S> {
                     status: input.status.map(|status| status.as_str().to_owned()),
                     language: input.language,
                     category: input.category,
+                    publish_at: input.publish_at,
                 },
             )
             .await
@@ -199,6 +205,7 @@ impl<S: Store> MutationRoot<S> {
             status: patch(input.status.map_value(|status| status.as_str().to_owned())),
             language: patch(input.language),
             category: patch(input.category),
+            publish_at: patch(input.publish_at),
             based_on: None,
         };
         let post = ctx

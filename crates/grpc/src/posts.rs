@@ -115,6 +115,7 @@ impl<S: Store> PostService for Posts<S> {
             status: message.status,
             language: message.language,
             category: message.category,
+            publish_at: message.publish_at,
         };
         let post = self.quire.create_post(&actor, draft).await.or_status()?;
         Ok(Response::new(convert::post(&post)))
@@ -138,6 +139,7 @@ impl<S: Store> PostService for Posts<S> {
             status: Patch::from(message.status),
             language: removable(message.language),
             category: removable(message.category),
+            publish_at: removable(message.publish_at),
             based_on: None,
         };
         let id = post_id(message.post_id)?;

@@ -17,7 +17,8 @@ use quire_events::{AmqpEvents, InProcessEvents, NatsEvents};
 
 use crate::adapters::{Argon2Hasher, JwtTokens, OsRandom, SystemClock, load_or_create_key};
 use crate::config::{Config, Durability};
-use crate::relay::{self, RelayOptions};
+use crate::relay::RelayOptions;
+use crate::workers::Workers;
 
 /// The storage options a configuration names.
 pub fn db_options(config: &Config) -> DbOptions {
@@ -294,14 +295,10 @@ impl Application {
             }));
         }
         tokio::spawn(signal);
-        // The relay runs until the requests have drained, so their events go out too.
-        let (relay_stop, relay_stopped) = tokio::sync::watch::channel(false);
-        let relay = self.relay.map(|options| {
-            let worker = self
-                .quire
-                .with_store(self.quire.store().with_own_statement_count());
-            tokio::spawn(relay::run(worker, options, relay_stopped))
-        });
+        // The workers run until the requests have drained, so their events go out too.
+        let workers = self
+            .relay
+            .map(|options| Workers::start(&self.quire, options));
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(stopped());
         let grace = self.shutdown_grace;
         let deadline = async move {
@@ -328,11 +325,8 @@ impl Application {
                 "shutdown grace passed; abandoning the requests still in flight"
             ),
         }
-        relay_stop.send_replace(true);
-        if let Some(relay) = relay
-            && tokio::time::timeout(CLOSE_DEADLINE, relay).await.is_err()
-        {
-            tracing::warn!(deadline = ?CLOSE_DEADLINE, "the relay did not stop in time; abandoning it");
+        if let Some(workers) = workers {
+            workers.stop(CLOSE_DEADLINE).await;
         }
         let store = self.quire.store();
         if tokio::time::timeout(CLOSE_DEADLINE, store.close())
@@ -355,7 +349,8 @@ impl Application {
     }
 }
 
-/// Runs the workers alone (`quire worker`) until `shutdown`: the relay, and `/metrics` on the
+/// Runs the workers alone (`quire worker`) until `shutdown`: the relay and the scheduler, and
+/// `/metrics` on the
 /// admin listener when it can bind. The relay finishes its round and gives its lease up, then
 /// the database closes, each within [`CLOSE_DEADLINE`].
 pub async fn run_worker<S: Into<Stop>>(
@@ -386,17 +381,11 @@ pub async fn run_worker<S: Into<Stop>>(
             None
         }
     };
-    let relay = tokio::spawn(relay::run(
-        quire.clone(),
-        RelayOptions::from(&config.events),
-        stopped,
-    ));
+    let workers = Workers::start(&quire, RelayOptions::from(&config.events));
     let _ = shutdown.await;
     tracing::info!("the worker is stopping");
     stop.send_replace(true);
-    if tokio::time::timeout(CLOSE_DEADLINE, relay).await.is_err() {
-        tracing::warn!(deadline = ?CLOSE_DEADLINE, "the relay did not stop in time; abandoning it");
-    }
+    workers.stop(CLOSE_DEADLINE).await;
     if let Some(admin) = admin {
         let _ = tokio::time::timeout(CLOSE_DEADLINE, admin).await;
     }

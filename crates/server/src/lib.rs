@@ -8,7 +8,9 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod relay;
+pub mod scheduler;
 pub mod telemetry;
+pub mod workers;
 
 pub use app::Application;
 pub use config::Config;

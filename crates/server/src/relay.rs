@@ -56,36 +56,89 @@ pub fn holder_name() -> String {
     format!("{}-{}", std::process::id(), OsRandom.token(8))
 }
 
-/// Runs the relay until `stop` turns true; then gives the lease up and returns.
-pub async fn run(quire: Quire<Db>, options: RelayOptions, mut stop: watch::Receiver<bool>) {
-    let holder = holder_name();
-    let lease_millis = i64::try_from(options.lease.as_millis()).unwrap_or(i64::MAX);
-    // Renew well before the lease runs out, so a slow round never lets it lapse.
-    let renew_every = options.lease / 3;
-    let mut failures: u32 = 0;
-    let mut leading = false;
-    let mut last_housekeeping: Option<Instant> = None;
-    tracing::info!(%holder, bus = quire.event_bus_name(), "the relay starts");
-    loop {
-        if *stop.borrow() {
-            break;
+/// A job that one process at a time runs: held through a lease in the database that the
+/// holder renews every third of its length, taken over by a standby once it expires.
+pub(crate) struct Leased {
+    name: &'static str,
+    holder: String,
+    ttl_millis: i64,
+    /// How long the holder may work before renewing.
+    pub(crate) renew_every: Duration,
+    leading: bool,
+}
+
+impl Leased {
+    pub(crate) fn new(name: &'static str, lease: Duration) -> Self {
+        Self {
+            name,
+            holder: holder_name(),
+            ttl_millis: i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
+            // Renew well before the lease runs out, so a slow round never lets it lapse.
+            renew_every: lease / 3,
+            leading: false,
         }
+    }
+
+    /// Takes or renews the lease; answers whether this process holds it (a database that
+    /// cannot answer in time means it does not).
+    pub(crate) async fn hold(&mut self, quire: &Quire<Db>) -> bool {
         let acquired = matches!(
             timeout(
                 STEP_DEADLINE,
-                quire.acquire_lease(LEASE, &holder, lease_millis)
+                quire.acquire_lease(self.name, &self.holder, self.ttl_millis)
             )
             .await,
             Ok(Ok(true))
         );
-        if acquired != leading {
-            leading = acquired;
-            if leading {
-                tracing::info!(%holder, "this process now relays events");
+        if acquired != self.leading {
+            self.leading = acquired;
+            let (job, holder) = (self.name, &self.holder);
+            if acquired {
+                tracing::info!(job, %holder, "this process now runs the job");
             } else {
-                tracing::info!(%holder, "another process relays events; standing by");
+                tracing::info!(job, %holder, "another process runs the job; standing by");
             }
         }
+        metrics::gauge!("quire_worker_leader", "job" => self.name).set(if acquired {
+            1.0
+        } else {
+            0.0
+        });
+        acquired
+    }
+
+    /// Gives the lease up, if held, so a standby need not wait for it to expire.
+    pub(crate) async fn release(&mut self, quire: &Quire<Db>) {
+        if !self.leading {
+            return;
+        }
+        let (job, holder) = (self.name, &self.holder);
+        match timeout(
+            Duration::from_secs(1),
+            quire.release_lease(self.name, holder),
+        )
+        .await
+        {
+            Ok(Ok(())) => tracing::info!(job, %holder, "stopped and gave up the lease"),
+            _ => tracing::warn!(job, %holder, "stopped; the lease lapses on its own"),
+        }
+        self.leading = false;
+        metrics::gauge!("quire_worker_leader", "job" => self.name).set(0.0);
+    }
+}
+
+/// Runs the relay until `stop` turns true; then gives the lease up and returns.
+pub async fn run(quire: Quire<Db>, options: RelayOptions, mut stop: watch::Receiver<bool>) {
+    let mut lease = Leased::new(LEASE, options.lease);
+    let renew_every = lease.renew_every;
+    let mut failures: u32 = 0;
+    let mut last_housekeeping: Option<Instant> = None;
+    tracing::info!(bus = quire.event_bus_name(), "the relay starts");
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let leading = lease.hold(&quire).await;
         metrics::gauge!("quire_relay_leader").set(if leading { 1.0 } else { 0.0 });
         if !leading {
             if stopped_within(&mut stop, renew_every).await {
@@ -150,13 +203,8 @@ pub async fn run(quire: Quire<Db>, options: RelayOptions, mut stop: watch::Recei
             }
         }
     }
-    if leading {
-        match timeout(Duration::from_secs(1), quire.release_lease(LEASE, &holder)).await {
-            Ok(Ok(())) => tracing::info!(%holder, "the relay stopped and gave up its lease"),
-            _ => tracing::warn!(%holder, "the relay stopped; its lease lapses on its own"),
-        }
-        metrics::gauge!("quire_relay_leader").set(0.0);
-    }
+    lease.release(&quire).await;
+    metrics::gauge!("quire_relay_leader").set(0.0);
 }
 
 /// Prunes sent events past the retention period and reports the backlog.
@@ -195,7 +243,7 @@ fn backoff(failures: u32) -> Duration {
 }
 
 /// Waits `wait`; answers true if told to stop meanwhile.
-async fn stopped_within(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
+pub(crate) async fn stopped_within(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
     tokio::select! {
         () = sleep(wait) => *stop.borrow(),
         changed = stop.changed() => changed.is_err() || *stop.borrow(),

@@ -25,8 +25,14 @@ use crate::sql::{Sql, json_list, on_reader, on_tx};
 const INSERT_POST: Sql = Sql::both(
     "INSERT INTO posts (slug, title, description, body, author_id, status, published_at, \
      language, category, series_name, series_position, translation_group, created_at, \
-     updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id",
+     updated_at, publish_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14) RETURNING id",
+);
+
+/// Scheduled drafts whose time has come, earliest first.
+const DUE_POSTS: Sql = Sql::both(
+    "SELECT id FROM posts WHERE publish_at <= $1 AND status = 'draft' \
+     ORDER BY publish_at, id LIMIT $2",
 );
 
 /// Creates the tags of a JSON array of names that do not exist yet, in name order: two posts
@@ -99,6 +105,8 @@ macro_rules! update_post {
                WHEN CAST($8 AS TEXT) = 'published' THEN $6 ELSE NULL END, \
              language = CASE WHEN $9 THEN $10 ELSE language END, \
              category = CASE WHEN $11 THEN $12 ELSE category END, \
+             publish_at = CASE WHEN CAST($8 AS TEXT) = 'published' THEN NULL \
+               WHEN $13 THEN $14 ELSE publish_at END, \
              updated_at = ",
             $greatest,
             "($6, updated_at + 1) WHERE id = $1 \
@@ -231,6 +239,7 @@ impl Db {
                 .bind(post.meta.series.as_ref().map(|series| series.position))
                 .bind(post.meta.translation_group)
                 .bind(post.at.as_millis())
+                .bind(post.publish_at.map(Timestamp::as_millis))
                 .fetch_one(ex)
                 .await
         })
@@ -295,6 +304,8 @@ impl Db {
                 .bind(changes.language.clone().flatten())
                 .bind(changes.category.is_some())
                 .bind(changes.category.clone().flatten())
+                .bind(changes.publish_at.is_some())
+                .bind(changes.publish_at.flatten().map(Timestamp::as_millis))
                 .execute(ex)
                 .await
                 .map(drop)
@@ -587,6 +598,18 @@ impl PostStore for Db {
     async fn unfavorite(&self, user: UserId, post: PostId, events: &[Event]) -> Result<()> {
         self.retrying(|| self.unfavorite_once(user, post, events))
             .await
+    }
+
+    async fn due_posts(&self, now: Timestamp, limit: u32) -> Result<Vec<PostId>> {
+        let ids: Vec<i64> = on_reader!(self, DUE_POSTS, |ex, sql| {
+            sqlx::query_scalar(sql)
+                .bind(now.as_millis())
+                .bind(i64::from(limit))
+                .fetch_all(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        Ok(ids.into_iter().map(PostId::new).collect())
     }
 
     async fn tags(&self) -> Result<Vec<TagName>> {

@@ -125,7 +125,7 @@ macro_rules! post_columns {
         concat!(
             "p.id, p.slug, p.title, p.description, ",
             $body,
-            " AS body, p.status, p.published_at, p.language, p.category, p.series_name, \
+            " AS body, p.status, p.published_at, p.publish_at, p.language, p.category, p.series_name, \
              p.series_position, p.translation_group, ",
             $crate::counters::counter_sum!("post_favorites", "p.id"),
             " AS favorites_count, p.created_at, p.updated_at, ",
@@ -147,7 +147,8 @@ macro_rules! post_json {
         concat!(
             json_object!($engine),
             "('id', id, 'slug', slug, 'title', title, 'description', description, \
-             'body', body, 'status', status, 'published_at', published_at, 'language', language, \
+             'body', body, 'status', status, 'published_at', published_at, \
+             'publish_at', publish_at, 'language', language, \
              'category', category, 'series_name', series_name, 'series_position', series_position, \
              'translation_group', translation_group, 'favorites_count', favorites_count, \
              'created_at', created_at, 'updated_at', updated_at, 'tag_names', tag_names, \
@@ -182,6 +183,7 @@ pub(crate) struct PostRow {
     body: Option<String>,
     status: String,
     published_at: Option<i64>,
+    publish_at: Option<i64>,
     language: Option<String>,
     category: Option<String>,
     series_name: Option<String>,
@@ -248,6 +250,7 @@ impl PostRow {
             favorites_count: self.favorites_count.max(0),
             status,
             published_at: self.published_at.map(Timestamp::from_millis),
+            publish_at: self.publish_at.map(Timestamp::from_millis),
             meta: PostMeta {
                 language: self.language,
                 category: self.category,

@@ -58,6 +58,7 @@ pub fn post(post: &Post) -> pb::Post {
         favorited: post.favorited,
         created_at: post.created_at.to_rfc3339(),
         updated_at: post.updated_at.to_rfc3339(),
+        publish_at: post.publish_at.map(|at| at.to_rfc3339()),
     }
 }
 

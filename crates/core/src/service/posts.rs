@@ -3,7 +3,7 @@
 use super::{BLANK, Patch, Quire, required};
 use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::events::{DomainEvent, Event, FavoriteData, PostData, PostUpdatedData, tag_names};
-use crate::ids::PostId;
+use crate::ids::{PostId, UserId};
 use crate::model::{
     KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostMeta,
     PostPage, PostRef, PostStatus,
@@ -32,6 +32,9 @@ pub struct PostDraft {
     /// A BCP 47 language tag such as `en` or `ko`.
     pub language: Option<String>,
     pub category: Option<String>,
+    /// An RFC 3339 time in the future: the post stays a draft, seen only by its author and
+    /// editors, until then, and is published at that time.
+    pub publish_at: Option<String>,
 }
 
 /// The filters of a post list, as a client sent them.
@@ -85,6 +88,17 @@ fn language_tag(text: &str) -> Result<String, &'static str> {
     }
 }
 
+/// A schedule: an RFC 3339 time after `now`.
+fn schedule(text: &str, now: Timestamp) -> Result<Timestamp, &'static str> {
+    let at = Timestamp::parse_rfc3339(text.trim())
+        .ok_or("must be an RFC 3339 date-time such as 2026-12-01T09:00:00Z")?;
+    if at > now {
+        Ok(at)
+    } else {
+        Err("must be in the future")
+    }
+}
+
 /// A category: non-blank, at most 64 characters.
 fn category(text: &str) -> Result<String, &'static str> {
     let text = text.trim();
@@ -113,6 +127,8 @@ pub struct PostUpdate {
     pub language: Patch<String>,
     /// Null removes it.
     pub category: Patch<String>,
+    /// An RFC 3339 time in the future schedules the draft; null unschedules it.
+    pub publish_at: Patch<String>,
     /// The `updated_at` of the version the change was based on: if the post changed since,
     /// nothing is written and the answer is [`Error::Stale`].
     pub based_on: Option<Timestamp>,
@@ -227,6 +243,20 @@ impl<S: Store> Quire<S> {
             None => Some(None),
             Some(text) => errors.check("category", category(text)).map(Some),
         };
+        let now = self.adapters.clock.now();
+        let publish_at = match draft.publish_at.as_deref() {
+            None => Some(None),
+            Some(text) => errors.check("publishAt", schedule(text, now)).map(Some),
+        };
+        // A scheduled post is a draft until its time.
+        let status = match (status, &publish_at) {
+            (Some(_), Some(Some(_))) if draft.status.as_deref() == Some("published") => {
+                errors.add("publishAt", "can't schedule a post that is published now");
+                None
+            }
+            (Some(_), Some(Some(_))) => Some(PostStatus::Draft),
+            (status, _) => status,
+        };
         let (
             Some(title),
             Some(description),
@@ -235,11 +265,20 @@ impl<S: Store> Quire<S> {
             Some(status),
             Some(language),
             Some(category),
-        ) = (title, description, body, tags, status, language, category)
+            Some(publish_at),
+        ) = (
+            title,
+            description,
+            body,
+            tags,
+            status,
+            language,
+            category,
+            publish_at,
+        )
         else {
             return Err(Error::Invalid(errors));
         };
-        let now = self.adapters.clock.now();
         let mut new = NewPost {
             slug: Slug::from_title(&title),
             title,
@@ -248,6 +287,7 @@ impl<S: Store> Quire<S> {
             tags,
             author_id: actor.user_id,
             status,
+            publish_at,
             meta: PostMeta {
                 language,
                 category,
@@ -360,6 +400,21 @@ impl<S: Store> Quire<S> {
             }
             Patch::Value(tags) => errors.check("tags", TagList::parse(&tags)),
         };
+        let publish_at = match update.publish_at {
+            Patch::Absent => None,
+            Patch::Null => Some(None),
+            Patch::Value(text) => errors
+                .check("publishAt", schedule(&text, self.adapters.clock.now()))
+                .map(Some),
+        };
+        let publishes_now = status == Some(PostStatus::Published)
+            || (status.is_none() && post.status == PostStatus::Published);
+        if matches!(publish_at, Some(Some(_))) && publishes_now {
+            errors.add(
+                "publishAt",
+                "can't schedule a published post; make it a draft to schedule it",
+            );
+        }
         errors.into_result()?;
 
         let current = self.load_post(&post, Some(actor)).await?;
@@ -387,7 +442,8 @@ impl<S: Store> Quire<S> {
                 .is_none_or(|language| *language == current.meta.language)
             && category
                 .as_ref()
-                .is_none_or(|category| *category == current.meta.category);
+                .is_none_or(|category| *category == current.meta.category)
+            && publish_at.is_none_or(|at| at == current.publish_at);
         if unchanged {
             return Ok(current);
         }
@@ -400,10 +456,12 @@ impl<S: Store> Quire<S> {
             status: status.filter(|status| *status != current.status),
             language,
             category,
+            publish_at,
             updated_at: now,
             expected_updated_at: update.based_on,
         };
-        let events = |changes: &PostChanges| self.update_events(actor, &current, changes);
+        let events =
+            |changes: &PostChanges| self.update_events(Some(actor.user_id), &current, changes);
         self.write_changes(
             post.id,
             &mut changes,
@@ -416,7 +474,12 @@ impl<S: Store> Quire<S> {
 
     /// The events of changing `current` by `changes`: `post.updated` when its content or
     /// metadata changed, `post.published` or `post.unpublished` when its status did.
-    fn update_events(&self, actor: &Actor, current: &Post, changes: &PostChanges) -> Vec<Event> {
+    fn update_events(
+        &self,
+        actor: Option<UserId>,
+        current: &Post,
+        changes: &PostChanges,
+    ) -> Vec<Event> {
         let mut post = PostData::of(current);
         let mut changed = Vec::new();
         if let Some(title) = &changes.title {
@@ -439,6 +502,9 @@ impl<S: Store> Quire<S> {
         }
         if changes.category.is_some() {
             changed.push("category");
+        }
+        if changes.publish_at.is_some() && changes.status != Some(PostStatus::Published) {
+            changed.push("publishAt");
         }
         let previous_slug = changes.slug.as_ref().map(|slug| {
             post.slug = slug.as_str().to_owned();
@@ -465,8 +531,52 @@ impl<S: Store> Quire<S> {
         }
         kinds
             .into_iter()
-            .map(|kind| self.event(Some(actor.user_id), kind))
+            .map(|kind| self.event(actor, kind))
             .collect()
+    }
+
+    /// Publishes the scheduled drafts whose time has come (at most `limit`), each through the
+    /// same write as a manual publish (its events, its counters), as the system: no acting
+    /// user. A draft changed since it was found due is left for the next round, so a post is
+    /// published once however many workers look at the same moment. Answers how many were
+    /// published.
+    ///
+    /// # Errors
+    /// A storage error; a post that could not be published is logged and left for the next
+    /// round.
+    pub async fn publish_due(&self, limit: u32) -> Result<usize> {
+        let now = self.adapters.clock.now();
+        let mut published = 0;
+        for id in self.store.due_posts(now, limit).await? {
+            let Some(current) = self.store.post(id, None).await? else {
+                continue;
+            };
+            if current.status != PostStatus::Draft || current.publish_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            let changes = PostChanges {
+                slug: None,
+                title: None,
+                description: None,
+                body: None,
+                tags: None,
+                status: Some(PostStatus::Published),
+                language: None,
+                category: None,
+                publish_at: Some(None),
+                updated_at: now.after(current.updated_at),
+                expected_updated_at: Some(current.updated_at),
+            };
+            let events = self.update_events(None, &current, &changes);
+            match self.store.update_post(id, &changes, &events).await {
+                Ok(()) => published += 1,
+                Err(Error::Stale(_) | Error::NotFound(_)) => {}
+                Err(error) => {
+                    tracing::warn!(post = %id, %error, "publishing a scheduled post failed");
+                }
+            }
+        }
+        Ok(published)
     }
 
     /// Writes a post's changes with the events `events` makes of them; with a new slug

@@ -159,6 +159,11 @@ impl<S: Store> PostNode<S> {
         self.post.published_at.map(|at| at.to_rfc3339())
     }
 
+    /// When a scheduled draft will be published; null when it is not scheduled.
+    async fn publish_at(&self) -> Option<String> {
+        self.post.publish_at.map(|at| at.to_rfc3339())
+    }
+
     async fn created_at(&self) -> String {
         self.post.created_at.to_rfc3339()
     }

@@ -144,6 +144,7 @@ pub(crate) async fn update<S: Store>(
         status: Patch::Absent,
         language: Patch::Absent,
         category: Patch::Absent,
+        publish_at: Patch::Absent,
         based_on: None,
     };
     let post = state

@@ -51,6 +51,9 @@ pub(crate) struct PostRepr {
     published_at: Option<String>,
     language: Option<String>,
     category: Option<String>,
+    /// When a scheduled draft will be published; `null` when it is not scheduled.
+    #[schema(format = DateTime)]
+    publish_at: Option<String>,
     author: AuthorRepr,
     favorites_count: i64,
     favorited: bool,
@@ -77,6 +80,7 @@ impl From<&Post> for PostRepr {
             published_at: message.published_at,
             language: message.language,
             category: message.category,
+            publish_at: message.publish_at,
             author: AuthorRepr {
                 user_id: author.user_id,
                 username: author.username,
@@ -305,7 +309,7 @@ pub(crate) async fn get<S: Store>(
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct NewPost {
     #[schema(required = true, nullable = false)]
     title: Option<String>,
@@ -318,6 +322,9 @@ pub(crate) struct NewPost {
     status: Option<String>,
     language: Option<String>,
     category: Option<String>,
+    /// An RFC 3339 time in the future: the post is a draft until then, and published then.
+    #[schema(format = DateTime)]
+    publish_at: Option<String>,
 }
 
 /// `POST /api/v1/posts`: 201 with the post's `Location`.
@@ -355,6 +362,7 @@ pub(crate) async fn create<S: Store>(
                 status: input.status,
                 language: input.language,
                 category: input.category,
+                publish_at: input.publish_at,
             };
             let post = state.quire.create_post(&actor, draft).await?;
             let path = format!("/api/v1/posts/{}", post.id);
@@ -373,6 +381,7 @@ pub(crate) async fn create<S: Store>(
 /// kept). The read-only fields of a post's representation (`postId`, `slug`, `author`,
 /// counts, times) are ignored, so a representation read with GET can be changed and PUT back.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct PostReplacement {
     #[schema(required = true, nullable = false)]
     title: Option<String>,
@@ -386,11 +395,14 @@ pub(crate) struct PostReplacement {
     status: Option<String>,
     language: Option<String>,
     category: Option<String>,
+    /// A time in the future schedules the draft; absent unschedules it.
+    #[schema(format = DateTime)]
+    publish_at: Option<String>,
 }
 
 /// A merge patch (RFC 7396) of a post's editable fields.
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct PostPatch {
     #[serde(default)]
     #[schema(value_type = Option<String>, nullable = false)]
@@ -414,6 +426,10 @@ pub(crate) struct PostPatch {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     category: Field<String>,
+    /// A time in the future schedules the draft; null unschedules it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    publish_at: Field<String>,
 }
 
 /// Applies `update` to post `id` if `If-Match` still names the caller's copy.
@@ -477,6 +493,7 @@ pub(crate) async fn replace<S: Store>(
             status: input.status.map_or(Patch::Absent, Patch::Value),
             language: input.language.map_or(Patch::Null, Patch::Value),
             category: input.category.map_or(Patch::Null, Patch::Value),
+            publish_at: input.publish_at.map_or(Patch::Null, Patch::Value),
             based_on: None,
         })
     })
@@ -519,6 +536,7 @@ pub(crate) async fn patch<S: Store>(
             },
             language: input.language.into(),
             category: input.category.into(),
+            publish_at: input.publish_at.into(),
             status: input.status.into(),
             based_on: None,
         })
@@ -611,6 +629,7 @@ impl Wire for PostRepr {
             published_at: self.published_at.clone(),
             language: self.language.clone(),
             category: self.category.clone(),
+            publish_at: self.publish_at.clone(),
             author: Some(self.author.proto()),
             favorites_count: self.favorites_count,
             favorited: self.favorited,
@@ -664,6 +683,7 @@ impl FromWire for NewPost {
             status: message.status,
             language: message.language,
             category: message.category,
+            publish_at: message.publish_at,
         }
     }
 }
@@ -679,6 +699,7 @@ impl FromWire for PostReplacement {
             status: message.status,
             language: message.language,
             category: message.category,
+            publish_at: message.publish_at,
         }
     }
 }

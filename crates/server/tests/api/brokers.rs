@@ -37,15 +37,15 @@ fn through(url: &str, proxy: &Proxy) -> String {
 
 /// One event row of an outbox: its seq, id, type and aggregate (`type/id`).
 #[derive(Debug, Clone)]
-struct Recorded {
-    seq: i64,
-    id: String,
-    kind: String,
-    subject: String,
+pub(crate) struct Recorded {
+    pub(crate) seq: i64,
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) subject: String,
 }
 
 /// Every event in the outbox of the database at `url`, in seq order.
-async fn outbox(url: &str) -> Vec<Recorded> {
+pub(crate) async fn outbox(url: &str) -> Vec<Recorded> {
     use sqlx::Connection;
     const SQL: &str = "SELECT seq, id, type, aggregate_type, aggregate_id FROM outbox ORDER BY seq";
     let rows: Vec<(i64, String, String, String, i64)> = if url.starts_with("sqlite:") {

@@ -156,6 +156,7 @@ on_both_engines! {
             status: None,
             language: None,
             category: None,
+            publish_at: None,
             updated_at: read.updated_at,
             expected_updated_at: Some(read.updated_at),
         };

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use quire_core::roles::Roles;
 use quire_core::service::{Quire, Registration};
+use quire_server::app::ProcessRole;
 use quire_server::config::Secret;
 use quire_server::{Application, Config};
 use quire_storage::Db;
@@ -237,7 +238,12 @@ impl TestApp {
 
     /// Starts the application with `config` (built from `env.config()`) in `env`.
     pub async fn spawn_with(config: Config, env: TestEnv) -> Self {
-        let app = Application::build(config)
+        Self::spawn_as(config, env, ProcessRole::All).await
+    }
+
+    /// Like [`TestApp::spawn_with`], running only what `role` says (`Api`: no workers).
+    pub async fn spawn_as(config: Config, env: TestEnv, role: ProcessRole) -> Self {
+        let app = Application::build_traced(config, None, role)
             .await
             .expect("application builds");
         let address = app.local_addr().unwrap();

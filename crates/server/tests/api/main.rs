@@ -24,6 +24,7 @@ mod protobuf;
 mod proxy;
 mod queries;
 mod rights;
+mod scheduling;
 mod storage;
 mod traces;
 mod users;

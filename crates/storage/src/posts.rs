@@ -1,6 +1,6 @@
 //! Posts, their tags, favorites, and the counters that lists report.
 
-use quire_core::events::Event;
+use quire_core::events::{DomainEvent, Event};
 use quire_core::ids::{PostId, UserId};
 use quire_core::model::{
     KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostPage,
@@ -328,7 +328,23 @@ impl Db {
             self.count_favoriters(&mut tx, &mut tally, id, delta)
                 .await?;
         }
-        self.record(&mut tx, events).await?;
+        if flips {
+            self.record(&mut tx, events).await?;
+        } else {
+            // Another writer changed the status first (two publishes of one draft at once):
+            // this change publishes nothing, so it tells nothing of publishing.
+            let unflipped: Vec<Event> = events
+                .iter()
+                .filter(|event| {
+                    !matches!(
+                        event.kind,
+                        DomainEvent::PostPublished(_) | DomainEvent::PostUnpublished(_)
+                    )
+                })
+                .cloned()
+                .collect();
+            self.record(&mut tx, &unflipped).await?;
+        }
         self.apply_tally(&mut tx, &tally).await?;
         self.commit(tx).await
     }

@@ -188,3 +188,24 @@ fn documented_schemas() -> BTreeMap<String, Value> {
     }
     schemas
 }
+
+on_both_engines! {
+    async fn publishing_one_draft_many_times_at_once_tells_it_once(engine: Engine) {
+        let env = crate::helpers::TestEnv::new(engine).await;
+        let database = env.database_url();
+        let app = TestApp::spawn_in(env).await;
+        let author = app.register("racer").await;
+        let draft = app.create_draft(&author, "Raced").await;
+        let id = draft["postId"].as_i64().unwrap();
+        let publishes = (0..8).map(|_| app.set_status(&author, id, "published"));
+        futures::future::join_all(publishes).await;
+        let told = crate::brokers::outbox(&database)
+            .await
+            .iter()
+            .filter(|row| row.kind == "post.published" && row.subject == format!("post/{id}"))
+            .count();
+        assert_eq!(told, 1, "eight publishes of one draft, one post.published");
+        let listed = app.get("/api/articles?author=racer", None).await.body;
+        assert_eq!(listed["articlesCount"], 1, "and one published post counted");
+    }
+}

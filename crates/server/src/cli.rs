@@ -30,8 +30,9 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API, and run the workers beside it unless `--role api` (the default).
     Serve(ServeArgs),
-    /// Run the workers only (the event relay), for deployments that scale API instances and
-    /// workers apart. Any number may run: one relays at a time, the others stand by.
+    /// Run the workers only (the event relay, the scheduler), for deployments that scale API
+    /// instances and workers apart. Any number may run: one works at a time per job, the
+    /// others stand by.
     Worker,
     /// Apply pending database migrations and exit.
     Migrate,

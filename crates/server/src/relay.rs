@@ -14,12 +14,12 @@ use tokio::time::{Instant, sleep, timeout};
 
 use crate::adapters::OsRandom;
 use crate::config::EventsSection;
+use crate::workers::{Leased, stopped_within};
 
 /// The lease the relay holds.
 pub const LEASE: &str = "relay";
 
-/// The longest one step (a batch, a lease renewal, a prune) may take before it counts as
-/// failed.
+/// The longest one step (a batch, a prune) may take before it counts as failed.
 const STEP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The longest wait between tries while the bus or the database fails.
@@ -27,6 +27,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How often the leader prunes sent events and reports the backlog.
 const HOUSEKEEPING: Duration = Duration::from_secs(5);
+
+/// How long the relay, woken by a commit, waits for more before reading the outbox.
+const GATHER: Duration = Duration::from_millis(20);
 
 /// Rows deleted per prune.
 const PRUNE_LIMIT: u32 = 5_000;
@@ -48,82 +51,6 @@ impl From<&EventsSection> for RelayOptions {
             lease: Duration::from_millis(events.relay_lease_millis.max(100)),
             retention: Duration::from_secs(events.retention_hours.saturating_mul(3600)),
         }
-    }
-}
-
-/// This process's name as a lease holder: unique per process run.
-pub fn holder_name() -> String {
-    format!("{}-{}", std::process::id(), OsRandom.token(8))
-}
-
-/// A job that one process at a time runs: held through a lease in the database that the
-/// holder renews every third of its length, taken over by a standby once it expires.
-pub(crate) struct Leased {
-    name: &'static str,
-    holder: String,
-    ttl_millis: i64,
-    /// How long the holder may work before renewing.
-    pub(crate) renew_every: Duration,
-    leading: bool,
-}
-
-impl Leased {
-    pub(crate) fn new(name: &'static str, lease: Duration) -> Self {
-        Self {
-            name,
-            holder: holder_name(),
-            ttl_millis: i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
-            // Renew well before the lease runs out, so a slow round never lets it lapse.
-            renew_every: lease / 3,
-            leading: false,
-        }
-    }
-
-    /// Takes or renews the lease; answers whether this process holds it (a database that
-    /// cannot answer in time means it does not).
-    pub(crate) async fn hold(&mut self, quire: &Quire<Db>) -> bool {
-        let acquired = matches!(
-            timeout(
-                STEP_DEADLINE,
-                quire.acquire_lease(self.name, &self.holder, self.ttl_millis)
-            )
-            .await,
-            Ok(Ok(true))
-        );
-        if acquired != self.leading {
-            self.leading = acquired;
-            let (job, holder) = (self.name, &self.holder);
-            if acquired {
-                tracing::info!(job, %holder, "this process now runs the job");
-            } else {
-                tracing::info!(job, %holder, "another process runs the job; standing by");
-            }
-        }
-        metrics::gauge!("quire_worker_leader", "job" => self.name).set(if acquired {
-            1.0
-        } else {
-            0.0
-        });
-        acquired
-    }
-
-    /// Gives the lease up, if held, so a standby need not wait for it to expire.
-    pub(crate) async fn release(&mut self, quire: &Quire<Db>) {
-        if !self.leading {
-            return;
-        }
-        let (job, holder) = (self.name, &self.holder);
-        match timeout(
-            Duration::from_secs(1),
-            quire.release_lease(self.name, holder),
-        )
-        .await
-        {
-            Ok(Ok(())) => tracing::info!(job, %holder, "stopped and gave up the lease"),
-            _ => tracing::warn!(job, %holder, "stopped; the lease lapses on its own"),
-        }
-        self.leading = false;
-        metrics::gauge!("quire_worker_leader", "job" => self.name).set(0.0);
     }
 }
 
@@ -197,7 +124,11 @@ pub async fn run(quire: Quire<Db>, options: RelayOptions, mut stop: watch::Recei
                 continue;
             }
             tokio::select! {
-                () = wake => {}
+                () = wake => {
+                    // Under load, let the commits of the next few milliseconds join this one:
+                    // one round (a read and a mark) per batch rather than per write.
+                    sleep(GATHER).await;
+                }
                 () = sleep(options.poll) => {}
                 _ = stop.changed() => break,
             }
@@ -240,14 +171,6 @@ fn backoff(failures: u32) -> Duration {
     OsRandom.fill(&mut random);
     let fraction = f64::from(u16::from_le_bytes(random)) / f64::from(u16::MAX);
     ceiling.mul_f64(fraction.max(0.1))
-}
-
-/// Waits `wait`; answers true if told to stop meanwhile.
-pub(crate) async fn stopped_within(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
-    tokio::select! {
-        () = sleep(wait) => *stop.borrow(),
-        changed = stop.changed() => changed.is_err() || *stop.borrow(),
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use quire_storage::Db;
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
 
-use crate::relay::{Leased, stopped_within};
+use crate::workers::{Leased, stopped_within};
 
 /// The lease the scheduler holds.
 pub const LEASE: &str = "scheduler";

@@ -3,13 +3,19 @@
 
 use std::time::Duration;
 
+use quire_core::ports::Random;
 use quire_core::service::Quire;
 use quire_storage::Db;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::{sleep, timeout};
 
+use crate::adapters::OsRandom;
 use crate::relay::{self, RelayOptions};
 use crate::scheduler;
+
+/// The longest taking or renewing a lease may take; past it, the process does not hold it.
+const LEASE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The running workers.
 pub struct Workers {
@@ -45,5 +51,89 @@ impl Workers {
                 );
             }
         }
+    }
+}
+
+/// This process's name as a lease holder: unique per process run.
+pub(crate) fn holder_name() -> String {
+    format!("{}-{}", std::process::id(), OsRandom.token(8))
+}
+
+/// A job that one process at a time runs: held through a lease in the database that the
+/// holder renews every third of its length, taken over by a standby once it expires.
+pub(crate) struct Leased {
+    name: &'static str,
+    holder: String,
+    ttl_millis: i64,
+    /// How long the holder may work before renewing.
+    pub(crate) renew_every: Duration,
+    leading: bool,
+}
+
+impl Leased {
+    pub(crate) fn new(name: &'static str, lease: Duration) -> Self {
+        Self {
+            name,
+            holder: holder_name(),
+            ttl_millis: i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
+            // Renew well before the lease runs out, so a slow round never lets it lapse.
+            renew_every: lease / 3,
+            leading: false,
+        }
+    }
+
+    /// Takes or renews the lease; answers whether this process holds it (a database that
+    /// cannot answer in time means it does not).
+    pub(crate) async fn hold(&mut self, quire: &Quire<Db>) -> bool {
+        let acquired = matches!(
+            timeout(
+                LEASE_DEADLINE,
+                quire.acquire_lease(self.name, &self.holder, self.ttl_millis)
+            )
+            .await,
+            Ok(Ok(true))
+        );
+        if acquired != self.leading {
+            self.leading = acquired;
+            let (job, holder) = (self.name, &self.holder);
+            if acquired {
+                tracing::info!(job, %holder, "this process now runs the job");
+            } else {
+                tracing::info!(job, %holder, "another process runs the job; standing by");
+            }
+        }
+        metrics::gauge!("quire_worker_leader", "job" => self.name).set(if acquired {
+            1.0
+        } else {
+            0.0
+        });
+        acquired
+    }
+
+    /// Gives the lease up, if held, so a standby need not wait for it to expire.
+    pub(crate) async fn release(&mut self, quire: &Quire<Db>) {
+        if !self.leading {
+            return;
+        }
+        let (job, holder) = (self.name, &self.holder);
+        match timeout(
+            Duration::from_secs(1),
+            quire.release_lease(self.name, holder),
+        )
+        .await
+        {
+            Ok(Ok(())) => tracing::info!(job, %holder, "stopped and gave up the lease"),
+            _ => tracing::warn!(job, %holder, "stopped; the lease lapses on its own"),
+        }
+        self.leading = false;
+        metrics::gauge!("quire_worker_leader", "job" => self.name).set(0.0);
+    }
+}
+
+/// Waits `wait`; answers true if told to stop meanwhile.
+pub(crate) async fn stopped_within(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
+    tokio::select! {
+        () = sleep(wait) => *stop.borrow(),
+        changed = stop.changed() => changed.is_err() || *stop.borrow(),
     }
 }

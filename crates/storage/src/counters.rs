@@ -19,6 +19,20 @@ use crate::db::{Db, Tx};
 use crate::error::db_error;
 use crate::sql::{Sql, on_tx};
 
+/// PostgreSQL's [`ADD`]: each `{counter, subject, delta}` of the JSON array `$1` added to the
+/// slot of this connection, in (counter, subject) order.
+macro_rules! add_to_slots_pg {
+    () => {
+        "INSERT INTO counter_slots (counter, subject, slot, value) \
+         SELECT d.counter, d.subject, mod(pg_backend_pid(), 16), d.delta \
+         FROM json_to_recordset($1::json) AS d (counter TEXT, subject BIGINT, delta BIGINT) \
+         ORDER BY d.counter, d.subject \
+         ON CONFLICT (counter, subject, slot) \
+         DO UPDATE SET value = counter_slots.value + excluded.value"
+    };
+}
+pub(crate) use add_to_slots_pg;
+
 /// Adds each `{counter, subject, delta}` of a JSON array to this connection's slot.
 const ADD: Sql = Sql {
     sqlite: "INSERT INTO counter_slots (counter, subject, slot, value) \
@@ -26,12 +40,7 @@ const ADD: Sql = Sql {
              json_extract(value, '$.delta') FROM json_each($1) WHERE true \
              ON CONFLICT (counter, subject, slot) \
              DO UPDATE SET value = counter_slots.value + excluded.value",
-    pg: "INSERT INTO counter_slots (counter, subject, slot, value) \
-         SELECT d.counter, d.subject, mod(pg_backend_pid(), 16), d.delta \
-         FROM json_to_recordset($1::json) AS d (counter TEXT, subject BIGINT, delta BIGINT) \
-         ORDER BY d.counter, d.subject \
-         ON CONFLICT (counter, subject, slot) \
-         DO UPDATE SET value = counter_slots.value + excluded.value",
+    pg: add_to_slots_pg!(),
 };
 
 /// Forgets a counter whose subject is gone.
@@ -101,7 +110,7 @@ impl Tally {
     }
 
     /// The changes that change something, as the JSON array [`ADD`] reads, in lock order.
-    fn json(&self) -> Result<Option<String>> {
+    pub(crate) fn json(&self) -> Result<Option<String>> {
         #[derive(serde::Serialize)]
         struct Delta {
             counter: &'static str,

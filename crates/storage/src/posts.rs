@@ -247,12 +247,11 @@ impl Db {
         let id = PostId::new(id);
         self.fault(Fault::BetweenPostAndTags)?;
         let tags = self.attach_tags(&mut tx, id, &post.tags).await?;
-        self.record(&mut tx, &record(&id)).await?;
+        let mut tally = Tally::default();
         if published {
-            let mut tally = Tally::default();
             count_post(&mut tally, post.author_id, &tags, 1);
-            self.apply_tally(&mut tx, &tally).await?;
         }
+        self.record_and_count(&mut tx, &record(&id), &tally).await?;
         self.commit(tx).await?;
         Ok(id)
     }
@@ -329,7 +328,7 @@ impl Db {
                 .await?;
         }
         if flips {
-            self.record(&mut tx, events).await?;
+            self.record_and_count(&mut tx, events, &tally).await?;
         } else {
             // Another writer changed the status first (two publishes of one draft at once):
             // this change publishes nothing, so it tells nothing of publishing.
@@ -343,9 +342,8 @@ impl Db {
                 })
                 .cloned()
                 .collect();
-            self.record(&mut tx, &unflipped).await?;
+            self.record_and_count(&mut tx, &unflipped, &tally).await?;
         }
-        self.apply_tally(&mut tx, &tally).await?;
         self.commit(tx).await
     }
 
@@ -377,8 +375,7 @@ impl Db {
             sqlx::query(sql).bind(id.get()).execute(ex).await.map(drop)
         })
         .map_err(db_error)?;
-        self.record(&mut tx, events).await?;
-        self.apply_tally(&mut tx, &tally).await?;
+        self.record_and_count(&mut tx, events, &tally).await?;
         self.forget_counter(&mut tx, Counter::PostFavorites(id))
             .await?;
         self.commit(tx).await
@@ -398,8 +395,8 @@ impl Db {
         Ok(status.map(|status| status == PostStatus::Published.as_str()))
     }
 
-    /// Counts a favorite added (`delta` 1) or removed (-1): for the post, and for the user if
-    /// the post is published.
+    /// Counts a favorite added (`delta` 1) or removed (-1), for the post, and for the user if
+    /// the post is published; and records `events` with it.
     async fn count_favorite(
         &self,
         tx: &mut Tx,
@@ -407,13 +404,14 @@ impl Db {
         post: PostId,
         published: bool,
         delta: i64,
+        events: &[Event],
     ) -> Result<()> {
         let mut tally = Tally::default();
         tally.add(Counter::PostFavorites(post), delta);
         if published {
             tally.add(Counter::UserFavorites(user), delta);
         }
-        self.apply_tally(tx, &tally).await
+        self.record_and_count(tx, events, &tally).await
     }
 
     async fn favorite_once(
@@ -439,8 +437,7 @@ impl Db {
         })
         .map_err(|error| db_error_or_gone(error, Resource::Post))?;
         if added == 1 {
-            self.record(&mut tx, events).await?;
-            self.count_favorite(&mut tx, user, post, published, 1)
+            self.count_favorite(&mut tx, user, post, published, 1, events)
                 .await?;
         }
         self.commit(tx).await
@@ -461,8 +458,7 @@ impl Db {
         })
         .map_err(db_error)?;
         if removed == 1 {
-            self.record(&mut tx, events).await?;
-            self.count_favorite(&mut tx, user, post, published, -1)
+            self.count_favorite(&mut tx, user, post, published, -1, events)
                 .await?;
         }
         self.commit(tx).await

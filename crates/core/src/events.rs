@@ -15,7 +15,8 @@ use crate::time::Timestamp;
 use crate::values::TagList;
 
 /// The version of every event type's `data` schema. A change that removes or retypes a field
-/// gets a new version; adding an optional field does not.
+/// gets a new version; adding an optional field does not, and readers ignore fields they do
+/// not know (a worker of the previous release relays what a newer API instance recorded).
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The CloudEvents `source` of every event quire emits.
@@ -96,7 +97,7 @@ impl Aggregate {
 
 /// A post as a consumer needs it without calling back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct PostData {
     pub id: i64,
     pub slug: String,
@@ -155,7 +156,7 @@ pub fn tag_names(tags: &TagList) -> Vec<String> {
 
 /// A post changed: what it is now, and its slug before if the change moved it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct PostUpdatedData {
     pub post: PostData,
     /// Which fields the change set (`title`, `description`, `body`, `tags`, `language`,
@@ -167,7 +168,7 @@ pub struct PostUpdatedData {
 
 /// A comment as a consumer needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct CommentData {
     pub id: i64,
     pub post_id: i64,
@@ -197,7 +198,7 @@ impl CommentData {
 
 /// An account as a consumer needs it; no email or other private data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct UserData {
     pub id: i64,
     pub username: String,
@@ -227,7 +228,7 @@ impl UserData {
 
 /// A follow between two users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct FollowData {
     pub follower_id: i64,
     pub followee_id: i64,
@@ -235,7 +236,7 @@ pub struct FollowData {
 
 /// A user's favorite of a post.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct FavoriteData {
     pub user_id: i64,
     pub post_id: i64,

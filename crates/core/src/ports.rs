@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::error::{AuthProblem, Result};
-use crate::events::Event;
+use crate::events::{Event, PostData};
 use crate::ids::{CommentId, PostId, UserId};
 use crate::model::{
     Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage, KeysetRequest,
@@ -123,11 +123,13 @@ pub trait PostStore {
         slug: &Slug,
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<Option<Post>>> + Send;
+    /// Writes `changes` and records the events `record` makes of the post as the write left
+    /// it (read inside the write's transaction, so concurrent changes cannot mix into it).
     fn update_post(
         &self,
         id: PostId,
         changes: &PostChanges,
-        events: &[Event],
+        record: Record<'_, PostData>,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Removes the post with its tags, favorites and comments.
     /// With `expected_updated_at`, deletes only if the post is still that version, else

@@ -1,7 +1,9 @@
 //! Events on RabbitMQ (AMQP 0-9-1): the relay publishes each event to the durable topic
-//! exchange [`EXCHANGE`] with its type as routing key, as a persistent message whose
+//! exchange [`EXCHANGE`] with its type as routing key, as a persistent, mandatory message whose
 //! `message_id` is the event id, on a channel in confirm mode; a publication counts only once
-//! the broker confirmed it. Every process hears every event through a queue of its own
+//! the broker confirmed it stored it. The durable queue [`QUEUE`] is bound to every event (and
+//! keeps each [`KEPT_MILLIS`]), so an event is stored even before any consumer binds a queue
+//! of its own: a broker confirms, without storing, a message that no queue takes. Every process hears every event through a queue of its own
 //! (exclusive, deleted with its connection) bound to `#`.
 //!
 //! A broker that goes away is reconnected to on the next publication and, for hearing, by a
@@ -15,7 +17,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
@@ -25,6 +27,13 @@ use tokio::sync::Mutex;
 
 /// The durable topic exchange quire publishes to.
 pub const EXCHANGE: &str = "quire.events";
+
+/// The durable queue that takes every event, for consumers that read quire's events at their
+/// own pace (as JetStream's stream does).
+pub const QUEUE: &str = "quire.events";
+
+/// How long [`QUEUE`] keeps an event nobody read: 7 days, as the JetStream stream.
+pub const KEPT_MILLIS: u32 = 7 * 24 * 3600 * 1000;
 
 /// How long connecting, or a batch waiting for its confirms, may take.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -75,6 +84,27 @@ async fn open(url: &str) -> Result<(Connection, Channel), String> {
                     durable: true,
                     ..ExchangeDeclareOptions::default()
                 },
+                FieldTable::default(),
+            )
+            .await?;
+        let mut kept = FieldTable::default();
+        kept.insert("x-message-ttl".into(), AMQPValue::LongUInt(KEPT_MILLIS));
+        channel
+            .queue_declare(
+                QUEUE.into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                kept,
+            )
+            .await?;
+        channel
+            .queue_bind(
+                QUEUE.into(),
+                EXCHANGE.into(),
+                "#".into(),
+                QueueBindOptions::default(),
                 FieldTable::default(),
             )
             .await?;
@@ -183,7 +213,10 @@ impl EventBus for AmqpEvents {
                     .basic_publish(
                         EXCHANGE.into(),
                         event.kind.type_name().into(),
-                        BasicPublishOptions::default(),
+                        BasicPublishOptions {
+                            mandatory: true,
+                            ..BasicPublishOptions::default()
+                        },
                         &event.to_json(),
                         properties,
                     )
@@ -199,7 +232,11 @@ impl EventBus for AmqpEvents {
             let mut confirmed = 0;
             for confirm in confirms {
                 match tokio::time::timeout(DEADLINE, confirm).await {
-                    Ok(Ok(Confirmation::Ack(_))) => confirmed += 1,
+                    Ok(Ok(Confirmation::Ack(None))) => confirmed += 1,
+                    Ok(Ok(Confirmation::Ack(Some(_)))) => {
+                        failure.get_or_insert_with(|| "no queue took the event".to_owned());
+                        break;
+                    }
                     Ok(Ok(other)) => {
                         failure.get_or_insert_with(|| format!("the broker answered {other:?}"));
                         break;

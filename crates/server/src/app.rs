@@ -147,6 +147,15 @@ impl Application {
         role: ProcessRole,
     ) -> anyhow::Result<Self> {
         crate::metrics::install();
+        if role == ProcessRole::Api
+            && config.events.nats_url.is_none()
+            && config.events.amqp_url.is_none()
+        {
+            tracing::warn!(
+                "serving the API without workers and without NATS or RabbitMQ: this process's \
+                 subscriptions and streams hear no events; set QUIRE_NATS_URL or QUIRE_AMQP_URL"
+            );
+        }
         let quire = build_core(&config).await?;
         let draining = Arc::new(AtomicBool::new(false));
         let http = HttpConfig {

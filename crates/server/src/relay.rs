@@ -19,9 +19,6 @@ use crate::workers::{Leased, stopped_within};
 /// The lease the relay holds.
 pub const LEASE: &str = "relay";
 
-/// The longest one step (a batch, a prune) may take before it counts as failed.
-const STEP_DEADLINE: Duration = Duration::from_secs(10);
-
 /// The longest wait between tries while the bus or the database fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -81,10 +78,13 @@ pub async fn run(quire: Quire<Db>, options: RelayOptions, mut stop: watch::Recei
             }
             if last_housekeeping.is_none_or(|at| at.elapsed() >= HOUSEKEEPING) {
                 last_housekeeping = Some(Instant::now());
-                housekeeping(&quire, &options).await;
+                housekeeping(&quire, &options, renew_every).await;
+                // One step per turn: a step starts within the renewal window and ends within
+                // a third of the lease, so the lease never runs out under a step.
+                continue;
             }
             let wake = quire.outbox_recorded();
-            let round = timeout(STEP_DEADLINE, quire.relay_batch(options.batch)).await;
+            let round = timeout(renew_every, quire.relay_batch(options.batch)).await;
             let (full, failed) = match round {
                 Ok(Ok(relayed)) => {
                     if relayed.sent > 0 {
@@ -106,7 +106,7 @@ pub async fn run(quire: Quire<Db>, options: RelayOptions, mut stop: watch::Recei
                     (false, true)
                 }
                 Err(_) => {
-                    tracing::warn!(deadline = ?STEP_DEADLINE, "a relay round ran past its deadline");
+                    tracing::warn!(deadline = ?renew_every, "a relay round ran past its deadline");
                     (false, true)
                 }
             };
@@ -138,27 +138,26 @@ pub async fn run(quire: Quire<Db>, options: RelayOptions, mut stop: watch::Recei
     metrics::gauge!("quire_relay_leader").set(0.0);
 }
 
-/// Prunes sent events past the retention period and reports the backlog.
-async fn housekeeping(quire: &Quire<Db>, options: &RelayOptions) {
+/// Prunes sent events past the retention period and reports the backlog, within `deadline`.
+async fn housekeeping(quire: &Quire<Db>, options: &RelayOptions, deadline: Duration) {
     let retention = i64::try_from(options.retention.as_millis()).unwrap_or(i64::MAX);
-    match timeout(
-        STEP_DEADLINE,
-        quire.prune_sent_events(retention, PRUNE_LIMIT),
-    )
-    .await
-    {
-        Ok(Ok(pruned)) if pruned > 0 => tracing::debug!(pruned, "pruned sent events"),
-        Ok(Ok(_)) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "pruning sent events failed"),
-        Err(_) => tracing::warn!("pruning sent events ran past its deadline"),
-    }
-    if let Ok(Ok(backlog)) = timeout(STEP_DEADLINE, quire.outbox_backlog()).await {
-        metrics::gauge!("quire_outbox_pending").set(backlog.pending as f64);
-        let now = quire.now().as_millis();
-        let age = backlog.oldest.map_or(0.0, |oldest| {
-            (now - oldest.as_millis()).max(0) as f64 / 1000.0
-        });
-        metrics::gauge!("quire_outbox_oldest_pending_seconds").set(age);
+    let steps = async {
+        match quire.prune_sent_events(retention, PRUNE_LIMIT).await {
+            Ok(pruned) if pruned > 0 => tracing::debug!(pruned, "pruned sent events"),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "pruning sent events failed"),
+        }
+        if let Ok(backlog) = quire.outbox_backlog().await {
+            metrics::gauge!("quire_outbox_pending").set(backlog.pending as f64);
+            let now = quire.now().as_millis();
+            let age = backlog.oldest.map_or(0.0, |oldest| {
+                (now - oldest.as_millis()).max(0) as f64 / 1000.0
+            });
+            metrics::gauge!("quire_outbox_oldest_pending_seconds").set(age);
+        }
+    };
+    if timeout(deadline, steps).await.is_err() {
+        tracing::warn!(?deadline, "the relay's housekeeping ran past its deadline");
     }
 }
 

@@ -21,9 +21,6 @@ pub const TICK: Duration = Duration::from_millis(250);
 /// Posts published per round at most.
 const BATCH: u32 = 64;
 
-/// The longest a round may take.
-const ROUND_DEADLINE: Duration = Duration::from_secs(10);
-
 /// Runs the scheduler until `stop` turns true, holding its lease for `lease` at a time.
 pub async fn run(quire: Quire<Db>, lease: Duration, mut stop: watch::Receiver<bool>) {
     let mut lease = Leased::new(LEASE, lease);
@@ -39,7 +36,8 @@ pub async fn run(quire: Quire<Db>, lease: Duration, mut stop: watch::Receiver<bo
         }
         let renewed = Instant::now();
         while renewed.elapsed() < lease.renew_every {
-            match timeout(ROUND_DEADLINE, quire.publish_due(BATCH)).await {
+            // A round ends within a third of the lease, so the lease never runs out under it.
+            match timeout(lease.renew_every, quire.publish_due(BATCH)).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(published)) => {
                     metrics::counter!("quire_scheduled_posts_published_total")
@@ -54,7 +52,7 @@ pub async fn run(quire: Quire<Db>, lease: Duration, mut stop: watch::Receiver<bo
                     tracing::warn!(%error, "the scheduler could not look for due posts")
                 }
                 Err(_) => {
-                    tracing::warn!(deadline = ?ROUND_DEADLINE, "a scheduler round ran past its deadline")
+                    tracing::warn!(deadline = ?lease.renew_every, "a scheduler round ran past its deadline")
                 }
             }
             if stopped_within(&mut stop, TICK).await {

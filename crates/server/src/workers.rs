@@ -14,9 +14,6 @@ use crate::adapters::OsRandom;
 use crate::relay::{self, RelayOptions};
 use crate::scheduler;
 
-/// The longest taking or renewing a lease may take; past it, the process does not hold it.
-const LEASE_DEADLINE: Duration = Duration::from_secs(5);
-
 /// The running workers.
 pub struct Workers {
     stop: watch::Sender<bool>,
@@ -87,7 +84,7 @@ impl Leased {
     pub(crate) async fn hold(&mut self, quire: &Quire<Db>) -> bool {
         let acquired = matches!(
             timeout(
-                LEASE_DEADLINE,
+                self.renew_every,
                 quire.acquire_lease(self.name, &self.holder, self.ttl_millis)
             )
             .await,

@@ -1,6 +1,6 @@
 //! Posts, their tags, favorites, and the counters that lists report.
 
-use quire_core::events::{DomainEvent, Event};
+use quire_core::events::{DomainEvent, Event, PostData};
 use quire_core::ids::{PostId, UserId};
 use quire_core::model::{
     KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostPage,
@@ -74,6 +74,21 @@ const POST_STATUS: Sql = Sql {
 
 const POST_REF: Sql = Sql::both("SELECT id, author_id, status FROM posts WHERE slug = $1");
 const POST_REF_BY_ID: Sql = Sql::both("SELECT id, author_id, status FROM posts WHERE id = $1");
+
+/// A post as events describe it, read inside the write that changed it.
+macro_rules! post_as_written {
+    ($engine:tt) => {
+        concat!(
+            "SELECT p.slug, p.title, p.author_id, p.language, p.status, p.published_at, ",
+            tag_names!($engine),
+            " FROM posts p WHERE p.id = $1"
+        )
+    };
+}
+const POST_AS_WRITTEN: Sql = Sql {
+    sqlite: post_as_written!(sqlite),
+    pg: post_as_written!(pg),
+};
 
 macro_rules! one_post {
     ($engine:tt, $key:literal) => {
@@ -256,11 +271,42 @@ impl Db {
         Ok(id)
     }
 
+    /// The post as the open write `tx` left it, as events describe it.
+    async fn post_as_written(&self, tx: &mut Tx, id: PostId) -> Result<PostData> {
+        type Row = (
+            String,
+            String,
+            i64,
+            Option<String>,
+            String,
+            Option<i64>,
+            String,
+        );
+        let (slug, title, author, language, status, published_at, tags): Row =
+            on_tx!(self, &mut *tx, POST_AS_WRITTEN, |ex, sql| {
+                sqlx::query_as(sql).bind(id.get()).fetch_one(ex).await
+            })
+            .map_err(db_error)?;
+        let mut tags: Vec<String> = serde_json::from_str(&tags)
+            .map_err(|error| Error::internal(format!("tags of post {id}: {error}")))?;
+        tags.sort();
+        Ok(PostData {
+            id: id.get(),
+            slug,
+            title,
+            author_id: author,
+            language,
+            tags,
+            status,
+            published_at: published_at.map(|at| Timestamp::from_millis(at).to_rfc3339()),
+        })
+    }
+
     async fn update_post_once(
         &self,
         id: PostId,
         changes: &PostChanges,
-        events: &[Event],
+        record: Record<'_, PostData>,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let found: Option<(i64, String, i64)> =
@@ -327,8 +373,9 @@ impl Db {
             self.count_favoriters(&mut tx, &mut tally, id, delta)
                 .await?;
         }
+        let events = record(&self.post_as_written(&mut tx, id).await?);
         if flips {
-            self.record_and_count(&mut tx, events, &tally).await?;
+            self.record_and_count(&mut tx, &events, &tally).await?;
         } else {
             // Another writer changed the status first (two publishes of one draft at once):
             // this change publishes nothing, so it tells nothing of publishing.
@@ -527,8 +574,13 @@ impl PostStore for Db {
         self.one_post(POST_BY_SLUG, Key::Slug(slug), viewer).await
     }
 
-    async fn update_post(&self, id: PostId, changes: &PostChanges, events: &[Event]) -> Result<()> {
-        self.retrying(|| self.update_post_once(id, changes, events))
+    async fn update_post(
+        &self,
+        id: PostId,
+        changes: &PostChanges,
+        record: Record<'_, PostData>,
+    ) -> Result<()> {
+        self.retrying(|| self.update_post_once(id, changes, record))
             .await
     }
 

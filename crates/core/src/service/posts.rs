@@ -2,7 +2,7 @@
 
 use super::{BLANK, Patch, Quire, required};
 use crate::error::{Error, FieldErrors, Resource, Result};
-use crate::events::{DomainEvent, Event, FavoriteData, PostData, PostUpdatedData, tag_names};
+use crate::events::{DomainEvent, Event, FavoriteData, PostData, PostUpdatedData};
 use crate::ids::{PostId, UserId};
 use crate::model::{
     KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostMeta,
@@ -460,8 +460,9 @@ impl<S: Store> Quire<S> {
             updated_at: now,
             expected_updated_at: update.based_on,
         };
-        let events =
-            |changes: &PostChanges| self.update_events(Some(actor.user_id), &current, changes);
+        let events = |changes: &PostChanges, post: &PostData| {
+            self.update_events(Some(actor.user_id), &current.slug, changes, post)
+        };
         self.write_changes(
             post.id,
             &mut changes,
@@ -472,61 +473,49 @@ impl<S: Store> Quire<S> {
         self.load_post(&post, Some(actor)).await
     }
 
-    /// The events of changing `current` by `changes`: `post.updated` when its content or
-    /// metadata changed, `post.published` or `post.unpublished` when its status did.
+    /// The events of a change: `post.updated` when `changes` set content or metadata,
+    /// `post.published` or `post.unpublished` when they set the status. `post` is the post as
+    /// the write left it, read in its transaction; `previous_slug` the slug it had before.
     fn update_events(
         &self,
         actor: Option<UserId>,
-        current: &Post,
+        previous_slug: &Slug,
         changes: &PostChanges,
+        post: &PostData,
     ) -> Vec<Event> {
-        let mut post = PostData::of(current);
         let mut changed = Vec::new();
-        if let Some(title) = &changes.title {
-            post.title = title.as_str().to_owned();
-            changed.push("title");
-        }
-        if changes.description.is_some() {
-            changed.push("description");
-        }
-        if changes.body.is_some() {
-            changed.push("body");
-        }
-        if let Some(tags) = &changes.tags {
-            post.tags = tag_names(tags);
-            changed.push("tags");
-        }
-        if let Some(language) = &changes.language {
-            post.language.clone_from(language);
-            changed.push("language");
-        }
-        if changes.category.is_some() {
-            changed.push("category");
-        }
-        if changes.publish_at.is_some() && changes.status != Some(PostStatus::Published) {
-            changed.push("publishAt");
-        }
-        let previous_slug = changes.slug.as_ref().map(|slug| {
-            post.slug = slug.as_str().to_owned();
-            changed.push("slug");
-            current.slug.as_str().to_owned()
-        });
-        if let Some(status) = changes.status {
-            post.status = status.as_str().to_owned();
-            post.published_at =
-                (status == PostStatus::Published).then(|| changes.updated_at.to_rfc3339());
+        let fields = [
+            ("title", changes.title.is_some()),
+            ("description", changes.description.is_some()),
+            ("body", changes.body.is_some()),
+            ("tags", changes.tags.is_some()),
+            ("language", changes.language.is_some()),
+            ("category", changes.category.is_some()),
+            (
+                "publishAt",
+                changes.publish_at.is_some() && changes.status != Some(PostStatus::Published),
+            ),
+            ("slug", changes.slug.is_some()),
+        ];
+        for (field, set) in fields {
+            if set {
+                changed.push(field.to_owned());
+            }
         }
         let mut kinds = Vec::new();
         if !changed.is_empty() {
             kinds.push(DomainEvent::PostUpdated(PostUpdatedData {
                 post: post.clone(),
-                changed: changed.into_iter().map(str::to_owned).collect(),
-                previous_slug,
+                changed,
+                previous_slug: changes
+                    .slug
+                    .as_ref()
+                    .map(|_| previous_slug.as_str().to_owned()),
             }));
         }
         match changes.status {
-            Some(PostStatus::Published) => kinds.push(DomainEvent::PostPublished(post)),
-            Some(PostStatus::Draft) => kinds.push(DomainEvent::PostUnpublished(post)),
+            Some(PostStatus::Published) => kinds.push(DomainEvent::PostPublished(post.clone())),
+            Some(PostStatus::Draft) => kinds.push(DomainEvent::PostUnpublished(post.clone())),
             None => {}
         }
         kinds
@@ -538,8 +527,9 @@ impl<S: Store> Quire<S> {
     /// Publishes the scheduled drafts whose time has come (at most `limit`), each through the
     /// same write as a manual publish (its events, its counters), as the system: no acting
     /// user. A draft changed since it was found due is left for the next round, so a post is
-    /// published once however many workers look at the same moment. Answers how many were
-    /// published.
+    /// published once however many workers look at the same moment. A draft whose author may
+    /// no longer publish it (deactivated, or no longer an author) stays a scheduled draft, as
+    /// the policy is checked at every act. Answers how many were published.
     ///
     /// # Errors
     /// A storage error; a post that could not be published is logged and left for the next
@@ -552,6 +542,15 @@ impl<S: Store> Quire<S> {
                 continue;
             };
             if current.status != PostStatus::Draft || current.publish_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            let author = self.store.user_by_id(current.author.id).await?;
+            let may_publish = author.is_some_and(|author| {
+                author.active
+                    && policy::may_change_post(&Actor::new(author.id, author.roles), author.id)
+            });
+            if !may_publish {
+                tracing::info!(post = %id, "a scheduled post's author may no longer publish it");
                 continue;
             }
             let changes = PostChanges {
@@ -567,8 +566,8 @@ impl<S: Store> Quire<S> {
                 updated_at: now.after(current.updated_at),
                 expected_updated_at: Some(current.updated_at),
             };
-            let events = self.update_events(None, &current, &changes);
-            match self.store.update_post(id, &changes, &events).await {
+            let record = |post: &PostData| self.update_events(None, &current.slug, &changes, post);
+            match self.store.update_post(id, &changes, &record).await {
                 Ok(()) => published += 1,
                 Err(Error::Stale(_) | Error::NotFound(_)) => {}
                 Err(error) => {
@@ -586,14 +585,17 @@ impl<S: Store> Quire<S> {
         id: PostId,
         changes: &mut PostChanges,
         base: Option<Slug>,
-        events: &(dyn Fn(&PostChanges) -> Vec<Event> + Send + Sync),
+        events: &(dyn Fn(&PostChanges, &PostData) -> Vec<Event> + Send + Sync),
     ) -> Result<()> {
         let Some(base) = base else {
-            return self.store.update_post(id, changes, &events(changes)).await;
+            let record = |post: &PostData| events(changes, post);
+            return self.store.update_post(id, changes, &record).await;
         };
         for slug in self.slug_candidates(&base) {
             changes.slug = Some(slug);
-            match self.store.update_post(id, changes, &events(changes)).await {
+            let changes = &*changes;
+            let record = |post: &PostData| events(changes, post);
+            match self.store.update_post(id, changes, &record).await {
                 Err(error) if error.is_conflict_on("slug") => continue,
                 result => return result,
             }

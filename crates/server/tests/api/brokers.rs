@@ -269,6 +269,15 @@ async fn comment_many<F: std::future::Future<Output = ()>>(
                 reply.body
             );
         }
+        // A change of one aggregate between the comments: its events must keep their order.
+        let changed = app
+            .put(
+                &format!("/api/articles/{slug}"),
+                Some(token),
+                json!({"article": {"body": format!("revision {done}")}}),
+            )
+            .await;
+        assert_eq!(changed.status, 200, "{}", changed.body);
         done += batch;
         if done >= count / 3
             && let Some(midway) = midway.take()

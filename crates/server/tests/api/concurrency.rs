@@ -160,7 +160,7 @@ on_both_engines! {
             updated_at: read.updated_at,
             expected_updated_at: Some(read.updated_at),
         };
-        let written = app.quire.store().update_post(read.id, &changes, &[]).await;
+        let written = app.quire.store().update_post(read.id, &changes, &|_| Vec::new()).await;
         assert!(matches!(written, Err(Error::Stale(_))), "{written:?}");
         let deleted = app.quire.store().delete_post(read.id, Some(read.updated_at), &[]).await;
         assert!(matches!(deleted, Err(Error::Stale(_))), "{deleted:?}");

@@ -142,9 +142,11 @@ on_both_engines! {
         for _ in 0..2 {
             app.post("/api/articles/once/favorite", Some(&reader.token), json!({})).await;
         }
-        // A comment on a post that does not exist writes nothing.
-        let missing = app.post("/api/articles/nowhere/comments", Some(&reader.token), json!({"comment": {"body": "x"}})).await;
-        assert_eq!(missing.status, 404);
+        // A registration whose insert fails (the username is taken) records nothing.
+        let taken = app
+            .post("/api/users", None, json!({"user": {"username": "liker", "email": "other@example.com", "password": "password123"}}))
+            .await;
+        assert_eq!(taken.status, 409, "{}", taken.body);
         let first = next_event(&mut events, Duration::from_secs(2)).await.unwrap();
         assert_eq!(first.kind.type_name(), "post.favorited");
         assert!(next_event(&mut events, Duration::from_millis(500)).await.is_none());

@@ -87,17 +87,15 @@ on_both_engines! {
         assert_eq!(app.get(&format!("/api/articles/{slug}"), None).await.status, StatusCode::NOT_FOUND);
         assert_eq!(app.get("/api/articles?author=planner", None).await.body["articlesCount"], 0);
 
-        // Anonymous readers keep asking: the first time they see it is at or after its time.
-        let seen = loop {
-            let asked = now_millis();
-            if status_of(&app, id, None).await == StatusCode::OK {
-                break asked;
-            }
-            assert!(asked < at.as_millis() + 3_000, "the post was not published within 3 s of its time");
+        // Anonymous readers keep asking until they see it; it was published at or after its
+        // time, by the server's own clock.
+        while status_of(&app, id, None).await != StatusCode::OK {
+            assert!(now_millis() < at.as_millis() + 5_000, "the post was not published within 5 s of its time");
             tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        assert!(seen + 50 >= at.as_millis(), "seen {} ms before its time", at.as_millis() - seen);
+        }
         let served = app.get(&format!("/api/v1/posts/{id}"), None).await.body;
+        let published_at = Timestamp::parse_rfc3339(served["publishedAt"].as_str().unwrap()).unwrap();
+        assert!(published_at >= at, "published at {published_at}, scheduled for {at}");
         assert_eq!(served["status"], "published");
         assert_eq!(served["publishAt"], Value::Null, "a published post is no longer scheduled");
         assert_eq!(app.get("/api/articles?author=planner", None).await.body["articlesCount"], 1);
@@ -166,7 +164,7 @@ async fn two_workers_publish_each_scheduled_post_exactly_once() {
     let author = a.register("twice").await;
     let mut ids = Vec::new();
     for n in 0..10 {
-        let (_, at) = in_millis(1_000 + n * 50);
+        let (_, at) = in_millis(3_000 + n * 50);
         let (status, post) = create(
             if n % 2 == 0 { &a } else { &b },
             &author,
@@ -176,9 +174,19 @@ async fn two_workers_publish_each_scheduled_post_exactly_once() {
         assert_eq!(status, StatusCode::CREATED, "{post}");
         ids.push(post["postId"].as_i64().unwrap());
     }
-    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    for &id in &ids {
+        while status_of(&a, id, None).await != StatusCode::OK {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "post {id} was not published"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Both schedulers have had every chance to publish twice.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     for id in ids {
-        assert_eq!(status_of(&a, id, None).await, StatusCode::OK);
         assert_eq!(
             published_events(&database, id).await,
             1,
@@ -195,10 +203,11 @@ async fn a_worker_that_was_down_at_the_time_publishes_when_it_returns() {
     let config = env.config();
     let app = TestApp::spawn_as(config.clone(), env, ProcessRole::Api).await;
     let author = app.register("patient").await;
-    let (_, at) = in_millis(500);
-    let (_, post) = create(&app, &author, json!({"publishAt": at})).await;
+    let (_, at) = in_millis(2_000);
+    let (status, post) = create(&app, &author, json!({"publishAt": at})).await;
+    assert_eq!(status, StatusCode::CREATED, "{post}");
     let id = post["postId"].as_i64().unwrap();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
     assert_eq!(
         status_of(&app, id, None).await,
         StatusCode::NOT_FOUND,
@@ -210,7 +219,7 @@ async fn a_worker_that_was_down_at_the_time_publishes_when_it_returns() {
         let _ = stopped.await;
     });
     let watch = async {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while status_of(&app, id, None).await != StatusCode::OK {
             assert!(
                 tokio::time::Instant::now() < deadline,

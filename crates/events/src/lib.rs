@@ -64,21 +64,17 @@ impl Heard {
         let _ = self.sender.send(event);
     }
 
+    /// A listener of what this process hears: it skips what it falls more than the channel's
+    /// capacity behind on, rather than holding the others up.
     pub(crate) fn listen(&self) -> EventStream {
-        listen(&self.sender)
+        Box::pin(BroadcastStream::new(self.sender.subscribe()).filter_map(
+            |received| match received {
+                Ok(event) => Some(event),
+                Err(lagged) => {
+                    tracing::warn!(%lagged, "an event listener fell behind and skipped events");
+                    None
+                }
+            },
+        ))
     }
-}
-
-/// A listener of the events this process hears: it skips what it falls more than the
-/// channel's capacity behind on, rather than holding the others up.
-fn listen(heard: &broadcast::Sender<Event>) -> EventStream {
-    Box::pin(
-        BroadcastStream::new(heard.subscribe()).filter_map(|received| match received {
-            Ok(event) => Some(event),
-            Err(lagged) => {
-                tracing::warn!(%lagged, "an event listener fell behind and skipped events");
-                None
-            }
-        }),
-    )
 }

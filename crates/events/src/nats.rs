@@ -87,22 +87,24 @@ impl NatsEvents {
 }
 
 /// Forwards every event heard on `quire.events.>` to this process's listeners, for as long as
-/// the client lives (it subscribes again by itself after a reconnection).
+/// the client lives. The client subscribes again by itself after a reconnection; a
+/// subscription that cannot be made, or that ends, is made again a second later.
 async fn hear(client: async_nats::Client, heard: crate::Heard) {
-    let mut subscriber = match client.subscribe(format!("{SUBJECT_PREFIX}.>")).await {
-        Ok(subscriber) => subscriber,
-        Err(error) => {
-            tracing::error!(%error, "cannot subscribe to quire's events on NATS");
-            return;
-        }
-    };
-    while let Some(message) = subscriber.next().await {
-        match Event::from_json(&message.payload) {
-            Ok(event) => {
-                heard.tell(event);
+    loop {
+        match client.subscribe(format!("{SUBJECT_PREFIX}.>")).await {
+            Ok(mut subscriber) => {
+                while let Some(message) = subscriber.next().await {
+                    match Event::from_json(&message.payload) {
+                        Ok(event) => heard.tell(event),
+                        Err(error) => {
+                            tracing::warn!(%error, subject = %message.subject, "skipped a message");
+                        }
+                    }
+                }
             }
-            Err(error) => tracing::warn!(%error, subject = %message.subject, "skipped a message"),
+            Err(error) => tracing::warn!(%error, "cannot subscribe to quire's events on NATS"),
         }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

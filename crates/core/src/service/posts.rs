@@ -228,12 +228,15 @@ impl<S: Store> Quire<S> {
             Some(tags) => errors.check("tags", TagList::parse(tags)),
             None => Some(TagList::default()),
         };
+        // `None` when not given: published, unless scheduled (below).
         let status = match draft.status.as_deref() {
-            None => Some(PostStatus::Published),
-            Some(text) => errors.check(
-                "status",
-                PostStatus::parse(text).ok_or("must be draft or published"),
-            ),
+            None => Some(None),
+            Some(text) => errors
+                .check(
+                    "status",
+                    PostStatus::parse(text).ok_or("must be draft or published"),
+                )
+                .map(Some),
         };
         let language = match draft.language.as_deref() {
             None => Some(None),
@@ -250,12 +253,14 @@ impl<S: Store> Quire<S> {
         };
         // A scheduled post is a draft until its time.
         let status = match (status, &publish_at) {
-            (Some(_), Some(Some(_))) if draft.status.as_deref() == Some("published") => {
+            (Some(Some(PostStatus::Published)), Some(Some(_))) => {
                 errors.add("publishAt", "can't schedule a post that is published now");
                 None
             }
-            (Some(_), Some(Some(_))) => Some(PostStatus::Draft),
-            (status, _) => status,
+            (Some(Some(status)), _) => Some(status),
+            (Some(None), Some(Some(_))) => Some(PostStatus::Draft),
+            (Some(None), _) => Some(PostStatus::Published),
+            (None, _) => None,
         };
         let (
             Some(title),

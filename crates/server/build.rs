@@ -1,7 +1,8 @@
 //! Records the git commit the binary is built from, for the `quire_build_info` metric; and
 //! compiles the PostgreSQL integration tests as ignored, with the reason, when no server is
 //! named for them (`cargo test` then reports them as ignored, never as passed); the same for
-//! the NATS and RabbitMQ tests.
+//! the NATS and RabbitMQ tests, and the webhook test that verifies signatures with the
+//! reference implementation (`QUIRE_TEST_STANDARDWEBHOOKS`, a python3 that has it).
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(quire_test_postgres)");
@@ -13,6 +14,7 @@ fn main() {
     for (var, cfg) in [
         ("QUIRE_TEST_NATS_URL", "quire_test_nats"),
         ("QUIRE_TEST_AMQP_URL", "quire_test_amqp"),
+        ("QUIRE_TEST_STANDARDWEBHOOKS", "quire_test_standardwebhooks"),
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         println!("cargo:rerun-if-env-changed={var}");

@@ -12,6 +12,9 @@ pub enum Resource {
     User,
     Post,
     Comment,
+    Webhook,
+    /// One event's delivery to a webhook endpoint.
+    Delivery,
 }
 
 /// Why a request is not authenticated.

@@ -48,6 +48,14 @@ id_type!(
     /// Identifies a comment.
     CommentId
 );
+id_type!(
+    /// Identifies a webhook endpoint.
+    WebhookId
+);
+id_type!(
+    /// Identifies one event's delivery to one webhook endpoint.
+    DeliveryId
+);
 
 #[cfg(test)]
 mod tests {

@@ -16,5 +16,6 @@ pub mod roles;
 pub mod service;
 pub mod time;
 pub mod values;
+pub mod webhooks;
 
 pub use error::{AuthProblem, Error, FieldErrors, Resource, Result};

@@ -78,6 +78,12 @@ pub fn may_manage_users(actor: &Actor) -> bool {
     actor.is(Role::Admin)
 }
 
+/// Registering webhook endpoints, reading their secrets and delivery logs: admins only
+/// (an endpoint receives every event it subscribes to, drafts included).
+pub fn may_manage_webhooks(actor: &Actor) -> bool {
+    actor.is(Role::Admin)
+}
+
 /// Changing a profile (name, bio, image, credentials): the user themself only. Admins manage
 /// roles and activation, not other people's credentials.
 pub fn may_change_profile(actor: &Actor, user: UserId) -> bool {
@@ -167,6 +173,13 @@ mod tests {
         assert!(may_manage_users(&actor(ALICE, &[Role::Admin])));
         assert!(!may_manage_users(&actor(ALICE, &[Role::Editor])));
         assert!(!may_manage_users(&Actor::new(ALICE, Roles::REGISTERED)));
+    }
+
+    #[test]
+    fn only_admins_manage_webhooks() {
+        assert!(may_manage_webhooks(&actor(ALICE, &[Role::Admin])));
+        assert!(!may_manage_webhooks(&actor(ALICE, &[Role::Editor])));
+        assert!(!may_manage_webhooks(&Actor::new(ALICE, Roles::REGISTERED)));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::pin::Pin;
 
 use crate::error::{AuthProblem, Result};
 use crate::events::{Event, PostData};
-use crate::ids::{CommentId, PostId, UserId};
+use crate::ids::{CommentId, DeliveryId, PostId, UserId, WebhookId};
 use crate::model::{
     Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage, KeysetRequest,
     NewComment, NewPost, NewUser, PageRequest, Post, PostChanges, PostFilter, PostPage, PostRef,
@@ -13,6 +13,10 @@ use crate::model::{
 };
 use crate::time::Timestamp;
 use crate::values::{Body, Email, Password, PasswordHash, Slug, TagName, Username};
+use crate::webhooks::{
+    Attempt, AttemptOutcome, Delivery, DueDelivery, NewWebhook, SealedSecrets, Webhook,
+    WebhookChanges, WebhookUrl,
+};
 
 /// A boxed future, for ports used behind `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -35,6 +39,7 @@ pub trait Store:
     + BatchStore
     + IdempotencyStore
     + OutboxStore
+    + WebhookStore
     + Clone
     + Send
     + Sync
@@ -324,6 +329,130 @@ pub trait OutboxStore {
     ) -> impl Future<Output = Result<bool>> + Send;
     /// Gives the lease up if `holder` holds it, so a standby need not wait for it to expire.
     fn release_lease(&self, name: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Webhook endpoints, their deliveries and the delivery log.
+pub trait WebhookStore {
+    /// Every endpoint, by ascending id.
+    fn webhooks(&self) -> impl Future<Output = Result<Vec<Webhook>>> + Send;
+    fn webhook(&self, id: WebhookId) -> impl Future<Output = Result<Option<Webhook>>> + Send;
+    fn insert_webhook(&self, webhook: &NewWebhook) -> impl Future<Output = Result<Webhook>> + Send;
+    /// Applies `changes` at `at`; `None` when there is no such endpoint.
+    fn update_webhook(
+        &self,
+        id: WebhookId,
+        changes: &WebhookChanges,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<Option<Webhook>>> + Send;
+    /// Removes the endpoint with its deliveries and log; whether there was one.
+    fn delete_webhook(&self, id: WebhookId) -> impl Future<Output = Result<bool>> + Send;
+    fn webhook_secrets(
+        &self,
+        id: WebhookId,
+    ) -> impl Future<Output = Result<Option<SealedSecrets>>> + Send;
+    /// Replaces the endpoint's secrets at `at`; whether there was one.
+    fn set_webhook_secrets(
+        &self,
+        id: WebhookId,
+        secrets: &SealedSecrets,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Makes a pending delivery of each event to each enabled endpoint whose types match it,
+    /// due at `at`. Idempotent by (endpoint, event id): offering an event again adds nothing.
+    fn enqueue_deliveries(
+        &self,
+        events: &[Event],
+        at: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Pending deliveries to enabled endpoints due at `now`, earliest first, at most `limit`.
+    fn due_deliveries(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<DueDelivery>>> + Send;
+    /// Moves the endpoint's pending deliveries due before `until` to `until` (its circuit is
+    /// open).
+    fn postpone_deliveries(
+        &self,
+        webhook: WebhookId,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records an attempt: its log entry, the delivery's state and the endpoint's circuit
+    /// (and, on 410, its disabling), in one transaction.
+    fn record_attempt(
+        &self,
+        webhook: WebhookId,
+        outcome: &AttemptOutcome,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The endpoint's deliveries, newest first, with ids below `before`, at most `limit`.
+    fn deliveries(
+        &self,
+        webhook: WebhookId,
+        before: Option<DeliveryId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Delivery>>> + Send;
+    /// The endpoint's attempts (of one delivery, or of all), newest first, at most `limit`.
+    fn attempts(
+        &self,
+        webhook: WebhookId,
+        delivery: Option<DeliveryId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Attempt>>> + Send;
+    /// Makes the delivery pending again, due at `at`, with a fresh retry schedule; the
+    /// delivery as it now stands, or `None` when the endpoint has no such delivery.
+    fn redeliver(
+        &self,
+        webhook: WebhookId,
+        delivery: DeliveryId,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<Option<Delivery>>> + Send;
+}
+
+/// Encrypts secrets that must be kept at rest but read back (webhook signing secrets), with a
+/// key that is never in the database.
+pub trait SecretBox: Send + Sync {
+    /// `plain` sealed, as text fit for a column.
+    fn seal(&self, plain: &str) -> Result<String>;
+    /// The plain text of what [`SecretBox::seal`] made.
+    ///
+    /// # Errors
+    /// [`crate::Error::Internal`] when it was sealed with another key or tampered with.
+    fn open(&self, sealed: &str) -> Result<String>;
+}
+
+/// A signed webhook request to send (Standard Webhooks).
+#[derive(Debug, Clone)]
+pub struct WebhookRequest<'a> {
+    pub url: &'a WebhookUrl,
+    /// `webhook-id`: the event's id, the same on every attempt.
+    pub message_id: &'a str,
+    /// `webhook-timestamp`, taken when the attempt is made.
+    pub timestamp: Timestamp,
+    /// The JSON body, exactly as signed.
+    pub body: &'a str,
+    /// One `v1` signature each: the current secret, and the previous one while it rotates.
+    pub secrets: &'a [crate::webhooks::SigningSecret],
+}
+
+/// What came of sending a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    /// `None` when nothing was answered.
+    pub status: Option<u16>,
+    pub latency_millis: u32,
+    /// The start of the response body.
+    pub body: String,
+    /// Why nothing was answered (refused destination, connection, timeout).
+    pub error: Option<String>,
+}
+
+/// Sends webhooks over HTTP, signed, and refuses destinations the configuration forbids
+/// (loopback, private, link-local and metadata addresses unless allowed).
+pub trait WebhookSender: Send + Sync {
+    fn send<'a>(&'a self, request: WebhookRequest<'a>) -> BoxFuture<'a, WebhookResponse>;
+    /// Why requests to `url` would be refused, if they would: its host is, or resolves to, an
+    /// address the configuration forbids.
+    fn check_destination<'a>(&'a self, url: &'a WebhookUrl) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// Slow, salted password hashing. Implementations keep the work off the async runtime

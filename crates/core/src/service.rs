@@ -14,13 +14,17 @@ mod profiles;
 mod relay;
 mod users;
 mod watching;
+mod webhooks;
 
 use std::sync::Arc;
 
 use crate::error::{FieldErrors, Result};
 use crate::events::{DomainEvent, Event, EventId};
 use crate::ids::UserId;
-use crate::ports::{Clock, EventBus, EventStream, PasswordHasher, Random, Store, TokenService};
+use crate::ports::{
+    Clock, EventBus, EventStream, PasswordHasher, Random, SecretBox, Store, TokenService,
+    WebhookSender,
+};
 
 pub use accounts::{Registration, UserUpdate};
 pub use callers::{Caller, RECHECK_INTERVAL_MILLIS, Session, presented_token};
@@ -28,6 +32,7 @@ pub use idempotency::IDEMPOTENCY_WINDOW_MILLIS;
 pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
 pub use relay::Relayed;
 pub use watching::Heard;
+pub use webhooks::{Delivered, WebhookDraft, WebhookSettings, WebhookUpdate};
 
 /// A field in a partial update: absent, explicitly null, or a value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +58,10 @@ pub struct Adapters {
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     pub events: Arc<dyn EventBus>,
+    /// Seals webhook secrets at rest.
+    pub secrets: Arc<dyn SecretBox>,
+    /// Sends webhooks.
+    pub webhooks: Arc<dyn WebhookSender>,
 }
 
 /// The application core, generic over its one storage type.

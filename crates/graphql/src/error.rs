@@ -34,6 +34,8 @@ fn resource(resource: Resource) -> &'static str {
         Resource::User => "user",
         Resource::Post => "post",
         Resource::Comment => "comment",
+        Resource::Webhook => "webhook",
+        Resource::Delivery => "delivery",
     }
 }
 

@@ -17,6 +17,7 @@ mod socket;
 mod subscription;
 mod transport;
 mod types;
+mod webhooks;
 
 pub use limits::GraphqlConfig;
 pub use schema::sdl;

@@ -20,7 +20,8 @@ impl<S> Default for MutationRoot<S> {
     }
 }
 
-fn patch<T>(value: MaybeUndefined<T>) -> Patch<T> {
+/// A GraphQL input field that tells absent from null, as the core's [`Patch`].
+pub(crate) fn patch<T>(value: MaybeUndefined<T>) -> Patch<T> {
     match value {
         MaybeUndefined::Undefined => Patch::Absent,
         MaybeUndefined::Null => Patch::Null,
@@ -96,6 +97,51 @@ impl<S: Store> AuthPayload<S> {
 
 #[Object(name = "Mutation")]
 impl<S: Store> MutationRoot<S> {
+    /// Registers a webhook endpoint (admins only); answers it with its signing secret.
+    async fn create_webhook(
+        &self,
+        ctx: &Context<'_>,
+        input: crate::webhooks::CreateWebhookInput,
+    ) -> async_graphql::Result<crate::webhooks::CreatedWebhook<S>> {
+        crate::webhooks::create::<S>(ctx, input).await
+    }
+
+    /// Changes a webhook endpoint (admins only).
+    async fn update_webhook(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: crate::webhooks::UpdateWebhookInput,
+    ) -> async_graphql::Result<crate::webhooks::WebhookNode<S>> {
+        crate::webhooks::update::<S>(ctx, &id, input).await
+    }
+
+    /// Removes a webhook endpoint with its deliveries and log (admins only); answers its id.
+    async fn delete_webhook(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ID> {
+        crate::webhooks::delete::<S>(ctx, &id).await
+    }
+
+    /// Gives a webhook endpoint a new signing secret (`secret`, or a generated one); for a day
+    /// deliveries carry signatures by the old and the new (admins only).
+    async fn rotate_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        secret: Option<String>,
+    ) -> async_graphql::Result<String> {
+        crate::webhooks::rotate::<S>(ctx, &id, secret).await
+    }
+
+    /// Sends a delivery again now, with a fresh retry schedule (admins only).
+    async fn redeliver_webhook(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        delivery_id: ID,
+    ) -> async_graphql::Result<crate::webhooks::WebhookDelivery> {
+        crate::webhooks::redeliver::<S>(ctx, &id, &delivery_id).await
+    }
+
     /// Creates an account and signs it in.
     async fn register(
         &self,

@@ -39,6 +39,25 @@ fn keyset(
 
 #[Object(name = "Query")]
 impl<S: Store> QueryRoot<S> {
+    /// Every webhook endpoint (admins only).
+    async fn webhooks(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::webhooks::WebhookNode<S>>> {
+        crate::webhooks::webhooks::<S>(ctx).await
+    }
+
+    /// A webhook endpoint by id (admins only).
+    async fn webhook(&self, ctx: &Context<'_>, id: ID) -> Option<crate::webhooks::WebhookNode<S>> {
+        let found = crate::webhooks::webhook::<S>(ctx, &id).await;
+        ctx.nullable(found)
+    }
+
+    /// A webhook endpoint's current signing secret (admins only).
+    async fn webhook_secret(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<String> {
+        crate::webhooks::secret::<S>(ctx, &id).await
+    }
+
     /// A user by id.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Option<UserNode<S>> {
         let user = async {

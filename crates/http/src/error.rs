@@ -28,6 +28,8 @@ fn resource_key(resource: Resource) -> &'static str {
         Resource::User => "profile",
         Resource::Post => "article",
         Resource::Comment => "comment",
+        Resource::Webhook => "webhook",
+        Resource::Delivery => "delivery",
     }
 }
 

@@ -11,6 +11,7 @@ mod posts;
 mod problem;
 pub mod proto;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -56,6 +57,24 @@ pub(crate) fn routes<S: Store>(state: &AppState<S>) -> Router<AppState<S>> {
         .route(
             "/me/favorites/{post_id}",
             put(posts::favorite::<S>).delete(posts::unfavorite::<S>),
+        )
+        .route(
+            "/webhooks",
+            get(webhooks::list::<S>).post(webhooks::create::<S>),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get::<S>)
+                .patch(webhooks::patch::<S>)
+                .delete(webhooks::delete::<S>),
+        )
+        .route("/webhooks/{id}/secret", get(webhooks::secret::<S>))
+        .route("/webhooks/{id}/secret/rotate", post(webhooks::rotate::<S>))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries::<S>))
+        .route("/webhooks/{id}/attempts", get(webhooks::attempts::<S>))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+            post(webhooks::redeliver::<S>),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,11 +1,13 @@
 //! Production implementations of the core's ports that are not storage.
 
 mod clock;
+mod keys;
 mod password;
 mod random;
 mod tokens;
 
 pub use clock::SystemClock;
+pub use keys::webhook_key;
 pub use password::Argon2Hasher;
 pub use random::OsRandom;
 pub use tokens::{JwtTokens, load_or_create_key};

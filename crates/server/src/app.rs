@@ -14,11 +14,13 @@ use tokio::net::TcpListener;
 
 use quire_core::ports::EventBus;
 use quire_events::{AmqpEvents, InProcessEvents, NatsEvents};
+use quire_webhooks::{AesGcmBox, Destinations, HttpSender};
 
-use crate::adapters::{Argon2Hasher, JwtTokens, OsRandom, SystemClock, load_or_create_key};
+use crate::adapters::{
+    Argon2Hasher, JwtTokens, OsRandom, SystemClock, load_or_create_key, webhook_key,
+};
 use crate::config::{Config, Durability};
-use crate::relay::RelayOptions;
-use crate::workers::Workers;
+use crate::workers::{WorkerOptions, Workers};
 
 /// The storage options a configuration names.
 pub fn db_options(config: &Config) -> DbOptions {
@@ -79,12 +81,29 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         config.argon2.max_queue,
     )
     .context("setting up password hashing")?;
+    let sealing_key = webhook_key(
+        config.webhooks.key.as_ref(),
+        config.webhooks.key_file.as_deref(),
+        &config.data_dir,
+    )
+    .context("loading the webhook key")?;
+    let sender = HttpSender::new(
+        Destinations {
+            allow_loopback: config.webhooks.allow_loopback,
+            allow_private: config.webhooks.allow_private,
+        },
+        Duration::from_millis(config.webhooks.timeout_millis.max(1)),
+    )
+    .map_err(anyhow::Error::msg)
+    .context("setting up webhook delivery")?;
     let adapters = Adapters {
         hasher: Arc::new(hasher),
         tokens: Arc::new(tokens),
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),
         events: event_bus(config).await?,
+        secrets: Arc::new(AesGcmBox::new(&sealing_key)),
+        webhooks: Arc::new(sender),
     };
     Ok(Quire::new(db, adapters))
 }
@@ -121,7 +140,7 @@ pub struct Application {
     shutdown_grace: Duration,
     shutdown_delay: Duration,
     /// The relay, when this process runs workers beside the API.
-    relay: Option<RelayOptions>,
+    relay: Option<WorkerOptions>,
 }
 
 /// What a process runs.
@@ -209,7 +228,7 @@ impl Application {
             stopping,
             shutdown_grace: Duration::from_secs(config.http.shutdown_grace_secs),
             shutdown_delay: Duration::from_secs(config.http.shutdown_delay_secs),
-            relay: (role == ProcessRole::All).then(|| RelayOptions::from(&config.events)),
+            relay: (role == ProcessRole::All).then(|| WorkerOptions::from(&config)),
         })
     }
 
@@ -390,7 +409,7 @@ pub async fn run_worker<S: Into<Stop>>(
             None
         }
     };
-    let workers = Workers::start(&quire, RelayOptions::from(&config.events));
+    let workers = Workers::start(&quire, WorkerOptions::from(&config));
     let _ = shutdown.await;
     tracing::info!("the worker is stopping");
     stop.send_replace(true);

@@ -75,6 +75,56 @@ pub struct Config {
     pub admin: AdminSection,
     pub argon2: Argon2Config,
     pub events: EventsSection,
+    pub webhooks: WebhooksSection,
+}
+
+/// How webhooks are delivered (docs/webhooks.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksSection {
+    /// The AES-256 key that seals endpoints' signing secrets in the database, as 64 hex
+    /// digits. Unset (and no `key_file`): one is generated on first start and kept in the
+    /// data directory as `webhook-key`, mode 0600. Every instance must use the same key.
+    pub key: Option<Secret>,
+    /// A file holding the key.
+    pub key_file: Option<PathBuf>,
+    /// Whether endpoints may be on loopback addresses (`127.0.0.0/8`, `::1`).
+    pub allow_loopback: bool,
+    /// Whether endpoints may be on private, shared or link-local addresses (cloud metadata
+    /// addresses never).
+    pub allow_private: bool,
+    /// Milliseconds a delivery attempt may take, connection included.
+    pub timeout_millis: u64,
+    /// Milliseconds before the first retry; each later wait is four times longer, up to 6 h.
+    pub retry_base_millis: u64,
+    /// Attempts per delivery, the first included (11: about a day of retries).
+    pub max_attempts: u32,
+    /// Consecutive failed attempts that open an endpoint's circuit.
+    pub breaker_threshold: u32,
+    /// Milliseconds an opened circuit waits before a probe; doubled after each failed probe.
+    pub breaker_cooldown_millis: u64,
+    /// Milliseconds between the delivery worker's looks for due deliveries.
+    pub poll_millis: u64,
+    /// Deliveries attempted per round at most.
+    pub batch: u32,
+}
+
+impl Default for WebhooksSection {
+    fn default() -> Self {
+        Self {
+            key: None,
+            key_file: None,
+            allow_loopback: false,
+            allow_private: false,
+            timeout_millis: 10_000,
+            retry_base_millis: 5_000,
+            max_attempts: 11,
+            breaker_threshold: 5,
+            breaker_cooldown_millis: 60_000,
+            poll_millis: 200,
+            batch: 64,
+        }
+    }
 }
 
 /// Where committed events go, and how the relay that moves them runs.
@@ -294,6 +344,7 @@ impl Default for Config {
             admin: AdminSection::default(),
             argon2: Argon2Config::default(),
             events: EventsSection::default(),
+            webhooks: WebhooksSection::default(),
         }
     }
 }
@@ -506,6 +557,40 @@ const ENV: &[(&str, Apply)] = &[
     }),
     ("QUIRE_RELAY_LEASE_MILLIS", |c, var, v| {
         set(&mut c.events.relay_lease_millis, parse_env(var, v))
+    }),
+    ("QUIRE_WEBHOOK_KEY", |c, _, v| {
+        c.webhooks.key = Some(Secret::new(v));
+        c.webhooks.key_file = None;
+        Ok(())
+    }),
+    ("QUIRE_WEBHOOK_KEY_FILE", |c, _, v| {
+        c.webhooks.key_file = Some(PathBuf::from(v));
+        c.webhooks.key = None;
+        Ok(())
+    }),
+    ("QUIRE_WEBHOOKS_ALLOW_LOOPBACK", |c, var, v| {
+        set(&mut c.webhooks.allow_loopback, parse_env(var, v))
+    }),
+    ("QUIRE_WEBHOOKS_ALLOW_PRIVATE", |c, var, v| {
+        set(&mut c.webhooks.allow_private, parse_env(var, v))
+    }),
+    ("QUIRE_WEBHOOKS_TIMEOUT_MILLIS", |c, var, v| {
+        set(&mut c.webhooks.timeout_millis, parse_env(var, v))
+    }),
+    ("QUIRE_WEBHOOKS_RETRY_BASE_MILLIS", |c, var, v| {
+        set(&mut c.webhooks.retry_base_millis, parse_env(var, v))
+    }),
+    ("QUIRE_WEBHOOKS_MAX_ATTEMPTS", |c, var, v| {
+        set(&mut c.webhooks.max_attempts, parse_env(var, v))
+    }),
+    ("QUIRE_WEBHOOKS_BREAKER_THRESHOLD", |c, var, v| {
+        set(&mut c.webhooks.breaker_threshold, parse_env(var, v))
+    }),
+    ("QUIRE_WEBHOOKS_BREAKER_COOLDOWN_MILLIS", |c, var, v| {
+        set(&mut c.webhooks.breaker_cooldown_millis, parse_env(var, v))
+    }),
+    ("QUIRE_WEBHOOKS_POLL_MILLIS", |c, var, v| {
+        set(&mut c.webhooks.poll_millis, parse_env(var, v))
     }),
     ("QUIRE_OTLP_ENDPOINT", |c, _, v| {
         c.log.otlp_endpoint = Some(v.to_owned());

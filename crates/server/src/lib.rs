@@ -6,6 +6,7 @@ pub mod adapters;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod deliveries;
 pub mod metrics;
 pub mod relay;
 pub mod scheduler;

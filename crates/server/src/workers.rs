@@ -1,5 +1,5 @@
-//! The workers a process runs beside (or instead of) the API: the event relay and the
-//! scheduler, each a loop holding its own lease, started together and stopped together.
+//! The workers a process runs beside (or instead of) the API: the event relay, the scheduler
+//! and the webhook delivery worker, each a loop holding its own lease, started together and stopped together.
 
 use std::time::Duration;
 
@@ -11,8 +11,26 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
 
 use crate::adapters::OsRandom;
+use crate::config::Config;
+use crate::deliveries::{self, DeliveryOptions};
 use crate::relay::{self, RelayOptions};
 use crate::scheduler;
+
+/// How each worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub relay: RelayOptions,
+    pub deliveries: DeliveryOptions,
+}
+
+impl From<&Config> for WorkerOptions {
+    fn from(config: &Config) -> Self {
+        Self {
+            relay: RelayOptions::from(&config.events),
+            deliveries: DeliveryOptions::from(&config.webhooks),
+        }
+    }
+}
 
 /// The running workers.
 pub struct Workers {
@@ -21,17 +39,22 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts the relay and the scheduler over `quire`, counting their statements apart from
-    /// the requests'.
-    pub fn start(quire: &Quire<Db>, options: RelayOptions) -> Self {
+    /// Starts the relay, the scheduler and the webhook delivery worker over `quire`, counting
+    /// their statements apart from the requests'.
+    pub fn start(quire: &Quire<Db>, options: WorkerOptions) -> Self {
         let worker = quire.with_store(quire.store().with_own_statement_count());
         let (stop, stopped) = watch::channel(false);
-        let lease = options.lease;
-        let relay = tokio::spawn(relay::run(worker.clone(), options, stopped.clone()));
-        let scheduler = tokio::spawn(scheduler::run(worker, lease, stopped));
+        let lease = options.relay.lease;
+        let relay = tokio::spawn(relay::run(worker.clone(), options.relay, stopped.clone()));
+        let scheduler = tokio::spawn(scheduler::run(worker.clone(), lease, stopped.clone()));
+        let deliveries = tokio::spawn(deliveries::run(worker, options.deliveries, lease, stopped));
         Self {
             stop,
-            tasks: vec![("relay", relay), ("scheduler", scheduler)],
+            tasks: vec![
+                ("relay", relay),
+                ("scheduler", scheduler),
+                ("webhooks", deliveries),
+            ],
         }
     }
 

@@ -10,7 +10,7 @@ use crate::error::db_error;
 use crate::schema;
 
 /// Tables in an order that satisfies every foreign key.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 12] = [
     "users",
     "follows",
     "posts",
@@ -20,16 +20,22 @@ const TABLES: [&str; 9] = [
     "comments",
     "counter_slots",
     "outbox",
+    "webhooks",
+    "webhook_deliveries",
+    "webhook_attempts",
 ];
 
 /// Tables and their column whose values come from an identity sequence, advanced past the
 /// copied values.
-const IDENTITIES: [(&str, &str); 5] = [
+const IDENTITIES: [(&str, &str); 8] = [
     ("users", "id"),
     ("posts", "id"),
     ("tags", "id"),
     ("comments", "id"),
     ("outbox", "seq"),
+    ("webhooks", "id"),
+    ("webhook_deliveries", "id"),
+    ("webhook_attempts", "id"),
 ];
 
 /// Rows per INSERT: well under PostgreSQL's 65535 parameters for the widest table.

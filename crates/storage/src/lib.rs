@@ -22,6 +22,7 @@ mod rows;
 pub mod schema;
 mod sql;
 mod users;
+mod webhooks;
 
 pub use copy::{CopyProgress, copy_database};
 pub use db::{Db, DbOptions, Durability, PoolStats, Target, WRITE_ATTEMPTS, redact_url};

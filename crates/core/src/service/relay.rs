@@ -20,7 +20,8 @@ pub struct Relayed {
 }
 
 impl<S: Store> Quire<S> {
-    /// Publishes up to `limit` pending events in outbox order, then marks as sent those the bus
+    /// Makes the webhook deliveries of up to `limit` pending events, publishes them in outbox
+    /// order, then marks as sent those the bus
     /// confirmed (a prefix of the batch: after a failure the rest wait for the next round, so
     /// no event overtakes an earlier one). An event published but not yet marked when the
     /// process dies is published again: consumers de-duplicate by event id.
@@ -38,6 +39,9 @@ impl<S: Store> Quire<S> {
             });
         }
         let events: Vec<Event> = pending.iter().map(|row| row.event.clone()).collect();
+        // Webhooks do not wait for the bus: their deliveries are made first (idempotently, so
+        // a batch published again after a failure makes none twice).
+        self.enqueue_deliveries(&events).await?;
         let (confirmed, failure) = match self.adapters.events.publish(&events).await {
             Ok(()) => (events.len(), None),
             Err(error) => (error.confirmed.min(events.len()), Some(error)),

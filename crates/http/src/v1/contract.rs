@@ -82,8 +82,18 @@ enum Method {
 const SIGNING_IN: [&str; 2] = ["registerUser", "logIn"];
 
 /// The POSTs that do not take an `Idempotency-Key`: signing in makes a new session each time,
-/// and a replayed one would hand out a token after its password changed.
-const NOT_IDEMPOTENT: [&str; 1] = ["logIn"];
+/// and a replayed one would hand out a token after its password changed; a webhook's creation
+/// and secret rotation answer a signing secret, which must not be kept in the idempotency
+/// store; a redelivery is asked for each time it is wanted.
+const NOT_IDEMPOTENT: [&str; 4] = [
+    "logIn",
+    "createWebhook",
+    "rotateWebhookSecret",
+    "redeliverWebhook",
+];
+
+/// Tags whose every operation only admins may call: reads are forbidden (403) to others too.
+const ADMIN_ONLY: [&str; 1] = ["webhooks"];
 
 fn describe(operation: &mut Operation, method: Method, single: bool) {
     // A token is taken (and a bad one refused) everywhere; where none is required, calling
@@ -111,9 +121,15 @@ fn describe(operation: &mut Operation, method: Method, single: bool) {
         .iter()
         .any(|parameter| matches!(parameter, RefOr::T(p) if p.name == "cursor"));
     // Asking for drafts (`status=draft`) is a permission like any write.
-    let guarded_read = parameters
+    let admin_only = operation
+        .tags
         .iter()
-        .any(|parameter| matches!(parameter, RefOr::T(p) if p.name == "status"));
+        .flatten()
+        .any(|tag| ADMIN_ONLY.contains(&tag.as_str()));
+    let guarded_read = admin_only
+        || parameters
+            .iter()
+            .any(|parameter| matches!(parameter, RefOr::T(p) if p.name == "status"));
     let idempotent = method == Method::Post
         && !operation
             .operation_id

@@ -6,13 +6,13 @@ use utoipa::{Modify, OpenApi};
 
 use super::contract::{PostStatusName, Protocol, RoleName};
 use super::problem::Problem;
-use super::{comments, posts, users};
+use super::{comments, posts, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "quire",
-        description = "quire's resource API: users, posts, comments, follows and favorites, in \
+        description = "quire's resource API: users, posts, comments, follows, favorites and webhooks, in \
                        JSON, XML (application/xml) or Protobuf (application/x-protobuf, messages in \
                        proto/quire/v1/resources.proto), with errors as RFC 9457 problem details."
     ),
@@ -41,6 +41,16 @@ use super::{comments, posts, users};
         comments::create,
         comments::get,
         comments::delete,
+        webhooks::list,
+        webhooks::create,
+        webhooks::get,
+        webhooks::patch,
+        webhooks::delete,
+        webhooks::secret,
+        webhooks::rotate,
+        webhooks::deliveries,
+        webhooks::attempts,
+        webhooks::redeliver,
     ),
     components(schemas(Problem, PostStatusName, RoleName)),
     modifiers(&BearerAuth, &Links, &Protocol),
@@ -48,6 +58,7 @@ use super::{comments, posts, users};
         (name = "users", description = "accounts, sessions and follows"),
         (name = "posts", description = "posts, the feed, favorites and tags"),
         (name = "comments", description = "comments on posts"),
+        (name = "webhooks", description = "webhook endpoints, their secrets, deliveries and delivery log (admins only)"),
     )
 )]
 pub(crate) struct ApiDoc;

@@ -39,6 +39,8 @@ fn resource_name(resource: Resource) -> &'static str {
         Resource::User => "user",
         Resource::Post => "post",
         Resource::Comment => "comment",
+        Resource::Webhook => "webhook",
+        Resource::Delivery => "delivery",
     }
 }
 

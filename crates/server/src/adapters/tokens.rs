@@ -1,5 +1,3 @@
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -104,57 +102,25 @@ impl TokenService for JwtTokens {
 }
 
 /// The signing key: the configured one, else the configured file's, else the one kept in the
-/// data directory, generated (256 random bits, mode 0600) on first start.
+/// data directory as `jwt-secret`, generated (256 random bits, mode 0600) on first start.
 pub fn load_or_create_key(
     secret: Option<&Secret>,
     secret_file: Option<&Path>,
     data_dir: &Path,
 ) -> Result<Vec<u8>> {
-    if let Some(secret) = secret {
-        return Ok(secret.expose().as_bytes().to_vec());
-    }
-    let read = |path: &Path| {
-        std::fs::read_to_string(path)
-            .map(|text| text.trim_end_matches(['\n', '\r']).as_bytes().to_vec())
-            .map_err(|error| Error::internal(format!("reading {}: {error}", path.display())))
-    };
-    if let Some(path) = secret_file {
-        return read(path);
-    }
-    let path = data_dir.join("jwt-secret");
-    if path.exists() {
-        let mode = std::fs::metadata(&path)
-            .map_err(|error| Error::internal(format!("{}: {error}", path.display())))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), "the JWT key file is readable by others; tightening to 0600");
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .map_err(|error| Error::internal(format!("{}: {error}", path.display())))?;
-        }
-        return read(&path);
-    }
-    std::fs::create_dir_all(data_dir)
-        .map_err(|error| Error::internal(format!("creating {}: {error}", data_dir.display())))?;
-    let mut bytes = [0u8; 32];
-    super::random::random_bytes(&mut bytes).map_err(Error::internal)?;
-    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|error| Error::internal(format!("creating {}: {error}", path.display())))?;
-    file.write_all(key.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|error| Error::internal(format!("writing {}: {error}", path.display())))?;
-    tracing::info!(path = %path.display(), "generated a new JWT signing key");
-    Ok(key.into_bytes())
+    super::keys::load_or_create(
+        secret,
+        secret_file,
+        data_dir,
+        "jwt-secret",
+        "JWT signing key",
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
     const NOW: Timestamp = Timestamp::from_millis(1_700_000_000_000);

@@ -29,3 +29,4 @@ mod storage;
 mod traces;
 mod users;
 mod v1;
+mod webhooks;

@@ -87,6 +87,9 @@ const ENQUEUE: Sql = Sql {
          ON CONFLICT (webhook_id, event_id) DO NOTHING",
 };
 
+/// Whether any endpoint could receive a delivery: when none, the relay's offer takes no write.
+const ANY_ENABLED: Sql = Sql::both("SELECT EXISTS (SELECT 1 FROM webhooks WHERE enabled)");
+
 const DUE: Sql = Sql::both(
     "SELECT d.id, d.webhook_id, d.event_id, d.event_type, d.attempts, d.next_attempt_at, \
      d.created_at, d.payload, w.url, w.secret, w.previous_secret, w.previous_secret_until, \
@@ -363,6 +366,15 @@ impl WebhookStore for Db {
 
     async fn enqueue_deliveries(&self, events: &[Event], at: Timestamp) -> Result<()> {
         if events.is_empty() {
+            return Ok(());
+        }
+        // Most sites have no endpoint: a read on the reader pool spares the writer (on SQLite,
+        // the one writer every request's write waits for).
+        let any: bool = on_reader!(self, ANY_ENABLED, |ex, sql| {
+            sqlx::query_scalar(sql).fetch_one(ex).await
+        })
+        .map_err(db_error)?;
+        if !any {
             return Ok(());
         }
         let offered = json_list(events.iter().map(|event| Offered {

@@ -300,8 +300,13 @@ pub struct Backlog {
 /// The transactional outbox as the relay sees it, and the leases that let exactly one process
 /// run a job (the relay, the scheduler) at a time.
 pub trait OutboxStore {
-    /// Events not yet marked sent, in `seq` order, at most `limit`.
-    fn pending_events(&self, limit: u32) -> impl Future<Output = Result<Vec<PendingEvent>>> + Send;
+    /// Events not yet marked sent, in `seq` order, after `after` (a `seq`) if given, at most
+    /// `limit`.
+    fn pending_events(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PendingEvent>>> + Send;
     /// Marks these events (by `seq`) sent at `at`.
     fn mark_events_sent(
         &self,
@@ -350,11 +355,13 @@ pub trait WebhookStore {
         &self,
         id: WebhookId,
     ) -> impl Future<Output = Result<Option<SealedSecrets>>> + Send;
-    /// Replaces the endpoint's secrets at `at`; whether there was one.
+    /// Replaces the endpoint's secrets at `at`, provided its current secret is still
+    /// `replacing` (so two rotations at once cannot both win); whether it replaced them.
     fn set_webhook_secrets(
         &self,
         id: WebhookId,
         secrets: &SealedSecrets,
+        replacing: &str,
         at: Timestamp,
     ) -> impl Future<Output = Result<bool>> + Send;
     /// Makes a pending delivery of each event to each enabled endpoint whose types match it,
@@ -364,12 +371,28 @@ pub trait WebhookStore {
         events: &[Event],
         at: Timestamp,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Pending deliveries to enabled endpoints due at `now`, earliest first, at most `limit`.
+    /// Pending deliveries to enabled endpoints due at `now`, earliest first, at most `limit`
+    /// in all and `per_endpoint` per endpoint (so one endpoint's backlog cannot crowd out
+    /// the others).
     fn due_deliveries(
         &self,
         now: Timestamp,
         limit: u32,
+        per_endpoint: u32,
     ) -> impl Future<Output = Result<Vec<DueDelivery>>> + Send;
+    /// Gives up (as failed, at `at`) pending deliveries made before `made_before`; how many.
+    fn expire_deliveries(
+        &self,
+        made_before: Timestamp,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    /// Deletes at most `limit` deliveries (with their log) finished before `finished_before`;
+    /// how many.
+    fn prune_deliveries(
+        &self,
+        finished_before: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Result<u64>> + Send;
     /// Moves the endpoint's pending deliveries due before `until` to `until` (its circuit is
     /// open).
     fn postpone_deliveries(
@@ -378,7 +401,8 @@ pub trait WebhookStore {
         until: Timestamp,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Records an attempt: its log entry, the delivery's state and the endpoint's circuit
-    /// (and, on 410, its disabling), in one transaction.
+    /// (and, on 410, its disabling), in one transaction. A delivery deleted meanwhile (with
+    /// its endpoint) records nothing.
     fn record_attempt(
         &self,
         webhook: WebhookId,

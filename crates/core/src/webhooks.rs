@@ -23,6 +23,14 @@ pub const ALL_TYPES: &str = "*";
 /// Bytes of a generated signing key (Standard Webhooks asks for 24 to 64).
 pub const SECRET_BYTES: usize = 24;
 
+/// How long deliveries stay signed with the previous secret after a rotation, in
+/// milliseconds: a day.
+pub const ROTATION_OVERLAP_MILLIS: i64 = 24 * 3_600_000;
+
+/// How long a delivery may wait for its endpoint (behind an open circuit, say) before it is
+/// given up, in milliseconds: three days.
+pub const MAX_DELIVERY_AGE_MILLIS: i64 = 3 * 24 * 3_600_000;
+
 /// The longest response body kept in the delivery log, in bytes.
 pub const LOGGED_RESPONSE_BYTES: usize = 1024;
 
@@ -161,13 +169,14 @@ pub struct Circuit {
 }
 
 impl Circuit {
-    /// `closed`, `open` (nothing goes through before `open_until`) or `half-open` (the next
-    /// attempt is a probe), at `now`.
-    pub fn state(&self, now: Timestamp) -> &'static str {
-        match self.open_until {
-            None => "closed",
-            Some(until) if now < until => "open",
-            Some(_) => "half-open",
+    /// `closed`, or `open` (nothing goes through before `open_until`; the first attempt after
+    /// it is a probe). Read from the stored state alone, so a representation of an endpoint
+    /// changes only when the endpoint does.
+    pub fn state(&self) -> &'static str {
+        if self.open_until.is_some() {
+            "open"
+        } else {
+            "closed"
         }
     }
 }

@@ -27,7 +27,6 @@ fn limit(first: Option<i32>) -> u32 {
 /// Standard Webhooks specification.
 pub struct WebhookNode<S> {
     webhook: Webhook,
-    now: Timestamp,
     store: PhantomData<fn() -> S>,
 }
 
@@ -59,9 +58,9 @@ impl<S: Store> WebhookNode<S> {
         self.webhook.disabled_reason.as_deref()
     }
 
-    /// `closed`, `open` or `half-open`.
+    /// `closed`, or `open` until `circuitOpenUntil`, after which the next attempt is a probe.
     async fn circuit(&self) -> &'static str {
-        self.webhook.circuit.state(self.now)
+        self.webhook.circuit.state()
     }
 
     async fn consecutive_failures(&self) -> u32 {
@@ -226,12 +225,11 @@ pub struct UpdateWebhookInput {
     pub enabled: MaybeUndefined<bool>,
 }
 
-fn node<S: Store>(ctx: &Context<'_>, webhook: Webhook) -> async_graphql::Result<WebhookNode<S>> {
-    Ok(WebhookNode {
+fn node<S: Store>(webhook: Webhook) -> WebhookNode<S> {
+    WebhookNode {
         webhook,
-        now: ctx.quire::<S>()?.now(),
         store: PhantomData,
-    })
+    }
 }
 
 fn webhook_id(id: &ID) -> async_graphql::Result<WebhookId> {
@@ -246,7 +244,7 @@ pub(crate) async fn webhooks<S: Store>(
         .webhooks(ctx.actor()?)
         .await
         .or_graphql()?;
-    found.into_iter().map(|w| node::<S>(ctx, w)).collect()
+    Ok(found.into_iter().map(node::<S>).collect())
 }
 
 pub(crate) async fn webhook<S: Store>(
@@ -258,7 +256,7 @@ pub(crate) async fn webhook<S: Store>(
         .webhook(ctx.actor()?, webhook_id(id)?)
         .await
         .or_graphql()?;
-    node::<S>(ctx, webhook)
+    Ok(node::<S>(webhook))
 }
 
 pub(crate) async fn secret<S: Store>(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<String> {
@@ -289,7 +287,7 @@ pub(crate) async fn create<S: Store>(
         .await
         .or_graphql()?;
     Ok(CreatedWebhook {
-        webhook: node::<S>(ctx, webhook)?,
+        webhook: node::<S>(webhook),
         secret: secret.expose().to_owned(),
     })
 }
@@ -313,7 +311,7 @@ pub(crate) async fn update<S: Store>(
         )
         .await
         .or_graphql()?;
-    node::<S>(ctx, webhook)
+    Ok(node::<S>(webhook))
 }
 
 pub(crate) async fn delete<S: Store>(ctx: &Context<'_>, id: &ID) -> async_graphql::Result<ID> {

@@ -105,7 +105,12 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         secrets: Arc::new(AesGcmBox::new(&sealing_key)),
         webhooks: Arc::new(sender),
     };
-    Ok(Quire::new(db, adapters))
+    let quire = Quire::new(db, adapters);
+    quire.check_sealing_key().await.context(
+        "the webhook key does not open the stored webhook secrets: set QUIRE_WEBHOOK_KEY (or \
+         QUIRE_WEBHOOK_KEY_FILE) to the key they were sealed with, the same on every instance",
+    )?;
+    Ok(quire)
 }
 
 /// How the process was asked to stop.

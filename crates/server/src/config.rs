@@ -107,6 +107,8 @@ pub struct WebhooksSection {
     pub poll_millis: u64,
     /// Deliveries attempted per round at most.
     pub batch: u32,
+    /// Hours finished deliveries and their log are kept.
+    pub retention_hours: u64,
 }
 
 impl Default for WebhooksSection {
@@ -123,6 +125,7 @@ impl Default for WebhooksSection {
             breaker_cooldown_millis: 60_000,
             poll_millis: 200,
             batch: 64,
+            retention_hours: 168,
         }
     }
 }
@@ -591,6 +594,9 @@ const ENV: &[(&str, Apply)] = &[
     }),
     ("QUIRE_WEBHOOKS_POLL_MILLIS", |c, var, v| {
         set(&mut c.webhooks.poll_millis, parse_env(var, v))
+    }),
+    ("QUIRE_WEBHOOKS_RETENTION_HOURS", |c, var, v| {
+        set(&mut c.webhooks.retention_hours, parse_env(var, v))
     }),
     ("QUIRE_OTLP_ENDPOINT", |c, _, v| {
         c.log.otlp_endpoint = Some(v.to_owned());

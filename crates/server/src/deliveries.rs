@@ -23,10 +23,22 @@ pub struct DeliveryOptions {
     pub settings: WebhookSettings,
     pub poll: Duration,
     pub batch: u32,
-    /// How long one attempt may take: a round may last this much more than the lease allows
-    /// a step, so the lease is sized to cover it.
+    /// How long one attempt may take: the lease is sized so that a round (attempts started
+    /// within its first part, each ending within this) ends before the lease needs renewing.
     pub timeout: Duration,
+    /// How long finished deliveries and their log are kept.
+    pub retention: Duration,
 }
+
+/// Deliveries per endpoint per round at most, so one endpoint's backlog cannot hold up the
+/// others'.
+const PER_ENDPOINT: u32 = 16;
+
+/// How often the holder gives up deliveries that waited too long and prunes old ones.
+const HOUSEKEEPING: Duration = Duration::from_secs(60);
+
+/// Deliveries deleted per prune.
+const PRUNE_LIMIT: u32 = 5_000;
 
 impl From<&WebhooksSection> for DeliveryOptions {
     fn from(webhooks: &WebhooksSection) -> Self {
@@ -42,7 +54,9 @@ impl From<&WebhooksSection> for DeliveryOptions {
                     threshold: webhooks.breaker_threshold.max(1),
                     cooldown_millis: millis(webhooks.breaker_cooldown_millis.max(1)),
                 },
+                per_endpoint: PER_ENDPOINT,
             },
+            retention: Duration::from_secs(webhooks.retention_hours.saturating_mul(3600)),
             poll: Duration::from_millis(webhooks.poll_millis.max(1)),
             batch: webhooks.batch.max(1),
             timeout: Duration::from_millis(webhooks.timeout_millis.max(1)),
@@ -50,18 +64,18 @@ impl From<&WebhooksSection> for DeliveryOptions {
     }
 }
 
-/// Runs the delivery worker until `stop` turns true, holding its lease for `lease` at a time
-/// (at least three attempts' timeout, so a round never outlives it).
+/// Runs the delivery worker until `stop` turns true, holding its lease for at least `lease`
+/// and long enough that a round's attempts (each ending within the timeout) end before the
+/// lease needs renewing: six timeouts.
 pub async fn run(
     quire: Quire<Db>,
     options: DeliveryOptions,
     lease: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut lease = Leased::new(
-        LEASE,
-        lease.max(options.timeout * 3 + Duration::from_secs(1)),
-    );
+    let mut lease = Leased::new(LEASE, lease.max(options.timeout * 6));
+    let retention = i64::try_from(options.retention.as_millis()).unwrap_or(i64::MAX);
+    let mut last_housekeeping: Option<Instant> = None;
     loop {
         if *stop.borrow() {
             break;
@@ -74,9 +88,37 @@ pub async fn run(
         }
         let renewed = Instant::now();
         while renewed.elapsed() < lease.renew_every {
+            if last_housekeeping.is_none_or(|at| at.elapsed() >= HOUSEKEEPING) {
+                last_housekeeping = Some(Instant::now());
+                match timeout(
+                    lease.renew_every,
+                    quire.webhook_housekeeping(retention, PRUNE_LIMIT),
+                )
+                .await
+                {
+                    Ok(Ok((expired, pruned))) if expired + pruned > 0 => {
+                        tracing::info!(expired, pruned, "webhook deliveries given up and pruned")
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => tracing::warn!(%error, "webhook housekeeping failed"),
+                    Err(_) => tracing::warn!("webhook housekeeping ran past its deadline"),
+                }
+                continue;
+            }
+            // Attempts start only while one can end before the lease needs renewing.
+            let left = lease.renew_every.saturating_sub(renewed.elapsed());
+            let window = left.saturating_sub(options.timeout + Duration::from_millis(100));
+            let start_before = quire
+                .now()
+                .as_millis()
+                .saturating_add(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
             let round = timeout(
-                lease.renew_every,
-                quire.deliver_due(&options.settings, options.batch),
+                left,
+                quire.deliver_due(
+                    &options.settings,
+                    options.batch,
+                    quire_core::time::Timestamp::from_millis(start_before),
+                ),
             )
             .await;
             let mut busy = false;
@@ -92,7 +134,7 @@ pub async fn run(
                 }
                 Ok(Err(error)) => tracing::warn!(%error, "webhook delivery could not proceed"),
                 Err(_) => {
-                    tracing::warn!(deadline = ?lease.renew_every, "a webhook round ran past its deadline")
+                    tracing::warn!(deadline = ?left, "a webhook round ran past its deadline")
                 }
             }
             if busy {

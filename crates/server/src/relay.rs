@@ -57,6 +57,8 @@ pub async fn run(quire: Quire<Db>, options: RelayOptions, mut stop: watch::Recei
     let renew_every = lease.renew_every;
     let mut failures: u32 = 0;
     let mut last_housekeeping: Option<Instant> = None;
+    // While the bus refuses events: the last `seq` whose webhook deliveries were made.
+    let mut offered: Option<i64> = None;
     tracing::info!(bus = quire.event_bus_name(), "the relay starts");
     loop {
         if *stop.borrow() {
@@ -85,7 +87,7 @@ pub async fn run(quire: Quire<Db>, options: RelayOptions, mut stop: watch::Recei
             }
             let wake = quire.outbox_recorded();
             let round = timeout(renew_every, quire.relay_batch(options.batch)).await;
-            let (full, failed) = match round {
+            let (full, failed) = match &round {
                 Ok(Ok(relayed)) => {
                     if relayed.sent > 0 {
                         metrics::counter!("quire_events_published_total")
@@ -111,6 +113,13 @@ pub async fn run(quire: Quire<Db>, options: RelayOptions, mut stop: watch::Recei
                 }
             };
             if failed {
+                if let Ok(Ok(relayed)) = &round
+                    && relayed.failure.is_some()
+                {
+                    // The bus is down: webhooks need not wait for it.
+                    offered = offered.max(relayed.last_seq);
+                    offered = offer_beyond(&quire, offered, options.batch, renew_every).await;
+                }
                 metrics::counter!("quire_events_publish_failures_total").increment(1);
                 failures = failures.saturating_add(1);
                 if stopped_within(&mut stop, backoff(failures)).await {
@@ -136,6 +145,31 @@ pub async fn run(quire: Quire<Db>, options: RelayOptions, mut stop: watch::Recei
     }
     lease.release(&quire).await;
     metrics::gauge!("quire_relay_leader").set(0.0);
+}
+
+/// Makes the webhook deliveries of pending events after `offered`, a few batches within
+/// `deadline`; answers how far it got.
+async fn offer_beyond(
+    quire: &Quire<Db>,
+    mut offered: Option<i64>,
+    batch: u32,
+    deadline: Duration,
+) -> Option<i64> {
+    const BATCHES: usize = 8;
+    let steps = async {
+        for _ in 0..BATCHES {
+            match quire.offer_pending(offered, batch).await {
+                Ok(Some(last)) => offered = Some(last),
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "offering pending events to webhooks failed");
+                    break;
+                }
+            }
+        }
+    };
+    let _ = timeout(deadline / 2, steps).await;
+    offered
 }
 
 /// Prunes sent events past the retention period and reports the backlog, within `deadline`.

@@ -56,7 +56,7 @@ const RECORD: Sql = Sql {
 
 const PENDING: Sql = Sql::both(
     "SELECT seq, id, type, occurred_at, actor_id, data FROM outbox \
-     WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
+     WHERE sent_at IS NULL AND seq > $2 ORDER BY seq LIMIT $1",
 );
 
 const MARK_SENT: Sql = Sql {
@@ -195,12 +195,13 @@ fn recorded_rows(events: &[Event]) -> Result<String> {
 type PendingRow = (i64, String, String, i64, Option<i64>, String);
 
 impl OutboxStore for Db {
-    async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>> {
+    async fn pending_events(&self, after: Option<i64>, limit: u32) -> Result<Vec<PendingEvent>> {
         // Read through the writer's path on SQLite too would queue behind writes; a reader
         // sees every committed row, which is all the relay may send.
         let rows: Vec<PendingRow> = on_reader!(self, PENDING, |ex, sql| {
             sqlx::query_as(sql)
                 .bind(i64::from(limit))
+                .bind(after.unwrap_or(0))
                 .fetch_all(ex)
                 .await
         })

@@ -61,7 +61,7 @@ const SECRETS: Sql =
 
 const SET_SECRETS: Sql = Sql::both(
     "UPDATE webhooks SET secret = $2, previous_secret = $3, previous_secret_until = $4, \
-     updated_at = $5 WHERE id = $1",
+     updated_at = $5 WHERE id = $1 AND secret = $6",
 );
 
 /// One delivery per (event in the JSON array `$1`, enabled endpoint whose types match it),
@@ -90,13 +90,28 @@ const ENQUEUE: Sql = Sql {
 /// Whether any endpoint could receive a delivery: when none, the relay's offer takes no write.
 const ANY_ENABLED: Sql = Sql::both("SELECT EXISTS (SELECT 1 FROM webhooks WHERE enabled)");
 
+/// Due deliveries, at most `$3` per endpoint (numbered in each endpoint's order), at most
+/// `$2` in all.
 const DUE: Sql = Sql::both(
-    "SELECT d.id, d.webhook_id, d.event_id, d.event_type, d.attempts, d.next_attempt_at, \
-     d.created_at, d.payload, w.url, w.secret, w.previous_secret, w.previous_secret_until, \
-     w.failures, w.open_until \
+    "SELECT id, webhook_id, event_id, event_type, attempts, next_attempt_at, created_at, \
+     payload, url, secret, previous_secret, previous_secret_until, failures, open_until \
+     FROM (SELECT d.id, d.webhook_id, d.event_id, d.event_type, d.attempts, \
+     d.next_attempt_at, d.created_at, d.payload, w.url, w.secret, w.previous_secret, \
+     w.previous_secret_until, w.failures, w.open_until, \
+     ROW_NUMBER() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.id) AS place \
      FROM webhook_deliveries AS d JOIN webhooks AS w ON w.id = d.webhook_id \
-     WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND w.enabled \
-     ORDER BY d.next_attempt_at, d.id LIMIT $2",
+     WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND w.enabled) AS due \
+     WHERE place <= $3 ORDER BY next_attempt_at, id LIMIT $2",
+);
+
+const EXPIRE: Sql = Sql::both(
+    "UPDATE webhook_deliveries SET state = 'failed', next_attempt_at = NULL, finished_at = $2 \
+     WHERE state = 'pending' AND created_at < $1",
+);
+
+const PRUNE: Sql = Sql::both(
+    "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
+     WHERE state <> 'pending' AND finished_at < $1 ORDER BY finished_at LIMIT $2)",
 );
 
 const POSTPONE: Sql = Sql::both(
@@ -104,14 +119,15 @@ const POSTPONE: Sql = Sql::both(
      WHERE webhook_id = $1 AND state = 'pending' AND next_attempt_at < $2",
 );
 
+/// The delivery's new state after an attempt; no row when it was deleted meanwhile.
+const FINISH_ATTEMPT: Sql = Sql::both(
+    "UPDATE webhook_deliveries SET state = $2, attempts = attempts + 1, next_attempt_at = $3, \
+     finished_at = $4 WHERE id = $1 RETURNING id",
+);
+
 const INSERT_ATTEMPT: Sql = Sql::both(
     "INSERT INTO webhook_attempts (delivery_id, webhook_id, attempted_at, status, \
      latency_millis, response, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-);
-
-const FINISH_ATTEMPT: Sql = Sql::both(
-    "UPDATE webhook_deliveries SET state = $2, attempts = attempts + 1, next_attempt_at = $3, \
-     finished_at = $4 WHERE id = $1",
 );
 
 /// The endpoint's circuit after an attempt; a reason in `$4` disables it.
@@ -343,6 +359,7 @@ impl WebhookStore for Db {
         &self,
         id: WebhookId,
         secrets: &SealedSecrets,
+        replacing: &str,
         at: Timestamp,
     ) -> Result<bool> {
         let (previous, until) = match &secrets.previous {
@@ -356,6 +373,7 @@ impl WebhookStore for Db {
                 .bind(previous)
                 .bind(until)
                 .bind(at.as_millis())
+                .bind(replacing)
                 .execute(ex)
                 .await
                 .map(|done| done.rows_affected())
@@ -393,11 +411,17 @@ impl WebhookStore for Db {
         .map_err(db_error)
     }
 
-    async fn due_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<DueDelivery>> {
+    async fn due_deliveries(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        per_endpoint: u32,
+    ) -> Result<Vec<DueDelivery>> {
         let rows: Vec<DueRow> = on_reader!(self, DUE, |ex, sql| {
             sqlx::query_as(sql)
                 .bind(now.as_millis())
                 .bind(i64::from(limit))
+                .bind(i64::from(per_endpoint))
                 .fetch_all(ex)
                 .await
         })
@@ -433,6 +457,30 @@ impl WebhookStore for Db {
             .collect()
     }
 
+    async fn expire_deliveries(&self, made_before: Timestamp, at: Timestamp) -> Result<u64> {
+        on_writer!(self, EXPIRE, |ex, sql| {
+            sqlx::query(sql)
+                .bind(made_before.as_millis())
+                .bind(at.as_millis())
+                .execute(ex)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(db_error)
+    }
+
+    async fn prune_deliveries(&self, finished_before: Timestamp, limit: u32) -> Result<u64> {
+        on_writer!(self, PRUNE, |ex, sql| {
+            sqlx::query(sql)
+                .bind(finished_before.as_millis())
+                .bind(i64::from(limit))
+                .execute(ex)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(db_error)
+    }
+
     async fn postpone_deliveries(&self, webhook: WebhookId, until: Timestamp) -> Result<()> {
         on_writer!(self, POSTPONE, |ex, sql| {
             sqlx::query(sql)
@@ -450,6 +498,20 @@ impl WebhookStore for Db {
         let finished = (outcome.state != DeliveryState::Pending).then_some(attempt.attempted_at);
         self.retrying(|| async {
             let mut tx = self.begin().await?;
+            let finished: Option<i64> = on_tx!(self, &mut tx, FINISH_ATTEMPT, |ex, sql| {
+                sqlx::query_scalar(sql)
+                    .bind(attempt.delivery.get())
+                    .bind(outcome.state.as_str())
+                    .bind(outcome.next_attempt_at.map(Timestamp::as_millis))
+                    .bind(finished.map(Timestamp::as_millis))
+                    .fetch_optional(ex)
+                    .await
+            })
+            .map_err(db_error)?;
+            if finished.is_none() {
+                // Deleted meanwhile, with its endpoint: nothing to record.
+                return self.commit(tx).await;
+            }
             on_tx!(self, &mut tx, INSERT_ATTEMPT, |ex, sql| {
                 sqlx::query(sql)
                     .bind(attempt.delivery.get())
@@ -459,17 +521,6 @@ impl WebhookStore for Db {
                     .bind(i64::from(attempt.latency_millis))
                     .bind(&attempt.response)
                     .bind(attempt.error.as_deref())
-                    .execute(ex)
-                    .await
-                    .map(drop)
-            })
-            .map_err(db_error)?;
-            on_tx!(self, &mut tx, FINISH_ATTEMPT, |ex, sql| {
-                sqlx::query(sql)
-                    .bind(attempt.delivery.get())
-                    .bind(outcome.state.as_str())
-                    .bind(outcome.next_attempt_at.map(Timestamp::as_millis))
-                    .bind(finished.map(Timestamp::as_millis))
                     .execute(ex)
                     .await
                     .map(drop)

@@ -24,6 +24,9 @@ use url::Url;
 
 use crate::Destinations;
 
+/// How long registering an endpoint waits for its name to resolve.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
 type Connector = HttpsConnector<HttpConnector<GuardedResolver>>;
 
 /// Sends webhooks over HTTP(S).
@@ -166,14 +169,18 @@ impl WebhookSender for HttpSender {
     fn check_destination<'a>(&'a self, url: &'a WebhookUrl) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let url = Url::parse(url.as_str()).map_err(|error| format!("is not a URL: {error}"))?;
+            // What the HTTP client will be given must parse too, or every attempt would fail.
+            http::Uri::try_from(url.as_str()).map_err(|error| format!("is not a URL: {error}"))?;
             if let Some(refusal) = self.literal_refusal(&url) {
                 return Err(refusal);
             }
             let Some(url::Host::Domain(host)) = url.host() else {
                 return Ok(());
             };
-            // A name that does not resolve now may later; the resolver checks every send.
-            if let Ok(addrs) = tokio::net::lookup_host((host, 0)).await {
+            // A name that does not resolve now (or not soon) may later; the resolver checks
+            // every send.
+            let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host, 0)));
+            if let Ok(Ok(addrs)) = lookup.await {
                 let addrs: Vec<SocketAddr> = addrs.collect();
                 if let Some(refused) = addrs.iter().find_map(|addr| {
                     self.destinations

@@ -11,6 +11,8 @@ use crate::time::Timestamp;
 /// What one round of the relay did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Relayed {
+    /// The last `seq` of the batch read, confirmed or not.
+    pub last_seq: Option<i64>,
     /// Events the bus confirmed and the outbox now marks sent.
     pub sent: usize,
     /// Events still pending in the batch read (not confirmed).
@@ -30,9 +32,10 @@ impl<S: Store> Quire<S> {
     /// A storage error reading or marking the outbox; a bus that fails is not an error but a
     /// [`Relayed::failure`].
     pub async fn relay_batch(&self, limit: u32) -> Result<Relayed> {
-        let pending = self.store.pending_events(limit).await?;
+        let pending = self.store.pending_events(None, limit).await?;
         if pending.is_empty() {
             return Ok(Relayed {
+                last_seq: None,
                 sent: 0,
                 left: 0,
                 failure: None,
@@ -53,10 +56,29 @@ impl<S: Store> Quire<S> {
                 .await?;
         }
         Ok(Relayed {
+            last_seq: pending.last().map(|row| row.seq),
             sent: confirmed,
             left: events.len() - confirmed,
             failure,
         })
+    }
+
+    /// While the bus refuses events, makes the webhook deliveries of up to `limit` pending
+    /// events after `after` (a `seq`), so that webhooks do not wait for the bus; answers the
+    /// last `seq` offered, for the next call to go on from. (A batch the relay publishes makes
+    /// its deliveries too: an event offered here is not offered twice, and one this skips,
+    /// committed late on PostgreSQL, is offered when the bus takes it.)
+    ///
+    /// # Errors
+    /// A storage error.
+    pub async fn offer_pending(&self, after: Option<i64>, limit: u32) -> Result<Option<i64>> {
+        let pending = self.store.pending_events(after, limit).await?;
+        let Some(last) = pending.last().map(|row| row.seq) else {
+            return Ok(None);
+        };
+        let events: Vec<Event> = pending.into_iter().map(|row| row.event).collect();
+        self.enqueue_deliveries(&events).await?;
+        Ok(Some(last))
     }
 
     /// Deletes at most `limit` events sent more than `retention_millis` ago.

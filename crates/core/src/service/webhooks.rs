@@ -6,19 +6,16 @@ use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::events::Event;
 use crate::ids::{DeliveryId, WebhookId};
 use crate::policy::{self, Actor};
-use crate::ports::{Store, WebhookRequest, WebhookResponse};
+use crate::ports::{Store, WebhookRequest};
 use crate::time::Timestamp;
 use crate::webhooks::{
     Admission, Attempt, AttemptOutcome, Breaker, Delivery, DeliveryState, DueDelivery, EventTypes,
-    LOGGED_RESPONSE_BYTES, NewWebhook, RetrySchedule, SECRET_BYTES, SealedSecrets, SigningSecret,
-    Webhook, WebhookChanges, WebhookUrl,
+    LOGGED_RESPONSE_BYTES, MAX_DELIVERY_AGE_MILLIS, NewWebhook, ROTATION_OVERLAP_MILLIS,
+    RetrySchedule, SECRET_BYTES, SealedSecrets, SigningSecret, Webhook, WebhookChanges, WebhookUrl,
 };
 
-/// How long deliveries stay signed with the previous secret after a rotation, in milliseconds.
-pub const ROTATION_OVERLAP_MILLIS: i64 = 24 * 3_600_000;
-
-/// A new endpoint as a contract received it, unchecked.
-#[derive(Debug, Clone, Default)]
+/// A new endpoint as a contract received it, unchecked. Its `Debug` leaves the secret out.
+#[derive(Clone, Default)]
 pub struct WebhookDraft {
     pub url: Option<String>,
     pub description: Option<String>,
@@ -28,6 +25,18 @@ pub struct WebhookDraft {
     pub secret: Option<String>,
     /// `None`: enabled.
     pub enabled: Option<bool>,
+}
+
+impl std::fmt::Debug for WebhookDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookDraft")
+            .field("url", &self.url)
+            .field("description", &self.description)
+            .field("event_types", &self.event_types)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("enabled", &self.enabled)
+            .finish()
+    }
 }
 
 /// Changes to an endpoint as a contract received them, unchecked.
@@ -44,6 +53,8 @@ pub struct WebhookUpdate {
 pub struct WebhookSettings {
     pub retries: RetrySchedule,
     pub breaker: Breaker,
+    /// Deliveries per endpoint per round at most.
+    pub per_endpoint: u32,
 }
 
 /// What one round of delivery did.
@@ -101,6 +112,21 @@ impl<S: Store> Quire<S> {
                 None
             }
         }
+    }
+
+    /// Checks at start-up that this process's key opens the stored secrets (the first
+    /// endpoint's): a process with another key would sign nothing.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when it does not; a storage error.
+    pub async fn check_sealing_key(&self) -> Result<()> {
+        let Some(first) = self.store.webhooks().await?.into_iter().next() else {
+            return Ok(());
+        };
+        let Some(sealed) = self.store.webhook_secrets(first.id).await? else {
+            return Ok(());
+        };
+        self.open_secret(&sealed.current).map(drop)
     }
 
     /// Every endpoint.
@@ -244,11 +270,12 @@ impl<S: Store> Quire<S> {
 
     /// Replaces the endpoint's secret with `secret` (generated unless given); deliveries carry
     /// a signature by the old one too for [`ROTATION_OVERLAP_MILLIS`], so receivers can switch
-    /// without losing any.
+    /// without losing any. (A rotation within that time ends the older secret's overlap: only
+    /// the one it replaces stays in force beside the new one.)
     ///
     /// # Errors
     /// [`Error::Forbidden`] unless `actor` is an admin; [`Error::NotFound`]; [`Error::Invalid`]
-    /// for a malformed secret.
+    /// for a malformed secret; [`Error::Stale`] when another rotation happened at once.
     pub async fn rotate_webhook_secret(
         &self,
         actor: &Actor,
@@ -270,12 +297,19 @@ impl<S: Store> Quire<S> {
         let until = Timestamp::from_millis(now.as_millis().saturating_add(ROTATION_OVERLAP_MILLIS));
         let rotated = SealedSecrets {
             current: self.adapters.secrets.seal(secret.expose())?,
-            previous: Some((sealed.current, until)),
+            previous: Some((sealed.current.clone(), until)),
         };
-        if self.store.set_webhook_secrets(id, &rotated, now).await? {
+        if self
+            .store
+            .set_webhook_secrets(id, &rotated, &sealed.current, now)
+            .await?
+        {
             Ok(secret)
-        } else {
+        } else if self.store.webhook_secrets(id).await?.is_none() {
             Err(Error::NotFound(Resource::Webhook))
+        } else {
+            // Another rotation won the race: this one's secret was never in force.
+            Err(Error::Stale(Resource::Webhook))
         }
     }
 
@@ -339,14 +373,24 @@ impl<S: Store> Quire<S> {
     }
 
     /// Attempts up to `limit` due deliveries: each endpoint's in order, one at a time, as its
-    /// circuit allows; different endpoints at once.
+    /// circuit allows; different endpoints at once. No attempt starts at or after
+    /// `start_before`, so a caller that must finish by a deadline passes the deadline less
+    /// the longest an attempt takes; the deliveries left stay due.
     ///
     /// # Errors
-    /// A storage error reading what is due; an error recording one attempt ends that
-    /// endpoint's turn (its delivery stays due and is tried again).
-    pub async fn deliver_due(&self, settings: &WebhookSettings, limit: u32) -> Result<Delivered> {
+    /// A storage error reading what is due, or recording an attempt (that delivery stays due
+    /// and is tried again).
+    pub async fn deliver_due(
+        &self,
+        settings: &WebhookSettings,
+        limit: u32,
+        start_before: Timestamp,
+    ) -> Result<Delivered> {
         let now = self.adapters.clock.now();
-        let due = self.store.due_deliveries(now, limit).await?;
+        let due = self
+            .store
+            .due_deliveries(now, limit, settings.per_endpoint)
+            .await?;
         let mut by_endpoint: Vec<(WebhookId, Vec<DueDelivery>)> = Vec::new();
         for delivery in due {
             let webhook = delivery.delivery.webhook;
@@ -357,7 +401,7 @@ impl<S: Store> Quire<S> {
         }
         let turns = by_endpoint
             .into_iter()
-            .map(|(webhook, list)| self.endpoint_turn(settings, webhook, list));
+            .map(|(webhook, list)| self.endpoint_turn(settings, webhook, list, start_before));
         let mut total = Delivered::default();
         for done in futures_util::future::join_all(turns).await {
             let done = done?;
@@ -374,12 +418,36 @@ impl<S: Store> Quire<S> {
         settings: &WebhookSettings,
         webhook: WebhookId,
         due: Vec<DueDelivery>,
+        start_before: Timestamp,
     ) -> Result<Delivered> {
         let mut done = Delivered::default();
         let mut circuit = due.first().map(|d| d.circuit).unwrap_or_default();
         let count = due.len();
         for (index, delivery) in due.into_iter().enumerate() {
             let now = self.adapters.clock.now();
+            if now >= start_before {
+                break;
+            }
+            let secrets = match self.signing_secrets(&delivery.secrets, now) {
+                Ok(secrets) => secrets,
+                Err(error) => {
+                    // The key does not open this endpoint's secret: a fault of this process's
+                    // configuration, not of the endpoint. Nothing is attempted or counted;
+                    // the endpoint waits a cool-down and is tried again.
+                    tracing::error!(
+                        %error,
+                        %webhook,
+                        "a webhook secret does not open with this process's key; check QUIRE_WEBHOOK_KEY"
+                    );
+                    let until = Timestamp::from_millis(
+                        now.as_millis()
+                            .saturating_add(settings.breaker.cooldown_millis),
+                    );
+                    self.store.postpone_deliveries(webhook, until).await?;
+                    done.held += count - index;
+                    break;
+                }
+            };
             let admitted = match settings.breaker.admission(circuit, now) {
                 Admission::All => true,
                 Admission::Probe => done.attempts == 0,
@@ -392,7 +460,7 @@ impl<S: Store> Quire<S> {
                 done.held += count - index;
                 break;
             }
-            let outcome = self.attempt(settings, &delivery, circuit).await;
+            let outcome = self.attempt(settings, &delivery, &secrets, circuit).await;
             circuit = outcome.circuit;
             self.store.record_attempt(webhook, &outcome).await?;
             done.attempts += 1;
@@ -406,37 +474,50 @@ impl<S: Store> Quire<S> {
         Ok(done)
     }
 
+    /// Gives up deliveries that waited longer than [`MAX_DELIVERY_AGE_MILLIS`] (behind an open
+    /// circuit, say), and deletes at most `limit` deliveries finished more than
+    /// `retention_millis` ago, with their log. Answers (given up, deleted).
+    ///
+    /// # Errors
+    /// A storage error.
+    pub async fn webhook_housekeeping(
+        &self,
+        retention_millis: i64,
+        limit: u32,
+    ) -> Result<(u64, u64)> {
+        let now = self.adapters.clock.now();
+        let ago = |millis: i64| Timestamp::from_millis(now.as_millis().saturating_sub(millis));
+        let expired = self
+            .store
+            .expire_deliveries(ago(MAX_DELIVERY_AGE_MILLIS), now)
+            .await?;
+        let pruned = self
+            .store
+            .prune_deliveries(ago(retention_millis), limit)
+            .await?;
+        Ok((expired, pruned))
+    }
+
     /// Sends one delivery and decides what comes of it.
     async fn attempt(
         &self,
         settings: &WebhookSettings,
         due: &DueDelivery,
+        secrets: &[SigningSecret],
         circuit: crate::webhooks::Circuit,
     ) -> AttemptOutcome {
         let now = self.adapters.clock.now();
-        let response = match self.signing_secrets(&due.secrets, now) {
-            Ok(secrets) => {
-                self.adapters
-                    .webhooks
-                    .send(WebhookRequest {
-                        url: &due.url,
-                        message_id: &due.delivery.event_id,
-                        timestamp: now,
-                        body: &due.payload,
-                        secrets: &secrets,
-                    })
-                    .await
-            }
-            Err(error) => {
-                tracing::error!(%error, webhook = %due.delivery.webhook, "a webhook secret cannot be opened");
-                WebhookResponse {
-                    status: None,
-                    latency_millis: 0,
-                    body: String::new(),
-                    error: Some("the endpoint's secret cannot be read".to_owned()),
-                }
-            }
-        };
+        let response = self
+            .adapters
+            .webhooks
+            .send(WebhookRequest {
+                url: &due.url,
+                message_id: &due.delivery.event_id,
+                timestamp: now,
+                body: &due.payload,
+                secrets,
+            })
+            .await;
         let attempts = due.delivery.attempts.saturating_add(1);
         let succeeded = response.status.is_some_and(|s| (200..300).contains(&s));
         let gone = response.status == Some(410);

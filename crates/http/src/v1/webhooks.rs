@@ -38,7 +38,7 @@ pub(crate) struct WebhookRepr {
     /// Why a delivery disabled it: `gone` (it answered 410).
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_reason: Option<String>,
-    /// `closed`, `open` or `half-open`.
+    /// `closed`, or `open` until `circuitOpenUntil`, after which the next attempt is a probe.
     circuit: &'static str,
     consecutive_failures: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,7 +51,7 @@ pub(crate) struct WebhookRepr {
 }
 
 impl WebhookRepr {
-    fn of(webhook: &Webhook, now: Timestamp) -> Self {
+    fn of(webhook: &Webhook) -> Self {
         Self {
             webhook_id: webhook.id.get(),
             url: webhook.url.as_str().to_owned(),
@@ -64,7 +64,7 @@ impl WebhookRepr {
                 .collect(),
             enabled: webhook.enabled,
             disabled_reason: webhook.disabled_reason.clone(),
-            circuit: webhook.circuit.state(now),
+            circuit: webhook.circuit.state(),
             consecutive_failures: webhook.circuit.failures,
             circuit_open_until: webhook.circuit.open_until.map(Timestamp::to_rfc3339),
             created_at: webhook.created_at.to_rfc3339(),
@@ -275,10 +275,9 @@ pub(crate) async fn list<S: Store>(
     Authenticated(caller): Authenticated,
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
-    let now = state.quire.now();
     let webhooks = state.quire.webhooks(&actor).await?;
     let body = WebhookList {
-        items: webhooks.iter().map(|w| WebhookRepr::of(w, now)).collect(),
+        items: webhooks.iter().map(WebhookRepr::of).collect(),
     };
     respond(
         format,
@@ -326,7 +325,7 @@ pub(crate) async fn create<S: Store>(
         .await?;
     let path = format!("/api/v1/webhooks/{}", webhook.id);
     let created = CreatedWebhook {
-        webhook: WebhookRepr::of(&webhook, state.quire.now()),
+        webhook: WebhookRepr::of(&webhook),
         secret: secret.expose().to_owned(),
     };
     let response = respond(
@@ -359,7 +358,7 @@ pub(crate) async fn get<S: Store>(
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
     let webhook = state.quire.webhook(&actor, webhook_id(&id)?).await?;
-    let repr = WebhookRepr::of(&webhook, state.quire.now());
+    let repr = WebhookRepr::of(&webhook);
     respond(
         format,
         "webhook",
@@ -397,8 +396,7 @@ pub(crate) async fn patch<S: Store>(
         body_format(&headers, "application/merge-patch+json")?,
         &body,
     )?;
-    let now = state.quire.now();
-    Representation::of(format, "webhook", &WebhookRepr::of(&current, now))?
+    Representation::of(format, "webhook", &WebhookRepr::of(&current))?
         .check_if_match(&preconditions)?;
     let webhook = state
         .quire
@@ -413,7 +411,7 @@ pub(crate) async fn patch<S: Store>(
             },
         )
         .await?;
-    let repr = WebhookRepr::of(&webhook, state.quire.now());
+    let repr = WebhookRepr::of(&webhook);
     respond(
         format,
         "webhook",
@@ -611,8 +609,9 @@ pub(crate) async fn attempts<S: Store>(
     )
 }
 
-/// `POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver`: sends it again now, with a
-/// fresh retry schedule; 202.
+/// `POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver`: makes it due now, with a
+/// fresh retry schedule; 202. It goes when its endpoint takes deliveries: at once if enabled
+/// with a closed circuit, else once re-enabled or at the circuit's probe.
 #[utoipa::path(
     post,
     path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use quire_core::ports::Random;
 use quire_core::{Error, Result};
 
 use crate::config::Secret;
@@ -48,17 +49,35 @@ pub(crate) fn load_or_create(
     let mut bytes = [0u8; 32];
     super::random::random_bytes(&mut bytes).map_err(Error::internal)?;
     let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let mut file = std::fs::OpenOptions::new()
+    // Written whole under a temporary name, then linked into place: a process starting at
+    // the same time reads either no file or the whole key, and only one key ever wins.
+    let temporary = data_dir.join(format!(
+        ".{file_name}.{}",
+        super::random::OsRandom.token(12)
+    ));
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
-        .map_err(|error| Error::internal(format!("creating {}: {error}", path.display())))?;
-    file.write_all(key.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|error| Error::internal(format!("writing {}: {error}", path.display())))?;
-    tracing::info!(path = %path.display(), key = what, "generated a new key");
-    Ok(key.into_bytes())
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(key.as_bytes())
+                .and_then(|()| file.sync_all())
+        });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, &path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), key = what, "generated a new key");
+            Ok(key.into_bytes())
+        }
+        // Another process made it first: theirs is the key.
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
+        Err(error) => Err(Error::internal(format!(
+            "creating {}: {error}",
+            path.display()
+        ))),
+    }
 }
 
 /// The AES-256 key that seals webhook secrets: 64 hex digits from `key`, `key_file` or the
@@ -106,6 +125,8 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let short = Secret::new("abcd");
         assert!(webhook_key(Some(&short), None, dir.path()).is_err());
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
         let given = Secret::new("0f".repeat(32));
         assert_eq!(
             webhook_key(Some(&given), None, dir.path()).unwrap(),

@@ -179,6 +179,15 @@ async fn deliveries(app: &TestApp, admin: &TestUser, id: i64) -> Vec<Value> {
     items(app, admin, id, "deliveries").await
 }
 
+/// Waits until the relay has taken every recorded event (and so made their deliveries).
+async fn relayed(app: &TestApp) {
+    let drained = eventually(Duration::from_secs(5), || async {
+        app.quire.outbox_backlog().await.unwrap().pending == 0
+    })
+    .await;
+    assert!(drained, "the relay caught up");
+}
+
 /// Polls `check` every 20 ms until it holds, at most `within`.
 async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
 where
@@ -267,7 +276,8 @@ on_both_engines! {
         assert!((now - timestamp).abs() <= 5, "timestamp {timestamp}, now {now}");
 
         // Nothing else: the endpoint wants post.published only (post.created was not sent).
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        relayed(&app).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(receiver.received().len(), 1);
     }
 
@@ -409,7 +419,8 @@ on_both_engines! {
             Some(&admin.token), None).await;
         assert_eq!(webhook["disabledReason"], "gone");
         app.create_article(&author, "Still gone", &[]).await;
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        relayed(&app).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(receiver.received().len(), 1, "nothing more goes to a gone endpoint");
         assert!(deliveries(&app, &admin, id).await.iter().all(|d| d["state"] == "failed"));
 
@@ -526,6 +537,9 @@ on_both_engines! {
             (reqwest::Method::PATCH, format!("/api/v1/webhooks/{id}"), Some(json!({"enabled": false}))),
             (reqwest::Method::DELETE, format!("/api/v1/webhooks/{id}"), None),
             (reqwest::Method::GET, format!("/api/v1/webhooks/{id}/attempts"), None),
+            (reqwest::Method::GET, format!("/api/v1/webhooks/{id}/deliveries"), None),
+            (reqwest::Method::POST, format!("/api/v1/webhooks/{id}/secret/rotate"), None),
+            (reqwest::Method::POST, format!("/api/v1/webhooks/{id}/deliveries/1/redeliver"), None),
         ] {
             let (status, _) = v1(&app, method.clone(), &path, Some(&editor.token), body.clone()).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
@@ -606,6 +620,78 @@ on_both_engines! {
                 .unwrap()
         };
         assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN", "{denied}");
+    }
+
+    async fn a_failed_probe_lets_one_delivery_through_and_doubles_the_wait(engine: Engine) {
+        let app = app_with(engine, |config| {
+            config.webhooks.breaker_threshold = 2;
+            config.webhooks.breaker_cooldown_millis = 500;
+            config.webhooks.retry_base_millis = 20;
+        })
+        .await;
+        let admin = admin(&app).await;
+        // Three failures: the two that open the circuit and the first probe.
+        let receiver = Receiver::start(&[500, 500, 500]).await;
+        register_endpoint(
+            &app,
+            &admin,
+            json!({"url": receiver.url, "eventTypes": ["post.published"]}),
+        )
+        .await;
+        let author = author(&app).await;
+        for title in ["Uno", "Dos", "Tres"] {
+            app.create_article(&author, title, &[]).await;
+        }
+        let received = receiver.wait_for(6, Duration::from_secs(10)).await;
+        assert_eq!(received.len(), 6, "two failures, a failed probe, a good probe, the rest");
+        let probe = received[2].at - received[1].at;
+        let second_probe = received[3].at - received[2].at;
+        assert!(probe >= Duration::from_millis(450), "the first probe after {probe:?}");
+        assert!(
+            second_probe >= Duration::from_millis(900),
+            "a failed probe doubles the wait: {second_probe:?}"
+        );
+        // The failed probe was one delivery alone: the next request is the second probe.
+        let ids: Vec<&str> = received.iter().map(|r| header(r, "webhook-id")).collect();
+        let distinct: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+        assert_eq!(distinct.len(), 3, "{ids:?}");
+    }
+
+    async fn a_destination_refused_at_send_time_is_logged_not_reached(engine: Engine) {
+        // One instance (the API alone) allows loopback and registers the endpoint; the worker,
+        // configured not to, refuses to connect when it sends.
+        let env = TestEnv::new(engine).await;
+        let mut config = loopback_config(&env);
+        config.events.relay_poll_millis = 20;
+        let api = TestApp::spawn_as(config, env, quire_server::app::ProcessRole::Api).await;
+        let admin = admin(&api).await;
+        let receiver = Receiver::start(&[]).await;
+        let (id, _) = register_endpoint(
+            &api,
+            &admin,
+            json!({"url": receiver.url, "eventTypes": ["post.published"]}),
+        )
+        .await;
+        let mut strict = loopback_config(&api.env);
+        strict.webhooks.allow_loopback = false;
+        let holder = TestEnv {
+            data: tempfile::tempdir().unwrap(),
+            postgres: None,
+        };
+        let _worker = TestApp::spawn_with(strict, holder).await;
+        let author = author(&api).await;
+        api.create_article(&author, "Refused", &[]).await;
+        let logged = eventually(Duration::from_secs(5), || {
+            let (api, admin) = (&api, &admin);
+            async move { !attempts(api, admin, id).await.is_empty() }
+        })
+        .await;
+        assert!(logged, "the attempt is logged");
+        let log = attempts(&api, &admin, id).await;
+        assert!(log[0].get("status").is_none(), "{log:?}");
+        let error = log[0]["error"].as_str().unwrap();
+        assert!(error.contains("may not reach"), "{error}");
+        assert!(receiver.received().is_empty(), "nothing reached the receiver");
     }
 }
 

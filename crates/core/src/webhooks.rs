@@ -52,7 +52,7 @@ impl SigningSecret {
             .decode(key)
             .map_err(|_| "must be whsec_ and the key in base64")?;
         if !(24..=64).contains(&bytes.len()) {
-            return Err("the key must be 24 to 64 bytes");
+            return Err("must hold a key of 24 to 64 bytes");
         }
         Ok(Self(text.to_owned()))
     }

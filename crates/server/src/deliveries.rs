@@ -37,6 +37,10 @@ const PER_ENDPOINT: u32 = 16;
 /// How often the holder gives up deliveries that waited too long and prunes old ones.
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
 
+/// The shortest stretch of a lease period worth starting attempts in: less, and the worker
+/// renews its lease first.
+const MIN_WINDOW: Duration = Duration::from_millis(500);
+
 /// Deliveries deleted per prune.
 const PRUNE_LIMIT: u32 = 5_000;
 
@@ -105,9 +109,14 @@ pub async fn run(
                 }
                 continue;
             }
-            // Attempts start only while one can end before the lease needs renewing.
+            // Attempts start only while one can end before the lease needs renewing; once
+            // none can, renew now rather than leave due deliveries waiting.
             let left = lease.renew_every.saturating_sub(renewed.elapsed());
-            let window = left.saturating_sub(options.timeout + Duration::from_millis(100));
+            let reserve = options.timeout + Duration::from_millis(100);
+            if left <= reserve + MIN_WINDOW {
+                break;
+            }
+            let window = left.saturating_sub(reserve);
             let start_before = quire
                 .now()
                 .as_millis()

@@ -695,6 +695,43 @@ on_both_engines! {
     }
 }
 
+/// A retry falls due when it falls due, wherever that is in the worker's lease period: the
+/// worker never sits out the end of a period with deliveries due (it renews first).
+#[tokio::test]
+async fn retries_go_when_due_late_in_a_lease_period_too() {
+    let app = app_with(Engine::Sqlite, |config| {
+        // A 12 s lease, renewed every 4 s; an attempt may take 2 s.
+        config.webhooks.timeout_millis = 2_000;
+        config.webhooks.retry_base_millis = 1_000;
+        config.webhooks.breaker_threshold = 10;
+    })
+    .await;
+    let admin = admin(&app).await;
+    let receiver = Receiver::start(&[500, 500]).await;
+    register_endpoint(
+        &app,
+        &admin,
+        json!({"url": receiver.url, "eventTypes": ["post.published"]}),
+    )
+    .await;
+    let author = author(&app).await;
+    app.create_article(&author, "On time", &[]).await;
+    let received = receiver.wait_for(3, Duration::from_secs(15)).await;
+    assert_eq!(received.len(), 3);
+    // Waits of 1 s and 4 s ±20% are due; allow the worker's 20 ms poll and some slack.
+    for (gap, due) in received
+        .windows(2)
+        .map(|w| w[1].at - w[0].at)
+        .zip([1_000u64, 4_000])
+    {
+        let latest = Duration::from_millis(due * 12 / 10 + 400);
+        assert!(
+            gap <= latest,
+            "a retry due within {latest:?} came after {gap:?}"
+        );
+    }
+}
+
 /// Checks a delivery with the reference implementation (`standardwebhooks` from PyPI) run by
 /// the interpreter in `QUIRE_TEST_STANDARDWEBHOOKS`; answers whether it verified.
 fn verifies_independently(secret: &str, received: &Received) -> bool {

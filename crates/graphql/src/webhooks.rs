@@ -14,14 +14,7 @@ use quire_core::webhooks::{Attempt, Delivery, Webhook};
 use crate::context::ContextExt;
 use crate::error::OrGraphql;
 use crate::mutation::patch;
-use crate::types::parse_id;
-
-/// Deliveries or attempts read per field at most.
-const MAX_PAGE: i32 = 100;
-
-fn limit(first: Option<i32>) -> u32 {
-    u32::try_from(first.unwrap_or(20).clamp(1, MAX_PAGE)).unwrap_or(20)
-}
+use crate::types::{cost, page_size, parse_id};
 
 /// A webhook endpoint: where quire POSTs the events it subscribes to, signed after the
 /// Standard Webhooks specification.
@@ -84,6 +77,7 @@ impl<S: Store> WebhookNode<S> {
 
     /// Its deliveries, newest first: at most `first` (1 to 100, default 20), with ids below
     /// `before`.
+    #[graphql(complexity = "cost(first) * child_complexity")]
     async fn deliveries(
         &self,
         ctx: &Context<'_>,
@@ -95,7 +89,7 @@ impl<S: Store> WebhookNode<S> {
             .transpose()?;
         let found = ctx
             .quire::<S>()?
-            .webhook_deliveries(ctx.actor()?, self.webhook.id, before, limit(first))
+            .webhook_deliveries(ctx.actor()?, self.webhook.id, before, page_size(first)?)
             .await
             .or_graphql()?;
         Ok(found.iter().map(WebhookDelivery::from).collect())
@@ -103,6 +97,7 @@ impl<S: Store> WebhookNode<S> {
 
     /// Its delivery log, newest first: at most `first` (1 to 100, default 20) attempts, of
     /// every delivery or of `delivery`.
+    #[graphql(complexity = "cost(first) * child_complexity")]
     async fn attempts(
         &self,
         ctx: &Context<'_>,
@@ -114,7 +109,7 @@ impl<S: Store> WebhookNode<S> {
             .transpose()?;
         let found = ctx
             .quire::<S>()?
-            .webhook_attempts(ctx.actor()?, self.webhook.id, delivery, limit(first))
+            .webhook_attempts(ctx.actor()?, self.webhook.id, delivery, page_size(first)?)
             .await
             .or_graphql()?;
         Ok(found.iter().map(DeliveryAttempt::from).collect())

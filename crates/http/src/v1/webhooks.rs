@@ -629,7 +629,6 @@ pub(crate) async fn redeliver<S: Store>(
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
     let id = webhook_id(&id)?;
-    state.quire.webhook(&actor, id).await?;
     let delivery = state
         .quire
         .redeliver(&actor, id, delivery_id(&delivery)?)

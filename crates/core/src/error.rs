@@ -146,6 +146,29 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error for another caller who shared the failed operation (a single-flight
+    /// read): the same variant, an internal cause carried as its message.
+    pub fn shared_copy(&self) -> Self {
+        match self {
+            Self::Invalid(errors) => Self::Invalid(errors.clone()),
+            Self::Malformed(errors) => Self::Malformed(errors.clone()),
+            Self::Unauthenticated(problem) => Self::Unauthenticated(*problem),
+            Self::Forbidden(resource) => Self::Forbidden(*resource),
+            Self::NotFound(resource) => Self::NotFound(*resource),
+            Self::Conflict(errors) => Self::Conflict(errors.clone()),
+            Self::Stale(resource) => Self::Stale(*resource),
+            Self::Busy => Self::Busy,
+            Self::Unavailable {
+                reason,
+                retry_after_secs,
+            } => Self::Unavailable {
+                reason,
+                retry_after_secs: *retry_after_secs,
+            },
+            Self::Internal(cause) => Self::internal(cause.to_string()),
+        }
+    }
+
     /// Wraps any cause as an internal error.
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Internal(cause.into())

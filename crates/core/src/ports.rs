@@ -108,6 +108,13 @@ pub trait UserStore {
     ) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// Told, in the process that wrote, of each write's events as soon as the write commits and
+/// before its caller hears of it: the cache's invalidation hangs here, so that a writer's
+/// next read is never stale. Must not block: it runs on the write's path.
+pub trait CommitListener: Send + Sync {
+    fn committed(&self, events: &[Event]);
+}
+
 /// Posts, their tags, and favorites.
 pub trait PostStore {
     fn insert_post(

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod batch;
+mod cached;
 mod callers;
 mod comments;
 mod idempotency;
@@ -62,6 +63,8 @@ pub struct Adapters {
     pub secrets: Arc<dyn SecretBox>,
     /// Sends webhooks.
     pub webhooks: Arc<dyn WebhookSender>,
+    /// Holds the shared read models of the hot anonymous reads, and invalidates them.
+    pub cache: Arc<crate::cache::Caching>,
 }
 
 /// The application core, generic over its one storage type.
@@ -92,6 +95,17 @@ impl<S: Store> Quire<S> {
     /// Domain events delivered from now on, whichever process wrote them.
     pub fn events(&self) -> EventStream {
         self.adapters.events.subscribe()
+    }
+
+    /// Invalidates what an event heard from the stream makes stale in this process's cache
+    /// (writes of other instances; this process's own are invalidated as they commit).
+    pub fn heard(&self, event: &Event) {
+        self.adapters.cache.heard(event);
+    }
+
+    /// Which cache holds the shared read models (`memory`, `off`), for logs.
+    pub fn cache_name(&self) -> &'static str {
+        self.adapters.cache.cache().name()
     }
 
     /// Which bus delivers events (`in-process`, `nats`, `amqp`), for logs and metrics.

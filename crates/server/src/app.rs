@@ -12,6 +12,9 @@ use quire_http::HttpConfig;
 use quire_storage::{Db, DbOptions};
 use tokio::net::TcpListener;
 
+use quire_cache::{MemoryCache, MemoryCacheOptions};
+use quire_core::cache::{Cache, Caching, NoCache};
+use quire_core::ports::CommitListener;
 use quire_core::ports::EventBus;
 use quire_events::{AmqpEvents, InProcessEvents, NatsEvents};
 use quire_webhooks::{AesGcmBox, Destinations, HttpSender};
@@ -19,7 +22,7 @@ use quire_webhooks::{AesGcmBox, Destinations, HttpSender};
 use crate::adapters::{
     Argon2Hasher, JwtTokens, OsRandom, SystemClock, load_or_create_key, webhook_key,
 };
-use crate::config::{Config, Durability};
+use crate::config::{CacheBackend, CacheSection, Config, Durability};
 use crate::workers::{WorkerOptions, Workers};
 
 /// The storage options a configuration names.
@@ -104,13 +107,37 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         events: event_bus(config).await?,
         secrets: Arc::new(AesGcmBox::new(&sealing_key)),
         webhooks: Arc::new(sender),
+        cache: Arc::new(Caching::new(cache(&config.cache))),
     };
+    db.on_commit(Arc::clone(&adapters.cache) as Arc<dyn CommitListener>)
+        .context("hooking the cache's invalidation to commits")?;
     let quire = Quire::new(db, adapters);
     quire.check_sealing_key().await.context(
         "the webhook key does not open the stored webhook secrets: set QUIRE_WEBHOOK_KEY (or \
          QUIRE_WEBHOOK_KEY_FILE) to the key they were sealed with, the same on every instance",
     )?;
     Ok(quire)
+}
+
+/// Keeps this instance's cache in step with the writes of every instance, as their events
+/// arrive on the bus.
+async fn invalidate_from_events(quire: Quire<Db>) {
+    use tokio_stream::StreamExt;
+    let mut events = quire.events();
+    while let Some(event) = events.next().await {
+        quire.heard(&event);
+    }
+}
+
+/// The cache the configuration names.
+fn cache(config: &CacheSection) -> Arc<dyn Cache> {
+    match config.backend {
+        CacheBackend::Memory => Arc::new(MemoryCache::new(MemoryCacheOptions {
+            max_bytes: config.max_bytes,
+            time_to_live: Duration::from_secs(config.ttl_secs.max(1)),
+        })),
+        CacheBackend::Off => Arc::new(NoCache),
+    }
 }
 
 /// How the process was asked to stop.
@@ -328,6 +355,7 @@ impl Application {
             }));
         }
         tokio::spawn(signal);
+        let invalidation = tokio::spawn(invalidate_from_events(self.quire.clone()));
         // The workers run until the requests have drained, so their events go out too.
         let workers = self
             .relay
@@ -358,6 +386,7 @@ impl Application {
                 "shutdown grace passed; abandoning the requests still in flight"
             ),
         }
+        invalidation.abort();
         if let Some(workers) = workers {
             workers.stop(CLOSE_DEADLINE).await;
         }

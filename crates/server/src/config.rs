@@ -76,6 +76,38 @@ pub struct Config {
     pub argon2: Argon2Config,
     pub events: EventsSection,
     pub webhooks: WebhooksSection,
+    pub cache: CacheSection,
+}
+
+/// Which cache holds the shared read models (docs/caching.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheBackend {
+    /// In this process (moka), invalidated from commits here and the event stream.
+    Memory,
+    /// No cache: every read goes to the database.
+    Off,
+}
+
+/// The application cache of hot anonymous reads (docs/caching.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSection {
+    pub backend: CacheBackend,
+    /// Bytes of cached read models kept at most, roughly.
+    pub max_bytes: u64,
+    /// Seconds an entry may be served at most, invalidated or not (the safety net).
+    pub ttl_secs: u64,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        Self {
+            backend: CacheBackend::Memory,
+            max_bytes: 64 * 1024 * 1024,
+            ttl_secs: 300,
+        }
+    }
 }
 
 /// How webhooks are delivered (docs/webhooks.md).
@@ -348,6 +380,7 @@ impl Default for Config {
             argon2: Argon2Config::default(),
             events: EventsSection::default(),
             webhooks: WebhooksSection::default(),
+            cache: CacheSection::default(),
         }
     }
 }
@@ -597,6 +630,20 @@ const ENV: &[(&str, Apply)] = &[
     }),
     ("QUIRE_WEBHOOKS_RETENTION_HOURS", |c, var, v| {
         set(&mut c.webhooks.retention_hours, parse_env(var, v))
+    }),
+    ("QUIRE_CACHE", |c, var, v| {
+        c.cache.backend = match v {
+            "memory" => CacheBackend::Memory,
+            "off" => CacheBackend::Off,
+            _ => return Err(env_error(var, v, "expected memory or off")),
+        };
+        Ok(())
+    }),
+    ("QUIRE_CACHE_MAX_BYTES", |c, var, v| {
+        set(&mut c.cache.max_bytes, parse_env(var, v))
+    }),
+    ("QUIRE_CACHE_TTL_SECS", |c, var, v| {
+        set(&mut c.cache.ttl_secs, parse_env(var, v))
     }),
     ("QUIRE_OTLP_ENDPOINT", |c, _, v| {
         c.log.otlp_endpoint = Some(v.to_owned());

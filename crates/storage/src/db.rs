@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use quire_core::events::Event;
+use quire_core::ports::CommitListener;
 use quire_core::{Error, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -103,9 +105,15 @@ pub(crate) enum Engine {
     Postgres(PgPool),
 }
 
-/// An open write transaction on either engine: on SQLite, one write in a group
-/// ([`GroupWrite`]). Dropping it rolls back.
-pub(crate) enum Tx {
+/// An open write transaction on either engine, with the events it recorded (told to the
+/// commit listener once it commits). Dropping it rolls back.
+pub(crate) struct Tx {
+    pub(crate) conn: TxConn,
+    pub(crate) recorded: Vec<Event>,
+}
+
+/// A write transaction's connection: on SQLite, one write in a group ([`GroupWrite`]).
+pub(crate) enum TxConn {
     Sqlite(GroupWrite),
     Postgres(Transaction<'static, Postgres>),
 }
@@ -139,6 +147,8 @@ pub struct Db {
     statements: Arc<AtomicU64>,
     /// Woken when a write of this process records events (the relay's prompt).
     pub(crate) recorded: Arc<tokio::sync::Notify>,
+    /// Told of each write's events as it commits, once set ([`Db::on_commit`]).
+    commit_listener: Arc<OnceLock<Arc<dyn CommitListener>>>,
     #[cfg(feature = "fault-injection")]
     faults: Arc<Faults>,
 }
@@ -154,9 +164,22 @@ impl Db {
             engine,
             statements: Arc::new(AtomicU64::new(0)),
             recorded: Arc::new(tokio::sync::Notify::new()),
+            commit_listener: Arc::new(OnceLock::new()),
             #[cfg(feature = "fault-injection")]
             faults: Arc::new(Faults::default()),
         })
+    }
+
+    /// Tells `listener` of every write's events as the write commits, in this process and
+    /// before the write returns: the cache's invalidation, so a writer's next read is fresh.
+    /// Every handle cloned from this one shares it; a second listener is refused.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if a listener is already set.
+    pub fn on_commit(&self, listener: Arc<dyn CommitListener>) -> Result<()> {
+        self.commit_listener
+            .set(listener)
+            .map_err(|_| Error::internal("a commit listener is already set"))
     }
 
     /// Applies pending migrations only (they also run on every [`Db::open`]), and lists the
@@ -260,7 +283,7 @@ impl Db {
                 let write = pools.writer.begin().await;
                 metrics::histogram!("quire_db_acquire_seconds", "pool" => "sqlite_writer")
                     .record(started.elapsed().as_secs_f64());
-                write.map(Tx::Sqlite)
+                write.map(TxConn::Sqlite)
             }
             // sqlx 0.9 forgets a `BEGIN` whose answer it was still awaiting when the call was
             // cancelled (sqlx issue #4393): the connection would go back to the pool inside a
@@ -270,23 +293,33 @@ impl Db {
             Engine::Postgres(pool) => {
                 let pool = pool.clone();
                 match tokio::spawn(async move { pool.begin().await }).await {
-                    Ok(begun) => begun.map(Tx::Postgres),
+                    Ok(begun) => begun.map(TxConn::Postgres),
                     Err(error) => {
                         return Err(Error::internal(format!("beginning a transaction: {error}")));
                     }
                 }
             }
         }
+        .map(|conn| Tx {
+            conn,
+            recorded: Vec::new(),
+        })
         .map_err(db_error)
     }
 
     pub(crate) async fn commit(&self, tx: Tx) -> Result<()> {
         self.stmt();
-        match tx {
-            Tx::Sqlite(write) => write.commit().await,
-            Tx::Postgres(tx) => tx.commit().await,
+        match tx.conn {
+            TxConn::Sqlite(write) => write.commit().await,
+            TxConn::Postgres(tx) => tx.commit().await,
         }
         .map_err(db_error)?;
+        if tx.recorded.is_empty() {
+            return Ok(());
+        }
+        if let Some(listener) = self.commit_listener.get() {
+            listener.committed(&tx.recorded);
+        }
         // Whatever the write recorded in the outbox is committed now: the relay may send it.
         self.recorded.notify_one();
         Ok(())

@@ -13,7 +13,7 @@ use quire_core::{Error, Result};
 use serde::Serialize;
 
 use crate::counters::{Tally, add_to_slots_pg};
-use crate::db::{Db, Tx};
+use crate::db::{Db, Tx, TxConn};
 use crate::error::db_error;
 use crate::sql::{Sql, ids_in, json_list, on_reader, on_tx, on_writer};
 
@@ -142,10 +142,11 @@ impl Db {
         events: &[Event],
         tally: &Tally,
     ) -> Result<()> {
-        if let (Tx::Postgres(pg), false, Some(deltas)) =
-            (&mut *tx, events.is_empty(), tally.json()?)
+        if let (TxConn::Postgres(pg), false, Some(deltas)) =
+            (&mut tx.conn, events.is_empty(), tally.json()?)
         {
             let rows = recorded_rows(events)?;
+            tx.recorded.extend_from_slice(events);
             self.stmt();
             return crate::sql::traced(RECORD_AND_COUNT_PG, async {
                 sqlx::query(RECORD_AND_COUNT_PG)
@@ -171,7 +172,9 @@ impl Db {
         on_tx!(self, &mut *tx, RECORD, |ex, sql| {
             sqlx::query(sql).bind(&rows).execute(ex).await.map(drop)
         })
-        .map_err(db_error)
+        .map_err(db_error)?;
+        tx.recorded.extend_from_slice(events);
+        Ok(())
     }
 }
 

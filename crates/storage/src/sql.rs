@@ -122,12 +122,12 @@ pub(crate) use on_writer;
 macro_rules! on_tx {
     ($db:expr, $tx:expr, $stmt:expr, |$ex:ident, $sql:ident| $body:expr) => {{
         $db.stmt();
-        match $tx {
-            $crate::db::Tx::Sqlite(tx) => {
+        match &mut ($tx).conn {
+            $crate::db::TxConn::Sqlite(tx) => {
                 let ($ex, $sql) = (&mut **tx, $stmt.sqlite);
                 $crate::sql::traced($sql, async { $body }).await
             }
-            $crate::db::Tx::Postgres(tx) => {
+            $crate::db::TxConn::Postgres(tx) => {
                 let ($ex, $sql) = (&mut **tx, $stmt.pg);
                 $crate::sql::traced($sql, async { $body }).await
             }

@@ -1,5 +1,6 @@
 //! Writing, reading, listing and favoriting posts.
 
+use super::cached::PostLookup;
 use super::{BLANK, Patch, Quire, required};
 use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::events::{DomainEvent, Event, FavoriteData, PostData, PostUpdatedData};
@@ -340,12 +341,17 @@ impl<S: Store> Quire<S> {
     ) -> Result<Post> {
         let not_found = || Error::NotFound(Resource::Post);
         let viewer_id = viewer.map(|actor| actor.user_id);
-        let found = match address.into() {
-            PostAddress::Slug(slug) => {
+        let found = match (address.into(), viewer_id) {
+            (PostAddress::Slug(slug), None) => {
                 let slug = Slug::parse(slug).ok_or_else(not_found)?;
-                self.store.post_by_slug(&slug, viewer_id).await?
+                self.public_post(PostLookup::Slug(&slug)).await?
             }
-            PostAddress::Id(id) => self.store.post(id, viewer_id).await?,
+            (PostAddress::Id(id), None) => self.public_post(PostLookup::Id(id)).await?,
+            (PostAddress::Slug(slug), Some(viewer)) => {
+                let slug = Slug::parse(slug).ok_or_else(not_found)?;
+                self.store.post_by_slug(&slug, Some(viewer)).await?
+            }
+            (PostAddress::Id(id), Some(viewer)) => self.store.post(id, Some(viewer)).await?,
         };
         let post = found.ok_or_else(not_found)?;
         if policy::may_read_post(viewer, post.author.id, post.status) {
@@ -707,9 +713,14 @@ impl<S: Store> Quire<S> {
             };
             filter.favorited_by = Some(user);
         }
-        self.store
-            .list_posts(&filter, page, viewer.map(|actor| actor.user_id))
-            .await
+        match viewer {
+            None => self.public_page(&filter, page).await,
+            Some(actor) => {
+                self.store
+                    .list_posts(&filter, page, Some(actor.user_id))
+                    .await
+            }
+        }
     }
 
     /// A keyset page of published posts for `/api/v1`, with the same filters as
@@ -796,7 +807,7 @@ impl<S: Store> Quire<S> {
 
     /// Tags in use, most used first.
     pub async fn tags(&self) -> Result<Vec<TagName>> {
-        self.store.tags().await
+        self.public_tags().await
     }
 }
 

@@ -5,6 +5,7 @@
 mod articles;
 mod authorization;
 mod brokers;
+mod caching;
 mod cli;
 mod comments;
 mod concurrency;

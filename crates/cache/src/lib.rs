@@ -1,0 +1,321 @@
+//! The in-process cache ([`MemoryCache`]): a moka cache of shared read models, bounded in
+//! bytes and in time, with single flight on misses and invalidation by tag generation (see
+//! `quire_core::cache`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use quire_core::Error;
+use quire_core::cache::{Cache, CacheEntry, CacheKey, CacheTag, Load};
+use quire_core::ports::BoxFuture;
+
+/// How many invalidated tags are remembered before the cache forgets them all by invalidating
+/// everything loaded so far: bounds the generations' memory at about this many tags.
+const MAX_REMEMBERED_TAGS: usize = 200_000;
+
+/// A stored entry: the value, what it shows, and the clock when its load began.
+#[derive(Clone)]
+struct Stored {
+    entry: CacheEntry,
+    tags: Arc<[CacheTag]>,
+    started: u64,
+}
+
+/// Invalidation state: a logical clock, each tag's last invalidation on it, and a floor
+/// below which every entry is invalid (moved up when the tags are forgotten).
+struct Generations {
+    clock: AtomicU64,
+    floor: AtomicU64,
+    tags: RwLock<HashMap<CacheTag, u64>>,
+}
+
+impl Generations {
+    /// Whether an entry whose load began at `started` and which shows `tags` is still valid:
+    /// nothing it shows was invalidated after its load began.
+    fn valid(&self, stored: &Stored) -> bool {
+        if stored.started < self.floor.load(Ordering::Acquire) {
+            return false;
+        }
+        let Ok(tags) = self.tags.read() else {
+            return false;
+        };
+        stored
+            .tags
+            .iter()
+            .all(|tag| tags.get(tag).is_none_or(|&at| at <= stored.started))
+    }
+
+    fn invalidate(&self, invalidated: &[CacheTag]) {
+        if invalidated.is_empty() {
+            return;
+        }
+        let at = self.clock.fetch_add(1, Ordering::AcqRel) + 1;
+        let Ok(mut tags) = self.tags.write() else {
+            // A panic while holding the lock: forget everything rather than serve stale.
+            self.floor.store(at, Ordering::Release);
+            return;
+        };
+        if tags.len() + invalidated.len() > MAX_REMEMBERED_TAGS {
+            tags.clear();
+            self.floor.store(at, Ordering::Release);
+        }
+        for tag in invalidated {
+            tags.insert(tag.clone(), at);
+        }
+    }
+}
+
+/// Why a load stored nothing.
+enum NotStored {
+    /// It found nothing to keep.
+    Nothing,
+    Failed(Error),
+}
+
+/// Sizes of [`MemoryCache`].
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryCacheOptions {
+    /// Bytes of entries kept, roughly (strings' lengths plus a fixed overhead per item).
+    pub max_bytes: u64,
+    /// How long an entry may be served at most, invalidated or not: the safety net.
+    pub time_to_live: Duration,
+}
+
+impl Default for MemoryCacheOptions {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            time_to_live: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The in-process cache.
+pub struct MemoryCache {
+    entries: moka::future::Cache<CacheKey, Stored>,
+    generations: Arc<Generations>,
+}
+
+impl std::fmt::Debug for MemoryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCache")
+            .field("entries", &self.entries.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryCache {
+    pub fn new(options: MemoryCacheOptions) -> Self {
+        let entries = moka::future::Cache::builder()
+            .max_capacity(options.max_bytes)
+            .weigher(|key: &CacheKey, stored: &Stored| {
+                u32::try_from(key.as_str().len() as u64 + weight(&stored.entry)).unwrap_or(u32::MAX)
+            })
+            .time_to_live(options.time_to_live)
+            .eviction_listener(|_, _, cause| {
+                if cause.was_evicted() {
+                    metrics::counter!("quire_cache_evictions_total", "cache" => "memory")
+                        .increment(1);
+                }
+            })
+            .build();
+        Self {
+            entries,
+            generations: Arc::new(Generations {
+                clock: AtomicU64::new(0),
+                floor: AtomicU64::new(0),
+                tags: RwLock::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The valid entry under `key`, or what `load` finds (or a concurrent load of the same
+    /// key, which this read joins). A load that overlapped an invalidation of what it shows
+    /// is answered to the readers that shared it, who overlapped the write, and not kept.
+    async fn read(&self, key: &CacheKey, load: Load<'_>) -> Result<Option<CacheEntry>, Error> {
+        if let Some(stored) = self.entries.get(key).await {
+            if self.generations.valid(&stored) {
+                count("hit");
+                return Ok(Some(stored.entry));
+            }
+            self.entries.invalidate(key).await;
+        }
+        count("miss");
+        let generations = Arc::clone(&self.generations);
+        let outcome = self
+            .entries
+            .try_get_with(key.clone(), async move {
+                let started = generations.clock.load(Ordering::Acquire);
+                match load.await {
+                    Ok(Some(found)) => Ok(Stored {
+                        entry: found.entry,
+                        tags: found.tags.into(),
+                        started,
+                    }),
+                    Ok(None) => Err(NotStored::Nothing),
+                    Err(error) => Err(NotStored::Failed(error)),
+                }
+            })
+            .await;
+        match outcome {
+            Ok(stored) => {
+                if !self.generations.valid(&stored) {
+                    self.entries.invalidate(key).await;
+                }
+                Ok(Some(stored.entry))
+            }
+            Err(not_stored) => match &*not_stored {
+                NotStored::Nothing => Ok(None),
+                NotStored::Failed(error) => Err(error.shared_copy()),
+            },
+        }
+    }
+}
+
+impl Cache for MemoryCache {
+    fn fetch<'a>(
+        &'a self,
+        key: CacheKey,
+        load: Load<'a>,
+    ) -> BoxFuture<'a, Result<Option<CacheEntry>, Error>> {
+        Box::pin(async move { self.read(&key, load).await })
+    }
+
+    fn invalidate(&self, tags: &[CacheTag]) {
+        self.generations.invalidate(tags);
+    }
+
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+}
+
+fn count(outcome: &'static str) {
+    metrics::counter!("quire_cache_requests_total", "cache" => "memory", "outcome" => outcome)
+        .increment(1);
+}
+
+/// Roughly how many bytes an entry holds.
+fn weight(entry: &CacheEntry) -> u64 {
+    use quire_core::model::Post;
+    fn post(post: &Post) -> u64 {
+        let body = post.body.as_ref().map_or(0, |body| body.as_str().len());
+        (512 + body + post.description.as_str().len()) as u64
+    }
+    match entry {
+        CacheEntry::Post(one) => post(one),
+        CacheEntry::Page(page) => 64 + page.posts.iter().map(post).sum::<u64>(),
+        CacheEntry::Tags(tags) => {
+            64 + tags
+                .iter()
+                .map(|tag| 32 + tag.as_str().len() as u64)
+                .sum::<u64>()
+        }
+        CacheEntry::Profile(_) => 512,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use quire_core::cache::Cacheable;
+    use quire_core::values::TagName;
+
+    use super::*;
+
+    fn tags_entry(names: &[&str]) -> Cacheable {
+        let tags = names
+            .iter()
+            .map(|name| TagName::parse(name).unwrap())
+            .collect();
+        Cacheable {
+            entry: CacheEntry::Tags(Arc::new(tags)),
+            tags: vec![CacheTag::tags(), CacheTag::post(1)],
+        }
+    }
+
+    fn names(entry: Option<CacheEntry>) -> Vec<String> {
+        match entry {
+            Some(CacheEntry::Tags(tags)) => {
+                tags.iter().map(|tag| tag.as_str().to_owned()).collect()
+            }
+            other => panic!("not tags: {other:?}"),
+        }
+    }
+
+    /// Fetches the tag list, counting loads, answering `names`.
+    async fn fetch(cache: &MemoryCache, loads: &AtomicUsize, names: &[&str]) -> Vec<String> {
+        let load: Load<'_> = Box::pin(async move {
+            loads.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(Some(tags_entry(names)))
+        });
+        super::tests::names(cache.fetch(CacheKey::tags(), load).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_hit_until_a_tag_it_shows_is_invalidated() {
+        let cache = MemoryCache::new(MemoryCacheOptions::default());
+        let loads = AtomicUsize::new(0);
+        assert_eq!(fetch(&cache, &loads, &["a"]).await, ["a"]);
+        assert_eq!(fetch(&cache, &loads, &["b"]).await, ["a"]);
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        cache.invalidate(&[CacheTag::user(9)]);
+        assert_eq!(
+            fetch(&cache, &loads, &["b"]).await,
+            ["a"],
+            "another tag changes nothing"
+        );
+        cache.invalidate(&[CacheTag::post(1)]);
+        assert_eq!(fetch(&cache, &loads, &["b"]).await, ["b"]);
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_of_one_key_load_once() {
+        let cache = MemoryCache::new(MemoryCacheOptions::default());
+        let loads = AtomicUsize::new(0);
+        let reads = (0..64).map(|_| fetch(&cache, &loads, &["a"]));
+        let found = futures_util::future::join_all(reads).await;
+        assert!(found.iter().all(|names| names == &["a"]));
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_load_that_overlapped_an_invalidation_is_not_kept() {
+        let cache = MemoryCache::new(MemoryCacheOptions::default());
+        let loads = AtomicUsize::new(0);
+        let (read, ()) = tokio::join!(fetch(&cache, &loads, &["old"]), async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            cache.invalidate(&[CacheTag::tags()]);
+        });
+        assert_eq!(read, ["old"], "the overlapping reader sees what it read");
+        assert_eq!(fetch(&cache, &loads, &["new"]).await, ["new"]);
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_load_is_every_waiters_error_and_is_not_kept() {
+        let cache = MemoryCache::new(MemoryCacheOptions::default());
+        let failing = || -> Load<'static> {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Err(Error::Unavailable {
+                    reason: "down",
+                    retry_after_secs: 1,
+                })
+            })
+        };
+        let (a, b) = tokio::join!(
+            cache.fetch(CacheKey::tags(), failing()),
+            cache.fetch(CacheKey::tags(), failing())
+        );
+        assert!(matches!(a, Err(Error::Unavailable { .. })));
+        assert!(matches!(b, Err(Error::Unavailable { .. })));
+        let loads = AtomicUsize::new(0);
+        assert_eq!(fetch(&cache, &loads, &["a"]).await, ["a"]);
+    }
+}

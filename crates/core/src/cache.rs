@@ -1,0 +1,381 @@
+//! Cache-aside for the hot anonymous reads, with invalidation by tag (surrogate keys).
+//!
+//! A cached entry is a read model shared by every viewer who sees the same thing: today the
+//! anonymous view of a published post, of the first pages of the public lists, of a profile,
+//! and the tag list. Each entry carries the tags of what it shows (`post:12`, `user:3`, the
+//! list it is, `tags`); a committed write invalidates the tags its events name
+//! ([`tags_of`]), on every instance (through the event stream) and synchronously on the
+//! instance that wrote (through the storage's commit hook), so the writer's next read is never
+//! stale.
+//!
+//! Invalidation works by generation, not by scan: invalidating a tag stamps it with a new
+//! generation, and an entry is valid only while none of its tags has a generation newer than
+//! the moment its load began. So a load that raced a write (it read the old row, the write
+//! committed and invalidated, the load then stored what it read) is never served.
+
+use std::sync::Arc;
+
+use crate::Result;
+use crate::events::{DomainEvent, Event, EventId};
+use crate::model::{PageRequest, Post, PostPage, Profile};
+use crate::ports::{BoxFuture, CommitListener};
+use crate::values::TagName;
+
+/// The name an entry is stored under: what was asked, e.g. `post:slug:hello-world`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey(String);
+
+impl CacheKey {
+    /// The anonymous view of the post with this slug.
+    pub fn post_by_slug(slug: &str) -> Self {
+        Self(format!("post:slug:{slug}"))
+    }
+
+    /// The anonymous view of the post with this id.
+    pub fn post_by_id(id: i64) -> Self {
+        Self(format!("post:id:{id}"))
+    }
+
+    /// The tags in use.
+    pub fn tags() -> Self {
+        Self("tags".to_owned())
+    }
+
+    /// The anonymous view of a profile, by the username's case-insensitive key.
+    pub fn profile(username_key: &str) -> Self {
+        Self(format!("profile:{username_key}"))
+    }
+
+    /// A page of the public list, optionally by one tag or one author (by username key).
+    pub fn posts(tag: Option<&str>, author_key: Option<&str>, page: PageRequest) -> Self {
+        Self(format!(
+            "posts:{}:{}:tag={}:author={}",
+            page.limit,
+            page.offset,
+            tag.unwrap_or(""),
+            author_key.unwrap_or("")
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A surrogate key: something an entry shows, by which it is invalidated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheTag(String);
+
+impl CacheTag {
+    /// A post (its content, status and favorites count).
+    pub fn post(id: i64) -> Self {
+        Self(format!("post:{id}"))
+    }
+
+    /// A user as others see them: their profile, and their posts' author block.
+    pub fn user(id: i64) -> Self {
+        Self(format!("user:{id}"))
+    }
+
+    /// The public list of every published post: a new post joins it.
+    pub fn all_posts() -> Self {
+        Self("posts".to_owned())
+    }
+
+    /// The public list of published posts with this tag.
+    pub fn posts_tagged(tag: &str) -> Self {
+        Self(format!("posts:tag:{tag}"))
+    }
+
+    /// The public list of this author's published posts.
+    pub fn posts_by(author: i64) -> Self {
+        Self(format!("posts:author:{author}"))
+    }
+
+    /// The list of tags in use.
+    pub fn tags() -> Self {
+        Self("tags".to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A cached read model. Cheap to clone: the value is shared.
+#[derive(Debug, Clone)]
+pub enum CacheEntry {
+    Post(Arc<Post>),
+    Page(Arc<PostPage>),
+    Tags(Arc<Vec<TagName>>),
+    Profile(Arc<Profile>),
+}
+
+/// What a load found, with the tags of everything it shows.
+#[derive(Debug)]
+pub struct Cacheable {
+    pub entry: CacheEntry,
+    pub tags: Vec<CacheTag>,
+}
+
+impl Cacheable {
+    /// A post with the tags of what it shows: itself and its author.
+    pub fn post(post: Post) -> Self {
+        let tags = vec![
+            CacheTag::post(post.id.get()),
+            CacheTag::user(post.author.id.get()),
+        ];
+        Self {
+            entry: CacheEntry::Post(Arc::new(post)),
+            tags,
+        }
+    }
+
+    /// A page of a list named by `list`, with the tags of every post on it and its author.
+    pub fn page(page: PostPage, list: CacheTag) -> Self {
+        let mut tags = vec![list];
+        for post in &page.posts {
+            tags.push(CacheTag::post(post.id.get()));
+            tags.push(CacheTag::user(post.author.id.get()));
+        }
+        tags.sort();
+        tags.dedup();
+        Self {
+            entry: CacheEntry::Page(Arc::new(page)),
+            tags,
+        }
+    }
+}
+
+/// A read to run on a miss: `Ok(None)` when there is nothing to cache (not found, or not
+/// shareable), which is not cached.
+pub type Load<'a> = BoxFuture<'a, Result<Option<Cacheable>>>;
+
+/// A cache of shared read models, cache-aside.
+pub trait Cache: Send + Sync {
+    /// The valid entry under `key`, or else what `load` finds, kept for the next reader
+    /// unless one of its tags was invalidated while it loaded. Concurrent misses of one key
+    /// in one process run one load and share its result (single flight).
+    ///
+    /// # Errors
+    /// The load's error, unchanged; the cache's own trouble is never an error (it loads).
+    fn fetch<'a>(
+        &'a self,
+        key: CacheKey,
+        load: Load<'a>,
+    ) -> BoxFuture<'a, Result<Option<CacheEntry>>>;
+
+    /// Makes every entry showing one of `tags` invalid, at once in this process.
+    fn invalidate(&self, tags: &[CacheTag]);
+
+    /// Which cache this is (`memory`, `off`), for logs and metrics.
+    fn name(&self) -> &'static str;
+}
+
+/// No cache: every read loads. For tests that count statements and for `QUIRE_CACHE=off`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoCache;
+
+impl Cache for NoCache {
+    fn fetch<'a>(
+        &'a self,
+        _key: CacheKey,
+        load: Load<'a>,
+    ) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
+        Box::pin(async move { Ok(load.await?.map(|found| found.entry)) })
+    }
+
+    fn invalidate(&self, _tags: &[CacheTag]) {}
+
+    fn name(&self) -> &'static str {
+        "off"
+    }
+}
+
+/// Invalidates what committed events make stale, in one step.
+pub fn invalidate_events(cache: &dyn Cache, events: &[Event]) {
+    let mut tags: Vec<CacheTag> = events
+        .iter()
+        .flat_map(|event| tags_of(&event.kind))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    cache.invalidate(&tags);
+}
+
+/// How many of this process's own events are remembered so that hearing them again from the
+/// stream does not invalidate twice (which would throw away loads begun after the commit).
+const REMEMBERED_OWN_EVENTS: usize = 4096;
+
+/// The cache with its invalidation: on this process's own commits (the storage's commit
+/// hook), so a write's own next read and every later read here is fresh; and on events heard
+/// from the stream, the writes of other instances.
+pub struct Caching {
+    cache: Arc<dyn Cache>,
+    /// The ids of the latest events committed here, oldest first.
+    own: std::sync::Mutex<std::collections::VecDeque<EventId>>,
+}
+
+impl std::fmt::Debug for Caching {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caching")
+            .field("cache", &self.cache.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Caching {
+    pub fn new(cache: Arc<dyn Cache>) -> Self {
+        Self {
+            cache,
+            own: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    pub fn cache(&self) -> &dyn Cache {
+        self.cache.as_ref()
+    }
+
+    /// Invalidates what an event heard from the stream makes stale, unless this process
+    /// committed it (and invalidated then).
+    pub fn heard(&self, event: &Event) {
+        let own = self
+            .own
+            .lock()
+            .map(|own| own.contains(&event.id))
+            .unwrap_or(false);
+        if !own {
+            invalidate_events(self.cache(), std::slice::from_ref(event));
+        }
+    }
+}
+
+impl CommitListener for Caching {
+    fn committed(&self, events: &[Event]) {
+        invalidate_events(self.cache(), events);
+        if let Ok(mut own) = self.own.lock() {
+            for event in events {
+                if own.len() == REMEMBERED_OWN_EVENTS {
+                    own.pop_front();
+                }
+                own.push_back(event.id.clone());
+            }
+        }
+    }
+}
+
+/// The tags whose entries an event makes stale. Comments and follows change nothing an
+/// anonymous entry shows, so they invalidate nothing.
+pub fn tags_of(event: &DomainEvent) -> Vec<CacheTag> {
+    use DomainEvent as E;
+    match event {
+        E::PostCreated(post)
+        | E::PostPublished(post)
+        | E::PostUnpublished(post)
+        | E::PostDeleted(post) => post_tags(post),
+        E::PostUpdated(update) => post_tags(&update.post),
+        E::Favorited(favorite) | E::Unfavorited(favorite) => {
+            vec![CacheTag::post(favorite.post_id)]
+        }
+        E::UserRegistered(user)
+        | E::UserUpdated(user)
+        | E::UserRolesChanged(user)
+        | E::UserDeactivated(user) => vec![CacheTag::user(user.id)],
+        E::CommentAdded(_) | E::CommentDeleted(_) | E::Followed(_) | E::Unfollowed(_) => Vec::new(),
+    }
+}
+
+/// A post's own tag, and the lists it is (or was, or now is) on. Lists it left show it, so
+/// they carry its own tag; the lists named here are the ones it may have joined.
+fn post_tags(post: &crate::events::PostData) -> Vec<CacheTag> {
+    let mut tags = vec![
+        CacheTag::post(post.id),
+        CacheTag::all_posts(),
+        CacheTag::posts_by(post.author_id),
+        CacheTag::tags(),
+    ];
+    tags.extend(post.tags.iter().map(|tag| CacheTag::posts_tagged(tag)));
+    tags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{FavoriteData, FollowData, PostData, PostUpdatedData, UserData};
+
+    fn post() -> PostData {
+        PostData {
+            id: 7,
+            slug: "hello".to_owned(),
+            title: "Hello".to_owned(),
+            author_id: 3,
+            language: None,
+            tags: vec!["rust".to_owned(), "db".to_owned()],
+            status: "published".to_owned(),
+            published_at: None,
+        }
+    }
+
+    fn names(tags: Vec<CacheTag>) -> Vec<String> {
+        let mut names: Vec<String> = tags.into_iter().map(|tag| tag.0).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_post_change_stales_the_post_its_lists_and_the_tag_list() {
+        let expected = [
+            "post:7",
+            "posts",
+            "posts:author:3",
+            "posts:tag:db",
+            "posts:tag:rust",
+            "tags",
+        ];
+        assert_eq!(
+            names(tags_of(&DomainEvent::PostPublished(post()))),
+            expected
+        );
+        let update = PostUpdatedData {
+            post: post(),
+            changed: vec!["title".to_owned()],
+            previous_slug: Some("old".to_owned()),
+        };
+        assert_eq!(names(tags_of(&DomainEvent::PostUpdated(update))), expected);
+        assert_eq!(names(tags_of(&DomainEvent::PostDeleted(post()))), expected);
+    }
+
+    #[test]
+    fn a_favorite_stales_the_post_and_a_profile_change_the_user() {
+        let favorite = FavoriteData {
+            user_id: 1,
+            post_id: 7,
+        };
+        assert_eq!(
+            names(tags_of(&DomainEvent::Favorited(favorite))),
+            ["post:7"]
+        );
+        let user = UserData {
+            id: 3,
+            username: "jake".to_owned(),
+            roles: Vec::new(),
+            active: true,
+        };
+        assert_eq!(names(tags_of(&DomainEvent::UserUpdated(user))), ["user:3"]);
+        let follow = FollowData {
+            follower_id: 1,
+            followee_id: 3,
+        };
+        assert!(tags_of(&DomainEvent::Followed(follow)).is_empty());
+    }
+
+    #[test]
+    fn a_page_is_tagged_by_its_list_and_everything_on_it() {
+        let page = PostPage {
+            posts: Vec::new(),
+            total: 0,
+        };
+        let cached = Cacheable::page(page, CacheTag::posts_tagged("rust"));
+        assert_eq!(names(cached.tags), ["posts:tag:rust"]);
+    }
+}

@@ -1,0 +1,137 @@
+//! The cache of anonymous reads: one statement for many concurrent misses, and no stale or
+//! personal value after any kind of write.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, on_both_engines};
+
+/// The article at `slug` as an anonymous reader gets it.
+async fn anonymous_article(app: &TestApp, slug: &str) -> Value {
+    let reply = app.get(&format!("/api/articles/{slug}"), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["article"].clone()
+}
+
+/// The first page of a list as an anonymous reader gets it.
+async fn anonymous_list(app: &TestApp, query: &str) -> Vec<Value> {
+    let reply = app.get(&format!("/api/articles?{query}"), None).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["articles"].as_array().unwrap().clone()
+}
+
+fn slugs(articles: &[Value]) -> Vec<&str> {
+    articles
+        .iter()
+        .map(|a| a["slug"].as_str().unwrap())
+        .collect()
+}
+
+/// Reads every cached view once, so that the next reads are hits unless invalidated.
+async fn warm(app: &TestApp, slug: &str) {
+    anonymous_article(app, slug).await;
+    for query in ["", "tag=old", "tag=new", "author=alice"] {
+        anonymous_list(app, query).await;
+    }
+    app.get("/api/tags", None).await;
+    app.get("/api/profiles/alice", None).await;
+}
+
+on_both_engines! {
+async fn sixty_four_concurrent_misses_of_one_post_cost_one_statement(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let author = app.register("alice").await;
+    let article = app.create_article(&author, "Cold", &["a"]).await;
+    let slug = article["slug"].as_str().unwrap().to_owned();
+    let path = format!("/api/articles/{slug}");
+
+    let before = app.statements();
+    let reads = (0..64).map(|_| app.get(&path, None));
+    let replies = futures::future::join_all(reads).await;
+    let after = app.statements();
+    assert!(replies.iter().all(|reply| reply.status == 200));
+    assert!(replies.iter().all(|reply| reply.body["article"]["title"] == "Cold"));
+    assert_eq!(after - before, 1, "64 concurrent misses of one key");
+
+    // Warm: no statement at all.
+    let before = app.statements();
+    for _ in 0..10 {
+        assert_eq!(app.get(&path, None).await.status, 200);
+        assert_eq!(app.get("/api/articles", None).await.status, 200);
+        assert_eq!(app.get("/api/tags", None).await.status, 200);
+        assert_eq!(app.get("/api/profiles/alice", None).await.status, 200);
+    }
+    let warm = app.statements() - before;
+    assert!(warm <= 4, "ten rounds of warm reads ran {warm} statements");
+}
+
+async fn anonymous_reads_are_fresh_after_every_kind_of_write(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let first = app.create_article(&alice, "First", &["old"]).await;
+    let slug = first["slug"].as_str().unwrap().to_owned();
+    // Warm every cached read.
+    warm(&app, &slug).await;
+
+    // An update: the post, every list it is on, and a tag it joined.
+    let reply = app
+        .put(
+            &format!("/api/articles/{slug}"),
+            Some(&alice.token),
+            json!({"article": {"body": "changed", "tagList": ["old", "new"]}}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(anonymous_article(&app, &slug).await["body"], "changed");
+    assert_eq!(slugs(&anonymous_list(&app, "tag=new").await), [slug.as_str()]);
+    let tags = app.get("/api/tags", None).await.body["tags"].clone();
+    assert!(tags.as_array().unwrap().contains(&json!("new")), "{tags}");
+    warm(&app, &slug).await;
+
+    // A favorite: the count everywhere, and nobody else's `favorited`.
+    let reply = app
+        .post(&format!("/api/articles/{slug}/favorite"), Some(&bob.token), json!({}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let seen = anonymous_article(&app, &slug).await;
+    assert_eq!((seen["favoritesCount"].clone(), seen["favorited"].clone()), (json!(1), json!(false)));
+    let listed = &anonymous_list(&app, "").await[0];
+    assert_eq!((listed["favoritesCount"].clone(), listed["favorited"].clone()), (json!(1), json!(false)));
+    let as_alice = app.get(&format!("/api/articles/{slug}"), Some(&alice.token)).await;
+    assert_eq!(as_alice.body["article"]["favorited"], false);
+    let as_bob = app.get(&format!("/api/articles/{slug}"), Some(&bob.token)).await;
+    assert_eq!(as_bob.body["article"]["favorited"], true);
+
+    // Following the author shows to the follower only.
+    app.post("/api/profiles/alice/follow", Some(&bob.token), json!({})).await;
+    assert_eq!(anonymous_article(&app, &slug).await["author"]["following"], false);
+    let profile = app.get("/api/profiles/alice", None).await;
+    assert_eq!(profile.body["profile"]["following"], false);
+
+    // A profile change: the profile and the author block of every post and list.
+    let reply = app
+        .put("/api/user", Some(&alice.token), json!({"user": {"bio": "new bio"}}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(app.get("/api/profiles/alice", None).await.body["profile"]["bio"], "new bio");
+    assert_eq!(anonymous_article(&app, &slug).await["author"]["bio"], "new bio");
+    assert_eq!(anonymous_list(&app, "author=alice").await[0]["author"]["bio"], "new bio");
+    warm(&app, &slug).await;
+
+    // A new post joins the lists at once.
+    let second = app.create_article(&alice, "Second", &["old"]).await;
+    let second = second["slug"].as_str().unwrap().to_owned();
+    assert_eq!(slugs(&anonymous_list(&app, "").await), [second.as_str(), slug.as_str()]);
+    assert_eq!(slugs(&anonymous_list(&app, "tag=old").await), [second.as_str(), slug.as_str()]);
+    assert_eq!(slugs(&anonymous_list(&app, "author=alice").await), [second.as_str(), slug.as_str()]);
+
+    // A deletion leaves nothing behind.
+    let reply = app.delete(&format!("/api/articles/{slug}"), Some(&alice.token)).await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+    assert_eq!(app.get(&format!("/api/articles/{slug}"), None).await.status, 404);
+    assert_eq!(slugs(&anonymous_list(&app, "").await), [second.as_str()]);
+    assert_eq!(slugs(&anonymous_list(&app, "tag=new").await), Vec::<&str>::new());
+    let tags = app.get("/api/tags", None).await.body["tags"].clone();
+    assert!(!tags.as_array().unwrap().contains(&json!("new")), "{tags}");
+}
+}

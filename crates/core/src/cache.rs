@@ -1,8 +1,8 @@
-//! Cache-aside for the hot anonymous reads, with invalidation by tag (surrogate keys).
+//! Cache-aside for the hot reads, with invalidation by tag (surrogate keys).
 //!
-//! A cached entry is a read model shared by every viewer who sees the same thing: today the
-//! anonymous view of a published post, of the first pages of the public lists, of a profile,
-//! and the tag list. Each entry carries the tags of what it shows (`post:12`, `user:3`, the
+//! A cached entry is a read model shared by every viewer: the view of a published post, of
+//! the first pages of the public lists and of a profile with nobody's marks (a signed-in
+//! viewer's favorites and follows are read apart and added), and the tag list. Each entry carries the tags of what it shows (`post:12`, `user:3`, the
 //! list it is, `tags`); a committed write invalidates the tags its events name
 //! ([`tags_of`]), on every instance (through the event stream) and synchronously on the
 //! instance that wrote (through the storage's commit hook), so the writer's next read is never

@@ -291,6 +291,23 @@ impl PageRequest {
     pub const MAX_LIMIT: u32 = crate::paging::MAX_PAGE_SIZE;
 }
 
+/// One viewer's own marks on shared content (`BatchStore::viewer_marks`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ViewerMarks {
+    /// Posts the viewer favorited.
+    pub favorited: Vec<PostId>,
+    /// Users the viewer follows.
+    pub following: Vec<UserId>,
+}
+
+impl ViewerMarks {
+    /// `post` as this viewer sees it: favorited or not, its author followed or not.
+    pub fn apply(&self, post: &mut Post) {
+        post.favorited = self.favorited.contains(&post.id);
+        post.author.following = self.following.contains(&post.author.id);
+    }
+}
+
 /// One page of posts and how many match in all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostPage {

@@ -9,7 +9,7 @@ use crate::ids::{CommentId, DeliveryId, PostId, UserId, WebhookId};
 use crate::model::{
     Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage, KeysetRequest,
     NewComment, NewPost, NewUser, PageRequest, Post, PostChanges, PostFilter, PostPage, PostRef,
-    Profile, User, UserChanges,
+    Profile, User, UserChanges, ViewerMarks,
 };
 use crate::time::Timestamp;
 use crate::values::{Body, Email, Password, PasswordHash, Slug, TagName, Username};
@@ -233,6 +233,14 @@ pub trait BatchStore {
         ids: &[UserId],
     ) -> impl Future<Output = Result<Vec<UserId>>> + Send;
     fn post_refs(&self, ids: &[PostId]) -> impl Future<Output = Result<Vec<PostRef>>> + Send;
+    /// What `viewer` has done to what a shared read shows, in one statement: which of `posts`
+    /// they favorited and which of `authors` they follow.
+    fn viewer_marks(
+        &self,
+        viewer: UserId,
+        posts: &[PostId],
+        authors: &[UserId],
+    ) -> impl Future<Output = Result<ViewerMarks>> + Send;
     /// The bodies of posts, with what the policy needs to decide who may read them.
     fn post_bodies(
         &self,

@@ -2,7 +2,7 @@
 //! array parameter, so each statement's text is fixed and stays prepared.
 
 use quire_core::ids::{PostId, UserId};
-use quire_core::model::{Comment, FollowDirection, Post, PostRef, User};
+use quire_core::model::{Comment, FollowDirection, Post, PostRef, User, ViewerMarks};
 use quire_core::ports::BatchStore;
 use quire_core::values::Body;
 use quire_core::{Error, Result};
@@ -43,6 +43,23 @@ macro_rules! followed_among {
 const FOLLOWED_AMONG: Sql = Sql {
     sqlite: followed_among!(sqlite),
     pg: followed_among!(pg),
+};
+
+macro_rules! viewer_marks {
+    ($engine:tt) => {
+        concat!(
+            "SELECT 0, post_id FROM favorites WHERE user_id = $1 AND post_id IN ",
+            ids_in!($engine, "$2"),
+            " UNION ALL SELECT 1, followee_id FROM follows WHERE follower_id = $3 \
+             AND followee_id IN ",
+            ids_in!($engine, "$4")
+        )
+    };
+}
+/// A viewer's favorites among some posts and follows among some users, marked 0 and 1.
+const VIEWER_MARKS: Sql = Sql {
+    sqlite: viewer_marks!(sqlite),
+    pg: viewer_marks!(pg),
 };
 
 macro_rules! post_refs {
@@ -150,6 +167,35 @@ impl BatchStore for Db {
         })
         .map_err(db_error)?;
         Ok(rows.into_iter().map(UserId::new).collect())
+    }
+
+    async fn viewer_marks(
+        &self,
+        viewer: UserId,
+        posts: &[PostId],
+        authors: &[UserId],
+    ) -> Result<ViewerMarks> {
+        let posts = json_list(posts.iter().map(|id| id.get()))?;
+        let authors = json_list(authors.iter().map(|id| id.get()))?;
+        let rows: Vec<(i32, i64)> = on_reader!(self, VIEWER_MARKS, |ex, sql| {
+            sqlx::query_as(sql)
+                .bind(viewer.get())
+                .bind(&posts)
+                .bind(viewer.get())
+                .bind(&authors)
+                .fetch_all(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        let mut marks = ViewerMarks::default();
+        for (kind, id) in rows {
+            if kind == 0 {
+                marks.favorited.push(PostId::new(id));
+            } else {
+                marks.following.push(UserId::new(id));
+            }
+        }
+        Ok(marks)
     }
 
     async fn post_refs(&self, ids: &[PostId]) -> Result<Vec<PostRef>> {

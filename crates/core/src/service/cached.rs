@@ -1,10 +1,11 @@
-//! The anonymous reads served through the cache (`crate::cache`): one entry per question,
-//! loaded from storage on a miss.
+//! The reads served through the cache (`crate::cache`): one shared entry per question,
+//! loaded from storage on a miss, with each signed-in viewer's own marks (favorited,
+//! following) read separately, so that no viewer's state reaches another.
 
 use super::Quire;
 use crate::cache::{CacheEntry, CacheKey, CacheTag, Cacheable, Load};
 use crate::error::{Error, Result};
-use crate::ids::PostId;
+use crate::ids::{PostId, UserId};
 use crate::model::{PageRequest, Post, PostFilter, PostPage, Profile};
 use crate::policy;
 use crate::ports::Store;
@@ -27,34 +28,63 @@ impl<S: Store> Quire<S> {
         self.adapters.cache.cache().fetch(key, load).await
     }
 
-    /// The anonymous view of a published post, by slug or id.
-    pub(super) async fn public_post(&self, lookup: PostLookup<'_>) -> Result<Option<Post>> {
+    /// A post as `viewer` sees it (not found: `None`), by slug or id. A published post's
+    /// shared view comes from the cache, with the viewer's own marks added (one statement);
+    /// on a miss the viewer's read also fills the cache, its marks cleared.
+    pub(super) async fn viewed_post(
+        &self,
+        lookup: PostLookup<'_>,
+        viewer: Option<UserId>,
+    ) -> Result<Option<Post>> {
         let key = match lookup {
             PostLookup::Slug(slug) => CacheKey::post_by_slug(slug.as_str()),
             PostLookup::Id(id) => CacheKey::post_by_id(id.get()),
         };
-        let load: Load<'_> = Box::pin(async move {
+        let own = Own::default();
+        let load: Load<'_> = Box::pin(async {
             let found = match lookup {
-                PostLookup::Slug(slug) => self.store.post_by_slug(slug, None).await?,
-                PostLookup::Id(id) => self.store.post(id, None).await?,
+                PostLookup::Slug(slug) => self.store.post_by_slug(slug, viewer).await?,
+                PostLookup::Id(id) => self.store.post(id, viewer).await?,
             };
-            Ok(found
-                .filter(|post| policy::may_read_post(None, post.author.id, post.status))
-                .map(Cacheable::post))
+            let Some(post) = found else { return Ok(None) };
+            let shared = policy::may_read_post(None, post.author.id, post.status)
+                .then(|| Cacheable::post(unmarked(post.clone())));
+            own.keep(post);
+            Ok(shared)
         });
-        match self.fetch(key, load).await? {
-            None => Ok(None),
-            Some(CacheEntry::Post(post)) => Ok(Some(Post::clone(&post))),
-            Some(other) => Err(mismatch(&other)),
+        let entry = self.fetch(key, load).await?;
+        if let Some(post) = own.take() {
+            return Ok(Some(post));
+        }
+        match (entry, viewer) {
+            (Some(CacheEntry::Post(shared)), viewer) => {
+                let mut post = Post::clone(&shared);
+                if let Some(viewer) = viewer {
+                    self.mark_for(viewer, std::slice::from_mut(&mut post))
+                        .await?;
+                }
+                Ok(Some(post))
+            }
+            (Some(other), _) => Err(mismatch(&other)),
+            (None, None) => Ok(None),
+            // Another reader's load found nothing to share: it may be a draft this viewer
+            // may see.
+            (None, Some(viewer)) => match lookup {
+                PostLookup::Slug(slug) => self.store.post_by_slug(slug, Some(viewer)).await,
+                PostLookup::Id(id) => self.store.post(id, Some(viewer)).await,
+            },
         }
     }
 
-    /// A page of the public list as an anonymous viewer sees it; the first pages, by tag or
-    /// author or neither, come from the cache.
-    pub(super) async fn public_page(
+    /// A page of the public list as `viewer` sees it. The first pages, by tag or author or
+    /// neither, come from the cache with the viewer's marks added (one statement); on a miss
+    /// the viewer's read also fills the cache, its marks cleared. Other pages (further on, by
+    /// favoriting user, the feed) are read from storage.
+    pub(super) async fn viewed_page(
         &self,
         filter: &PostFilter,
         page: PageRequest,
+        viewer: Option<UserId>,
     ) -> Result<PostPage> {
         let cacheable = filter.favorited_by.is_none()
             && filter.followed_by.is_none()
@@ -65,7 +95,7 @@ impl<S: Store> Quire<S> {
             && page.limit <= CACHED_PAGE_LIMIT
             && page.offset <= CACHED_PAGE_OFFSET;
         if !cacheable {
-            return self.store.list_posts(filter, page, None).await;
+            return self.store.list_posts(filter, page, viewer).await;
         }
         let author_key = filter.author.as_ref().map(Username::key);
         let key = CacheKey::posts(
@@ -73,25 +103,58 @@ impl<S: Store> Quire<S> {
             author_key.as_deref(),
             page,
         );
-        let load: Load<'_> = Box::pin(async move {
-            let found = self.store.list_posts(filter, page, None).await?;
+        let own = Own::default();
+        let load: Load<'_> = Box::pin(async {
+            let found = self.store.list_posts(filter, page, viewer).await?;
             let list = match (&filter.tag, &filter.author) {
-                (Some(tag), _) => CacheTag::posts_tagged(tag.as_str()),
-                (None, Some(_)) => match found.posts.first() {
-                    Some(post) => CacheTag::posts_by(post.author.id.get()),
-                    // Nobody to name the list by: a first post would not invalidate it.
-                    None => return Ok(None),
-                },
-                (None, None) => CacheTag::all_posts(),
+                (Some(tag), _) => Some(CacheTag::posts_tagged(tag.as_str())),
+                (None, Some(_)) => found
+                    .posts
+                    .first()
+                    .map(|post| CacheTag::posts_by(post.author.id.get())),
+                (None, None) => Some(CacheTag::all_posts()),
             };
-            Ok(Some(Cacheable::page(found, list)))
+            // An author without posts names no list that a first post would invalidate.
+            let shared = list.map(|list| {
+                let mut shared = found.clone();
+                shared.posts = shared.posts.into_iter().map(unmarked).collect();
+                Cacheable::page(shared, list)
+            });
+            own.keep(found);
+            Ok(shared)
         });
-        match self.fetch(key, load).await? {
-            Some(CacheEntry::Page(page)) => Ok(PostPage::clone(&page)),
-            Some(other) => Err(mismatch(&other)),
-            // Not kept (an author without posts): read as any page.
-            None => self.store.list_posts(filter, page, None).await,
+        let entry = self.fetch(key, load).await?;
+        if let Some(found) = own.take() {
+            return Ok(found);
         }
+        match entry {
+            Some(CacheEntry::Page(shared)) => {
+                let mut found = PostPage::clone(&shared);
+                if let Some(viewer) = viewer {
+                    self.mark_for(viewer, &mut found.posts).await?;
+                }
+                Ok(found)
+            }
+            Some(other) => Err(mismatch(&other)),
+            None => self.store.list_posts(filter, page, viewer).await,
+        }
+    }
+
+    /// Shared posts as `viewer` sees them: their own favorites and follows marked, in one
+    /// statement.
+    async fn mark_for(&self, viewer: UserId, posts: &mut [Post]) -> Result<()> {
+        if posts.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<PostId> = posts.iter().map(|post| post.id).collect();
+        let mut authors: Vec<UserId> = posts.iter().map(|post| post.author.id).collect();
+        authors.sort_unstable_by_key(|id| id.get());
+        authors.dedup();
+        let marks = self.store.viewer_marks(viewer, &ids, &authors).await?;
+        for post in posts {
+            marks.apply(post);
+        }
+        Ok(())
     }
 
     /// The tags in use, most used first.
@@ -110,24 +173,74 @@ impl<S: Store> Quire<S> {
         }
     }
 
-    /// A profile as an anonymous viewer sees it.
-    pub(super) async fn public_profile(&self, username: &Username) -> Result<Option<Profile>> {
-        let load: Load<'_> = Box::pin(async move {
-            Ok(self
-                .store
-                .profile(username, None)
-                .await?
-                .map(|profile| Cacheable {
-                    tags: vec![CacheTag::user(profile.id.get())],
-                    entry: CacheEntry::Profile(std::sync::Arc::new(profile)),
-                }))
+    /// A profile as `viewer` sees it: the shared view from the cache, with whether the
+    /// viewer follows them (one statement); on a miss the viewer's read fills the cache.
+    pub(super) async fn viewed_profile(
+        &self,
+        username: &Username,
+        viewer: Option<UserId>,
+    ) -> Result<Option<Profile>> {
+        let own = Own::default();
+        let load: Load<'_> = Box::pin(async {
+            let Some(profile) = self.store.profile(username, viewer).await? else {
+                return Ok(None);
+            };
+            let shared = Cacheable {
+                tags: vec![CacheTag::user(profile.id.get())],
+                entry: CacheEntry::Profile(std::sync::Arc::new(Profile {
+                    following: false,
+                    ..profile.clone()
+                })),
+            };
+            own.keep(profile);
+            Ok(Some(shared))
         });
-        match self.fetch(CacheKey::profile(&username.key()), load).await? {
+        let entry = self.fetch(CacheKey::profile(&username.key()), load).await?;
+        if let Some(profile) = own.take() {
+            return Ok(Some(profile));
+        }
+        match entry {
             None => Ok(None),
-            Some(CacheEntry::Profile(profile)) => Ok(Some(Profile::clone(&profile))),
+            Some(CacheEntry::Profile(shared)) => {
+                let mut profile = Profile::clone(&shared);
+                if let Some(viewer) = viewer {
+                    let followed = self.store.followed_among(viewer, &[profile.id]).await?;
+                    profile.following = followed.contains(&profile.id);
+                }
+                Ok(Some(profile))
+            }
             Some(other) => Err(mismatch(&other)),
         }
     }
+}
+
+/// What a load read for its own reader, viewer marks and all, when this reader's load was
+/// the one that ran (single flight runs one of the concurrent loads).
+struct Own<T>(std::sync::Mutex<Option<T>>);
+
+impl<T> Default for Own<T> {
+    fn default() -> Self {
+        Self(std::sync::Mutex::new(None))
+    }
+}
+
+impl<T> Own<T> {
+    fn keep(&self, value: T) {
+        if let Ok(mut own) = self.0.lock() {
+            *own = Some(value);
+        }
+    }
+
+    fn take(&self) -> Option<T> {
+        self.0.lock().ok().and_then(|mut own| own.take())
+    }
+}
+
+/// The shared view of a post: nobody's marks.
+fn unmarked(mut post: Post) -> Post {
+    post.favorited = false;
+    post.author.following = false;
+    post
 }
 
 /// An entry of another kind than its key names: a bug in the keys, not the reader's fault.

@@ -341,17 +341,12 @@ impl<S: Store> Quire<S> {
     ) -> Result<Post> {
         let not_found = || Error::NotFound(Resource::Post);
         let viewer_id = viewer.map(|actor| actor.user_id);
-        let found = match (address.into(), viewer_id) {
-            (PostAddress::Slug(slug), None) => {
-                let slug = Slug::parse(slug).ok_or_else(not_found)?;
-                self.public_post(PostLookup::Slug(&slug)).await?
+        let found = match address.into() {
+            PostAddress::Slug(text) => {
+                let slug = Slug::parse(text).ok_or_else(not_found)?;
+                self.viewed_post(PostLookup::Slug(&slug), viewer_id).await?
             }
-            (PostAddress::Id(id), None) => self.public_post(PostLookup::Id(id)).await?,
-            (PostAddress::Slug(slug), Some(viewer)) => {
-                let slug = Slug::parse(slug).ok_or_else(not_found)?;
-                self.store.post_by_slug(&slug, Some(viewer)).await?
-            }
-            (PostAddress::Id(id), Some(viewer)) => self.store.post(id, Some(viewer)).await?,
+            PostAddress::Id(id) => self.viewed_post(PostLookup::Id(id), viewer_id).await?,
         };
         let post = found.ok_or_else(not_found)?;
         if policy::may_read_post(viewer, post.author.id, post.status) {
@@ -713,14 +708,8 @@ impl<S: Store> Quire<S> {
             };
             filter.favorited_by = Some(user);
         }
-        match viewer {
-            None => self.public_page(&filter, page).await,
-            Some(actor) => {
-                self.store
-                    .list_posts(&filter, page, Some(actor.user_id))
-                    .await
-            }
-        }
+        self.viewed_page(&filter, page, viewer.map(|actor| actor.user_id))
+            .await
     }
 
     /// A keyset page of published posts for `/api/v1`, with the same filters as

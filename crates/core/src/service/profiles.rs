@@ -14,11 +14,9 @@ impl<S: Store> Quire<S> {
     /// A user's public profile, with whether the viewer follows them.
     pub async fn profile(&self, username: &str, viewer: Option<&Actor>) -> Result<Profile> {
         let username = Username::parse(username).map_err(|_| Error::NotFound(Resource::User))?;
-        match viewer {
-            None => self.public_profile(&username).await?,
-            Some(actor) => self.store.profile(&username, Some(actor.user_id)).await?,
-        }
-        .ok_or(Error::NotFound(Resource::User))
+        self.viewed_profile(&username, viewer.map(|actor| actor.user_id))
+            .await?
+            .ok_or(Error::NotFound(Resource::User))
     }
 
     /// Follows a user; following someone already followed is no change.

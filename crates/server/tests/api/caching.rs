@@ -107,6 +107,21 @@ async fn anonymous_reads_are_fresh_after_every_kind_of_write(engine: Engine) {
     assert_eq!(anonymous_article(&app, &slug).await["author"]["following"], false);
     let profile = app.get("/api/profiles/alice", None).await;
     assert_eq!(profile.body["profile"]["following"], false);
+    // Signed-in readers get the shared entries with their own marks, and only theirs.
+    for (reader, favorited, following) in [(&bob, true, true), (&alice, false, false)] {
+        let token = Some(reader.token.as_str());
+        let post = app.get(&format!("/api/articles/{slug}"), token).await.body["article"].clone();
+        assert_eq!((post["favorited"].clone(), post["author"]["following"].clone()), (json!(favorited), json!(following)), "{}", reader.username);
+        for query in ["", "tag=old", "author=alice"] {
+            let listed = app.get(&format!("/api/articles?{query}"), token).await.body["articles"][0].clone();
+            assert_eq!(listed["slug"], slug.as_str());
+            assert_eq!((listed["favorited"].clone(), listed["author"]["following"].clone(), listed["favoritesCount"].clone()), (json!(favorited), json!(following), json!(1)), "{query} for {}", reader.username);
+        }
+        let profile = app.get("/api/profiles/alice", token).await.body["profile"].clone();
+        assert_eq!(profile["following"], following);
+    }
+    assert_eq!(anonymous_list(&app, "").await[0]["favorited"], false);
+    assert_eq!(anonymous_list(&app, "").await[0]["author"]["following"], false);
 
     // A profile change: the profile and the author block of every post and list.
     let reply = app

@@ -3,8 +3,8 @@
 //! `quire_core::cache`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use quire_core::Error;
@@ -33,30 +33,27 @@ struct Generations {
 
 impl Generations {
     /// Whether an entry whose load began at `started` and which shows `tags` is still valid:
-    /// nothing it shows was invalidated after its load began.
+    /// nothing it shows was invalidated after its load began. The floor is read under the
+    /// lock that guards the stamps, so a forgetting of them is seen whole.
     fn valid(&self, stored: &Stored) -> bool {
+        let tags = self.tags.read().unwrap_or_else(PoisonError::into_inner);
         if stored.started < self.floor.load(Ordering::Acquire) {
             return false;
         }
-        let Ok(tags) = self.tags.read() else {
-            return false;
-        };
         stored
             .tags
             .iter()
             .all(|tag| tags.get(tag).is_none_or(|&at| at <= stored.started))
     }
 
+    /// Stamps `invalidated` with the next tick of the clock. The tick is taken under the
+    /// lock, so stamps (and the floor) only ever grow.
     fn invalidate(&self, invalidated: &[CacheTag]) {
         if invalidated.is_empty() {
             return;
         }
+        let mut tags = self.tags.write().unwrap_or_else(PoisonError::into_inner);
         let at = self.clock.fetch_add(1, Ordering::AcqRel) + 1;
-        let Ok(mut tags) = self.tags.write() else {
-            // A panic while holding the lock: forget everything rather than serve stale.
-            self.floor.store(at, Ordering::Release);
-            return;
-        };
         if tags.len() + invalidated.len() > MAX_REMEMBERED_TAGS {
             tags.clear();
             self.floor.store(at, Ordering::Release);
@@ -131,10 +128,15 @@ impl MemoryCache {
         }
     }
 
-    /// The valid entry under `key`, or what `load` finds (or a concurrent load of the same
-    /// key, which this read joins). A load that overlapped an invalidation of what it shows
-    /// is answered to the readers that shared it, who overlapped the write, and not kept.
-    async fn read(&self, key: &CacheKey, load: Load<'_>) -> Result<Option<CacheEntry>, Error> {
+    /// The valid entry under `key`, or what a load finds: this read's own, or a concurrent
+    /// load of the same key, which this read joins. A load that overlapped an invalidation of
+    /// what it shows is not kept; its own reader overlapped the write and gets what it read,
+    /// but a reader that joined it loads again, since it may have begun after the write.
+    async fn read<'a>(
+        &'a self,
+        key: &CacheKey,
+        load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
+    ) -> Result<Option<CacheEntry>, Error> {
         if let Some(stored) = self.entries.get(key).await {
             if self.generations.valid(&stored) {
                 count("hit");
@@ -144,11 +146,13 @@ impl MemoryCache {
         }
         count("miss");
         let generations = Arc::clone(&self.generations);
+        let ran = AtomicBool::new(false);
         let outcome = self
             .entries
-            .try_get_with(key.clone(), async move {
+            .try_get_with(key.clone(), async {
+                ran.store(true, Ordering::Release);
                 let started = generations.clock.load(Ordering::Acquire);
-                match load.await {
+                match load().await {
                     Ok(Some(found)) => Ok(Stored {
                         entry: found.entry,
                         tags: found.tags.into(),
@@ -160,11 +164,14 @@ impl MemoryCache {
             })
             .await;
         match outcome {
+            Ok(stored) if self.generations.valid(&stored) => Ok(Some(stored.entry)),
             Ok(stored) => {
-                if !self.generations.valid(&stored) {
-                    self.entries.invalidate(key).await;
+                self.entries.invalidate(key).await;
+                if ran.load(Ordering::Acquire) {
+                    Ok(Some(stored.entry))
+                } else {
+                    Ok(load().await?.map(|found| found.entry))
                 }
-                Ok(Some(stored.entry))
             }
             Err(not_stored) => match &*not_stored {
                 NotStored::Nothing => Ok(None),
@@ -178,7 +185,7 @@ impl Cache for MemoryCache {
     fn fetch<'a>(
         &'a self,
         key: CacheKey,
-        load: Load<'a>,
+        load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
     ) -> BoxFuture<'a, Result<Option<CacheEntry>, Error>> {
         Box::pin(async move { self.read(&key, load).await })
     }
@@ -248,12 +255,14 @@ mod tests {
 
     /// Fetches the tag list, counting loads, answering `names`.
     async fn fetch(cache: &MemoryCache, loads: &AtomicUsize, names: &[&str]) -> Vec<String> {
-        let load: Load<'_> = Box::pin(async move {
-            loads.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Ok(Some(tags_entry(names)))
-        });
-        super::tests::names(cache.fetch(CacheKey::tags(), load).await.unwrap())
+        let load = move || -> Load<'_> {
+            Box::pin(async move {
+                loads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(Some(tags_entry(names)))
+            })
+        };
+        super::tests::names(cache.fetch(CacheKey::tags(), &load).await.unwrap())
     }
 
     #[tokio::test]
@@ -298,9 +307,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reader_that_joined_a_load_overtaken_by_an_invalidation_loads_again() {
+        let cache = MemoryCache::new(MemoryCacheOptions::default());
+        let (first, second) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let (old, (), new) = tokio::join!(
+            fetch(&cache, &first, &["old"]),
+            async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                cache.invalidate(&[CacheTag::tags()]);
+            },
+            async {
+                // Begins after the invalidation, while the first load is still running.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                fetch(&cache, &second, &["new"]).await
+            }
+        );
+        assert_eq!((old, new), (vec!["old".to_owned()], vec!["new".to_owned()]));
+        assert_eq!(second.load(Ordering::SeqCst), 1, "it loaded again");
+    }
+
+    #[tokio::test]
     async fn a_failed_load_is_every_waiters_error_and_is_not_kept() {
         let cache = MemoryCache::new(MemoryCacheOptions::default());
-        let failing = || -> Load<'static> {
+        let failing = || -> Load<'_> {
             Box::pin(async {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 Err(Error::Unavailable {
@@ -310,8 +339,8 @@ mod tests {
             })
         };
         let (a, b) = tokio::join!(
-            cache.fetch(CacheKey::tags(), failing()),
-            cache.fetch(CacheKey::tags(), failing())
+            cache.fetch(CacheKey::tags(), &failing),
+            cache.fetch(CacheKey::tags(), &failing)
         );
         assert!(matches!(a, Err(Error::Unavailable { .. })));
         assert!(matches!(b, Err(Error::Unavailable { .. })));

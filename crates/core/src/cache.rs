@@ -87,6 +87,12 @@ impl CacheTag {
         Self(format!("posts:tag:{tag}"))
     }
 
+    /// Every list by tag: a post's update that changed its tags names only the tags it has
+    /// now, so the lists of the tags it lost go by this.
+    pub fn tag_lists() -> Self {
+        Self("posts:tags".to_owned())
+    }
+
     /// The public list of this author's published posts.
     pub fn posts_by(author: i64) -> Self {
         Self(format!("posts:author:{author}"))
@@ -131,9 +137,9 @@ impl Cacheable {
         }
     }
 
-    /// A page of a list named by `list`, with the tags of every post on it and its author.
-    pub fn page(page: PostPage, list: CacheTag) -> Self {
-        let mut tags = vec![list];
+    /// A page of a list named by `lists`, with the tags of every post on it and its author.
+    pub fn page(page: PostPage, lists: &[CacheTag]) -> Self {
+        let mut tags = lists.to_vec();
         for post in &page.posts {
             tags.push(CacheTag::post(post.id.get()));
             tags.push(CacheTag::user(post.author.id.get()));
@@ -153,16 +159,17 @@ pub type Load<'a> = BoxFuture<'a, Result<Option<Cacheable>>>;
 
 /// A cache of shared read models, cache-aside.
 pub trait Cache: Send + Sync {
-    /// The valid entry under `key`, or else what `load` finds, kept for the next reader
-    /// unless one of its tags was invalidated while it loaded. Concurrent misses of one key
-    /// in one process run one load and share its result (single flight).
+    /// The valid entry under `key`, or else what a load (`load()`, a read of storage) finds,
+    /// kept for the next reader unless one of its tags was invalidated while it loaded.
+    /// Concurrent misses of one key in one process run one load and share its result (single
+    /// flight); a reader that shared a load overtaken by an invalidation loads again.
     ///
     /// # Errors
     /// The load's error, unchanged; the cache's own trouble is never an error (it loads).
     fn fetch<'a>(
         &'a self,
         key: CacheKey,
-        load: Load<'a>,
+        load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
     ) -> BoxFuture<'a, Result<Option<CacheEntry>>>;
 
     /// Makes every entry showing one of `tags` invalid, at once in this process.
@@ -180,9 +187,9 @@ impl Cache for NoCache {
     fn fetch<'a>(
         &'a self,
         _key: CacheKey,
-        load: Load<'a>,
+        load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
     ) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
-        Box::pin(async move { Ok(load.await?.map(|found| found.entry)) })
+        Box::pin(async move { Ok(load().await?.map(|found| found.entry)) })
     }
 
     fn invalidate(&self, _tags: &[CacheTag]) {}
@@ -273,7 +280,13 @@ pub fn tags_of(event: &DomainEvent) -> Vec<CacheTag> {
         | E::PostPublished(post)
         | E::PostUnpublished(post)
         | E::PostDeleted(post) => post_tags(post),
-        E::PostUpdated(update) => post_tags(&update.post),
+        E::PostUpdated(update) => {
+            let mut tags = post_tags(&update.post);
+            if update.changed.iter().any(|field| field == "tags") {
+                tags.push(CacheTag::tag_lists());
+            }
+            tags
+        }
         E::Favorited(favorite) | E::Unfavorited(favorite) => {
             vec![CacheTag::post(favorite.post_id)]
         }
@@ -342,6 +355,19 @@ mod tests {
             previous_slug: Some("old".to_owned()),
         };
         assert_eq!(names(tags_of(&DomainEvent::PostUpdated(update))), expected);
+        // Tags it lost are not in the event: every tag's list goes.
+        let update = PostUpdatedData {
+            post: post(),
+            changed: vec!["tags".to_owned()],
+            previous_slug: None,
+        };
+        let mut with_tag_lists: Vec<&str> = expected.to_vec();
+        with_tag_lists.push("posts:tags");
+        with_tag_lists.sort_unstable();
+        assert_eq!(
+            names(tags_of(&DomainEvent::PostUpdated(update))),
+            with_tag_lists
+        );
         assert_eq!(names(tags_of(&DomainEvent::PostDeleted(post()))), expected);
     }
 
@@ -375,7 +401,10 @@ mod tests {
             posts: Vec::new(),
             total: 0,
         };
-        let cached = Cacheable::page(page, CacheTag::posts_tagged("rust"));
-        assert_eq!(names(cached.tags), ["posts:tag:rust"]);
+        let cached = Cacheable::page(
+            page,
+            &[CacheTag::posts_tagged("rust"), CacheTag::tag_lists()],
+        );
+        assert_eq!(names(cached.tags), ["posts:tag:rust", "posts:tags"]);
     }
 }

@@ -118,6 +118,26 @@ pub(crate) enum TxConn {
     Postgres(Transaction<'static, Postgres>),
 }
 
+/// Tells the commit listener and the relay of a write's events when dropped: after its
+/// commit, or when the commit was abandoned half-way.
+struct Told<'a> {
+    db: &'a Db,
+    events: Vec<Event>,
+}
+
+impl Drop for Told<'_> {
+    fn drop(&mut self) {
+        if self.events.is_empty() {
+            return;
+        }
+        if let Some(listener) = self.db.commit_listener.get() {
+            listener.committed(&self.events);
+        }
+        // Whatever the write recorded in the outbox may be committed now: the relay may send it.
+        self.db.recorded.notify_one();
+    }
+}
+
 /// A pool's connections at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {
@@ -307,22 +327,21 @@ impl Db {
         .map_err(db_error)
     }
 
+    /// Commits `tx`, then tells the commit listener and the relay of its events. They are
+    /// told even if the caller goes away while the commit is under way (SQLite's group
+    /// commit goes on without it), or if the commit fails: a needless invalidation costs a
+    /// read, a missed one would serve stale data.
     pub(crate) async fn commit(&self, tx: Tx) -> Result<()> {
         self.stmt();
+        let _told = Told {
+            db: self,
+            events: tx.recorded,
+        };
         match tx.conn {
             TxConn::Sqlite(write) => write.commit().await,
             TxConn::Postgres(tx) => tx.commit().await,
         }
-        .map_err(db_error)?;
-        if tx.recorded.is_empty() {
-            return Ok(());
-        }
-        if let Some(listener) = self.commit_listener.get() {
-            listener.committed(&tx.recorded);
-        }
-        // Whatever the write recorded in the outbox is committed now: the relay may send it.
-        self.recorded.notify_one();
-        Ok(())
+        .map_err(db_error)
     }
 
     /// Runs a write transaction again, up to [`WRITE_ATTEMPTS`] times with a short growing

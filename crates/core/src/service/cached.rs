@@ -24,7 +24,11 @@ pub(super) enum PostLookup<'a> {
 }
 
 impl<S: Store> Quire<S> {
-    async fn fetch(&self, key: CacheKey, load: Load<'_>) -> Result<Option<CacheEntry>> {
+    async fn fetch<'a>(
+        &'a self,
+        key: CacheKey,
+        load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
+    ) -> Result<Option<CacheEntry>> {
         self.adapters.cache.cache().fetch(key, load).await
     }
 
@@ -41,18 +45,21 @@ impl<S: Store> Quire<S> {
             PostLookup::Id(id) => CacheKey::post_by_id(id.get()),
         };
         let own = Own::default();
-        let load: Load<'_> = Box::pin(async {
-            let found = match lookup {
-                PostLookup::Slug(slug) => self.store.post_by_slug(slug, viewer).await?,
-                PostLookup::Id(id) => self.store.post(id, viewer).await?,
-            };
-            let Some(post) = found else { return Ok(None) };
-            let shared = policy::may_read_post(None, post.author.id, post.status)
-                .then(|| Cacheable::post(unmarked(post.clone())));
-            own.keep(post);
-            Ok(shared)
-        });
-        let entry = self.fetch(key, load).await?;
+        let own = &own;
+        let load = move || -> Load<'_> {
+            Box::pin(async move {
+                let found = match lookup {
+                    PostLookup::Slug(slug) => self.store.post_by_slug(slug, viewer).await?,
+                    PostLookup::Id(id) => self.store.post(id, viewer).await?,
+                };
+                let Some(post) = found else { return Ok(None) };
+                let shared = policy::may_read_post(None, post.author.id, post.status)
+                    .then(|| Cacheable::post(unmarked(post.clone())));
+                own.keep(post);
+                Ok(shared)
+            })
+        };
+        let entry = self.fetch(key, &load).await?;
         if let Some(post) = own.take() {
             return Ok(Some(post));
         }
@@ -104,26 +111,32 @@ impl<S: Store> Quire<S> {
             page,
         );
         let own = Own::default();
-        let load: Load<'_> = Box::pin(async {
-            let found = self.store.list_posts(filter, page, viewer).await?;
-            let list = match (&filter.tag, &filter.author) {
-                (Some(tag), _) => Some(CacheTag::posts_tagged(tag.as_str())),
-                (None, Some(_)) => found
-                    .posts
-                    .first()
-                    .map(|post| CacheTag::posts_by(post.author.id.get())),
-                (None, None) => Some(CacheTag::all_posts()),
-            };
-            // An author without posts names no list that a first post would invalidate.
-            let shared = list.map(|list| {
-                let mut shared = found.clone();
-                shared.posts = shared.posts.into_iter().map(unmarked).collect();
-                Cacheable::page(shared, list)
-            });
-            own.keep(found);
-            Ok(shared)
-        });
-        let entry = self.fetch(key, load).await?;
+        let own = &own;
+        let load = move || -> Load<'_> {
+            Box::pin(async move {
+                let found = self.store.list_posts(filter, page, viewer).await?;
+                let lists = match (&filter.tag, &filter.author) {
+                    (Some(tag), _) => Some(vec![
+                        CacheTag::posts_tagged(tag.as_str()),
+                        CacheTag::tag_lists(),
+                    ]),
+                    (None, Some(_)) => found
+                        .posts
+                        .first()
+                        .map(|post| vec![CacheTag::posts_by(post.author.id.get())]),
+                    (None, None) => Some(vec![CacheTag::all_posts()]),
+                };
+                // An author without posts names no list that a first post would invalidate.
+                let shared = lists.map(|lists| {
+                    let mut shared = found.clone();
+                    shared.posts = shared.posts.into_iter().map(unmarked).collect();
+                    Cacheable::page(shared, &lists)
+                });
+                own.keep(found);
+                Ok(shared)
+            })
+        };
+        let entry = self.fetch(key, &load).await?;
         if let Some(found) = own.take() {
             return Ok(found);
         }
@@ -159,14 +172,16 @@ impl<S: Store> Quire<S> {
 
     /// The tags in use, most used first.
     pub(super) async fn public_tags(&self) -> Result<Vec<TagName>> {
-        let load: Load<'_> = Box::pin(async move {
-            let tags = self.store.tags().await?;
-            Ok(Some(Cacheable {
-                entry: CacheEntry::Tags(std::sync::Arc::new(tags)),
-                tags: vec![CacheTag::tags()],
-            }))
-        });
-        match self.fetch(CacheKey::tags(), load).await? {
+        let load = move || -> Load<'_> {
+            Box::pin(async move {
+                let tags = self.store.tags().await?;
+                Ok(Some(Cacheable {
+                    entry: CacheEntry::Tags(std::sync::Arc::new(tags)),
+                    tags: vec![CacheTag::tags()],
+                }))
+            })
+        };
+        match self.fetch(CacheKey::tags(), &load).await? {
             Some(CacheEntry::Tags(tags)) => Ok(Vec::clone(&tags)),
             Some(other) => Err(mismatch(&other)),
             None => Err(Error::internal("the tag list loaded as nothing")),
@@ -181,21 +196,26 @@ impl<S: Store> Quire<S> {
         viewer: Option<UserId>,
     ) -> Result<Option<Profile>> {
         let own = Own::default();
-        let load: Load<'_> = Box::pin(async {
-            let Some(profile) = self.store.profile(username, viewer).await? else {
-                return Ok(None);
-            };
-            let shared = Cacheable {
-                tags: vec![CacheTag::user(profile.id.get())],
-                entry: CacheEntry::Profile(std::sync::Arc::new(Profile {
-                    following: false,
-                    ..profile.clone()
-                })),
-            };
-            own.keep(profile);
-            Ok(Some(shared))
-        });
-        let entry = self.fetch(CacheKey::profile(&username.key()), load).await?;
+        let own = &own;
+        let load = move || -> Load<'_> {
+            Box::pin(async move {
+                let Some(profile) = self.store.profile(username, viewer).await? else {
+                    return Ok(None);
+                };
+                let shared = Cacheable {
+                    tags: vec![CacheTag::user(profile.id.get())],
+                    entry: CacheEntry::Profile(std::sync::Arc::new(Profile {
+                        following: false,
+                        ..profile.clone()
+                    })),
+                };
+                own.keep(profile);
+                Ok(Some(shared))
+            })
+        };
+        let entry = self
+            .fetch(CacheKey::profile(&username.key()), &load)
+            .await?;
         if let Some(profile) = own.take() {
             return Ok(Some(profile));
         }

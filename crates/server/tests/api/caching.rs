@@ -140,6 +140,20 @@ async fn anonymous_reads_are_fresh_after_every_kind_of_write(engine: Engine) {
     assert_eq!(slugs(&anonymous_list(&app, "tag=old").await), [second.as_str(), slug.as_str()]);
     assert_eq!(slugs(&anonymous_list(&app, "author=alice").await), [second.as_str(), slug.as_str()]);
 
+    // A tag taken off a post leaves that tag's lists, even pages the post is not on.
+    let page = app.get("/api/articles?tag=old&limit=1", None).await.body.clone();
+    assert_eq!((page["articles"][0]["slug"].clone(), page["articlesCount"].clone()), (json!(second), json!(2)));
+    let reply = app
+        .put(
+            &format!("/api/articles/{slug}"),
+            Some(&alice.token),
+            json!({"article": {"tagList": ["new"]}}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let page = app.get("/api/articles?tag=old&limit=1", None).await.body.clone();
+    assert_eq!((page["articles"][0]["slug"].clone(), page["articlesCount"].clone()), (json!(second), json!(1)));
+
     // A deletion leaves nothing behind.
     let reply = app.delete(&format!("/api/articles/{slug}"), Some(&alice.token)).await;
     assert!(reply.status.is_success(), "{}", reply.body);

@@ -164,3 +164,74 @@ async fn anonymous_reads_are_fresh_after_every_kind_of_write(engine: Engine) {
     assert!(!tags.as_array().unwrap().contains(&json!("new")), "{tags}");
 }
 }
+
+/// Two instances on one PostgreSQL, events over NATS: a write through A reaches B's cache as
+/// its event arrives. Prints how long B took to converge.
+#[tokio::test]
+#[cfg_attr(
+    not(all(quire_test_nats, quire_test_postgres)),
+    ignore = "QUIRE_TEST_NATS_URL or QUIRE_TEST_POSTGRES_URL is not set"
+)]
+async fn another_instance_converges_after_a_write() {
+    use crate::helpers::{Engine, TestEnv};
+    let nats = std::env::var("QUIRE_TEST_NATS_URL").expect("QUIRE_TEST_NATS_URL");
+    let env = TestEnv::new(Engine::Postgres).await;
+    let mut config = env.config();
+    config.events.nats_url = Some(quire_server::config::Secret::new(nats));
+    let b_env = TestEnv {
+        data: tempfile::tempdir().unwrap(),
+        postgres: None,
+    };
+    let a = TestApp::spawn_with(config.clone(), env).await;
+    let b = TestApp::spawn_with(config, b_env).await;
+    let author = a.register("alice").await;
+    let article = a.create_article(&author, "Shared", &["x"]).await;
+    let slug = article["slug"].as_str().unwrap().to_owned();
+    let mut slowest = std::time::Duration::ZERO;
+    for round in 0..5 {
+        // B holds the post and the list in its cache.
+        let before = format!("body {round}");
+        let reply = a
+            .put(
+                &format!("/api/articles/{slug}"),
+                Some(&author.token),
+                json!({"article": {"body": before}}),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while anonymous_article(&b, &slug).await["body"] != before.as_str() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "B never saw {before}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        anonymous_list(&b, "").await;
+        // A write through A: B is stale until the event arrives, then fresh.
+        let after = format!("changed {round}");
+        let started = tokio::time::Instant::now();
+        let reply = a
+            .put(
+                &format!("/api/articles/{slug}"),
+                Some(&author.token),
+                json!({"article": {"body": after, "description": after}}),
+            )
+            .await;
+        assert_eq!(reply.status, 200);
+        loop {
+            let post = anonymous_article(&b, &slug).await;
+            let listed = anonymous_list(&b, "").await;
+            if post["body"] == after.as_str() && listed[0]["description"] == after.as_str() {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "B still served the old post 1 s after the write through A"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        slowest = slowest.max(started.elapsed());
+    }
+    eprintln!("B converged within {slowest:?} of the write through A (slowest of 5)");
+}

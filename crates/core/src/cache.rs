@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use crate::Result;
-use crate::events::{DomainEvent, Event, EventId};
+use crate::events::{DomainEvent, Event, RecentIds};
 use crate::model::{PageRequest, Post, PostPage, Profile};
 use crate::ports::{BoxFuture, CommitListener};
 use crate::values::TagName;
@@ -219,8 +219,8 @@ const REMEMBERED_OWN_EVENTS: usize = 4096;
 /// from the stream, the writes of other instances.
 pub struct Caching {
     cache: Arc<dyn Cache>,
-    /// The ids of the latest events committed here, oldest first.
-    own: std::sync::Mutex<std::collections::VecDeque<EventId>>,
+    /// The ids of the latest events committed here.
+    own: std::sync::Mutex<RecentIds>,
 }
 
 impl std::fmt::Debug for Caching {
@@ -235,7 +235,7 @@ impl Caching {
     pub fn new(cache: Arc<dyn Cache>) -> Self {
         Self {
             cache,
-            own: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            own: std::sync::Mutex::new(RecentIds::new(REMEMBERED_OWN_EVENTS)),
         }
     }
 
@@ -262,10 +262,7 @@ impl CommitListener for Caching {
         invalidate_events(self.cache(), events);
         if let Ok(mut own) = self.own.lock() {
             for event in events {
-                if own.len() == REMEMBERED_OWN_EVENTS {
-                    own.pop_front();
-                }
-                own.push_back(event.id.clone());
+                own.insert(&event.id);
             }
         }
     }

@@ -52,6 +52,43 @@ impl EventId {
     }
 }
 
+/// The latest event ids seen, at most a fixed number, the oldest forgotten first: for
+/// telling repeats apart in a stream delivered at least once.
+#[derive(Debug)]
+pub struct RecentIds {
+    capacity: usize,
+    order: std::collections::VecDeque<EventId>,
+    ids: std::collections::HashSet<EventId>,
+}
+
+impl RecentIds {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            order: std::collections::VecDeque::new(),
+            ids: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Remembers `id`; `false` if it was already remembered.
+    pub fn insert(&mut self, id: &EventId) -> bool {
+        if !self.ids.insert(id.clone()) {
+            return false;
+        }
+        self.order.push_back(id.clone());
+        if self.order.len() > self.capacity
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        true
+    }
+
+    pub fn contains(&self, id: &EventId) -> bool {
+        self.ids.contains(id)
+    }
+}
+
 impl std::fmt::Display for EventId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

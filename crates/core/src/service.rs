@@ -103,11 +103,6 @@ impl<S: Store> Quire<S> {
         self.adapters.cache.heard(event);
     }
 
-    /// Which cache holds the shared read models (`memory`, `off`), for logs.
-    pub fn cache_name(&self) -> &'static str {
-        self.adapters.cache.cache().name()
-    }
-
     /// Which bus delivers events (`in-process`, `nats`, `amqp`), for logs and metrics.
     pub fn event_bus_name(&self) -> &'static str {
         self.adapters.events.name()

@@ -13,7 +13,7 @@ pub use amqp::AmqpEvents;
 pub use in_process::InProcessEvents;
 pub use nats::NatsEvents;
 
-use quire_core::events::Event;
+use quire_core::events::{Event, RecentIds};
 use quire_core::ports::EventStream;
 use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
@@ -25,13 +25,7 @@ use tokio_stream::wrappers::BroadcastStream;
 #[derive(Clone)]
 pub(crate) struct Heard {
     sender: broadcast::Sender<Event>,
-    recent: std::sync::Arc<std::sync::Mutex<Recent>>,
-}
-
-#[derive(Default)]
-struct Recent {
-    order: std::collections::VecDeque<quire_core::events::EventId>,
-    ids: std::collections::HashSet<quire_core::events::EventId>,
+    recent: std::sync::Arc<std::sync::Mutex<RecentIds>>,
 }
 
 impl Heard {
@@ -40,7 +34,7 @@ impl Heard {
     pub(crate) fn new() -> Self {
         Self {
             sender: broadcast::channel(InProcessEvents::CAPACITY).0,
-            recent: std::sync::Arc::default(),
+            recent: std::sync::Arc::new(std::sync::Mutex::new(RecentIds::new(Self::REMEMBERED))),
         }
     }
 
@@ -50,14 +44,8 @@ impl Heard {
             let Ok(mut recent) = self.recent.lock() else {
                 return;
             };
-            if !recent.ids.insert(event.id.clone()) {
+            if !recent.insert(&event.id) {
                 return;
-            }
-            recent.order.push_back(event.id.clone());
-            if recent.order.len() > Self::REMEMBERED
-                && let Some(oldest) = recent.order.pop_front()
-            {
-                recent.ids.remove(&oldest);
             }
         }
         // No listener is not an error: nobody is listening yet.

@@ -2,7 +2,8 @@
 //! compiles the PostgreSQL integration tests as ignored, with the reason, when no server is
 //! named for them (`cargo test` then reports them as ignored, never as passed); the same for
 //! the NATS and RabbitMQ tests, and the webhook test that verifies signatures with the
-//! reference implementation (`QUIRE_TEST_STANDARDWEBHOOKS`, a python3 that has it).
+//! reference implementation (`QUIRE_TEST_STANDARDWEBHOOKS`, a python3 that has it), and the
+//! edge cache's test behind a real Varnish (`QUIRE_TEST_VARNISHD`, its `varnishd`).
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(quire_test_postgres)");
@@ -15,6 +16,7 @@ fn main() {
         ("QUIRE_TEST_NATS_URL", "quire_test_nats"),
         ("QUIRE_TEST_AMQP_URL", "quire_test_amqp"),
         ("QUIRE_TEST_STANDARDWEBHOOKS", "quire_test_standardwebhooks"),
+        ("QUIRE_TEST_VARNISHD", "quire_test_varnish"),
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         println!("cargo:rerun-if-env-changed={var}");

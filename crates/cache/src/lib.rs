@@ -8,7 +8,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use quire_core::Error;
-use quire_core::cache::{Cache, CacheEntry, CacheKey, CacheTag, Load};
+use quire_core::cache::{Cache, CacheEntry, CacheKey, CacheTag, Cacheable, Load};
 use quire_core::ports::BoxFuture;
 
 /// How many invalidated tags are remembered before the cache forgets them all by invalidating
@@ -18,8 +18,7 @@ const MAX_REMEMBERED_TAGS: usize = 200_000;
 /// A stored entry: the value, what it shows, and the clock when its load began.
 #[derive(Clone)]
 struct Stored {
-    entry: CacheEntry,
-    tags: Arc<[CacheTag]>,
+    found: Cacheable,
     started: u64,
 }
 
@@ -41,6 +40,8 @@ impl Generations {
             return false;
         }
         stored
+            .found
+            .shown
             .tags
             .iter()
             .all(|tag| tags.get(tag).is_none_or(|&at| at <= stored.started))
@@ -108,7 +109,8 @@ impl MemoryCache {
         let entries = moka::future::Cache::builder()
             .max_capacity(options.max_bytes)
             .weigher(|key: &CacheKey, stored: &Stored| {
-                u32::try_from(key.as_str().len() as u64 + weight(&stored.entry)).unwrap_or(u32::MAX)
+                u32::try_from(key.as_str().len() as u64 + weight(&stored.found.entry))
+                    .unwrap_or(u32::MAX)
             })
             .time_to_live(options.time_to_live)
             .eviction_listener(|_, _, cause| {
@@ -136,11 +138,11 @@ impl MemoryCache {
         &'a self,
         key: &CacheKey,
         load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
-    ) -> Result<Option<CacheEntry>, Error> {
+    ) -> Result<Option<Cacheable>, Error> {
         if let Some(stored) = self.entries.get(key).await {
             if self.generations.valid(&stored) {
                 count("hit");
-                return Ok(Some(stored.entry));
+                return Ok(Some(stored.found));
             }
             self.entries.invalidate(key).await;
         }
@@ -153,24 +155,20 @@ impl MemoryCache {
                 ran.store(true, Ordering::Release);
                 let started = generations.clock.load(Ordering::Acquire);
                 match load().await {
-                    Ok(Some(found)) => Ok(Stored {
-                        entry: found.entry,
-                        tags: found.tags.into(),
-                        started,
-                    }),
+                    Ok(Some(found)) => Ok(Stored { found, started }),
                     Ok(None) => Err(NotStored::Nothing),
                     Err(error) => Err(NotStored::Failed(error)),
                 }
             })
             .await;
         match outcome {
-            Ok(stored) if self.generations.valid(&stored) => Ok(Some(stored.entry)),
+            Ok(stored) if self.generations.valid(&stored) => Ok(Some(stored.found)),
             Ok(stored) => {
                 self.entries.invalidate(key).await;
                 if ran.load(Ordering::Acquire) {
-                    Ok(Some(stored.entry))
+                    Ok(Some(stored.found))
                 } else {
-                    Ok(load().await?.map(|found| found.entry))
+                    load().await
                 }
             }
             Err(not_stored) => match &*not_stored {
@@ -186,7 +184,7 @@ impl Cache for MemoryCache {
         &'a self,
         key: CacheKey,
         load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
-    ) -> BoxFuture<'a, Result<Option<CacheEntry>, Error>> {
+    ) -> BoxFuture<'a, Result<Option<Cacheable>, Error>> {
         Box::pin(async move { self.read(&key, load).await })
     }
 
@@ -228,7 +226,8 @@ fn weight(entry: &CacheEntry) -> u64 {
 mod tests {
     use std::sync::atomic::AtomicUsize;
 
-    use quire_core::cache::Cacheable;
+    use quire_core::cache::SharedView;
+    use quire_core::time::Timestamp;
     use quire_core::values::TagName;
 
     use super::*;
@@ -240,12 +239,15 @@ mod tests {
             .collect();
         Cacheable {
             entry: CacheEntry::Tags(Arc::new(tags)),
-            tags: vec![CacheTag::tags(), CacheTag::post(1)],
+            shown: SharedView::new(
+                vec![CacheTag::tags(), CacheTag::post(1)],
+                Timestamp::from_millis(0),
+            ),
         }
     }
 
-    fn names(entry: Option<CacheEntry>) -> Vec<String> {
-        match entry {
+    fn names(found: Option<Cacheable>) -> Vec<String> {
+        match found.map(|found| found.entry) {
             Some(CacheEntry::Tags(tags)) => {
                 tags.iter().map(|tag| tag.as_str().to_owned()).collect()
             }

@@ -19,6 +19,7 @@ use crate::Result;
 use crate::events::{DomainEvent, Event, RecentIds};
 use crate::model::{PageRequest, Post, PostPage, Profile};
 use crate::ports::{BoxFuture, CommitListener};
+use crate::time::Timestamp;
 use crate::values::TagName;
 
 /// The name an entry is stored under: what was asked, e.g. `post:slug:hello-world`.
@@ -103,6 +104,11 @@ impl CacheTag {
         Self("tags".to_owned())
     }
 
+    /// The comments on a post.
+    pub fn comments_on(post: i64) -> Self {
+        Self(format!("comments:post:{post}"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -117,38 +123,92 @@ pub enum CacheEntry {
     Profile(Arc<Profile>),
 }
 
-/// What a load found, with the tags of everything it shows.
-#[derive(Debug)]
+/// What a load found, with the tags of everything it shows and when it was read. Cheap to
+/// clone: the parts are shared.
+#[derive(Debug, Clone)]
 pub struct Cacheable {
     pub entry: CacheEntry,
-    pub tags: Vec<CacheTag>,
+    pub shown: SharedView,
 }
 
-impl Cacheable {
-    /// A post with the tags of what it shows: itself and its author.
-    pub fn post(post: Post) -> Self {
-        let tags = vec![
-            CacheTag::post(post.id.get()),
-            CacheTag::user(post.author.id.get()),
-        ];
-        Self {
-            entry: CacheEntry::Post(Arc::new(post)),
-            tags,
-        }
-    }
+/// What a shared view depends on: the tags of everything it shows, by which it goes stale (an
+/// HTTP response's surrogate keys), and when it was read from storage, after which nothing it
+/// shows changed while it stays valid (an HTTP response's `Last-Modified`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedView {
+    pub tags: Arc<[CacheTag]>,
+    pub as_of: Timestamp,
+}
 
-    /// A page of a list named by `lists`, with the tags of every post on it and its author.
-    pub fn page(page: PostPage, lists: &[CacheTag]) -> Self {
-        let mut tags = lists.to_vec();
-        for post in &page.posts {
-            tags.push(CacheTag::post(post.id.get()));
-            tags.push(CacheTag::user(post.author.id.get()));
-        }
+impl SharedView {
+    /// `tags`, sorted and without repeats, read at `as_of`.
+    pub fn new(mut tags: Vec<CacheTag>, as_of: Timestamp) -> Self {
         tags.sort();
         tags.dedup();
         Self {
+            tags: tags.into(),
+            as_of,
+        }
+    }
+
+    /// The tags of a post as anyone sees it: itself and its author.
+    pub fn post_tags(post: &Post) -> Vec<CacheTag> {
+        vec![
+            CacheTag::post(post.id.get()),
+            CacheTag::user(post.author.id.get()),
+        ]
+    }
+
+    /// The tags of a page of the list named by `lists`: the lists, and every post on it and
+    /// its author.
+    pub fn page_tags(page: &PostPage, lists: &[CacheTag]) -> Vec<CacheTag> {
+        let mut tags = lists.to_vec();
+        for post in &page.posts {
+            tags.extend(Self::post_tags(post));
+        }
+        tags
+    }
+}
+
+/// A read's result with what a shared copy of it depends on: `shared` is `None` when the value
+/// is not the same for everyone (a draft, a list of one reader's favorites), so no shared
+/// cache may keep it.
+#[derive(Debug, Clone)]
+pub struct Shown<T> {
+    pub value: T,
+    pub shared: Option<SharedView>,
+}
+
+impl<T> Shown<T> {
+    /// A value only its reader may keep.
+    pub fn personal(value: T) -> Self {
+        Self {
+            value,
+            shared: None,
+        }
+    }
+
+    pub fn into_value(self) -> T {
+        self.value
+    }
+}
+
+impl Cacheable {
+    /// A published post, read at `as_of`.
+    pub fn post(post: Post, as_of: Timestamp) -> Self {
+        let shown = SharedView::new(SharedView::post_tags(&post), as_of);
+        Self {
+            entry: CacheEntry::Post(Arc::new(post)),
+            shown,
+        }
+    }
+
+    /// A page of a list named by `lists`, read at `as_of`.
+    pub fn page(page: PostPage, lists: &[CacheTag], as_of: Timestamp) -> Self {
+        let shown = SharedView::new(SharedView::page_tags(&page, lists), as_of);
+        Self {
             entry: CacheEntry::Page(Arc::new(page)),
-            tags,
+            shown,
         }
     }
 }
@@ -170,7 +230,7 @@ pub trait Cache: Send + Sync {
         &'a self,
         key: CacheKey,
         load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
-    ) -> BoxFuture<'a, Result<Option<CacheEntry>>>;
+    ) -> BoxFuture<'a, Result<Option<Cacheable>>>;
 
     /// Makes every entry showing one of `tags` invalid, at once in this process.
     fn invalidate(&self, tags: &[CacheTag]);
@@ -188,8 +248,8 @@ impl Cache for NoCache {
         &'a self,
         _key: CacheKey,
         load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
-    ) -> BoxFuture<'a, Result<Option<CacheEntry>>> {
-        Box::pin(async move { Ok(load().await?.map(|found| found.entry)) })
+    ) -> BoxFuture<'a, Result<Option<Cacheable>>> {
+        Box::pin(load())
     }
 
     fn invalidate(&self, _tags: &[CacheTag]) {}
@@ -268,8 +328,8 @@ impl CommitListener for Caching {
     }
 }
 
-/// The tags whose entries an event makes stale. Comments and follows change nothing an
-/// anonymous entry shows, so they invalidate nothing.
+/// The tags whose entries an event makes stale. Follows change nothing an anonymous view
+/// shows, so they invalidate nothing.
 pub fn tags_of(event: &DomainEvent) -> Vec<CacheTag> {
     use DomainEvent as E;
     match event {
@@ -291,7 +351,10 @@ pub fn tags_of(event: &DomainEvent) -> Vec<CacheTag> {
         | E::UserUpdated(user)
         | E::UserRolesChanged(user)
         | E::UserDeactivated(user) => vec![CacheTag::user(user.id)],
-        E::CommentAdded(_) | E::CommentDeleted(_) | E::Followed(_) | E::Unfollowed(_) => Vec::new(),
+        E::CommentAdded(comment) | E::CommentDeleted(comment) => {
+            vec![CacheTag::comments_on(comment.post_id)]
+        }
+        E::Followed(_) | E::Unfollowed(_) => Vec::new(),
     }
 }
 
@@ -390,6 +453,16 @@ mod tests {
             followee_id: 3,
         };
         assert!(tags_of(&DomainEvent::Followed(follow)).is_empty());
+        let comment = crate::events::CommentData {
+            id: 5,
+            post_id: 7,
+            author_id: 1,
+            body: None,
+        };
+        assert_eq!(
+            names(tags_of(&DomainEvent::CommentDeleted(comment))),
+            ["comments:post:7"]
+        );
     }
 
     #[test]
@@ -400,8 +473,12 @@ mod tests {
         };
         let cached = Cacheable::page(
             page,
-            &[CacheTag::posts_tagged("rust"), CacheTag::tag_lists()],
+            &[CacheTag::tag_lists(), CacheTag::posts_tagged("rust")],
+            Timestamp::from_millis(0),
         );
-        assert_eq!(names(cached.tags), ["posts:tag:rust", "posts:tags"]);
+        assert_eq!(
+            names(cached.shown.tags.to_vec()),
+            ["posts:tag:rust", "posts:tags"]
+        );
     }
 }

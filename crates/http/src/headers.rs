@@ -16,6 +16,12 @@ pub const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 /// Rate-limit state (draft-ietf-httpapi-ratelimit-headers).
 pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// The surrogate keys of what a response shows, space-separated (Fastly's name).
+pub const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
+/// The same keys for Varnish's xkey module.
+pub const XKEY: HeaderName = HeaderName::from_static("xkey");
+/// The same keys, comma-separated (Cloudflare's name).
+pub const CACHE_TAG: HeaderName = HeaderName::from_static("cache-tag");
 
 /// Request headers a cross-origin script may send (beyond the CORS-safelisted ones):
 /// credentials, bodies in every format, conditional and idempotent requests, content
@@ -28,6 +34,7 @@ pub fn cors_allowed() -> Vec<HeaderName> {
         header::ACCEPT_LANGUAGE,
         header::IF_MATCH,
         header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
         IDEMPOTENCY_KEY,
         REQUEST_ID,
         TRACEPARENT,

@@ -6,6 +6,7 @@
 //! types. Rules and permissions live in `quire-core`; SQL lives in `quire-storage`, which this
 //! crate cannot reach.
 
+mod caching;
 mod error;
 mod extract;
 pub mod headers;
@@ -27,6 +28,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+pub use caching::{CacheHeaders, surrogate_key};
 pub use error::ApiError;
 pub use middleware::RequestId;
 
@@ -45,6 +47,8 @@ pub struct HttpConfig {
     pub draining: Arc<AtomicBool>,
     /// Distributed tracing, when the process exports traces.
     pub tracing: Option<Arc<dyn RequestTracing>>,
+    /// How long shared caches may keep what everyone sees alike.
+    pub cache_headers: CacheHeaders,
 }
 
 /// Joins each request's span to a distributed trace (this crate knows no tracing backend).
@@ -62,6 +66,7 @@ impl Default for HttpConfig {
             cors_origins: vec!["*".to_owned()],
             draining: Arc::default(),
             tracing: None,
+            cache_headers: CacheHeaders::default(),
         }
     }
 }
@@ -103,6 +108,10 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
         .merge(health::routes())
         .fallback(error::unknown_route)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            config.cache_headers,
+            caching::respond,
+        ))
         .merge(v1::docs_router())
         .merge(contracts.limited)
         .layer(DefaultBodyLimit::max(config.body_limit))

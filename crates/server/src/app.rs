@@ -215,6 +215,7 @@ impl Application {
             cors_origins: config.http.cors_origins.clone(),
             draining: Arc::clone(&draining),
             tracing,
+            cache_headers: config.edge.cache_headers(),
         };
         let graphql = quire_graphql::router(
             quire.clone(),

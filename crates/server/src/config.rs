@@ -77,6 +77,55 @@ pub struct Config {
     pub events: EventsSection,
     pub webhooks: WebhooksSection,
     pub cache: CacheSection,
+    pub edge: EdgeSection,
+}
+
+/// Shared caches in front of quire, a CDN or Varnish (docs/caching.md, "HTTP caching").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeSection {
+    /// `s-maxage` of anonymous views of published content, in seconds: how long a shared
+    /// cache may serve one unasked. Without a purger it bounds how stale the edge can be.
+    pub s_maxage_secs: u32,
+    /// `stale-while-revalidate`, in seconds: how long past that a shared cache may serve the
+    /// stale view while it fetches a fresh one.
+    pub stale_while_revalidate_secs: u32,
+    /// Where the worker sends purges by surrogate key after writes; none when unset.
+    pub purge_url: Option<String>,
+    /// How purges are sent to `purge_url`.
+    pub purger: PurgerKind,
+}
+
+impl Default for EdgeSection {
+    fn default() -> Self {
+        let headers = quire_http::CacheHeaders::default();
+        Self {
+            s_maxage_secs: headers.s_maxage,
+            stale_while_revalidate_secs: headers.stale_while_revalidate,
+            purge_url: None,
+            purger: PurgerKind::Xkey,
+        }
+    }
+}
+
+impl EdgeSection {
+    pub fn cache_headers(&self) -> quire_http::CacheHeaders {
+        quire_http::CacheHeaders {
+            s_maxage: self.s_maxage_secs,
+            stale_while_revalidate: self.stale_while_revalidate_secs,
+        }
+    }
+}
+
+/// How a purge by surrogate keys is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PurgerKind {
+    /// `PURGE` with the keys in an `xkey-purge` header, space-separated: Varnish with the
+    /// xkey module (`deploy/varnish/quire.vcl`).
+    Xkey,
+    /// `POST` of `{"surrogate_keys": [...]}` as JSON: any purge endpoint of your own.
+    Json,
 }
 
 /// Which cache holds the shared read models (docs/caching.md).
@@ -381,6 +430,7 @@ impl Default for Config {
             events: EventsSection::default(),
             webhooks: WebhooksSection::default(),
             cache: CacheSection::default(),
+            edge: EdgeSection::default(),
         }
     }
 }
@@ -645,6 +695,24 @@ const ENV: &[(&str, Apply)] = &[
     ("QUIRE_CACHE_TTL_SECS", |c, var, v| {
         set(&mut c.cache.ttl_secs, parse_env(var, v))
     }),
+    ("QUIRE_EDGE_S_MAXAGE_SECS", |c, var, v| {
+        set(&mut c.edge.s_maxage_secs, parse_env(var, v))
+    }),
+    ("QUIRE_EDGE_STALE_WHILE_REVALIDATE_SECS", |c, var, v| {
+        set(&mut c.edge.stale_while_revalidate_secs, parse_env(var, v))
+    }),
+    ("QUIRE_PURGE_URL", |c, _, v| {
+        c.edge.purge_url = Some(v.to_owned());
+        Ok(())
+    }),
+    ("QUIRE_PURGER", |c, var, v| {
+        c.edge.purger = match v {
+            "xkey" => PurgerKind::Xkey,
+            "json" => PurgerKind::Json,
+            _ => return Err(env_error(var, v, "expected xkey or json")),
+        };
+        Ok(())
+    }),
     ("QUIRE_OTLP_ENDPOINT", |c, _, v| {
         c.log.otlp_endpoint = Some(v.to_owned());
         Ok(())
@@ -784,6 +852,12 @@ impl Config {
                     message: "must be at least 1".to_owned(),
                 });
             }
+        }
+        if let Err(error) = crate::purger::PurgeOptions::from_config(&self.edge) {
+            return Err(ConfigError::Invalid {
+                key: "edge.purge_url",
+                message: error.to_string(),
+            });
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod deliveries;
 pub mod metrics;
+pub mod purger;
 pub mod relay;
 pub mod scheduler;
 pub mod telemetry;

@@ -13,6 +13,7 @@ use tokio::time::{sleep, timeout};
 use crate::adapters::OsRandom;
 use crate::config::Config;
 use crate::deliveries::{self, DeliveryOptions};
+use crate::purger::{self, PurgeOptions};
 use crate::relay::{self, RelayOptions};
 use crate::scheduler;
 
@@ -21,6 +22,8 @@ use crate::scheduler;
 pub struct WorkerOptions {
     pub relay: RelayOptions,
     pub deliveries: DeliveryOptions,
+    /// The edge cache's purger, when one is configured.
+    pub purge: Option<PurgeOptions>,
 }
 
 impl From<&Config> for WorkerOptions {
@@ -28,6 +31,8 @@ impl From<&Config> for WorkerOptions {
         Self {
             relay: RelayOptions::from(&config.events),
             deliveries: DeliveryOptions::from(&config.webhooks),
+            // Checked when the configuration was read.
+            purge: PurgeOptions::from_config(&config.edge).ok().flatten(),
         }
     }
 }
@@ -39,23 +44,22 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts the relay, the scheduler and the webhook delivery worker over `quire`, counting
-    /// their statements apart from the requests'.
+    /// Starts the relay, the scheduler, the webhook delivery worker and the edge purger (when
+    /// configured) over `quire`, counting their statements apart from the requests'.
     pub fn start(quire: &Quire<Db>, options: WorkerOptions) -> Self {
         let worker = quire.with_store(quire.store().with_own_statement_count());
         let (stop, stopped) = watch::channel(false);
         let lease = options.relay.lease;
         let relay = tokio::spawn(relay::run(worker.clone(), options.relay, stopped.clone()));
         let scheduler = tokio::spawn(scheduler::run(worker.clone(), lease, stopped.clone()));
-        let deliveries = tokio::spawn(deliveries::run(worker, options.deliveries, lease, stopped));
-        Self {
-            stop,
-            tasks: vec![
-                ("relay", relay),
-                ("scheduler", scheduler),
-                ("webhooks", deliveries),
-            ],
+        let mut tasks = vec![("relay", relay), ("scheduler", scheduler)];
+        if let Some(purge) = options.purge {
+            let purger = purger::run(worker.clone(), purge, lease, stopped.clone());
+            tasks.push(("purger", tokio::spawn(purger)));
         }
+        let deliveries = tokio::spawn(deliveries::run(worker, options.deliveries, lease, stopped));
+        tasks.push(("webhooks", deliveries));
+        Self { stop, tasks }
     }
 
     /// Tells every worker to stop (each finishes its round and gives its lease up) and waits

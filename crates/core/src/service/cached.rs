@@ -3,7 +3,7 @@
 //! following) read separately, so that no viewer's state reaches another.
 
 use super::Quire;
-use crate::cache::{CacheEntry, CacheKey, CacheTag, Cacheable, Load};
+use crate::cache::{CacheEntry, CacheKey, CacheTag, Cacheable, Load, SharedView, Shown};
 use crate::error::{Error, Result};
 use crate::ids::{PostId, UserId};
 use crate::model::{PageRequest, Post, PostFilter, PostPage, Profile};
@@ -28,7 +28,7 @@ impl<S: Store> Quire<S> {
         &'a self,
         key: CacheKey,
         load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
-    ) -> Result<Option<CacheEntry>> {
+    ) -> Result<Option<Cacheable>> {
         self.adapters.cache.cache().fetch(key, load).await
     }
 
@@ -39,7 +39,7 @@ impl<S: Store> Quire<S> {
         &self,
         lookup: PostLookup<'_>,
         viewer: Option<UserId>,
-    ) -> Result<Option<Post>> {
+    ) -> Result<Option<Shown<Post>>> {
         let key = match lookup {
             PostLookup::Slug(slug) => CacheKey::post_by_slug(slug.as_str()),
             PostLookup::Id(id) => CacheKey::post_by_id(id.get()),
@@ -54,32 +54,45 @@ impl<S: Store> Quire<S> {
                 };
                 let Some(post) = found else { return Ok(None) };
                 let shared = policy::may_read_post(None, post.author.id, post.status)
-                    .then(|| Cacheable::post(unmarked(post.clone())));
-                own.keep(post);
+                    .then(|| Cacheable::post(unmarked(post.clone()), self.adapters.clock.now()));
+                own.keep(Shown {
+                    value: post,
+                    shared: shared.as_ref().map(|found| found.shown.clone()),
+                });
                 Ok(shared)
             })
         };
-        let entry = self.fetch(key, &load).await?;
+        let found = self.fetch(key, &load).await?;
         if let Some(post) = own.take() {
             return Ok(Some(post));
         }
-        match (entry, viewer) {
-            (Some(CacheEntry::Post(shared)), viewer) => {
+        match (found, viewer) {
+            (
+                Some(Cacheable {
+                    entry: CacheEntry::Post(shared),
+                    shown,
+                }),
+                viewer,
+            ) => {
                 let mut post = Post::clone(&shared);
                 if let Some(viewer) = viewer {
                     self.mark_for(viewer, std::slice::from_mut(&mut post))
                         .await?;
                 }
-                Ok(Some(post))
+                Ok(Some(Shown {
+                    value: post,
+                    shared: Some(shown),
+                }))
             }
-            (Some(other), _) => Err(mismatch(&other)),
+            (Some(other), _) => Err(mismatch(&other.entry)),
             (None, None) => Ok(None),
             // Another reader's load found nothing to share: it may be a draft this viewer
             // may see.
-            (None, Some(viewer)) => match lookup {
-                PostLookup::Slug(slug) => self.store.post_by_slug(slug, Some(viewer)).await,
-                PostLookup::Id(id) => self.store.post(id, Some(viewer)).await,
-            },
+            (None, Some(viewer)) => Ok(match lookup {
+                PostLookup::Slug(slug) => self.store.post_by_slug(slug, Some(viewer)).await?,
+                PostLookup::Id(id) => self.store.post(id, Some(viewer)).await?,
+            }
+            .map(Shown::personal)),
         }
     }
 
@@ -92,7 +105,7 @@ impl<S: Store> Quire<S> {
         filter: &PostFilter,
         page: PageRequest,
         viewer: Option<UserId>,
-    ) -> Result<PostPage> {
+    ) -> Result<Shown<PostPage>> {
         let cacheable = filter.favorited_by.is_none()
             && filter.followed_by.is_none()
             && filter.language.is_none()
@@ -102,7 +115,17 @@ impl<S: Store> Quire<S> {
             && page.limit <= CACHED_PAGE_LIMIT
             && page.offset <= CACHED_PAGE_OFFSET;
         if !cacheable {
-            return self.store.list_posts(filter, page, viewer).await;
+            let found = self.store.list_posts(filter, page, viewer).await?;
+            let shared = lists_of(filter, &found).map(|lists| {
+                SharedView::new(
+                    SharedView::page_tags(&found, &lists),
+                    self.adapters.clock.now(),
+                )
+            });
+            return Ok(Shown {
+                value: found,
+                shared,
+            });
         }
         let author_key = filter.author.as_ref().map(Username::key);
         let key = CacheKey::posts(
@@ -115,41 +138,40 @@ impl<S: Store> Quire<S> {
         let load = move || -> Load<'_> {
             Box::pin(async move {
                 let found = self.store.list_posts(filter, page, viewer).await?;
-                let lists = match (&filter.tag, &filter.author) {
-                    (Some(tag), _) => Some(vec![
-                        CacheTag::posts_tagged(tag.as_str()),
-                        CacheTag::tag_lists(),
-                    ]),
-                    (None, Some(_)) => found
-                        .posts
-                        .first()
-                        .map(|post| vec![CacheTag::posts_by(post.author.id.get())]),
-                    (None, None) => Some(vec![CacheTag::all_posts()]),
-                };
-                // An author without posts names no list that a first post would invalidate.
-                let shared = lists.map(|lists| {
+                let shared = lists_of(filter, &found).map(|lists| {
                     let mut shared = found.clone();
                     shared.posts = shared.posts.into_iter().map(unmarked).collect();
-                    Cacheable::page(shared, &lists)
+                    Cacheable::page(shared, &lists, self.adapters.clock.now())
                 });
-                own.keep(found);
+                own.keep(Shown {
+                    value: found,
+                    shared: shared.as_ref().map(|found| found.shown.clone()),
+                });
                 Ok(shared)
             })
         };
-        let entry = self.fetch(key, &load).await?;
+        let found = self.fetch(key, &load).await?;
         if let Some(found) = own.take() {
             return Ok(found);
         }
-        match entry {
-            Some(CacheEntry::Page(shared)) => {
+        match found {
+            Some(Cacheable {
+                entry: CacheEntry::Page(shared),
+                shown,
+            }) => {
                 let mut found = PostPage::clone(&shared);
                 if let Some(viewer) = viewer {
                     self.mark_for(viewer, &mut found.posts).await?;
                 }
-                Ok(found)
+                Ok(Shown {
+                    value: found,
+                    shared: Some(shown),
+                })
             }
-            Some(other) => Err(mismatch(&other)),
-            None => self.store.list_posts(filter, page, viewer).await,
+            Some(other) => Err(mismatch(&other.entry)),
+            None => Ok(Shown::personal(
+                self.store.list_posts(filter, page, viewer).await?,
+            )),
         }
     }
 
@@ -171,19 +193,25 @@ impl<S: Store> Quire<S> {
     }
 
     /// The tags in use, most used first.
-    pub(super) async fn public_tags(&self) -> Result<Vec<TagName>> {
+    pub(super) async fn public_tags(&self) -> Result<Shown<Vec<TagName>>> {
         let load = move || -> Load<'_> {
             Box::pin(async move {
                 let tags = self.store.tags().await?;
                 Ok(Some(Cacheable {
                     entry: CacheEntry::Tags(std::sync::Arc::new(tags)),
-                    tags: vec![CacheTag::tags()],
+                    shown: SharedView::new(vec![CacheTag::tags()], self.adapters.clock.now()),
                 }))
             })
         };
         match self.fetch(CacheKey::tags(), &load).await? {
-            Some(CacheEntry::Tags(tags)) => Ok(Vec::clone(&tags)),
-            Some(other) => Err(mismatch(&other)),
+            Some(Cacheable {
+                entry: CacheEntry::Tags(tags),
+                shown,
+            }) => Ok(Shown {
+                value: Vec::clone(&tags),
+                shared: Some(shown),
+            }),
+            Some(other) => Err(mismatch(&other.entry)),
             None => Err(Error::internal("the tag list loaded as nothing")),
         }
     }
@@ -194,7 +222,7 @@ impl<S: Store> Quire<S> {
         &self,
         username: &Username,
         viewer: Option<UserId>,
-    ) -> Result<Option<Profile>> {
+    ) -> Result<Option<Shown<Profile>>> {
         let own = Own::default();
         let own = &own;
         let load = move || -> Load<'_> {
@@ -203,35 +231,71 @@ impl<S: Store> Quire<S> {
                     return Ok(None);
                 };
                 let shared = Cacheable {
-                    tags: vec![CacheTag::user(profile.id.get())],
+                    shown: SharedView::new(
+                        vec![CacheTag::user(profile.id.get())],
+                        self.adapters.clock.now(),
+                    ),
                     entry: CacheEntry::Profile(std::sync::Arc::new(Profile {
                         following: false,
                         ..profile.clone()
                     })),
                 };
-                own.keep(profile);
+                own.keep(Shown {
+                    value: profile,
+                    shared: Some(shared.shown.clone()),
+                });
                 Ok(Some(shared))
             })
         };
-        let entry = self
+        let found = self
             .fetch(CacheKey::profile(&username.key()), &load)
             .await?;
         if let Some(profile) = own.take() {
             return Ok(Some(profile));
         }
-        match entry {
+        match found {
             None => Ok(None),
-            Some(CacheEntry::Profile(shared)) => {
+            Some(Cacheable {
+                entry: CacheEntry::Profile(shared),
+                shown,
+            }) => {
                 let mut profile = Profile::clone(&shared);
                 if let Some(viewer) = viewer {
                     let followed = self.store.followed_among(viewer, &[profile.id]).await?;
                     profile.following = followed.contains(&profile.id);
                 }
-                Ok(Some(profile))
+                Ok(Some(Shown {
+                    value: profile,
+                    shared: Some(shown),
+                }))
             }
-            Some(other) => Err(mismatch(&other)),
+            Some(other) => Err(mismatch(&other.entry)),
         }
     }
+}
+
+/// The lists a page of the public list is on, by which it goes stale when a post joins:
+/// `None` for a list no event names (by favoriting user, by follower, drafts, or by an author
+/// with no posts yet, whose id the page does not tell).
+fn lists_of(filter: &PostFilter, found: &PostPage) -> Option<Vec<CacheTag>> {
+    if filter.favorited_by.is_some() || filter.followed_by.is_some() || filter.drafts {
+        return None;
+    }
+    let mut lists = Vec::new();
+    if let Some(tag) = &filter.tag {
+        lists.push(CacheTag::posts_tagged(tag.as_str()));
+        lists.push(CacheTag::tag_lists());
+    }
+    if let Some(author) = filter.author_id {
+        lists.push(CacheTag::posts_by(author.get()));
+    } else if filter.author.is_some() {
+        lists.push(CacheTag::posts_by(found.posts.first()?.author.id.get()));
+    }
+    if lists.is_empty() {
+        // All posts, or by language only: every new post is on `posts`.
+        lists.push(CacheTag::all_posts());
+    }
+    Some(lists)
 }
 
 /// What a load read for its own reader, viewer marks and all, when this reader's load was

@@ -1,6 +1,7 @@
 //! Comments on posts.
 
 use super::{PostAddress, Quire};
+use crate::cache::{CacheTag, SharedView, Shown};
 use crate::error::{Error, Resource, Result};
 use crate::events::{CommentData, DomainEvent};
 use crate::ids::CommentId;
@@ -47,10 +48,39 @@ impl<S: Store> Quire<S> {
         post: impl Into<PostAddress<'a>>,
         viewer: Option<&Actor>,
     ) -> Result<Vec<Comment>> {
-        let post = self.visible_post(post.into(), viewer).await?;
-        self.store
-            .comments(post.id, viewer.map(|actor| actor.user_id))
+        self.comments_shown(post, viewer)
             .await
+            .map(Shown::into_value)
+    }
+
+    /// [`Quire::comments`], with what a shared copy of them depends on: the post, its
+    /// comments and their authors (none when the post is not published).
+    pub async fn comments_shown<'a>(
+        &self,
+        post: impl Into<PostAddress<'a>>,
+        viewer: Option<&Actor>,
+    ) -> Result<Shown<Vec<Comment>>> {
+        let post = self.visible_post(post.into(), viewer).await?;
+        let comments = self
+            .store
+            .comments(post.id, viewer.map(|actor| actor.user_id))
+            .await?;
+        let shared = policy::may_read_post(None, post.author_id, post.status).then(|| {
+            let mut tags = vec![
+                CacheTag::post(post.id.get()),
+                CacheTag::comments_on(post.id.get()),
+            ];
+            tags.extend(
+                comments
+                    .iter()
+                    .map(|comment| CacheTag::user(comment.author.id.get())),
+            );
+            SharedView::new(tags, self.adapters.clock.now())
+        });
+        Ok(Shown {
+            value: comments,
+            shared,
+        })
     }
 
     /// Deletes a comment of a post.

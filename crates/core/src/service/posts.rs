@@ -2,6 +2,7 @@
 
 use super::cached::PostLookup;
 use super::{BLANK, Patch, Quire, required};
+use crate::cache::Shown;
 use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::events::{DomainEvent, Event, FavoriteData, PostData, PostUpdatedData};
 use crate::ids::{PostId, UserId};
@@ -339,6 +340,17 @@ impl<S: Store> Quire<S> {
         address: impl Into<PostAddress<'a>>,
         viewer: Option<&Actor>,
     ) -> Result<Post> {
+        self.post_shown(address, viewer)
+            .await
+            .map(Shown::into_value)
+    }
+
+    /// [`Quire::post`], with what a shared copy of it depends on (none for a draft).
+    pub async fn post_shown<'a>(
+        &self,
+        address: impl Into<PostAddress<'a>>,
+        viewer: Option<&Actor>,
+    ) -> Result<Shown<Post>> {
         let not_found = || Error::NotFound(Resource::Post);
         let viewer_id = viewer.map(|actor| actor.user_id);
         let found = match address.into() {
@@ -349,7 +361,7 @@ impl<S: Store> Quire<S> {
             PostAddress::Id(id) => self.viewed_post(PostLookup::Id(id), viewer_id).await?,
         };
         let post = found.ok_or_else(not_found)?;
-        if policy::may_read_post(viewer, post.author.id, post.status) {
+        if policy::may_read_post(viewer, post.value.author.id, post.value.status) {
             Ok(post)
         } else {
             Err(not_found())
@@ -685,10 +697,25 @@ impl<S: Store> Quire<S> {
         page: PageRequest,
         viewer: Option<&Actor>,
     ) -> Result<PostPage> {
-        let empty = PostPage {
+        self.list_posts_shown(tag, author, favorited_by, page, viewer)
+            .await
+            .map(Shown::into_value)
+    }
+
+    /// [`Quire::list_posts`], with what a shared copy of the page depends on (none for a
+    /// list by favoriting user, or an author with no posts yet).
+    pub async fn list_posts_shown(
+        &self,
+        tag: Option<&str>,
+        author: Option<&str>,
+        favorited_by: Option<&str>,
+        page: PageRequest,
+        viewer: Option<&Actor>,
+    ) -> Result<Shown<PostPage>> {
+        let empty = Shown::personal(PostPage {
             posts: Vec::new(),
             total: 0,
-        };
+        });
         let mut filter = PostFilter::default();
         if let Some(tag) = tag {
             let Ok(tag) = TagName::parse(tag) else {
@@ -796,6 +823,11 @@ impl<S: Store> Quire<S> {
 
     /// Tags in use, most used first.
     pub async fn tags(&self) -> Result<Vec<TagName>> {
+        self.public_tags().await.map(Shown::into_value)
+    }
+
+    /// [`Quire::tags`], with what a shared copy of the list depends on.
+    pub async fn tags_shown(&self) -> Result<Shown<Vec<TagName>>> {
         self.public_tags().await
     }
 }

@@ -1,6 +1,7 @@
 //! Profiles and follows.
 
 use super::Quire;
+use crate::cache::Shown;
 use crate::error::{Error, Resource, Result};
 use crate::events::{DomainEvent, FollowData};
 use crate::ids::UserId;
@@ -13,6 +14,17 @@ use crate::values::Username;
 impl<S: Store> Quire<S> {
     /// A user's public profile, with whether the viewer follows them.
     pub async fn profile(&self, username: &str, viewer: Option<&Actor>) -> Result<Profile> {
+        self.profile_shown(username, viewer)
+            .await
+            .map(Shown::into_value)
+    }
+
+    /// [`Quire::profile`], with what a shared copy of it depends on.
+    pub async fn profile_shown(
+        &self,
+        username: &str,
+        viewer: Option<&Actor>,
+    ) -> Result<Shown<Profile>> {
         let username = Username::parse(username).map_err(|_| Error::NotFound(Resource::User))?;
         self.viewed_profile(&username, viewer.map(|actor| actor.user_id))
             .await?

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::dto::{ArticleBody, ArticlesBody, Field, TagsBody};
 use crate::AppState;
+use crate::caching::Caching;
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, JsonBody, MaybeUser};
 
@@ -33,11 +34,11 @@ pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     viewer: MaybeUser,
     Query(query): Query<ListQuery>,
-) -> Result<Json<ArticlesBody>, ApiError> {
+) -> Result<(Caching, Json<ArticlesBody>), ApiError> {
     let page = PageRequest::parse(query.limit.as_deref(), query.offset.as_deref())?;
     let found = state
         .quire
-        .list_posts(
+        .list_posts_shown(
             query.tag.as_deref(),
             query.author.as_deref(),
             query.favorited.as_deref(),
@@ -45,7 +46,8 @@ pub(crate) async fn list<S: Store>(
             viewer.actor(),
         )
         .await?;
-    Ok(articles(found))
+    let caching = Caching::of(viewer.actor().is_some(), &found);
+    Ok((caching, articles(found.value)))
 }
 
 #[derive(Deserialize)]
@@ -68,11 +70,15 @@ pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     viewer: MaybeUser,
     Path(slug): Path<String>,
-) -> Result<Json<ArticleBody>, ApiError> {
-    let post = state.quire.post(&slug, viewer.actor()).await?;
-    Ok(Json(ArticleBody {
-        article: post.into(),
-    }))
+) -> Result<(Caching, Json<ArticleBody>), ApiError> {
+    let post = state.quire.post_shown(&slug, viewer.actor()).await?;
+    let caching = Caching::of(viewer.actor().is_some(), &post);
+    Ok((
+        caching,
+        Json(ArticleBody {
+            article: post.value.into(),
+        }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -189,12 +195,17 @@ pub(crate) async fn unfavorite<S: Store>(
 
 pub(crate) async fn tags<S: Store>(
     State(state): State<AppState<S>>,
-) -> Result<Json<TagsBody>, ApiError> {
-    let tags = state.quire.tags().await?;
-    Ok(Json(TagsBody {
-        tags: tags
-            .into_iter()
-            .map(|tag| tag.as_str().to_owned())
-            .collect(),
-    }))
+) -> Result<(Caching, Json<TagsBody>), ApiError> {
+    let tags = state.quire.tags_shown().await?;
+    let caching = Caching::of(false, &tags);
+    Ok((
+        caching,
+        Json(TagsBody {
+            tags: tags
+                .value
+                .into_iter()
+                .map(|tag| tag.as_str().to_owned())
+                .collect(),
+        }),
+    ))
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::dto::{CommentBody, CommentsBody};
 use crate::AppState;
+use crate::caching::Caching;
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, JsonBody, MaybeUser};
 
@@ -15,11 +16,15 @@ pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     viewer: MaybeUser,
     Path(slug): Path<String>,
-) -> Result<Json<CommentsBody>, ApiError> {
-    let comments = state.quire.comments(&slug, viewer.actor()).await?;
-    Ok(Json(CommentsBody {
-        comments: comments.into_iter().map(Into::into).collect(),
-    }))
+) -> Result<(Caching, Json<CommentsBody>), ApiError> {
+    let comments = state.quire.comments_shown(&slug, viewer.actor()).await?;
+    let caching = Caching::of(viewer.actor().is_some(), &comments);
+    Ok((
+        caching,
+        Json(CommentsBody {
+            comments: comments.value.into_iter().map(Into::into).collect(),
+        }),
+    ))
 }
 
 #[derive(Deserialize)]

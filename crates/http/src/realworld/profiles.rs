@@ -6,6 +6,7 @@ use quire_core::ports::Store;
 
 use super::dto::ProfileBody;
 use crate::AppState;
+use crate::caching::Caching;
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, MaybeUser};
 
@@ -13,11 +14,15 @@ pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     viewer: MaybeUser,
     Path(username): Path<String>,
-) -> Result<Json<ProfileBody>, ApiError> {
-    let profile = state.quire.profile(&username, viewer.actor()).await?;
-    Ok(Json(ProfileBody {
-        profile: profile.into(),
-    }))
+) -> Result<(Caching, Json<ProfileBody>), ApiError> {
+    let profile = state.quire.profile_shown(&username, viewer.actor()).await?;
+    let caching = Caching::of(viewer.actor().is_some(), &profile);
+    Ok((
+        caching,
+        Json(ProfileBody {
+            profile: profile.value.into(),
+        }),
+    ))
 }
 
 pub(crate) async fn follow<S: Store>(

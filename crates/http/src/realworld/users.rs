@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::dto::{Field, UserBody};
 use crate::AppState;
+use crate::caching::Caching;
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, JsonBody};
 
@@ -27,7 +28,7 @@ struct RegisterFields {
 pub(crate) async fn register<S: Store>(
     State(state): State<AppState<S>>,
     JsonBody(request): JsonBody<RegisterRequest>,
-) -> Result<(StatusCode, Json<UserBody>), ApiError> {
+) -> Result<(StatusCode, Caching, Json<UserBody>), ApiError> {
     let fields = request.user;
     let session = state
         .quire
@@ -39,6 +40,7 @@ pub(crate) async fn register<S: Store>(
         .await?;
     Ok((
         StatusCode::CREATED,
+        Caching::NoStore,
         Json(UserBody::new(session.user, session.token)),
     ))
 }
@@ -57,21 +59,24 @@ struct LoginFields {
 pub(crate) async fn login<S: Store>(
     State(state): State<AppState<S>>,
     JsonBody(request): JsonBody<LoginRequest>,
-) -> Result<Json<UserBody>, ApiError> {
+) -> Result<(Caching, Json<UserBody>), ApiError> {
     let fields = request.user;
     let session = state
         .quire
         .login(fields.email.as_deref(), fields.password.as_deref())
         .await?;
-    Ok(Json(UserBody::new(session.user, session.token)))
+    Ok((
+        Caching::NoStore,
+        Json(UserBody::new(session.user, session.token)),
+    ))
 }
 
 pub(crate) async fn current<S: Store>(
     State(state): State<AppState<S>>,
     current: CurrentUser,
-) -> Result<Json<UserBody>, ApiError> {
+) -> Result<(Caching, Json<UserBody>), ApiError> {
     let user = state.quire.me(&current.actor).await?;
-    Ok(Json(UserBody::new(user, current.token)))
+    Ok((Caching::NoStore, Json(UserBody::new(user, current.token))))
 }
 
 #[derive(Deserialize)]
@@ -97,7 +102,7 @@ pub(crate) async fn update<S: Store>(
     State(state): State<AppState<S>>,
     current: CurrentUser,
     JsonBody(request): JsonBody<UpdateRequest>,
-) -> Result<Json<UserBody>, ApiError> {
+) -> Result<(Caching, Json<UserBody>), ApiError> {
     let fields = request.user;
     let user = state
         .quire
@@ -113,5 +118,5 @@ pub(crate) async fn update<S: Store>(
             },
         )
         .await?;
-    Ok(Json(UserBody::new(user, current.token)))
+    Ok((Caching::NoStore, Json(UserBody::new(user, current.token))))
 }

@@ -13,12 +13,13 @@ use serde::{Deserialize, Serialize};
 use super::caller::Authenticated;
 use super::idempotency::{self, IdempotencyKey};
 use super::negotiate::{
-    Caching, Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body,
+    Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body,
 };
 use super::problem::V1Error;
 use super::proto;
 use super::users::location;
 use crate::AppState;
+use crate::caching::Caching;
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -89,21 +90,19 @@ fn comment_id(text: &str) -> Result<CommentId, V1Error> {
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let viewer = caller.actor().copied();
-    let comments = state.quire.comments(post_id(&id)?, viewer.as_ref()).await?;
+    let comments = state
+        .quire
+        .comments_shown(post_id(&id)?, viewer.as_ref())
+        .await?;
     let body = CommentList {
-        items: comments.iter().map(CommentRepr::from).collect(),
+        items: comments.value.iter().map(CommentRepr::from).collect(),
     };
-    let caching = Caching::for_viewer(viewer.is_some());
-    Ok(Representation::of(format, "comments", &body)?.respond(
-        StatusCode::OK,
-        &preconditions,
-        caching,
-    ))
+    let caching = Caching::of(viewer.is_some(), &comments);
+    Ok(Representation::of(format, "comments", &body)?.respond(StatusCode::OK, caching))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -150,11 +149,7 @@ pub(crate) async fn create<S: Store>(
                 .await?;
             let path = format!("/api/v1/comments/{}", comment.id);
             let response = Representation::of(format, "comment", &CommentRepr::from(&comment))?
-                .respond(
-                    StatusCode::CREATED,
-                    &Preconditions::default(),
-                    Caching::Private,
-                );
+                .respond(StatusCode::CREATED, Caching::Private);
             Ok(location(response, &path))
         },
     )
@@ -173,7 +168,6 @@ pub(crate) async fn create<S: Store>(
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
@@ -184,11 +178,8 @@ pub(crate) async fn get<S: Store>(
         .await?;
     let caching = Caching::for_viewer(viewer.is_some());
     Ok(
-        Representation::of(format, "comment", &CommentRepr::from(&comment))?.respond(
-            StatusCode::OK,
-            &preconditions,
-            caching,
-        ),
+        Representation::of(format, "comment", &CommentRepr::from(&comment))?
+            .respond(StatusCode::OK, caching),
     )
 }
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::problem::Problem;
+use crate::caching::Caching;
 
 /// A representation's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,35 +203,12 @@ pub(crate) fn parse_patch<T: DeserializeOwned>(
     }
 }
 
-/// Who may keep a copy of a response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Caching {
-    /// The same for everyone: shared caches may keep it briefly and must revalidate.
-    Public,
-    /// Depends on who asks: only the client's own cache, revalidated each time.
-    Private,
-    /// Holds a secret (a session token): no cache keeps it.
-    NoStore,
-}
-
-impl Caching {
-    /// Public for anonymous reads, private once a caller is signed in (the representation may
-    /// then hold what only they see).
-    pub(crate) fn for_viewer(signed_in: bool) -> Self {
-        if signed_in {
-            Caching::Private
-        } else {
-            Caching::Public
-        }
-    }
-}
-
-/// A request's conditional headers, `If-Match` and `If-None-Match` (RFC 9110 section 13.1),
-/// read once by an extractor so no handler reads them itself.
+/// A write's precondition, `If-Match` (RFC 9110 section 13.1.1), read once by an extractor
+/// so no handler reads it itself. (Reads' conditions, `If-None-Match` and
+/// `If-Modified-Since`, are answered by the caching middleware.)
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Preconditions {
     if_match: Option<String>,
-    if_none_match: Option<String>,
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Preconditions {
@@ -249,7 +227,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Preconditions {
         };
         Ok(Self {
             if_match: read(header::IF_MATCH),
-            if_none_match: read(header::IF_NONE_MATCH),
         })
     }
 }
@@ -275,8 +252,7 @@ pub(crate) struct Representation {
 }
 
 /// A stable fingerprint of `bytes`: SHA-256 truncated to 128 bits, in hex. Collisions are out
-/// of reach, so it serves as a strong validator (`ETag`, RFC 9110 section 8.8.1) and tells one
-/// idempotent request's body from another's.
+/// of reach, so it tells one idempotent request's body from another's.
 pub(crate) fn fingerprint(bytes: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(bytes);
@@ -300,20 +276,11 @@ impl Representation {
                 .into_bytes(),
             Format::Protobuf => prost::Message::encode_to_vec(&value.proto()),
         };
-        let etag = format!("\"{}\"", fingerprint(&bytes));
+        let etag = crate::caching::entity_tag(&bytes);
         Ok(Self {
             format,
             bytes,
             etag,
-        })
-    }
-
-    /// Whether `If-None-Match` names this representation (weak comparison, RFC 9110 section
-    /// 13.1.2), so 304 is the answer.
-    pub(crate) fn matches_none_match(&self, preconditions: &Preconditions) -> bool {
-        preconditions.if_none_match.as_deref().is_some_and(|list| {
-            Preconditions::tags(list)
-                .any(|tag| tag == "*" || tag.trim_start_matches("W/") == self.etag)
         })
     }
 
@@ -335,37 +302,18 @@ impl Representation {
         }
     }
 
-    /// The response: 304 when the client's copy is current, else the representation.
-    pub(crate) fn respond(
-        self,
-        status: StatusCode,
-        preconditions: &Preconditions,
-        caching: Caching,
-    ) -> Response {
-        let not_modified = status == StatusCode::OK && self.matches_none_match(preconditions);
-        let mut response = if not_modified {
-            StatusCode::NOT_MODIFIED.into_response()
-        } else {
-            (status, self.bytes).into_response()
-        };
+    /// The response, with who may keep it (the caching middleware writes that as headers,
+    /// and answers a read whose copy is current with 304).
+    pub(crate) fn respond(self, status: StatusCode, caching: Caching) -> Response {
+        let mut response = (status, caching, self.bytes).into_response();
         let headers = response.headers_mut();
-        if !not_modified {
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(self.format.media_type()),
-            );
-        }
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.format.media_type()),
+        );
         if let Ok(etag) = HeaderValue::from_str(&self.etag) {
             headers.insert(header::ETAG, etag);
         }
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(match caching {
-                Caching::Public => "public, max-age=60, must-revalidate",
-                Caching::Private => "private, no-cache",
-                Caching::NoStore => "no-store",
-            }),
-        );
         headers.insert(
             header::VARY,
             HeaderValue::from_static("Accept, Authorization"),
@@ -448,16 +396,9 @@ mod tests {
     }
 
     #[test]
-    fn conditional_headers_compare_validators() {
+    fn if_match_compares_validators_strongly() {
         let rep = Representation::of(Format::Json, "x", &tags(&["a"])).unwrap();
-        let mut sent = Preconditions {
-            if_match: None,
-            if_none_match: Some(format!("\"other\", W/{}", rep.etag)),
-        };
-        assert!(
-            rep.matches_none_match(&sent),
-            "weak comparison for If-None-Match"
-        );
+        let mut sent = Preconditions { if_match: None };
         assert!(
             rep.check_if_match(&sent).is_ok(),
             "no If-Match, no condition"

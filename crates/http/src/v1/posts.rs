@@ -15,13 +15,13 @@ use serde::{Deserialize, Serialize};
 use super::caller::Authenticated;
 use super::idempotency::{self, IdempotencyKey};
 use super::negotiate::{
-    Caching, Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body,
-    parse_patch,
+    Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body, parse_patch,
 };
 use super::problem::V1Error;
 use super::proto;
 use super::users::location;
 use crate::AppState;
+use crate::caching::Caching;
 use crate::patch::Field;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -100,15 +100,6 @@ fn post_id(text: &str) -> Result<PostId, V1Error> {
     PostId::parse(text).ok_or(V1Error::Core(Error::NotFound(Resource::Post)))
 }
 
-/// Anonymous reads of published posts may be cached by anyone; the rest is personal.
-fn caching(signed_in: bool, post: &Post) -> Caching {
-    if signed_in || post.status != quire_core::model::PostStatus::Published {
-        Caching::Private
-    } else {
-        Caching::Public
-    }
-}
-
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ListQuery {
@@ -163,7 +154,6 @@ fn next_link(uri: &Uri, cursor: &Cursor) -> String {
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<ListQuery>,
@@ -187,7 +177,7 @@ pub(crate) async fn list<S: Store>(
         .page_posts(listing, keyset, viewer.as_ref())
         .await?;
     let caching = Caching::for_viewer(viewer.is_some());
-    page_response(format, &preconditions, &uri, &page, caching)
+    page_response(format, &uri, &page, caching)
 }
 
 /// Reads `limit`, `cursor` and `count`; anything out of range is a 400 that says so.
@@ -209,7 +199,6 @@ fn keyset(query: &ListQuery) -> Result<KeysetRequest, V1Error> {
 /// A page of posts with its `Link` to the next page.
 fn page_response(
     format: super::negotiate::Format,
-    preconditions: &Preconditions,
     uri: &Uri,
     page: &quire_core::model::KeysetPage,
     caching: Caching,
@@ -219,8 +208,7 @@ fn page_response(
         next_cursor: page.next.as_ref().map(Cursor::encode),
         total: page.total,
     };
-    let mut response =
-        Representation::of(format, "posts", &body)?.respond(StatusCode::OK, preconditions, caching);
+    let mut response = Representation::of(format, "posts", &body)?.respond(StatusCode::OK, caching);
     let link = page.next.as_ref().map(|cursor| next_link(uri, cursor));
     if let Some(link) = link.and_then(|link| HeaderValue::from_str(&link).ok()) {
         response.headers_mut().insert(header::LINK, link);
@@ -241,14 +229,13 @@ fn page_response(
 pub(crate) async fn feed<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<ListQuery>,
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
     let page = state.quire.page_feed(&actor, keyset(&query)?).await?;
-    page_response(format, &preconditions, &uri, &page, Caching::Private)
+    page_response(format, &uri, &page, Caching::Private)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -267,17 +254,17 @@ pub(crate) struct TagCloud {
 pub(crate) async fn tags<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
 ) -> Result<Response, V1Error> {
-    let tags = state.quire.tags().await?;
+    let tags = state.quire.tags_shown().await?;
     let body = TagCloud {
-        items: tags.iter().map(|tag| tag.as_str().to_owned()).collect(),
+        items: tags
+            .value
+            .iter()
+            .map(|tag| tag.as_str().to_owned())
+            .collect(),
     };
-    Ok(Representation::of(format, "tags", &body)?.respond(
-        StatusCode::OK,
-        &preconditions,
-        Caching::Public,
-    ))
+    Ok(Representation::of(format, "tags", &body)?
+        .respond(StatusCode::OK, Caching::of(false, &tags)))
 }
 
 /// `GET /api/v1/posts/{id}`.
@@ -292,19 +279,18 @@ pub(crate) async fn tags<S: Store>(
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let viewer = caller.actor().copied();
-    let post = state.quire.post(post_id(&id)?, viewer.as_ref()).await?;
-    let caching = caching(viewer.is_some(), &post);
+    let post = state
+        .quire
+        .post_shown(post_id(&id)?, viewer.as_ref())
+        .await?;
+    let caching = Caching::of(viewer.is_some(), &post);
     Ok(
-        Representation::of(format, "post", &PostRepr::from(&post))?.respond(
-            StatusCode::OK,
-            &preconditions,
-            caching,
-        ),
+        Representation::of(format, "post", &PostRepr::from(&post.value))?
+            .respond(StatusCode::OK, caching),
     )
 }
 
@@ -366,11 +352,8 @@ pub(crate) async fn create<S: Store>(
             };
             let post = state.quire.create_post(&actor, draft).await?;
             let path = format!("/api/v1/posts/{}", post.id);
-            let response = Representation::of(format, "post", &PostRepr::from(&post))?.respond(
-                StatusCode::CREATED,
-                &Preconditions::default(),
-                Caching::Private,
-            );
+            let response = Representation::of(format, "post", &PostRepr::from(&post))?
+                .respond(StatusCode::CREATED, Caching::Private);
             Ok(location(response, &path))
         },
     )
@@ -452,13 +435,8 @@ async fn change<S: Store>(
         update.based_on = Some(current.updated_at);
     }
     let post = state.quire.update_post(&actor, id, update).await?;
-    Ok(
-        Representation::of(format, "post", &PostRepr::from(&post))?.respond(
-            StatusCode::OK,
-            preconditions,
-            Caching::Private,
-        ),
-    )
+    Ok(Representation::of(format, "post", &PostRepr::from(&post))?
+        .respond(StatusCode::OK, Caching::Private))
 }
 
 /// `PUT /api/v1/posts/{id}`: replaces title, description, content and tags at once; sending

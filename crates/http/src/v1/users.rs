@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 use super::caller::Authenticated;
 use super::idempotency::IdempotencyKey;
 use super::negotiate::{
-    Caching, Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body,
-    parse_patch,
+    Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body, parse_patch,
 };
 use super::problem::V1Error;
 use super::proto;
 use crate::AppState;
+use crate::caching::Caching;
 use crate::patch::Field;
 
 /// A user as `/api/v1` represents them; the email only where the viewer may see it.
@@ -124,11 +124,8 @@ pub(crate) async fn register<S: Store>(
             let session = state.quire.register(registration).await?;
             let view = state.quire.view_of(session.user, Some(&session.actor));
             let path = format!("/api/v1/users/{}", view.user.id);
-            let response = representation(format, &view)?.respond(
-                StatusCode::CREATED,
-                &Preconditions::default(),
-                Caching::Private,
-            );
+            let response =
+                representation(format, &view)?.respond(StatusCode::CREATED, Caching::Private);
             Ok(location(response, &path))
         },
     )
@@ -175,11 +172,8 @@ pub(crate) async fn log_in<S: Store>(
         token: signed_in.token,
         user: UserRepr::from(&view),
     };
-    let response = Representation::of(format, "session", &session)?.respond(
-        StatusCode::CREATED,
-        &Preconditions::default(),
-        Caching::NoStore,
-    );
+    let response = Representation::of(format, "session", &session)?
+        .respond(StatusCode::CREATED, Caching::NoStore);
     Ok(location(response, "/api/v1/me"))
 }
 
@@ -195,14 +189,13 @@ pub(crate) async fn log_in<S: Store>(
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let viewer = caller.actor().copied();
     let view = state.quire.user(user_id(&id)?, viewer.as_ref()).await?;
     let caching = Caching::for_viewer(viewer.is_some());
-    Ok(representation(format, &view)?.respond(StatusCode::OK, &preconditions, caching))
+    Ok(representation(format, &view)?.respond(StatusCode::OK, caching))
 }
 
 /// `GET /api/v1/me`.
@@ -217,13 +210,12 @@ pub(crate) async fn get<S: Store>(
 pub(crate) async fn me<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
     let user = state.quire.me(&actor).await?;
     let view = state.quire.view_of(user, Some(&actor));
-    Ok(representation(format, &view)?.respond(StatusCode::OK, &preconditions, Caching::Private))
+    Ok(representation(format, &view)?.respond(StatusCode::OK, Caching::Private))
 }
 
 /// A JSON merge patch (RFC 7396) of a user: absent keys stay, `null` removes.
@@ -310,7 +302,7 @@ pub(crate) async fn patch<S: Store>(
             patch.is_active.into(),
         )
         .await?;
-    Ok(representation(format, &view)?.respond(StatusCode::OK, &preconditions, Caching::Private))
+    Ok(representation(format, &view)?.respond(StatusCode::OK, Caching::Private))
 }
 
 /// `PUT /api/v1/me/following/{userId}`: idempotent, 204.
@@ -372,7 +364,6 @@ async fn user_page<S: Store>(
     state: &AppState<S>,
     caller: &Caller,
     format: Format,
-    preconditions: &Preconditions,
     uri: &axum::http::Uri,
     follows_of: Option<(&str, quire_core::model::FollowDirection)>,
     query: &FollowQuery,
@@ -395,8 +386,7 @@ async fn user_page<S: Store>(
         next_cursor: next.clone(),
     };
     let caching = Caching::for_viewer(viewer.is_some());
-    let mut response =
-        Representation::of(format, "users", &body)?.respond(StatusCode::OK, preconditions, caching);
+    let mut response = Representation::of(format, "users", &body)?.respond(StatusCode::OK, caching);
     if let Some(next) = next {
         let link = format!("<{}?limit={limit}&cursor={next}>; rel=\"next\"", uri.path());
         if let Ok(value) = HeaderValue::from_str(&link) {
@@ -419,7 +409,6 @@ pub(crate) async fn followers<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
     format: Format,
-    preconditions: Preconditions,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Path(id): Path<String>,
     query: axum::extract::Query<FollowQuery>,
@@ -428,7 +417,6 @@ pub(crate) async fn followers<S: Store>(
         &state,
         &caller,
         format,
-        &preconditions,
         &uri,
         Some((&id, quire_core::model::FollowDirection::Followers)),
         &query,
@@ -449,7 +437,6 @@ pub(crate) async fn following<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
     format: Format,
-    preconditions: Preconditions,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Path(id): Path<String>,
     query: axum::extract::Query<FollowQuery>,
@@ -458,7 +445,6 @@ pub(crate) async fn following<S: Store>(
         &state,
         &caller,
         format,
-        &preconditions,
         &uri,
         Some((&id, quire_core::model::FollowDirection::Following)),
         &query,
@@ -538,9 +524,8 @@ pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     Authenticated(caller): Authenticated,
     format: Format,
-    preconditions: Preconditions,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     query: axum::extract::Query<FollowQuery>,
 ) -> Result<Response, V1Error> {
-    user_page(&state, &caller, format, &preconditions, &uri, None, &query).await
+    user_page(&state, &caller, format, &uri, None, &query).await
 }

@@ -16,13 +16,13 @@ use serde::{Deserialize, Serialize};
 
 use super::caller::Authenticated;
 use super::negotiate::{
-    Caching, Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body,
-    parse_patch,
+    Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body, parse_patch,
 };
 use super::problem::V1Error;
 use super::proto;
 use super::users::location;
 use crate::AppState;
+use crate::caching::Caching;
 use crate::patch::Field;
 
 /// A webhook endpoint as `/api/v1` represents it.
@@ -253,10 +253,9 @@ fn respond<T: Wire>(
     root: &str,
     value: &T,
     status: StatusCode,
-    preconditions: &Preconditions,
     caching: Caching,
 ) -> Result<Response, V1Error> {
-    Ok(Representation::of(format, root, value)?.respond(status, preconditions, caching))
+    Ok(Representation::of(format, root, value)?.respond(status, caching))
 }
 
 /// `GET /api/v1/webhooks`: every endpoint, by id.
@@ -271,7 +270,6 @@ fn respond<T: Wire>(
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
@@ -279,14 +277,7 @@ pub(crate) async fn list<S: Store>(
     let body = WebhookList {
         items: webhooks.iter().map(WebhookRepr::of).collect(),
     };
-    respond(
-        format,
-        "webhooks",
-        &body,
-        StatusCode::OK,
-        &preconditions,
-        Caching::Private,
-    )
+    respond(format, "webhooks", &body, StatusCode::OK, Caching::Private)
 }
 
 /// `POST /api/v1/webhooks`: registers an endpoint; 201 with its signing secret.
@@ -333,7 +324,6 @@ pub(crate) async fn create<S: Store>(
         "created",
         &created,
         StatusCode::CREATED,
-        &Preconditions::default(),
         Caching::NoStore,
     )?;
     Ok(location(response, &path))
@@ -352,21 +342,13 @@ pub(crate) async fn create<S: Store>(
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
 ) -> Result<Response, V1Error> {
     let actor = *caller.require()?;
     let webhook = state.quire.webhook(&actor, webhook_id(&id)?).await?;
     let repr = WebhookRepr::of(&webhook);
-    respond(
-        format,
-        "webhook",
-        &repr,
-        StatusCode::OK,
-        &preconditions,
-        Caching::Private,
-    )
+    respond(format, "webhook", &repr, StatusCode::OK, Caching::Private)
 }
 
 /// `PATCH /api/v1/webhooks/{id}`: a JSON merge patch; enabling also closes the circuit.
@@ -412,14 +394,7 @@ pub(crate) async fn patch<S: Store>(
         )
         .await?;
     let repr = WebhookRepr::of(&webhook);
-    respond(
-        format,
-        "webhook",
-        &repr,
-        StatusCode::OK,
-        &preconditions,
-        Caching::Private,
-    )
+    respond(format, "webhook", &repr, StatusCode::OK, Caching::Private)
 }
 
 /// `DELETE /api/v1/webhooks/{id}`: 204, with its deliveries and log.
@@ -465,7 +440,6 @@ pub(crate) async fn secret<S: Store>(
         "secret",
         &WebhookSecret::from(secret),
         StatusCode::OK,
-        &Preconditions::default(),
         Caching::NoStore,
     )
 }
@@ -507,7 +481,6 @@ pub(crate) async fn rotate<S: Store>(
         "secret",
         &WebhookSecret::from(secret),
         StatusCode::OK,
-        &Preconditions::default(),
         Caching::NoStore,
     )
 }
@@ -525,7 +498,6 @@ pub(crate) async fn rotate<S: Store>(
 pub(crate) async fn deliveries<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     query: axum::extract::Query<DeliveryQuery>,
@@ -559,7 +531,6 @@ pub(crate) async fn deliveries<S: Store>(
         "deliveries",
         &body,
         StatusCode::OK,
-        &preconditions,
         Caching::Private,
     )
 }
@@ -578,7 +549,6 @@ pub(crate) async fn deliveries<S: Store>(
 pub(crate) async fn attempts<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
-    preconditions: Preconditions,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     query: axum::extract::Query<AttemptQuery>,
@@ -599,14 +569,7 @@ pub(crate) async fn attempts<S: Store>(
     let body = AttemptList {
         items: found.iter().map(AttemptRepr::from).collect(),
     };
-    respond(
-        format,
-        "attempts",
-        &body,
-        StatusCode::OK,
-        &preconditions,
-        Caching::Private,
-    )
+    respond(format, "attempts", &body, StatusCode::OK, Caching::Private)
 }
 
 /// `POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver`: makes it due now, with a
@@ -638,7 +601,6 @@ pub(crate) async fn redeliver<S: Store>(
         "delivery",
         &DeliveryRepr::from(&delivery),
         StatusCode::ACCEPTED,
-        &Preconditions::default(),
         Caching::NoStore,
     )
 }

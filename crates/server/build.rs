@@ -3,7 +3,8 @@
 //! named for them (`cargo test` then reports them as ignored, never as passed); the same for
 //! the NATS and RabbitMQ tests, and the webhook test that verifies signatures with the
 //! reference implementation (`QUIRE_TEST_STANDARDWEBHOOKS`, a python3 that has it), and the
-//! edge cache's test behind a real Varnish (`QUIRE_TEST_VARNISHD`, its `varnishd`).
+//! edge cache's test behind a real Varnish (`QUIRE_TEST_VARNISHD`, its `varnishd`), and the
+//! shared cache's tests on a real Redis (`QUIRE_TEST_REDIS_URL`).
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(quire_test_postgres)");
@@ -17,6 +18,7 @@ fn main() {
         ("QUIRE_TEST_AMQP_URL", "quire_test_amqp"),
         ("QUIRE_TEST_STANDARDWEBHOOKS", "quire_test_standardwebhooks"),
         ("QUIRE_TEST_VARNISHD", "quire_test_varnish"),
+        ("QUIRE_TEST_REDIS_URL", "quire_test_redis"),
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         println!("cargo:rerun-if-env-changed={var}");

@@ -1,6 +1,16 @@
-//! The in-process cache ([`MemoryCache`]): a moka cache of shared read models, bounded in
-//! bytes and in time, with single flight on misses and invalidation by tag generation (see
-//! `quire_core::cache`).
+//! quire's caches of shared read models (see `quire_core::cache`):
+//!
+//! - [`MemoryCache`], in-process: a moka cache bounded in bytes and in time, with single
+//!   flight on misses and invalidation by tag generation;
+//! - [`RedisCache`], shared by instances: Redis behind a `MemoryCache`, with a circuit
+//!   breaker that sends reads to the database while Redis is away.
+
+mod breaker;
+mod redis;
+mod stored;
+
+pub use breaker::{Breaker, BreakerState};
+pub use redis::{RedisCache, RedisCacheOptions};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -94,6 +104,8 @@ impl Default for MemoryCacheOptions {
 pub struct MemoryCache {
     entries: moka::future::Cache<CacheKey, Stored>,
     generations: Arc<Generations>,
+    /// The `cache` label of its metrics.
+    label: &'static str,
 }
 
 impl std::fmt::Debug for MemoryCache {
@@ -106,6 +118,11 @@ impl std::fmt::Debug for MemoryCache {
 
 impl MemoryCache {
     pub fn new(options: MemoryCacheOptions) -> Self {
+        Self::named(options, "memory")
+    }
+
+    /// A cache whose metrics carry `cache=label` (`near`, in front of Redis).
+    pub(crate) fn named(options: MemoryCacheOptions, label: &'static str) -> Self {
         let entries = moka::future::Cache::builder()
             .max_capacity(options.max_bytes)
             .weigher(|key: &CacheKey, stored: &Stored| {
@@ -113,10 +130,9 @@ impl MemoryCache {
                     .unwrap_or(u32::MAX)
             })
             .time_to_live(options.time_to_live)
-            .eviction_listener(|_, _, cause| {
+            .eviction_listener(move |_, _, cause| {
                 if cause.was_evicted() {
-                    metrics::counter!("quire_cache_evictions_total", "cache" => "memory")
-                        .increment(1);
+                    metrics::counter!("quire_cache_evictions_total", "cache" => label).increment(1);
                 }
             })
             .build();
@@ -127,6 +143,7 @@ impl MemoryCache {
                 floor: AtomicU64::new(0),
                 tags: RwLock::new(HashMap::new()),
             }),
+            label,
         }
     }
 
@@ -134,19 +151,19 @@ impl MemoryCache {
     /// load of the same key, which this read joins. A load that overlapped an invalidation of
     /// what it shows is not kept; its own reader overlapped the write and gets what it read,
     /// but a reader that joined it loads again, since it may have begun after the write.
-    async fn read<'a>(
+    pub(crate) async fn read<'a>(
         &'a self,
         key: &CacheKey,
         load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
     ) -> Result<Option<Cacheable>, Error> {
         if let Some(stored) = self.entries.get(key).await {
             if self.generations.valid(&stored) {
-                count("hit");
+                count(self.label, "hit");
                 return Ok(Some(stored.found));
             }
             self.entries.invalidate(key).await;
         }
-        count("miss");
+        count(self.label, "miss");
         let generations = Arc::clone(&self.generations);
         let ran = AtomicBool::new(false);
         let outcome = self
@@ -197,8 +214,8 @@ impl Cache for MemoryCache {
     }
 }
 
-fn count(outcome: &'static str) {
-    metrics::counter!("quire_cache_requests_total", "cache" => "memory", "outcome" => outcome)
+fn count(cache: &'static str, outcome: &'static str) {
+    metrics::counter!("quire_cache_requests_total", "cache" => cache, "outcome" => outcome)
         .increment(1);
 }
 

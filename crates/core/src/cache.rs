@@ -112,6 +112,11 @@ impl CacheTag {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A tag read back by its name from where a cache stored it.
+    pub fn from_stored(name: String) -> Self {
+        Self(name)
+    }
 }
 
 /// A cached read model. Cheap to clone: the value is shared.
@@ -235,8 +240,23 @@ pub trait Cache: Send + Sync {
     /// Makes every entry showing one of `tags` invalid, at once in this process.
     fn invalidate(&self, tags: &[CacheTag]);
 
-    /// Which cache this is (`memory`, `off`), for logs and metrics.
+    /// Which cache this is (`memory`, `redis`, `off`), for logs and metrics.
     fn name(&self) -> &'static str;
+
+    /// Whether the cache works fully, for readiness: a degraded cache still answers every
+    /// read (from the database), so it never makes the process unready. A cache with a
+    /// dependency asks it (within its call timeout).
+    fn health(&self) -> BoxFuture<'_, CacheHealth> {
+        Box::pin(std::future::ready(CacheHealth::Up))
+    }
+}
+
+/// A cache's health, as `/readyz` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheHealth {
+    Up,
+    /// Working around a dependency that is down, with the reason.
+    Degraded(&'static str),
 }
 
 /// No cache: every read loads. For tests that count statements and for `QUIRE_CACHE=off`.

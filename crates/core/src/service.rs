@@ -130,6 +130,12 @@ impl<S: Store> Quire<S> {
     pub async fn ready(&self) -> Result<()> {
         self.store.ping().await
     }
+
+    /// Which cache serves the shared reads, and whether it works fully; for readiness probes.
+    pub async fn cache_health(&self) -> (&'static str, crate::cache::CacheHealth) {
+        let cache = self.adapters.cache.cache();
+        (cache.name(), cache.health().await)
+    }
 }
 
 const BLANK: &str = "can't be blank";

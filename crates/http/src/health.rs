@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use quire_core::cache::CacheHealth;
 use quire_core::ports::Store;
 use serde_json::{Value, json};
 
@@ -30,10 +31,19 @@ async fn ready<S: Store>(State(state): State<AppState<S>>) -> (StatusCode, Json<
         );
     }
     match state.quire.ready().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "checks": { "database": "up" } })),
-        ),
+        Ok(()) => {
+            // A degraded cache answers every read from the database: still ready.
+            let cache = match state.quire.cache_health().await {
+                (name, CacheHealth::Up) => json!({ "status": "up", "backend": name }),
+                (name, CacheHealth::Degraded(reason)) => {
+                    json!({ "status": "degraded", "backend": name, "reason": reason })
+                }
+            };
+            (
+                StatusCode::OK,
+                Json(json!({ "status": "ready", "checks": { "database": "up", "cache": cache } })),
+            )
+        }
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
             (

@@ -12,7 +12,7 @@ use quire_http::HttpConfig;
 use quire_storage::{Db, DbOptions};
 use tokio::net::TcpListener;
 
-use quire_cache::{MemoryCache, MemoryCacheOptions};
+use quire_cache::{MemoryCache, MemoryCacheOptions, RedisCache, RedisCacheOptions};
 use quire_core::cache::{Cache, Caching, NoCache};
 use quire_core::ports::CommitListener;
 use quire_core::ports::EventBus;
@@ -107,7 +107,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         events: event_bus(config).await?,
         secrets: Arc::new(AesGcmBox::new(&sealing_key)),
         webhooks: Arc::new(sender),
-        cache: Arc::new(Caching::new(cache(&config.cache))),
+        cache: Arc::new(Caching::new(cache(&config.cache)?)),
     };
     db.on_commit(Arc::clone(&adapters.cache) as Arc<dyn CommitListener>)
         .context("hooking the cache's invalidation to commits")?;
@@ -130,14 +130,25 @@ async fn invalidate_from_events(quire: Quire<Db>) {
 }
 
 /// The cache the configuration names.
-fn cache(config: &CacheSection) -> Arc<dyn Cache> {
-    match config.backend {
-        CacheBackend::Memory => Arc::new(MemoryCache::new(MemoryCacheOptions {
-            max_bytes: config.max_bytes,
-            time_to_live: Duration::from_secs(config.ttl_secs.max(1)),
-        })),
-        CacheBackend::Off => Arc::new(NoCache),
-    }
+fn cache(config: &CacheSection) -> anyhow::Result<Arc<dyn Cache>> {
+    let near = MemoryCacheOptions {
+        max_bytes: config.max_bytes,
+        time_to_live: Duration::from_secs(config.ttl_secs.max(1)),
+    };
+    Ok(match (config.backend, &config.redis_url) {
+        (CacheBackend::Off, _) => Arc::new(NoCache),
+        (CacheBackend::Memory, None) => Arc::new(MemoryCache::new(near)),
+        (CacheBackend::Memory, Some(url)) => {
+            let mut options = RedisCacheOptions::new(url.expose().to_owned());
+            options.near = near;
+            options.prefix = config.redis_prefix.clone();
+            options.timeout = Duration::from_millis(config.redis_timeout_millis.max(1));
+            Arc::new(
+                RedisCache::new(options)
+                    .map_err(|error| anyhow::anyhow!("QUIRE_REDIS_URL: {error}"))?,
+            )
+        }
+    })
 }
 
 /// How the process was asked to stop.

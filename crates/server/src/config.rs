@@ -143,10 +143,18 @@ pub enum CacheBackend {
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSection {
     pub backend: CacheBackend,
-    /// Bytes of cached read models kept at most, roughly.
+    /// Bytes of cached read models kept at most, roughly (in each process).
     pub max_bytes: u64,
     /// Seconds an entry may be served at most, invalidated or not (the safety net).
     pub ttl_secs: u64,
+    /// A Redis shared by the instances, behind each one's in-process cache: a miss in one
+    /// process is served from another's load. Unset: in-process only.
+    pub redis_url: Option<Secret>,
+    /// Prefix of quire's keys in that Redis, so deployments can share one.
+    pub redis_prefix: String,
+    /// Milliseconds one Redis call may take before it counts as failed (and, three in a row,
+    /// open the breaker that sends reads to the database for a second).
+    pub redis_timeout_millis: u64,
 }
 
 impl Default for CacheSection {
@@ -155,6 +163,9 @@ impl Default for CacheSection {
             backend: CacheBackend::Memory,
             max_bytes: 64 * 1024 * 1024,
             ttl_secs: 300,
+            redis_url: None,
+            redis_prefix: "quire:cache:".to_owned(),
+            redis_timeout_millis: 50,
         }
     }
 }
@@ -694,6 +705,17 @@ const ENV: &[(&str, Apply)] = &[
     }),
     ("QUIRE_CACHE_TTL_SECS", |c, var, v| {
         set(&mut c.cache.ttl_secs, parse_env(var, v))
+    }),
+    ("QUIRE_REDIS_URL", |c, _, v| {
+        c.cache.redis_url = Some(Secret::new(v.to_owned()));
+        Ok(())
+    }),
+    ("QUIRE_REDIS_PREFIX", |c, _, v| {
+        c.cache.redis_prefix = v.to_owned();
+        Ok(())
+    }),
+    ("QUIRE_REDIS_TIMEOUT_MILLIS", |c, var, v| {
+        set(&mut c.cache.redis_timeout_millis, parse_env(var, v))
     }),
     ("QUIRE_EDGE_S_MAXAGE_SECS", |c, var, v| {
         set(&mut c.edge.s_maxage_secs, parse_env(var, v))

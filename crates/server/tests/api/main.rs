@@ -26,6 +26,7 @@ mod profiles;
 mod protobuf;
 mod proxy;
 mod queries;
+mod redis_cache;
 mod rights;
 mod scheduling;
 mod storage;

@@ -1,0 +1,486 @@
+//! The shared cache ([`RedisCache`]): Redis behind an in-process near cache, so instances
+//! share each other's loads while a hot read stays a memory read.
+//!
+//! A read goes to the near cache ([`MemoryCache`], with its single flight), then to Redis, and
+//! only then to the database; what the database gave is written back to Redis. Redis keeps
+//! the same invalidation by generation as the near cache, in one Lua script per operation:
+//!
+//! - `clock` counts invalidations; `tag:{tag}` is the clock when a tag was last invalidated
+//!   (kept a while longer than any entry lives); `floor` invalidates everything older.
+//! - `e:{key}` is a hash of the entry's payload (`v`, JSON of [`Stored`]), its tags (`t`) and
+//!   the clock when its load began (`s`). A read returns the payload only if no tag was
+//!   invalidated after `s`, and returns the clock either way, for a load to begin at.
+//!
+//! Every instance invalidates Redis for every event it commits or hears, so an entry is
+//! stamped stale even when the instance that wrote crashed before it could. While this
+//! instance's own invalidation of a tag is on its way, entries showing that tag are not taken
+//! from Redis.
+//!
+//! Redis down or slow: each call has a short timeout and a [`Breaker`]; with it open, reads go
+//! from the near cache to the database and nothing fails. An invalidation that could not reach
+//! Redis leaves its entries there unstamped, so before Redis is used again everything in it is
+//! invalidated (the floor moves up). Keys are not declared to the scripts: a single Redis (or
+//! a primary with replicas), not Redis Cluster.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use quire_core::Error;
+use quire_core::cache::{Cache, CacheHealth, CacheKey, CacheTag, Cacheable, Load, SharedView};
+use quire_core::ports::BoxFuture;
+use quire_core::time::Timestamp;
+use redis::aio::ConnectionManager;
+use tokio::sync::OnceCell;
+
+use crate::breaker::Breaker;
+use crate::stored::Stored;
+use crate::{MemoryCache, MemoryCacheOptions};
+
+/// Settings of [`RedisCache`].
+#[derive(Debug, Clone)]
+pub struct RedisCacheOptions {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Prefix of every key, so several deployments can share one Redis.
+    pub prefix: String,
+    /// How long one Redis call may take before it counts as failed.
+    pub timeout: Duration,
+    /// Failures in a row that open the breaker.
+    pub breaker_threshold: u32,
+    /// How long the breaker stays open before one trial call.
+    pub breaker_cooldown: Duration,
+    /// The near cache's sizes; its time to live is Redis entries' too.
+    pub near: MemoryCacheOptions,
+}
+
+impl RedisCacheOptions {
+    pub fn new(url: String) -> Self {
+        Self {
+            url,
+            prefix: "quire:cache:".to_owned(),
+            timeout: Duration::from_millis(50),
+            breaker_threshold: 3,
+            breaker_cooldown: Duration::from_secs(1),
+            near: MemoryCacheOptions::default(),
+        }
+    }
+}
+
+/// Answers the entry under a key if it is valid, and the clock either way:
+/// `{clock}` or `{clock, payload, tags, read at}`.
+const READ: &str = r"
+local p = ARGV[1]
+local clock = tonumber(redis.call('GET', p .. 'clock') or '0')
+local e = redis.call('HMGET', p .. 'e:' .. ARGV[2], 'v', 't', 's', 'a')
+if not e[1] then return {clock} end
+local started = tonumber(e[3])
+if started < tonumber(redis.call('GET', p .. 'floor') or '0') then return {clock} end
+for tag in string.gmatch(e[2], '[^\n]+') do
+  local at = redis.call('GET', p .. 'tag:' .. tag)
+  if at and tonumber(at) > started then return {clock} end
+end
+return {clock, e[1], e[2], e[4]}
+";
+
+/// Stores an entry (payload, tags, started, read at) for a time to live, unless one of its
+/// tags was invalidated after its load began.
+const WRITE: &str = r"
+local p = ARGV[1]
+local started = tonumber(ARGV[5])
+for tag in string.gmatch(ARGV[4], '[^\n]+') do
+  local at = redis.call('GET', p .. 'tag:' .. tag)
+  if at and tonumber(at) > started then return 0 end
+end
+local key = p .. 'e:' .. ARGV[2]
+redis.call('HSET', key, 'v', ARGV[3], 't', ARGV[4], 's', ARGV[5], 'a', ARGV[7])
+redis.call('PEXPIRE', key, ARGV[6])
+return 1
+";
+
+/// Stamps tags with the next tick of the clock, kept for a time to live.
+const INVALIDATE: &str = r"
+local p = ARGV[1]
+local at = redis.call('INCR', p .. 'clock')
+for i = 3, #ARGV do
+  redis.call('SET', p .. 'tag:' .. ARGV[i], at, 'PX', ARGV[2])
+end
+return at
+";
+
+/// Invalidates everything stored so far.
+const FLOOR: &str = r"
+local p = ARGV[1]
+local at = redis.call('INCR', p .. 'clock')
+redis.call('SET', p .. 'floor', at)
+return at
+";
+
+struct Scripts {
+    read: redis::Script,
+    write: redis::Script,
+    invalidate: redis::Script,
+    floor: redis::Script,
+}
+
+/// The Redis side, shared with the tasks that invalidate.
+struct Remote {
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
+    options: RedisCacheOptions,
+    breaker: Breaker,
+    scripts: Scripts,
+    /// An invalidation failed to reach Redis: everything there must be invalidated before
+    /// Redis is read again.
+    unsure: AtomicBool,
+    /// Tags whose invalidation by this process is on its way to Redis, with how many.
+    pending: Mutex<HashMap<CacheTag, u32>>,
+    /// A task is trying to invalidate everything in Redis once it answers again.
+    settling: AtomicBool,
+}
+
+/// Redis behind a near cache. See the module's documentation.
+pub struct RedisCache {
+    near: MemoryCache,
+    remote: Arc<Remote>,
+}
+
+impl std::fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("near", &self.near)
+            .field("breaker", &self.remote.breaker.state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a Redis call did not give an answer.
+#[derive(Debug)]
+enum Trouble {
+    /// The breaker is open: not tried.
+    Skipped,
+    Failed(String),
+}
+
+impl RedisCache {
+    /// A cache on the Redis at `options.url`. Nothing is connected yet: Redis being down
+    /// when the process starts only means reads go to the database until it is up.
+    ///
+    /// # Errors
+    /// A URL Redis's client cannot read.
+    pub fn new(options: RedisCacheOptions) -> Result<Self, String> {
+        let client =
+            redis::Client::open(options.url.as_str()).map_err(|error| error.to_string())?;
+        let near = MemoryCache::named(options.near, "near");
+        Ok(Self {
+            near,
+            remote: Arc::new(Remote {
+                client,
+                connection: OnceCell::new(),
+                breaker: Breaker::new(options.breaker_threshold, options.breaker_cooldown),
+                options,
+                scripts: Scripts {
+                    read: redis::Script::new(READ),
+                    write: redis::Script::new(WRITE),
+                    invalidate: redis::Script::new(INVALIDATE),
+                    floor: redis::Script::new(FLOOR),
+                },
+                unsure: AtomicBool::new(false),
+                pending: Mutex::new(HashMap::new()),
+                settling: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    async fn read<'a>(
+        &'a self,
+        key: CacheKey,
+        load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
+    ) -> Result<Option<Cacheable>, Error> {
+        let remote = self.remote.as_ref();
+        let key = &key;
+        let through = || through(remote, key, load);
+        self.near.read(key, &through).await
+    }
+}
+
+/// A near-cache miss: Redis, then the database, whose answer goes to Redis.
+fn through<'b, 'a: 'b>(
+    remote: &'b Remote,
+    key: &'b CacheKey,
+    load: &'b (dyn Fn() -> Load<'a> + Send + Sync),
+) -> Load<'b> {
+    Box::pin(async move {
+        let begun = match remote.read(key).await {
+            Ok((_, Some(found))) => {
+                count("hit");
+                return Ok(Some(found));
+            }
+            Ok((clock, None)) => Some(clock),
+            Err(_) => None,
+        };
+        count("miss");
+        let found = load().await?;
+        if let (Some(started), Some(found)) = (begun, &found) {
+            remote.write(key, found, started).await;
+        }
+        Ok(found)
+    })
+}
+
+impl Remote {
+    fn lua_tag(tag: &CacheTag) -> String {
+        tag.as_str().replace('%', "%25").replace('\n', "%0A")
+    }
+
+    /// A Redis call through the breaker and the timeout, on a connection made on first use.
+    async fn call<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, Trouble>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        if !self.breaker.allow() {
+            return Err(Trouble::Skipped);
+        }
+        let started = std::time::Instant::now();
+        let outcome = tokio::time::timeout(self.options.timeout, async {
+            let connection = self
+                .connection
+                .get_or_try_init(|| ConnectionManager::new(self.client.clone()))
+                .await?
+                .clone();
+            call(connection).await
+        })
+        .await;
+        metrics::histogram!("quire_cache_redis_seconds", "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
+        let outcome = match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(Trouble::Failed(error.to_string())),
+            Err(_) => Err(Trouble::Failed(format!(
+                "no answer within {:?}",
+                self.options.timeout
+            ))),
+        };
+        match &outcome {
+            Ok(_) => self.breaker.succeeded(),
+            Err(Trouble::Failed(error)) => {
+                let was = self.breaker.state();
+                self.breaker.failed();
+                if was != self.breaker.state() {
+                    tracing::warn!(%error, "Redis is failing: reads bypass it until it answers again");
+                }
+            }
+            Err(Trouble::Skipped) => {}
+        }
+        metrics::gauge!("quire_cache_breaker_state", "cache" => "redis")
+            .set(self.breaker.state().gauge());
+        outcome
+    }
+
+    /// Invalidates everything in Redis if an invalidation was lost while it was away.
+    async fn settle(&self) -> Result<(), Trouble> {
+        if !self.unsure.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let prefix = self.options.prefix.clone();
+        self.call("floor", |mut connection| async move {
+            self.scripts
+                .floor
+                .arg(prefix)
+                .invoke_async::<i64>(&mut connection)
+                .await
+        })
+        .await?;
+        self.unsure.store(false, Ordering::Release);
+        tracing::info!("Redis is back: what it held from before was invalidated");
+        Ok(())
+    }
+
+    /// The valid entry under `key` if Redis has one, and Redis's clock.
+    async fn read(&self, key: &CacheKey) -> Result<(i64, Option<Cacheable>), Trouble> {
+        self.settle().await?;
+        let prefix = self.options.prefix.clone();
+        let name = key.as_str().to_owned();
+        let reply: Vec<redis::Value> = self
+            .call("read", |mut connection| async move {
+                self.scripts
+                    .read
+                    .arg(prefix)
+                    .arg(name)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await?;
+        let mut reply = reply.into_iter();
+        let field = |value: Option<redis::Value>| -> Option<String> {
+            redis::from_redis_value(value?).ok()
+        };
+        let Some(clock) = reply
+            .next()
+            .and_then(|clock| redis::from_redis_value::<i64>(clock).ok())
+        else {
+            return Err(Trouble::Failed("Redis answered no clock".to_owned()));
+        };
+        let (Some(payload), Some(tags), Some(read_at)) = (
+            field(reply.next()),
+            field(reply.next()),
+            field(reply.next()).and_then(|at| at.parse::<i64>().ok()),
+        ) else {
+            return Ok((clock, None));
+        };
+        let tags: Vec<CacheTag> = tags
+            .split('\n')
+            .filter(|tag| !tag.is_empty())
+            .map(|tag| CacheTag::from_stored(tag.replace("%0A", "\n").replace("%25", "%")))
+            .collect();
+        {
+            let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if tags.iter().any(|tag| pending.contains_key(tag)) {
+                return Ok((clock, None));
+            }
+        }
+        let Ok(stored) = serde_json::from_str::<Stored>(&payload) else {
+            return Ok((clock, None));
+        };
+        let found = Cacheable {
+            entry: stored.into(),
+            shown: SharedView {
+                tags: tags.into(),
+                as_of: Timestamp::from_millis(read_at),
+            },
+        };
+        Ok((clock, Some(found)))
+    }
+
+    async fn write(&self, key: &CacheKey, found: &Cacheable, started: i64) {
+        let Ok(payload) = serde_json::to_string(&Stored::from(&found.entry)) else {
+            return;
+        };
+        let tags: Vec<String> = found.shown.tags.iter().map(Self::lua_tag).collect();
+        let prefix = self.options.prefix.clone();
+        let name = key.as_str().to_owned();
+        let ttl = self.options.near.time_to_live.as_millis() as u64;
+        let _ = self
+            .call("write", |mut connection| async move {
+                self.scripts
+                    .write
+                    .arg(prefix)
+                    .arg(name)
+                    .arg(payload)
+                    .arg(tags.join("\n"))
+                    .arg(started)
+                    .arg(ttl)
+                    .arg(found.shown.as_of.as_millis())
+                    .invoke_async::<i64>(&mut connection)
+                    .await
+            })
+            .await;
+    }
+
+    async fn invalidate(&self, tags: Vec<CacheTag>) {
+        let prefix = self.options.prefix.clone();
+        // Stamps outlive every entry they could make stale.
+        let ttl = 2 * self.options.near.time_to_live.as_millis() as u64 + 1000;
+        let encoded: Vec<String> = tags.iter().map(Self::lua_tag).collect();
+        let outcome = self
+            .call("invalidate", |mut connection| async move {
+                let mut invocation = self.scripts.invalidate.prepare_invoke();
+                invocation.arg(prefix).arg(ttl);
+                for tag in encoded {
+                    invocation.arg(tag);
+                }
+                invocation.invoke_async::<i64>(&mut connection).await
+            })
+            .await;
+        if outcome.is_err() {
+            self.unsure.store(true, Ordering::Release);
+        }
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            for tag in tags {
+                if let Some(count) = pending.get_mut(&tag) {
+                    *count -= 1;
+                    if *count == 0 {
+                        pending.remove(&tag);
+                    }
+                }
+            }
+        }
+        if outcome.is_err() && !self.settling.swap(true, Ordering::AcqRel) {
+            // Other instances may read Redis before this one does: invalidate it as soon as
+            // it answers, not at this process's next read.
+            while self.settle().await.is_err() {
+                tokio::time::sleep(self.options.breaker_cooldown).await;
+            }
+            self.settling.store(false, Ordering::Release);
+        }
+    }
+}
+
+fn count(outcome: &'static str) {
+    metrics::counter!("quire_cache_requests_total", "cache" => "redis", "outcome" => outcome)
+        .increment(1);
+}
+
+impl Cache for RedisCache {
+    fn fetch<'a>(
+        &'a self,
+        key: CacheKey,
+        load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
+    ) -> BoxFuture<'a, Result<Option<Cacheable>, Error>> {
+        Box::pin(self.read(key, load))
+    }
+
+    /// Invalidates the near cache at once and Redis on its way: until Redis confirms, this
+    /// process takes nothing showing these tags from Redis.
+    fn invalidate(&self, tags: &[CacheTag]) {
+        self.near.invalidate(tags);
+        if tags.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Nowhere to run the call: Redis is invalidated whole before its next use.
+            self.remote.unsure.store(true, Ordering::Release);
+            return;
+        };
+        {
+            let mut pending = self
+                .remote
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for tag in tags {
+                *pending.entry(tag.clone()).or_insert(0) += 1;
+            }
+        }
+        let remote = Arc::clone(&self.remote);
+        let tags = tags.to_vec();
+        runtime.spawn(async move { remote.invalidate(tags).await });
+    }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    /// A `PING` through the breaker: skipped while it is open, so a probe never waits on a
+    /// Redis known to be down.
+    fn health(&self) -> BoxFuture<'_, CacheHealth> {
+        Box::pin(async move {
+            let ping = self
+                .remote
+                .call("ping", |mut connection| async move {
+                    redis::cmd("PING")
+                        .query_async::<String>(&mut connection)
+                        .await
+                })
+                .await;
+            match ping {
+                Ok(_) => CacheHealth::Up,
+                Err(_) => CacheHealth::Degraded("redis is unreachable: reads bypass it"),
+            }
+        })
+    }
+}

@@ -16,7 +16,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/quire-target}"
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 fi
-cargo build --release --locked --bin quire
+cargo build --release --locked --bin quire --example hello_world
 data=$(mktemp -d)
 QUIRE_LISTEN=127.0.0.1:0 QUIRE_DATA_DIR="$data" QUIRE_LOG_FORMAT=json QUIRE_LOG=info \
   "$CARGO_TARGET_DIR/release/quire" >"$data/log" 2>&1 &
@@ -67,6 +67,14 @@ run() {
   printf '%-44s %12s %12s\n' "$label" \
     "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" "$(awk '$1=="99%" {print $2}' <<<"$out")"
 }
+# The ceiling, side by side: a bare axum hello-world on the same runtime, loaded the same way.
+hello_log="$data/hello"
+"$CARGO_TARGET_DIR/release/examples/hello_world" 127.0.0.1:0 >"$hello_log" &
+hello=$!
+trap 'kill $pid $hello 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 1 50); do [ -s "$hello_log" ] && break; sleep 0.1; done
+run "hello world (bare axum, the ceiling)" "http://$(head -1 "$hello_log")/"
+kill $hello; wait $hello 2>/dev/null || true
 run "GET /api/articles (anonymous)" "$api/articles"
 run "GET /api/articles (signed in)" -H "$auth" "$api/articles"
 run "GET /api/articles?tag=tag3" "$api/articles?tag=tag3"

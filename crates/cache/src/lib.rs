@@ -236,6 +236,14 @@ fn weight(entry: &CacheEntry) -> u64 {
                 .sum::<u64>()
         }
         CacheEntry::Profile(_) => 512,
+        CacheEntry::Rendered(rendered) => {
+            128 + rendered.body.len() as u64
+                + rendered
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.len() + value.len()) as u64)
+                    .sum::<u64>()
+        }
     }
 }
 

@@ -199,6 +199,9 @@ impl RedisCache {
         key: CacheKey,
         load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
     ) -> Result<Option<Cacheable>, Error> {
+        if key.is_rendered() {
+            return self.near.read(&key, load).await;
+        }
         let remote = self.remote.as_ref();
         let key = &key;
         let through = || through(remote, key, load);
@@ -356,7 +359,9 @@ impl Remote {
     }
 
     async fn write(&self, key: &CacheKey, found: &Cacheable, started: i64) {
-        let Ok(payload) = serde_json::to_string(&Stored::from(&found.entry)) else {
+        let Some(Ok(payload)) =
+            Stored::of(&found.entry).map(|stored| serde_json::to_string(&stored))
+        else {
             return;
         };
         let tags: Vec<String> = found.shown.tags.iter().map(Self::lua_tag).collect();

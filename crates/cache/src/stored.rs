@@ -150,9 +150,10 @@ impl From<StoredPost> for Post {
     }
 }
 
-impl From<&CacheEntry> for Stored {
-    fn from(entry: &CacheEntry) -> Self {
-        match entry {
+impl Stored {
+    /// The stored form of `entry`; `None` for a rendered response, kept in its process only.
+    pub(crate) fn of(entry: &CacheEntry) -> Option<Self> {
+        Some(match entry {
             CacheEntry::Post(post) => Stored::Post(Box::new(StoredPost::from(post.as_ref()))),
             CacheEntry::Page(page) => Stored::Page {
                 posts: page.posts.iter().map(StoredPost::from).collect(),
@@ -162,7 +163,8 @@ impl From<&CacheEntry> for Stored {
                 names: tags.iter().map(|tag| tag.as_str().to_owned()).collect(),
             },
             CacheEntry::Profile(profile) => Stored::Profile(StoredProfile::from(profile.as_ref())),
-        }
+            CacheEntry::Rendered(_) => return None,
+        })
     }
 }
 
@@ -231,7 +233,7 @@ mod tests {
             CacheEntry::Profile(Arc::new(profile)),
         ];
         for entry in entries {
-            let json = serde_json::to_string(&Stored::from(&entry)).unwrap();
+            let json = serde_json::to_string(&Stored::of(&entry).unwrap()).unwrap();
             let back: CacheEntry = serde_json::from_str::<Stored>(&json).unwrap().into();
             assert_eq!(format!("{back:?}"), format!("{entry:?}"));
         }

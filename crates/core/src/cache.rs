@@ -58,6 +58,18 @@ impl CacheKey {
         ))
     }
 
+    /// A contract's rendered response to an anonymous request, by what identifies it (method,
+    /// path, query, and the representation asked for).
+    pub fn rendered(request: &str) -> Self {
+        Self(format!("http:{request}"))
+    }
+
+    /// Whether this names a rendered response: kept in the process only, since the next
+    /// instance renders its own as cheaply as it would read one from elsewhere.
+    pub fn is_rendered(&self) -> bool {
+        self.0.starts_with("http:")
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -126,6 +138,16 @@ pub enum CacheEntry {
     Page(Arc<PostPage>),
     Tags(Arc<Vec<TagName>>),
     Profile(Arc<Profile>),
+    Rendered(Arc<Rendered>),
+}
+
+/// A response rendered once for every anonymous reader of a shared view: a contract's
+/// serialized representation, with the headers its handler set (media type, validator, `Vary`).
+#[derive(Debug)]
+pub struct Rendered {
+    /// Header names and values, as sent.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
 }
 
 /// What a load found, with the tags of everything it shows and when it was read. Cheap to

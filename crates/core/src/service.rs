@@ -67,16 +67,42 @@ pub struct Adapters {
     pub cache: Arc<crate::cache::Caching>,
 }
 
-/// The application core, generic over its one storage type.
-#[derive(Clone)]
+/// The application core, generic over its one storage type. Cheap to clone (one shared
+/// pointer): every request's handler holds one.
 pub struct Quire<S> {
+    parts: Arc<Parts<S>>,
+}
+
+/// What the core holds; its methods reach these through `Deref`.
+pub struct Parts<S> {
     store: S,
-    adapters: Adapters,
+    adapters: Arc<Adapters>,
+}
+
+impl<S> Clone for Quire<S> {
+    fn clone(&self) -> Self {
+        Self {
+            parts: Arc::clone(&self.parts),
+        }
+    }
+}
+
+impl<S> std::ops::Deref for Quire<S> {
+    type Target = Parts<S>;
+
+    fn deref(&self) -> &Parts<S> {
+        &self.parts
+    }
 }
 
 impl<S: Store> Quire<S> {
     pub fn new(store: S, adapters: Adapters) -> Self {
-        Self { store, adapters }
+        Self {
+            parts: Arc::new(Parts {
+                store,
+                adapters: Arc::new(adapters),
+            }),
+        }
     }
 
     pub fn store(&self) -> &S {
@@ -87,8 +113,10 @@ impl<S: Store> Quire<S> {
     /// statements).
     pub fn with_store(&self, store: S) -> Self {
         Self {
-            store,
-            adapters: self.adapters.clone(),
+            parts: Arc::new(Parts {
+                store,
+                adapters: Arc::clone(&self.adapters),
+            }),
         }
     }
 
@@ -129,6 +157,12 @@ impl<S: Store> Quire<S> {
     /// Whether storage answers; for readiness probes.
     pub async fn ready(&self) -> Result<()> {
         self.store.ping().await
+    }
+
+    /// The cache of shared views, for a contract to keep what it renders of them beside them
+    /// (invalidated by the same tags).
+    pub fn shared_cache(&self) -> &dyn crate::cache::Cache {
+        self.adapters.cache.cache()
     }
 
     /// Which cache serves the shared reads, and whether it works fully; for readiness probes.

@@ -124,7 +124,8 @@ pub(crate) async fn respond(
     let signed_in = request.headers().contains_key(header::AUTHORIZATION);
     let conditions = read.then(|| Conditions::of(request.headers()));
     let mut response = next.run(request).await;
-    let Some(mut caching) = response.extensions_mut().remove::<Caching>() else {
+    // Left on the response: the rendered-response cache outside reads it.
+    let Some(mut caching) = response.extensions().get::<Caching>().cloned() else {
         return response;
     };
     if signed_in && matches!(caching, Caching::Shared(_) | Caching::Public) {
@@ -196,7 +197,7 @@ async fn with_entity_tag(response: Response) -> Response {
 
 /// 304 in place of `response`, keeping the headers a 200 would have had that describe the
 /// representation and how to cache it (RFC 9110 section 15.4.5), without its content.
-fn not_modified(response: Response) -> Response {
+pub(crate) fn not_modified(response: Response) -> Response {
     let (mut parts, _) = response.into_parts();
     parts.status = StatusCode::NOT_MODIFIED;
     parts.headers.remove(header::CONTENT_TYPE);
@@ -205,13 +206,13 @@ fn not_modified(response: Response) -> Response {
 }
 
 /// A read's conditional headers (RFC 9110 section 13.1).
-struct Conditions {
+pub(crate) struct Conditions {
     if_none_match: Option<String>,
     if_modified_since: Option<std::time::SystemTime>,
 }
 
 impl Conditions {
-    fn of(headers: &HeaderMap) -> Self {
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
         let text = |name| {
             headers
                 .get(name)
@@ -227,7 +228,7 @@ impl Conditions {
 
     /// Whether the client's copy is current (RFC 9110 section 13.2.2, steps 3 and 4):
     /// `If-None-Match` by weak comparison when present, else `If-Modified-Since`.
-    fn not_modified(&self, headers: &HeaderMap) -> bool {
+    pub(crate) fn not_modified(&self, headers: &HeaderMap) -> bool {
         let text = |name| {
             headers
                 .get(name)

@@ -14,6 +14,7 @@ mod health;
 mod middleware;
 mod patch;
 mod realworld;
+mod rendered;
 mod v1;
 
 use std::sync::Arc;
@@ -98,6 +99,7 @@ pub struct Contracts {
 
 /// The whole HTTP application: every contract and probe behind the shared middleware.
 pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contracts) -> Router {
+    let renders = quire.clone();
     let state = AppState {
         quire,
         draining: Arc::clone(&config.draining),
@@ -111,6 +113,10 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
         .layer(axum::middleware::from_fn_with_state(
             config.cache_headers,
             caching::respond,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            renders,
+            rendered::serve::<S>,
         ))
         .merge(v1::docs_router())
         .merge(contracts.limited)

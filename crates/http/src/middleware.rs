@@ -45,16 +45,23 @@ fn accepted_id(value: &HeaderValue) -> Option<&str> {
 }
 
 fn new_id() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
-        // The OS random source failing is not worth failing a request over: a process-wide
-        // counter keeps ids distinct within this process (they may then repeat across
-        // restarts and instances, which only weakens log correlation).
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        bytes[..8].copy_from_slice(&n.to_le_bytes());
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // A random half per process, so ids do not repeat across restarts and instances, and a
+    // counter, so they do not repeat within one: no system call per request.
+    static PROCESS: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let process = *PROCESS.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        // The OS random source failing is not worth failing requests over: the process id
+        // then tells processes apart, less surely (it only weakens log correlation).
+        if getrandom::fill(&mut bytes).is_err() {
+            return u64::from(std::process::id());
+        }
+        u64::from_le_bytes(bytes)
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{process:016x}{n:016x}")
 }
 
 /// Whether a response already carries a structured body: JSON or XML, including the

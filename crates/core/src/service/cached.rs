@@ -334,6 +334,7 @@ fn mismatch(entry: &CacheEntry) -> Error {
         CacheEntry::Page(_) => "page",
         CacheEntry::Tags(_) => "tags",
         CacheEntry::Profile(_) => "profile",
+        CacheEntry::Rendered(_) => "rendered response",
     };
     Error::internal(format!(
         "a cache entry of the wrong kind ({kind}) under its key"

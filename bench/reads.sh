@@ -16,7 +16,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/quire-target}"
 if ! command -v wrk >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
 fi
-cargo build --release --locked --bin quire --example hello_world
+cargo build --release --locked --bin quire --bin hello_world
 data=$(mktemp -d)
 QUIRE_LISTEN=127.0.0.1:0 QUIRE_DATA_DIR="$data" QUIRE_LOG_FORMAT=json QUIRE_LOG=info \
   "$CARGO_TARGET_DIR/release/quire" >"$data/log" 2>&1 &
@@ -69,7 +69,7 @@ run() {
 }
 # The ceiling, side by side: a bare axum hello-world on the same runtime, loaded the same way.
 hello_log="$data/hello"
-"$CARGO_TARGET_DIR/release/examples/hello_world" 127.0.0.1:0 >"$hello_log" &
+"$CARGO_TARGET_DIR/release/hello_world" 127.0.0.1:0 >"$hello_log" &
 hello=$!
 trap 'kill $pid $hello 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 50); do [ -s "$hello_log" ] && break; sleep 0.1; done

@@ -120,10 +120,38 @@ pub(crate) async fn respond(
     request: Request,
     next: Next,
 ) -> Response {
+    answer(settings, request, next, false).await
+}
+
+/// The same for a contract whose reads name no shared views (GraphQL over `GET`): a successful
+/// read its handler said nothing about is public but revalidated every time
+/// (`public, no-cache`), or private when signed in, with an `ETag` and 304.
+pub(crate) async fn revalidate(
+    State(settings): State<CacheHeaders>,
+    request: Request,
+    next: Next,
+) -> Response {
+    answer(settings, request, next, true).await
+}
+
+async fn answer(
+    settings: CacheHeaders,
+    request: Request,
+    next: Next,
+    reads_public: bool,
+) -> Response {
     let read = matches!(*request.method(), Method::GET | Method::HEAD);
     let signed_in = request.headers().contains_key(header::AUTHORIZATION);
     let conditions = read.then(|| Conditions::of(request.headers()));
     let mut response = next.run(request).await;
+    if reads_public
+        && read
+        && response.status() == StatusCode::OK
+        && !response.headers().contains_key(header::CACHE_CONTROL)
+        && response.extensions().get::<Caching>().is_none()
+    {
+        response.extensions_mut().insert(Caching::Public);
+    }
     // Left on the response: the rendered-response cache outside reads it.
     let Some(mut caching) = response.extensions().get::<Caching>().cloned() else {
         return response;

@@ -119,7 +119,14 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
             rendered::serve::<S>,
         ))
         .merge(v1::docs_router())
-        .merge(contracts.limited)
+        .merge(
+            contracts
+                .limited
+                .layer(axum::middleware::from_fn_with_state(
+                    config.cache_headers,
+                    caching::revalidate,
+                )),
+        )
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(

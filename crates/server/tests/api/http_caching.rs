@@ -268,3 +268,30 @@ async fn personal_and_unnamed_reads_are_never_shared() {
     assert!(headers.get("surrogate-key").is_none());
     assert!(headers.get("etag").is_none());
 }
+
+#[tokio::test]
+async fn graphql_reads_over_get_are_revalidated_and_personal_ones_private() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let alice = app.register("alice").await;
+    app.create_article(&alice, "Queried", &["gql"]).await;
+    let path = "/graphql?query=%7Bposts(first%3A5)%7Bedges%7Bnode%7Bslug%7D%7D%7D%7D";
+    let (status, headers, _) = get(&app, path, None, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "cache-control"), "public, no-cache");
+    let etag = header(&headers, "etag").to_owned();
+    let (status, _, length) = get(&app, path, None, &[("if-none-match", etag.as_str())]).await;
+    assert_eq!((status, length), (StatusCode::NOT_MODIFIED, 0));
+    let (status, headers, _) = get(&app, path, Some(&alice.token), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "cache-control"), "private, no-cache");
+    // A write over POST is not a read: no caching headers of one.
+    let reply = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({"query": "{ posts(first: 1) { edges { node { slug } } } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert!(reply.headers().get("etag").is_none());
+}

@@ -1,7 +1,7 @@
 //! A bare axum "Hello, World!" on the same runtime quire uses: the ceiling that
 //! `bench/reads.sh` measures quire's cached reads against, side by side, on the same machine.
 //!
-//!   cargo run --release --example hello_world -- 127.0.0.1:0
+//!   cargo run --release -p quire-bench-hello -- 127.0.0.1:0
 
 use axum::Router;
 use axum::routing::get;

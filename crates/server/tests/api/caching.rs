@@ -235,3 +235,179 @@ async fn another_instance_converges_after_a_write() {
     }
     eprintln!("B converged within {slowest:?} of the write through A (slowest of 5)");
 }
+
+/// Polls `read` on B until `fresh` holds, failing past the bound; answers how long it took.
+async fn converged<F, Fut>(what: &str, read: F) -> std::time::Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = tokio::time::Instant::now();
+    while !read().await {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "B still served a stale view 1 s after {what} through A"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    started.elapsed()
+}
+
+/// Two instances on one PostgreSQL, events over NATS (and a shared Redis when `redis` is
+/// set): updates, favorites, follows, unpublishing, publishing and deleting through A reach
+/// B's reads within the bound, and no reader's marks reach another reader.
+async fn every_kind_of_write_converges_on_another_instance(redis: Option<String>) {
+    use crate::helpers::{Engine, TestEnv};
+    let nats = std::env::var("QUIRE_TEST_NATS_URL").expect("QUIRE_TEST_NATS_URL");
+    let env = TestEnv::new(Engine::Postgres).await;
+    let mut config = env.config();
+    config.events.nats_url = Some(quire_server::config::Secret::new(nats));
+    if let Some(url) = redis {
+        config.cache.redis_url = Some(quire_server::config::Secret::new(url));
+        let name = env.data.path().file_name().unwrap().to_string_lossy();
+        config.cache.redis_prefix = format!("quire-test:{name}:");
+        config.cache.redis_timeout_millis = 500;
+    }
+    let b_env = TestEnv {
+        data: tempfile::tempdir().unwrap(),
+        postgres: None,
+    };
+    let a = TestApp::spawn_with(config.clone(), env).await;
+    let b = TestApp::spawn_with(config, b_env).await;
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    let carol = a.register("carol").await;
+    let article = a.create_article(&alice, "Shared", &["x"]).await;
+    let slug = article["slug"].as_str().unwrap().to_owned();
+    let path = format!("/api/articles/{slug}");
+    let id = a.get("/api/v1/posts?author=alice", None).await.body["items"][0]["postId"]
+        .as_i64()
+        .unwrap();
+    let b = &b;
+    let read = |token: Option<&str>| {
+        let path = path.clone();
+        let token = token.map(str::to_owned);
+        async move { b.get(&path, token.as_deref()).await }
+    };
+    // B holds every view.
+    converged("creating the post", || async {
+        read(None).await.status == 200 && !anonymous_list(b, "").await.is_empty()
+    })
+    .await;
+    for token in [&bob.token, &carol.token] {
+        assert_eq!(read(Some(token)).await.status, 200);
+    }
+    b.get("/api/profiles/alice", None).await;
+    let mut slowest = std::time::Duration::ZERO;
+
+    let reply = a
+        .put(
+            &path,
+            Some(&alice.token),
+            json!({"article": {"description": "updated"}}),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    slowest = slowest.max(
+        converged("an update", || async {
+            read(None).await.body["article"]["description"] == "updated"
+                && anonymous_list(b, "tag=x").await[0]["description"] == "updated"
+        })
+        .await,
+    );
+
+    let reply = a
+        .post(&format!("{path}/favorite"), Some(&bob.token), json!({}))
+        .await;
+    assert_eq!(reply.status, 200);
+    slowest = slowest.max(
+        converged("a favorite", || async {
+            read(None).await.body["article"]["favoritesCount"] == 1
+        })
+        .await,
+    );
+    assert_eq!(read(None).await.body["article"]["favorited"], false);
+    assert_eq!(
+        read(Some(&bob.token)).await.body["article"]["favorited"],
+        true
+    );
+    assert_eq!(
+        read(Some(&carol.token)).await.body["article"]["favorited"],
+        false
+    );
+
+    let reply = a
+        .post("/api/profiles/alice/follow", Some(&bob.token), json!({}))
+        .await;
+    assert_eq!(reply.status, 200);
+    let following = |token: Option<String>| async move {
+        b.get("/api/profiles/alice", token.as_deref()).await.body["profile"]["following"].clone()
+    };
+    assert_eq!(
+        following(Some(bob.token.clone())).await,
+        true,
+        "the reader's own follow"
+    );
+    assert_eq!(following(Some(carol.token.clone())).await, false);
+    assert_eq!(following(None).await, false);
+    assert_eq!(
+        read(Some(&bob.token)).await.body["article"]["author"]["following"],
+        true
+    );
+    assert_eq!(
+        read(None).await.body["article"]["author"]["following"],
+        false
+    );
+
+    a.set_status(&alice, id, "draft").await;
+    slowest = slowest.max(
+        converged("unpublishing", || async {
+            read(None).await.status == 404 && anonymous_list(b, "").await.is_empty()
+        })
+        .await,
+    );
+    assert_eq!(
+        read(Some(&alice.token)).await.status,
+        200,
+        "its author still sees it"
+    );
+    assert_eq!(read(Some(&carol.token)).await.status, 404);
+
+    a.set_status(&alice, id, "published").await;
+    slowest = slowest.max(
+        converged("publishing", || async {
+            read(None).await.status == 200 && anonymous_list(b, "").await.len() == 1
+        })
+        .await,
+    );
+
+    assert_eq!(a.delete(&path, Some(&alice.token)).await.status, 204);
+    slowest = slowest.max(
+        converged("deleting", || async {
+            read(None).await.status == 404
+                && anonymous_list(b, "").await.is_empty()
+                && anonymous_list(b, "tag=x").await.is_empty()
+        })
+        .await,
+    );
+    eprintln!("B converged within {slowest:?} of each write through A (slowest)");
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(all(quire_test_nats, quire_test_postgres)),
+    ignore = "QUIRE_TEST_NATS_URL or QUIRE_TEST_POSTGRES_URL is not set"
+)]
+async fn every_kind_of_write_converges_on_another_instance_in_process_caches() {
+    every_kind_of_write_converges_on_another_instance(None).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(all(quire_test_nats, quire_test_postgres, quire_test_redis)),
+    ignore = "QUIRE_TEST_NATS_URL, QUIRE_TEST_POSTGRES_URL or QUIRE_TEST_REDIS_URL is not set"
+)]
+async fn every_kind_of_write_converges_on_another_instance_with_redis() {
+    let redis = std::env::var("QUIRE_TEST_REDIS_URL").expect("QUIRE_TEST_REDIS_URL");
+    every_kind_of_write_converges_on_another_instance(Some(redis)).await;
+}

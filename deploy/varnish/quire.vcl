@@ -55,6 +55,17 @@ sub vcl_recv {
     return (hash);
 }
 
+sub vcl_backend_response {
+    # Only what quire names by surrogate keys is kept: an error, a redirect or anything else
+    # without keys could not be purged, so a 404 for a post about to be published would
+    # outlive its publication.
+    if (beresp.status != 200 || !beresp.http.xkey) {
+        set beresp.ttl = 0s;
+        set beresp.uncacheable = true;
+        return (deliver);
+    }
+}
+
 sub vcl_deliver {
     if (obj.hits > 0) {
         set resp.http.X-Cache = "HIT";

@@ -77,8 +77,10 @@ impl Generations {
 
 /// Why a load stored nothing.
 enum NotStored {
-    /// It found nothing to keep.
-    Nothing,
+    /// It found nothing to keep; its load began at this clock.
+    Nothing {
+        started: u64,
+    },
     Failed(Error),
 }
 
@@ -173,7 +175,7 @@ impl MemoryCache {
                 let started = generations.clock.load(Ordering::Acquire);
                 match load().await {
                     Ok(Some(found)) => Ok(Stored { found, started }),
-                    Ok(None) => Err(NotStored::Nothing),
+                    Ok(None) => Err(NotStored::Nothing { started }),
                     Err(error) => Err(NotStored::Failed(error)),
                 }
             })
@@ -189,7 +191,15 @@ impl MemoryCache {
                 }
             }
             Err(not_stored) => match &*not_stored {
-                NotStored::Nothing => Ok(None),
+                // A load this read joined found nothing, but something was invalidated since
+                // that load began (the thing may exist now): look for itself.
+                NotStored::Nothing { started }
+                    if !ran.load(Ordering::Acquire)
+                        && self.generations.clock.load(Ordering::Acquire) > *started =>
+                {
+                    load().await
+                }
+                NotStored::Nothing { .. } => Ok(None),
                 NotStored::Failed(error) => Err(error.shared_copy()),
             },
         }
@@ -351,6 +361,34 @@ mod tests {
         );
         assert_eq!((old, new), (vec!["old".to_owned()], vec!["new".to_owned()]));
         assert_eq!(second.load(Ordering::SeqCst), 1, "it loaded again");
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_joined_a_load_finding_nothing_looks_again_after_an_invalidation() {
+        let cache = MemoryCache::new(MemoryCacheOptions::default());
+        let exists = AtomicBool::new(false);
+        let loads = AtomicUsize::new(0);
+        let load = || -> Load<'_> {
+            Box::pin(async {
+                let found = exists.load(Ordering::SeqCst);
+                loads.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(40)).await;
+                Ok(found.then(|| tags_entry(&["a"])))
+            })
+        };
+        let (first, second) = tokio::join!(cache.fetch(CacheKey::tags(), &load), async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            // It comes to exist, and its write invalidates, while the first load runs.
+            exists.store(true, Ordering::SeqCst);
+            cache.invalidate(&[CacheTag::tags()]);
+            cache.fetch(CacheKey::tags(), &load).await
+        });
+        assert!(
+            first.unwrap().is_none(),
+            "the first read began before it existed"
+        );
+        assert_eq!(names(second.unwrap()), ["a"], "the second began after");
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -77,6 +77,8 @@ local clock = tonumber(redis.call('GET', p .. 'clock') or '0')
 local e = redis.call('HMGET', p .. 'e:' .. ARGV[2], 'v', 't', 's', 'a')
 if not e[1] then return {clock} end
 local started = tonumber(e[3])
+-- A load that began at a clock Redis no longer has (it restarted empty) proves nothing.
+if started > clock then return {clock} end
 if started < tonumber(redis.call('GET', p .. 'floor') or '0') then return {clock} end
 for tag in string.gmatch(e[2], '[^\n]+') do
   local at = redis.call('GET', p .. 'tag:' .. tag)
@@ -90,6 +92,7 @@ return {clock, e[1], e[2], e[4]}
 const WRITE: &str = r"
 local p = ARGV[1]
 local started = tonumber(ARGV[5])
+if started > tonumber(redis.call('GET', p .. 'clock') or '0') then return 0 end
 for tag in string.gmatch(ARGV[4], '[^\n]+') do
   local at = redis.call('GET', p .. 'tag:' .. tag)
   if at and tonumber(at) > started then return 0 end
@@ -247,6 +250,9 @@ impl Remote {
         if !self.breaker.allow() {
             return Err(Trouble::Skipped);
         }
+        // A call dropped unfinished (its request went away) counts as failed, so a half-open
+        // breaker's one trial is never left out for good.
+        let mut unfinished = Unfinished(Some(&self.breaker));
         let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(self.options.timeout, async {
             let connection = self
@@ -267,6 +273,7 @@ impl Remote {
                 self.options.timeout
             ))),
         };
+        unfinished.0 = None;
         match &outcome {
             Ok(_) => self.breaker.succeeded(),
             Err(Trouble::Failed(error)) => {
@@ -305,6 +312,16 @@ impl Remote {
     /// The valid entry under `key` if Redis has one, and Redis's clock.
     async fn read(&self, key: &CacheKey) -> Result<(i64, Option<Cacheable>), Trouble> {
         self.settle().await?;
+        // Tags whose invalidation by this process is on its way as the read goes out: Redis
+        // may run the read before the invalidation, even if the invalidation is confirmed by
+        // the time the answer is back.
+        let pending_before: Vec<CacheTag> = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
         let prefix = self.options.prefix.clone();
         let name = key.as_str().to_owned();
         let reply: Vec<redis::Value> = self
@@ -341,7 +358,10 @@ impl Remote {
             .collect();
         {
             let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            if tags.iter().any(|tag| pending.contains_key(tag)) {
+            if tags
+                .iter()
+                .any(|tag| pending.contains_key(tag) || pending_before.contains(tag))
+            {
                 return Ok((clock, None));
             }
         }
@@ -421,6 +441,17 @@ impl Remote {
                 tokio::time::sleep(self.options.breaker_cooldown).await;
             }
             self.settling.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Marks a call failed if it is dropped before it ends.
+struct Unfinished<'a>(Option<&'a Breaker>);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(breaker) = self.0 {
+            breaker.failed();
         }
     }
 }

@@ -13,10 +13,9 @@
 //! - a public view no event names: `public, no-cache` (kept, but revalidated every time);
 //! - a personal view: `private, no-cache`; one holding a secret (a token): `no-store`.
 //!
-//! Every `GET` or `HEAD` answered 200 with a [`Caching`] carries a strong `ETag`, the hash of
-//! its bytes, and gets 304 when `If-None-Match` names it, or, without `If-None-Match`, when
-//! `If-Modified-Since` is no earlier than its `Last-Modified`. A signed-in request's response
-//! is never public, whatever its handler said.
+//! Every `GET` answered 200 with a [`Caching`] carries a strong `ETag`, the hash of its bytes,
+//! and gets 304 when `If-None-Match` names it. A signed-in request's response is never
+//! public, whatever its handler said.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -142,7 +141,8 @@ async fn answer(
 ) -> Response {
     let read = matches!(*request.method(), Method::GET | Method::HEAD);
     let signed_in = request.headers().contains_key(header::AUTHORIZATION);
-    let conditions = read.then(|| Conditions::of(request.headers()));
+    // A HEAD response's body is gone by now: its validator could not be computed from it.
+    let conditions = (*request.method() == Method::GET).then(|| Conditions::of(request.headers()));
     let mut response = next.run(request).await;
     if reads_public
         && read
@@ -233,10 +233,9 @@ pub(crate) fn not_modified(response: Response) -> Response {
     Response::from_parts(parts, axum::body::Body::empty())
 }
 
-/// A read's conditional headers (RFC 9110 section 13.1).
+/// A read's conditional header (RFC 9110 section 13.1).
 pub(crate) struct Conditions {
     if_none_match: Option<String>,
-    if_modified_since: Option<std::time::SystemTime>,
 }
 
 impl Conditions {
@@ -248,14 +247,12 @@ impl Conditions {
         };
         Self {
             if_none_match: text(header::IF_NONE_MATCH).map(str::to_owned),
-            // An invalid date is ignored (RFC 9110 section 13.1.3).
-            if_modified_since: text(header::IF_MODIFIED_SINCE)
-                .and_then(|date| httpdate::parse_http_date(date).ok()),
         }
     }
 
-    /// Whether the client's copy is current (RFC 9110 section 13.2.2, steps 3 and 4):
-    /// `If-None-Match` by weak comparison when present, else `If-Modified-Since`.
+    /// Whether the client's copy is current (RFC 9110 section 13.2.2, step 3): `If-None-Match`
+    /// by weak comparison. `If-Modified-Since` alone never gets 304: `Last-Modified` has a
+    /// second's resolution, and two versions of a view read within one second share it.
     pub(crate) fn not_modified(&self, headers: &HeaderMap) -> bool {
         let text = |name| {
             headers
@@ -272,12 +269,7 @@ impl Conditions {
                 .map(str::trim)
                 .any(|tag| tag == "*" || tag.trim_start_matches("W/") == current);
         }
-        match (self.if_modified_since, text(header::LAST_MODIFIED)) {
-            (Some(since), Some(modified)) => {
-                httpdate::parse_http_date(modified).is_ok_and(|modified| modified <= since)
-            }
-            _ => false,
-        }
+        false
     }
 }
 
@@ -314,7 +306,7 @@ mod tests {
     }
 
     #[test]
-    fn if_none_match_wins_over_if_modified_since() {
+    fn only_the_entity_tag_answers_not_modified() {
         let response = headers(&[
             (header::ETAG, "\"abc\""),
             (header::LAST_MODIFIED, "Sun, 29 Nov 2026 10:00:00 GMT"),
@@ -329,17 +321,11 @@ mod tests {
             (header::IF_MODIFIED_SINCE, "Mon, 30 Nov 2026 10:00:00 GMT"),
         ]));
         assert!(!stale.not_modified(&response));
-        let later = Conditions::of(&headers(&[(
+        // A date alone cannot tell two versions read within one second apart.
+        let dated = Conditions::of(&headers(&[(
             header::IF_MODIFIED_SINCE,
             "Sun, 29 Nov 2026 10:00:00 GMT",
         )]));
-        assert!(later.not_modified(&response));
-        let earlier = Conditions::of(&headers(&[(
-            header::IF_MODIFIED_SINCE,
-            "Sun, 29 Nov 2026 09:59:59 GMT",
-        )]));
-        assert!(!earlier.not_modified(&response));
-        let invalid = Conditions::of(&headers(&[(header::IF_MODIFIED_SINCE, "yesterday")]));
-        assert!(!invalid.not_modified(&response));
+        assert!(!dated.not_modified(&response));
     }
 }

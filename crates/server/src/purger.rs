@@ -34,8 +34,8 @@ pub const LEASE: &str = "purger";
 /// Keys per purge request: an `xkey-purge` header stays a few kilobytes.
 const KEYS_PER_PURGE: usize = 100;
 
-/// Keys kept waiting at most while the purge endpoint is down; past this the oldest are
-/// dropped (their pages age out by `s-maxage`) and counted.
+/// Keys kept waiting at most while the purge endpoint is down; past this keys are dropped
+/// (their pages age out by `s-maxage`) and counted.
 const MAX_WAITING: usize = 100_000;
 
 /// The longest wait between retries of a failing purge.
@@ -112,6 +112,14 @@ impl Edge {
     }
 }
 
+/// Where keys to purge came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Due {
+    First,
+    /// The batch at this index of [`Waiting::again`].
+    Again(usize),
+}
+
 /// What is left to purge: keys never purged, and keys to purge once more.
 #[derive(Default)]
 struct Waiting {
@@ -128,14 +136,14 @@ impl Waiting {
         }
     }
 
-    /// Keys due now: never purged, then those whose second purge is due.
-    fn due(&mut self, now: Instant) -> (Vec<String>, bool) {
+    /// Keys due now, and from where: never purged, then a batch whose second purge is due.
+    fn due(&mut self, now: Instant) -> (Vec<String>, Due) {
         if !self.first.is_empty() {
             let keys = self.first.iter().take(KEYS_PER_PURGE).cloned().collect();
-            return (keys, true);
+            return (keys, Due::First);
         }
         let Some(index) = self.again.iter().position(|(at, _)| *at <= now) else {
-            return (Vec::new(), false);
+            return (Vec::new(), Due::First);
         };
         let keys = self.again[index]
             .1
@@ -143,22 +151,26 @@ impl Waiting {
             .take(KEYS_PER_PURGE)
             .cloned()
             .collect();
-        (keys, false)
+        (keys, Due::Again(index))
     }
 
-    fn purged(&mut self, keys: &[String], first: bool, again_at: Instant) {
-        if first {
-            for key in keys {
-                self.first.remove(key);
-            }
-            self.again.push((again_at, keys.iter().cloned().collect()));
-        } else {
-            for (_, set) in &mut self.again {
+    fn purged(&mut self, keys: &[String], due: Due, again_at: Instant) {
+        match due {
+            Due::First => {
                 for key in keys {
-                    set.remove(key);
+                    self.first.remove(key);
                 }
+                self.again.push((again_at, keys.iter().cloned().collect()));
             }
-            self.again.retain(|(_, set)| !set.is_empty());
+            // Only that batch: a later write's second purge of the same key still comes.
+            Due::Again(index) => {
+                if let Some((_, set)) = self.again.get_mut(index) {
+                    for key in keys {
+                        set.remove(key);
+                    }
+                }
+                self.again.retain(|(_, set)| !set.is_empty());
+            }
         }
     }
 
@@ -211,14 +223,14 @@ pub async fn run(
                 renew_at = Instant::now() + lease.renew_every;
             }
             () = sleep_until(purge_at) => {
-                let (keys, first) = waiting.due(Instant::now());
+                let (keys, due) = waiting.due(Instant::now());
                 if keys.is_empty() {
                     continue;
                 }
                 match edge.purge(&keys).await {
                     Ok(()) => {
                         metrics::counter!("quire_purges_total", "outcome" => "ok").increment(1);
-                        waiting.purged(&keys, first, Instant::now() + edge.options.again_after);
+                        waiting.purged(&keys, due, Instant::now() + edge.options.again_after);
                         backoff = Duration::ZERO;
                         retry_at = Instant::now();
                     }
@@ -244,23 +256,36 @@ mod tests {
         let start = Instant::now();
         let mut waiting = Waiting::default();
         waiting.add(["a".to_owned(), "b".to_owned()]);
-        let (keys, first) = waiting.due(start);
+        let (keys, due) = waiting.due(start);
         assert_eq!(
-            (keys.clone(), first),
-            (vec!["a".to_owned(), "b".to_owned()], true)
+            (keys.clone(), due),
+            (vec!["a".to_owned(), "b".to_owned()], Due::First)
         );
         // A failed purge leaves them waiting.
         assert_eq!(waiting.next_due(start), Some(start));
         let again_at = start + Duration::from_secs(1);
-        waiting.purged(&keys, true, again_at);
+        waiting.purged(&keys, due, again_at);
+        // A later write of "a": its own second purge is due later.
+        waiting.add(["a".to_owned()]);
+        let (later, due) = waiting.due(start);
+        let later_at = start + Duration::from_millis(1800);
+        waiting.purged(&later, due, later_at);
         assert_eq!(waiting.next_due(start), Some(again_at));
         assert!(waiting.due(start).0.is_empty(), "not due yet");
-        let (keys, first) = waiting.due(again_at);
+        let (keys, due) = waiting.due(again_at);
         assert_eq!(
-            (keys.clone(), first),
-            (vec!["a".to_owned(), "b".to_owned()], false)
+            (keys.clone(), due),
+            (vec!["a".to_owned(), "b".to_owned()], Due::Again(0))
         );
-        waiting.purged(&keys, false, again_at);
-        assert_eq!(waiting.next_due(again_at), None);
+        waiting.purged(&keys, due, again_at);
+        assert_eq!(
+            waiting.next_due(again_at),
+            Some(later_at),
+            "the later batch still comes"
+        );
+        let (keys, due) = waiting.due(later_at);
+        assert_eq!(keys, ["a"]);
+        waiting.purged(&keys, due, later_at);
+        assert_eq!(waiting.next_due(later_at), None);
     }
 }

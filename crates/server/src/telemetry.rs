@@ -30,8 +30,6 @@ pub const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_millis
 #[derive(Debug, Default)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
-    /// Writes log lines on a thread of its own; dropped last, it writes out what is left.
-    _logs: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 impl Telemetry {
@@ -63,31 +61,23 @@ pub fn init(log: &LogConfig, otlp_endpoint: Option<&str>) -> Telemetry {
         );
         EnvFilter::new("info")
     });
-    // A request's log line is handed to a writer thread instead of a write to stdout on the
-    // request's own thread; nothing is dropped (a full buffer makes the logger wait).
-    let (stdout, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stdout());
     let logs = match log.format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
             .compact()
             .with_ansi(std::io::stdout().is_terminal())
-            .with_writer(stdout)
+            .with_writer(std::io::stdout)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .with_writer(stdout)
+            .with_writer(std::io::stdout)
             .boxed(),
     }
     .with_filter(filter);
 
-    let mut telemetry = Telemetry {
-        provider: None,
-        _logs: Some(guard),
-    };
+    let mut telemetry = Telemetry::default();
     let traces = match otlp_endpoint.map(exporter) {
         None => None,
         Some(Ok(provider)) => {

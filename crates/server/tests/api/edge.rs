@@ -111,7 +111,21 @@ async fn behind_varnish_reads_are_hits_until_a_write_purges_exactly_what_it_chan
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A 404 is not kept: no purge could reach it once the profile exists.
+    for _ in 0..2 {
+        let missing = client
+            .get(varnish.url("/api/profiles/alice"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+    }
     let alice = app.register("alice").await;
+    let (_, profile) = through(&client, &varnish, "/api/profiles/alice", None).await;
+    assert_eq!(
+        profile["profile"]["username"], "alice",
+        "the 404 was not served again"
+    );
     let bob = app.register("bob").await;
     let changed = app.create_article(&alice, "Changed", &["rust"]).await;
     let changed = changed["slug"].as_str().unwrap().to_owned();

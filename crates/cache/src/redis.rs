@@ -37,7 +37,7 @@ use tokio::sync::OnceCell;
 
 use crate::breaker::Breaker;
 use crate::stored::Stored;
-use crate::{MemoryCache, MemoryCacheOptions};
+use crate::{MemoryCache, MemoryCacheOptions, count};
 
 /// Settings of [`RedisCache`].
 #[derive(Debug, Clone)]
@@ -221,13 +221,13 @@ fn through<'b, 'a: 'b>(
     Box::pin(async move {
         let begun = match remote.read(key).await {
             Ok((_, Some(found))) => {
-                count("hit");
+                count("redis", "hit");
                 return Ok(Some(found));
             }
             Ok((clock, None)) => Some(clock),
             Err(_) => None,
         };
-        count("miss");
+        count("redis", "miss");
         let found = load().await?;
         if let (Some(started), Some(found)) = (begun, &found) {
             remote.write(key, found, started).await;
@@ -454,11 +454,6 @@ impl Drop for Unfinished<'_> {
             breaker.failed();
         }
     }
-}
-
-fn count(outcome: &'static str) {
-    metrics::counter!("quire_cache_requests_total", "cache" => "redis", "outcome" => outcome)
-        .increment(1);
 }
 
 impl Cache for RedisCache {

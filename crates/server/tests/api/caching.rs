@@ -178,12 +178,8 @@ async fn another_instance_converges_after_a_write() {
     let env = TestEnv::new(Engine::Postgres).await;
     let mut config = env.config();
     config.events.nats_url = Some(quire_server::config::Secret::new(nats));
-    let b_env = TestEnv {
-        data: tempfile::tempdir().unwrap(),
-        postgres: None,
-    };
     let a = TestApp::spawn_with(config.clone(), env).await;
-    let b = TestApp::spawn_with(config, b_env).await;
+    let b = TestApp::spawn_beside(config).await;
     let author = a.register("alice").await;
     let article = a.create_article(&author, "Shared", &["x"]).await;
     let slug = article["slug"].as_str().unwrap().to_owned();
@@ -268,12 +264,8 @@ async fn every_kind_of_write_converges_on_another_instance(redis: Option<String>
         config.cache.redis_prefix = format!("quire-test:{name}:");
         config.cache.redis_timeout_millis = 500;
     }
-    let b_env = TestEnv {
-        data: tempfile::tempdir().unwrap(),
-        postgres: None,
-    };
     let a = TestApp::spawn_with(config.clone(), env).await;
-    let b = TestApp::spawn_with(config, b_env).await;
+    let b = TestApp::spawn_beside(config).await;
     let alice = a.register("alice").await;
     let bob = a.register("bob").await;
     let carol = a.register("carol").await;

@@ -268,7 +268,12 @@ impl TestApp {
     /// A second instance of the application on the same database (and data directory), as
     /// behind a load balancer.
     pub async fn sibling(&self) -> TestApp {
-        let config = self.env.config();
+        TestApp::spawn_beside(self.env.config()).await
+    }
+
+    /// An instance with `config`, which names a database another instance's environment
+    /// owns: this one keeps only a data directory of its own.
+    pub async fn spawn_beside(config: Config) -> TestApp {
         let holder = TestEnv {
             data: tempfile::tempdir().unwrap(),
             postgres: None,

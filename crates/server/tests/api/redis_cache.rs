@@ -24,11 +24,7 @@ async fn two_instances(url: &str) -> (TestApp, TestApp, String) {
     // Generous: the machine is busy with other tests; the cut test sets its own.
     config.cache.redis_timeout_millis = 500;
     let first = TestApp::spawn_with(config.clone(), env).await;
-    let holder = TestEnv {
-        data: tempfile::tempdir().unwrap(),
-        postgres: None,
-    };
-    let second = TestApp::spawn_with(config, holder).await;
+    let second = TestApp::spawn_beside(config).await;
     (first, second, prefix)
 }
 
@@ -75,14 +71,10 @@ async fn instances_share_loads_and_a_write_through_one_is_fresh_on_the_other() {
     assert_eq!(reply.status, 200);
     // A fresh instance: nothing in its in-process cache, so what it serves is Redis's.
     let instance = || async {
-        let holder = TestEnv {
-            data: tempfile::tempdir().unwrap(),
-            postgres: None,
-        };
         let mut config = one.env.config();
         config.cache.redis_url = Some(Secret::new(url.clone()));
         config.cache.redis_prefix = prefix.clone();
-        TestApp::spawn_with(config, holder).await
+        TestApp::spawn_beside(config).await
     };
     let three = instance().await;
     let reply = three.get(&format!("/api/articles/{slug}"), None).await;
@@ -201,14 +193,10 @@ async fn redis_cut_during_a_read_load_costs_no_errors_and_its_hits_come_back() {
 
     // Redis serves again, and nothing from before the cut that a write made stale.
     let instance = || async {
-        let holder = TestEnv {
-            data: tempfile::tempdir().unwrap(),
-            postgres: None,
-        };
         let mut config = apps[0].env.config();
         config.cache.redis_url = Some(Secret::new(through_proxy.clone()));
         config.cache.redis_prefix = prefix.clone();
-        TestApp::spawn_with(config, holder).await
+        TestApp::spawn_beside(config).await
     };
     let three = instance().await;
     let reply = three

@@ -249,6 +249,10 @@ fn weight(entry: &CacheEntry) -> u64 {
         CacheEntry::Rendered(rendered) => {
             128 + rendered.body.len() as u64
                 + rendered
+                    .route
+                    .as_ref()
+                    .map_or(0, |route| route.len() as u64)
+                + rendered
                     .headers
                     .iter()
                     .map(|(name, value)| (name.len() + value.len()) as u64)

@@ -148,6 +148,12 @@ pub struct Rendered {
     /// Header names and values, as sent.
     pub headers: Vec<(String, Vec<u8>)>,
     pub body: Vec<u8>,
+    /// The route template that rendered it (`/api/articles/{slug}`), for the log line and
+    /// metrics of a request it answers.
+    pub route: Option<Arc<str>>,
+    /// The transport's own form of `headers`, made when it was rendered so that serving it
+    /// parses nothing (an HTTP header map, say); empty where the transport keeps none.
+    pub prepared: std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 /// What a load found, with the tags of everything it shows and when it was read. Cheap to

@@ -31,7 +31,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use caching::{CacheHeaders, surrogate_key};
 pub use error::ApiError;
-pub use middleware::RequestId;
+pub use middleware::{ACCESS_LOG_TARGET, RequestId};
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -57,6 +57,10 @@ pub trait RequestTracing: Send + Sync + std::fmt::Debug {
     /// Makes `span` continue the trace a W3C `traceparent` header names, if any, and answers
     /// the span's trace id, for the request's log lines.
     fn start(&self, span: &tracing::Span, headers: &axum::http::HeaderMap) -> Option<String>;
+
+    /// Names the exported span once routing has matched (`GET /api/articles/{slug}`), after
+    /// [`RequestTracing::start`] began it.
+    fn name(&self, span: &tracing::Span, name: String);
 }
 
 impl Default for HttpConfig {
@@ -98,13 +102,20 @@ pub struct Contracts {
 }
 
 /// The whole HTTP application: every contract and probe behind the shared middleware.
+///
+/// The middleware every request passes (request id, span, log line and metrics, CORS, panics
+/// caught, kept responses) wraps the routes once, outside routing, so a request pays for it
+/// once rather than once per layer of every route; only what differs between routes (body
+/// limits and the timeout, which gRPC's streams bound themselves; the caching headers of the
+/// HTTP contracts) is layered on the routes that need it.
 pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contracts) -> Router {
+    use tower::Layer as _;
     let renders = quire.clone();
     let state = AppState {
         quire,
         draining: Arc::clone(&config.draining),
     };
-    Router::new()
+    let routes = Router::new()
         .nest("/api/v1", v1::routes(&state))
         .nest("/api", realworld::routes())
         .merge(health::routes())
@@ -113,10 +124,6 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
         .layer(axum::middleware::from_fn_with_state(
             config.cache_headers,
             caching::respond,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            renders,
-            rendered::serve::<S>,
         ))
         .merge(v1::docs_router())
         .merge(
@@ -134,12 +141,14 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
             config.request_timeout,
         ))
         .merge(contracts.self_limited)
-        .layer(tower_http::catch_panic::CatchPanicLayer::new())
-        .layer(cors(config))
-        .layer(axum::middleware::from_fn_with_state(
-            config.tracing.clone(),
-            middleware::request_context,
-        ))
+        .layer(axum::middleware::from_fn(middleware::note_route));
+    let kept = axum::middleware::from_fn_with_state(renders, rendered::serve::<S>).layer(routes);
+    let guarded = tower_http::catch_panic::CatchPanicLayer::new().layer(kept);
+    let shared = cors(config).layer(guarded);
+    let served =
+        axum::middleware::from_fn_with_state(config.tracing.clone(), middleware::request_context)
+            .layer(shared);
+    Router::new().fallback_service(served)
 }
 
 /// CORS as browsers need it for a front end on another origin: preflights answered on every

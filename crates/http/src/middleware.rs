@@ -15,6 +15,10 @@ use crate::error::{ServerFault, error_body, transport_error_body};
 
 use crate::headers::REQUEST_ID;
 
+/// The target of the access log, one line per request ("request completed"): kept apart from
+/// the rest so a subscriber can write it in batches (`quire_http=…` in a log filter covers it).
+pub const ACCESS_LOG_TARGET: &str = "quire_http::access";
+
 /// The id of the request being served, for handlers that want it.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub Arc<str>);
@@ -138,6 +142,39 @@ fn status_class(status: axum::http::StatusCode) -> &'static str {
     }
 }
 
+/// The route template a request matched (`/api/articles/{slug}`), carried on its response
+/// for the request's log line and metrics; a response without one matched no route.
+#[derive(Clone, Debug)]
+pub(crate) enum RouteTemplate {
+    /// Matched by routing this request.
+    Matched(MatchedPath),
+    /// Matched when a kept response was rendered.
+    Kept(Arc<str>),
+}
+
+impl RouteTemplate {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Self::Matched(matched) => matched.as_str(),
+            Self::Kept(route) => route,
+        }
+    }
+}
+
+/// Notes the route a request matched, inside routing, on the response: [`request_context`]
+/// runs before routing and names the route in the request's log line, metrics and exported
+/// span.
+pub(crate) async fn note_route(request: Request, next: Next) -> Response {
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).await;
+    if let Some(matched) = matched {
+        response
+            .extensions_mut()
+            .insert(RouteTemplate::Matched(matched));
+    }
+    response
+}
+
 /// The middleware every HTTP request passes through, outermost: it gives the request its id
 /// and span, runs it, gives any failure the contract's error shape, and records it once (one
 /// log line, the RED metrics).
@@ -154,12 +191,7 @@ pub(crate) async fn request_context(
         None => new_id().into(),
     };
     request.extensions_mut().insert(RequestId(id.clone()));
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let span = request_span(&request, &id, &route, tracing_hook.as_deref());
+    let span = request_span(&request, &id, tracing_hook.as_deref());
     let contract = contract_of(request.uri().path(), request.headers());
     let method = method_label(request.method());
     let path_is_v1 = crate::v1::is_v1_path(request.uri().path());
@@ -172,6 +204,14 @@ pub(crate) async fn request_context(
         .await;
 
     let _entered = span.enter();
+    let route = response.extensions().get::<RouteTemplate>().cloned();
+    let route = route.as_ref().map_or("unmatched", RouteTemplate::as_str);
+    if let Some(hook) = &tracing_hook {
+        // Named by the route template, for trace viewers; only where traces are exported (the
+        // log line names the route itself).
+        span.record("http.route", route);
+        hook.name(&span, format!("{method} {route}"));
+    }
     let status = response.status();
     let mut response = shaped(response, &id, path_is_v1, xml);
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -181,33 +221,26 @@ pub(crate) async fn request_context(
     response
 }
 
-/// The request's span: its id, method and route template, joined to the caller's trace where
-/// traces are exported.
+/// The request's span: its id and method (where traces are exported, the route template too,
+/// once routing has matched one), joined to the caller's trace where traces are exported.
 fn request_span(
     request: &Request,
     id: &str,
-    route: &str,
     tracing_hook: Option<&dyn crate::RequestTracing>,
 ) -> tracing::Span {
     let span = tracing::info_span!(
         "request",
-        otel.name = tracing::field::Empty,
         otel.kind = "server",
         request_id = %id,
         trace_id = tracing::field::Empty,
         user_id = tracing::field::Empty,
         method = %request.method(),
-        route = %route,
+        http.route = tracing::field::Empty,
     );
-    if let Some(hook) = tracing_hook {
-        // Named by the route template, for trace viewers; only where traces are exported.
-        span.record(
-            "otel.name",
-            tracing::field::display(format_args!("{} {route}", request.method())),
-        );
-        if let Some(trace_id) = hook.start(&span, request.headers()) {
-            span.record("trace_id", trace_id);
-        }
+    if let Some(hook) = tracing_hook
+        && let Some(trace_id) = hook.start(&span, request.headers())
+    {
+        span.record("trace_id", trace_id);
     }
     span
 }
@@ -260,7 +293,7 @@ fn shaped(mut response: Response, id: &str, path_is_v1: bool, xml: bool) -> Resp
 /// The request's one log line and its RED metrics.
 fn record(
     contract: &'static str,
-    route: String,
+    route: &str,
     method: &'static str,
     status: axum::http::StatusCode,
     started: Instant,
@@ -269,7 +302,7 @@ fn record(
     metrics::counter!(
         "quire_http_requests_total",
         "contract" => contract,
-        "route" => route.clone(),
+        "route" => route.to_owned(),
         "method" => method,
         "status_class" => status_class(status),
     )
@@ -277,15 +310,15 @@ fn record(
     metrics::histogram!(
         "quire_http_request_duration_seconds",
         "contract" => contract,
-        "route" => route,
+        "route" => route.to_owned(),
         "method" => method,
     )
     .record(elapsed);
     let latency_ms = elapsed * 1000.0;
     if status.is_server_error() {
-        tracing::warn!(status = status.as_u16(), latency_ms, "request completed");
+        tracing::warn!(target: ACCESS_LOG_TARGET, route, status = status.as_u16(), latency_ms, "request completed");
     } else {
-        tracing::info!(status = status.as_u16(), latency_ms, "request completed");
+        tracing::info!(target: ACCESS_LOG_TARGET, route, status = status.as_u16(), latency_ms, "request completed");
     }
 }
 

@@ -10,11 +10,12 @@
 //! request render once. Conditional requests are answered here, with the caching module's
 //! rules, since the render inside runs without the reader's conditions.
 
+use std::any::Any;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use quire_core::cache::{CacheEntry, CacheKey, Cacheable, Load, Rendered};
@@ -22,6 +23,7 @@ use quire_core::ports::Store;
 use quire_core::service::Quire;
 
 use crate::caching::{Caching, Conditions, not_modified};
+use crate::middleware::RouteTemplate;
 
 /// Whether `path` serves shared views worth keeping rendered: the RealWorld reads of posts,
 /// comments, profiles and tags, and `/api/v1`'s post, comments and tags.
@@ -107,6 +109,13 @@ async fn rendered<S: Store>(
                 entry: CacheEntry::Rendered(Arc::new(Rendered {
                     headers,
                     body: bytes.to_vec(),
+                    route: response_parts
+                        .extensions
+                        .get::<RouteTemplate>()
+                        .map(|route| Arc::from(route.as_str())),
+                    prepared: std::sync::OnceLock::from(
+                        Box::new(response_parts.headers) as Box<dyn Any + Send + Sync>
+                    ),
                 })),
                 shown,
             }))
@@ -141,14 +150,27 @@ impl AsRef<[u8]> for Shared {
 
 fn respond(rendered: Arc<Rendered>, caching: Caching) -> Response {
     let mut response = Response::new(Body::from(Bytes::from_owner(Shared(Arc::clone(&rendered)))));
-    let headers = response.headers_mut();
-    for (name, value) in &rendered.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value),
-        ) {
-            headers.append(name, value);
+    let prepared = rendered
+        .prepared
+        .get()
+        .and_then(|prepared| prepared.downcast_ref::<HeaderMap>());
+    if let Some(prepared) = prepared {
+        *response.headers_mut() = prepared.clone();
+    } else {
+        let headers = response.headers_mut();
+        for (name, value) in &rendered.headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_bytes(value),
+            ) {
+                headers.append(name, value);
+            }
         }
+    }
+    if let Some(route) = &rendered.route {
+        response
+            .extensions_mut()
+            .insert(RouteTemplate::Kept(Arc::clone(route)));
     }
     response.extensions_mut().insert(caching);
     response

@@ -1,5 +1,5 @@
 //! Logs and traces. Logs: human-readable on a terminal, JSON lines when configured, each line
-//! of a request carrying its request id, route, trace id and user id. Traces: exported over
+//! of a request carrying its request id, trace id and user id, its closing line the route. Traces: exported over
 //! OTLP/gRPC when an endpoint is configured (one server span per request, named by its route
 //! template, with a child span per SQL statement); without one nothing is exported and the
 //! statement spans stay disabled.
@@ -12,14 +12,21 @@ use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::{LogConfig, LogFormat};
 
 /// What spans the trace exporter sees: requests and the work under them, SQL statements too.
 const TRACE_FILTER: &str = "info,quire_storage=debug,sqlx=warn,h2=warn,hyper=warn,tower=warn";
+
+/// The most bytes of access log lines written in one system call: `PIPE_BUF` on Linux, so a
+/// batch reaches a pipe (a container runtime's log collector) whole, never interleaved with
+/// another writer's.
+pub const ACCESS_BATCH_BYTES: usize = 65536;
 
 /// How long flushing the trace exporter may take when the process stops (the collector may be
 /// down).
@@ -30,6 +37,8 @@ pub const FLUSH_DEADLINE: std::time::Duration = std::time::Duration::from_millis
 #[derive(Debug, Default)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    /// The access log's writer thread; dropped, it writes out what is left.
+    _access_log: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 impl Telemetry {
@@ -53,31 +62,42 @@ impl Drop for Telemetry {
 
 /// Installs the global subscriber. `QUIRE_LOG` (already folded into the configuration)
 /// sets the log filter; `otlp_endpoint` turns trace export on. Call inside the runtime.
+///
+/// Two streams share stdout. The access log (one line per request, target
+/// [`quire_http::ACCESS_LOG_TARGET`]) is written by a thread of its own in batches of at most
+/// [`ACCESS_BATCH_BYTES`]: under load many lines cost one system call, and an idle server
+/// writes each line at once. Every other line (warnings, errors, a fault's cause) is written
+/// on the thread that logs it before the request's response leaves, so a crash never loses
+/// one. A `SIGKILL` can lose access lines that were not yet written; a graceful stop writes
+/// them all.
 pub fn init(log: &LogConfig, otlp_endpoint: Option<&str>) -> Telemetry {
-    let filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|error| {
+    let filter = || EnvFilter::try_new(&log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    if let Err(error) = EnvFilter::try_new(&log.filter) {
         eprintln!(
             "invalid log filter {:?} ({error}); using \"info\"",
             log.filter
         );
-        EnvFilter::new("info")
-    });
-    let logs = match log.format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer()
-            .compact()
-            .with_ansi(std::io::stdout().is_terminal())
-            .with_writer(std::io::stdout)
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stdout)
-            .boxed(),
     }
-    .with_filter(filter);
+    let (access_writer, access_guard) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .thread_name("quire-access-log")
+            .finish(std::io::BufWriter::with_capacity(
+                ACCESS_BATCH_BYTES,
+                std::io::stdout(),
+            ));
+    // One formatter; the writer is chosen by each line's target.
+    let writer = access_writer
+        .with_filter(|metadata: &tracing::Metadata<'_>| {
+            metadata.target() == quire_http::ACCESS_LOG_TARGET
+        })
+        .or_else(std::io::stdout);
+    let logs = lines(log.format, writer).with_filter(filter());
 
-    let mut telemetry = Telemetry::default();
+    let mut telemetry = Telemetry {
+        provider: None,
+        _access_log: Some(access_guard),
+    };
     let traces = match otlp_endpoint.map(exporter) {
         None => None,
         Some(Ok(provider)) => {
@@ -102,6 +122,26 @@ pub fn init(log: &LogConfig, otlp_endpoint: Option<&str>) -> Telemetry {
         eprintln!("logging was already set up: {error}");
     }
     telemetry
+}
+
+/// The JSON or human-readable lines of one stream, written with `writer`.
+fn lines<W>(format: LogFormat, writer: W) -> Box<dyn Layer<Registry> + Send + Sync>
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Json => json_subscriber::fmt::layer()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .boxed(),
+    }
 }
 
 fn exporter(endpoint: &str) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
@@ -148,5 +188,9 @@ impl quire_http::RequestTracing for W3cTraceContext {
         let context = span.context();
         let trace_id = context.span().span_context().trace_id();
         (trace_id != opentelemetry::trace::TraceId::INVALID).then(|| trace_id.to_string())
+    }
+
+    fn name(&self, span: &tracing::Span, name: String) {
+        span.context().span().update_name(name);
     }
 }

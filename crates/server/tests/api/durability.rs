@@ -59,10 +59,26 @@ pub async fn start_with(env: &TestEnv, overrides: &[(&str, &str)]) -> (Child, St
     (child, address, log)
 }
 
-async fn register(client: &reqwest::Client, base: &str) -> String {
+/// Stops a server with SIGTERM and waits for it to exit cleanly (within 20 s).
+pub async fn stop_gracefully(server: &mut Child) {
+    let pid = server.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), server.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+/// Registers `name` (`name@example.com`, `password123`) and answers its token.
+pub async fn register(client: &reqwest::Client, base: &str, name: &str) -> String {
     let reply: Value = client
         .post(format!("{base}/api/users"))
-        .json(&json!({"user": {"username": "writer", "email": "writer@example.com", "password": "password123"}}))
+        .json(&json!({"user": {"username": name, "email": format!("{name}@example.com"), "password": "password123"}}))
         .send()
         .await
         .unwrap()
@@ -78,7 +94,7 @@ async fn acknowledged_writes_survive_kill_9(engine: Engine) {
     let (mut server, address) = start(&env).await;
     let base = format!("http://{address}");
     let client = reqwest::Client::new();
-    let token = register(&client, &base).await;
+    let token = register(&client, &base, "writer").await;
 
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut writers = Vec::new();
@@ -155,17 +171,7 @@ async fn sigterm_stops_the_server_cleanly(engine: Engine) {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    let pid = server.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(20), server.wait())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap();
-    assert!(status.success(), "{status:?}");
+    stop_gracefully(&mut server).await;
     assert!(
         client
             .get(format!("http://{address}/healthz"))
@@ -265,7 +271,7 @@ async fn sigterm_under_write_load_ends_within_the_grace(engine: Engine) {
     .await;
     let base = format!("http://{address}");
     let client = reqwest::Client::new();
-    let token = register(&client, &base).await;
+    let token = register(&client, &base, "writer").await;
     let hot: Value = client
         .post(format!("{base}/api/articles"))
         .header("Authorization", format!("Token {token}"))

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::durability::start_with;
+use crate::durability::{register, start_with, stop_gracefully};
 use crate::helpers::{Engine, TestApp, TestEnv};
 
 #[tokio::test]
@@ -110,8 +110,22 @@ async fn logs_never_carry_passwords_or_tokens() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 401);
-    server.start_kill().unwrap();
-    let _ = server.wait().await;
+    // A graceful stop writes every line (a SIGKILL may lose the last closing lines).
+    stop_gracefully(&mut server).await;
+    // The pipe may still hold lines the reader has not taken yet.
+    let completed = || {
+        let lines = log.lock().unwrap();
+        lines
+            .iter()
+            .filter(|line| line.contains("request completed"))
+            .count()
+    };
+    for _ in 0..100 {
+        if completed() >= 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     let lines = log.lock().unwrap().clone();
     assert!(lines.len() > 5, "the server logged: {lines:?}");
@@ -256,4 +270,55 @@ async fn a_taken_admin_port_costs_the_metrics_not_the_service() {
         .await
         .expect("starts anyway");
     assert_eq!(app.admin_addr(), None);
+}
+
+#[tokio::test]
+async fn a_kept_response_is_logged_under_its_route_like_a_rendered_one() {
+    let env = TestEnv::new(Engine::Sqlite).await;
+    let (mut server, address, log) = start_with(&env, &[("QUIRE_LOG", "info")]).await;
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let token = register(&client, &base, "kept").await;
+    let created = client
+        .post(format!("{base}/api/articles"))
+        .header("Authorization", format!("Token {token}"))
+        .json(&json!({"article": {"title": "Kept", "description": "d", "body": "b"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // The first anonymous read renders the post; the next two are answered from what it kept.
+    for _ in 0..3 {
+        let read = client
+            .get(format!("{base}/api/articles/kept"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.status(), 200);
+    }
+    stop_gracefully(&mut server).await;
+
+    let reads = || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|line| {
+                line["message"] == "request completed" && line["route"] == "/api/articles/{slug}"
+            })
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..100 {
+        if reads().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let reads = reads();
+    assert_eq!(reads.len(), 3, "one line per read, each naming the route");
+    for read in &reads {
+        assert_eq!(read["status"], 200);
+        assert_eq!(read["span"]["method"], "GET");
+        assert!(read["span"]["request_id"].is_string(), "{read}");
+    }
 }

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -82,16 +81,7 @@ async fn a_request_is_one_server_span_with_its_sql_statements_below_it() {
         .unwrap();
     assert_eq!(reply.status(), 200);
     // A clean stop flushes the exporter.
-    let pid = server.id().unwrap().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(20), server.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(status.success());
+    crate::durability::stop_gracefully(&mut server).await;
 
     let spans = receiver.0.lock().unwrap().clone();
     let in_trace: Vec<&Span> = spans

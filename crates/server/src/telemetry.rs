@@ -26,7 +26,7 @@ const TRACE_FILTER: &str = "info,quire_storage=debug,sqlx=warn,h2=warn,hyper=war
 /// The most bytes of access log lines written in one system call: `PIPE_BUF` on Linux, so a
 /// batch reaches a pipe (a container runtime's log collector) whole, never interleaved with
 /// another writer's.
-pub const ACCESS_BATCH_BYTES: usize = 65536;
+pub const ACCESS_BATCH_BYTES: usize = 4096;
 
 /// How long flushing the trace exporter may take when the process stops (the collector may be
 /// down).

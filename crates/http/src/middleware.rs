@@ -142,8 +142,7 @@ fn status_class(status: axum::http::StatusCode) -> &'static str {
     }
 }
 
-/// The route template a request matched (`/api/articles/{slug}`), carried on its response
-/// for the request's log line and metrics; a response without one matched no route.
+/// The route template a request matched (`/api/articles/{slug}`).
 #[derive(Clone, Debug)]
 pub(crate) enum RouteTemplate {
     /// Matched by routing this request.
@@ -161,18 +160,50 @@ impl RouteTemplate {
     }
 }
 
-/// Notes the route a request matched, inside routing, on the response: [`request_context`]
-/// runs before routing and names the route in the request's log line, metrics and exported
-/// span.
-pub(crate) async fn note_route(request: Request, next: Next) -> Response {
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let mut response = next.run(request).await;
-    if let Some(matched) = matched {
-        response
-            .extensions_mut()
-            .insert(RouteTemplate::Matched(matched));
+/// Where the route a request matched is left for [`request_context`], which runs before
+/// routing: a request extension, filled once, by [`note_route`] or by a kept response. Whatever
+/// answers the request after that (a caught panic, a timeout) is still counted under its route;
+/// what answers before routing (a CORS preflight) is counted as `unmatched`.
+#[derive(Clone)]
+pub(crate) struct RouteSlot(Arc<Routed>);
+
+struct Routed {
+    route: std::sync::OnceLock<RouteTemplate>,
+    /// Names the exported span by the route, where traces are exported.
+    tracing: Option<Arc<dyn crate::RequestTracing>>,
+    method: &'static str,
+}
+
+impl RouteSlot {
+    /// Notes `route`, and names the current (the request's) exported span by it (only the
+    /// first route noted counts).
+    pub(crate) fn note(&self, route: RouteTemplate) {
+        if self.0.route.set(route).is_err() {
+            return;
+        }
+        if let (Some(hook), Some(route)) = (&self.0.tracing, self.0.route.get()) {
+            let span = tracing::Span::current();
+            span.record("http.route", route.as_str());
+            hook.name(&span, format!("{} {}", self.0.method, route.as_str()));
+        }
     }
-    response
+
+    /// The route noted, if any.
+    pub(crate) fn route(&self) -> Option<&RouteTemplate> {
+        self.0.route.get()
+    }
+}
+
+/// Notes the route a request matched, inside routing, for [`request_context`] (its log line,
+/// metrics and exported span).
+pub(crate) async fn note_route(request: Request, next: Next) -> Response {
+    if let (Some(slot), Some(matched)) = (
+        request.extensions().get::<RouteSlot>(),
+        request.extensions().get::<MatchedPath>(),
+    ) {
+        slot.note(RouteTemplate::Matched(matched.clone()));
+    }
+    next.run(request).await
 }
 
 /// The middleware every HTTP request passes through, outermost: it gives the request its id
@@ -194,6 +225,12 @@ pub(crate) async fn request_context(
     let span = request_span(&request, &id, tracing_hook.as_deref());
     let contract = contract_of(request.uri().path(), request.headers());
     let method = method_label(request.method());
+    let slot = RouteSlot(Arc::new(Routed {
+        route: std::sync::OnceLock::new(),
+        tracing: tracing_hook.clone(),
+        method,
+    }));
+    request.extensions_mut().insert(slot.clone());
     let path_is_v1 = crate::v1::is_v1_path(request.uri().path());
     let xml = path_is_v1 && crate::v1::prefers_xml(request.headers());
     let response = PREFERS_XML
@@ -204,14 +241,7 @@ pub(crate) async fn request_context(
         .await;
 
     let _entered = span.enter();
-    let route = response.extensions().get::<RouteTemplate>().cloned();
-    let route = route.as_ref().map_or("unmatched", RouteTemplate::as_str);
-    if let Some(hook) = &tracing_hook {
-        // Named by the route template, for trace viewers; only where traces are exported (the
-        // log line names the route itself).
-        span.record("http.route", route);
-        hook.name(&span, format!("{method} {route}"));
-    }
+    let route = slot.route().map_or("unmatched", RouteTemplate::as_str);
     let status = response.status();
     let mut response = shaped(response, &id, path_is_v1, xml);
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -23,7 +23,7 @@ use quire_core::ports::Store;
 use quire_core::service::Quire;
 
 use crate::caching::{Caching, Conditions, not_modified};
-use crate::middleware::RouteTemplate;
+use crate::middleware::{RouteSlot, RouteTemplate};
 
 /// Whether `path` serves shared views worth keeping rendered: the RealWorld reads of posts,
 /// comments, profiles and tags, and `/api/v1`'s post, comments and tags.
@@ -109,9 +109,10 @@ async fn rendered<S: Store>(
                 entry: CacheEntry::Rendered(Arc::new(Rendered {
                     headers,
                     body: bytes.to_vec(),
-                    route: response_parts
+                    route: parts
                         .extensions
-                        .get::<RouteTemplate>()
+                        .get::<RouteSlot>()
+                        .and_then(RouteSlot::route)
                         .map(|route| Arc::from(route.as_str())),
                     prepared: std::sync::OnceLock::from(
                         Box::new(response_parts.headers) as Box<dyn Any + Send + Sync>
@@ -129,7 +130,11 @@ async fn rendered<S: Store>(
         Ok(Some(Cacheable {
             entry: CacheEntry::Rendered(rendered),
             shown,
-        })) => respond(rendered, Caching::Shared(shown)),
+        })) => respond(
+            rendered,
+            Caching::Shared(shown),
+            parts.extensions.get::<RouteSlot>(),
+        ),
         // Another reader's render was not kept (an error, a personal view): render this one.
         _ => {
             next.clone()
@@ -148,7 +153,7 @@ impl AsRef<[u8]> for Shared {
     }
 }
 
-fn respond(rendered: Arc<Rendered>, caching: Caching) -> Response {
+fn respond(rendered: Arc<Rendered>, caching: Caching, slot: Option<&RouteSlot>) -> Response {
     let mut response = Response::new(Body::from(Bytes::from_owner(Shared(Arc::clone(&rendered)))));
     let prepared = rendered
         .prepared
@@ -167,10 +172,8 @@ fn respond(rendered: Arc<Rendered>, caching: Caching) -> Response {
             }
         }
     }
-    if let Some(route) = &rendered.route {
-        response
-            .extensions_mut()
-            .insert(RouteTemplate::Kept(Arc::clone(route)));
+    if let (Some(slot), Some(route)) = (slot, &rendered.route) {
+        slot.note(RouteTemplate::Kept(Arc::clone(route)));
     }
     response.extensions_mut().insert(caching);
     response

@@ -1,6 +1,6 @@
 //! Logs and traces. Logs: human-readable on a terminal, JSON lines when configured, each line
-//! of a request carrying its request id, trace id and user id, its closing line the route. Traces: exported over
-//! OTLP/gRPC when an endpoint is configured (one server span per request, named by its route
+//! of a request carrying its request id, trace id and user id, its closing line the route.
+//! Traces: exported over OTLP/gRPC when an endpoint is configured (one server span per request, named by its route
 //! template, with a child span per SQL statement); without one nothing is exported and the
 //! statement spans stay disabled.
 
@@ -63,13 +63,14 @@ impl Drop for Telemetry {
 /// Installs the global subscriber. `QUIRE_LOG` (already folded into the configuration)
 /// sets the log filter; `otlp_endpoint` turns trace export on. Call inside the runtime.
 ///
-/// Two streams share stdout. The access log (one line per request, target
-/// [`quire_http::ACCESS_LOG_TARGET`]) is written by a thread of its own in batches of at most
-/// [`ACCESS_BATCH_BYTES`]: under load many lines cost one system call, and an idle server
-/// writes each line at once. Every other line (warnings, errors, a fault's cause) is written
-/// on the thread that logs it before the request's response leaves, so a crash never loses
-/// one. A `SIGKILL` can lose access lines that were not yet written; a graceful stop writes
-/// them all.
+/// Two streams share stdout. The access lines of requests that did not fail (target
+/// [`quire_http::ACCESS_LOG_TARGET`], level info) are written by a thread of their own in
+/// batches of at most [`ACCESS_BATCH_BYTES`]: under load many lines cost one system call, and
+/// an idle server writes each line at once. Every other line (warnings, including a failed
+/// request's access line, errors, a fault's cause) is written on the thread that logs it before
+/// the request's response leaves, so a crash never loses one. A `SIGKILL` can lose access lines
+/// not yet written; a graceful stop writes those of every request it finished (the writer
+/// thread gets up to a second to drain).
 pub fn init(log: &LogConfig, otlp_endpoint: Option<&str>) -> Telemetry {
     let filter = || EnvFilter::try_new(&log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     if let Err(error) = EnvFilter::try_new(&log.filter) {
@@ -86,10 +87,12 @@ pub fn init(log: &LogConfig, otlp_endpoint: Option<&str>) -> Telemetry {
                 ACCESS_BATCH_BYTES,
                 std::io::stdout(),
             ));
-    // One formatter; the writer is chosen by each line's target.
+    // One formatter; the writer is chosen by each line's target and level: an access line of a
+    // failed request (a warning) is written at once, like every other warning.
     let writer = access_writer
         .with_filter(|metadata: &tracing::Metadata<'_>| {
             metadata.target() == quire_http::ACCESS_LOG_TARGET
+                && *metadata.level() >= tracing::Level::INFO
         })
         .or_else(std::io::stdout);
     let logs = lines(log.format, writer).with_filter(filter());
@@ -136,6 +139,7 @@ where
             .with_writer(writer)
             .boxed(),
         LogFormat::Json => json_subscriber::fmt::layer()
+            .log_internal_errors(true)
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)

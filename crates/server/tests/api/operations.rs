@@ -288,14 +288,47 @@ async fn a_kept_response_is_logged_under_its_route_like_a_rendered_one() {
         .unwrap();
     assert_eq!(created.status(), 201);
     // The first anonymous read renders the post; the next two are answered from what it kept.
-    for _ in 0..3 {
+    let admin = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["message"] == "listening")
+        .and_then(|line| line["admin_address"].as_str().map(str::to_owned))
+        .expect("the admin address");
+    let hits = || async {
+        let text = reqwest::get(format!("http://{admin}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|line| {
+                line.starts_with("quire_cache_requests_total{")
+                    && line.contains(r#"cache="memory""#)
+                    && line.contains(r#"outcome="hit""#)
+            })
+            .and_then(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let read = || async {
         let read = client
             .get(format!("{base}/api/articles/kept"))
             .send()
             .await
             .unwrap();
         assert_eq!(read.status(), 200);
-    }
+    };
+    read().await;
+    let before = hits().await;
+    read().await;
+    read().await;
+    assert_eq!(
+        hits().await - before,
+        2,
+        "the second and third reads were kept ones"
+    );
     stop_gracefully(&mut server).await;
 
     let reads = || {

@@ -1,8 +1,8 @@
 //! Logs and traces. Logs: human-readable on a terminal, JSON lines when configured, each line
 //! of a request carrying its request id, trace id and user id, its closing line the route.
-//! Traces: exported over OTLP/gRPC when an endpoint is configured (one server span per request, named by its route
-//! template, with a child span per SQL statement); without one nothing is exported and the
-//! statement spans stay disabled.
+//! Traces: exported over OTLP/gRPC when an endpoint is configured (one server span per request,
+//! named by its route template, with a child span per SQL statement); without one nothing is
+//! exported and the statement spans stay disabled.
 
 use std::io::IsTerminal;
 use std::sync::Arc;

@@ -236,7 +236,11 @@ pub struct EventsSection {
     /// Events the relay publishes per round.
     pub relay_batch: u32,
     /// Milliseconds between the relay's looks at the outbox when nothing woke it (events
-    /// written by other processes are found this way).
+    /// written by other processes are found this way: with the API and the workers apart, it
+    /// bounds how late other instances hear a write). Each look is one indexed read that
+    /// finds nothing when idle. A `NOTIFY` on commit would wake the relay sooner, but on
+    /// PostgreSQL every notifying commit takes one database-wide lock, which would serialize
+    /// concurrent writers.
     pub relay_poll_millis: u64,
     /// Milliseconds a relay's lease lasts without renewal: a standby takes over within this
     /// much after the active relay dies.
@@ -251,7 +255,7 @@ impl Default for EventsSection {
             nats_url: None,
             amqp_url: None,
             relay_batch: 512,
-            relay_poll_millis: 200,
+            relay_poll_millis: 25,
             relay_lease_millis: 5_000,
             retention_hours: 24,
         }

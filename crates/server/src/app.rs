@@ -58,6 +58,41 @@ pub async fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
     Ok(Arc::new(InProcessEvents::new()))
 }
 
+/// On a database other instances may share (PostgreSQL), a key kept in this instance's data
+/// directory (generated on first start) differs from theirs: its tokens fail on the other
+/// instances, and webhook secrets it seals cannot be opened there. Said at start, once per key
+/// (docs/operations.md, "What instances share").
+fn warn_of_keys_an_instance_keeps(config: &Config) {
+    let shared_database = config
+        .database
+        .url
+        .as_ref()
+        .is_some_and(|url| url.expose().starts_with("postgres"));
+    if !shared_database {
+        return;
+    }
+    let kept = [
+        (
+            config.jwt.secret.is_none() && config.jwt.secret_file.is_none(),
+            "QUIRE_JWT_SECRET",
+        ),
+        (
+            config.webhooks.key.is_none() && config.webhooks.key_file.is_none(),
+            "QUIRE_WEBHOOK_KEY",
+        ),
+    ];
+    for (in_data_dir, variable) in kept {
+        if in_data_dir {
+            tracing::warn!(
+                key = variable,
+                "this instance keeps its own key in its data directory; every instance on \
+                 this database must share it: set the variable (or its _FILE form) alike \
+                 everywhere"
+            );
+        }
+    }
+}
+
 /// The core wired to its production adapters over an opened database.
 pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
     let db = Db::open(&db_options(config))
@@ -90,6 +125,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         &config.data_dir,
     )
     .context("loading the webhook key")?;
+    warn_of_keys_an_instance_keeps(config);
     let sender = HttpSender::new(
         Destinations {
             allow_loopback: config.webhooks.allow_loopback,
@@ -483,28 +519,36 @@ async fn bind(address: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding {address} for {what}"))
 }
 
-/// Completes on SIGTERM (an orchestrated stop) or SIGINT (an interactive one).
-pub async fn shutdown_signal() -> Stop {
-    let interrupt = tokio::signal::ctrl_c();
+/// Completes on SIGTERM (an orchestrated stop) or SIGINT (an interactive one). The handlers
+/// are installed when this is called, not when it is first awaited, so a signal that arrives
+/// between start-up and serving (an orchestrator stopping a process it just started) still
+/// stops the process gracefully rather than killing it. Call inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = Stop> + Send + 'static {
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(error) => {
-                    tracing::error!(%error, "cannot listen for SIGTERM");
-                    let _ = interrupt.await;
-                    return Stop::Now;
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+                    _ = interrupt.recv() => Stop::Now,
+                    _ = terminate.recv() => Stop::Drain,
+                },
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM or SIGINT");
+                    let _ = tokio::signal::ctrl_c().await;
+                    Stop::Now
                 }
-            };
-        tokio::select! {
-            _ = interrupt => Stop::Now,
-            _ = terminate.recv() => Stop::Drain,
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
-        Stop::Now
+        let interrupt = tokio::signal::ctrl_c();
+        async move {
+            let _ = interrupt.await;
+            Stop::Now
+        }
     }
 }

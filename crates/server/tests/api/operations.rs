@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::durability::{register, start_with, stop_gracefully};
-use crate::helpers::{Engine, TestApp, TestEnv};
+use crate::helpers::{Engine, TestApp, TestEnv, on_both_engines};
 
 #[tokio::test]
 async fn metrics_are_served_on_the_admin_port_only() {
@@ -354,4 +354,27 @@ async fn a_kept_response_is_logged_under_its_route_like_a_rendered_one() {
         assert_eq!(read["span"]["method"], "GET");
         assert!(read["span"]["request_id"].is_string(), "{read}");
     }
+}
+
+on_both_engines! {
+async fn an_instance_warns_of_keys_it_keeps_where_other_instances_may_share_the_database(engine: Engine) {
+    let env = TestEnv::new(engine).await;
+    let secret = "0123456789abcdef0123456789abcdef0123456789abcdef";
+    let (mut server, _, log) = start_with(&env, &[("QUIRE_JWT_SECRET", secret)]).await;
+    stop_gracefully(&mut server).await;
+    let warned: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["level"] == "WARN" && line["message"].as_str().is_some_and(|m| m.contains("keeps its own key")))
+        .map(|line| line["key"].as_str().unwrap().to_owned())
+        .collect();
+    match engine {
+        // One instance per SQLite file: its own keys are its only keys.
+        Engine::Sqlite => assert!(warned.is_empty(), "{warned:?}"),
+        // The JWT secret is configured; the webhook key is generated into the data directory.
+        Engine::Postgres => assert_eq!(warned, ["QUIRE_WEBHOOK_KEY"]),
+    }
+}
 }

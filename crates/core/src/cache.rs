@@ -153,7 +153,7 @@ pub struct Rendered {
     pub route: Option<Arc<str>>,
     /// The transport's own form of `headers`, made when it was rendered so that serving it
     /// parses nothing (an HTTP header map, say); empty where the transport keeps none.
-    pub prepared: std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>,
+    pub prepared: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 /// What a load found, with the tags of everything it shows and when it was read. Cheap to

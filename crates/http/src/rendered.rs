@@ -114,9 +114,7 @@ async fn rendered<S: Store>(
                         .get::<RouteSlot>()
                         .and_then(RouteSlot::route)
                         .map(|route| Arc::from(route.as_str())),
-                    prepared: std::sync::OnceLock::from(
-                        Box::new(response_parts.headers) as Box<dyn Any + Send + Sync>
-                    ),
+                    prepared: Some(Box::new(response_parts.headers) as Box<dyn Any + Send + Sync>),
                 })),
                 shown,
             }))
@@ -157,7 +155,7 @@ fn respond(rendered: Arc<Rendered>, caching: Caching, slot: Option<&RouteSlot>) 
     let mut response = Response::new(Body::from(Bytes::from_owner(Shared(Arc::clone(&rendered)))));
     let prepared = rendered
         .prepared
-        .get()
+        .as_ref()
         .and_then(|prepared| prepared.downcast_ref::<HeaderMap>());
     if let Some(prepared) = prepared {
         *response.headers_mut() = prepared.clone();

@@ -62,13 +62,8 @@ pub async fn event_bus(config: &Config) -> anyhow::Result<Arc<dyn EventBus>> {
 /// directory (generated on first start) differs from theirs: its tokens fail on the other
 /// instances, and webhook secrets it seals cannot be opened there. Said at start, once per key
 /// (docs/operations.md, "What instances share").
-fn warn_of_keys_an_instance_keeps(config: &Config) {
-    let shared_database = config
-        .database
-        .url
-        .as_ref()
-        .is_some_and(|url| url.expose().starts_with("postgres"));
-    if !shared_database {
+fn warn_of_keys_an_instance_keeps(config: &Config, db: &Db) {
+    if db.engine_name() != "postgres" {
         return;
     }
     let kept = [
@@ -125,7 +120,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         &config.data_dir,
     )
     .context("loading the webhook key")?;
-    warn_of_keys_an_instance_keeps(config);
+    warn_of_keys_an_instance_keeps(config, &db);
     let sender = HttpSender::new(
         Destinations {
             allow_loopback: config.webhooks.allow_loopback,

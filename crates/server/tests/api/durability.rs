@@ -59,6 +59,24 @@ pub async fn start_with(env: &TestEnv, overrides: &[(&str, &str)]) -> (Child, St
     (child, address, log)
 }
 
+/// Waits up to 2 s until the server's log holds `count` lines that `matches`: the pipe may
+/// still hold lines its reader has not taken yet when the server has exited.
+pub async fn wait_for_lines(log: &Log, count: usize, matches: impl Fn(&str) -> bool) {
+    for _ in 0..100 {
+        if log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| matches(line))
+            .count()
+            >= count
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Stops a server with SIGTERM and waits for it to exit cleanly (within 20 s).
 pub async fn stop_gracefully(server: &mut Child) {
     let pid = server.id().unwrap().to_string();

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::durability::{register, start_with, stop_gracefully};
+use crate::durability::{register, start_with, stop_gracefully, wait_for_lines};
 use crate::helpers::{Engine, TestApp, TestEnv, on_both_engines};
 
 #[tokio::test]
@@ -112,20 +112,7 @@ async fn logs_never_carry_passwords_or_tokens() {
     assert_eq!(forged.status(), 401);
     // A graceful stop writes every line (a SIGKILL may lose the last closing lines).
     stop_gracefully(&mut server).await;
-    // The pipe may still hold lines the reader has not taken yet.
-    let completed = || {
-        let lines = log.lock().unwrap();
-        lines
-            .iter()
-            .filter(|line| line.contains("request completed"))
-            .count()
-    };
-    for _ in 0..100 {
-        if completed() >= 5 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for_lines(&log, 5, |line| line.contains("request completed")).await;
 
     let lines = log.lock().unwrap().clone();
     assert!(lines.len() > 5, "the server logged: {lines:?}");
@@ -341,12 +328,10 @@ async fn a_kept_response_is_logged_under_its_route_like_a_rendered_one() {
             })
             .collect::<Vec<_>>()
     };
-    for _ in 0..100 {
-        if reads().len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for_lines(&log, 3, |line| {
+        line.contains("request completed") && line.contains("/api/articles/{slug}")
+    })
+    .await;
     let reads = reads();
     assert_eq!(reads.len(), 3, "one line per read, each naming the route");
     for read in &reads {

@@ -136,17 +136,10 @@ async fn a_request_is_one_server_span_with_its_sql_statements_below_it() {
     }
 
     // The request's log line carries the same trace id (the pipe may still hold it).
-    for _ in 0..100 {
-        if log
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|line| line.contains("request completed") && line.contains("/api/articles"))
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    crate::durability::wait_for_lines(&log, 1, |line| {
+        line.contains("request completed") && line.contains("/api/articles")
+    })
+    .await;
     let lines = log.lock().unwrap().clone();
     let completed = lines
         .iter()

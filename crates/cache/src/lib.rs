@@ -73,6 +73,14 @@ impl Generations {
             tags.insert(tag.clone(), at);
         }
     }
+
+    /// Makes every entry loaded so far invalid, and forgets the stamps (the floor covers them).
+    fn invalidate_everything(&self) {
+        let mut tags = self.tags.write().unwrap_or_else(PoisonError::into_inner);
+        let at = self.clock.fetch_add(1, Ordering::AcqRel) + 1;
+        tags.clear();
+        self.floor.store(at, Ordering::Release);
+    }
 }
 
 /// Why a load stored nothing.
@@ -221,6 +229,13 @@ impl Cache for MemoryCache {
 
     fn name(&self) -> &'static str {
         "memory"
+    }
+}
+
+impl MemoryCache {
+    /// Makes every entry kept so far invalid: for when what was invalidated is not known.
+    pub(crate) fn invalidate_everything(&self) {
+        self.generations.invalidate_everything();
     }
 }
 

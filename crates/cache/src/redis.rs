@@ -11,10 +11,22 @@
 //!   the clock when its load began (`s`). A read returns the payload only if no tag was
 //!   invalidated after `s`, and returns the clock either way, for a load to begin at.
 //!
+//! - `log` is a stream of the invalidations, one entry per tick of `clock` (its id is the
+//!   tick), so that every instance learns what the others invalidated; `epoch` names the
+//!   Redis state the clock counts in (a Redis that restarted empty has a new one).
+//!
 //! Every instance invalidates Redis for every event it commits or hears, so an entry is
 //! stamped stale even when the instance that wrote crashed before it could. While this
 //! instance's own invalidation of a tag is on its way, entries showing that tag are not taken
 //! from Redis.
+//!
+//! **Read-your-writes across instances.** A write returns only once its invalidation is in
+//! Redis (or Redis failed to take it: [`RedisCache::settled`]). A read first brings its near
+//! cache up to a point of the log taken after the read began, so a client that saw a write
+//! answered, whichever instance it next reaches, reads what the write left. Concurrent reads
+//! share that catching up: one call to Redis at a time serves every read that began before it
+//! was sent (as Raft's read-index batching does), so under load it costs a read a wait of
+//! one or two round trips, not a call of its own.
 //!
 //! Redis down or slow: each call has a short timeout and a [`Breaker`]; with it open, reads go
 //! from the near cache to the database and nothing fails. An invalidation that could not reach
@@ -22,18 +34,18 @@
 //! invalidated (the floor moves up). Keys are not declared to the scripts: a single Redis (or
 //! a primary with replicas), not Redis Cluster.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use quire_core::Error;
 use quire_core::cache::{Cache, CacheHealth, CacheKey, CacheTag, Cacheable, Load, SharedView};
 use quire_core::ports::BoxFuture;
 use quire_core::time::Timestamp;
-use redis::aio::ConnectionManager;
-use tokio::sync::OnceCell;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::{Notify, OnceCell, watch};
 
 use crate::breaker::Breaker;
 use crate::stored::Stored;
@@ -103,29 +115,110 @@ redis.call('PEXPIRE', key, ARGV[6])
 return 1
 ";
 
-/// Stamps tags with the next tick of the clock, kept for a time to live.
+/// Stamps tags (ARGV from 4) with the next tick of the clock, kept for a time to live
+/// (ARGV 2), and logs them under that tick, keeping about ARGV 3 entries.
 const INVALIDATE: &str = r"
 local p = ARGV[1]
+if redis.call('EXISTS', p .. 'epoch') == 0 then
+  local now = redis.call('TIME')
+  redis.call('SET', p .. 'epoch', now[1] .. '.' .. now[2])
+end
 local at = redis.call('INCR', p .. 'clock')
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   redis.call('SET', p .. 'tag:' .. ARGV[i], at, 'PX', ARGV[2])
+end
+local tags = table.concat(ARGV, '
+', 4)
+local logged = redis.pcall('XADD', p .. 'log', 'MAXLEN', '~', ARGV[3], at .. '-0', 't', tags)
+if type(logged) == 'table' and logged.err then
+  -- The log is ahead of the clock (the clock was lost): start it again.
+  redis.call('DEL', p .. 'log')
+  redis.call('XADD', p .. 'log', 'MAXLEN', '~', ARGV[3], at .. '-0', 't', tags)
 end
 return at
 ";
 
-/// Invalidates everything stored so far.
+/// Invalidates everything stored so far, and logs it.
 const FLOOR: &str = r"
 local p = ARGV[1]
+if redis.call('EXISTS', p .. 'epoch') == 0 then
+  local now = redis.call('TIME')
+  redis.call('SET', p .. 'epoch', now[1] .. '.' .. now[2])
+end
 local at = redis.call('INCR', p .. 'clock')
 redis.call('SET', p .. 'floor', at)
+local logged = redis.pcall('XADD', p .. 'log', 'MAXLEN', '~', ARGV[2], at .. '-0', 'floor', '1')
+if type(logged) == 'table' and logged.err then
+  redis.call('DEL', p .. 'log')
+  redis.call('XADD', p .. 'log', 'MAXLEN', '~', ARGV[2], at .. '-0', 'floor', '1')
+end
 return at
 ";
+
+/// The epoch and the clock, and the log's entries after tick ARGV 2 (none when that is
+/// negative, or more than ARGV 3 behind): `{epoch, clock, id, field, value, ...}`.
+const SYNC: &str = r"
+local p = ARGV[1]
+local after = tonumber(ARGV[2])
+local epoch = redis.call('GET', p .. 'epoch') or ''
+local clock = tonumber(redis.call('GET', p .. 'clock') or '0')
+if after < 0 or clock <= after or clock - after > tonumber(ARGV[3]) then
+  return {epoch, clock}
+end
+local out = {epoch, clock}
+for _, entry in ipairs(redis.call('XRANGE', p .. 'log', '(' .. after .. '-0', '+')) do
+  table.insert(out, entry[1])
+  table.insert(out, entry[2][1])
+  table.insert(out, entry[2][2])
+end
+return out
+";
+
+/// How many invalidations the log keeps, about: an instance further behind than this
+/// invalidates its whole near cache instead of reading them.
+const LOG_LENGTH: i64 = 10_000;
+
+/// How far behind the log an instance reads entries rather than invalidating everything.
+const MAX_CATCH_UP: i64 = 2_000;
 
 struct Scripts {
     read: redis::Script,
     write: redis::Script,
     invalidate: redis::Script,
     floor: redis::Script,
+    sync: redis::Script,
+}
+
+/// The reads' catching up with the log, in rounds: each round is one call to Redis, sent
+/// after its number was published in `begun`, so a read that saw round `n` begun (or none
+/// running) is served by round `n + 1` or any later one.
+struct Rounds {
+    /// The last round begun.
+    begun: AtomicU64,
+    /// The highest round a read waits for.
+    wanted: AtomicU64,
+    /// The last round done.
+    done: watch::Sender<u64>,
+    /// Wakes the task that runs rounds.
+    demand: Notify,
+    /// Whether that task was started.
+    running: AtomicBool,
+    /// The cache is gone: the task ends.
+    closed: AtomicBool,
+}
+
+/// Where this instance is in the log: the Redis epoch and the last tick applied.
+#[derive(Default)]
+struct Position {
+    at: Option<(String, i64)>,
+}
+
+/// This process's invalidations on their way to Redis, so a write can wait for them.
+struct Tickets {
+    issued: AtomicU64,
+    in_flight: Mutex<BTreeSet<u64>>,
+    /// Bumped as each one ends.
+    ended: watch::Sender<u64>,
 }
 
 /// The Redis side, shared with the tasks that invalidate.
@@ -142,12 +235,23 @@ struct Remote {
     pending: Mutex<HashMap<CacheTag, u32>>,
     /// A task is trying to invalidate everything in Redis once it answers again.
     settling: AtomicBool,
+    /// The ticks of the log that are this process's own invalidations, not yet read back.
+    own: Mutex<BTreeSet<i64>>,
+    rounds: Arc<Rounds>,
+    tickets: Tickets,
 }
 
 /// Redis behind a near cache. See the module's documentation.
 pub struct RedisCache {
-    near: MemoryCache,
+    near: Arc<MemoryCache>,
     remote: Arc<Remote>,
+}
+
+impl Drop for RedisCache {
+    fn drop(&mut self) {
+        self.remote.rounds.closed.store(true, Ordering::Release);
+        self.remote.rounds.demand.notify_one();
+    }
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -176,7 +280,7 @@ impl RedisCache {
     pub fn new(options: RedisCacheOptions) -> Result<Self, String> {
         let client =
             redis::Client::open(options.url.as_str()).map_err(|error| error.to_string())?;
-        let near = MemoryCache::named(options.near, "near");
+        let near = Arc::new(MemoryCache::named(options.near, "near"));
         Ok(Self {
             near,
             remote: Arc::new(Remote {
@@ -189,12 +293,73 @@ impl RedisCache {
                     write: redis::Script::new(WRITE),
                     invalidate: redis::Script::new(INVALIDATE),
                     floor: redis::Script::new(FLOOR),
+                    sync: redis::Script::new(SYNC),
                 },
                 unsure: AtomicBool::new(false),
                 pending: Mutex::new(HashMap::new()),
                 settling: AtomicBool::new(false),
+                own: Mutex::new(BTreeSet::new()),
+                rounds: Arc::new(Rounds {
+                    begun: AtomicU64::new(0),
+                    wanted: AtomicU64::new(0),
+                    done: watch::Sender::new(0),
+                    demand: Notify::new(),
+                    running: AtomicBool::new(false),
+                    closed: AtomicBool::new(false),
+                }),
+                tickets: Tickets {
+                    issued: AtomicU64::new(0),
+                    in_flight: Mutex::new(BTreeSet::new()),
+                    ended: watch::Sender::new(0),
+                },
             }),
         })
+    }
+
+    /// Brings the near cache up to a point of Redis's log taken after this call began: every
+    /// invalidation that reached Redis before then is applied here. Shares a round with the
+    /// reads that began at the same time; gives up after two call timeouts, or at once while
+    /// Redis is away (the near cache then goes by the event stream alone).
+    async fn catch_up(&self) {
+        let rounds = &self.remote.rounds;
+        if !rounds.running.swap(true, Ordering::AcqRel) {
+            tokio::spawn(run_rounds(
+                Arc::clone(rounds),
+                Arc::downgrade(&self.remote),
+                Arc::downgrade(&self.near),
+            ));
+        }
+        let mut done = rounds.done.subscribe();
+        let need = rounds.begun.load(Ordering::Acquire) + 1;
+        rounds.wanted.fetch_max(need, Ordering::AcqRel);
+        rounds.demand.notify_one();
+        let _ = tokio::time::timeout(
+            2 * self.remote.options.timeout,
+            done.wait_for(|&done| done >= need),
+        )
+        .await;
+    }
+
+    /// Waits until every invalidation this process began so far has reached Redis or failed
+    /// to, at most two call timeouts.
+    async fn settle_invalidations(&self) {
+        let tickets = &self.remote.tickets;
+        let mut ended = tickets.ended.subscribe();
+        let issued = tickets.issued.load(Ordering::Acquire);
+        let wait = async {
+            loop {
+                let oldest = tickets
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .first()
+                    .copied();
+                if oldest.is_none_or(|oldest| oldest > issued) || ended.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(2 * self.remote.options.timeout, wait).await;
     }
 
     async fn read<'a>(
@@ -202,6 +367,7 @@ impl RedisCache {
         key: CacheKey,
         load: &'a (dyn Fn() -> Load<'a> + Send + Sync),
     ) -> Result<Option<Cacheable>, Error> {
+        self.catch_up().await;
         if key.is_rendered() {
             return self.near.read(&key, load).await;
         }
@@ -209,6 +375,31 @@ impl RedisCache {
         let key = &key;
         let through = || through(remote, key, load);
         self.near.read(key, &through).await
+    }
+}
+
+/// Runs rounds of catching up with the log while reads want them (see [`Rounds`]).
+async fn run_rounds(rounds: Arc<Rounds>, remote: Weak<Remote>, near: Weak<MemoryCache>) {
+    let mut position = Position::default();
+    loop {
+        if rounds.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let done = *rounds.done.borrow();
+        if done >= rounds.wanted.load(Ordering::Acquire) {
+            rounds.demand.notified().await;
+            continue;
+        }
+        let (Some(remote), Some(near)) = (remote.upgrade(), near.upgrade()) else {
+            return;
+        };
+        let round = done + 1;
+        rounds.begun.store(round, Ordering::Release);
+        // A failed round leaves the position where it was: the log keeps what came after it,
+        // and the next round that reaches Redis reads it (or, if Redis restarted or the log
+        // moved on too far, invalidates everything).
+        let _ = remote.sync(&near, &mut position).await;
+        rounds.done.send_replace(round);
     }
 }
 
@@ -257,7 +448,14 @@ impl Remote {
         let outcome = tokio::time::timeout(self.options.timeout, async {
             let connection = self
                 .connection
-                .get_or_try_init(|| ConnectionManager::new(self.client.clone()))
+                .get_or_try_init(|| {
+                    // Reconnects at least once per breaker cooldown, so a Redis that came back
+                    // is used again within about a second, not after the client's own back-off
+                    // (which grows past 3 s).
+                    let config =
+                        ConnectionManagerConfig::new().set_max_delay(self.options.breaker_cooldown);
+                    ConnectionManager::new_with_config(self.client.clone(), config)
+                })
                 .await?
                 .clone();
             call(connection).await
@@ -300,6 +498,7 @@ impl Remote {
             self.scripts
                 .floor
                 .arg(prefix)
+                .arg(LOG_LENGTH)
                 .invoke_async::<i64>(&mut connection)
                 .await
         })
@@ -378,6 +577,81 @@ impl Remote {
         Ok((clock, Some(found)))
     }
 
+    /// Applies to `near` the log's invalidations after `position`, other than this process's
+    /// own (applied when they were made); everything, when the log cannot say what was
+    /// missed (first contact, Redis restarted, too far behind).
+    async fn sync(&self, near: &MemoryCache, position: &mut Position) -> Result<(), Trouble> {
+        let prefix = self.options.prefix.clone();
+        let after = position.at.as_ref().map_or(-1, |(_, at)| *at);
+        let reply: Vec<redis::Value> = self
+            .call("sync", |mut connection| async move {
+                self.scripts
+                    .sync
+                    .arg(prefix)
+                    .arg(after)
+                    .arg(MAX_CATCH_UP)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await?;
+        let mut reply = reply.into_iter();
+        let (Some(epoch), Some(clock)) = (
+            reply
+                .next()
+                .and_then(|epoch| redis::from_redis_value::<String>(epoch).ok()),
+            reply
+                .next()
+                .and_then(|clock| redis::from_redis_value::<i64>(clock).ok()),
+        ) else {
+            return Err(Trouble::Failed("Redis answered no clock".to_owned()));
+        };
+        let mut everything = match &position.at {
+            Some((known, at)) => *known != epoch || clock < *at,
+            None => true,
+        };
+        let mut invalidated = Vec::new();
+        let mut expected = after + 1;
+        let mut own = self.own.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let (Some(id), Some(field), Some(value)) = (reply.next(), reply.next(), reply.next())
+            else {
+                break;
+            };
+            let tick = redis::from_redis_value::<String>(id)
+                .ok()
+                .and_then(|id| id.split('-').next()?.parse::<i64>().ok());
+            if tick != Some(expected) {
+                everything = true;
+                break;
+            }
+            expected += 1;
+            let field = redis::from_redis_value::<String>(field).unwrap_or_default();
+            let value = redis::from_redis_value::<String>(value).unwrap_or_default();
+            if field == "floor" {
+                everything = true;
+            } else if !own.remove(&(expected - 1)) {
+                invalidated.extend(value.split('\n').filter(|tag| !tag.is_empty()).map(|tag| {
+                    CacheTag::from_stored(tag.replace("%0A", "\n").replace("%25", "%"))
+                }));
+            }
+        }
+        if expected <= clock && !everything && position.at.is_some() {
+            // The log did not reach the clock: entries were trimmed away.
+            everything = true;
+        }
+        own.retain(|&tick| tick > clock);
+        drop(own);
+        if everything {
+            near.invalidate_everything();
+        } else if !invalidated.is_empty() {
+            invalidated.sort();
+            invalidated.dedup();
+            near.invalidate(&invalidated);
+        }
+        position.at = Some((epoch, clock));
+        Ok(())
+    }
+
     async fn write(&self, key: &CacheKey, found: &Cacheable, started: i64) {
         let Some(Ok(payload)) =
             Stored::of(&found.entry).map(|stored| serde_json::to_string(&stored))
@@ -405,7 +679,7 @@ impl Remote {
             .await;
     }
 
-    async fn invalidate(&self, tags: Vec<CacheTag>) {
+    async fn invalidate(&self, tags: Vec<CacheTag>, ticket: u64) {
         let prefix = self.options.prefix.clone();
         // Stamps outlive every entry they could make stale.
         let ttl = 2 * self.options.near.time_to_live.as_millis() as u64 + 1000;
@@ -413,15 +687,23 @@ impl Remote {
         let outcome = self
             .call("invalidate", |mut connection| async move {
                 let mut invocation = self.scripts.invalidate.prepare_invoke();
-                invocation.arg(prefix).arg(ttl);
+                invocation.arg(prefix).arg(ttl).arg(LOG_LENGTH);
                 for tag in encoded {
                     invocation.arg(tag);
                 }
                 invocation.invoke_async::<i64>(&mut connection).await
             })
             .await;
-        if outcome.is_err() {
-            self.unsure.store(true, Ordering::Release);
+        match outcome {
+            Ok(tick) => {
+                let mut own = self.own.lock().unwrap_or_else(PoisonError::into_inner);
+                if own.len() >= MAX_CATCH_UP as usize {
+                    // Nobody read the log for a long while: forget the oldest.
+                    own.pop_first();
+                }
+                own.insert(tick);
+            }
+            Err(_) => self.unsure.store(true, Ordering::Release),
         }
         {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
@@ -434,6 +716,12 @@ impl Remote {
                 }
             }
         }
+        self.tickets
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&ticket);
+        self.tickets.ended.send_modify(|ended| *ended += 1);
         if outcome.is_err() && !self.settling.swap(true, Ordering::AcqRel) {
             // Other instances may read Redis before this one does: invalidate it as soon as
             // it answers, not at this process's next read.
@@ -487,9 +775,22 @@ impl Cache for RedisCache {
                 *pending.entry(tag.clone()).or_insert(0) += 1;
             }
         }
+        let tickets = &self.remote.tickets;
+        let ticket = tickets.issued.fetch_add(1, Ordering::AcqRel) + 1;
+        tickets
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(ticket);
         let remote = Arc::clone(&self.remote);
         let tags = tags.to_vec();
-        runtime.spawn(async move { remote.invalidate(tags).await });
+        runtime.spawn(async move { remote.invalidate(tags, ticket).await });
+    }
+
+    /// Waits until this process's invalidations so far are in Redis (or failed to get
+    /// there), so that the write that made them is read fresh through every instance.
+    fn settled(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.settle_invalidations())
     }
 
     fn name(&self) -> &'static str {

@@ -268,6 +268,14 @@ pub trait Cache: Send + Sync {
     /// Makes every entry showing one of `tags` invalid, at once in this process.
     fn invalidate(&self, tags: &[CacheTag]);
 
+    /// Resolves once the invalidations this process made so far are seen by every instance
+    /// that shares the cache, or could not be (bounded by the cache's own timeouts): a
+    /// write waits for it before it returns, so its writer reads it fresh anywhere. A cache
+    /// of this process alone is settled at once.
+    fn settled(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
     /// Which cache this is (`memory`, `redis`, `off`), for logs and metrics.
     fn name(&self) -> &'static str;
 
@@ -373,6 +381,10 @@ impl CommitListener for Caching {
                 own.insert(&event.id);
             }
         }
+    }
+
+    fn settled(&self) -> BoxFuture<'_, ()> {
+        self.cache.settled()
     }
 }
 

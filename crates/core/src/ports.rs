@@ -113,6 +113,13 @@ pub trait UserStore {
 /// next read is never stale. Must not block: it runs on the write's path.
 pub trait CommitListener: Send + Sync {
     fn committed(&self, events: &[Event]);
+
+    /// Awaited after a commit's [`CommitListener::committed`], before the write returns:
+    /// resolves once what it set off is seen by every instance (the shared cache's
+    /// invalidation), or could not be. At once unless the listener says otherwise.
+    fn settled(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Posts, their tags, and favorites.

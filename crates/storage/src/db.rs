@@ -333,7 +333,7 @@ impl Db {
     /// read, a missed one would serve stale data.
     pub(crate) async fn commit(&self, tx: Tx) -> Result<()> {
         self.stmt();
-        let _told = Told {
+        let told = Told {
             db: self,
             events: tx.recorded,
         };
@@ -341,7 +341,13 @@ impl Db {
             TxConn::Sqlite(write) => write.commit().await,
             TxConn::Postgres(tx) => tx.commit().await,
         }
-        .map_err(db_error)
+        .map_err(db_error)?;
+        let wrote = !told.events.is_empty();
+        drop(told);
+        if let Some(listener) = self.commit_listener.get().filter(|_| wrote) {
+            listener.settled().await;
+        }
+        Ok(())
     }
 
     /// Runs a write transaction again, up to [`WRITE_ATTEMPTS`] times with a short growing

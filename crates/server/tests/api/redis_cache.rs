@@ -28,6 +28,17 @@ async fn two_instances(url: &str) -> (TestApp, TestApp, String) {
     (first, second, prefix)
 }
 
+/// The anonymous views that show alice's post `slug` tagged `tag`.
+fn shared_views(slug: &str, tag: &str) -> Vec<String> {
+    vec![
+        format!("/api/articles/{slug}"),
+        "/api/articles".to_owned(),
+        format!("/api/articles?tag={tag}"),
+        "/api/tags".to_owned(),
+        "/api/profiles/alice".to_owned(),
+    ]
+}
+
 #[tokio::test]
 #[cfg_attr(not(quire_test_redis), ignore = "QUIRE_TEST_REDIS_URL is not set")]
 async fn instances_share_loads_and_a_write_through_one_is_fresh_on_the_other() {
@@ -36,13 +47,7 @@ async fn instances_share_loads_and_a_write_through_one_is_fresh_on_the_other() {
     let alice = one.register("alice").await;
     let article = one.create_article(&alice, "Shared", &["redis"]).await;
     let slug = article["slug"].as_str().unwrap().to_owned();
-    let paths = [
-        format!("/api/articles/{slug}"),
-        "/api/articles".to_owned(),
-        "/api/articles?tag=redis".to_owned(),
-        "/api/tags".to_owned(),
-        "/api/profiles/alice".to_owned(),
-    ];
+    let paths = shared_views(&slug, "redis");
     // The writes' invalidations reach Redis after the writes return; a load that began before
     // one landed is not stored there (it might be older than the write).
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -100,6 +105,83 @@ async fn instances_share_loads_and_a_write_through_one_is_fresh_on_the_other() {
     let anyone = four.get(&format!("/api/articles/{slug}"), None).await;
     assert_eq!(anyone.body["article"]["favorited"], false);
     assert_eq!(anyone.body["article"]["favoritesCount"], 1);
+}
+
+#[tokio::test]
+#[cfg_attr(not(quire_test_redis), ignore = "QUIRE_TEST_REDIS_URL is not set")]
+async fn a_write_through_one_instance_is_read_fresh_through_another_at_once() {
+    let url = std::env::var("QUIRE_TEST_REDIS_URL").unwrap();
+    // No broker: the second instance never hears the first one's events, so only the shared
+    // cache can tell it what a write made stale.
+    let (one, two, _) = two_instances(&url).await;
+    let alice = one.register("alice").await;
+    let article = one.create_article(&alice, "Fresh", &["fresh"]).await;
+    let slug = article["slug"].as_str().unwrap().to_owned();
+    let mut paths = shared_views(&slug, "fresh");
+    paths.push(format!("/api/articles/{slug}/comments"));
+    // The second instance keeps each view in its own memory: a second read costs no SQL.
+    for path in &paths {
+        assert_eq!(two.get(path, None).await.status, 200, "{path}");
+        let before = two.statements();
+        assert_eq!(two.get(path, None).await.status, 200, "{path}");
+        assert_eq!(
+            two.statements() - before,
+            0,
+            "{path} is kept by the second instance"
+        );
+    }
+
+    // Writes through the first instance, each read back through the second at once.
+    let reply = one
+        .put(
+            &format!("/api/articles/{slug}"),
+            Some(&alice.token),
+            json!({"article": {"description": "changed"}}),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    let read = two.get(&format!("/api/articles/{slug}"), None).await;
+    assert_eq!(read.body["article"]["description"], "changed");
+    let read = two.get("/api/articles", None).await;
+    assert_eq!(read.body["articles"][0]["description"], "changed");
+    let read = two.get("/api/articles?tag=fresh", None).await;
+    assert_eq!(read.body["articles"][0]["description"], "changed");
+
+    let reply = one
+        .post(
+            &format!("/api/articles/{slug}/comments"),
+            Some(&alice.token),
+            json!({"comment": {"body": "first"}}),
+        )
+        .await;
+    assert_eq!(reply.status, 201);
+    let read = two
+        .get(&format!("/api/articles/{slug}/comments"), None)
+        .await;
+    assert_eq!(read.body["comments"][0]["body"], "first", "{}", read.body);
+
+    let reply = one
+        .put(
+            "/api/user",
+            Some(&alice.token),
+            json!({"user": {"bio": "new bio"}}),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    let read = two.get("/api/profiles/alice", None).await;
+    assert_eq!(read.body["profile"]["bio"], "new bio");
+
+    one.create_article(&alice, "Another", &["brand-new"]).await;
+    let read = two.get("/api/tags", None).await;
+    let tags = read.body["tags"].as_array().unwrap();
+    assert!(tags.iter().any(|tag| tag == "brand-new"), "{}", read.body);
+
+    // With nothing written since, the second instance keeps its views again.
+    let path = format!("/api/articles/{slug}");
+    assert_eq!(two.get(&path, None).await.status, 200);
+    let before = two.statements();
+    assert_eq!(two.get(&path, None).await.status, 200);
+    assert_eq!(two.statements() - before, 0, "kept again");
 }
 
 #[tokio::test]

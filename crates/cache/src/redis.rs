@@ -119,7 +119,8 @@ return 1
 /// (ARGV 2), and logs them under that tick, keeping about ARGV 3 entries.
 const INVALIDATE: &str = r"
 local p = ARGV[1]
-if redis.call('EXISTS', p .. 'epoch') == 0 then
+-- A clock that starts again (Redis restarted empty, or lost the key) counts in a new epoch.
+if redis.call('EXISTS', p .. 'clock') == 0 or redis.call('EXISTS', p .. 'epoch') == 0 then
   local now = redis.call('TIME')
   redis.call('SET', p .. 'epoch', now[1] .. '.' .. now[2])
 end
@@ -127,8 +128,7 @@ local at = redis.call('INCR', p .. 'clock')
 for i = 4, #ARGV do
   redis.call('SET', p .. 'tag:' .. ARGV[i], at, 'PX', ARGV[2])
 end
-local tags = table.concat(ARGV, '
-', 4)
+local tags = table.concat(ARGV, '\n', 4)
 local logged = redis.pcall('XADD', p .. 'log', 'MAXLEN', '~', ARGV[3], at .. '-0', 't', tags)
 if type(logged) == 'table' and logged.err then
   -- The log is ahead of the clock (the clock was lost): start it again.
@@ -141,7 +141,8 @@ return at
 /// Invalidates everything stored so far, and logs it.
 const FLOOR: &str = r"
 local p = ARGV[1]
-if redis.call('EXISTS', p .. 'epoch') == 0 then
+-- A clock that starts again (Redis restarted empty, or lost the key) counts in a new epoch.
+if redis.call('EXISTS', p .. 'clock') == 0 or redis.call('EXISTS', p .. 'epoch') == 0 then
   local now = redis.call('TIME')
   redis.call('SET', p .. 'epoch', now[1] .. '.' .. now[2])
 end
@@ -166,7 +167,7 @@ if after < 0 or clock <= after or clock - after > tonumber(ARGV[3]) then
   return {epoch, clock}
 end
 local out = {epoch, clock}
-for _, entry in ipairs(redis.call('XRANGE', p .. 'log', '(' .. after .. '-0', '+')) do
+for _, entry in ipairs(redis.call('XRANGE', p .. 'log', (after + 1) .. '-0', '+')) do
   table.insert(out, entry[1])
   table.insert(out, entry[2][1])
   table.insert(out, entry[2][2])
@@ -380,6 +381,15 @@ impl RedisCache {
 
 /// Runs rounds of catching up with the log while reads want them (see [`Rounds`]).
 async fn run_rounds(rounds: Arc<Rounds>, remote: Weak<Remote>, near: Weak<MemoryCache>) {
+    /// Lets the next read start the task again if this one ends unexpectedly (its runtime
+    /// shut down), rather than leave every read waiting for rounds nobody runs.
+    struct Running(Arc<Rounds>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.running.store(false, Ordering::Release);
+        }
+    }
+    let _running = Running(Arc::clone(&rounds));
     let mut position = Position::default();
     loop {
         if rounds.closed.load(Ordering::Acquire) {

@@ -114,11 +114,16 @@ async fn a_write_through_one_instance_is_read_fresh_through_another_at_once() {
     // No broker: the second instance never hears the first one's events, so only the shared
     // cache can tell it what a write made stale.
     let (one, two, _) = two_instances(&url).await;
+    // A post the writes below do not touch (older than alice's, which leads the lists).
+    let bob = one.register("bob").await;
+    let untouched = one.create_article(&bob, "Untouched", &["other"]).await;
+    let untouched = format!("/api/articles/{}", untouched["slug"].as_str().unwrap());
     let alice = one.register("alice").await;
     let article = one.create_article(&alice, "Fresh", &["fresh"]).await;
     let slug = article["slug"].as_str().unwrap().to_owned();
     let mut paths = shared_views(&slug, "fresh");
     paths.push(format!("/api/articles/{slug}/comments"));
+    paths.push(untouched.clone());
     // The second instance keeps each view in its own memory: a second read costs no SQL.
     for path in &paths {
         assert_eq!(two.get(path, None).await.status, 200, "{path}");
@@ -175,6 +180,16 @@ async fn a_write_through_one_instance_is_read_fresh_through_another_at_once() {
     let read = two.get("/api/tags", None).await;
     let tags = read.body["tags"].as_array().unwrap();
     assert!(tags.iter().any(|tag| tag == "brand-new"), "{}", read.body);
+
+    // What the writes did not touch stayed kept on the second instance: they invalidated what
+    // they changed, not everything.
+    let before = two.statements();
+    assert_eq!(two.get(&untouched, None).await.status, 200);
+    assert_eq!(
+        two.statements() - before,
+        0,
+        "the untouched post stayed kept"
+    );
 
     // With nothing written since, the second instance keeps its views again.
     let path = format!("/api/articles/{slug}");

@@ -524,7 +524,7 @@ class MixedLoad:
         self.unavailable_ok = unavailable_ok
         self.accounts: list[dict] = []
         self.failures: list[str] = []
-        self.reads = self.writes = self.retried = self.unavailable = 0
+        self.reads = self.writes = self.retried = self.unavailable = self.waited_for_claims = 0
         #: The longest a request took, retry included, in seconds.
         self.slowest = 0.0
         self.lock = threading.Lock()
@@ -552,7 +552,7 @@ class MixedLoad:
 
     def join(self) -> None:
         for thread in self.threads:
-            thread.join(timeout=self.seconds + 4 * CALL_TIMEOUT_SECS)
+            thread.join(timeout=self.seconds + CLAIM_LAPSE_SECS + 2 * CALL_TIMEOUT_SECS)
 
     def send(self, method: str, path: str, body: dict | None, token: str | None,
              headers: dict[str, str] | None = None):
@@ -592,6 +592,14 @@ class MixedLoad:
                     self.retried += 1
                 time.sleep(0.2)
                 status, reply, answer = self.send(method, path, body, auth, headers)
+                # The first attempt's claim on the key may outlive an instance killed under it:
+                # the server answers 409 until the claim lapses (a request can run no longer
+                # than QUIRE_REQUEST_TIMEOUT_SECS), then the retry runs for real.
+                while status == 409 and time.monotonic() - sent < CLAIM_LAPSE_SECS:
+                    with self.lock:
+                        self.waited_for_claims += 1
+                    time.sleep(1)
+                    status, reply, answer = self.send(method, path, body, auth, headers)
             with self.lock:
                 self.slowest = max(self.slowest, time.monotonic() - sent)
                 if method == "GET":
@@ -635,9 +643,16 @@ class MixedLoad:
             parts.append(f"{self.unavailable} answered 503 with Retry-After")
         if self.retried:
             parts.append(f"{self.retried} keyed writes retried")
+        if self.waited_for_claims:
+            parts.append(f"{self.waited_for_claims} retries answered 409 while a dead claim lapsed")
         if first:
             parts.append(f"first: {first}")
         return "; ".join(parts)
+
+
+#: How long a keyed write's retry keeps trying while the killed first attempt's claim on its
+#: key lapses: the server's request timeout (30 s) and a margin.
+CLAIM_LAPSE_SECS = 45
 
 
 #: How long the rolling restart's load runs.

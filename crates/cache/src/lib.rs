@@ -249,7 +249,15 @@ fn weight(entry: &CacheEntry) -> u64 {
     use quire_core::model::Post;
     fn post(post: &Post) -> u64 {
         let body = post.body.as_ref().map_or(0, |body| body.as_str().len());
-        (512 + body + post.description.as_str().len()) as u64
+        let rendered = post.rendered.as_ref().map_or(0, |rendered| {
+            rendered.html.len()
+                + rendered
+                    .toc
+                    .iter()
+                    .map(|entry| 32 + entry.id.len() + entry.title.len())
+                    .sum::<usize>()
+        });
+        (512 + body + rendered + post.description.as_str().len()) as u64
     }
     match entry {
         CacheEntry::Post(one) => post(one),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use quire_core::cache::CacheEntry;
 use quire_core::ids::{PostId, UserId};
-use quire_core::model::{Post, PostMeta, PostPage, PostStatus, Profile, SeriesEntry};
+use quire_core::model::{Post, PostMeta, PostPage, PostStatus, Profile, Rendering, SeriesEntry};
 use quire_core::time::Timestamp;
 use quire_core::values::{
     Bio, Body, Description, ImageUrl, Slug, TagList, TagName, Title, Username,
@@ -38,6 +38,9 @@ pub(crate) struct StoredPost {
     title: String,
     description: String,
     body: Option<String>,
+    /// Absent in entries stored before bodies were rendered.
+    #[serde(default)]
+    rendered: Option<Rendering>,
     tags: Vec<String>,
     author: StoredProfile,
     favorites_count: i64,
@@ -89,6 +92,7 @@ impl From<&Post> for StoredPost {
             title: post.title.as_str().to_owned(),
             description: post.description.as_str().to_owned(),
             body: post.body.as_ref().map(|body| body.as_str().to_owned()),
+            rendered: post.rendered.clone(),
             tags: post
                 .tags
                 .as_slice()
@@ -123,6 +127,7 @@ impl From<StoredPost> for Post {
             title: Title::from_trusted(stored.title),
             description: Description::from_trusted(stored.description),
             body: stored.body.map(Body::from_trusted),
+            rendered: stored.rendered,
             tags: TagList::from_trusted(
                 stored.tags.into_iter().map(TagName::from_trusted).collect(),
             ),
@@ -204,6 +209,7 @@ mod tests {
             title: Title::from_trusted("Hello".to_owned()),
             description: Description::from_trusted("d".to_owned()),
             body: Some(Body::from_trusted("b".to_owned())),
+            rendered: Some(Rendering::of(&Body::from_trusted("# b".to_owned()))),
             tags: TagList::from_trusted(vec![TagName::from_trusted("한국어".to_owned())]),
             author: profile.clone(),
             favorited: false,

@@ -101,6 +101,50 @@ impl PostStatus {
     }
 }
 
+/// A post's body rendered for reading (`quire_content`): sanitized HTML, the table of
+/// contents, and the minutes it takes to read. Made once per revision of the body, when it is
+/// written, and stored beside it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rendering {
+    /// Sanitized HTML: no script, event handler or `javascript:` URL.
+    pub html: String,
+    pub toc: Vec<TocEntry>,
+    /// Rounded up; 0 for an empty body.
+    pub reading_minutes: u32,
+}
+
+/// One heading of a rendered body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TocEntry {
+    /// 1 to 6.
+    pub level: u8,
+    /// The heading's `id` in [`Rendering::html`].
+    pub id: String,
+    /// The heading's text, without markup.
+    pub title: String,
+}
+
+impl Rendering {
+    /// Renders a Markdown body.
+    pub fn of(body: &Body) -> Self {
+        let rendered = quire_content::render(body.as_str());
+        Self {
+            html: rendered.html,
+            toc: rendered
+                .toc
+                .into_iter()
+                .map(|entry| TocEntry {
+                    level: entry.level,
+                    id: entry.id,
+                    title: entry.title,
+                })
+                .collect(),
+            reading_minutes: rendered.reading_minutes,
+        }
+    }
+}
+
 /// A post's place in a named series.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeriesEntry {
@@ -128,6 +172,9 @@ pub struct Post {
     pub description: Description,
     /// `None` in lists, which leave the body out.
     pub body: Option<Body>,
+    /// The body rendered, stored with it; `None` in lists, and for a body written before
+    /// quire rendered bodies ([`Post::rendering`] renders it then).
+    pub rendered: Option<Rendering>,
     pub tags: TagList,
     pub author: Profile,
     pub favorited: bool,
@@ -140,6 +187,36 @@ pub struct Post {
     pub meta: PostMeta,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A post's body with its rendering, as read on its own (a list's posts leave both out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostBody {
+    pub body: Body,
+    /// `None` for a body stored before quire rendered bodies.
+    pub rendered: Option<Rendering>,
+}
+
+impl PostBody {
+    /// The body rendered: as stored, or rendered now for a body stored before.
+    pub fn rendering(&self) -> std::borrow::Cow<'_, Rendering> {
+        match &self.rendered {
+            Some(rendered) => std::borrow::Cow::Borrowed(rendered),
+            None => std::borrow::Cow::Owned(Rendering::of(&self.body)),
+        }
+    }
+}
+
+impl Post {
+    /// The body rendered: as stored, or rendered now for a body stored before quire rendered
+    /// bodies. `None` when the body was left out (lists).
+    pub fn rendering(&self) -> Option<std::borrow::Cow<'_, Rendering>> {
+        match (&self.rendered, &self.body) {
+            (Some(rendered), _) => Some(std::borrow::Cow::Borrowed(rendered)),
+            (None, Some(body)) => Some(std::borrow::Cow::Owned(Rendering::of(body))),
+            (None, None) => None,
+        }
+    }
 }
 
 /// What the policy needs to know about a post before acting on it.
@@ -204,6 +281,8 @@ pub struct NewPost {
     pub title: Title,
     pub description: Description,
     pub body: Body,
+    /// `body` rendered.
+    pub rendered: Rendering,
     pub tags: TagList,
     pub author_id: UserId,
     pub status: PostStatus,
@@ -220,6 +299,8 @@ pub struct PostChanges {
     pub title: Option<Title>,
     pub description: Option<Description>,
     pub body: Option<Body>,
+    /// The new body rendered: set exactly when `body` is.
+    pub rendered: Option<Rendering>,
     pub tags: Option<TagList>,
     /// Publishing a draft (it gets `updated_at` as its publish time) or taking a post back
     /// to draft; every counter follows in the same transaction.
@@ -313,4 +394,34 @@ impl ViewerMarks {
 pub struct PostPage {
     pub posts: Vec<Post>,
     pub total: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_stored_without_its_rendering_is_rendered_when_read() {
+        let body = Body::parse("# Old\n\nWritten before rendering.").unwrap();
+        let stored = PostBody {
+            body: body.clone(),
+            rendered: None,
+        };
+        assert_eq!(stored.rendering().into_owned(), Rendering::of(&body));
+        assert!(stored.rendering().html.contains("<h1 id=\"old\">Old</h1>"));
+        let kept = Rendering {
+            html: "<p>kept</p>".to_owned(),
+            toc: Vec::new(),
+            reading_minutes: 1,
+        };
+        let stored = PostBody {
+            body,
+            rendered: Some(kept.clone()),
+        };
+        assert_eq!(
+            stored.rendering().into_owned(),
+            kept,
+            "a stored rendering is used as is"
+        );
+    }
 }

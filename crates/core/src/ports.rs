@@ -8,11 +8,11 @@ use crate::events::{Event, PostData};
 use crate::ids::{CommentId, DeliveryId, PostId, UserId, WebhookId};
 use crate::model::{
     Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage, KeysetRequest,
-    NewComment, NewPost, NewUser, PageRequest, Post, PostChanges, PostFilter, PostPage, PostRef,
-    Profile, User, UserChanges, ViewerMarks,
+    NewComment, NewPost, NewUser, PageRequest, Post, PostBody, PostChanges, PostFilter, PostPage,
+    PostRef, Profile, User, UserChanges, ViewerMarks,
 };
 use crate::time::Timestamp;
-use crate::values::{Body, Email, Password, PasswordHash, Slug, TagName, Username};
+use crate::values::{Email, Password, PasswordHash, Slug, TagName, Username};
 use crate::webhooks::{
     Attempt, AttemptOutcome, Delivery, DueDelivery, NewWebhook, SealedSecrets, Webhook,
     WebhookChanges, WebhookUrl,
@@ -252,7 +252,7 @@ pub trait BatchStore {
     fn post_bodies(
         &self,
         ids: &[PostId],
-    ) -> impl Future<Output = Result<Vec<(PostRef, Body)>>> + Send;
+    ) -> impl Future<Output = Result<Vec<(PostRef, PostBody)>>> + Send;
     /// Each author's newest `per_author` published posts, without bodies, newest first per
     /// author.
     fn posts_by_authors(

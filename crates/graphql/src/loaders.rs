@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use quire_core::Error;
 use quire_core::ids::{PostId, UserId};
-use quire_core::model::{Comment, FollowDirection, Post, UserView};
+use quire_core::model::{Comment, FollowDirection, Post, PostBody, UserView};
 use quire_core::paging::UserPage;
 use quire_core::policy::Actor;
 use quire_core::ports::Store;
@@ -97,10 +97,10 @@ impl<S: Store> Loader<UserId> for Follows<S> {
 pub struct Bodies<S>(Shared<S>);
 
 impl<S: Store> Loader<PostId> for Bodies<S> {
-    type Value = String;
+    type Value = Arc<PostBody>;
     type Error = Arc<Error>;
 
-    async fn load(&self, keys: &[PostId]) -> Loaded<PostId, String> {
+    async fn load(&self, keys: &[PostId]) -> Loaded<PostId, Arc<PostBody>> {
         let bodies = self
             .0
             .quire
@@ -108,7 +108,7 @@ impl<S: Store> Loader<PostId> for Bodies<S> {
             .await?;
         Ok(bodies
             .into_iter()
-            .map(|(id, body)| (id, body.as_str().to_owned()))
+            .map(|(id, body)| (id, Arc::new(body)))
             .collect())
     }
 }

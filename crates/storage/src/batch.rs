@@ -2,7 +2,7 @@
 //! array parameter, so each statement's text is fixed and stays prepared.
 
 use quire_core::ids::{PostId, UserId};
-use quire_core::model::{Comment, FollowDirection, Post, PostRef, User, ViewerMarks};
+use quire_core::model::{Comment, FollowDirection, Post, PostBody, PostRef, User, ViewerMarks};
 use quire_core::ports::BatchStore;
 use quire_core::values::Body;
 use quire_core::{Error, Result};
@@ -77,8 +77,8 @@ const POST_REFS: Sql = Sql {
     pg: post_refs!(pg, "id, author_id, status"),
 };
 const POST_BODIES: Sql = Sql {
-    sqlite: post_refs!(sqlite, "id, author_id, status, body"),
-    pg: post_refs!(pg, "id, author_id, status, body"),
+    sqlite: post_refs!(sqlite, "id, author_id, status, body, rendered"),
+    pg: post_refs!(pg, "id, author_id, status, body, rendered"),
 };
 
 /// Each author's newest published posts, numbered per author by a window function, as one
@@ -209,17 +209,26 @@ impl BatchStore for Db {
             .collect()
     }
 
-    async fn post_bodies(&self, ids: &[PostId]) -> Result<Vec<(PostRef, Body)>> {
+    async fn post_bodies(&self, ids: &[PostId]) -> Result<Vec<(PostRef, PostBody)>> {
         let ids = json_list(ids.iter().map(|id| id.get()))?;
-        let rows: Vec<(i64, i64, String, String)> = on_reader!(self, POST_BODIES, |ex, sql| {
-            sqlx::query_as(sql).bind(&ids).fetch_all(ex).await
-        })
-        .map_err(db_error)?;
+        let rows: Vec<(i64, i64, String, String, Option<String>)> =
+            on_reader!(self, POST_BODIES, |ex, sql| {
+                sqlx::query_as(sql).bind(&ids).fetch_all(ex).await
+            })
+            .map_err(db_error)?;
         rows.into_iter()
-            .filter_map(|(id, author, status, body)| {
+            .filter_map(|(id, author, status, body, rendered)| {
                 post_ref(Some((id, author, status)))
                     .transpose()
-                    .map(|found| found.map(|post| (post, Body::from_trusted(body))))
+                    .map(|found| {
+                        found.map(|post| {
+                            let body = PostBody {
+                                body: Body::from_trusted(body),
+                                rendered: crate::rows::rendering(rendered),
+                            };
+                            (post, body)
+                        })
+                    })
             })
             .collect()
     }

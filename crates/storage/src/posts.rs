@@ -4,7 +4,7 @@ use quire_core::events::{DomainEvent, Event, PostData};
 use quire_core::ids::{PostId, UserId};
 use quire_core::model::{
     KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostPage,
-    PostRef, PostStatus,
+    PostRef, PostStatus, Rendering,
 };
 use quire_core::paging::Cursor;
 use quire_core::ports::{PostStore, Record};
@@ -25,8 +25,8 @@ use crate::sql::{Sql, json_list, on_reader, on_tx};
 const INSERT_POST: Sql = Sql::both(
     "INSERT INTO posts (slug, title, description, body, author_id, status, published_at, \
      language, category, series_name, series_position, translation_group, created_at, \
-     updated_at, publish_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14) RETURNING id",
+     updated_at, publish_at, rendered) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15) RETURNING id",
 );
 
 /// Scheduled drafts whose time has come, earliest first.
@@ -115,6 +115,7 @@ macro_rules! update_post {
         concat!(
             "UPDATE posts SET slug = COALESCE($2, slug), title = COALESCE($3, title), \
              description = COALESCE($4, description), body = COALESCE($5, body), \
+             rendered = COALESCE($15, rendered), \
              status = COALESCE(CAST($8 AS TEXT), status), \
              published_at = CASE WHEN CAST($8 AS TEXT) IS NULL THEN published_at \
                WHEN CAST($8 AS TEXT) = 'published' THEN $6 ELSE NULL END, \
@@ -238,6 +239,7 @@ impl Db {
 
     async fn insert_post_once(&self, post: &NewPost, record: Record<'_, PostId>) -> Result<PostId> {
         let published = post.status == PostStatus::Published;
+        let rendered = rendered_json(&post.rendered)?;
         let mut tx = self.begin().await?;
         let id: i64 = on_tx!(self, &mut tx, INSERT_POST, |ex, sql| {
             sqlx::query_scalar(sql)
@@ -255,6 +257,7 @@ impl Db {
                 .bind(post.meta.translation_group)
                 .bind(post.at.as_millis())
                 .bind(post.publish_at.map(Timestamp::as_millis))
+                .bind(&rendered)
                 .fetch_one(ex)
                 .await
         })
@@ -308,6 +311,7 @@ impl Db {
         changes: &PostChanges,
         record: Record<'_, PostData>,
     ) -> Result<()> {
+        let rendered = changes.rendered.as_ref().map(rendered_json).transpose()?;
         let mut tx = self.begin().await?;
         let found: Option<(i64, String, i64)> =
             on_tx!(self, &mut tx, POST_AUTHOR_AND_STATUS, |ex, sql| {
@@ -351,6 +355,7 @@ impl Db {
                 .bind(changes.category.clone().flatten())
                 .bind(changes.publish_at.is_some())
                 .bind(changes.publish_at.flatten().map(Timestamp::as_millis))
+                .bind(&rendered)
                 .execute(ex)
                 .await
                 .map(drop)
@@ -685,4 +690,10 @@ impl PostStore for Db {
             .map_err(|error| Error::internal(format!("decoding tags: {error}")))?;
         Ok(names.into_iter().map(TagName::from_trusted).collect())
     }
+}
+
+/// A rendering as the `rendered` column holds it.
+fn rendered_json(rendered: &Rendering) -> Result<String> {
+    serde_json::to_string(rendered)
+        .map_err(|error| Error::internal(format!("a rendering as JSON: {error}")))
 }

@@ -1,7 +1,9 @@
 //! Row shapes read back from SQL, and their conversion into core entities.
 
 use quire_core::ids::{CommentId, PostId, UserId};
-use quire_core::model::{Comment, Post, PostMeta, PostStatus, Profile, SeriesEntry, User};
+use quire_core::model::{
+    Comment, Post, PostMeta, PostStatus, Profile, Rendering, SeriesEntry, User,
+};
 use quire_core::roles::Roles;
 use quire_core::time::Timestamp;
 use quire_core::values::{
@@ -121,11 +123,19 @@ pub(crate) use json_agg_close;
 /// viewer's state; binds the viewer id as `$1`. Lists select `NULL` for the body. The tags come
 /// as one JSON array per row, so a page and its tags are one statement.
 macro_rules! post_columns {
-    ($engine:tt, $body:literal) => {
+    ($engine:tt, "NULL") => {
+        post_columns!(@ $engine, "NULL", "NULL")
+    };
+    ($engine:tt, "p.body") => {
+        post_columns!(@ $engine, "p.body", "p.rendered")
+    };
+    (@ $engine:tt, $body:literal, $rendered:literal) => {
         concat!(
             "p.id, p.slug, p.title, p.description, ",
             $body,
-            " AS body, p.status, p.published_at, p.publish_at, p.language, p.category, p.series_name, \
+            " AS body, ",
+            $rendered,
+            " AS rendered, p.status, p.published_at, p.publish_at, p.language, p.category, p.series_name, \
              p.series_position, p.translation_group, ",
             $crate::counters::counter_sum!("post_favorites", "p.id"),
             " AS favorites_count, p.created_at, p.updated_at, ",
@@ -147,7 +157,7 @@ macro_rules! post_json {
         concat!(
             json_object!($engine),
             "('id', id, 'slug', slug, 'title', title, 'description', description, \
-             'body', body, 'status', status, 'published_at', published_at, \
+             'body', body, 'rendered', rendered, 'status', status, 'published_at', published_at, \
              'publish_at', publish_at, 'language', language, \
              'category', category, 'series_name', series_name, 'series_position', series_position, \
              'translation_group', translation_group, 'favorites_count', favorites_count, \
@@ -174,6 +184,12 @@ fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Er
     })
 }
 
+/// The `rendered` column read back. One that does not parse reads as absent, and the body is
+/// rendered again when shown.
+pub(crate) fn rendering(column: Option<String>) -> Option<Rendering> {
+    column.and_then(|json| serde_json::from_str(&json).ok())
+}
+
 #[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct PostRow {
     pub(crate) id: i64,
@@ -181,6 +197,8 @@ pub(crate) struct PostRow {
     title: String,
     description: String,
     body: Option<String>,
+    /// JSON of a [`Rendering`].
+    rendered: Option<String>,
     status: String,
     published_at: Option<i64>,
     publish_at: Option<i64>,
@@ -243,6 +261,7 @@ impl PostRow {
             title: Title::from_trusted(self.title),
             description: Description::from_trusted(self.description),
             body: self.body.map(Body::from_trusted),
+            rendered: rendering(self.rendered),
             tags: TagList::from_trusted(tags),
             author: self.author.into(),
             favorited: self.favorited,

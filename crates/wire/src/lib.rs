@@ -37,6 +37,7 @@ pub fn author(profile: &Profile) -> pb::Author {
 }
 
 pub fn post(post: &Post) -> pb::Post {
+    let rendering = post.rendering();
     pb::Post {
         post_id: post.id.get(),
         slug: post.slug.as_str().to_owned(),
@@ -59,6 +60,24 @@ pub fn post(post: &Post) -> pb::Post {
         created_at: post.created_at.to_rfc3339(),
         updated_at: post.updated_at.to_rfc3339(),
         publish_at: post.publish_at.map(|at| at.to_rfc3339()),
+        content_html: rendering.as_ref().map(|rendering| rendering.html.clone()),
+        toc: rendering
+            .as_ref()
+            .map(|rendering| {
+                rendering
+                    .toc
+                    .iter()
+                    .map(|entry| pb::TocEntry {
+                        level: u32::from(entry.level),
+                        id: entry.id.clone(),
+                        title: entry.title.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        reading_minutes: rendering
+            .as_ref()
+            .map(|rendering| rendering.reading_minutes),
     }
 }
 

@@ -7,11 +7,10 @@ use std::collections::HashMap;
 use super::Quire;
 use crate::error::Result;
 use crate::ids::{PostId, UserId};
-use crate::model::{Comment, FollowDirection, PageRequest, Post, UserView};
+use crate::model::{Comment, FollowDirection, PageRequest, Post, PostBody, UserView};
 use crate::paging::UserPage;
 use crate::policy::{self, Actor};
 use crate::ports::Store;
-use crate::values::Body;
 
 impl<S: Store> Quire<S> {
     /// Users by id, as the viewer may see them; unknown ids are left out.
@@ -43,7 +42,7 @@ impl<S: Store> Quire<S> {
         &self,
         ids: &[PostId],
         viewer: Option<&Actor>,
-    ) -> Result<Vec<(PostId, Body)>> {
+    ) -> Result<Vec<(PostId, PostBody)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -8,7 +8,7 @@ use crate::events::{DomainEvent, Event, FavoriteData, PostData, PostUpdatedData}
 use crate::ids::{PostId, UserId};
 use crate::model::{
     KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostMeta,
-    PostPage, PostRef, PostStatus,
+    PostPage, PostRef, PostStatus, Rendering,
 };
 use crate::policy::{self, Actor};
 use crate::ports::Store;
@@ -290,6 +290,7 @@ impl<S: Store> Quire<S> {
             slug: Slug::from_title(&title),
             title,
             description,
+            rendered: Rendering::of(&body),
             body,
             tags,
             author_id: actor.user_id,
@@ -469,6 +470,7 @@ impl<S: Store> Quire<S> {
             slug: None,
             title,
             description,
+            rendered: body.as_ref().map(Rendering::of),
             body,
             tags,
             status: status.filter(|status| *status != current.status),
@@ -576,6 +578,7 @@ impl<S: Store> Quire<S> {
                 title: None,
                 description: None,
                 body: None,
+                rendered: None,
                 tags: None,
                 status: Some(PostStatus::Published),
                 language: None,

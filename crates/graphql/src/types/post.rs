@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
-use quire_core::model::{KeysetPage, Post, PostStatus};
+use quire_core::model::{KeysetPage, Post, PostBody, PostStatus, Rendering};
 use quire_core::paging::Cursor;
 use quire_core::ports::Store;
 use quire_core::{Error, Resource};
@@ -61,6 +61,35 @@ pub struct Series {
     pub position: i64,
 }
 
+/// One heading of a post's rendered body.
+#[derive(SimpleObject)]
+pub struct TocEntry {
+    /// 1 to 6.
+    pub level: i32,
+    /// The heading's `id` in `contentHtml`, to link to as `#id`.
+    pub id: String,
+    pub title: String,
+}
+
+impl<S: Store> PostNode<S> {
+    /// The body as read on its own, when the post came from a list (batched per request).
+    async fn body(&self, ctx: &Context<'_>) -> async_graphql::Result<Arc<PostBody>> {
+        ctx.data::<Loaders<S>>()?
+            .bodies
+            .load_one(self.post.id)
+            .await
+            .or_graphql()?
+            .ok_or_else(|| graphql_error(&Error::NotFound(Resource::Post)))
+    }
+
+    async fn rendering(&self, ctx: &Context<'_>) -> async_graphql::Result<Rendering> {
+        if let Some(rendering) = self.post.rendering() {
+            return Ok(rendering.into_owned());
+        }
+        Ok(self.body(ctx).await?.rendering().into_owned())
+    }
+}
+
 #[Object(name = "Post")]
 impl<S: Store> PostNode<S> {
     async fn id(&self) -> ID {
@@ -84,12 +113,34 @@ impl<S: Store> PostNode<S> {
         if let Some(body) = &self.post.body {
             return Ok(body.as_str().to_owned());
         }
-        ctx.data::<Loaders<S>>()?
-            .bodies
-            .load_one(self.post.id)
-            .await
-            .or_graphql()?
-            .ok_or_else(|| graphql_error(&Error::NotFound(Resource::Post)))
+        Ok(self.body(ctx).await?.body.as_str().to_owned())
+    }
+
+    /// The body rendered for reading: sanitized HTML, with no script, event handler or
+    /// `javascript:` URL.
+    async fn content_html(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(self.rendering(ctx).await?.html)
+    }
+
+    /// The body's headings, in order.
+    async fn toc(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TocEntry>> {
+        Ok(self
+            .rendering(ctx)
+            .await?
+            .toc
+            .into_iter()
+            .map(|entry| TocEntry {
+                level: i32::from(entry.level),
+                id: entry.id,
+                title: entry.title,
+            })
+            .collect())
+    }
+
+    /// Minutes to read the body, rounded up.
+    async fn reading_minutes(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let minutes = self.rendering(ctx).await?.reading_minutes;
+        Ok(i32::try_from(minutes).unwrap_or(i32::MAX))
     }
 
     async fn tags(&self) -> Vec<&str> {

@@ -54,6 +54,16 @@ pub(crate) struct PostRepr {
     /// When a scheduled draft will be published; `null` when it is not scheduled.
     #[schema(format = DateTime)]
     publish_at: Option<String>,
+    /// The content rendered for reading: sanitized HTML (no script, event handler or
+    /// `javascript:` URL). Lists leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_html: Option<String>,
+    /// The content's headings, in order. Lists leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    toc: Option<Vec<TocEntryRepr>>,
+    /// Minutes to read the content, rounded up. Lists leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reading_minutes: Option<u32>,
     author: AuthorRepr,
     favorites_count: i64,
     favorited: bool,
@@ -63,13 +73,38 @@ pub(crate) struct PostRepr {
     updated_at: String,
 }
 
+/// One heading of a post's rendered content.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TocEntryRepr {
+    /// 1 to 6.
+    level: u32,
+    /// The heading's `id` in `contentHtml`, to link to as `#id`.
+    id: String,
+    title: String,
+}
+
 /// Built from the `quire.v1` message ([`quire_wire::post`]), so JSON, XML and Protobuf carry
 /// the same values.
 impl From<&Post> for PostRepr {
     fn from(post: &Post) -> Self {
         let message = quire_wire::post(post);
         let author = message.author.unwrap_or_default();
+        let toc = message.content_html.is_some().then(|| {
+            message
+                .toc
+                .into_iter()
+                .map(|entry| TocEntryRepr {
+                    level: entry.level,
+                    id: entry.id,
+                    title: entry.title,
+                })
+                .collect()
+        });
         Self {
+            content_html: message.content_html,
+            toc,
+            reading_minutes: message.reading_minutes,
             post_id: message.post_id,
             slug: message.slug,
             title: message.title,
@@ -608,6 +643,18 @@ impl Wire for PostRepr {
             language: self.language.clone(),
             category: self.category.clone(),
             publish_at: self.publish_at.clone(),
+            content_html: self.content_html.clone(),
+            toc: self
+                .toc
+                .iter()
+                .flatten()
+                .map(|entry| proto::TocEntry {
+                    level: entry.level,
+                    id: entry.id.clone(),
+                    title: entry.title.clone(),
+                })
+                .collect(),
+            reading_minutes: self.reading_minutes,
             author: Some(self.author.proto()),
             favorites_count: self.favorites_count,
             favorited: self.favorited,

@@ -152,6 +152,9 @@ on_both_engines! {
             title: None,
             description: None,
             body: Some(quire_core::values::Body::parse("mine").unwrap()),
+            rendered: Some(quire_core::model::Rendering::of(
+                &quire_core::values::Body::parse("mine").unwrap(),
+            )),
             tags: None,
             status: None,
             language: None,

@@ -27,6 +27,7 @@ mod protobuf;
 mod proxy;
 mod queries;
 mod redis_cache;
+mod rendering;
 mod rights;
 mod scheduling;
 mod storage;

@@ -3,7 +3,10 @@
 //! - [`markdown`]: CommonMark with the GitHub extensions rendered to HTML, sanitized against an
 //!   allow-list, with heading anchors, a table of contents, callout directives and a reading
 //!   time.
+//! - [`frontmatter`]: Markdown files with a YAML, TOML or JSON header, as static-site
+//!   generators write them, read into a post's fields and body.
 
+pub mod frontmatter;
 pub mod markdown;
 
 pub use markdown::{Rendered, TocEntry, render};

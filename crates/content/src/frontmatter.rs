@@ -1,0 +1,436 @@
+//! Markdown files with frontmatter, as static-site generators write them: the post's fields in
+//! a header, then its body.
+//!
+//! Three headers are read: YAML between `---` lines (Jekyll, Astro, Docusaurus, Gatsby,
+//! Eleventy, Hugo), TOML between `+++` lines (Hugo), and a JSON object at the very start
+//! (Hugo). Each format is parsed by gray_matter's engine for it (yaml-rust2, toml,
+//! serde_json); the split between header and body is done here, so the body is kept exactly as
+//! written (after its header's closing line), line endings aside: `\r\n` reads as `\n`.
+//!
+//! The fields a post has are read under the names these generators use: `title`; `published`,
+//! `date` or `pubDate`; `description` or `summary`; `image`, `cover` or `heroImage`; `tags`
+//! (a list, or one comma-separated string); `category`, or the first of `categories`; `draft`;
+//! `lang` or `language`; `slug`; `originalSlug`; `series` (`{name, order}`, or a name alone).
+//! Every other key is kept, with its value as JSON, in [`Frontmatter::extra`].
+
+use std::collections::BTreeMap;
+
+use gray_matter::Pod;
+use gray_matter::engine::{Engine, JSON, TOML, YAML};
+
+/// A file read: its header's fields and its body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub format: Format,
+    pub frontmatter: Frontmatter,
+    /// The Markdown after the header, with `\n` line endings.
+    pub body: String,
+}
+
+/// How the header was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Toml,
+    Json,
+    /// No header: the whole file is the body.
+    None,
+}
+
+/// The header's fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Frontmatter {
+    pub title: Option<String>,
+    /// As written: a date (`2025-04-28`) or a date and time (RFC 3339 or close to it).
+    pub published: Option<String>,
+    pub description: Option<String>,
+    pub image: Option<String>,
+    pub tags: Vec<String>,
+    pub category: Option<String>,
+    pub draft: bool,
+    /// A BCP 47 language tag, as written.
+    pub lang: Option<String>,
+    pub slug: Option<String>,
+    /// The slug of the work this file translates.
+    pub original_slug: Option<String>,
+    pub series: Option<Series>,
+    /// Every other key, its value as JSON.
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A post's place in a series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Series {
+    pub name: String,
+    /// 1 for the first; `None` when the file does not say.
+    pub order: Option<i64>,
+}
+
+/// Why a file could not be read; `line` counts from 1 in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontmatterError {
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for FrontmatterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+impl std::error::Error for FrontmatterError {}
+
+/// Reads a Markdown file with an optional header.
+///
+/// # Errors
+/// A header that is not closed, does not parse, is not a table of keys, or holds a field of
+/// the wrong shape (a title that is a list, say); the line is where the header or the field
+/// begins, or where the parser stopped when it says.
+pub fn parse(text: &str) -> Result<Document, FrontmatterError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let normalized;
+    let text = if text.contains('\r') {
+        normalized = text.replace("\r\n", "\n");
+        normalized.as_str()
+    } else {
+        text
+    };
+    let (format, header, body) = split(text)?;
+    let pod = match format {
+        Format::Yaml => YAML::parse(header),
+        Format::Toml => TOML::parse(header),
+        Format::Json => JSON::parse(header),
+        Format::None => {
+            return Ok(Document {
+                format,
+                frontmatter: Frontmatter::default(),
+                body: body.to_owned(),
+            });
+        }
+    }
+    .map_err(|error| FrontmatterError {
+        line: 1,
+        reason: format!("the {} header does not parse: {error}", name(format)),
+    })?;
+    let Pod::Hash(fields) = pod else {
+        if pod == Pod::Null {
+            return Ok(Document {
+                format,
+                frontmatter: Frontmatter::default(),
+                body: body.to_owned(),
+            });
+        }
+        return Err(FrontmatterError {
+            line: 1,
+            reason: format!("the {} header is not a table of keys", name(format)),
+        });
+    };
+    let frontmatter = fields_of(fields, header, format)?;
+    Ok(Document {
+        format,
+        frontmatter,
+        body: body.to_owned(),
+    })
+}
+
+fn name(format: Format) -> &'static str {
+    match format {
+        Format::Yaml => "YAML",
+        Format::Toml => "TOML",
+        Format::Json => "JSON",
+        Format::None => "missing",
+    }
+}
+
+/// (format, header, body). Blank lines before a header are skipped (some sites have them).
+fn split(text: &str) -> Result<(Format, &str, &str), FrontmatterError> {
+    let start = text.trim_start_matches(['\n', ' ', '\t']);
+    for (fence, format) in [("---", Format::Yaml), ("+++", Format::Toml)] {
+        let Some(rest) = start.strip_prefix(fence) else {
+            continue;
+        };
+        let Some(rest) = rest
+            .strip_prefix('\n')
+            .or_else(|| rest.trim_start_matches([' ', '\t']).strip_prefix('\n'))
+        else {
+            continue;
+        };
+        let mut offset = 0;
+        for line in rest.split_inclusive('\n') {
+            if line.trim_end() == fence {
+                let header = &rest[..offset];
+                let body = &rest[offset + line.len()..];
+                return Ok((format, header, body));
+            }
+            offset += line.len();
+        }
+        return Err(FrontmatterError {
+            line: 1,
+            reason: format!(
+                "the {} header opened here is never closed by `{fence}`",
+                name(format)
+            ),
+        });
+    }
+    if start.starts_with('{') {
+        // A JSON object, then the body: find where the object ends.
+        let mut stream = serde_json::Deserializer::from_str(start).into_iter::<serde_json::Value>();
+        return match stream.next() {
+            Some(Ok(_)) => {
+                let end = stream.byte_offset();
+                let body = start[end..].strip_prefix('\n').unwrap_or(&start[end..]);
+                Ok((Format::Json, &start[..end], body))
+            }
+            Some(Err(error)) => Err(FrontmatterError {
+                line: error.line(),
+                reason: format!("the JSON header does not parse: {error}"),
+            }),
+            None => Ok((Format::None, "", text)),
+        };
+    }
+    Ok((Format::None, "", text))
+}
+
+/// The line of the header (from 1 in the file) where `key` is first written, or 1.
+fn line_of(header: &str, key: &str, format: Format) -> usize {
+    let offset = match format {
+        Format::Json => 1,
+        _ => 2,
+    };
+    header
+        .lines()
+        .position(|line| {
+            let line = line.trim_start().trim_start_matches('"');
+            line.strip_prefix(key).is_some_and(|rest| {
+                rest.trim_start_matches('"')
+                    .trim_start()
+                    .starts_with([':', '='])
+            })
+        })
+        .map_or(1, |index| index + offset)
+}
+
+fn fields_of(
+    fields: std::collections::HashMap<String, Pod>,
+    header: &str,
+    format: Format,
+) -> Result<Frontmatter, FrontmatterError> {
+    let mut front = Frontmatter::default();
+    let wrong = |key: &str, what: &str| FrontmatterError {
+        line: line_of(header, key, format),
+        reason: format!("`{key}` must be {what}"),
+    };
+    // Sorted, so that errors and `extra` come out the same every time.
+    let fields: BTreeMap<String, Pod> = fields.into_iter().collect();
+    for (key, value) in fields {
+        match key.as_str() {
+            "title" => front.title = Some(text(&value).ok_or_else(|| wrong(&key, "text"))?),
+            "published" | "date" | "pubDate" => {
+                if front.published.is_none() || key == "published" {
+                    front.published = Some(text(&value).ok_or_else(|| wrong(&key, "a date"))?);
+                }
+            }
+            "description" | "summary" => {
+                if front.description.is_none() || key == "description" {
+                    front.description = Some(text(&value).ok_or_else(|| wrong(&key, "text"))?);
+                }
+            }
+            "image" | "cover" | "heroImage" => {
+                if let Some(image) = text(&value).filter(|image| !image.is_empty()) {
+                    front.image.get_or_insert(image);
+                }
+            }
+            "tags" => front.tags = list(&value).ok_or_else(|| wrong(&key, "a list of names"))?,
+            "category" => front.category = Some(text(&value).ok_or_else(|| wrong(&key, "text"))?),
+            "categories" => {
+                let categories = list(&value).ok_or_else(|| wrong(&key, "a list of names"))?;
+                if front.category.is_none() {
+                    front.category = categories.into_iter().next();
+                }
+            }
+            "draft" => {
+                front.draft = match &value {
+                    Pod::Boolean(draft) => *draft,
+                    Pod::String(draft) if draft == "true" || draft == "false" => draft == "true",
+                    _ => return Err(wrong(&key, "true or false")),
+                }
+            }
+            "lang" | "language" => {
+                front.lang = Some(text(&value).ok_or_else(|| wrong(&key, "a language tag"))?);
+            }
+            "slug" => front.slug = Some(text(&value).ok_or_else(|| wrong(&key, "text"))?),
+            "originalSlug" => {
+                front.original_slug = Some(text(&value).ok_or_else(|| wrong(&key, "a slug"))?);
+            }
+            "series" => {
+                front.series =
+                    Some(series(&value).ok_or_else(|| wrong(&key, "a name, or {name, order}"))?);
+            }
+            _ => {
+                front.extra.insert(key, json(&value));
+            }
+        }
+    }
+    Ok(front)
+}
+
+/// A scalar as text (numbers and booleans as written); `None` for a list or a table.
+fn text(value: &Pod) -> Option<String> {
+    match value {
+        Pod::String(text) => Some(text.trim().to_owned()),
+        Pod::Integer(number) => Some(number.to_string()),
+        Pod::Float(number) => Some(number.to_string()),
+        Pod::Boolean(flag) => Some(flag.to_string()),
+        Pod::Null => Some(String::new()),
+        Pod::Array(_) | Pod::Hash(_) => None,
+    }
+}
+
+/// A list of names, or one string of comma-separated names.
+fn list(value: &Pod) -> Option<Vec<String>> {
+    let names: Vec<String> = match value {
+        Pod::Array(items) => items.iter().map(text).collect::<Option<_>>()?,
+        Pod::String(names) => names
+            .split(',')
+            .map(|name| name.trim().to_owned())
+            .collect(),
+        Pod::Null => Vec::new(),
+        _ => return None,
+    };
+    Some(names.into_iter().filter(|name| !name.is_empty()).collect())
+}
+
+fn series(value: &Pod) -> Option<Series> {
+    match value {
+        Pod::String(name) if !name.trim().is_empty() => Some(Series {
+            name: name.trim().to_owned(),
+            order: None,
+        }),
+        Pod::Hash(fields) => {
+            let name = fields
+                .get("name")
+                .and_then(text)
+                .filter(|name| !name.is_empty())?;
+            let order = match fields.get("order").or_else(|| fields.get("position")) {
+                None | Some(Pod::Null) => None,
+                Some(Pod::Integer(order)) => Some(*order),
+                Some(Pod::String(order)) => Some(order.trim().parse().ok()?),
+                Some(_) => return None,
+            };
+            Some(Series { name, order })
+        }
+        _ => None,
+    }
+}
+
+fn json(value: &Pod) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Pod::Null => Value::Null,
+        Pod::String(text) => Value::String(text.clone()),
+        Pod::Integer(number) => Value::from(*number),
+        Pod::Float(number) => {
+            serde_json::Number::from_f64(*number).map_or(Value::Null, Value::Number)
+        }
+        Pod::Boolean(flag) => Value::Bool(*flag),
+        Pod::Array(items) => Value::Array(items.iter().map(json).collect()),
+        Pod::Hash(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, value)| (key.clone(), json(value)))
+                .collect::<BTreeMap<_, _>>()
+                .into_iter()
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backend_guides_header_reads_whole() {
+        let file = "---\ntitle: \"백엔드 개발 심층 분석\"\npublished: 2025-04-28\n\
+                    description: \"엔지니어링 가이드입니다.\"\nimage: ''\n\
+                    tags: [Backend, Software Engineering, APIs]\ncategory: Backend Development\n\
+                    draft: false\nlang: \"ko\"\noriginalSlug: \"deep-dive-into-backend-development\"\n\
+                    series:\n  name: \"Backend Engineering\"\n  order: 1\n\n---\n\n## 1.0 소개\n\nBody.\n";
+        let document = parse(file).unwrap();
+        assert_eq!(document.format, Format::Yaml);
+        let front = &document.frontmatter;
+        assert_eq!(front.title.as_deref(), Some("백엔드 개발 심층 분석"));
+        assert_eq!(front.published.as_deref(), Some("2025-04-28"));
+        assert_eq!(front.tags, ["Backend", "Software Engineering", "APIs"]);
+        assert_eq!(front.category.as_deref(), Some("Backend Development"));
+        assert!(!front.draft);
+        assert_eq!(front.image, None);
+        assert_eq!(front.lang.as_deref(), Some("ko"));
+        assert_eq!(
+            front.original_slug.as_deref(),
+            Some("deep-dive-into-backend-development")
+        );
+        assert_eq!(
+            front.series,
+            Some(Series {
+                name: "Backend Engineering".to_owned(),
+                order: Some(1)
+            })
+        );
+        assert!(front.extra.is_empty());
+        assert_eq!(document.body, "\n## 1.0 소개\n\nBody.\n");
+    }
+
+    #[test]
+    fn toml_and_json_headers_and_none() {
+        let toml = "+++\ntitle = \"数学\"\ndate = 2017-06-30T12:00:00+09:00\ntags = [\"math\"]\n\
+                    categories = [\"Tools\", \"Other\"]\nweight = 3\n+++\nBody\n";
+        let document = parse(toml).unwrap();
+        assert_eq!(document.format, Format::Toml);
+        assert_eq!(document.frontmatter.title.as_deref(), Some("数学"));
+        assert_eq!(
+            document.frontmatter.published.as_deref(),
+            Some("2017-06-30T12:00:00+09:00")
+        );
+        assert_eq!(document.frontmatter.category.as_deref(), Some("Tools"));
+        assert_eq!(document.frontmatter.extra["weight"], serde_json::json!(3));
+        assert_eq!(document.body, "Body\n");
+
+        let json =
+            "{\n  \"title\": \"Grids\",\n  \"tags\": \"a, b\",\n  \"draft\": true\n}\nBody\n";
+        let document = parse(json).unwrap();
+        assert_eq!(document.format, Format::Json);
+        assert_eq!(document.frontmatter.tags, ["a", "b"]);
+        assert!(document.frontmatter.draft);
+        assert_eq!(document.body, "Body\n");
+
+        let document = parse("# Just Markdown\n").unwrap();
+        assert_eq!(document.format, Format::None);
+        assert_eq!(document.body, "# Just Markdown\n");
+    }
+
+    #[test]
+    fn crlf_a_byte_order_mark_and_blank_lines_before_the_header_read_as_plain() {
+        let document = parse("\u{feff}\r\n---\r\ntitle: A\r\n---\r\nLine\r\n").unwrap();
+        assert_eq!(document.frontmatter.title.as_deref(), Some("A"));
+        assert_eq!(document.body, "Line\n");
+    }
+
+    #[test]
+    fn a_bad_header_is_refused_with_its_line() {
+        let unclosed = parse("---\ntitle: A\nBody\n").unwrap_err();
+        assert_eq!(unclosed.line, 1);
+        assert!(unclosed.reason.contains("never closed"), "{unclosed}");
+
+        let wrong = parse("---\ntitle: A\ntags: {a: 1}\n---\n").unwrap_err();
+        assert_eq!(wrong.line, 3, "{wrong}");
+        assert!(wrong.reason.contains("`tags`"), "{wrong}");
+
+        let broken = parse("---\ntitle: [unclosed\n---\n").unwrap_err();
+        assert!(broken.reason.contains("YAML"), "{broken}");
+
+        let json = parse("{\n  \"title\": \"A\",\n  oops\n}\n").unwrap_err();
+        assert_eq!(json.line, 3, "{json}");
+    }
+}

@@ -4,9 +4,11 @@
 //!   allow-list, with heading anchors, a table of contents, callout directives and a reading
 //!   time.
 //! - [`frontmatter`]: Markdown files with a YAML, TOML or JSON header, as static-site
-//!   generators write them, read into a post's fields and body.
+//!   generators write them, read into a post's fields and body, and written back.
+//! - [`search`]: the terms text is indexed and searched by, in every language (CJK as bigrams).
 
 pub mod frontmatter;
 pub mod markdown;
+pub mod search;
 
 pub use markdown::{Rendered, TocEntry, render};

@@ -593,8 +593,8 @@ class MixedLoad:
                 time.sleep(0.2)
                 status, reply, answer = self.send(method, path, body, auth, headers)
                 # The first attempt's claim on the key may outlive an instance killed under it:
-                # the server answers 409 until the claim lapses (a request can run no longer
-                # than QUIRE_REQUEST_TIMEOUT_SECS), then the retry runs for real.
+                # the server answers 409 until the claim is given up (2 minutes), then the
+                # retry runs for real.
                 while status == 409 and time.monotonic() - sent < CLAIM_LAPSE_SECS:
                     with self.lock:
                         self.waited_for_claims += 1
@@ -651,8 +651,9 @@ class MixedLoad:
 
 
 #: How long a keyed write's retry keeps trying while the killed first attempt's claim on its
-#: key lapses: the server's request timeout (30 s) and a margin.
-CLAIM_LAPSE_SECS = 45
+#: key lapses: the server gives up a claim that never completed after 2 minutes
+#: (ABANDONED_CLAIM_MILLIS), and a margin.
+CLAIM_LAPSE_SECS = 130
 
 
 #: How long the rolling restart's load runs.

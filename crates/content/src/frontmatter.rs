@@ -174,19 +174,21 @@ fn split(text: &str) -> Result<(Format, &str, &str), FrontmatterError> {
         });
     }
     if start.starts_with('{') {
-        // A JSON object, then the body: find where the object ends.
+        // A JSON object, then the body: find where the object ends. A file that begins with
+        // `{` but whose first line is no JSON (a shortcode `{{< … >}}`, an MDX comment) has no
+        // header; one whose JSON begins and then breaks has a broken one.
         let mut stream = serde_json::Deserializer::from_str(start).into_iter::<serde_json::Value>();
         return match stream.next() {
-            Some(Ok(_)) => {
+            Some(Ok(serde_json::Value::Object(_))) => {
                 let end = stream.byte_offset();
                 let body = start[end..].strip_prefix('\n').unwrap_or(&start[end..]);
                 Ok((Format::Json, &start[..end], body))
             }
-            Some(Err(error)) => Err(FrontmatterError {
+            Some(Err(error)) if error.line() > 1 => Err(FrontmatterError {
                 line: error.line(),
                 reason: format!("the JSON header does not parse: {error}"),
             }),
-            None => Ok((Format::None, "", text)),
+            _ => Ok((Format::None, "", text)),
         };
     }
     Ok((Format::None, "", text))
@@ -486,6 +488,16 @@ mod tests {
         let document = parse("# Just Markdown\n").unwrap();
         assert_eq!(document.format, Format::None);
         assert_eq!(document.body, "# Just Markdown\n");
+        for body in [
+            "{{< figure src=\"a.png\" >}}\nText\n",
+            "{/* an MDX comment */}\nText\n",
+        ] {
+            let document = parse(body).unwrap();
+            assert_eq!(
+                (document.format, document.body.as_str()),
+                (Format::None, body)
+            );
+        }
     }
 
     #[test]

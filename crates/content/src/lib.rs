@@ -11,4 +11,4 @@ pub mod frontmatter;
 pub mod markdown;
 pub mod search;
 
-pub use markdown::{Rendered, TocEntry, render};
+pub use markdown::{RENDERER_VERSION, Rendered, TocEntry, render};

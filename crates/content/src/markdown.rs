@@ -63,6 +63,10 @@ const CALLOUTS: [(&str, &str); 7] = [
     ("danger", "Danger"),
 ];
 
+/// The version of what [`render`] makes: raised whenever its output changes (a sanitizer rule,
+/// a new callout), so that renderings stored by an older version are made again.
+pub const RENDERER_VERSION: u32 = 1;
+
 /// Words read per minute, and Chinese or Japanese characters per minute.
 const WORDS_PER_MINUTE: u32 = 265;
 const CJK_CHARACTERS_PER_MINUTE: u32 = 500;
@@ -332,7 +336,7 @@ impl HeadingAdapter for Headings {
         _sourcepos: Option<Sourcepos>,
     ) -> fmt::Result {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let id = state.0.anchorize(&heading.content);
+        let id = format!("{ID_PREFIX}{}", state.0.anchorize(&heading.content));
         let mut tag = String::new();
         escape_into(&mut tag, &id);
         state.1.push(TocEntry {
@@ -348,12 +352,49 @@ impl HeadingAdapter for Headings {
     }
 }
 
+/// Heading ids begin with this (GitHub's prefix), so that no id a post carries can clobber a
+/// name the page's own scripts read (`window.config` for an element `id="config"`).
+pub const ID_PREFIX: &str = "user-content-";
+
+/// Whether an `id` is one the rendering makes: a heading's, or a footnote's (`fn-1`,
+/// `fnref-1`, which no script can read as a global name).
+fn rendered_id(id: &str) -> bool {
+    id.starts_with(ID_PREFIX) || id.starts_with("fn-") || id.starts_with("fnref-")
+}
+
+/// Whether a class is one the rendering makes: the callouts', the footnotes' and code's
+/// language. Any other (an author's, to borrow the page's own styles) is dropped.
+fn rendered_class(element: &str, class: &str) -> bool {
+    match class {
+        "callout" | "callout-title" | "footnotes" | "footnote-ref" | "footnote-backref" => true,
+        _ => {
+            class
+                .strip_prefix("callout-")
+                .is_some_and(|kind| CALLOUTS.iter().any(|(name, _)| *name == kind))
+                || (element == "code" && class.starts_with("language-"))
+        }
+    }
+}
+
 /// The allow-list: ammonia's defaults (no script, style, frame, form or event handler; only
 /// http, https, mailto and a few other URL schemes; `rel="noopener noreferrer"` on links),
 /// plus what the rendering itself produces: heading and footnote ids, classes on code,
-/// callouts and footnotes, and task lists' disabled checkboxes.
+/// callouts and footnotes, and task lists' disabled checkboxes. Ids and classes are kept only
+/// when the rendering could have made them ([`rendered_id`], [`rendered_class`]), whoever
+/// wrote them.
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
+    builder.attribute_filter(|element, attribute, value| match attribute {
+        "id" => rendered_id(value).then_some(value.into()),
+        "class" => {
+            let kept: Vec<&str> = value
+                .split_whitespace()
+                .filter(|class| rendered_class(element, class))
+                .collect();
+            (!kept.is_empty()).then(|| kept.join(" ").into())
+        }
+        _ => Some(value.into()),
+    });
     builder
         .add_tags(["input", "section", "aside"])
         // Only a checkbox, always disabled: any other input type loses its type.
@@ -434,6 +475,31 @@ mod tests {
     }
 
     #[test]
+    fn an_author_sets_no_id_or_class_the_rendering_would_not() {
+        let rendered = render(
+            "<a id=\"config\" class=\"fixed inset-0 callout\" href=\"https://example.com\">x</a>\n\n\
+             <div class=\"hero\"><h3 id=\"user-content-mine\">kept</h3></div>\n\n\
+             :::details\nA directive that is no callout.\n:::\n",
+        );
+        let html = &rendered.html;
+        assert!(!html.contains("id=\"config\""), "{html}");
+        assert!(
+            html.contains(
+                "<a rel=\"noopener noreferrer\" class=\"callout\" href=\"https://example.com\""
+            ),
+            "{html}"
+        );
+        assert!(
+            !html.contains("hero") && !html.contains("details"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<h3 id=\"user-content-mine\">kept</h3>"),
+            "{html}"
+        );
+    }
+
+    #[test]
     fn headings_have_ids_and_make_the_table_of_contents() {
         let rendered = render(
             "# Title\n\n## 1.0 소개: API 엔드포인트를 넘어서\n\n## Title\n\n### *Deep* `code`\n",
@@ -446,18 +512,20 @@ mod tests {
         assert_eq!(
             toc,
             [
-                (1, "title", "Title"),
+                (1, "user-content-title", "Title"),
                 (
                     2,
-                    "10-소개-api-엔드포인트를-넘어서",
+                    "user-content-10-소개-api-엔드포인트를-넘어서",
                     "1.0 소개: API 엔드포인트를 넘어서"
                 ),
-                (2, "title-1", "Title"),
-                (3, "deep-code", "Deep code"),
+                (2, "user-content-title-1", "Title"),
+                (3, "user-content-deep-code", "Deep code"),
             ]
         );
         assert!(
-            rendered.html.contains("<h2 id=\"title-1\">Title</h2>"),
+            rendered
+                .html
+                .contains("<h2 id=\"user-content-title-1\">Title</h2>"),
             "{}",
             rendered.html
         );

@@ -112,6 +112,10 @@ pub struct Rendering {
     pub toc: Vec<TocEntry>,
     /// Rounded up; 0 for an empty body.
     pub reading_minutes: u32,
+    /// The renderer that made it ([`quire_content::RENDERER_VERSION`]); a rendering made by
+    /// another is made again when read.
+    #[serde(default)]
+    pub renderer: u32,
 }
 
 /// One heading of a rendered body.
@@ -121,7 +125,7 @@ pub struct TocEntry {
     pub level: u8,
     /// The heading's `id` in [`Rendering::html`].
     pub id: String,
-    /// The heading's text, without markup.
+    /// The heading's text, without markup: plain text, to escape where it is put into HTML.
     pub title: String,
 }
 
@@ -141,7 +145,13 @@ impl Rendering {
                 })
                 .collect(),
             reading_minutes: rendered.reading_minutes,
+            renderer: quire_content::RENDERER_VERSION,
         }
+    }
+
+    /// Whether the renderer of this version made it.
+    pub fn is_current(&self) -> bool {
+        self.renderer == quire_content::RENDERER_VERSION
     }
 }
 
@@ -201,8 +211,8 @@ impl PostBody {
     /// The body rendered: as stored, or rendered now for a body stored before.
     pub fn rendering(&self) -> std::borrow::Cow<'_, Rendering> {
         match &self.rendered {
-            Some(rendered) => std::borrow::Cow::Borrowed(rendered),
-            None => std::borrow::Cow::Owned(Rendering::of(&self.body)),
+            Some(rendered) if rendered.is_current() => std::borrow::Cow::Borrowed(rendered),
+            _ => std::borrow::Cow::Owned(Rendering::of(&self.body)),
         }
     }
 }
@@ -212,9 +222,11 @@ impl Post {
     /// bodies. `None` when the body was left out (lists).
     pub fn rendering(&self) -> Option<std::borrow::Cow<'_, Rendering>> {
         match (&self.rendered, &self.body) {
-            (Some(rendered), _) => Some(std::borrow::Cow::Borrowed(rendered)),
-            (None, Some(body)) => Some(std::borrow::Cow::Owned(Rendering::of(body))),
-            (None, None) => None,
+            (Some(rendered), _) if rendered.is_current() => {
+                Some(std::borrow::Cow::Borrowed(rendered))
+            }
+            (_, Some(body)) => Some(std::borrow::Cow::Owned(Rendering::of(body))),
+            (_, None) => None,
         }
     }
 }
@@ -408,11 +420,17 @@ mod tests {
             rendered: None,
         };
         assert_eq!(stored.rendering().into_owned(), Rendering::of(&body));
-        assert!(stored.rendering().html.contains("<h1 id=\"old\">Old</h1>"));
+        assert!(
+            stored
+                .rendering()
+                .html
+                .contains("<h1 id=\"user-content-old\">Old</h1>")
+        );
         let kept = Rendering {
             html: "<p>kept</p>".to_owned(),
             toc: Vec::new(),
             reading_minutes: 1,
+            renderer: quire_content::RENDERER_VERSION,
         };
         let stored = PostBody {
             body,
@@ -422,6 +440,18 @@ mod tests {
             stored.rendering().into_owned(),
             kept,
             "a stored rendering is used as is"
+        );
+        let older = PostBody {
+            body: stored.body.clone(),
+            rendered: Some(Rendering {
+                renderer: 0,
+                ..kept
+            }),
+        };
+        assert_eq!(
+            older.rendering().into_owned(),
+            Rendering::of(&older.body),
+            "another renderer's output is made again"
         );
     }
 }

@@ -184,10 +184,12 @@ fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Er
     })
 }
 
-/// The `rendered` column read back. One that does not parse reads as absent, and the body is
-/// rendered again when shown.
+/// The `rendered` column read back. One that does not parse, or that another version of the
+/// renderer made, reads as absent, and the body is rendered again when shown.
 pub(crate) fn rendering(column: Option<String>) -> Option<Rendering> {
-    column.and_then(|json| serde_json::from_str(&json).ok())
+    column
+        .and_then(|json| serde_json::from_str::<Rendering>(&json).ok())
+        .filter(Rendering::is_current)
 }
 
 #[derive(sqlx::FromRow, serde::Deserialize)]

@@ -68,6 +68,7 @@ pub struct TocEntry {
     pub level: i32,
     /// The heading's `id` in `contentHtml`, to link to as `#id`.
     pub id: String,
+    /// Plain text: escape it where it is put into HTML.
     pub title: String,
 }
 

@@ -81,6 +81,7 @@ pub(crate) struct TocEntryRepr {
     level: u32,
     /// The heading's `id` in `contentHtml`, to link to as `#id`.
     id: String,
+    /// Plain text: escape it where it is put into HTML.
     title: String,
 }
 

@@ -43,13 +43,13 @@ on_both_engines! {
             html.contains("<aside class=\"callout callout-tip\">\n<p class=\"callout-title\">Core Backend Responsibilities</p>"),
             "{html}"
         );
-        assert!(html.contains("<h2 id=\"10-소개-api-엔드포인트를-넘어서\">"), "{html}");
+        assert!(html.contains("<h2 id=\"user-content-10-소개-api-엔드포인트를-넘어서\">"), "{html}");
         assert_inert(html);
         assert_eq!(
             post["toc"],
             json!([
-                {"level": 2, "id": "10-소개-api-엔드포인트를-넘어서", "title": "1.0 소개: API 엔드포인트를 넘어서"},
-                {"level": 3, "id": "hostile", "title": "Hostile"},
+                {"level": 2, "id": "user-content-10-소개-api-엔드포인트를-넘어서", "title": "1.0 소개: API 엔드포인트를 넘어서"},
+                {"level": 3, "id": "user-content-hostile", "title": "Hostile"},
             ])
         );
         assert_eq!(post["readingMinutes"], 1);
@@ -72,10 +72,10 @@ on_both_engines! {
         let one = &reply.body["data"]["post"];
         assert_eq!(one["contentHtml"], html);
         assert_eq!(one["readingMinutes"], 1);
-        assert_eq!(one["toc"][1], json!({"level": 3, "id": "hostile", "title": "Hostile"}));
+        assert_eq!(one["toc"][1], json!({"level": 3, "id": "user-content-hostile", "title": "Hostile"}));
         let listed = &reply.body["data"]["posts"]["edges"][0]["node"];
         assert_eq!(listed["contentHtml"], html);
-        assert_eq!(listed["toc"][0]["id"], "10-소개-api-엔드포인트를-넘어서");
+        assert_eq!(listed["toc"][0]["id"], "user-content-10-소개-api-엔드포인트를-넘어서");
 
         // A new revision of the body is rendered again; RealWorld's body stays Markdown.
         let patched = app
@@ -90,9 +90,9 @@ on_both_engines! {
         assert_eq!(patched.status(), 200);
         let post = app.get(&format!("/api/v1/posts/{id}"), None).await.body;
         let html = post["contentHtml"].as_str().unwrap();
-        assert!(html.contains("<h1 id=\"changed\">Changed</h1>"), "{html}");
+        assert!(html.contains("<h1 id=\"user-content-changed\">Changed</h1>"), "{html}");
         assert!(html.contains("<p class=\"callout-title\">Note</p>\n<p>Now a note.</p>"), "{html}");
-        assert_eq!(post["toc"], json!([{"level": 1, "id": "changed", "title": "Changed"}]));
+        assert_eq!(post["toc"], json!([{"level": 1, "id": "user-content-changed", "title": "Changed"}]));
         let slug = post["slug"].as_str().unwrap();
         let article = app.get(&format!("/api/articles/{slug}"), None).await.body;
         assert_eq!(article["article"]["body"], "# Changed\n\n:::note\nNow a note.\n:::\n");

@@ -442,6 +442,13 @@ impl Remote {
         tag.as_str().replace('%', "%25").replace('\n', "%0A")
     }
 
+    /// The tags of a newline-separated list of [`Remote::lua_tag`]s, as Redis keeps them.
+    fn stored_tags(list: &str) -> impl Iterator<Item = CacheTag> + '_ {
+        list.split('\n')
+            .filter(|tag| !tag.is_empty())
+            .map(|tag| CacheTag::from_stored(tag.replace("%0A", "\n").replace("%25", "%")))
+    }
+
     /// A Redis call through the breaker and the timeout, on a connection made on first use.
     async fn call<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, Trouble>
     where
@@ -560,11 +567,7 @@ impl Remote {
         ) else {
             return Ok((clock, None));
         };
-        let tags: Vec<CacheTag> = tags
-            .split('\n')
-            .filter(|tag| !tag.is_empty())
-            .map(|tag| CacheTag::from_stored(tag.replace("%0A", "\n").replace("%25", "%")))
-            .collect();
+        let tags: Vec<CacheTag> = Self::stored_tags(&tags).collect();
         {
             let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             if tags
@@ -640,9 +643,7 @@ impl Remote {
             if field == "floor" {
                 everything = true;
             } else if !own.remove(&(expected - 1)) {
-                invalidated.extend(value.split('\n').filter(|tag| !tag.is_empty()).map(|tag| {
-                    CacheTag::from_stored(tag.replace("%0A", "\n").replace("%25", "%"))
-                }));
+                invalidated.extend(Self::stored_tags(&value));
             }
         }
         if expected <= clock && !everything && position.at.is_some() {

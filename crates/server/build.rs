@@ -4,7 +4,8 @@
 //! the NATS and RabbitMQ tests, and the webhook test that verifies signatures with the
 //! reference implementation (`QUIRE_TEST_STANDARDWEBHOOKS`, a python3 that has it), and the
 //! edge cache's test behind a real Varnish (`QUIRE_TEST_VARNISHD`, its `varnishd`), and the
-//! shared cache's tests on a real Redis (`QUIRE_TEST_REDIS_URL`).
+//! shared cache's tests on a real Redis (`QUIRE_TEST_REDIS_URL`), and the import of the
+//! corpus of real posts in the shared samples folder (`QUIRE_TEST_SAMPLES`).
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(quire_test_postgres)");
@@ -19,6 +20,7 @@ fn main() {
         ("QUIRE_TEST_STANDARDWEBHOOKS", "quire_test_standardwebhooks"),
         ("QUIRE_TEST_VARNISHD", "quire_test_varnish"),
         ("QUIRE_TEST_REDIS_URL", "quire_test_redis"),
+        ("QUIRE_TEST_SAMPLES", "quire_test_samples"),
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         println!("cargo:rerun-if-env-changed={var}");

@@ -257,7 +257,13 @@ fn weight(entry: &CacheEntry) -> u64 {
                     .map(|entry| 32 + entry.id.len() + entry.title.len())
                     .sum::<usize>()
         });
-        (512 + body + rendered + post.description.as_str().len()) as u64
+        let metadata: usize = post
+            .meta
+            .metadata
+            .iter()
+            .map(|(key, value)| 32 + key.len() + value.to_string().len())
+            .sum();
+        (512 + body + rendered + metadata + post.description.as_str().len()) as u64
     }
     match entry {
         CacheEntry::Post(one) => post(one),

@@ -2,6 +2,7 @@
 //! mirroring `quire_core::model`, read back with the values' trusted constructors (what was
 //! stored was parsed once already, when it was written to the database).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use quire_core::cache::CacheEntry;
@@ -11,6 +12,7 @@ use quire_core::time::Timestamp;
 use quire_core::values::{
     Bio, Body, Description, ImageUrl, Slug, TagList, TagName, Title, Username,
 };
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -51,6 +53,9 @@ pub(crate) struct StoredPost {
     category: Option<String>,
     series: Option<(String, i64)>,
     translation_group: Option<i64>,
+    /// Absent in entries stored before posts kept metadata.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: BTreeMap<String, serde_json::Value>,
     created_at: i64,
     updated_at: i64,
 }
@@ -93,12 +98,7 @@ impl From<&Post> for StoredPost {
             description: post.description.as_str().to_owned(),
             body: post.body.as_ref().map(|body| body.as_str().to_owned()),
             rendered: post.rendered.clone(),
-            tags: post
-                .tags
-                .as_slice()
-                .iter()
-                .map(|tag| tag.as_str().to_owned())
-                .collect(),
+            tags: post.tags.names(),
             author: StoredProfile::from(&post.author),
             favorites_count: post.favorites_count,
             published: post.status == PostStatus::Published,
@@ -112,6 +112,7 @@ impl From<&Post> for StoredPost {
                 .as_ref()
                 .map(|series| (series.name.clone(), series.position)),
             translation_group: post.meta.translation_group,
+            metadata: post.meta.metadata.clone(),
             created_at: post.created_at.as_millis(),
             updated_at: post.updated_at.as_millis(),
         }
@@ -148,6 +149,7 @@ impl From<StoredPost> for Post {
                     .series
                     .map(|(name, position)| SeriesEntry { name, position }),
                 translation_group: stored.translation_group,
+                metadata: stored.metadata,
             },
             created_at: Timestamp::from_millis(stored.created_at),
             updated_at: Timestamp::from_millis(stored.updated_at),
@@ -225,6 +227,7 @@ mod tests {
                     position: 1,
                 }),
                 translation_group: Some(4),
+                metadata: [("image".to_owned(), serde_json::json!("/a.png"))].into(),
             },
             created_at: Timestamp::from_millis(1),
             updated_at: Timestamp::from_millis(2),

@@ -8,7 +8,7 @@
 //! written (after its header's closing line), line endings aside: `\r\n` reads as `\n`.
 //!
 //! The fields a post has are read under the names these generators use: `title`; `published`,
-//! `date` or `pubDate`; `description` or `summary`; `image`, `cover` or `heroImage`; `tags`
+//! `date` or `pubDate`; `description`, `summary` or `excerpt`; `image`, `cover` or `heroImage`; `tags`
 //! (a list, or one comma-separated string); `category`, or the first of `categories`; `draft`;
 //! `lang` or `language`; `slug`; `originalSlug`; `series` (`{name, order}`, or a name alone).
 //! Every other key is kept, with its value as JSON, in [`Frontmatter::extra`].
@@ -109,9 +109,12 @@ pub fn parse(text: &str) -> Result<Document, FrontmatterError> {
             });
         }
     }
-    .map_err(|error| FrontmatterError {
-        line: 1,
-        reason: format!("the {} header does not parse: {error}", name(format)),
+    .map_err(|error| {
+        let reason = format!("the {} header does not parse: {error}", name(format));
+        FrontmatterError {
+            line: header_line(text, header, &reason),
+            reason,
+        }
     })?;
     let Pod::Hash(fields) = pod else {
         if pod == Pod::Null {
@@ -132,6 +135,30 @@ pub fn parse(text: &str) -> Result<Document, FrontmatterError> {
         frontmatter,
         body: body.to_owned(),
     })
+}
+
+/// The line in the file of a header parser's error that names a `line N` of the header; 1
+/// when it names none.
+fn header_line(text: &str, header: &str, reason: &str) -> usize {
+    let named = reason
+        .match_indices("line ")
+        .filter_map(|(at, word)| {
+            let digits: String = reason[at + word.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse::<usize>().ok()
+        })
+        .next();
+    let Some(line) = named.filter(|line| *line >= 1) else {
+        return 1;
+    };
+    // The header is a slice of `text`: the lines before it, then its own.
+    let start = (header.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+    let before = text
+        .get(..start)
+        .map_or(0, |text| text.matches('\n').count());
+    before + line
 }
 
 fn name(format: Format) -> &'static str {
@@ -233,7 +260,7 @@ fn fields_of(
                     front.published = Some(text(&value).ok_or_else(|| wrong(&key, "a date"))?);
                 }
             }
-            "description" | "summary" => {
+            "description" | "summary" | "excerpt" => {
                 if front.description.is_none() || key == "description" {
                     front.description = Some(text(&value).ok_or_else(|| wrong(&key, "text"))?);
                 }
@@ -545,6 +572,9 @@ mod tests {
 
         let broken = parse("---\ntitle: [unclosed\n---\n").unwrap_err();
         assert!(broken.reason.contains("YAML"), "{broken}");
+        assert_eq!(broken.line, 3, "where the parser stopped: {broken}");
+        let toml = parse("\n+++\ntitle = \"A\"\ntags = [\n+++\n").unwrap_err();
+        assert_eq!(toml.line, 4, "{toml}");
 
         let json = parse("{\n  \"title\": \"A\",\n  oops\n}\n").unwrap_err();
         assert_eq!(json.line, 3, "{json}");

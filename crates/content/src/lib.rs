@@ -5,9 +5,12 @@
 //!   time.
 //! - [`frontmatter`]: Markdown files with a YAML, TOML or JSON header, as static-site
 //!   generators write them, read into a post's fields and body, and written back.
+//! - [`layout`]: what a file's place in a site's source says of its post (name, language,
+//!   date, the work it translates), and language tags and dates as generators write them.
 //! - [`search`]: the terms text is indexed and searched by, in every language (CJK as bigrams).
 
 pub mod frontmatter;
+pub mod layout;
 pub mod markdown;
 pub mod search;
 

@@ -103,6 +103,46 @@ pub fn render(markdown: &str) -> Rendered {
     }
 }
 
+/// The plain text of the first paragraph of `markdown` that has any, cut at a word boundary to
+/// at most `max_chars` characters (with `…` when cut): a description for a post whose source
+/// gives none. `None` when no paragraph has text.
+pub fn summary(markdown: &str, max_chars: usize) -> Option<String> {
+    let source = normalize(markdown);
+    let options = options();
+    let arena = Arena::new();
+    let root = parse_document(&arena, &source, &options);
+    root.children()
+        .filter(|node| matches!(node.data().value, NodeValue::Paragraph))
+        .map(|paragraph| {
+            let mut text = String::new();
+            for node in paragraph.descendants() {
+                match &node.data().value {
+                    NodeValue::Text(part) => text.push_str(part),
+                    NodeValue::Code(code) => text.push_str(&code.literal),
+                    NodeValue::SoftBreak | NodeValue::LineBreak => text.push(' '),
+                    _ => {}
+                }
+            }
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .find(|text| text.chars().any(char::is_alphanumeric))
+        .map(|text| cut(&text, max_chars.max(1)))
+}
+
+/// `text` cut to at most `max_chars` characters, at the last space that keeps it so, with `…`.
+fn cut(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(max_chars - 1).collect();
+    let whole_word = text[kept.len()..].starts_with(' ');
+    let kept = match kept.rfind(' ') {
+        Some(space) if !whole_word && space > kept.len() / 2 => &kept[..space],
+        _ => kept.as_str(),
+    };
+    format!("{}…", kept.trim_end())
+}
+
 fn options() -> Options<'static> {
     let mut options = Options::default();
     options.extension.table = true;
@@ -571,6 +611,21 @@ mod tests {
             "{html}"
         );
         assert!(html.contains(":::- code stays"), "{html}");
+    }
+
+    #[test]
+    fn a_summary_is_the_first_paragraph_with_text() {
+        let markdown = "# Title\n\n![](cover.png)\n\nThe *first* words\nof `the` post.\n\nMore.";
+        assert_eq!(
+            summary(markdown, 200).as_deref(),
+            Some("The first words of the post.")
+        );
+        assert_eq!(summary(markdown, 16).as_deref(), Some("The first words…"));
+        assert_eq!(
+            summary("백엔드 개발 심층 분석입니다", 8).as_deref(),
+            Some("백엔드 개발…")
+        );
+        assert_eq!(summary("# Only a heading\n\n```\ncode\n```", 200), None);
     }
 
     #[test]

@@ -169,9 +169,17 @@ pub struct PostMeta {
     pub language: Option<String>,
     pub category: Option<String>,
     pub series: Option<SeriesEntry>,
-    /// Posts that are translations of one another share this group number.
+    /// Posts that are translations of one another share this group number: the id of the
+    /// work's original.
     pub translation_group: Option<i64>,
+    /// Frontmatter keys quire has no field for, kept from an import and written back on
+    /// export; empty in lists.
+    pub metadata: Metadata,
 }
+
+/// Keys and JSON values a post carries for its source files (`image`, `aliases`, a theme's
+/// own keys), sorted by key.
+pub type Metadata = std::collections::BTreeMap<String, serde_json::Value>;
 
 /// A post as shown to one viewer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,9 +332,42 @@ pub struct PostChanges {
     /// `Some(Some(at))` schedules the draft for `at`; `Some(None)` unschedules it. Publishing
     /// unschedules too.
     pub publish_at: Option<Option<Timestamp>>,
+    /// The time a published post (or one this change publishes) was published, when it is
+    /// not now: an import's date. Ignored for a draft.
+    pub published_at: Option<Timestamp>,
+    /// `Some(None)` takes the post out of its series.
+    pub series: Option<Option<SeriesEntry>>,
+    /// `Some(None)` unlinks the post from its translations.
+    pub translation_group: Option<Option<i64>>,
+    /// Replaces the whole set.
+    pub metadata: Option<Metadata>,
     pub updated_at: Timestamp,
     /// Write only if the post's `updated_at` is still this.
     pub expected_updated_at: Option<Timestamp>,
+}
+
+impl PostChanges {
+    /// No change, at `updated_at`.
+    pub fn at(updated_at: Timestamp) -> Self {
+        Self {
+            slug: None,
+            title: None,
+            description: None,
+            body: None,
+            rendered: None,
+            tags: None,
+            status: None,
+            language: None,
+            category: None,
+            publish_at: None,
+            published_at: None,
+            series: None,
+            translation_group: None,
+            metadata: None,
+            updated_at,
+            expected_updated_at: None,
+        }
+    }
 }
 
 /// A comment to insert.

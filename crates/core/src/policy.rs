@@ -73,6 +73,11 @@ pub fn may_react(actor: &Actor) -> bool {
     actor.roles.iter().next().is_some()
 }
 
+/// Importing and exporting posts (any author's, with their dates): admins only.
+pub fn may_import(actor: &Actor) -> bool {
+    actor.is(Role::Admin)
+}
+
 /// Managing users' roles and activation: admins only.
 pub fn may_manage_users(actor: &Actor) -> bool {
     actor.is(Role::Admin)

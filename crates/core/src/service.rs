@@ -10,6 +10,7 @@ mod cached;
 mod callers;
 mod comments;
 mod idempotency;
+mod imports;
 mod posts;
 mod profiles;
 mod relay;
@@ -30,6 +31,10 @@ use crate::ports::{
 pub use accounts::{Registration, UserUpdate};
 pub use callers::{Caller, RECHECK_INTERVAL_MILLIS, Session, presented_token};
 pub use idempotency::IDEMPOTENCY_WINDOW_MILLIS;
+pub use imports::{
+    ExportedFile, FileError, ImportOptions, ImportOutcome, Imported, Importer, Source, SourcePost,
+    read_sources,
+};
 pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
 pub use relay::Relayed;
 pub use watching::Heard;

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use quire_core::ports::Random;
 use quire_core::roles::{Role, Roles};
-use quire_core::service::Registration;
+use quire_core::service::{ImportOptions, Registration};
 
 use crate::adapters::OsRandom;
 use crate::app::{Application, ProcessRole, build_core, db_options, run_worker, shutdown_signal};
@@ -44,6 +44,17 @@ pub enum Command {
     /// Work with databases.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Import posts from Markdown files with YAML, TOML or JSON frontmatter, as Astro, Hugo,
+    /// Jekyll, Docusaurus, Gatsby and Eleventy keep them: files, or folders searched for
+    /// `.md` and `.markdown` files. A post is matched by slug and language, so importing again
+    /// updates it and never duplicates it. Prints a summary; exits 2 when a file failed.
+    Import(ImportArgs),
+    /// Export every post, drafts included, into a folder as `<slug>.md` with a YAML header,
+    /// unknown frontmatter keys written back; `quire import` reads it back unchanged.
+    Export {
+        /// The folder to write into (made if missing).
+        dir: PathBuf,
+    },
     /// Print the GraphQL schema (SDL) that /graphql serves; the committed contract is
     /// crates/graphql/schema.graphql.
     GraphqlSchema,
@@ -71,6 +82,19 @@ pub enum DbCommand {
         #[arg(long)]
         to: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files or folders to import.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The author (a username) of posts whose `author` key names no user of this site.
+    #[arg(long)]
+    pub author: Option<String>,
+    /// The language (BCP 47) of files that state none, like Hugo's `defaultContentLanguage`.
+    #[arg(long)]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +153,25 @@ impl Cli {
             }
             Command::User(UserCommand::Create(args)) => create_user(config, args).await,
             Command::Db(DbCommand::Copy { from, to }) => copy_database(&config, from, to).await,
+            Command::Import(args) => {
+                telemetry::init_for_command(&config.log);
+                let options = ImportOptions {
+                    author: args.author,
+                    language: args.language,
+                };
+                let summary = crate::transfer::import(&config, &args.paths, options).await?;
+                print!("{}", summary.report());
+                if !summary.failed.is_empty() {
+                    std::process::exit(2);
+                }
+                Ok(())
+            }
+            Command::Export { dir } => {
+                telemetry::init_for_command(&config.log);
+                let written = crate::transfer::export(&config, &dir).await?;
+                println!("exported {written} posts to {}", dir.display());
+                Ok(())
+            }
             Command::Healthcheck => healthcheck(config.listen).await,
             Command::GraphqlSchema => {
                 print!("{}", quire_graphql::sdl::<quire_storage::Db>());

@@ -12,6 +12,7 @@ pub mod purger;
 pub mod relay;
 pub mod scheduler;
 pub mod telemetry;
+pub mod transfer;
 pub mod workers;
 
 pub use app::Application;

@@ -127,6 +127,16 @@ pub fn init(log: &LogConfig, otlp_endpoint: Option<&str>) -> Telemetry {
     telemetry
 }
 
+/// Logging for a one-shot command whose own output is on stdout (an import's summary): its
+/// log lines go to stderr, so that stdout stays what the command prints.
+pub fn init_for_command(log: &LogConfig) {
+    let filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = lines(log.format, std::io::stderr).with_filter(filter);
+    if let Err(error) = tracing_subscriber::registry().with(logs).try_init() {
+        eprintln!("logging was already set up: {error}");
+    }
+}
+
 /// The JSON or human-readable lines of one stream, written with `writer`.
 fn lines<W>(format: LogFormat, writer: W) -> Box<dyn Layer<Registry> + Send + Sync>
 where

@@ -3,8 +3,8 @@
 use quire_core::events::{DomainEvent, Event, PostData};
 use quire_core::ids::{PostId, UserId};
 use quire_core::model::{
-    KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostPage,
-    PostRef, PostStatus, Rendering,
+    KeysetPage, KeysetRequest, Metadata, NewPost, PageRequest, Post, PostChanges, PostFilter,
+    PostPage, PostRef, PostStatus, Rendering,
 };
 use quire_core::paging::Cursor;
 use quire_core::ports::{PostStore, Record};
@@ -25,8 +25,9 @@ use crate::sql::{Sql, json_list, on_reader, on_tx};
 const INSERT_POST: Sql = Sql::both(
     "INSERT INTO posts (slug, title, description, body, author_id, status, published_at, \
      language, category, series_name, series_position, translation_group, created_at, \
-     updated_at, publish_at, rendered) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15) RETURNING id",
+     updated_at, publish_at, rendered, metadata) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16) \
+     RETURNING id",
 );
 
 /// Scheduled drafts whose time has come, earliest first.
@@ -117,8 +118,16 @@ macro_rules! update_post {
              description = COALESCE($4, description), body = COALESCE($5, body), \
              rendered = COALESCE($15, rendered), \
              status = COALESCE(CAST($8 AS TEXT), status), \
-             published_at = CASE WHEN CAST($8 AS TEXT) IS NULL THEN published_at \
-               WHEN CAST($8 AS TEXT) = 'published' THEN $6 ELSE NULL END, \
+             published_at = CASE WHEN CAST($8 AS TEXT) IS NULL THEN \
+                 (CASE WHEN status = 'published' \
+                   THEN COALESCE(CAST($21 AS BIGINT), published_at) END) \
+               WHEN CAST($8 AS TEXT) = 'published' THEN COALESCE(CAST($21 AS BIGINT), $6) \
+               ELSE NULL END, \
+             series_name = CASE WHEN $16 THEN CAST($17 AS TEXT) ELSE series_name END, \
+             series_position = CASE WHEN $16 THEN CAST($18 AS BIGINT) ELSE series_position END, \
+             translation_group = CASE WHEN $19 THEN CAST($20 AS BIGINT) \
+               ELSE translation_group END, \
+             metadata = CASE WHEN $22 THEN CAST($23 AS TEXT) ELSE metadata END, \
              language = CASE WHEN $9 THEN $10 ELSE language END, \
              category = CASE WHEN $11 THEN $12 ELSE category END, \
              publish_at = CASE WHEN CAST($8 AS TEXT) = 'published' THEN NULL \
@@ -240,6 +249,7 @@ impl Db {
     async fn insert_post_once(&self, post: &NewPost, record: Record<'_, PostId>) -> Result<PostId> {
         let published = post.status == PostStatus::Published;
         let rendered = rendered_json(&post.rendered)?;
+        let metadata = metadata_json(&post.meta.metadata)?;
         let mut tx = self.begin().await?;
         let id: i64 = on_tx!(self, &mut tx, INSERT_POST, |ex, sql| {
             sqlx::query_scalar(sql)
@@ -258,6 +268,7 @@ impl Db {
                 .bind(post.at.as_millis())
                 .bind(post.publish_at.map(Timestamp::as_millis))
                 .bind(&rendered)
+                .bind(&metadata)
                 .fetch_one(ex)
                 .await
         })
@@ -312,6 +323,8 @@ impl Db {
         record: Record<'_, PostData>,
     ) -> Result<()> {
         let rendered = changes.rendered.as_ref().map(rendered_json).transpose()?;
+        let metadata = changes.metadata.as_ref().map(metadata_json).transpose()?;
+        let series = changes.series.as_ref().map(Option::as_ref);
         let mut tx = self.begin().await?;
         let found: Option<(i64, String, i64)> =
             on_tx!(self, &mut tx, POST_AUTHOR_AND_STATUS, |ex, sql| {
@@ -356,6 +369,14 @@ impl Db {
                 .bind(changes.publish_at.is_some())
                 .bind(changes.publish_at.flatten().map(Timestamp::as_millis))
                 .bind(&rendered)
+                .bind(series.is_some())
+                .bind(series.flatten().map(|series| series.name.as_str()))
+                .bind(series.flatten().map(|series| series.position))
+                .bind(changes.translation_group.is_some())
+                .bind(changes.translation_group.flatten())
+                .bind(changes.published_at.map(Timestamp::as_millis))
+                .bind(changes.metadata.is_some())
+                .bind(metadata.flatten())
                 .execute(ex)
                 .await
                 .map(drop)
@@ -693,6 +714,16 @@ impl PostStore for Db {
 }
 
 /// A rendering as the `rendered` column holds it.
+/// The `metadata` column for a post's metadata: NULL for none.
+fn metadata_json(metadata: &Metadata) -> Result<Option<String>> {
+    if metadata.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(metadata)
+        .map(Some)
+        .map_err(|error| Error::internal(format!("metadata as JSON: {error}")))
+}
+
 fn rendered_json(rendered: &Rendering) -> Result<String> {
     serde_json::to_string(rendered)
         .map_err(|error| Error::internal(format!("a rendering as JSON: {error}")))

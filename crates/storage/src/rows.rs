@@ -2,7 +2,7 @@
 
 use quire_core::ids::{CommentId, PostId, UserId};
 use quire_core::model::{
-    Comment, Post, PostMeta, PostStatus, Profile, Rendering, SeriesEntry, User,
+    Comment, Metadata, Post, PostMeta, PostStatus, Profile, Rendering, SeriesEntry, User,
 };
 use quire_core::roles::Roles;
 use quire_core::time::Timestamp;
@@ -124,18 +124,20 @@ pub(crate) use json_agg_close;
 /// as one JSON array per row, so a page and its tags are one statement.
 macro_rules! post_columns {
     ($engine:tt, "NULL") => {
-        post_columns!(@ $engine, "NULL", "NULL")
+        post_columns!(@ $engine, "NULL", "NULL", "NULL")
     };
     ($engine:tt, "p.body") => {
-        post_columns!(@ $engine, "p.body", "p.rendered")
+        post_columns!(@ $engine, "p.body", "p.rendered", "p.metadata")
     };
-    (@ $engine:tt, $body:literal, $rendered:literal) => {
+    (@ $engine:tt, $body:literal, $rendered:literal, $metadata:literal) => {
         concat!(
             "p.id, p.slug, p.title, p.description, ",
             $body,
             " AS body, ",
             $rendered,
-            " AS rendered, p.status, p.published_at, p.publish_at, p.language, p.category, p.series_name, \
+            " AS rendered, ",
+            $metadata,
+            " AS metadata, p.status, p.published_at, p.publish_at, p.language, p.category, p.series_name, \
              p.series_position, p.translation_group, ",
             $crate::counters::counter_sum!("post_favorites", "p.id"),
             " AS favorites_count, p.created_at, p.updated_at, ",
@@ -157,7 +159,7 @@ macro_rules! post_json {
         concat!(
             json_object!($engine),
             "('id', id, 'slug', slug, 'title', title, 'description', description, \
-             'body', body, 'rendered', rendered, 'status', status, 'published_at', published_at, \
+             'body', body, 'rendered', rendered, 'metadata', metadata, 'status', status, 'published_at', published_at, \
              'publish_at', publish_at, 'language', language, \
              'category', category, 'series_name', series_name, 'series_position', series_position, \
              'translation_group', translation_group, 'favorites_count', favorites_count, \
@@ -192,6 +194,14 @@ pub(crate) fn rendering(column: Option<String>) -> Option<Rendering> {
         .filter(Rendering::is_current)
 }
 
+/// The `metadata` column read back: none for NULL.
+fn metadata(post: i64, column: Option<String>) -> Result<Metadata> {
+    column.map_or(Ok(Metadata::new()), |json| {
+        serde_json::from_str(&json)
+            .map_err(|error| Error::internal(format!("metadata of post {post}: {error}")))
+    })
+}
+
 #[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct PostRow {
     pub(crate) id: i64,
@@ -201,6 +211,8 @@ pub(crate) struct PostRow {
     body: Option<String>,
     /// JSON of a [`Rendering`].
     rendered: Option<String>,
+    /// JSON object of a post's [`Metadata`].
+    metadata: Option<String>,
     status: String,
     published_at: Option<i64>,
     publish_at: Option<i64>,
@@ -277,6 +289,7 @@ impl PostRow {
                 category: self.category,
                 series,
                 translation_group: self.translation_group,
+                metadata: metadata(self.id, self.metadata)?,
             },
             created_at: Timestamp::from_millis(self.created_at),
             updated_at: Timestamp::from_millis(self.updated_at),

@@ -44,12 +44,7 @@ pub fn post(post: &Post) -> pb::Post {
         title: post.title.as_str().to_owned(),
         description: post.description.as_str().to_owned(),
         content: post.body.as_ref().map(|body| body.as_str().to_owned()),
-        tags: post
-            .tags
-            .as_slice()
-            .iter()
-            .map(|tag| tag.as_str().to_owned())
-            .collect(),
+        tags: post.tags.names(),
         status: post.status.as_str().to_owned(),
         published_at: post.published_at.map(|at| at.to_rfc3339()),
         language: post.meta.language.clone(),

@@ -102,7 +102,7 @@ fn schedule(text: &str, now: Timestamp) -> Result<Timestamp, &'static str> {
 }
 
 /// A category: non-blank, at most 64 characters.
-fn category(text: &str) -> Result<String, &'static str> {
+pub(super) fn category(text: &str) -> Result<String, &'static str> {
     let text = text.trim();
     if text.is_empty() {
         Err(BLANK)
@@ -306,17 +306,7 @@ impl<S: Store> Quire<S> {
         let base = new.slug.clone();
         for slug in self.slug_candidates(&base) {
             new.slug = slug;
-            let record = |id: &PostId| {
-                let data = PostData::of_new(*id, &new);
-                let mut kinds = vec![DomainEvent::PostCreated(data.clone())];
-                if new.status == PostStatus::Published {
-                    kinds.push(DomainEvent::PostPublished(data));
-                }
-                kinds
-                    .into_iter()
-                    .map(|kind| self.event(Some(actor.user_id), kind))
-                    .collect()
-            };
+            let record = |id: &PostId| self.creation_events(actor.user_id, *id, &new);
             match self.store.insert_post(&new, &record).await {
                 Ok(id) => {
                     let post = PostRef {
@@ -477,8 +467,8 @@ impl<S: Store> Quire<S> {
             language,
             category,
             publish_at,
-            updated_at: now,
             expected_updated_at: update.based_on,
+            ..PostChanges::at(now)
         };
         let events = |changes: &PostChanges, post: &PostData| {
             self.update_events(Some(actor.user_id), &current.slug, changes, post)
@@ -493,10 +483,24 @@ impl<S: Store> Quire<S> {
         self.load_post(&post, Some(actor)).await
     }
 
+    /// The events of creating `new` as post `id`: `post.created`, and `post.published` when
+    /// it is created published.
+    pub(super) fn creation_events(&self, actor: UserId, id: PostId, new: &NewPost) -> Vec<Event> {
+        let data = PostData::of_new(id, new);
+        let mut kinds = vec![DomainEvent::PostCreated(data.clone())];
+        if new.status == PostStatus::Published {
+            kinds.push(DomainEvent::PostPublished(data));
+        }
+        kinds
+            .into_iter()
+            .map(|kind| self.event(Some(actor), kind))
+            .collect()
+    }
+
     /// The events of a change: `post.updated` when `changes` set content or metadata,
     /// `post.published` or `post.unpublished` when they set the status. `post` is the post as
     /// the write left it, read in its transaction; `previous_slug` the slug it had before.
-    fn update_events(
+    pub(super) fn update_events(
         &self,
         actor: Option<UserId>,
         previous_slug: &Slug,
@@ -516,6 +520,13 @@ impl<S: Store> Quire<S> {
                 changes.publish_at.is_some() && changes.status != Some(PostStatus::Published),
             ),
             ("slug", changes.slug.is_some()),
+            ("series", changes.series.is_some()),
+            ("translations", changes.translation_group.is_some()),
+            ("metadata", changes.metadata.is_some()),
+            (
+                "publishedAt",
+                changes.published_at.is_some() && changes.status.is_none(),
+            ),
         ];
         for (field, set) in fields {
             if set {
@@ -574,18 +585,10 @@ impl<S: Store> Quire<S> {
                 continue;
             }
             let changes = PostChanges {
-                slug: None,
-                title: None,
-                description: None,
-                body: None,
-                rendered: None,
-                tags: None,
                 status: Some(PostStatus::Published),
-                language: None,
-                category: None,
                 publish_at: Some(None),
-                updated_at: now.after(current.updated_at),
                 expected_updated_at: Some(current.updated_at),
+                ..PostChanges::at(now.after(current.updated_at))
             };
             let record = |post: &PostData| self.update_events(None, &current.slug, &changes, post);
             match self.store.update_post(id, &changes, &record).await {

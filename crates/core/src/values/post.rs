@@ -174,6 +174,11 @@ impl TagList {
         &self.0
     }
 
+    /// The names as strings, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|tag| tag.as_str().to_owned()).collect()
+    }
+
     pub fn from_trusted(mut tags: Vec<TagName>) -> Self {
         tags.sort();
         tags.dedup();

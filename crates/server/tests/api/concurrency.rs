@@ -148,20 +148,12 @@ on_both_engines! {
         // The write itself carries the check too, for the race between a check and a write.
         use quire_core::ports::PostStore;
         let changes = quire_core::model::PostChanges {
-            slug: None,
-            title: None,
-            description: None,
             body: Some(quire_core::values::Body::parse("mine").unwrap()),
             rendered: Some(quire_core::model::Rendering::of(
                 &quire_core::values::Body::parse("mine").unwrap(),
             )),
-            tags: None,
-            status: None,
-            language: None,
-            category: None,
-            publish_at: None,
-            updated_at: read.updated_at,
             expected_updated_at: Some(read.updated_at),
+            ..quire_core::model::PostChanges::at(read.updated_at)
         };
         let written = app.quire.store().update_post(read.id, &changes, &|_| Vec::new()).await;
         assert!(matches!(written, Err(Error::Stale(_))), "{written:?}");

@@ -18,6 +18,7 @@ mod grpc;
 mod helpers;
 mod http_caching;
 mod hygiene;
+mod imports;
 mod openapi;
 mod operations;
 mod outage;

@@ -1,0 +1,598 @@
+//! Posts brought in from Markdown files with frontmatter, as Astro, Hugo and Jekyll sites keep
+//! them, and written back out the same way.
+//!
+//! A file becomes a [`SourcePost`] ([`read_sources`]); importing one ([`Quire::import_post`])
+//! creates its post, or updates the post with the same slug and language, or leaves it as it
+//! is when nothing differs, so importing a folder twice changes nothing the second time. A
+//! file's slug comes from its `slug` key, else from its name ([`quire_content::layout`]);
+//! its language from `lang`, else a Hugo-style name suffix (`index.en.md`), else the import's
+//! default. A translation names its original by `originalSlug`, or is a Hugo-style sibling
+//! (`index.en.md` beside `index.md`); it is linked into its original's translation group.
+//! Frontmatter keys quire has no field for are kept as the post's metadata and written back
+//! by [`Quire::export_post`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use quire_content::{frontmatter, layout, markdown};
+
+use super::Quire;
+use crate::error::{Error, FieldErrors, Resource, Result};
+use crate::events::PostData;
+use crate::ids::PostId;
+use crate::model::{
+    Metadata, NewPost, Post, PostChanges, PostMeta, PostStatus, Rendering, SeriesEntry,
+};
+use crate::policy::{self, Actor};
+use crate::ports::Store;
+use crate::time::Timestamp;
+use crate::values::{Body, Description, Slug, TagList, Title, Username};
+
+/// Who imports or exports: the command line (whoever runs it holds the database already) or
+/// a signed-in admin through an API.
+#[derive(Debug, Clone, Copy)]
+pub enum Importer<'a> {
+    CommandLine,
+    Caller(&'a Actor),
+}
+
+impl Importer<'_> {
+    fn check(&self) -> Result<()> {
+        match self {
+            Importer::CommandLine => Ok(()),
+            Importer::Caller(actor) if policy::may_import(actor) => Ok(()),
+            Importer::Caller(_) => Err(Error::Forbidden(Resource::Post)),
+        }
+    }
+}
+
+/// Choices for a whole import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// The author of posts whose `author` key names no user of this site (a username).
+    pub author: Option<String>,
+    /// The language of files that state none (Hugo's `defaultContentLanguage`), a BCP 47 tag.
+    pub language: Option<String>,
+}
+
+/// Why a file is not imported: the line it is about (1 for the file as a whole) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub line: usize,
+    pub reason: String,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+fn whole_file(reason: impl Into<String>) -> FileError {
+    FileError {
+        line: 1,
+        reason: reason.into(),
+    }
+}
+
+/// A post as a file describes it, checked and ready to import.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourcePost {
+    pub slug: Slug,
+    pub language: Option<String>,
+    pub title: Title,
+    pub description: Description,
+    pub body: Body,
+    pub tags: TagList,
+    pub category: Option<String>,
+    pub series: Option<SeriesEntry>,
+    /// When it was published (or written, for a draft); `None` for now.
+    pub date: Option<Timestamp>,
+    pub draft: bool,
+    /// The slug of the work this post translates.
+    pub original_slug: Option<Slug>,
+    /// The author the file names (`author: alice`), when it names one as a username.
+    pub author: Option<Username>,
+    pub metadata: Metadata,
+}
+
+/// A file read, or why it cannot be.
+#[derive(Debug)]
+pub struct Source {
+    /// As given, relative to the folder imported or as named on the command line.
+    pub path: PathBuf,
+    pub post: std::result::Result<SourcePost, FileError>,
+}
+
+/// Longest description taken from a body that has none.
+const SUMMARY_CHARS: usize = 300;
+
+/// Reads files (`path` relative to the folder imported, and the file's text) into posts,
+/// originals before the translations that name them, so that importing them in this order
+/// links every translation whose original is among them.
+pub fn read_sources(files: Vec<(PathBuf, String)>, options: &ImportOptions) -> Vec<Source> {
+    let default_language = options.language.as_deref().and_then(layout::language_tag);
+    let located: Vec<layout::Location> =
+        files.iter().map(|(path, _)| layout::locate(path)).collect();
+    // A Hugo work: files that differ only in a language suffix. The one without a suffix is
+    // the original.
+    let mut originals: HashMap<&Path, usize> = HashMap::new();
+    for (index, location) in located.iter().enumerate() {
+        if location.language.is_none() {
+            originals.insert(location.work.as_path(), index);
+        }
+    }
+    let mut sources: Vec<Source> = files
+        .iter()
+        .zip(&located)
+        .map(|((path, text), location)| {
+            let sibling = location
+                .language
+                .as_ref()
+                .and_then(|_| originals.get(location.work.as_path()))
+                .map(|&index| &located[index].name);
+            Source {
+                path: path.clone(),
+                post: read_source(text, location, sibling, default_language.as_deref()),
+            }
+        })
+        .collect();
+    sources.sort_by_key(|source| {
+        source
+            .post
+            .as_ref()
+            .is_ok_and(|post| post.original_slug.is_some())
+    });
+    sources
+}
+
+/// One file. `sibling` is the name of the original of a Hugo-style translation.
+fn read_source(
+    text: &str,
+    location: &layout::Location,
+    sibling: Option<&String>,
+    default_language: Option<&str>,
+) -> std::result::Result<SourcePost, FileError> {
+    let document = frontmatter::parse(text).map_err(|error| FileError {
+        line: error.line,
+        reason: error.reason,
+    })?;
+    let front = document.frontmatter;
+    let field = |name: &str, problem: &str| whole_file(format!("{name} {problem}"));
+    let title = front
+        .title
+        .as_deref()
+        .filter(|title| !title.trim().is_empty())
+        .ok_or_else(|| whole_file("has no title (add `title:` to its frontmatter)"))?;
+    let title = Title::parse(title).map_err(|problem| field("title", problem))?;
+    let body = Body::parse(&document.body).map_err(|problem| field("body", problem))?;
+    let description = match front.description.as_deref().map(str::trim) {
+        Some(text) if !text.is_empty() => text.to_owned(),
+        _ => markdown::summary(body.as_str(), SUMMARY_CHARS)
+            .unwrap_or_else(|| title.as_str().to_owned()),
+    };
+    let description =
+        Description::parse(&description).map_err(|problem| field("description", problem))?;
+    let tags = TagList::parse(&front.tags).map_err(|problem| field("tags", problem))?;
+    let language = match front.lang.as_deref() {
+        Some(text) => Some(
+            layout::language_tag(text)
+                .ok_or_else(|| field("lang", "must be a language tag such as en or pt-BR"))?,
+        ),
+        None => location
+            .language
+            .clone()
+            .or_else(|| default_language.map(str::to_owned)),
+    };
+    let category = match front.category.as_deref().map(str::trim) {
+        Some("") | None => None,
+        Some(text) => {
+            Some(super::posts::category(text).map_err(|problem| field("category", problem))?)
+        }
+    };
+    let series = front.series.map(|series| SeriesEntry {
+        name: series.name,
+        position: series.order.unwrap_or(0),
+    });
+    let date = match (front.published.as_deref(), location.date.as_deref()) {
+        (Some(text), _) if !text.is_empty() => Some(
+            layout::date_millis(text)
+                .ok_or_else(|| field("date", &format!("{text:?} is not a date")))?,
+        ),
+        (_, Some(text)) => layout::date_millis(text),
+        _ => None,
+    }
+    .map(Timestamp::from_millis);
+    let slug_of = |name: &str| Title::parse(name).ok().map(|name| Slug::from_title(&name));
+    let original_slug = match front.original_slug.as_deref() {
+        Some(text) => Some(slug_of(text).ok_or_else(|| field("originalSlug", "is blank"))?),
+        None => sibling.and_then(|name| slug_of(name)),
+    };
+    let named = front.slug.as_deref().unwrap_or(&location.name);
+    let mut slug = slug_of(named).unwrap_or_else(|| Slug::from_trusted("post".to_owned()));
+    if let (Some(original), Some(language)) = (&original_slug, &language)
+        && *original == slug
+    {
+        slug = slug.with_suffix(&language.to_lowercase());
+    }
+    let author = front
+        .extra
+        .get("author")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|name| Username::parse(name).ok());
+    let mut metadata = front.extra;
+    if let Some(image) = front.image {
+        metadata.insert("image".to_owned(), serde_json::Value::String(image));
+    }
+    Ok(SourcePost {
+        slug,
+        language,
+        title,
+        description,
+        body,
+        tags,
+        category,
+        series,
+        date,
+        draft: front.draft,
+        original_slug,
+        author,
+        metadata,
+    })
+}
+
+/// What importing one post did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    pub outcome: ImportOutcome,
+    pub id: PostId,
+    pub slug: Slug,
+    /// What the import could not do but did not stop for, such as a translation whose
+    /// original is not on this site (its `originalSlug` is kept as metadata).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ImportOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+impl ImportOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// A post written out as a Markdown file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedFile {
+    /// Relative to the export's folder: `<slug>.md`.
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// `<slug>.md`; `post-<id>.md` for a slug that is not a plain file name (never made by
+/// quire, whose slugs are letters, digits and `-`).
+fn export_path(post: &Post) -> PathBuf {
+    let slug = post.slug.as_str();
+    let plain = !slug.starts_with('.') && !slug.contains(['/', '\\', '\0']);
+    if plain {
+        PathBuf::from(format!("{slug}.md"))
+    } else {
+        PathBuf::from(format!("post-{}.md", post.id.get()))
+    }
+}
+
+impl<S: Store> Quire<S> {
+    /// Imports one post read from a file: creates it, updates the post with its slug and
+    /// language, or leaves that post as it is when nothing differs. The same events as
+    /// writing it through the API are recorded. A future date makes a post that is not a
+    /// draft a draft scheduled for that date, as static-site generators leave such posts
+    /// out until then.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] for a caller who is not an admin; [`Error::Invalid`] (`author`)
+    /// when no active author can be found; [`Error::Conflict`] (`slug`) when the slug belongs
+    /// to a post in another language; storage errors.
+    pub async fn import_post(
+        &self,
+        importer: Importer<'_>,
+        source: &SourcePost,
+        options: &ImportOptions,
+    ) -> Result<Imported> {
+        importer.check()?;
+        let (actor, named) = self.import_author(source, options).await?;
+        let mut notes = Vec::new();
+        let existing = self.store.post_by_slug(&source.slug, None).await?;
+        if let Some(existing) = &existing
+            && existing.meta.language != source.language
+        {
+            let mut errors = FieldErrors::new();
+            errors.add("slug", "is taken by a post in another language");
+            return Err(Error::Conflict(errors));
+        }
+        let mut metadata = source.metadata.clone();
+        if named {
+            // The author is the post's own; an export writes it back from there.
+            metadata.remove("author");
+        }
+        let translation_group = match &source.original_slug {
+            None => None,
+            Some(original) => match self.store.post_by_slug(original, None).await? {
+                Some(original) => Some(self.translation_group_of(&original).await?),
+                None => {
+                    notes.push(format!(
+                        "its original {:?} is not on this site: not linked (kept as originalSlug)",
+                        original.as_str()
+                    ));
+                    metadata.insert(
+                        "originalSlug".to_owned(),
+                        serde_json::Value::String(original.as_str().to_owned()),
+                    );
+                    None
+                }
+            },
+        };
+        let now = self.adapters.clock.now();
+        let (status, publish_at) = match source.date {
+            _ if source.draft => (PostStatus::Draft, None),
+            Some(date) if date > now => (PostStatus::Draft, Some(date)),
+            _ => (PostStatus::Published, None),
+        };
+        let Some(existing) = existing else {
+            let new = NewPost {
+                slug: source.slug.clone(),
+                title: source.title.clone(),
+                description: source.description.clone(),
+                rendered: Rendering::of(&source.body),
+                body: source.body.clone(),
+                tags: source.tags.clone(),
+                author_id: actor.user_id,
+                status,
+                publish_at,
+                meta: PostMeta {
+                    language: source.language.clone(),
+                    category: source.category.clone(),
+                    series: source.series.clone(),
+                    translation_group,
+                    metadata,
+                },
+                at: source.date.filter(|date| *date <= now).unwrap_or(now),
+            };
+            let record = |id: &PostId| self.creation_events(actor.user_id, *id, &new);
+            let id = self
+                .store
+                .insert_post(&new, &record)
+                .await
+                .map_err(|error| {
+                    if error.is_conflict_on("slug") {
+                        let mut errors = FieldErrors::new();
+                        errors.add("slug", "is taken by another post");
+                        Error::Conflict(errors)
+                    } else {
+                        error
+                    }
+                })?;
+            return Ok(Imported {
+                outcome: ImportOutcome::Created,
+                id,
+                slug: source.slug.clone(),
+                notes,
+            });
+        };
+        let differs = |same: bool| (!same).then_some(());
+        let mut changes = PostChanges::at(now.after(existing.updated_at));
+        changes.title = differs(existing.title == source.title).map(|()| source.title.clone());
+        changes.description = differs(existing.description == source.description)
+            .map(|()| source.description.clone());
+        if existing.body.as_ref() != Some(&source.body) {
+            changes.rendered = Some(Rendering::of(&source.body));
+            changes.body = Some(source.body.clone());
+        }
+        changes.tags = differs(existing.tags == source.tags).map(|()| source.tags.clone());
+        changes.category =
+            differs(existing.meta.category == source.category).map(|()| source.category.clone());
+        changes.series =
+            differs(existing.meta.series == source.series).map(|()| source.series.clone());
+        if translation_group.is_some() && existing.meta.translation_group != translation_group {
+            changes.translation_group = Some(translation_group);
+        }
+        changes.metadata = differs(existing.meta.metadata == metadata).map(|()| metadata);
+        changes.status = differs(existing.status == status).map(|()| status);
+        changes.publish_at = differs(existing.publish_at == publish_at).map(|()| publish_at);
+        let date = source.date.filter(|date| *date <= now);
+        if status == PostStatus::Published && date.is_some() && existing.published_at != date {
+            changes.published_at = date;
+        }
+        let unchanged = changes.title.is_none()
+            && changes.description.is_none()
+            && changes.body.is_none()
+            && changes.tags.is_none()
+            && changes.category.is_none()
+            && changes.series.is_none()
+            && changes.translation_group.is_none()
+            && changes.metadata.is_none()
+            && changes.status.is_none()
+            && changes.publish_at.is_none()
+            && changes.published_at.is_none();
+        let outcome = if unchanged {
+            ImportOutcome::Unchanged
+        } else {
+            changes.expected_updated_at = Some(existing.updated_at);
+            let record = |post: &PostData| {
+                self.update_events(Some(actor.user_id), &existing.slug, &changes, post)
+            };
+            self.store
+                .update_post(existing.id, &changes, &record)
+                .await?;
+            ImportOutcome::Updated
+        };
+        Ok(Imported {
+            outcome,
+            id: existing.id,
+            slug: existing.slug,
+            notes,
+        })
+    }
+
+    /// The author of an imported post, and whether the file named them: the user the file
+    /// names, else the import's author; either must be active and hold the author role.
+    async fn import_author(
+        &self,
+        source: &SourcePost,
+        options: &ImportOptions,
+    ) -> Result<(Actor, bool)> {
+        let invalid = |reason: &'static str| {
+            let mut errors = FieldErrors::new();
+            errors.add("author", reason);
+            Error::Invalid(errors)
+        };
+        let named = match &source.author {
+            Some(username) => self.store.profile(username, None).await?,
+            None => None,
+        };
+        let is_named = named.is_some();
+        let profile = match named {
+            Some(profile) => profile,
+            None => {
+                let Some(name) = options.author.as_deref() else {
+                    return Err(invalid(
+                        "is not given: name a user in the file's `author` key or give the import an author",
+                    ));
+                };
+                let username = Username::parse(name).map_err(invalid)?;
+                self.store
+                    .profile(&username, None)
+                    .await?
+                    .ok_or_else(|| invalid("names no user of this site"))?
+            }
+        };
+        let user = self
+            .store
+            .user_by_id(profile.id)
+            .await?
+            .ok_or_else(|| invalid("names no user of this site"))?;
+        let actor = Actor::new(user.id, user.roles);
+        if user.active && policy::may_create_post(&actor) {
+            Ok((actor, is_named))
+        } else {
+            Err(invalid("must be an active user with the author role"))
+        }
+    }
+
+    /// The translation group of `original`, making one (numbered by its id) when it has none.
+    async fn translation_group_of(&self, original: &Post) -> Result<i64> {
+        if let Some(group) = original.meta.translation_group {
+            return Ok(group);
+        }
+        let group = original.id.get();
+        let mut changes = PostChanges::at(self.adapters.clock.now().after(original.updated_at));
+        changes.translation_group = Some(Some(group));
+        let record = |post: &PostData| self.update_events(None, &original.slug, &changes, post);
+        self.store
+            .update_post(original.id, &changes, &record)
+            .await?;
+        Ok(group)
+    }
+
+    /// Every post, drafts included, a page at a time: (ids, the cursor of the next page).
+    /// Published posts come first, then drafts.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] for a caller who is not an admin; storage errors.
+    pub async fn export_ids(
+        &self,
+        importer: Importer<'_>,
+        drafts: bool,
+        after: Option<crate::paging::Cursor>,
+    ) -> Result<(Vec<PostId>, Option<crate::paging::Cursor>)> {
+        importer.check()?;
+        let filter = crate::model::PostFilter {
+            drafts,
+            ..crate::model::PostFilter::default()
+        };
+        let request = crate::model::KeysetRequest {
+            limit: 100,
+            after,
+            count: false,
+        };
+        let page = self.store.page_posts(&filter, request, None).await?;
+        Ok((page.posts.iter().map(|post| post.id).collect(), page.next))
+    }
+
+    /// One post as a Markdown file with a YAML header that [`read_sources`] reads back into
+    /// the same post. `None` when it no longer exists.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] for a caller who is not an admin; storage errors.
+    pub async fn export_post(
+        &self,
+        importer: Importer<'_>,
+        id: PostId,
+    ) -> Result<Option<ExportedFile>> {
+        importer.check()?;
+        let Some(post) = self.store.post(id, None).await? else {
+            return Ok(None);
+        };
+        let original_slug = match post.meta.translation_group {
+            Some(group) if group != post.id.get() => self
+                .store
+                .post_ref_by_id(PostId::new(group))
+                .await?
+                .map(|_| group),
+            _ => None,
+        };
+        let original_slug = match original_slug {
+            Some(group) => self
+                .store
+                .post(PostId::new(group), None)
+                .await?
+                .map(|original| original.slug.as_str().to_owned()),
+            None => None,
+        };
+        let mut extra: BTreeMap<String, serde_json::Value> = post.meta.metadata.clone();
+        let image = extra
+            .remove("image")
+            .and_then(|image| image.as_str().map(str::to_owned));
+        let original_slug = original_slug.or_else(|| {
+            extra
+                .remove("originalSlug")
+                .and_then(|slug| slug.as_str().map(str::to_owned))
+        });
+        extra
+            .entry("author".to_owned())
+            .or_insert_with(|| serde_json::Value::String(post.author.username.as_str().to_owned()));
+        let date = match post.status {
+            PostStatus::Published => post.published_at,
+            PostStatus::Draft => post.publish_at.or(Some(post.created_at)),
+        };
+        let front = frontmatter::Frontmatter {
+            title: Some(post.title.as_str().to_owned()),
+            published: date.map(Timestamp::to_rfc3339),
+            description: Some(post.description.as_str().to_owned()),
+            image,
+            tags: post.tags.names(),
+            category: post.meta.category.clone(),
+            draft: post.status == PostStatus::Draft && post.publish_at.is_none(),
+            lang: post.meta.language.clone(),
+            slug: Some(post.slug.as_str().to_owned()),
+            original_slug,
+            series: post.meta.series.as_ref().map(|series| frontmatter::Series {
+                name: series.name.clone(),
+                order: Some(series.position),
+            }),
+            extra,
+        };
+        let body = post.body.as_ref().map_or("", Body::as_str);
+        Ok(Some(ExportedFile {
+            path: export_path(&post),
+            text: frontmatter::write(&front, body),
+        }))
+    }
+}

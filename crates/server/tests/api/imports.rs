@@ -1,0 +1,267 @@
+//! `quire import` and `quire export`: Markdown files with frontmatter in and out, matched by
+//! slug and language, so that a second import changes nothing.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use quire_core::ports::PostStore;
+use quire_core::values::Slug;
+
+use crate::helpers::{Engine, TestApp, TestEnv, on_both_engines};
+
+fn quire(env: &TestEnv, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quire"))
+        .env_clear()
+        .envs(env.vars())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn create_author(env: &TestEnv, username: &str) {
+    let email = format!("{username}@example.com");
+    let output = quire(
+        env,
+        &["user", "create", "--username", username, "--email", &email],
+    );
+    assert!(output.status.success(), "{output:?}");
+}
+
+fn import(env: &TestEnv, args: &[&str]) -> (Option<i32>, String) {
+    let mut all = vec!["import"];
+    all.extend_from_slice(args);
+    let output = quire(env, &all);
+    (output.status.code(), stdout(&output))
+}
+
+fn slug(text: &str) -> Slug {
+    Slug::parse(text).unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+const GOOD: &str = "---\ntitle: Good\ndate: 2024-05-01\ntags: [rust, web]\nseries:\n  name: Basics\n  order: 2\ncover: /a.png\naliases: [/old/]\n---\nThe first paragraph.\n";
+
+on_both_engines! {
+    async fn a_second_import_changes_nothing_and_a_bad_file_is_reported_and_skipped(engine: Engine) {
+        let env = TestEnv::new(engine).await;
+        create_author(&env, "alice");
+        let source = tempfile::tempdir().unwrap();
+        let dir = source.path();
+        write(dir, "good.md", GOOD);
+        write(dir, "2023-02-03-dated.markdown", "---\ntitle: Dated\nauthor: alice\n---\nBody.\n");
+        write(dir, "bad.md", "---\ntitle: Bad\ntags: [unclosed\n---\nBody\n");
+        write(dir, "untitled.md", "---\ndescription: no title\n---\nBody\n");
+        write(dir, ".hidden/skipped.md", GOOD);
+        write(dir, "notes.txt", "not markdown");
+        let dir_arg = dir.to_str().unwrap();
+
+        let (code, summary) = import(&env, &["--author", "alice", dir_arg]);
+        assert_eq!(code, Some(2), "a failed file is an exit status of 2: {summary}");
+        assert!(summary.starts_with("created 2, updated 0, unchanged 0, failed 2\n"), "{summary}");
+        let bad = summary.lines().find(|line| line.contains("bad.md")).unwrap();
+        assert!(bad.starts_with("failed: ") && bad.contains("bad.md: line 4: the YAML header does not parse"), "{bad}");
+        let untitled = summary.lines().find(|line| line.contains("untitled.md")).unwrap();
+        assert!(untitled.contains("line 1: has no title"), "{untitled}");
+
+        let (code, summary) = import(&env, &["--author", "alice", dir_arg]);
+        assert_eq!(code, Some(2));
+        assert!(summary.starts_with("created 0, updated 0, unchanged 2, failed 2\n"), "{summary}");
+
+        // A changed file updates its post, and only it.
+        write(dir, "good.md", &GOOD.replace("title: Good", "title: Better"));
+        std::fs::remove_file(dir.join("bad.md")).unwrap();
+        std::fs::remove_file(dir.join("untitled.md")).unwrap();
+        let (code, summary) = import(&env, &["--author", "alice", dir_arg]);
+        assert_eq!(code, Some(0), "{summary}");
+        assert!(summary.starts_with("created 0, updated 1, unchanged 1, failed 0\n"), "{summary}");
+
+        // Without an author for a file that names none, the file fails and nothing is made.
+        let other = tempfile::tempdir().unwrap();
+        write(other.path(), "orphan.md", "---\ntitle: Orphan\n---\nBody\n");
+        let (code, summary) = import(&env, &[other.path().to_str().unwrap()]);
+        assert_eq!(code, Some(2));
+        assert!(summary.contains("orphan.md: invalid input"), "{summary}");
+
+        let app = TestApp::spawn_in(env).await;
+        let store = app.quire.store();
+        let good = store.post_by_slug(&slug("good"), None).await.unwrap().unwrap();
+        assert_eq!(good.title.as_str(), "Better");
+        assert_eq!(good.description.as_str(), "The first paragraph.", "a missing description is the first paragraph");
+        assert_eq!(good.published_at.unwrap().to_rfc3339(), "2024-05-01T00:00:00.000Z");
+        let tags: Vec<&str> = good.tags.as_slice().iter().map(|tag| tag.as_str()).collect();
+        assert_eq!(tags, ["rust", "web"]);
+        let series = good.meta.series.as_ref().unwrap();
+        assert_eq!((series.name.as_str(), series.position), ("Basics", 2));
+        assert_eq!(good.meta.metadata["image"], "/a.png");
+        assert_eq!(good.meta.metadata["aliases"], serde_json::json!(["/old/"]));
+        let dated = store.post_by_slug(&slug("dated"), None).await.unwrap().unwrap();
+        assert_eq!(dated.published_at.unwrap().to_rfc3339(), "2023-02-03T00:00:00.000Z", "the date in the name");
+        assert!(!dated.meta.metadata.contains_key("author"), "the author is the post's own");
+        for missing in ["bad", "untitled", "orphan", "skipped"] {
+            assert!(store.post_by_slug(&slug(missing), None).await.unwrap().is_none(), "{missing}");
+        }
+    }
+
+    async fn an_import_asks_for_an_author_who_may_write(engine: Engine) {
+        let env = TestEnv::new(engine).await;
+        let output = quire(&env, &["user", "create", "--username", "reader", "--email", "r@example.com", "--roles", "reader"]);
+        assert!(output.status.success(), "{output:?}");
+        let source = tempfile::tempdir().unwrap();
+        write(source.path(), "post.md", "---\ntitle: Post\n---\nBody\n");
+        let (code, summary) = import(&env, &["--author", "reader", source.path().to_str().unwrap()]);
+        assert_eq!(code, Some(2));
+        assert!(summary.contains("active user with the author role"), "{summary}");
+        let (code, summary) = import(&env, &["--author", "nobody", source.path().to_str().unwrap()]);
+        assert_eq!(code, Some(2));
+        assert!(summary.contains("names no user"), "{summary}");
+    }
+}
+
+fn samples() -> std::path::PathBuf {
+    std::path::PathBuf::from(std::env::var("QUIRE_TEST_SAMPLES").unwrap())
+}
+
+/// The corpus of real posts in `QUIRE_TEST_SAMPLES` (the shared samples folder), on each engine.
+mod the_sample_corpus_imports_links_translations_and_exports_back_unchanged {
+    #[tokio::test]
+    #[cfg_attr(
+        not(quire_test_samples),
+        ignore = "QUIRE_TEST_SAMPLES is not set (the shared samples folder)"
+    )]
+    async fn sqlite() {
+        super::corpus(super::Engine::Sqlite).await
+    }
+
+    #[tokio::test]
+    #[cfg_attr(
+        not(all(quire_test_samples, quire_test_postgres)),
+        ignore = "QUIRE_TEST_SAMPLES (the shared samples folder) or QUIRE_TEST_POSTGRES_URL is not set"
+    )]
+    async fn postgres() {
+        super::corpus(super::Engine::Postgres).await
+    }
+}
+
+async fn corpus(engine: Engine) {
+    {
+        let env = TestEnv::new(engine).await;
+        create_author(&env, "alice");
+        let corpus = samples().join("corpus");
+        let guide = samples().join("deep-dive-into-backend-development.ko.md");
+        let (code, summary) = import(
+            &env,
+            &[
+                "--author",
+                "alice",
+                corpus.to_str().unwrap(),
+                guide.to_str().unwrap(),
+            ],
+        );
+        // The Eleventy post has no title (it keeps it in `newstitle`); SOURCES.md no header.
+        assert_eq!(code, Some(2), "{summary}");
+        assert!(
+            summary.starts_with("created 13, updated 0, unchanged 0, failed 2\n"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("08-eleventy-build-awesome-pro.md: line 1: has no title"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("SOURCES.md: line 1: has no title"),
+            "a file with no header: {summary}"
+        );
+        assert!(
+            summary.contains("deep-dive-into-backend-development.ko.md: its original"),
+            "{summary}"
+        );
+
+        let (_, summary) = import(
+            &env,
+            &[
+                "--author",
+                "alice",
+                corpus.to_str().unwrap(),
+                guide.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            summary.starts_with("created 0, updated 0, unchanged 13, failed 2\n"),
+            "{summary}"
+        );
+
+        let exported = tempfile::tempdir().unwrap();
+        let output = quire(&env, &["export", exported.path().to_str().unwrap()]);
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(
+            stdout(&output).trim_end(),
+            format!("exported 13 posts to {}", exported.path().display())
+        );
+        let (code, summary) = import(
+            &env,
+            &["--author", "alice", exported.path().to_str().unwrap()],
+        );
+        assert_eq!(code, Some(0), "{summary}");
+        assert!(
+            summary.starts_with("created 0, updated 0, unchanged 13, failed 0\n"),
+            "{summary}"
+        );
+
+        let app = TestApp::spawn_in(env).await;
+        let store = app.quire.store();
+        let post = |text: &'static str| async move {
+            store
+                .post_by_slug(&slug(text), None)
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        // Astro's translation folder: linked by originalSlug.
+        let original = post("ai-tools").await;
+        let chinese = post("ai-tools-zh-cn").await;
+        assert_eq!(chinese.meta.language.as_deref(), Some("zh-CN"));
+        assert_eq!(original.meta.translation_group, Some(original.id.get()));
+        assert_eq!(chinese.meta.translation_group, Some(original.id.get()));
+        let series = original.meta.series.as_ref().unwrap();
+        assert_eq!(
+            (series.name.as_str(), series.position),
+            ("AI Foundations", 4)
+        );
+        // Hugo's page bundle: index.md and index.en.md are one work.
+        let korean = post("03-hugo-ko-en-jammy-release-notes").await;
+        let english = post("03-hugo-ko-en-jammy-release-notes-en").await;
+        assert_eq!(english.meta.language.as_deref(), Some("en"));
+        assert_eq!(korean.meta.translation_group, Some(korean.id.get()));
+        assert_eq!(english.meta.translation_group, Some(korean.id.get()));
+        // Jekyll's date with an offset; a draft stays a draft; unknown keys are kept.
+        let jekyll = post("05-jekyll-4-3-0-released").await;
+        assert_eq!(
+            jekyll.published_at.unwrap().to_rfc3339(),
+            "2022-10-20T15:20:22.000Z"
+        );
+        assert_eq!(jekyll.meta.metadata["version"], "4.3.0");
+        assert_eq!(
+            post("13-astro-vi-intl-draft-comma-tags").await.status,
+            quire_core::model::PostStatus::Draft
+        );
+        let hugo = post("01-hugo-toml-ja-text-to-math-converter").await;
+        assert_eq!(
+            hugo.meta.metadata["scripts"],
+            serde_json::json!({"mathjax": true, "mermaidjs": false})
+        );
+        assert_eq!(
+            post("instagram-grids").await.meta.metadata.get("slug"),
+            None,
+            "slug is a field, not metadata"
+        );
+    }
+}

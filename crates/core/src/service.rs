@@ -32,8 +32,8 @@ pub use accounts::{Registration, UserUpdate};
 pub use callers::{Caller, RECHECK_INTERVAL_MILLIS, Session, presented_token};
 pub use idempotency::IDEMPOTENCY_WINDOW_MILLIS;
 pub use imports::{
-    ExportedFile, FileError, ImportOptions, ImportOutcome, Imported, Importer, Source, SourcePost,
-    read_sources,
+    ExportedFile, FileError, FileReport, ImportOptions, ImportOutcome, ImportReport, Imported,
+    Importer, MAX_FILE_BYTES, Source, SourcePost, read_sources,
 };
 pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
 pub use relay::Relayed;

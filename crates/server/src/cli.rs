@@ -159,9 +159,9 @@ impl Cli {
                     author: args.author,
                     language: args.language,
                 };
-                let summary = crate::transfer::import(&config, &args.paths, options).await?;
-                print!("{}", summary.report());
-                if !summary.failed.is_empty() {
+                let report = crate::transfer::import(&config, &args.paths, options).await?;
+                print!("{}", crate::transfer::summary(&report));
+                if report.failed().next().is_some() {
                     std::process::exit(2);
                 }
                 Ok(())

@@ -1,57 +1,43 @@
 //! `quire import` and `quire export`: posts in and out as Markdown files with frontmatter.
 
-use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use quire_core::service::{ImportOptions, ImportOutcome, Importer, Source, read_sources};
+use quire_core::service::{ImportOptions, ImportOutcome, ImportReport, Importer, MAX_FILE_BYTES};
 
 use crate::app::build_core;
 use crate::config::Config;
 
-/// What an import did, file by file, for its summary.
-#[derive(Debug, Default)]
-pub struct ImportSummary {
-    pub counts: BTreeMap<ImportOutcome, usize>,
-    /// (path, why) of every file not imported.
-    pub failed: Vec<(PathBuf, String)>,
-    /// (path, note) of what an imported file could not have.
-    pub notes: Vec<(PathBuf, String)>,
+/// `created 3, updated 1, unchanged 9, failed 1`, then a line per failure and per note.
+pub fn summary(report: &ImportReport) -> String {
+    let mut out = format!(
+        "created {}, updated {}, unchanged {}, failed {}\n",
+        report.count(ImportOutcome::Created),
+        report.count(ImportOutcome::Updated),
+        report.count(ImportOutcome::Unchanged),
+        report.failed().count()
+    );
+    for (path, error) in report.failed() {
+        out.push_str(&format!("failed: {}: {error}\n", path.display()));
+    }
+    for file in &report.files {
+        for note in file.result.iter().flat_map(|imported| &imported.notes) {
+            out.push_str(&format!("note: {}: {note}\n", file.path.display()));
+        }
+    }
+    out
 }
 
-impl ImportSummary {
-    fn count(&self, outcome: ImportOutcome) -> usize {
-        self.counts.get(&outcome).copied().unwrap_or(0)
-    }
-
-    /// `created 3, updated 1, unchanged 9, failed 1`, then a line per failure and note.
-    pub fn report(&self) -> String {
-        let mut out = format!(
-            "created {}, updated {}, unchanged {}, failed {}\n",
-            self.count(ImportOutcome::Created),
-            self.count(ImportOutcome::Updated),
-            self.count(ImportOutcome::Unchanged),
-            self.failed.len()
-        );
-        for (path, reason) in &self.failed {
-            out.push_str(&format!("failed: {}: {reason}\n", path.display()));
-        }
-        for (path, note) in &self.notes {
-            out.push_str(&format!("note: {}: {note}\n", path.display()));
-        }
-        out
-    }
-}
-
-/// The Markdown files under `paths`: each file as named, each folder searched (hidden entries
-/// skipped), each file with its path relative to the folder named, sorted.
-fn markdown_files(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
-    let mut files = Vec::new();
+/// The Markdown files under `paths`, with their bytes: each file as named, each folder
+/// searched (hidden entries skipped, links not followed), sorted by name.
+fn markdown_files(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut found = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
         if meta.is_file() {
-            files.push((path.clone(), path.clone()));
+            found.push(path.clone());
             continue;
         }
         let walker = walkdir::WalkDir::new(path)
@@ -64,16 +50,22 @@ fn markdown_files(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> 
         for entry in walker {
             let entry = entry.with_context(|| format!("reading {}", path.display()))?;
             if entry.file_type().is_file() && quire_content::layout::is_markdown(entry.path()) {
-                let relative = entry
-                    .path()
-                    .strip_prefix(path)
-                    .unwrap_or(entry.path())
-                    .to_path_buf();
-                files.push((entry.path().to_path_buf(), relative));
+                found.push(entry.into_path());
             }
         }
     }
-    Ok(files)
+    found
+        .into_iter()
+        .map(|path| {
+            // A file too large to import is not read whole: its first bytes past the limit
+            // are enough for the import to refuse it.
+            let mut bytes = Vec::new();
+            std::fs::File::open(&path)
+                .and_then(|file| file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+                .with_context(|| format!("reading {}", path.display()))?;
+            Ok((path, bytes))
+        })
+        .collect()
 }
 
 fn progress(len: u64, verb: &str) -> ProgressBar {
@@ -85,68 +77,30 @@ fn progress(len: u64, verb: &str) -> ProgressBar {
     bar
 }
 
-/// Imports the Markdown files under `paths` (see [`quire_core::service::read_sources`]),
-/// showing progress on a terminal; a file that cannot be read or imported is reported and
-/// skipped.
+/// Imports the Markdown files under `paths` ([`quire_core::Quire::import_files`]), showing
+/// progress on a terminal.
 ///
 /// # Errors
-/// A path that does not exist, or a database that cannot be opened.
+/// A path that does not exist or cannot be read, a database that cannot be opened, or a
+/// storage fault during the import.
 pub async fn import(
     config: &Config,
     paths: &[PathBuf],
     options: ImportOptions,
-) -> anyhow::Result<ImportSummary> {
+) -> anyhow::Result<ImportReport> {
     let files = markdown_files(paths)?;
-    let mut summary = ImportSummary::default();
-    let mut texts = Vec::with_capacity(files.len());
-    for (path, relative) in files {
-        match std::fs::read(&path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => texts.push((relative, text, path)),
-                Err(_) => summary
-                    .failed
-                    .push((path, "line 1: is not UTF-8 text".to_owned())),
-            },
-            Err(error) => summary.failed.push((path, error.to_string())),
-        }
-    }
-    // The paths shown are the ones given; the layout reads the relative ones.
-    let shown: BTreeMap<PathBuf, PathBuf> = texts
-        .iter()
-        .map(|(relative, _, path)| (relative.clone(), path.clone()))
-        .collect();
-    let sources: Vec<Source> = read_sources(
-        texts
-            .into_iter()
-            .map(|(relative, text, _)| (relative, text))
-            .collect(),
-        &options,
-    );
     let quire = build_core(config).await?;
-    let bar = progress(sources.len() as u64, "importing");
-    for source in sources {
-        let path = shown.get(&source.path).cloned().unwrap_or(source.path);
+    let bar = progress(files.len() as u64, "importing");
+    let mut tick = |path: &Path| {
         bar.set_message(path.display().to_string());
-        match source.post {
-            Err(error) => summary.failed.push((path, error.to_string())),
-            Ok(post) => match quire
-                .import_post(Importer::CommandLine, &post, &options)
-                .await
-            {
-                Ok(imported) => {
-                    *summary.counts.entry(imported.outcome).or_default() += 1;
-                    for note in imported.notes {
-                        summary.notes.push((path.clone(), note));
-                    }
-                }
-                Err(error) => summary.failed.push((path, error.to_string())),
-            },
-        }
         bar.inc(1);
-    }
+    };
+    let report = quire
+        .import_files(Importer::CommandLine, files, &options, &mut tick)
+        .await;
     bar.finish_and_clear();
     quire.store().close().await;
-    Ok(summary)
+    report.map_err(|error| anyhow::anyhow!("the import stopped: {error}"))
 }
 
 /// Writes every post, drafts included, into `dir` as `<slug>.md`; answers how many.

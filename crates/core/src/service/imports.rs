@@ -55,23 +55,65 @@ pub struct ImportOptions {
     pub language: Option<String>,
 }
 
-/// Why a file is not imported: the line it is about (1 for the file as a whole) and why.
+/// Why a file is not imported: the line it is about (1 for the file as a whole; none when
+/// the site refused the post, not the file) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileError {
-    pub line: usize,
+    pub line: Option<usize>,
     pub reason: String,
 }
 
 impl std::fmt::Display for FileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
     }
 }
 
 fn whole_file(reason: impl Into<String>) -> FileError {
     FileError {
-        line: 1,
+        line: Some(1),
         reason: reason.into(),
+    }
+}
+
+/// Largest file an import reads, in bytes: a body holds at most a million characters.
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+/// What an import did with each file, in the order they were imported.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub files: Vec<FileReport>,
+}
+
+/// One file's import: its post, or why it has none.
+#[derive(Debug)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub result: std::result::Result<Imported, FileError>,
+}
+
+impl ImportReport {
+    /// How many files had `outcome`.
+    pub fn count(&self, outcome: ImportOutcome) -> usize {
+        self.files
+            .iter()
+            .filter(|file| {
+                file.result
+                    .as_ref()
+                    .is_ok_and(|imported| imported.outcome == outcome)
+            })
+            .count()
+    }
+
+    /// The files not imported, with why.
+    pub fn failed(&self) -> impl Iterator<Item = (&Path, &FileError)> {
+        self.files.iter().filter_map(|file| match &file.result {
+            Err(error) => Some((file.path.as_path(), error)),
+            Ok(_) => None,
+        })
     }
 }
 
@@ -154,7 +196,7 @@ fn read_source(
     default_language: Option<&str>,
 ) -> std::result::Result<SourcePost, FileError> {
     let document = frontmatter::parse(text).map_err(|error| FileError {
-        line: error.line,
+        line: Some(error.line),
         reason: error.reason,
     })?;
     let front = document.frontmatter;
@@ -290,6 +332,75 @@ fn export_path(post: &Post) -> PathBuf {
 }
 
 impl<S: Store> Quire<S> {
+    /// Imports files (each a path relative to the folder imported, and its bytes): reads them
+    /// ([`read_sources`]), then imports each ([`Quire::import_post`]), calling `progress`
+    /// with the path of each file done. A file that cannot be read, or whose post the site
+    /// refuses (no author, a slug in another language), is reported in its place and
+    /// skipped whole; the others are imported.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] for a caller who is not an admin, before any file is read; a
+    /// storage fault (unavailable, internal), which stops the import where it is: what was
+    /// imported before stays, and importing again goes on from there.
+    pub async fn import_files(
+        &self,
+        importer: Importer<'_>,
+        files: Vec<(PathBuf, Vec<u8>)>,
+        options: &ImportOptions,
+        progress: &mut (dyn FnMut(&Path) + Send),
+    ) -> Result<ImportReport> {
+        importer.check()?;
+        let mut report = ImportReport::default();
+        let mut texts = Vec::with_capacity(files.len());
+        for (path, bytes) in files {
+            let unreadable = if bytes.len() > MAX_FILE_BYTES {
+                Some(format!(
+                    "is larger than {} MiB",
+                    MAX_FILE_BYTES / (1024 * 1024)
+                ))
+            } else {
+                None
+            };
+            match unreadable.map_or_else(
+                || String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_owned()),
+                Err,
+            ) {
+                Ok(text) => texts.push((path, text)),
+                Err(reason) => {
+                    progress(&path);
+                    report.files.push(FileReport {
+                        path,
+                        result: Err(whole_file(reason)),
+                    });
+                }
+            }
+        }
+        for source in read_sources(texts, options) {
+            let result = match source.post {
+                Err(error) => Err(error),
+                Ok(post) => match self.import_post(importer, &post, options).await {
+                    Ok(imported) => Ok(imported),
+                    Err(
+                        error @ (Error::Invalid(_)
+                        | Error::Conflict(_)
+                        | Error::NotFound(_)
+                        | Error::Stale(_)),
+                    ) => Err(FileError {
+                        line: None,
+                        reason: error.to_string(),
+                    }),
+                    Err(error) => return Err(error),
+                },
+            };
+            progress(&source.path);
+            report.files.push(FileReport {
+                path: source.path,
+                result,
+            });
+        }
+        Ok(report)
+    }
+
     /// Imports one post read from a file: creates it, updates the post with its slug and
     /// language, or leaves that post as it is when nothing differs. The same events as
     /// writing it through the API are recorded. A future date makes a post that is not a

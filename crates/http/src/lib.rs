@@ -101,6 +101,9 @@ pub struct Contracts {
     pub self_limited: Router,
 }
 
+/// How long an import request may take: a site's worth of files, each a write.
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The whole HTTP application: every contract and probe behind the shared middleware.
 ///
 /// The middleware every request passes (request id, span, log line and metrics, CORS, panics
@@ -115,6 +118,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
         quire,
         draining: Arc::clone(&config.draining),
     };
+    let imports = state.clone();
     let routes = Router::new()
         .nest("/api/v1", v1::routes(&state))
         .nest("/api", realworld::routes())
@@ -140,6 +144,16 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
+        .merge(
+            v1::import_routes(&imports)
+                .with_state(imports.clone())
+                .layer(DefaultBodyLimit::max(v1::IMPORT_BODY_LIMIT))
+                .layer(RequestBodyLimitLayer::new(v1::IMPORT_BODY_LIMIT))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    IMPORT_TIMEOUT,
+                )),
+        )
         .merge(contracts.self_limited)
         .layer(axum::middleware::from_fn(middleware::note_route));
     let kept = axum::middleware::from_fn_with_state(renders, rendered::serve::<S>).layer(routes);

@@ -6,6 +6,7 @@ mod comments;
 mod contract;
 mod docs;
 mod idempotency;
+mod imports;
 mod negotiate;
 mod posts;
 mod problem;
@@ -22,6 +23,19 @@ use crate::AppState;
 pub(crate) use docs::router as docs_router;
 pub(crate) use negotiate::prefers_xml;
 pub(crate) use problem::{Problem, is_v1_path};
+
+pub use imports::IMPORT_BODY_LIMIT;
+
+/// `POST /api/v1/imports`, behind [`caller::authenticate`]; served apart from [`routes`], with
+/// a body limit and a timeout of its own.
+pub(crate) fn import_routes<S: Store>(state: &AppState<S>) -> Router<AppState<S>> {
+    Router::new()
+        .route("/api/v1/imports", post(imports::create::<S>))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            caller::authenticate::<S>,
+        ))
+}
 
 /// The routes, every one behind [`caller::authenticate`].
 pub(crate) fn routes<S: Store>(state: &AppState<S>) -> Router<AppState<S>> {

@@ -332,6 +332,14 @@ fn export_path(post: &Post) -> PathBuf {
 }
 
 impl<S: Store> Quire<S> {
+    /// Whether `importer` may import and export, asked before a request's files are read.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] for a caller who is not an admin.
+    pub fn imports_allowed(&self, importer: Importer<'_>) -> Result<()> {
+        importer.check()
+    }
+
     /// Imports files (each a path relative to the folder imported, and its bytes): reads them
     /// ([`read_sources`]), then imports each ([`Quire::import_post`]), calling `progress`
     /// with the path of each file done. A file that cannot be read, or whose post the site

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::contract::{PostStatusName, Protocol, RoleName};
 use super::problem::Problem;
-use super::{comments, posts, users, webhooks};
+use super::{comments, imports, posts, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +37,7 @@ use super::{comments, posts, users, webhooks};
         posts::delete,
         posts::favorite,
         posts::unfavorite,
+        imports::create,
         comments::list,
         comments::create,
         comments::get,

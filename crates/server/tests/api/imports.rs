@@ -265,3 +265,96 @@ async fn corpus(engine: Engine) {
         );
     }
 }
+
+/// A `multipart/form-data` body with one file part per (file name, text).
+fn multipart(boundary: &str, files: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, text) in files {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: text/markdown\r\n\r\n{text}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    body
+}
+
+fn tar(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, text) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, text.as_bytes()).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+on_both_engines! {
+    async fn admins_import_through_the_api_as_multipart_or_tar(engine: Engine) {
+        use quire_core::roles::{Role, Roles};
+        use serde_json::Value;
+        let app = TestApp::spawn(engine).await;
+        let admin = app.user_with_roles("chief", Roles::of(&[Role::Admin])).await;
+        let writer = app.register("writer").await;
+        let send = |token: Option<&str>, content_type: &str, body: Vec<u8>| {
+            let mut request = app
+                .client
+                .post(app.url("/api/v1/imports?author=writer"))
+                .header("content-type", content_type)
+                .body(body);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            request.send()
+        };
+        let boundary = "quire-boundary-7d1";
+        let form = format!("multipart/form-data; boundary={boundary}");
+        let files = multipart(boundary, &[("posts/good.md", GOOD), ("bad.md", "---\ntitle: [x\n---\nBody\n")]);
+
+        let reply = send(Some(&admin.token), &form, files.clone().into_bytes()).await.unwrap();
+        assert_eq!(reply.status(), 200);
+        let report: Value = reply.json().await.unwrap();
+        assert_eq!((report["created"].as_u64(), report["failed"].as_u64()), (Some(1), Some(1)), "{report}");
+        let good = report["files"].as_array().unwrap().iter().find(|file| file["path"] == "posts/good.md").unwrap();
+        assert_eq!((good["outcome"].as_str(), good["slug"].as_str()), (Some("created"), Some("good")), "{report}");
+        let bad = report["files"].as_array().unwrap().iter().find(|file| file["path"] == "bad.md").unwrap();
+        assert_eq!(bad["outcome"], "failed");
+        assert_eq!(bad["line"], 3, "{bad}");
+        assert!(bad["reason"].as_str().unwrap().contains("YAML"), "{bad}");
+        let post = app.get(&format!("/api/v1/posts/{}", good["postId"]), None).await.body;
+        assert_eq!(post["title"], "Good");
+        assert_eq!(post["author"]["username"], "writer");
+
+        // The same files again: nothing changes. One changed, in a tar archive: one update.
+        let again: Value = send(Some(&admin.token), &form, files.into_bytes()).await.unwrap().json().await.unwrap();
+        assert_eq!((again["created"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(1)), "{again}");
+        let archive = tar(&[
+            ("site/good.md", &GOOD.replace("title: Good", "title: Better")),
+            ("site/._good.md", "AppleDouble noise"),
+            ("site/notes.txt", "not markdown"),
+        ]);
+        let reply = send(Some(&admin.token), "application/x-tar", archive).await.unwrap();
+        assert_eq!(reply.status(), 200);
+        let report: Value = reply.json().await.unwrap();
+        assert_eq!((report["updated"].as_u64(), report["files"].as_array().map(Vec::len)), (Some(1), Some(1)), "{report}");
+        assert_eq!(app.get(&format!("/api/v1/posts/{}", good["postId"]), None).await.body["title"], "Better");
+
+        // Admins only, before the body is read; a body that is not what it says is a 400.
+        let denied = send(Some(&writer.token), &form, b"anything".to_vec()).await.unwrap();
+        assert_eq!(denied.status(), 403);
+        assert_eq!(send(None, &form, b"anything".to_vec()).await.unwrap().status(), 401);
+        assert_eq!(send(Some(&admin.token), "text/plain", b"x".to_vec()).await.unwrap().status(), 415);
+        let broken = send(Some(&admin.token), "application/x-tar", vec![7; 1024]).await.unwrap();
+        assert_eq!(broken.status(), 400);
+        let problem: Value = broken.json().await.unwrap();
+        assert_eq!(problem["type"], "/api/v1/problems/malformed", "{problem}");
+        // A body over the usual 1 MiB limit is fine here (1.5 MB of Korean).
+        let big = format!("---\ntitle: Big\n---\n{}\n", "한국어 ".repeat(150_000));
+        let reply = send(Some(&admin.token), &form, multipart(boundary, &[("big.md", &big)]).into_bytes()).await.unwrap();
+        assert_eq!(reply.status(), 200);
+        let report: Value = reply.json().await.unwrap();
+        assert_eq!(report["created"], 1, "{report}");
+    }
+}

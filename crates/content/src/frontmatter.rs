@@ -129,7 +129,7 @@ pub fn parse(text: &str) -> Result<Document, FrontmatterError> {
             reason: format!("the {} header is not a table of keys", name(format)),
         });
     };
-    let frontmatter = fields_of(fields, header, format)?;
+    let frontmatter = fields_of(fields, header, line_in(text, header))?;
     Ok(Document {
         format,
         frontmatter,
@@ -153,12 +153,7 @@ fn header_line(text: &str, header: &str, reason: &str) -> usize {
     let Some(line) = named.filter(|line| *line >= 1) else {
         return 1;
     };
-    // The header is a slice of `text`: the lines before it, then its own.
-    let start = (header.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
-    let before = text
-        .get(..start)
-        .map_or(0, |text| text.matches('\n').count());
-    before + line
+    line_in(text, header) + line - 1
 }
 
 fn name(format: Format) -> &'static str {
@@ -212,7 +207,7 @@ fn split(text: &str) -> Result<(Format, &str, &str), FrontmatterError> {
                 Ok((Format::Json, &start[..end], body))
             }
             Some(Err(error)) if error.line() > 1 => Err(FrontmatterError {
-                line: error.line(),
+                line: line_in(text, start) + error.line() - 1,
                 reason: format!("the JSON header does not parse: {error}"),
             }),
             _ => Ok((Format::None, "", text)),
@@ -221,12 +216,17 @@ fn split(text: &str) -> Result<(Format, &str, &str), FrontmatterError> {
     Ok((Format::None, "", text))
 }
 
-/// The line of the header (from 1 in the file) where `key` is first written, or 1.
-fn line_of(header: &str, key: &str, format: Format) -> usize {
-    let offset = match format {
-        Format::Json => 1,
-        _ => 2,
-    };
+/// The line in the file (from 1) where `slice`, a part of `text`, begins.
+fn line_in(text: &str, slice: &str) -> usize {
+    let start = (slice.as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+    text.get(..start)
+        .map_or(0, |before| before.matches('\n').count())
+        + 1
+}
+
+/// The line in the file (from 1) where `key` is first written in the header, whose first
+/// line is `first_line`; 1 when it is not found.
+fn line_of(header: &str, key: &str, first_line: usize) -> usize {
     header
         .lines()
         .position(|line| {
@@ -237,49 +237,70 @@ fn line_of(header: &str, key: &str, format: Format) -> usize {
                     .starts_with([':', '='])
             })
         })
-        .map_or(1, |index| index + offset)
+        .map_or(1, |index| index + first_line)
 }
 
 fn fields_of(
     fields: std::collections::HashMap<String, Pod>,
     header: &str,
-    format: Format,
+    first_line: usize,
 ) -> Result<Frontmatter, FrontmatterError> {
     let mut front = Frontmatter::default();
     let wrong = |key: &str, what: &str| FrontmatterError {
-        line: line_of(header, key, format),
+        line: line_of(header, key, first_line),
         reason: format!("`{key}` must be {what}"),
     };
     // Sorted, so that errors and `extra` come out the same every time.
-    let fields: BTreeMap<String, Pod> = fields.into_iter().collect();
+    let mut fields: BTreeMap<String, Pod> = fields.into_iter().collect();
+    // Of the names one field goes by, the first present is read; the others are kept.
+    let mut first_of = |names: &[&str]| {
+        let winner = names.iter().find_map(|name| fields.remove_entry(*name));
+        for name in names {
+            if let Some(value) = fields.remove(*name) {
+                front.extra.insert((*name).to_owned(), json(&value));
+            }
+        }
+        winner
+    };
+    let published = first_of(&["published", "date", "pubDate"]);
+    let description = first_of(&["description", "summary", "excerpt"]);
+    let image = first_of(&["image", "cover", "heroImage"]);
+    if let Some((key, value)) = published {
+        match value {
+            // Jekyll's `published: false` keeps a post unpublished.
+            Pod::Boolean(published) => front.draft |= !published,
+            value => front.published = Some(text(&value).ok_or_else(|| wrong(&key, "a date"))?),
+        }
+    }
+    if let Some((key, value)) = description {
+        front.description = Some(text(&value).ok_or_else(|| wrong(&key, "text"))?);
+    }
+    match image {
+        Some((_, Pod::String(image))) if image.trim().is_empty() => {}
+        Some((_, Pod::String(image))) => front.image = Some(image.trim().to_owned()),
+        // An image as a table (`{url, alt}`) or a list is kept as written.
+        Some((key, value)) => {
+            front.extra.insert(key, json(&value));
+        }
+        None => {}
+    }
     for (key, value) in fields {
         match key.as_str() {
             "title" => front.title = Some(text(&value).ok_or_else(|| wrong(&key, "text"))?),
-            "published" | "date" | "pubDate" => {
-                if front.published.is_none() || key == "published" {
-                    front.published = Some(text(&value).ok_or_else(|| wrong(&key, "a date"))?);
-                }
-            }
-            "description" | "summary" | "excerpt" => {
-                if front.description.is_none() || key == "description" {
-                    front.description = Some(text(&value).ok_or_else(|| wrong(&key, "text"))?);
-                }
-            }
-            "image" | "cover" | "heroImage" => {
-                if let Some(image) = text(&value).filter(|image| !image.is_empty()) {
-                    front.image.get_or_insert(image);
-                }
-            }
             "tags" => front.tags = list(&value).ok_or_else(|| wrong(&key, "a list of names"))?,
             "category" => front.category = Some(text(&value).ok_or_else(|| wrong(&key, "text"))?),
             "categories" => {
                 let categories = list(&value).ok_or_else(|| wrong(&key, "a list of names"))?;
+                // The first is the category; a longer list is kept whole too.
+                if categories.len() > 1 || front.category.is_some() {
+                    front.extra.insert(key, json(&value));
+                }
                 if front.category.is_none() {
                     front.category = categories.into_iter().next();
                 }
             }
             "draft" => {
-                front.draft = match &value {
+                front.draft |= match &value {
                     Pod::Boolean(draft) => *draft,
                     Pod::String(draft) if draft == "true" || draft == "false" => draft == "true",
                     _ => return Err(wrong(&key, "true or false")),
@@ -332,6 +353,8 @@ fn list(value: &Pod) -> Option<Vec<String>> {
 
 fn series(value: &Pod) -> Option<Series> {
     match value {
+        // Hugo's taxonomy form: `series: ["Name"]`.
+        Pod::Array(items) if items.len() == 1 => series(&items[0]),
         Pod::String(name) if !name.trim().is_empty() => Some(Series {
             name: name.trim().to_owned(),
             order: None,
@@ -441,11 +464,17 @@ pub fn write(frontmatter: &Frontmatter, body: &str) -> String {
 
 /// A key as YAML reads it back: plain when it is a simple word, quoted otherwise.
 fn yaml_key(key: &str) -> String {
-    let plain = !key.is_empty()
+    // Plain only when YAML reads it back as this string: a letter or `_` first (not a
+    // number such as `007` or `0x1F`), and not a word YAML reads as a boolean or null.
+    const SPECIAL: &[&str] = &["true", "false", "null", "yes", "no", "on", "off", "y", "n"];
+    let plain = key
+        .chars()
+        .next()
+        .is_some_and(|first| first.is_alphabetic() || first == '_')
         && key
             .chars()
             .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-        && !key.starts_with('-');
+        && !SPECIAL.iter().any(|word| key.eq_ignore_ascii_case(word));
     if plain {
         key.to_owned()
     } else {
@@ -545,6 +574,10 @@ mod tests {
             "+++\ntitle = \"数学\"\ndate = 2017-06-30T12:00:00+09:00\n[scripts]\nmath = true\n+++\nBody",
             "{\n\t\"title\": \"Grids\",\n\t\"slug\": \"grids\",\n\t\"draft\": false\n}\nBody\n",
             "No header at all.\n",
+            // Keys YAML would read as something else unless quoted; aliases that lose.
+            "---\ntitle: Keys\n\"True\": 1\n\"007\": 2\n\"null\": 3\n\"0x1F\": 4\ndate: 2020-01-01\n\
+             published: 2021-02-03\nsummary: S\ndescription: D\ncover: /c.png\n\
+             image: {url: /i.png, alt: I}\ncategories: [A, B]\n---\nBody\n",
         ];
         for file in files {
             let read = parse(file).unwrap();
@@ -558,6 +591,39 @@ mod tests {
                 "writing is stable"
             );
         }
+    }
+
+    #[test]
+    fn every_key_is_kept_whichever_name_wins() {
+        let read = parse(
+            "---\ntitle: T\ndate: 2020-01-01\npublished: 2021-02-03\nsummary: S\n\
+             description: D\ncover: /c.png\nimage: {url: /i.png}\ncategories: [A, B]\n\
+             series: [Hugo Series]\n---\nBody\n",
+        )
+        .unwrap()
+        .frontmatter;
+        assert_eq!(read.published.as_deref(), Some("2021-02-03"));
+        assert_eq!(read.description.as_deref(), Some("D"));
+        assert_eq!(read.image, None, "an image as a table is kept as written");
+        assert_eq!(read.category.as_deref(), Some("A"));
+        assert_eq!(
+            read.series.map(|series| series.name).as_deref(),
+            Some("Hugo Series")
+        );
+        let kept: Vec<&str> = read.extra.keys().map(String::as_str).collect();
+        assert_eq!(kept, ["categories", "cover", "date", "image", "summary"]);
+        // Jekyll's `published: false` keeps a post a draft.
+        let jekyll = parse("---\ntitle: J\npublished: false\n---\nBody\n").unwrap();
+        assert!(jekyll.frontmatter.draft);
+        assert_eq!(jekyll.frontmatter.published, None);
+    }
+
+    #[test]
+    fn lines_count_the_blank_lines_before_the_header() {
+        let wrong = parse("\n\n---\ntitle: A\ntags: {a: 1}\n---\n").unwrap_err();
+        assert_eq!(wrong.line, 5, "{wrong}");
+        let json = parse("\n{\n  \"title\": \"A\",\n  oops\n}\n").unwrap_err();
+        assert_eq!(json.line, 4, "{json}");
     }
 
     #[test]

@@ -19,9 +19,16 @@ pub const MARKDOWN_EXTENSIONS: &[&str] = &["md", "markdown"];
 /// What a path says about the post in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
-    /// The name the post's slug is made from, as written (not yet a slug).
+    /// The name the post's slug is made from, as written (not yet a slug), without a
+    /// language suffix.
     pub name: String,
-    /// The language of a Hugo-style suffix (`index.en.md`), canonical.
+    /// The name with the suffix that may be a language (`node.js` for `node.js.md`), for a
+    /// file that turns out to have no translations beside it: the same as `name` when there
+    /// is no such suffix.
+    pub name_with_suffix: String,
+    /// The language of a suffix that may be one (`index.en.md`), canonical. Whether it is
+    /// one, only the files beside it tell: it is when another file of the same
+    /// [`Location::work`] is imported with it.
     pub language: Option<String>,
     /// `YYYY-MM-DD` from a name that begins with a date.
     pub date: Option<String>,
@@ -43,32 +50,43 @@ pub fn is_markdown(path: &Path) -> bool {
 /// Reads the place of a Markdown file, `path` relative to the folder being imported (or its
 /// file name alone).
 pub fn locate(path: &Path) -> Location {
-    let stem = path
+    let full = path
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let (stem, language) = match stem.rsplit_once('.') {
+    let (stem, language) = match full.rsplit_once('.') {
         Some((rest, suffix)) if !rest.is_empty() && looks_like_language(suffix) => {
             (rest.to_owned(), language_tag(suffix))
         }
-        _ => (stem, None),
+        _ => (full.clone(), None),
     };
     let work = path.with_file_name(&stem);
-    let bundle = matches!(stem.as_str(), "index" | "_index");
-    let named = if bundle {
+    let folder = || {
         path.parent()
             .and_then(Path::file_name)
             .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or(stem)
-    } else {
-        stem
     };
-    let (date, name) = match dated(&named) {
-        Some((date, rest)) => (Some(date.to_owned()), rest.to_owned()),
-        None => (None, named),
+    let named = |stem: String| {
+        let name = if matches!(stem.as_str(), "index" | "_index") {
+            folder().unwrap_or(stem)
+        } else {
+            stem
+        };
+        match dated(&name) {
+            Some((date, rest)) => (Some(date.to_owned()), rest.to_owned()),
+            None => (None, name),
+        }
     };
+    let (date, name) = named(stem);
+    let name_with_suffix =
+        if language.is_some() && !matches!(full.split('.').next(), Some("index" | "_index")) {
+            named(full).1
+        } else {
+            name.clone()
+        };
     Location {
         name,
+        name_with_suffix,
         language,
         date,
         work,
@@ -175,6 +193,12 @@ mod tests {
             "04-hugo-news-0.17-going-global"
         );
         assert_eq!(at("v1.2.md").name, "v1.2");
+        let dotted = at("node.js.md");
+        assert_eq!(
+            (dotted.name.as_str(), dotted.name_with_suffix.as_str()),
+            ("node", "node.js")
+        );
+        assert_eq!(at("jammy/index.en.md").name_with_suffix, "jammy");
         assert_eq!(at("2023-01-01.md").name, "2023-01-01");
     }
 

@@ -181,6 +181,29 @@ pub struct PostMeta {
 /// own keys), sorted by key.
 pub type Metadata = std::collections::BTreeMap<String, serde_json::Value>;
 
+/// Another post, as a link to it: in a series' contents, or a translation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostLink {
+    pub id: PostId,
+    pub slug: Slug,
+    pub title: Title,
+    /// BCP 47.
+    pub language: Option<String>,
+    /// Its place in its series, if it has one.
+    pub position: Option<i64>,
+}
+
+/// A post's series: its name, its published posts in order, and the post's neighbours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesContents {
+    pub name: String,
+    /// The post's own place.
+    pub position: i64,
+    pub posts: Vec<PostLink>,
+    pub previous: Option<PostLink>,
+    pub next: Option<PostLink>,
+}
+
 /// A post as shown to one viewer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Post {

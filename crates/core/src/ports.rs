@@ -8,8 +8,8 @@ use crate::events::{Event, PostData};
 use crate::ids::{CommentId, DeliveryId, PostId, UserId, WebhookId};
 use crate::model::{
     Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage, KeysetRequest,
-    NewComment, NewPost, NewUser, PageRequest, Post, PostBody, PostChanges, PostFilter, PostPage,
-    PostRef, Profile, User, UserChanges, ViewerMarks,
+    NewComment, NewPost, NewUser, PageRequest, Post, PostBody, PostChanges, PostFilter, PostLink,
+    PostPage, PostRef, Profile, User, UserChanges, ViewerMarks,
 };
 use crate::time::Timestamp;
 use crate::values::{Email, Password, PasswordHash, Slug, TagName, Username};
@@ -196,6 +196,18 @@ pub trait PostStore {
         now: Timestamp,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<PostId>>> + Send;
+
+    /// The published posts of `author`'s series `name` in `language` (none: posts with no
+    /// language), by position, then publication; at most 500.
+    fn series_posts(
+        &self,
+        author: UserId,
+        name: &str,
+        language: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<PostLink>>> + Send;
+
+    /// The published posts of a translation group, by language; at most 500.
+    fn translations(&self, group: i64) -> impl Future<Output = Result<Vec<PostLink>>> + Send;
 
     /// Tags on at least one published post, most used first.
     fn tags(&self) -> impl Future<Output = Result<Vec<TagName>>> + Send;

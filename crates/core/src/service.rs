@@ -11,6 +11,7 @@ mod callers;
 mod comments;
 mod idempotency;
 mod imports;
+mod links;
 mod posts;
 mod profiles;
 mod relay;

@@ -145,7 +145,8 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
             config.request_timeout,
         ))
         .merge(
-            v1::import_routes(&imports)
+            Router::new()
+                .nest("/api/v1", v1::import_routes(&imports))
                 .with_state(imports.clone())
                 .layer(DefaultBodyLimit::max(v1::IMPORT_BODY_LIMIT))
                 .layer(RequestBodyLimitLayer::new(v1::IMPORT_BODY_LIMIT))

@@ -30,7 +30,7 @@ pub use imports::IMPORT_BODY_LIMIT;
 /// a body limit and a timeout of its own.
 pub(crate) fn import_routes<S: Store>(state: &AppState<S>) -> Router<AppState<S>> {
     Router::new()
-        .route("/api/v1/imports", post(imports::create::<S>))
+        .route("/imports", post(imports::create::<S>))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             caller::authenticate::<S>,
@@ -66,6 +66,8 @@ pub(crate) fn routes<S: Store>(state: &AppState<S>) -> Router<AppState<S>> {
             "/comments/{id}",
             get(comments::get::<S>).delete(comments::delete::<S>),
         )
+        .route("/posts/{id}/series", get(posts::series::<S>))
+        .route("/posts/{id}/translations", get(posts::translations::<S>))
         .route("/me/feed", get(posts::feed::<S>))
         .route("/tags", get(posts::tags::<S>))
         .route(

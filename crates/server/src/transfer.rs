@@ -103,6 +103,29 @@ pub async fn import(
     report.map_err(|error| anyhow::anyhow!("the import stopped: {error}"))
 }
 
+/// Writes `text` to a new file beside `path`, then renames it over `path`: a link already at
+/// `path` is replaced, never followed, and a reader never sees half a file.
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)?;
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all());
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error);
+    }
+    std::fs::rename(&temporary, path)
+}
+
 /// Writes every post, drafts included, into `dir` as `<slug>.md`; answers how many.
 ///
 /// # Errors
@@ -128,7 +151,7 @@ pub async fn export(config: &Config, dir: &Path) -> anyhow::Result<usize> {
                 if let Some(file) = file {
                     let path = dir.join(&file.path);
                     bar.set_message(file.path.display().to_string());
-                    std::fs::write(&path, file.text)
+                    write_new(&path, &file.text)
                         .with_context(|| format!("writing {}", path.display()))?;
                     written += 1;
                 }

@@ -4,7 +4,7 @@ use quire_core::events::{DomainEvent, Event, PostData};
 use quire_core::ids::{PostId, UserId};
 use quire_core::model::{
     KeysetPage, KeysetRequest, Metadata, NewPost, PageRequest, Post, PostChanges, PostFilter,
-    PostPage, PostRef, PostStatus, Rendering,
+    PostLink, PostPage, PostRef, PostStatus, Rendering,
 };
 use quire_core::paging::Cursor;
 use quire_core::ports::{PostStore, Record};
@@ -72,6 +72,20 @@ const POST_STATUS: Sql = Sql {
     sqlite: "SELECT status FROM posts WHERE id = $1",
     pg: "SELECT status FROM posts WHERE id = $1 FOR KEY SHARE",
 };
+
+/// The published posts of one author's series in one language, in order.
+const SERIES_POSTS: Sql = Sql::both(
+    "SELECT id, slug, title, language, series_position FROM posts \
+     WHERE author_id = $1 AND series_name = $2 AND status = 'published' \
+     AND (language = $3 OR (language IS NULL AND $3 IS NULL)) \
+     ORDER BY series_position, published_at, id LIMIT 500",
+);
+
+/// The published posts of a translation group, by language.
+const TRANSLATIONS: Sql = Sql::both(
+    "SELECT id, slug, title, language, series_position FROM posts \
+     WHERE translation_group = $1 AND status = 'published' ORDER BY language, id LIMIT 500",
+);
 
 const POST_REF: Sql = Sql::both("SELECT id, author_id, status FROM posts WHERE slug = $1");
 const POST_REF_BY_ID: Sql = Sql::both("SELECT id, author_id, status FROM posts WHERE id = $1");
@@ -702,6 +716,32 @@ impl PostStore for Db {
         Ok(ids.into_iter().map(PostId::new).collect())
     }
 
+    async fn series_posts(
+        &self,
+        author: UserId,
+        name: &str,
+        language: Option<&str>,
+    ) -> Result<Vec<PostLink>> {
+        let rows: Vec<LinkRow> = on_reader!(self, SERIES_POSTS, |ex, sql| {
+            sqlx::query_as(sql)
+                .bind(author.get())
+                .bind(name)
+                .bind(language)
+                .fetch_all(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(link).collect())
+    }
+
+    async fn translations(&self, group: i64) -> Result<Vec<PostLink>> {
+        let rows: Vec<LinkRow> = on_reader!(self, TRANSLATIONS, |ex, sql| {
+            sqlx::query_as(sql).bind(group).fetch_all(ex).await
+        })
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(link).collect())
+    }
+
     async fn tags(&self) -> Result<Vec<TagName>> {
         let json: String = on_reader!(self, TAGS, |ex, sql| {
             sqlx::query_scalar(sql).fetch_one(ex).await
@@ -713,7 +753,19 @@ impl PostStore for Db {
     }
 }
 
-/// A rendering as the `rendered` column holds it.
+/// (id, slug, title, language, series position) of a linked post.
+type LinkRow = (i64, String, String, Option<String>, Option<i64>);
+
+fn link((id, slug, title, language, position): LinkRow) -> PostLink {
+    PostLink {
+        id: PostId::new(id),
+        slug: Slug::from_trusted(slug),
+        title: Title::from_trusted(title),
+        language,
+        position,
+    }
+}
+
 /// The `metadata` column for a post's metadata: NULL for none.
 fn metadata_json(metadata: &Metadata) -> Result<Option<String>> {
     if metadata.is_empty() {
@@ -724,6 +776,7 @@ fn metadata_json(metadata: &Metadata) -> Result<Option<String>> {
         .map_err(|error| Error::internal(format!("metadata as JSON: {error}")))
 }
 
+/// A rendering as the `rendered` column holds it.
 fn rendered_json(rendered: &Rendering) -> Result<String> {
     serde_json::to_string(rendered)
         .map_err(|error| Error::internal(format!("a rendering as JSON: {error}")))

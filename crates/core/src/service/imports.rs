@@ -149,35 +149,108 @@ pub struct Source {
 /// Longest description taken from a body that has none.
 const SUMMARY_CHARS: usize = 300;
 
-/// Reads files (`path` relative to the folder imported, and the file's text) into posts,
-/// originals before the translations that name them, so that importing them in this order
-/// links every translation whose original is among them.
+/// Reads files (`path`, and the file's text) into posts, originals before the translations
+/// that name them, so that importing them in this order links every translation whose
+/// original is among them.
+///
+/// Files that differ only in a language suffix (Hugo's `index.md`, `index.en.md`) are one
+/// work: the suffix is their language, and the one without it (else the one in the default
+/// language, else the first) is the original the others translate. A lone file's suffix is
+/// part of its name (`node.js.md`). Two files of one import with one slug: the later fails.
 pub fn read_sources(files: Vec<(PathBuf, String)>, options: &ImportOptions) -> Vec<Source> {
     let default_language = options.language.as_deref().and_then(layout::language_tag);
     let located: Vec<layout::Location> =
         files.iter().map(|(path, _)| layout::locate(path)).collect();
-    // A Hugo work: files that differ only in a language suffix. The one without a suffix is
-    // the original.
-    let mut originals: HashMap<&Path, usize> = HashMap::new();
+    let mut works: HashMap<&Path, Vec<usize>> = HashMap::new();
     for (index, location) in located.iter().enumerate() {
-        if location.language.is_none() {
-            originals.insert(location.work.as_path(), index);
+        works
+            .entry(location.work.as_path())
+            .or_default()
+            .push(index);
+    }
+    let work_of = |index: usize| {
+        works
+            .get(located[index].work.as_path())
+            .map_or(&[][..], Vec::as_slice)
+    };
+    let original_of = |index: usize| {
+        let members = work_of(index);
+        members
+            .iter()
+            .find(|&&member| located[member].language.is_none())
+            .or_else(|| {
+                members
+                    .iter()
+                    .find(|&&member| located[member].language == default_language)
+            })
+            .or(members.first())
+            .copied()
+            .unwrap_or(index)
+    };
+    let mut posts: Vec<std::result::Result<SourcePost, FileError>> = files
+        .iter()
+        .enumerate()
+        .map(|(index, (_, text))| {
+            let location = &located[index];
+            let (name, language) = if work_of(index).len() > 1 {
+                (location.name.as_str(), location.language.as_deref())
+            } else {
+                (location.name_with_suffix.as_str(), None)
+            };
+            let place = Place {
+                name,
+                date: location.date.as_deref(),
+                language,
+                default_language: default_language.as_deref(),
+            };
+            read_source(text, &place)
+        })
+        .collect();
+    // A work's translations name its original by the slug it was given.
+    let originals: Vec<Option<Slug>> = (0..posts.len())
+        .map(|index| {
+            let original = original_of(index);
+            (original != index)
+                .then(|| posts[original].as_ref().ok().map(|post| post.slug.clone()))
+                .flatten()
+        })
+        .collect();
+    for (post, original) in posts.iter_mut().zip(originals) {
+        if let Ok(post) = post {
+            post.original_slug = post.original_slug.take().or(original);
+        }
+    }
+    let mut taken: HashMap<Slug, usize> = HashMap::new();
+    for (index, entry) in posts.iter_mut().enumerate() {
+        let Ok(post) = entry else {
+            continue;
+        };
+        if post.original_slug.is_some() {
+            let Some(language) = &post.language else {
+                *entry = Err(whole_file(
+                    "translates another post but has no language (add `lang:`)",
+                ));
+                continue;
+            };
+            // A translation whose slug is its original's takes its language as a suffix.
+            if post.original_slug.as_ref() == Some(&post.slug) {
+                post.slug = post.slug.with_suffix(&language.to_lowercase());
+            }
+        }
+        if let Some(&first) = taken.get(&post.slug) {
+            *entry = Err(whole_file(format!(
+                "has the slug {:?} of {} too",
+                post.slug.as_str(),
+                files[first].0.display()
+            )));
+        } else {
+            taken.insert(post.slug.clone(), index);
         }
     }
     let mut sources: Vec<Source> = files
-        .iter()
-        .zip(&located)
-        .map(|((path, text), location)| {
-            let sibling = location
-                .language
-                .as_ref()
-                .and_then(|_| originals.get(location.work.as_path()))
-                .map(|&index| &located[index].name);
-            Source {
-                path: path.clone(),
-                post: read_source(text, location, sibling, default_language.as_deref()),
-            }
-        })
+        .into_iter()
+        .zip(posts)
+        .map(|((path, _), post)| Source { path, post })
         .collect();
     sources.sort_by_key(|source| {
         source
@@ -188,13 +261,37 @@ pub fn read_sources(files: Vec<(PathBuf, String)>, options: &ImportOptions) -> V
     sources
 }
 
-/// One file. `sibling` is the name of the original of a Hugo-style translation.
-fn read_source(
-    text: &str,
-    location: &layout::Location,
-    sibling: Option<&String>,
-    default_language: Option<&str>,
-) -> std::result::Result<SourcePost, FileError> {
+/// What a file's place says of its post.
+struct Place<'a> {
+    name: &'a str,
+    date: Option<&'a str>,
+    /// From a suffix shared by translations of one work.
+    language: Option<&'a str>,
+    default_language: Option<&'a str>,
+}
+
+/// A slug as a file gives it: as written when it is one already (lowercase letters and
+/// digits of any script, and `-` between them), else made from it as from a title.
+fn slug_of(text: &str) -> Option<Slug> {
+    let text = text.trim();
+    let is_slug = !text.is_empty()
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+        && !text.contains("--")
+        && text
+            .chars()
+            .all(|c| c == '-' || (c.is_alphanumeric() && !c.is_uppercase()));
+    if is_slug {
+        Slug::parse(text)
+    } else {
+        Title::parse(text)
+            .ok()
+            .map(|title| Slug::from_title(&title))
+    }
+}
+
+/// One file, on its own.
+fn read_source(text: &str, place: &Place<'_>) -> std::result::Result<SourcePost, FileError> {
     let document = frontmatter::parse(text).map_err(|error| FileError {
         line: Some(error.line),
         reason: error.reason,
@@ -221,10 +318,7 @@ fn read_source(
             layout::language_tag(text)
                 .ok_or_else(|| field("lang", "must be a language tag such as en or pt-BR"))?,
         ),
-        None => location
-            .language
-            .clone()
-            .or_else(|| default_language.map(str::to_owned)),
+        None => place.language.or(place.default_language).map(str::to_owned),
     };
     let category = match front.category.as_deref().map(str::trim) {
         Some("") | None => None,
@@ -236,7 +330,7 @@ fn read_source(
         name: series.name,
         position: series.order.unwrap_or(0),
     });
-    let date = match (front.published.as_deref(), location.date.as_deref()) {
+    let date = match (front.published.as_deref(), place.date) {
         (Some(text), _) if !text.is_empty() => Some(
             layout::date_millis(text)
                 .ok_or_else(|| field("date", &format!("{text:?} is not a date")))?,
@@ -245,17 +339,16 @@ fn read_source(
         _ => None,
     }
     .map(Timestamp::from_millis);
-    let slug_of = |name: &str| Title::parse(name).ok().map(|name| Slug::from_title(&name));
     let original_slug = match front.original_slug.as_deref() {
         Some(text) => Some(slug_of(text).ok_or_else(|| field("originalSlug", "is blank"))?),
-        None => sibling.and_then(|name| slug_of(name)),
+        None => None,
     };
-    let named = front.slug.as_deref().unwrap_or(&location.name);
-    let mut slug = slug_of(named).unwrap_or_else(|| Slug::from_trusted("post".to_owned()));
-    if let (Some(original), Some(language)) = (&original_slug, &language)
-        && *original == slug
-    {
-        slug = slug.with_suffix(&language.to_lowercase());
+    let slug = match front.slug.as_deref() {
+        Some(text) => slug_of(text).ok_or_else(|| field("slug", "is blank"))?,
+        None => slug_of(place.name).unwrap_or_else(|| Slug::from_trusted("post".to_owned())),
+    };
+    if slug.is_reserved() {
+        return Err(field("slug", "names a route (it is reserved)"));
     }
     let author = front
         .extra
@@ -319,11 +412,11 @@ pub struct ExportedFile {
     pub text: String,
 }
 
-/// `<slug>.md`; `post-<id>.md` for a slug that is not a plain file name (never made by
-/// quire, whose slugs are letters, digits and `-`).
+/// `<slug>.md`; `post-<id>.md` for a slug that is not a plain file name (quire's slugs are
+/// letters, digits and `-`) or is too long for one (most file systems allow 255 bytes).
 fn export_path(post: &Post) -> PathBuf {
     let slug = post.slug.as_str();
-    let plain = !slug.starts_with('.') && !slug.contains(['/', '\\', '\0']);
+    let plain = !slug.starts_with('.') && !slug.contains(['/', '\\', '\0']) && slug.len() <= 200;
     if plain {
         PathBuf::from(format!("{slug}.md"))
     } else {
@@ -426,7 +519,6 @@ impl<S: Store> Quire<S> {
         options: &ImportOptions,
     ) -> Result<Imported> {
         importer.check()?;
-        let (actor, named) = self.import_author(source, options).await?;
         let mut notes = Vec::new();
         let existing = self.store.post_by_slug(&source.slug, None).await?;
         if let Some(existing) = &existing
@@ -436,15 +528,20 @@ impl<S: Store> Quire<S> {
             errors.add("slug", "is taken by a post in another language");
             return Err(Error::Conflict(errors));
         }
+        // The author the file names, when they are a user of this site.
+        let named = match &source.author {
+            Some(username) => self.store.profile(username, None).await?,
+            None => None,
+        };
         let mut metadata = source.metadata.clone();
-        if named {
+        if named.is_some() {
             // The author is the post's own; an export writes it back from there.
             metadata.remove("author");
         }
-        let translation_group = match &source.original_slug {
+        let original = match &source.original_slug {
             None => None,
             Some(original) => match self.store.post_by_slug(original, None).await? {
-                Some(original) => Some(self.translation_group_of(&original).await?),
+                Some(original) => Some(original),
                 None => {
                     notes.push(format!(
                         "its original {:?} is not on this site: not linked (kept as originalSlug)",
@@ -458,6 +555,31 @@ impl<S: Store> Quire<S> {
                 }
             },
         };
+        if let Some(original) = &original {
+            let itself = existing
+                .as_ref()
+                .is_some_and(|existing| existing.id == original.id);
+            if itself || original.meta.language == source.language {
+                let mut errors = FieldErrors::new();
+                errors.add("originalSlug", "names a post in the same language");
+                return Err(Error::Invalid(errors));
+            }
+        }
+        // Only a new post needs an author who may write: an existing one keeps its own.
+        let actor = match &existing {
+            None => Some(self.import_author(named, options).await?),
+            Some(_) => None,
+        };
+        let translation_group = match &original {
+            Some(original) => Some(self.translation_group_of(original).await?),
+            None => None,
+        };
+        // Who changes an existing post: the admin who imports, or the system for the command
+        // line (as scheduled publishing is).
+        let acting = match importer {
+            Importer::Caller(caller) => Some(caller.user_id),
+            Importer::CommandLine => None,
+        };
         let now = self.adapters.clock.now();
         let (status, publish_at) = match source.date {
             _ if source.draft => (PostStatus::Draft, None),
@@ -465,6 +587,9 @@ impl<S: Store> Quire<S> {
             _ => (PostStatus::Published, None),
         };
         let Some(existing) = existing else {
+            let Some(actor) = actor else {
+                return Err(Error::internal("an imported post to create has no author"));
+            };
             let new = NewPost {
                 slug: source.slug.clone(),
                 title: source.title.clone(),
@@ -544,9 +669,8 @@ impl<S: Store> Quire<S> {
             ImportOutcome::Unchanged
         } else {
             changes.expected_updated_at = Some(existing.updated_at);
-            let record = |post: &PostData| {
-                self.update_events(Some(actor.user_id), &existing.slug, &changes, post)
-            };
+            let record =
+                |post: &PostData| self.update_events(acting, &existing.slug, &changes, post);
             self.store
                 .update_post(existing.id, &changes, &record)
                 .await?;
@@ -560,23 +684,18 @@ impl<S: Store> Quire<S> {
         })
     }
 
-    /// The author of an imported post, and whether the file named them: the user the file
-    /// names, else the import's author; either must be active and hold the author role.
+    /// The author of a new imported post: the user the file names (`named`), else the
+    /// import's author; either must be active and hold the author role.
     async fn import_author(
         &self,
-        source: &SourcePost,
+        named: Option<crate::model::Profile>,
         options: &ImportOptions,
-    ) -> Result<(Actor, bool)> {
+    ) -> Result<Actor> {
         let invalid = |reason: &'static str| {
             let mut errors = FieldErrors::new();
             errors.add("author", reason);
             Error::Invalid(errors)
         };
-        let named = match &source.author {
-            Some(username) => self.store.profile(username, None).await?,
-            None => None,
-        };
-        let is_named = named.is_some();
         let profile = match named {
             Some(profile) => profile,
             None => {
@@ -599,7 +718,7 @@ impl<S: Store> Quire<S> {
             .ok_or_else(|| invalid("names no user of this site"))?;
         let actor = Actor::new(user.id, user.roles);
         if user.active && policy::may_create_post(&actor) {
-            Ok((actor, is_named))
+            Ok(actor)
         } else {
             Err(invalid("must be an active user with the author role"))
         }
@@ -676,9 +795,15 @@ impl<S: Store> Quire<S> {
             None => None,
         };
         let mut extra: BTreeMap<String, serde_json::Value> = post.meta.metadata.clone();
-        let image = extra
-            .remove("image")
-            .and_then(|image| image.as_str().map(str::to_owned));
+        // An image kept as a table (`{url, alt}`) stays in the metadata.
+        let image = match extra.get("image") {
+            Some(serde_json::Value::String(image)) => {
+                let image = image.clone();
+                extra.remove("image");
+                Some(image)
+            }
+            _ => None,
+        };
         let original_slug = original_slug.or_else(|| {
             extra
                 .remove("originalSlug")

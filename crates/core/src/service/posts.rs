@@ -75,19 +75,10 @@ impl From<PostId> for PostAddress<'_> {
     }
 }
 
-/// A language tag: letters, digits and `-`, at most 35 characters (BCP 47's longest).
+/// A BCP 47 language tag, in its canonical case (`pt-br` is stored as `pt-BR`), so that one
+/// language is one value in filters and in imports' matching.
 fn language_tag(text: &str) -> Result<String, &'static str> {
-    let text = text.trim();
-    let valid = !text.is_empty()
-        && text.len() <= 35
-        && text
-            .split('-')
-            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()));
-    if valid {
-        Ok(text.to_owned())
-    } else {
-        Err("must be a language tag such as en or pt-BR")
-    }
+    quire_content::layout::language_tag(text).ok_or("must be a language tag such as en or pt-BR")
 }
 
 /// A schedule: an RFC 3339 time after `now`.
@@ -428,7 +419,12 @@ impl<S: Store> Quire<S> {
 
         let current = self.load_post(&post, Some(actor)).await?;
         let now = self.adapters.clock.now().after(current.updated_at);
-        let base = title.as_ref().map(Slug::from_title);
+        // The slug follows a changed title only: a client that sends the title it read keeps
+        // the slug it has (one an import gave, say).
+        let base = title
+            .as_ref()
+            .filter(|title| **title != current.title)
+            .map(Slug::from_title);
         if update
             .based_on
             .is_some_and(|version| version != current.updated_at)
@@ -587,6 +583,8 @@ impl<S: Store> Quire<S> {
             let changes = PostChanges {
                 status: Some(PostStatus::Published),
                 publish_at: Some(None),
+                // Published as of its schedule, however late a worker gets to it.
+                published_at: current.publish_at,
                 expected_updated_at: Some(current.updated_at),
                 ..PostChanges::at(now.after(current.updated_at))
             };

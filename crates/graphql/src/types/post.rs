@@ -10,6 +10,7 @@ use quire_core::ports::Store;
 use quire_core::{Error, Resource};
 
 use super::{CommentNode, UserNode};
+use crate::context::ContextExt;
 use crate::error::{OrGraphql, graphql_error};
 use crate::loaders::Loaders;
 
@@ -54,11 +55,86 @@ impl PostStatusValue {
     }
 }
 
-/// A post's place in a named series.
+/// A post's place in a named series, and the series' contents: the same author's published
+/// posts of that name in the post's language, in order.
+pub struct Series<S> {
+    post: Arc<Post>,
+    name: String,
+    position: i64,
+    _store: PhantomData<fn() -> S>,
+}
+
+impl<S: Store> Series<S> {
+    async fn contents(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<quire_core::model::SeriesContents>> {
+        ctx.quire::<S>()?
+            .series_of(self.post.id, ctx.viewer())
+            .await
+            .or_graphql()
+    }
+}
+
+#[Object]
+impl<S: Store> Series<S> {
+    async fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The post's own place.
+    async fn position(&self) -> i64 {
+        self.position
+    }
+
+    /// The published posts of the series, in order.
+    async fn posts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PostLink>> {
+        Ok(self
+            .contents(ctx)
+            .await?
+            .map(|series| series.posts.iter().map(PostLink::from).collect())
+            .unwrap_or_default())
+    }
+
+    /// The post before this one in the series.
+    async fn previous(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PostLink>> {
+        Ok(self
+            .contents(ctx)
+            .await?
+            .and_then(|series| series.previous.as_ref().map(PostLink::from)))
+    }
+
+    /// The post after this one in the series.
+    async fn next(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<PostLink>> {
+        Ok(self
+            .contents(ctx)
+            .await?
+            .and_then(|series| series.next.as_ref().map(PostLink::from)))
+    }
+}
+
+/// Another post, as a link to it: in a series, or a translation.
 #[derive(SimpleObject)]
-pub struct Series {
-    pub name: String,
-    pub position: i64,
+pub struct PostLink {
+    pub id: ID,
+    pub slug: String,
+    pub title: String,
+    /// BCP 47.
+    pub language: Option<String>,
+    /// Its place in its series.
+    pub position: Option<i64>,
+}
+
+impl From<&quire_core::model::PostLink> for PostLink {
+    fn from(link: &quire_core::model::PostLink) -> Self {
+        Self {
+            id: ID(link.id.get().to_string()),
+            slug: link.slug.as_str().to_owned(),
+            title: link.title.as_str().to_owned(),
+            language: link.language.clone(),
+            position: link.position,
+        }
+    }
 }
 
 /// One heading of a post's rendered body.
@@ -191,11 +267,26 @@ impl<S: Store> PostNode<S> {
         self.post.meta.category.as_deref()
     }
 
-    async fn series(&self) -> Option<Series> {
+    async fn series(&self) -> Option<Series<S>> {
         self.post.meta.series.as_ref().map(|series| Series {
+            post: Arc::clone(&self.post),
             name: series.name.clone(),
             position: series.position,
+            _store: PhantomData,
         })
+    }
+
+    /// The post's published versions in other languages, by language.
+    async fn translations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PostLink>> {
+        if self.post.meta.translation_group.is_none() {
+            return Ok(Vec::new());
+        }
+        let links = ctx
+            .quire::<S>()?
+            .translations_of(self.post.id, ctx.viewer())
+            .await
+            .or_graphql()?;
+        Ok(links.iter().map(PostLink::from).collect())
     }
 
     /// Posts that translate one another share this number.

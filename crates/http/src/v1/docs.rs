@@ -31,6 +31,8 @@ use super::{comments, imports, posts, users, webhooks};
         posts::feed,
         posts::tags,
         posts::get,
+        posts::series,
+        posts::translations,
         posts::create,
         posts::replace,
         posts::patch,

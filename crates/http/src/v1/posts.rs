@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use quire_core::ids::PostId;
-use quire_core::model::{KeysetRequest, Post};
+use quire_core::model::{KeysetRequest, Post, PostLink};
 use quire_core::paging::{self, Cursor};
 use quire_core::ports::Store;
 use quire_core::service::{Caller, Patch, PostDraft, PostListing, PostUpdate};
@@ -755,4 +755,161 @@ mod tests {
             format!("</api/v1/posts?cursor={}>; rel=\"next\"", cursor.encode())
         );
     }
+}
+
+/// Another post, as a link to it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PostLinkRepr {
+    post_id: i64,
+    slug: String,
+    title: String,
+    /// BCP 47.
+    language: Option<String>,
+    /// Its place in its series.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    position: Option<i64>,
+}
+
+impl From<&PostLink> for PostLinkRepr {
+    fn from(link: &PostLink) -> Self {
+        Self {
+            post_id: link.id.get(),
+            slug: link.slug.as_str().to_owned(),
+            title: link.title.as_str().to_owned(),
+            language: link.language.clone(),
+            position: link.position,
+        }
+    }
+}
+
+impl Wire for PostLinkRepr {
+    type Proto = proto::PostLink;
+    fn proto(&self) -> proto::PostLink {
+        proto::PostLink {
+            post_id: self.post_id,
+            slug: self.slug.clone(),
+            title: self.title.clone(),
+            language: self.language.clone(),
+            position: self.position,
+        }
+    }
+}
+
+/// A post's series: its published posts in order, and the post's neighbours.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SeriesRepr {
+    name: String,
+    /// The post's own place.
+    position: i64,
+    posts: Vec<PostLinkRepr>,
+    previous: Option<PostLinkRepr>,
+    next: Option<PostLinkRepr>,
+}
+
+impl Wire for SeriesRepr {
+    type Proto = proto::SeriesContents;
+    fn proto(&self) -> proto::SeriesContents {
+        proto::SeriesContents {
+            name: self.name.clone(),
+            position: self.position,
+            posts: self.posts.iter().map(Wire::proto).collect(),
+            previous: self.previous.as_ref().map(Wire::proto),
+            next: self.next.as_ref().map(Wire::proto),
+        }
+    }
+}
+
+/// The other versions of a post, in other languages.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TranslationList {
+    items: Vec<PostLinkRepr>,
+}
+
+impl Wire for TranslationList {
+    type Proto = proto::PostLinkList;
+    fn proto(&self) -> proto::PostLinkList {
+        proto::PostLinkList {
+            items: self.items.iter().map(Wire::proto).collect(),
+        }
+    }
+}
+
+/// Anonymous reads of links are public but not kept: no event names every post they show.
+fn link_caching(signed_in: bool) -> Caching {
+    if signed_in {
+        Caching::Private
+    } else {
+        Caching::Public
+    }
+}
+
+/// `GET /api/v1/posts/{id}/series`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/posts/{id}/series",
+    operation_id = "getPostSeries",
+    tag = "posts",
+    params(("id" = i64, Path, description = "the post's id")),
+    responses(
+        (status = 200, description = "the series: the same author's published posts of that name in the post's language, in order, and the post's previous and next", body = SeriesRepr),
+        (status = 404, description = "no such post, or it is in no series"),
+    )
+)]
+pub(crate) async fn series<S: Store>(
+    State(state): State<AppState<S>>,
+    format: Format,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let viewer = caller.actor().copied();
+    let Some(series) = state
+        .quire
+        .series_of(post_id(&id)?, viewer.as_ref())
+        .await?
+    else {
+        return Err(super::problem::Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            "the post is in no series",
+        )
+        .into());
+    };
+    let body = SeriesRepr {
+        name: series.name,
+        position: series.position,
+        posts: series.posts.iter().map(PostLinkRepr::from).collect(),
+        previous: series.previous.as_ref().map(PostLinkRepr::from),
+        next: series.next.as_ref().map(PostLinkRepr::from),
+    };
+    Ok(Representation::of(format, "series", &body)?
+        .respond(StatusCode::OK, link_caching(viewer.is_some())))
+}
+
+/// `GET /api/v1/posts/{id}/translations`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/posts/{id}/translations",
+    operation_id = "listPostTranslations",
+    tag = "posts",
+    params(("id" = i64, Path, description = "the post's id")),
+    responses((status = 200, description = "the post's published versions in other languages, by language", body = TranslationList))
+)]
+pub(crate) async fn translations<S: Store>(
+    State(state): State<AppState<S>>,
+    format: Format,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, V1Error> {
+    let viewer = caller.actor().copied();
+    let links = state
+        .quire
+        .translations_of(post_id(&id)?, viewer.as_ref())
+        .await?;
+    let body = TranslationList {
+        items: links.iter().map(PostLinkRepr::from).collect(),
+    };
+    Ok(Representation::of(format, "translations", &body)?
+        .respond(StatusCode::OK, link_caching(viewer.is_some())))
 }

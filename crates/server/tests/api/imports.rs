@@ -206,10 +206,8 @@ async fn corpus(engine: Engine) {
             stdout(&output).trim_end(),
             format!("exported 13 posts to {}", exported.path().display())
         );
-        let (code, summary) = import(
-            &env,
-            &["--author", "alice", exported.path().to_str().unwrap()],
-        );
+        // No author needed: every post exists, and keeps its own.
+        let (code, summary) = import(&env, &[exported.path().to_str().unwrap()]);
         assert_eq!(code, Some(0), "{summary}");
         assert!(
             summary.starts_with("created 0, updated 0, unchanged 13, failed 0\n"),
@@ -286,7 +284,9 @@ fn tar(files: &[(&str, &str)]) -> Vec<u8> {
         header.set_size(text.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
-        builder.append_data(&mut header, name, text.as_bytes()).unwrap();
+        builder
+            .append_data(&mut header, name, text.as_bytes())
+            .unwrap();
     }
     builder.into_inner().unwrap()
 }
@@ -356,5 +356,123 @@ on_both_engines! {
         assert_eq!(reply.status(), 200);
         let report: Value = reply.json().await.unwrap();
         assert_eq!(report["created"], 1, "{report}");
+    }
+}
+
+on_both_engines! {
+    async fn names_suffixes_and_slugs_are_read_as_a_site_means_them(engine: Engine) {
+        let env = TestEnv::new(engine).await;
+        create_author(&env, "alice");
+        let source = tempfile::tempdir().unwrap();
+        let dir = source.path();
+        let post = |title: &str, extra: &str| format!("---\ntitle: {title}\n{extra}---\nBody of {title}.\n");
+        // A lone file's dotted name is its name; files that share a work are translations.
+        write(dir, "node.js.md", &post("Node", ""));
+        write(dir, "about/index.en.md", &post("About", ""));
+        write(dir, "about/index.fr.md", &post("À propos", ""));
+        // A slug as written is kept (a long one is not cut); a title-like one is made a slug.
+        let long = format!("{}-a1b2c3", "x".repeat(96));
+        write(dir, "long.md", &post("Long", &format!("slug: {long}\n")));
+        write(dir, "spaced.md", &post("Spaced", "slug: Mixed Case Slug\n"));
+        // Two files with one slug: the later fails; a translation is in another language.
+        write(dir, "a/same.md", &post("First", ""));
+        write(dir, "b/same.md", &post("Second", ""));
+        write(dir, "orphan-translation.md", &post("Translated", "originalSlug: node-js\n"));
+        write(dir, "feed.md", &post("Feed", ""));
+        let (code, summary) = import(&env, &["--author", "alice", "--language", "en", dir.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{summary}");
+        assert!(summary.starts_with("created 6, updated 0, unchanged 0, failed 3\n"), "{summary}");
+        assert!(summary.contains("b/same.md: line 1: has the slug \"same\" of"), "{summary}");
+        assert!(summary.contains("orphan-translation.md: invalid input: originalSlug names a post in the same language"), "{summary}");
+        assert!(summary.contains("feed.md: line 1: slug names a route"), "{summary}");
+        let (_, again) = import(&env, &["--author", "alice", "--language", "en", dir.to_str().unwrap()]);
+        assert!(again.starts_with("created 0, updated 0, unchanged 6, failed 3\n"), "{again}");
+
+        let app = TestApp::spawn_in(env).await;
+        let store = app.quire.store();
+        let node = store.post_by_slug(&slug("node-js"), None).await.unwrap().unwrap();
+        assert_eq!(node.meta.language.as_deref(), Some("en"), "the import's language, not `js`");
+        let english = store.post_by_slug(&slug("about"), None).await.unwrap().unwrap();
+        let french = store.post_by_slug(&slug("about-fr"), None).await.unwrap().unwrap();
+        assert_eq!(english.meta.language.as_deref(), Some("en"));
+        assert_eq!(french.meta.language.as_deref(), Some("fr"));
+        assert_eq!(french.meta.translation_group, Some(english.id.get()));
+        assert!(store.post_by_slug(&slug(&long), None).await.unwrap().is_some(), "{long}");
+        assert!(store.post_by_slug(&slug("mixed-case-slug"), None).await.unwrap().is_some());
+
+        // Editing an imported post through RealWorld, title sent as it was, keeps its slug.
+        let chief = app.user_with_roles("chief", quire_core::roles::Roles::of(&[quire_core::roles::Role::Editor])).await;
+        let edited = app
+            .put("/api/articles/node-js", Some(&chief.token), serde_json::json!({"article": {"title": "Node", "body": "Edited."}}))
+            .await;
+        assert_eq!(edited.status, 200, "{}", edited.body);
+        assert_eq!(edited.body["article"]["slug"], "node-js");
+    }
+}
+
+on_both_engines! {
+    async fn series_and_translations_are_offered_by_v1_and_graphql(engine: Engine) {
+        let env = TestEnv::new(engine).await;
+        create_author(&env, "alice");
+        let source = tempfile::tempdir().unwrap();
+        let dir = source.path();
+        let part = |title: &str, order: i64, extra: &str| {
+            format!("---\ntitle: {title}\nseries:\n  name: Backend Engineering\n  order: {order}\n{extra}---\nBody.\n")
+        };
+        write(dir, "one.md", &part("Part one", 1, "lang: en\n"));
+        write(dir, "two.md", &part("Part two", 2, "lang: en\n"));
+        write(dir, "three.md", &part("Part three", 3, "lang: en\n"));
+        write(dir, "draft.md", &part("Part four", 4, "lang: en\ndraft: true\n"));
+        write(dir, "two.ko.md", &part("2부", 2, "lang: ko\noriginalSlug: two\n"));
+        let (code, summary) = import(&env, &["--author", "alice", dir.to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{summary}");
+        let app = TestApp::spawn_in(env).await;
+        let id = |slug_text: &'static str| {
+            let store = app.quire.store();
+            async move { store.post_by_slug(&slug(slug_text), None).await.unwrap().unwrap().id.get() }
+        };
+        let (one, two, three, korean) = (id("one").await, id("two").await, id("three").await, id("two-ko").await);
+
+        let series = app.get(&format!("/api/v1/posts/{two}/series"), None).await;
+        assert_eq!(series.status, 200, "{}", series.body);
+        assert_eq!(series.body["name"], "Backend Engineering");
+        assert_eq!(series.body["position"], 2);
+        let titles: Vec<&str> = series.body["posts"].as_array().unwrap().iter().map(|post| post["title"].as_str().unwrap()).collect();
+        assert_eq!(titles, ["Part one", "Part two", "Part three"], "published posts in the post's language, in order");
+        assert_eq!(series.body["previous"]["postId"], one);
+        assert_eq!(series.body["next"]["postId"], three);
+        let first = app.get(&format!("/api/v1/posts/{one}/series"), None).await.body;
+        assert_eq!(first["previous"], serde_json::Value::Null);
+        app.create_article(&app.register("bob").await, "No series", &[]).await;
+        let lone = id("no-series").await;
+        let none = app.get(&format!("/api/v1/posts/{lone}/series"), None).await;
+        assert_eq!(none.status, 404, "{}", none.body);
+        assert_eq!(app.get(&format!("/api/v1/posts/{lone}/translations"), None).await.body["items"], serde_json::json!([]));
+
+        let translations = app.get(&format!("/api/v1/posts/{two}/translations"), None).await;
+        assert_eq!(translations.status, 200, "{}", translations.body);
+        assert_eq!(translations.body["items"][0]["postId"], korean);
+        assert_eq!(translations.body["items"][0]["language"], "ko");
+        assert_eq!(translations.body["items"].as_array().unwrap().len(), 1);
+        let back = app.get(&format!("/api/v1/posts/{korean}/translations"), None).await.body;
+        assert_eq!(back["items"][0]["postId"], two);
+
+        let reply = app
+            .post(
+                "/graphql",
+                None,
+                serde_json::json!({
+                    "query": "query($id: ID!) { post(id: $id) { series { name position posts { slug } previous { slug } next { title } } translations { slug language } } }",
+                    "variables": {"id": two.to_string()},
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert!(reply.body.get("errors").is_none(), "{}", reply.body);
+        let post = &reply.body["data"]["post"];
+        assert_eq!(post["series"]["previous"]["slug"], "one");
+        assert_eq!(post["series"]["next"]["title"], "Part three");
+        assert_eq!(post["series"]["posts"].as_array().unwrap().len(), 3);
+        assert_eq!(post["translations"], serde_json::json!([{"slug": "two-ko", "language": "ko"}]));
     }
 }

@@ -264,6 +264,18 @@ impl std::fmt::Debug for RedisCache {
     }
 }
 
+/// On whose behalf a Redis call is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// A request waits on it.
+    Request,
+    /// Nothing waits on it.
+    Background,
+}
+
+/// How long a background call may wait for Redis.
+const BACKGROUND_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Why a Redis call did not give an answer.
 #[derive(Debug)]
 enum Trouble {
@@ -455,14 +467,36 @@ impl Remote {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        if !self.breaker.allow() {
+        self.call_as(operation, Caller::Request, call).await
+    }
+
+    /// A Redis call made for a request (through the breaker, within the timeout) or in the
+    /// background (past an open breaker, with a longer wait, its failures not counted: no
+    /// request waits on it, and it tries the connection as soon as Redis is back).
+    async fn call_as<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        caller: Caller,
+        call: F,
+    ) -> Result<T, Trouble>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let background = caller == Caller::Background;
+        if !background && !self.breaker.allow() {
             return Err(Trouble::Skipped);
         }
         // A call dropped unfinished (its request went away) counts as failed, so a half-open
         // breaker's one trial is never left out for good.
-        let mut unfinished = Unfinished(Some(&self.breaker));
+        let mut unfinished = Unfinished((!background).then_some(&self.breaker));
         let started = std::time::Instant::now();
-        let outcome = tokio::time::timeout(self.options.timeout, async {
+        let timeout = if background {
+            BACKGROUND_TIMEOUT.max(self.options.timeout)
+        } else {
+            self.options.timeout
+        };
+        let outcome = tokio::time::timeout(timeout, async {
             let connection = self
                 .connection
                 .get_or_try_init(|| {
@@ -483,14 +517,12 @@ impl Remote {
         let outcome = match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(Trouble::Failed(error.to_string())),
-            Err(_) => Err(Trouble::Failed(format!(
-                "no answer within {:?}",
-                self.options.timeout
-            ))),
+            Err(_) => Err(Trouble::Failed(format!("no answer within {timeout:?}"))),
         };
         unfinished.0 = None;
         match &outcome {
             Ok(_) => self.breaker.succeeded(),
+            Err(Trouble::Failed(_)) if background => {}
             Err(Trouble::Failed(error)) => {
                 let was = self.breaker.state();
                 self.breaker.failed();
@@ -506,12 +538,12 @@ impl Remote {
     }
 
     /// Invalidates everything in Redis if an invalidation was lost while it was away.
-    async fn settle(&self) -> Result<(), Trouble> {
+    async fn settle(&self, caller: Caller) -> Result<(), Trouble> {
         if !self.unsure.load(Ordering::Acquire) {
             return Ok(());
         }
         let prefix = self.options.prefix.clone();
-        self.call("floor", |mut connection| async move {
+        self.call_as("floor", caller, |mut connection| async move {
             self.scripts
                 .floor
                 .arg(prefix)
@@ -527,7 +559,7 @@ impl Remote {
 
     /// The valid entry under `key` if Redis has one, and Redis's clock.
     async fn read(&self, key: &CacheKey) -> Result<(i64, Option<Cacheable>), Trouble> {
-        self.settle().await?;
+        self.settle(Caller::Request).await?;
         // Tags whose invalidation by this process is on its way as the read goes out: Redis
         // may run the read before the invalidation, even if the invalidation is confirmed by
         // the time the answer is back.
@@ -735,14 +767,18 @@ impl Remote {
         self.tickets.ended.send_modify(|ended| *ended += 1);
         if outcome.is_err() && !self.settling.swap(true, Ordering::AcqRel) {
             // Other instances may read Redis before this one does: invalidate it as soon as
-            // it answers, not at this process's next read.
-            while self.settle().await.is_err() {
-                tokio::time::sleep(self.options.breaker_cooldown).await;
+            // it answers, not at this process's next read. Tried often (a try while the
+            // breaker is open costs nothing), so the floor is the first call once it closes.
+            while self.settle(Caller::Background).await.is_err() {
+                tokio::time::sleep(SETTLE_RETRY).await;
             }
             self.settling.store(false, Ordering::Release);
         }
     }
 }
+
+/// How often a lost invalidation's floor is tried until Redis takes it.
+const SETTLE_RETRY: Duration = Duration::from_millis(100);
 
 /// Marks a call failed if it is dropped before it ends.
 struct Unfinished<'a>(Option<&'a Breaker>);

@@ -206,8 +206,22 @@ pub trait PostStore {
         language: Option<&str>,
     ) -> impl Future<Output = Result<Vec<PostLink>>> + Send;
 
-    /// The published posts of a translation group, by language; at most 500.
-    fn translations(&self, group: i64) -> impl Future<Output = Result<Vec<PostLink>>> + Send;
+    /// The highest id any post has had (none before the first).
+    fn highest_post_id(&self) -> impl Future<Output = Result<Option<i64>>> + Send;
+
+    /// The published posts with ids in `[from, to)`, by id: each as a link, with its
+    /// `updated_at` and translation group.
+    fn published_between(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<Vec<(PostLink, Timestamp, Option<i64>)>>> + Send;
+
+    /// The published posts of translation groups, with their group, by group then language.
+    fn translations(
+        &self,
+        groups: &[i64],
+    ) -> impl Future<Output = Result<Vec<(i64, PostLink)>>> + Send;
 
     /// Tags on at least one published post, most used first.
     fn tags(&self) -> impl Future<Output = Result<Vec<TagName>>> + Send;

@@ -9,6 +9,7 @@
 mod caching;
 mod error;
 mod extract;
+mod feeds;
 pub mod headers;
 mod health;
 mod middleware;
@@ -31,6 +32,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use caching::{CacheHeaders, surrogate_key};
 pub use error::ApiError;
+pub use feeds::Site;
 pub use middleware::{ACCESS_LOG_TARGET, RequestId};
 
 /// Settings of the HTTP layer.
@@ -50,6 +52,8 @@ pub struct HttpConfig {
     pub tracing: Option<Arc<dyn RequestTracing>>,
     /// How long shared caches may keep what everyone sees alike.
     pub cache_headers: CacheHeaders,
+    /// The site that shows the posts, for the links of feeds and sitemaps.
+    pub site: Site,
 }
 
 /// Joins each request's span to a distributed trace (this crate knows no tracing backend).
@@ -72,6 +76,7 @@ impl Default for HttpConfig {
             draining: Arc::default(),
             tracing: None,
             cache_headers: CacheHeaders::default(),
+            site: Site::default(),
         }
     }
 }
@@ -119,6 +124,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
         draining: Arc::clone(&config.draining),
     };
     let imports = state.clone();
+    let feeds_quire = state.quire.clone();
     let routes = Router::new()
         .nest("/api/v1", v1::routes(&state))
         .nest("/api", realworld::routes())
@@ -130,6 +136,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
             caching::respond,
         ))
         .merge(v1::docs_router())
+        .merge(feeds::routes(feeds_quire, Arc::new(config.site.clone())))
         .merge(
             contracts
                 .limited

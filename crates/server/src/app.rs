@@ -258,6 +258,7 @@ impl Application {
             draining: Arc::clone(&draining),
             tracing,
             cache_headers: config.edge.cache_headers(),
+            site: config.site.to_site(),
         };
         let graphql = quire_graphql::router(
             quire.clone(),

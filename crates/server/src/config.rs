@@ -78,6 +78,40 @@ pub struct Config {
     pub webhooks: WebhooksSection,
     pub cache: CacheSection,
     pub edge: EdgeSection,
+    pub site: SiteSection,
+}
+
+/// The site that shows the posts, where feeds and sitemaps link to (docs/publishing.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteSection {
+    /// Its origin and base path, without a trailing `/`.
+    pub url: String,
+    /// A post's path on it, with `{slug}` where the slug goes.
+    pub post_path: String,
+    /// The feed's title.
+    pub title: String,
+}
+
+impl Default for SiteSection {
+    fn default() -> Self {
+        let site = quire_http::Site::default();
+        Self {
+            url: site.url,
+            post_path: site.post_path,
+            title: site.title,
+        }
+    }
+}
+
+impl SiteSection {
+    pub fn to_site(&self) -> quire_http::Site {
+        quire_http::Site {
+            url: self.url.clone(),
+            post_path: self.post_path.clone(),
+            title: self.title.clone(),
+        }
+    }
 }
 
 /// Shared caches in front of quire, a CDN or Varnish (docs/caching.md, "HTTP caching").
@@ -446,6 +480,7 @@ impl Default for Config {
             webhooks: WebhooksSection::default(),
             cache: CacheSection::default(),
             edge: EdgeSection::default(),
+            site: SiteSection::default(),
         }
     }
 }
@@ -727,6 +762,18 @@ const ENV: &[(&str, Apply)] = &[
     ("QUIRE_EDGE_STALE_WHILE_REVALIDATE_SECS", |c, var, v| {
         set(&mut c.edge.stale_while_revalidate_secs, parse_env(var, v))
     }),
+    ("QUIRE_SITE_URL", |c, _, v| {
+        c.site.url = v.trim_end_matches('/').to_owned();
+        Ok(())
+    }),
+    ("QUIRE_SITE_POST_PATH", |c, _, v| {
+        c.site.post_path = v.to_owned();
+        Ok(())
+    }),
+    ("QUIRE_SITE_TITLE", |c, _, v| {
+        c.site.title = v.to_owned();
+        Ok(())
+    }),
     ("QUIRE_PURGE_URL", |c, _, v| {
         c.edge.purge_url = Some(v.to_owned());
         Ok(())
@@ -839,6 +886,25 @@ impl Config {
 
     /// Rejects values that parse but cannot work, so they fail at start-up, not later.
     fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.site.url;
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.ends_with('/')
+            || !url.chars().all(|c| c.is_ascii_graphic())
+        {
+            return Err(ConfigError::Invalid {
+                key: "site.url",
+                message: format!("{url:?} is not a URL like https://blog.example.com"),
+            });
+        }
+        if !self.site.post_path.starts_with('/') || !self.site.post_path.contains("{slug}") {
+            return Err(ConfigError::Invalid {
+                key: "site.post_path",
+                message: format!(
+                    "{:?} is not a path with {{slug}}, like /posts/{{slug}}",
+                    self.site.post_path
+                ),
+            });
+        }
         for origin in &self.http.cors_origins {
             let valid = origin == "*"
                 || ((origin.starts_with("http://") || origin.starts_with("https://"))

@@ -77,7 +77,7 @@ fn progress(len: u64, verb: &str) -> ProgressBar {
     bar
 }
 
-/// Imports the Markdown files under `paths` ([`quire_core::Quire::import_files`]), showing
+/// Imports the Markdown files under `paths` ([`quire_core::service::Quire::import_files`]), showing
 /// progress on a terminal.
 ///
 /// # Errors

@@ -20,7 +20,7 @@ use crate::lists::Window;
 use crate::rows::{
     PostRow, author_columns, json_agg_close, json_agg_open, post_columns, tag_names, viewer_id,
 };
-use crate::sql::{Sql, json_list, on_reader, on_tx};
+use crate::sql::{Sql, ids_in, json_list, on_reader, on_tx};
 
 const INSERT_POST: Sql = Sql::both(
     "INSERT INTO posts (slug, title, description, body, author_id, status, published_at, \
@@ -81,10 +81,30 @@ const SERIES_POSTS: Sql = Sql::both(
      ORDER BY series_position, published_at, id LIMIT 500",
 );
 
-/// The published posts of a translation group, by language.
-const TRANSLATIONS: Sql = Sql::both(
-    "SELECT id, slug, title, language, series_position FROM posts \
-     WHERE translation_group = $1 AND status = 'published' ORDER BY language, id LIMIT 500",
+/// The published posts of translation groups (a JSON array of their numbers), by group, then
+/// language.
+macro_rules! translations {
+    ($engine:tt) => {
+        concat!(
+            "SELECT translation_group, id, slug, title, language, series_position FROM posts \
+             WHERE translation_group IN ",
+            ids_in!($engine, "$1"),
+            " AND status = 'published' ORDER BY translation_group, language, id LIMIT 10000"
+        )
+    };
+}
+const TRANSLATIONS: Sql = Sql {
+    sqlite: translations!(sqlite),
+    pg: translations!(pg),
+};
+
+/// The highest id in use, read from the primary key's last entry on both engines.
+const HIGHEST_POST_ID: Sql = Sql::both("SELECT MAX(id) FROM posts");
+
+/// Published posts in an id range, by id.
+const PUBLISHED_BETWEEN: Sql = Sql::both(
+    "SELECT id, slug, title, language, series_position, updated_at, translation_group \
+     FROM posts WHERE id >= $1 AND id < $2 AND status = 'published' ORDER BY id",
 );
 
 const POST_REF: Sql = Sql::both("SELECT id, author_id, status FROM posts WHERE slug = $1");
@@ -716,6 +736,43 @@ impl PostStore for Db {
         Ok(ids.into_iter().map(PostId::new).collect())
     }
 
+    async fn highest_post_id(&self) -> Result<Option<i64>> {
+        on_reader!(self, HIGHEST_POST_ID, |ex, sql| {
+            sqlx::query_scalar(sql).fetch_one(ex).await
+        })
+        .map_err(db_error)
+    }
+
+    async fn published_between(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(PostLink, Timestamp, Option<i64>)>> {
+        type Row = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<i64>,
+            i64,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = on_reader!(self, PUBLISHED_BETWEEN, |ex, sql| {
+            sqlx::query_as(sql).bind(from).bind(to).fetch_all(ex).await
+        })
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, slug, title, language, position, updated_at, group)| {
+                (
+                    link((id, slug, title, language, position)),
+                    Timestamp::from_millis(updated_at),
+                    group,
+                )
+            })
+            .collect())
+    }
+
     async fn series_posts(
         &self,
         author: UserId,
@@ -734,12 +791,22 @@ impl PostStore for Db {
         Ok(rows.into_iter().map(link).collect())
     }
 
-    async fn translations(&self, group: i64) -> Result<Vec<PostLink>> {
-        let rows: Vec<LinkRow> = on_reader!(self, TRANSLATIONS, |ex, sql| {
-            sqlx::query_as(sql).bind(group).fetch_all(ex).await
+    async fn translations(&self, groups: &[i64]) -> Result<Vec<(i64, PostLink)>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let groups = json_list(groups.iter().copied())?;
+        type Row = (i64, i64, String, String, Option<String>, Option<i64>);
+        let rows: Vec<Row> = on_reader!(self, TRANSLATIONS, |ex, sql| {
+            sqlx::query_as(sql).bind(&groups).fetch_all(ex).await
         })
         .map_err(db_error)?;
-        Ok(rows.into_iter().map(link).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(group, id, slug, title, language, position)| {
+                (group, link((id, slug, title, language, position)))
+            })
+            .collect())
     }
 
     async fn tags(&self) -> Result<Vec<TagName>> {

@@ -55,8 +55,120 @@ impl<S: Store> Quire<S> {
         let Some(group) = post.meta.translation_group else {
             return Ok(Vec::new());
         };
-        let mut links = self.store.translations(group).await?;
-        links.retain(|link| link.id != post.id);
-        Ok(links)
+        let links = self.store.translations(&[group]).await?;
+        Ok(links
+            .into_iter()
+            .map(|(_, link)| link)
+            .filter(|link| link.id != post.id)
+            .collect())
+    }
+}
+
+/// A post as a feed carries it: its list form, its body rendered, and its translations.
+#[derive(Debug, Clone)]
+pub struct Syndicated {
+    pub post: crate::model::Post,
+    /// Sanitized HTML.
+    pub html: String,
+    pub translations: Vec<PostLink>,
+}
+
+/// A published post as a sitemap lists it, with its translations (itself among them).
+#[derive(Debug, Clone)]
+pub struct Mapped {
+    pub link: PostLink,
+    pub updated_at: crate::time::Timestamp,
+    /// Every published version, this one included; empty when it has no translations.
+    pub versions: Vec<PostLink>,
+}
+
+/// Posts per sitemap file, by id: a file covers ids `[n × SITEMAP_BLOCK, (n + 1) ×
+/// SITEMAP_BLOCK)`, so a file's address never changes as posts are added (the sitemaps
+/// protocol allows 50,000 URLs a file).
+pub const SITEMAP_BLOCK: i64 = 10_000;
+
+impl<S: Store> Quire<S> {
+    /// The newest published posts that `filter` selects, at most `limit`, for a feed: each
+    /// with its rendered body and its other published versions.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn syndicated(
+        &self,
+        filter: super::PostListing<'_>,
+        limit: u32,
+    ) -> Result<Vec<Syndicated>> {
+        let request = crate::model::KeysetRequest {
+            limit,
+            after: None,
+            count: false,
+        };
+        let page = self.page_posts(filter, request, None).await?;
+        let ids: Vec<_> = page.posts.iter().map(|post| post.id).collect();
+        let mut bodies: std::collections::HashMap<_, _> =
+            self.post_bodies(&ids, None).await?.into_iter().collect();
+        let groups: Vec<i64> = page
+            .posts
+            .iter()
+            .filter_map(|post| post.meta.translation_group)
+            .collect();
+        let versions = self.store.translations(&groups).await?;
+        Ok(page
+            .posts
+            .into_iter()
+            .map(|post| {
+                let html = bodies
+                    .remove(&post.id)
+                    .map(|body| body.rendering().html.clone())
+                    .unwrap_or_default();
+                let translations = versions
+                    .iter()
+                    .filter(|(group, link)| {
+                        Some(*group) == post.meta.translation_group && link.id != post.id
+                    })
+                    .map(|(_, link)| link.clone())
+                    .collect();
+                Syndicated {
+                    post,
+                    html,
+                    translations,
+                }
+            })
+            .collect())
+    }
+
+    /// How many sitemap files the published posts fill ([`SITEMAP_BLOCK`] ids each).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn sitemap_files(&self) -> Result<i64> {
+        let highest = self.store.highest_post_id().await?.unwrap_or(0);
+        Ok(highest / SITEMAP_BLOCK + 1)
+    }
+
+    /// The published posts of sitemap file `file` (from 0), by id, each with its versions.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub async fn sitemap(&self, file: i64) -> Result<Vec<Mapped>> {
+        let from = file.saturating_mul(SITEMAP_BLOCK);
+        let posts = self
+            .store
+            .published_between(from, from.saturating_add(SITEMAP_BLOCK))
+            .await?;
+        let groups: Vec<i64> = posts.iter().filter_map(|(_, _, group)| *group).collect();
+        let versions = self.store.translations(&groups).await?;
+        Ok(posts
+            .into_iter()
+            .map(|(link, updated_at, group)| Mapped {
+                link,
+                updated_at,
+                versions: versions
+                    .iter()
+                    .filter(|(of, _)| Some(*of) == group)
+                    .map(|(_, link)| link.clone())
+                    .collect(),
+            })
+            .collect())
     }
 }

@@ -1,0 +1,93 @@
+//! The Atom feed and the sitemaps: links to the site that shows the posts, with `hreflang`
+//! alternates for translations; well-formed XML whatever the posts hold.
+
+use crate::helpers::{TestApp, TestEnv, on_both_engines};
+
+/// Reads `xml` through, failing on the first thing that is not well-formed.
+fn assert_well_formed(xml: &str) {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(error) => panic!(
+                "not well-formed at {}: {error}\n{xml}",
+                reader.buffer_position()
+            ),
+        }
+    }
+}
+
+async fn fetch(app: &TestApp, path: &str) -> (u16, String, String) {
+    let reply = app.client.get(app.url(path)).send().await.unwrap();
+    let status = reply.status().as_u16();
+    let content_type = reply
+        .headers()
+        .get("content-type")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, content_type, reply.text().await.unwrap())
+}
+
+on_both_engines! {
+    async fn the_feed_and_the_sitemaps_link_every_version(engine: Engine) {
+        let env = TestEnv::new(engine).await;
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_quire"))
+            .env_clear()
+            .envs(env.vars())
+            .args(["user", "create", "--username", "alice", "--email", "alice@example.com"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let source = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(source.path().join(name), text).unwrap();
+        write("two.md", "---\ntitle: Two & <more>\nlang: en\ntags: [rust]\n---\nBody with <script>alert(1)</script> & **bold**.\n");
+        write("two.ko.md", "---\ntitle: 둘\nlang: ko\noriginalSlug: two\n---\n본문.\n");
+        write("draft.md", "---\ntitle: Hidden\nlang: en\ndraft: true\n---\nSecret.\n");
+        write("백엔드.md", "---\ntitle: 백엔드\nlang: ko\n---\n한국어.\n");
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_quire"))
+            .env_clear()
+            .envs(env.vars())
+            .args(["import", "--author", "alice", source.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let mut config = env.config();
+        config.site.url = "https://blog.example.com".to_owned();
+        config.site.post_path = "/p/{slug}".to_owned();
+        config.site.title = "A & B".to_owned();
+        let app = TestApp::spawn_with(config, env).await;
+
+        let (status, content_type, feed) = fetch(&app, "/feed.atom").await;
+        assert_eq!(status, 200, "{feed}");
+        assert!(content_type.starts_with("application/atom+xml"), "{content_type}");
+        assert_well_formed(&feed);
+        assert!(feed.contains("<title>A &amp; B</title>"), "{feed}");
+        assert!(feed.contains("<title>Two &amp; &lt;more&gt;</title>"), "{feed}");
+        assert!(feed.contains(r#"<link rel="alternate" href="https://blog.example.com/p/two" hreflang="en"/>"#), "{feed}");
+        assert!(feed.contains(r#"<link rel="alternate" href="https://blog.example.com/p/two-ko" hreflang="ko"/>"#), "{feed}");
+        assert!(feed.contains("https://blog.example.com/p/%EB%B0%B1%EC%97%94%EB%93%9C"), "a slug in Hangul is percent-encoded: {feed}");
+        assert!(feed.contains(r#"<category term="rust"/>"#), "{feed}");
+        assert!(!feed.contains("Hidden") && !feed.contains("Secret"), "no drafts: {feed}");
+        assert!(!feed.contains("<script") && !feed.contains("&lt;script"), "the rendered body is sanitized: {feed}");
+        let (_, _, korean) = fetch(&app, "/feed.atom?lang=ko").await;
+        assert_well_formed(&korean);
+        assert!(korean.contains("<title>둘</title>") && !korean.contains("Two &amp;"), "{korean}");
+
+        let (status, content_type, index) = fetch(&app, "/sitemap.xml").await;
+        assert_eq!(status, 200);
+        assert!(content_type.starts_with("application/xml"), "{content_type}");
+        assert_well_formed(&index);
+        assert!(index.contains("<loc>https://blog.example.com/sitemaps/posts-0.xml</loc>"), "{index}");
+        let (status, _, sitemap) = fetch(&app, "/sitemaps/posts-0.xml").await;
+        assert_eq!(status, 200, "{sitemap}");
+        assert_well_formed(&sitemap);
+        assert!(sitemap.contains("<loc>https://blog.example.com/p/two</loc>"), "{sitemap}");
+        assert!(sitemap.contains(r#"<xhtml:link rel="alternate" hreflang="ko" href="https://blog.example.com/p/two-ko"/>"#), "{sitemap}");
+        assert!(sitemap.contains(r#"<xhtml:link rel="alternate" hreflang="en" href="https://blog.example.com/p/two"/>"#), "{sitemap}");
+        assert!(!sitemap.contains("/p/draft"), "no drafts: {sitemap}");
+        assert_eq!(sitemap.matches("<url>").count(), 3, "{sitemap}");
+        assert_eq!(fetch(&app, "/sitemaps/posts-x.xml").await.0, 404);
+        assert_eq!(fetch(&app, "/sitemaps/posts-7.xml").await.0, 200, "an empty block is an empty sitemap");
+    }
+}

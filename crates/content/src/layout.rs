@@ -130,6 +130,42 @@ pub fn language_tag(text: &str) -> Option<String> {
         .map(|tag| tag.to_string())
 }
 
+/// Which of `available` (language tags, `None` for a text of no stated language) a reader
+/// who wants `wanted` (language ranges, best first, as `Accept-Language` lists them) should
+/// get: RFC 4647 §3.4 lookup for each range in turn (`zh-Hant-TW`, then `zh-Hant`, then `zh`),
+/// then, for a range nothing matched, the first tag it is a prefix of (`zh` takes `zh-CN`).
+/// The index into `available`; `None` when nothing matches (`*` matches nothing here: the
+/// caller's fallback decides).
+pub fn lookup(wanted: &[String], available: &[Option<&str>]) -> Option<usize> {
+    let position =
+        |matches: &dyn Fn(&str) -> bool| available.iter().position(|tag| tag.is_some_and(matches));
+    for range in wanted {
+        let range = range.trim();
+        if range.is_empty() || range == "*" {
+            continue;
+        }
+        let mut truncated = range.to_ascii_lowercase();
+        loop {
+            if let Some(found) = position(&|tag| tag.eq_ignore_ascii_case(&truncated)) {
+                return Some(found);
+            }
+            let Some(cut) = truncated.rfind('-') else {
+                break;
+            };
+            truncated.truncate(cut);
+            // A single-character subtag (an extension's singleton) goes with what follows it.
+            if truncated.len() >= 2 && truncated.as_bytes()[truncated.len() - 2] == b'-' {
+                truncated.truncate(truncated.len() - 2);
+            }
+        }
+        let prefix = format!("{}-", range.to_ascii_lowercase());
+        if let Some(found) = position(&|tag| tag.to_ascii_lowercase().starts_with(&prefix)) {
+            return Some(found);
+        }
+    }
+    None
+}
+
 /// The instant a frontmatter date names, in milliseconds since the Unix epoch.
 ///
 /// Read: RFC 3339 (`2016-10-07T13:54:06-04:00`); a date and time with a space and an offset
@@ -237,6 +273,22 @@ mod tests {
         ] {
             assert_eq!(language_tag(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn lookup_truncates_ranges_then_takes_a_longer_tag() {
+        let wanted = |ranges: &[&str]| ranges.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
+        let available = [Some("en"), Some("ko"), Some("zh-CN"), None];
+        assert_eq!(lookup(&wanted(&["ko-KR", "en"]), &available), Some(1));
+        assert_eq!(lookup(&wanted(&["fr", "EN-us"]), &available), Some(0));
+        assert_eq!(
+            lookup(&wanted(&["zh"]), &available),
+            Some(2),
+            "zh takes zh-CN"
+        );
+        assert_eq!(lookup(&wanted(&["zh-Hans-CN-x-private"]), &available), None);
+        assert_eq!(lookup(&wanted(&["fr", "*"]), &available), None);
+        assert_eq!(lookup(&[], &available), None);
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use imports::{
     ExportedFile, FileError, FileReport, ImportOptions, ImportOutcome, ImportReport, Imported,
     Importer, MAX_FILE_BYTES, Source, SourcePost, read_sources,
 };
-pub use links::{Mapped, SITEMAP_BLOCK, Syndicated};
+pub use links::{Chosen, Mapped, SITEMAP_BLOCK, Syndicated};
 pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
 pub use relay::Relayed;
 pub use watching::Heard;

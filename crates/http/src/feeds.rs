@@ -30,6 +30,8 @@ pub struct Site {
     pub post_path: String,
     /// The feed's title.
     pub title: String,
+    /// The language (BCP 47) readers get when none they ask for is there.
+    pub language: Option<String>,
 }
 
 impl Default for Site {
@@ -38,6 +40,7 @@ impl Default for Site {
             url: "http://127.0.0.1:8080".to_owned(),
             post_path: "/posts/{slug}".to_owned(),
             title: "quire".to_owned(),
+            language: None,
         }
     }
 }

@@ -85,6 +85,8 @@ impl Default for HttpConfig {
 pub struct AppState<S> {
     pub quire: Quire<S>,
     pub draining: Arc<AtomicBool>,
+    /// The language readers get when none they ask for is there.
+    pub fallback_language: Option<Arc<str>>,
 }
 
 impl<S: Clone> Clone for AppState<S> {
@@ -92,6 +94,7 @@ impl<S: Clone> Clone for AppState<S> {
         Self {
             quire: self.quire.clone(),
             draining: Arc::clone(&self.draining),
+            fallback_language: self.fallback_language.clone(),
         }
     }
 }
@@ -122,6 +125,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
     let state = AppState {
         quire,
         draining: Arc::clone(&config.draining),
+        fallback_language: config.site.language.as_deref().map(Arc::from),
     };
     let imports = state.clone();
     let feeds_quire = state.quire.clone();

@@ -57,7 +57,17 @@ pub(crate) async fn serve<S: Store>(
     } else {
         ""
     };
-    let key = CacheKey::rendered(&format!("{} {}", request.uri(), accept));
+    // A post's answer may depend on the reader's languages (`GET /api/v1/posts/{id}`).
+    let languages = if request.uri().path().starts_with("/api/v1/") {
+        request
+            .headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+    } else {
+        ""
+    };
+    let key = CacheKey::rendered(&format!("{} {} {}", request.uri(), accept, languages));
     let (mut parts, _) = request.into_parts();
     let conditions = Conditions::of(&parts.headers);
     parts.headers.remove(header::IF_NONE_MATCH);

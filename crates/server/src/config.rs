@@ -91,6 +91,8 @@ pub struct SiteSection {
     pub post_path: String,
     /// The feed's title.
     pub title: String,
+    /// The language (BCP 47) readers get when none they ask for is there.
+    pub language: Option<String>,
 }
 
 impl Default for SiteSection {
@@ -100,6 +102,7 @@ impl Default for SiteSection {
             url: site.url,
             post_path: site.post_path,
             title: site.title,
+            language: site.language,
         }
     }
 }
@@ -110,6 +113,10 @@ impl SiteSection {
             url: self.url.clone(),
             post_path: self.post_path.clone(),
             title: self.title.clone(),
+            language: self
+                .language
+                .as_deref()
+                .and_then(quire_content::layout::language_tag),
         }
     }
 }
@@ -774,6 +781,10 @@ const ENV: &[(&str, Apply)] = &[
         c.site.title = v.to_owned();
         Ok(())
     }),
+    ("QUIRE_SITE_LANGUAGE", |c, _, v| {
+        c.site.language = Some(v.to_owned());
+        Ok(())
+    }),
     ("QUIRE_PURGE_URL", |c, _, v| {
         c.edge.purge_url = Some(v.to_owned());
         Ok(())
@@ -894,6 +905,14 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "site.url",
                 message: format!("{url:?} is not a URL like https://blog.example.com"),
+            });
+        }
+        if let Some(language) = &self.site.language
+            && quire_content::layout::language_tag(language).is_none()
+        {
+            return Err(ConfigError::Invalid {
+                key: "site.language",
+                message: format!("{language:?} is not a language tag such as en or pt-BR"),
             });
         }
         if !self.site.post_path.starts_with('/') || !self.site.post_path.contains("{slug}") {

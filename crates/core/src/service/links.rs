@@ -64,6 +64,15 @@ impl<S: Store> Quire<S> {
     }
 }
 
+/// A post chosen among its translations for a reader's languages.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    pub post: crate::cache::Shown<crate::model::Post>,
+    /// Whether the choice looked at the post's translations: then what is shown depends on
+    /// posts the post's own cache keys do not name.
+    pub negotiated: bool,
+}
+
 /// A post as a feed carries it: its list form, its body rendered, and its translations.
 #[derive(Debug, Clone)]
 pub struct Syndicated {
@@ -88,6 +97,59 @@ pub struct Mapped {
 pub const SITEMAP_BLOCK: i64 = 10_000;
 
 impl<S: Store> Quire<S> {
+    /// The post at `address`, or the version of it (among its published translations) that
+    /// best suits a reader who wants `wanted` (language ranges, best first), else the version
+    /// in `fallback`, else the post itself ([`quire_content::layout::lookup`]).
+    ///
+    /// # Errors
+    /// [`crate::Error::NotFound`] for a post the viewer may not see; storage errors.
+    pub async fn post_in_language<'a>(
+        &self,
+        address: impl Into<PostAddress<'a>>,
+        viewer: Option<&Actor>,
+        wanted: &[String],
+        fallback: Option<&str>,
+    ) -> Result<Chosen> {
+        let shown = self.post_shown(address, viewer).await?;
+        let Some(group) = shown
+            .value
+            .meta
+            .translation_group
+            .filter(|_| !wanted.is_empty())
+        else {
+            return Ok(Chosen {
+                post: shown,
+                negotiated: false,
+            });
+        };
+        let mut versions: Vec<(crate::ids::PostId, Option<String>)> = self
+            .store
+            .translations(&[group])
+            .await?
+            .into_iter()
+            .map(|(_, link)| (link.id, link.language))
+            .collect();
+        if !versions.iter().any(|(id, _)| *id == shown.value.id) {
+            versions.insert(0, (shown.value.id, shown.value.meta.language.clone()));
+        }
+        let available: Vec<Option<&str>> = versions
+            .iter()
+            .map(|(_, language)| language.as_deref())
+            .collect();
+        let fallback: Vec<String> = fallback.map(str::to_owned).into_iter().collect();
+        let chosen = quire_content::layout::lookup(wanted, &available)
+            .or_else(|| quire_content::layout::lookup(&fallback, &available))
+            .map(|index| versions[index].0);
+        let post = match chosen {
+            Some(id) if id != shown.value.id => self.post_shown(id, viewer).await?,
+            _ => shown,
+        };
+        Ok(Chosen {
+            post,
+            negotiated: true,
+        })
+    }
+
     /// The newest published posts that `filter` selects, at most `limit`, for a feed: each
     /// with its rendered body and its other published versions.
     ///

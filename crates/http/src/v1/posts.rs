@@ -1,7 +1,7 @@
 //! `/api/v1/posts` and the caller's favorites.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use quire_core::ids::PostId;
@@ -303,31 +303,102 @@ pub(crate) async fn tags<S: Store>(
         .respond(StatusCode::OK, Caching::of(false, &tags)))
 }
 
-/// `GET /api/v1/posts/{id}`.
+/// The language a reader asks a post in.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LanguageParams {
+    /// A language (BCP 47): the post's version in it, if it has one. Overrides
+    /// `Accept-Language`.
+    lang: Option<String>,
+}
+
+/// `GET /api/v1/posts/{id}`: the post, or, when the reader names languages (`?lang=`, else
+/// `Accept-Language`), its version that best suits them among its published translations
+/// (RFC 4647 lookup), else the one in the site's language, else the post itself. The answer
+/// says its language in `Content-Language`.
 #[utoipa::path(
     get,
     path = "/api/v1/posts/{id}",
     operation_id = "getPost",
     tag = "posts",
-    params(("id" = i64, Path, description = "the post's id")),
-    responses((status = 200, description = "the post", body = PostRepr))
+    params(("id" = i64, Path, description = "the post's id"), LanguageParams),
+    responses((status = 200, description = "the post, or its version in the language asked for", body = PostRepr))
 )]
 pub(crate) async fn get<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
+    Query(params): Query<LanguageParams>,
+    headers: HeaderMap,
 ) -> Result<Response, V1Error> {
     let viewer = caller.actor().copied();
-    let post = state
+    let from_header = params.lang.is_none();
+    let wanted = match params.lang {
+        Some(lang) => vec![lang],
+        None => accept_language(&headers),
+    };
+    let chosen = state
         .quire
-        .post_shown(post_id(&id)?, viewer.as_ref())
+        .post_in_language(
+            post_id(&id)?,
+            viewer.as_ref(),
+            &wanted,
+            state.fallback_language.as_deref(),
+        )
         .await?;
-    let caching = Caching::of(viewer.is_some(), &post);
-    Ok(
-        Representation::of(format, "post", &PostRepr::from(&post.value))?
-            .respond(StatusCode::OK, caching),
-    )
+    let post = chosen.post;
+    let caching = match (chosen.negotiated, viewer.is_some()) {
+        (false, signed_in) => Caching::of(signed_in, &post),
+        (true, true) => Caching::Private,
+        (true, false) => Caching::Public,
+    };
+    let mut response = Representation::of(format, "post", &PostRepr::from(&post.value))?
+        .respond(StatusCode::OK, caching);
+    if let Some(language) = post
+        .value
+        .meta
+        .language
+        .as_deref()
+        .and_then(|language| HeaderValue::from_str(language).ok())
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LANGUAGE, language);
+    }
+    if from_header && chosen.negotiated {
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_static("Accept-Language"));
+    }
+    Ok(response)
+}
+
+/// The language ranges of `Accept-Language` (RFC 9110 §12.5.4), best first; none without
+/// the header. Ranges with `q=0` are left out.
+fn accept_language(headers: &HeaderMap) -> Vec<String> {
+    let Some(value) = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return Vec::new();
+    };
+    let mut ranges: Vec<(f32, usize, String)> = value
+        .split(',')
+        .take(32)
+        .enumerate()
+        .filter_map(|(order, item)| {
+            let mut parts = item.split(';');
+            let range = parts.next()?.trim();
+            let q = parts
+                .filter_map(|param| param.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (q > 0.0 && !range.is_empty()).then(|| (q, order, range.to_owned()))
+        })
+        .collect();
+    ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranges.into_iter().map(|(_, _, range)| range).collect()
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

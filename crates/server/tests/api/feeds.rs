@@ -91,3 +91,69 @@ on_both_engines! {
         assert_eq!(fetch(&app, "/sitemaps/posts-7.xml").await.0, 200, "an empty block is an empty sitemap");
     }
 }
+
+on_both_engines! {
+    async fn a_post_is_read_in_the_language_asked_for(engine: Engine) {
+        let env = TestEnv::new(engine).await;
+        let quire = |args: &[&str]| {
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_quire"))
+                .env_clear()
+                .envs(env.vars())
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{output:?}");
+        };
+        quire(&["user", "create", "--username", "alice", "--email", "alice@example.com"]);
+        let source = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| std::fs::write(source.path().join(name), text).unwrap();
+        write("two.md", "---\ntitle: Two\nlang: en\n---\nEnglish.\n");
+        write("two.ko.md", "---\ntitle: 둘\nlang: ko-KR\noriginalSlug: two\n---\n한국어.\n");
+        write("solo.md", "---\ntitle: Solo\nlang: en\n---\nAlone.\n");
+        quire(&["import", "--author", "alice", source.path().to_str().unwrap()]);
+        let mut config = env.config();
+        config.site.language = Some("ko".to_owned());
+        let app = TestApp::spawn_with(config, env).await;
+        let store = app.quire.store();
+        use quire_core::ports::PostStore;
+        let id = |slug: &'static str| async move {
+            store
+                .post_by_slug(&quire_core::values::Slug::parse(slug).unwrap(), None)
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+                .get()
+        };
+        let (two, korean, solo) = (id("two").await, id("two-ko-kr").await, id("solo").await);
+        let read = |path: String, languages: Option<&'static str>| {
+            let mut request = app.client.get(app.url(&path));
+            if let Some(languages) = languages {
+                request = request.header("accept-language", languages);
+            }
+            async move {
+                let reply = request.send().await.unwrap();
+                let language = reply.headers().get("content-language").map(|v| v.to_str().unwrap().to_owned());
+                let vary = reply.headers().get_all("vary").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>().join(", ");
+                let body: serde_json::Value = reply.json().await.unwrap();
+                (body["postId"].as_i64().unwrap(), language, vary)
+            }
+        };
+        let (got, language, _) = read(format!("/api/v1/posts/{two}?lang=ko"), None).await;
+        assert_eq!((got, language.as_deref()), (korean, Some("ko-KR")), "ko takes ko-KR");
+        let (got, _, vary) = read(format!("/api/v1/posts/{two}"), Some("ko-KR,ko;q=0.9,en;q=0.8")).await;
+        assert_eq!(got, korean);
+        assert!(vary.contains("Accept-Language"), "{vary}");
+        // One reader's languages never answer another's, cached or not.
+        for _ in 0..2 {
+            assert_eq!(read(format!("/api/v1/posts/{two}"), Some("en")).await.0, two);
+            assert_eq!(read(format!("/api/v1/posts/{two}"), Some("ko")).await.0, korean);
+            assert_eq!(read(format!("/api/v1/posts/{korean}"), Some("en-GB, ko;q=0.5")).await.0, two);
+        }
+        // Nothing asked for is there: the site's language; no language asked: the post itself.
+        assert_eq!(read(format!("/api/v1/posts/{two}"), Some("fr")).await.0, korean);
+        assert_eq!(read(format!("/api/v1/posts/{two}"), None).await.0, two);
+        let (got, language, _) = read(format!("/api/v1/posts/{solo}?lang=ko"), None).await;
+        assert_eq!((got, language.as_deref()), (solo, Some("en")), "a post without translations is itself");
+    }
+}

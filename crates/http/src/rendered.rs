@@ -47,26 +47,11 @@ pub(crate) async fn serve<S: Store>(
     {
         return next.run(request).await;
     }
-    // `/api/v1` negotiates its representation; the RealWorld API has one.
-    let accept = if request.uri().path().starts_with("/api/v1/") {
-        request
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("")
-    } else {
-        ""
-    };
-    // A post's answer may depend on the reader's languages (`GET /api/v1/posts/{id}`).
-    let languages = if request.uri().path().starts_with("/api/v1/") {
-        request
-            .headers()
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("")
-    } else {
-        ""
-    };
+    // `/api/v1` negotiates its representation, and a post's version by the reader's
+    // languages (`GET /api/v1/posts/{id}`); the RealWorld API has one of each.
+    let v1 = request.uri().path().starts_with("/api/v1/");
+    let accept = negotiated(v1, request.headers(), header::ACCEPT);
+    let languages = negotiated(v1, request.headers(), header::ACCEPT_LANGUAGE);
     let key = CacheKey::rendered(&format!("{} {} {}", request.uri(), accept, languages));
     let (mut parts, _) = request.into_parts();
     let conditions = Conditions::of(&parts.headers);
@@ -80,6 +65,15 @@ pub(crate) async fn serve<S: Store>(
         return not_modified(response);
     }
     response
+}
+
+/// A header that chooses what a negotiating route answers: its value there, nothing elsewhere.
+fn negotiated(v1: bool, headers: &axum::http::HeaderMap, name: header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .filter(|_| v1)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
 }
 
 /// The response to a request without conditions: kept, or rendered (and kept if shared).

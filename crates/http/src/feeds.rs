@@ -45,7 +45,42 @@ impl Default for Site {
     }
 }
 
+/// `text` with the characters XML 1.0 does not allow (most C0 controls, U+FFFE, U+FFFF)
+/// replaced by U+FFFD, so one post's stray control character cannot break a whole document.
+fn xml_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+    };
+    if text.chars().all(allowed) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(
+            text.chars()
+                .map(|c| if allowed(c) { c } else { '\u{FFFD}' })
+                .collect(),
+        )
+    }
+}
+
+/// Text content, made safe for XML ([`xml_safe`]) and escaped by quick-xml.
+fn text(content: &str) -> BytesText<'static> {
+    BytesText::new(&xml_safe(content)).into_owned()
+}
+
 impl Site {
+    /// A post's permanent Atom id (RFC 4287 §4.2.6): a `tag:` URI (RFC 4151) of the site's
+    /// host and the post's id, unchanged when its slug follows a new title.
+    pub fn entry_id(&self, post: i64) -> String {
+        let host = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, rest)| rest)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("localhost");
+        format!("tag:{host},2026:post:{post}")
+    }
+
     /// A post's address on the site, its slug percent-encoded (RFC 3986).
     pub fn post_url(&self, slug: &str) -> String {
         let slug = percent_encoding::utf8_percent_encode(slug, percent_encoding::NON_ALPHANUMERIC)
@@ -134,20 +169,44 @@ async fn atom<S: Store>(
         .max()
         .unwrap_or(Timestamp::from_millis(0));
     let mut writer = Writer::new(Vec::new());
-    let feed_id = format!("{}/feed.atom", site.url);
+    // Each filter is a feed of its own, with its own id (its address).
+    let language = params
+        .lang
+        .as_deref()
+        .and_then(quire_content::layout::language_tag);
+    let mut query: Vec<String> = Vec::new();
+    for (name, value) in [
+        ("lang", language.as_deref()),
+        ("tag", params.tag.as_deref()),
+        ("author", params.author.as_deref()),
+    ] {
+        if let Some(value) = value {
+            let value =
+                percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC);
+            query.push(format!("{name}={value}"));
+        }
+    }
+    let feed_id = if query.is_empty() {
+        format!("{}/feed.atom", site.url)
+    } else {
+        format!("{}/feed.atom?{}", site.url, query.join("&"))
+    };
     let mut root = writer
         .create_element("feed")
         .with_attribute(("xmlns", "http://www.w3.org/2005/Atom"));
-    if let Some(lang) = &params.lang {
-        root = root.with_attribute(("xml:lang", lang.as_str()));
+    if let Some(language) = &language {
+        root = root.with_attribute(("xml:lang", language.as_str()));
     }
     let result = root.write_inner_content(|w| {
         w.create_element("title")
-            .write_text_content(BytesText::new(&site.title))?;
+            .write_text_content(text(&site.title))?;
         w.create_element("id")
             .write_text_content(BytesText::new(&feed_id))?;
         w.create_element("updated")
             .write_text_content(BytesText::new(&updated.to_rfc3339()))?;
+        w.create_element("link")
+            .with_attributes([("rel", "self"), ("href", feed_id.as_str())])
+            .write_empty()?;
         w.create_element("link")
             .with_attributes([("rel", "alternate"), ("href", site.url.as_str())])
             .write_empty()?;
@@ -158,9 +217,9 @@ async fn atom<S: Store>(
             let url = site.post_url(post.slug.as_str());
             w.create_element("entry").write_inner_content(|w| {
                 w.create_element("title")
-                    .write_text_content(BytesText::new(post.title.as_str()))?;
+                    .write_text_content(text(post.title.as_str()))?;
                 w.create_element("id")
-                    .write_text_content(BytesText::new(&url))?;
+                    .write_text_content(text(&site.entry_id(post.id.get())))?;
                 let mut link = w
                     .create_element("link")
                     .with_attributes([("rel", "alternate"), ("href", url.as_str())]);
@@ -178,19 +237,19 @@ async fn atom<S: Store>(
                     .write_text_content(BytesText::new(&post.updated_at.to_rfc3339()))?;
                 w.create_element("author").write_inner_content(|w| {
                     w.create_element("name")
-                        .write_text_content(BytesText::new(post.author.username.as_str()))?;
+                        .write_text_content(text(post.author.username.as_str()))?;
                     Ok(())
                 })?;
                 for tag in post.tags.as_slice() {
                     w.create_element("category")
-                        .with_attribute(("term", tag.as_str()))
+                        .with_attribute(("term", xml_safe(tag.as_str()).as_ref()))
                         .write_empty()?;
                 }
                 w.create_element("summary")
-                    .write_text_content(BytesText::new(post.description.as_str()))?;
+                    .write_text_content(text(post.description.as_str()))?;
                 w.create_element("content")
                     .with_attribute(("type", "html"))
-                    .write_text_content(BytesText::new(&entry.html))?;
+                    .write_text_content(text(&entry.html))?;
                 Ok(())
             })?;
         }
@@ -252,7 +311,12 @@ async fn sitemap<S: Store>(
     let number = file
         .strip_prefix("posts-")
         .and_then(|rest| rest.strip_suffix(".xml"))
-        .and_then(|number| number.parse::<i64>().ok())
+        .and_then(|number| {
+            number
+                .parse::<i64>()
+                .ok()
+                .filter(|parsed| parsed.to_string() == number)
+        })
         .filter(|number| (0..1_000_000).contains(number))
         .ok_or_else(not_found)?;
     let posts = state.quire.sitemap(number).await?;
@@ -272,7 +336,14 @@ async fn sitemap<S: Store>(
                     ))?;
                     w.create_element("lastmod")
                         .write_text_content(BytesText::new(&post.updated_at.to_rfc3339()))?;
-                    for version in &post.versions {
+                    // Alternates list every version, this one too; one of no stated
+                    // language has none to give.
+                    let versions = if post.link.language.is_some() {
+                        post.versions.as_slice()
+                    } else {
+                        &[]
+                    };
+                    for version in versions {
                         let Some(language) = &version.language else {
                             continue;
                         };

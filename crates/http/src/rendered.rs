@@ -49,9 +49,13 @@ pub(crate) async fn serve<S: Store>(
     }
     // `/api/v1` negotiates its representation, and a post's version by the reader's
     // languages (`GET /api/v1/posts/{id}`); the RealWorld API has one of each.
-    let v1 = request.uri().path().starts_with("/api/v1/");
+    let path = request.uri().path();
+    let v1 = path.starts_with("/api/v1/");
+    let one_post = path
+        .strip_prefix("/api/v1/posts/")
+        .is_some_and(|rest| !rest.contains('/'));
     let accept = negotiated(v1, request.headers(), header::ACCEPT);
-    let languages = negotiated(v1, request.headers(), header::ACCEPT_LANGUAGE);
+    let languages = negotiated(one_post, request.headers(), header::ACCEPT_LANGUAGE);
     let key = CacheKey::rendered(&format!("{} {} {}", request.uri(), accept, languages));
     let (mut parts, _) = request.into_parts();
     let conditions = Conditions::of(&parts.headers);

@@ -89,7 +89,7 @@ macro_rules! translations {
             "SELECT translation_group, id, slug, title, language, series_position FROM posts \
              WHERE translation_group IN ",
             ids_in!($engine, "$1"),
-            " AND status = 'published' ORDER BY translation_group, language, id LIMIT 10000"
+            " AND status = 'published' ORDER BY translation_group, language, id LIMIT 100000"
         )
     };
 }

@@ -56,11 +56,10 @@ impl<S: Store> Quire<S> {
             return Ok(Vec::new());
         };
         let links = self.store.translations(&[group]).await?;
-        Ok(links
-            .into_iter()
-            .map(|(_, link)| link)
-            .filter(|link| link.id != post.id)
-            .collect())
+        Ok(other_languages(
+            links.into_iter().map(|(_, link)| link),
+            &post,
+        ))
     }
 }
 
@@ -71,6 +70,24 @@ pub struct Chosen {
     /// Whether the choice looked at the post's translations: then what is shown depends on
     /// posts the post's own cache keys do not name.
     pub negotiated: bool,
+}
+
+/// The versions of `post` in languages other than its own, the first of each language.
+fn other_languages(
+    versions: impl Iterator<Item = PostLink>,
+    post: &crate::model::Post,
+) -> Vec<PostLink> {
+    let mut seen: Vec<Option<String>> = vec![post.meta.language.clone()];
+    versions
+        .filter(|link| link.id != post.id)
+        .filter(|link| {
+            let new = !seen.contains(&link.language);
+            if new {
+                seen.push(link.language.clone());
+            }
+            new
+        })
+        .collect()
 }
 
 /// A post as a feed carries it: its list form, its body rendered, and its translations.
@@ -141,7 +158,13 @@ impl<S: Store> Quire<S> {
             .or_else(|| quire_content::layout::lookup(&fallback, &available))
             .map(|index| versions[index].0);
         let post = match chosen {
-            Some(id) if id != shown.value.id => self.post_shown(id, viewer).await?,
+            // The version may have been taken back since the list was read: the post asked
+            // for then stands.
+            Some(id) if id != shown.value.id => match self.post_shown(id, viewer).await {
+                Ok(other) => other,
+                Err(crate::Error::NotFound(_)) => shown,
+                Err(error) => return Err(error),
+            },
             _ => shown,
         };
         Ok(Chosen {
@@ -183,13 +206,13 @@ impl<S: Store> Quire<S> {
                     .remove(&post.id)
                     .map(|body| body.rendering().html.clone())
                     .unwrap_or_default();
-                let translations = versions
-                    .iter()
-                    .filter(|(group, link)| {
-                        Some(*group) == post.meta.translation_group && link.id != post.id
-                    })
-                    .map(|(_, link)| link.clone())
-                    .collect();
+                let translations = other_languages(
+                    versions
+                        .iter()
+                        .filter(|(group, _)| Some(*group) == post.meta.translation_group)
+                        .map(|(_, link)| link.clone()),
+                    &post,
+                );
                 Syndicated {
                     post,
                     html,

@@ -366,7 +366,9 @@ pub(crate) async fn get<S: Store>(
             .headers_mut()
             .insert(header::CONTENT_LANGUAGE, language);
     }
-    if from_header && chosen.negotiated {
+    if from_header {
+        // Whether or not this reader named languages, another may: a shared cache must keep
+        // their answers apart.
         response
             .headers_mut()
             .append(header::VARY, HeaderValue::from_static("Accept-Language"));
@@ -390,10 +392,19 @@ fn accept_language(headers: &HeaderMap) -> Vec<String> {
         .filter_map(|(order, item)| {
             let mut parts = item.split(';');
             let range = parts.next()?.trim();
-            let q = parts
-                .filter_map(|param| param.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
+            // A weight is `q=` (any case) and 0 to 1 (RFC 9110 §12.4.2); one that does not
+            // parse drops its range.
+            let weight = parts.find_map(|param| {
+                let (name, value) = param.trim().split_once('=')?;
+                name.trim().eq_ignore_ascii_case("q").then(|| value.trim())
+            });
+            let q = match weight {
+                None => 1.0,
+                Some(value) => value
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|q| (0.0..=1.0).contains(q))?,
+            };
             (q > 0.0 && !range.is_empty()).then(|| (q, order, range.to_owned()))
         })
         .collect();

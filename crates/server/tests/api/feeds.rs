@@ -57,12 +57,37 @@ on_both_engines! {
         config.site.post_path = "/p/{slug}".to_owned();
         config.site.title = "A & B".to_owned();
         let app = TestApp::spawn_with(config, env).await;
+        // A character XML forbids, stored as the API takes it, spoils nothing.
+        let bob = app.register("bob").await;
+        let created = app
+            .client
+            .post(app.url("/api/v1/posts"))
+            .bearer_auth(&bob.token)
+            .json(&serde_json::json!({"title": "Bell", "description": "ding\u{7} dong", "content": "Body \u{1b}[31m"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let two = {
+            use quire_core::ports::PostStore;
+            app.quire
+                .store()
+                .post_by_slug(&quire_core::values::Slug::parse("two").unwrap(), None)
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+                .get()
+        };
 
         let (status, content_type, feed) = fetch(&app, "/feed.atom").await;
         assert_eq!(status, 200, "{feed}");
         assert!(content_type.starts_with("application/atom+xml"), "{content_type}");
         assert_well_formed(&feed);
         assert!(feed.contains("<title>A &amp; B</title>"), "{feed}");
+        assert!(feed.contains("ding\u{FFFD} dong"), "{feed}");
+        assert!(feed.contains(&format!("<id>tag:blog.example.com,2026:post:{two}</id>")), "an id that outlives the slug: {feed}");
+        assert!(feed.contains(r#"<link rel="self" href="https://blog.example.com/feed.atom"/>"#), "{feed}");
         assert!(feed.contains("<title>Two &amp; &lt;more&gt;</title>"), "{feed}");
         assert!(feed.contains(r#"<link rel="alternate" href="https://blog.example.com/p/two" hreflang="en"/>"#), "{feed}");
         assert!(feed.contains(r#"<link rel="alternate" href="https://blog.example.com/p/two-ko" hreflang="ko"/>"#), "{feed}");
@@ -73,6 +98,8 @@ on_both_engines! {
         let (_, _, korean) = fetch(&app, "/feed.atom?lang=ko").await;
         assert_well_formed(&korean);
         assert!(korean.contains("<title>둘</title>") && !korean.contains("Two &amp;"), "{korean}");
+        assert!(korean.contains(r#"<id>https://blog.example.com/feed.atom?lang=ko</id>"#), "each filter is its own feed: {korean}");
+        assert!(korean.contains(r#"xml:lang="ko""#), "{korean}");
 
         let (status, content_type, index) = fetch(&app, "/sitemap.xml").await;
         assert_eq!(status, 200);
@@ -86,7 +113,8 @@ on_both_engines! {
         assert!(sitemap.contains(r#"<xhtml:link rel="alternate" hreflang="ko" href="https://blog.example.com/p/two-ko"/>"#), "{sitemap}");
         assert!(sitemap.contains(r#"<xhtml:link rel="alternate" hreflang="en" href="https://blog.example.com/p/two"/>"#), "{sitemap}");
         assert!(!sitemap.contains("/p/draft"), "no drafts: {sitemap}");
-        assert_eq!(sitemap.matches("<url>").count(), 3, "{sitemap}");
+        assert_eq!(sitemap.matches("<url>").count(), 4, "{sitemap}");
+        assert_eq!(fetch(&app, "/sitemaps/posts-00.xml").await.0, 404, "one address per file");
         assert_eq!(fetch(&app, "/sitemaps/posts-x.xml").await.0, 404);
         assert_eq!(fetch(&app, "/sitemaps/posts-7.xml").await.0, 200, "an empty block is an empty sitemap");
     }
@@ -152,7 +180,10 @@ on_both_engines! {
         }
         // Nothing asked for is there: the site's language; no language asked: the post itself.
         assert_eq!(read(format!("/api/v1/posts/{two}"), Some("fr")).await.0, korean);
-        assert_eq!(read(format!("/api/v1/posts/{two}"), None).await.0, two);
+        let (got, _, vary) = read(format!("/api/v1/posts/{two}"), None).await;
+        assert_eq!(got, two);
+        assert!(vary.contains("Accept-Language"), "a shared cache keeps readers' languages apart: {vary}");
+        assert_eq!(read(format!("/api/v1/posts/{two}"), Some("ko;Q=0, en")).await.0, two, "a refused language");
         let (got, language, _) = read(format!("/api/v1/posts/{solo}?lang=ko"), None).await;
         assert_eq!((got, language.as_deref()), (solo, Some("en")), "a post without translations is itself");
     }

@@ -778,21 +778,14 @@ impl<S: Store> Quire<S> {
         let Some(post) = self.store.post(id, None).await? else {
             return Ok(None);
         };
+        // The group is numbered by its original's id.
         let original_slug = match post.meta.translation_group {
             Some(group) if group != post.id.get() => self
-                .store
-                .post_ref_by_id(PostId::new(group))
-                .await?
-                .map(|_| group),
-            _ => None,
-        };
-        let original_slug = match original_slug {
-            Some(group) => self
                 .store
                 .post(PostId::new(group), None)
                 .await?
                 .map(|original| original.slug.as_str().to_owned()),
-            None => None,
+            _ => None,
         };
         let mut extra: BTreeMap<String, serde_json::Value> = post.meta.metadata.clone();
         // An image kept as a table (`{url, alt}`) stays in the metadata.

@@ -61,6 +61,8 @@ pub struct Series<S> {
     post: Arc<Post>,
     name: String,
     position: i64,
+    /// Read once, for whichever of `posts`, `previous` and `next` asks first.
+    contents: tokio::sync::OnceCell<Option<quire_core::model::SeriesContents>>,
     _store: PhantomData<fn() -> S>,
 }
 
@@ -68,11 +70,17 @@ impl<S: Store> Series<S> {
     async fn contents(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<Option<quire_core::model::SeriesContents>> {
-        ctx.quire::<S>()?
-            .series_of(self.post.id, ctx.viewer())
-            .await
-            .or_graphql()
+    ) -> async_graphql::Result<Option<&quire_core::model::SeriesContents>> {
+        let contents = self
+            .contents
+            .get_or_try_init(|| async {
+                ctx.quire::<S>()?
+                    .series_of(self.post.id, ctx.viewer())
+                    .await
+                    .or_graphql()
+            })
+            .await?;
+        Ok(contents.as_ref())
     }
 }
 
@@ -272,6 +280,7 @@ impl<S: Store> PostNode<S> {
             post: Arc::clone(&self.post),
             name: series.name.clone(),
             position: series.position,
+            contents: tokio::sync::OnceCell::new(),
             _store: PhantomData,
         })
     }

@@ -115,6 +115,17 @@ pub enum Aggregate {
 }
 
 impl Aggregate {
+    /// The aggregate named by [`Aggregate::kind`] and [`Aggregate::id`]; `None` for an unknown
+    /// kind.
+    pub fn from_parts(kind: &str, id: i64) -> Option<Self> {
+        match kind {
+            "post" => Some(Aggregate::Post(PostId::new(id))),
+            "comment" => Some(Aggregate::Comment(CommentId::new(id))),
+            "user" => Some(Aggregate::User(UserId::new(id))),
+            _ => None,
+        }
+    }
+
     pub fn kind(self) -> &'static str {
         match self {
             Aggregate::Post(_) => "post",

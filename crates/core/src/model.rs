@@ -61,6 +61,9 @@ pub enum Claim {
     Replay(IdempotentResponse),
     /// The same request is running now.
     InProgress,
+    /// The same request's change committed but its answer was never recorded (its process
+    /// stopped in between): the caller answers from the aggregate the change created.
+    Committed(crate::events::Aggregate),
     /// The key was used for a different request.
     Mismatch,
 }

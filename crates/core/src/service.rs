@@ -9,7 +9,7 @@ mod batch;
 mod cached;
 mod callers;
 mod comments;
-mod idempotency;
+pub mod idempotency;
 mod imports;
 mod links;
 mod posts;

@@ -347,7 +347,7 @@ impl Db {
         if let Some(listener) = self.commit_listener.get().filter(|_| wrote) {
             listener.settled().await;
         }
-        Ok(())
+        self.fault(Fault::AfterCommit)
     }
 
     /// Runs a write transaction again, up to [`WRITE_ATTEMPTS`] times with a short growing

@@ -11,6 +11,9 @@ pub enum Fault {
     /// When a write transaction starts: the database reports it is busy (SQLite) or that the
     /// transaction lost a serialization race (PostgreSQL).
     Busy,
+    /// Just after a write transaction committed: the change is made, but the caller hears an
+    /// error, as when a process dies between commit and reply.
+    AfterCommit,
 }
 
 #[cfg(feature = "fault-injection")]
@@ -27,6 +30,7 @@ mod armed {
     pub struct Faults {
         between_post_and_tags: AtomicU32,
         busy: AtomicU32,
+        after_commit: AtomicU32,
     }
 
     impl Faults {
@@ -34,6 +38,7 @@ mod armed {
             match fault {
                 Fault::BetweenPostAndTags => &self.between_post_and_tags,
                 Fault::Busy => &self.busy,
+                Fault::AfterCommit => &self.after_commit,
             }
         }
 
@@ -60,6 +65,7 @@ mod armed {
                     Error::internal("injected fault between post and tags")
                 }
                 Fault::Busy => Error::Busy,
+                Fault::AfterCommit => Error::internal("injected fault after commit"),
             })
         }
     }

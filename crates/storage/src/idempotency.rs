@@ -1,13 +1,15 @@
 //! Idempotency keys.
 
+use quire_core::events::{Aggregate, Event};
 use quire_core::model::{Claim, IdempotentResponse};
 use quire_core::ports::IdempotencyStore;
+use quire_core::service::idempotency::claimed_key;
 use quire_core::time::Timestamp;
 use quire_core::{Error, Result};
 
-use crate::db::Db;
+use crate::db::{Db, Tx};
 use crate::error::db_error;
-use crate::sql::{Sql, on_writer};
+use crate::sql::{Sql, on_tx, on_writer};
 
 /// Forgets this caller's key if it expired, or if its claim died before completing (the
 /// process stopped, or the request was dropped) and is older than a request can run; and up to
@@ -18,13 +20,14 @@ const FORGET_EXPIRED: Sql = Sql {
     sqlite: "DELETE FROM idempotency_keys WHERE (user_id, key) IN (SELECT user_id, key \
              FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT 16) \
              OR (user_id = $2 AND key = $3 \
-                 AND (created_at < $1 OR (status IS NULL AND created_at < $4)))",
+                 AND (created_at < $1 \
+                      OR (status IS NULL AND committed_id IS NULL AND created_at < $4)))",
     pg: "WITH expired AS (DELETE FROM idempotency_keys WHERE (user_id, key) IN \
          (SELECT user_id, key FROM idempotency_keys WHERE created_at < $1 \
          AND NOT (user_id = $2 AND key = $3) \
          ORDER BY created_at LIMIT 16 FOR UPDATE SKIP LOCKED)) \
          DELETE FROM idempotency_keys WHERE user_id = $2 AND key = $3 \
-         AND (created_at < $1 OR (status IS NULL AND created_at < $4))",
+         AND (created_at < $1 OR (status IS NULL AND committed_id IS NULL AND created_at < $4))",
 };
 
 const CLAIM: Sql = Sql::both(
@@ -33,17 +36,57 @@ const CLAIM: Sql = Sql::both(
 );
 
 const FIND: Sql = Sql::both(
-    "SELECT fingerprint, status, headers, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+    "SELECT fingerprint, status, headers, body, committed_type, committed_id \
+     FROM idempotency_keys WHERE user_id = $1 AND key = $2",
 );
 
 const COMPLETE: Sql = Sql::both(
     "UPDATE idempotency_keys SET status = $3, headers = $4, body = $5 WHERE user_id = $1 AND key = $2",
 );
 
-const RELEASE: Sql =
-    Sql::both("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status IS NULL");
+/// A key whose change committed is kept: a retry must learn of the change, not make it again.
+const RELEASE: Sql = Sql::both(
+    "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND status IS NULL \
+     AND committed_id IS NULL",
+);
 
-type Stored = (String, Option<i64>, Option<String>, Option<Vec<u8>>);
+/// Marks a claimed key with the aggregate its request created, inside that write's
+/// transaction; the first write of the request to record events marks it.
+const MARK_COMMITTED: Sql = Sql::both(
+    "UPDATE idempotency_keys SET committed_type = $3, committed_id = $4 \
+     WHERE user_id = $1 AND key = $2 AND status IS NULL AND committed_id IS NULL",
+);
+
+type Stored = (
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<String>,
+    Option<i64>,
+);
+
+impl Db {
+    /// Marks the key the running request claimed ([`claimed_key`]), if any, with the aggregate
+    /// of the first of `events`, inside the open write `tx`.
+    pub(crate) async fn mark_claimed_key(&self, tx: &mut Tx, events: &[Event]) -> Result<()> {
+        let (Some(claimed), Some(first)) = (claimed_key(), events.first()) else {
+            return Ok(());
+        };
+        let aggregate = first.kind.aggregate();
+        on_tx!(self, &mut *tx, MARK_COMMITTED, |ex, sql| {
+            sqlx::query(sql)
+                .bind(claimed.scope)
+                .bind(&claimed.key)
+                .bind(aggregate.kind())
+                .bind(aggregate.id())
+                .execute(ex)
+                .await
+                .map(drop)
+        })
+        .map_err(db_error)
+    }
+}
 
 impl IdempotencyStore for Db {
     async fn claim_key(
@@ -89,7 +132,8 @@ impl IdempotencyStore for Db {
                 .await
         })
         .map_err(db_error)?;
-        let Some((stored_fingerprint, status, headers, body)) = found else {
+        let Some((stored_fingerprint, status, headers, body, committed_type, committed_id)) = found
+        else {
             // Released between our claim and our look: the caller may simply retry.
             return Ok(Claim::InProgress);
         };
@@ -97,7 +141,10 @@ impl IdempotencyStore for Db {
             return Ok(Claim::Mismatch);
         }
         let Some(status) = status else {
-            return Ok(Claim::InProgress);
+            let committed = committed_type
+                .zip(committed_id)
+                .and_then(|(kind, id)| Aggregate::from_parts(&kind, id));
+            return Ok(committed.map_or(Claim::InProgress, Claim::Committed));
         };
         let headers: Vec<(String, String)> =
             serde_json::from_str(headers.as_deref().unwrap_or("[]"))

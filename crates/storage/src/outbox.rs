@@ -148,7 +148,7 @@ impl Db {
             let rows = recorded_rows(events)?;
             tx.recorded.extend_from_slice(events);
             self.stmt();
-            return crate::sql::traced(RECORD_AND_COUNT_PG, async {
+            crate::sql::traced(RECORD_AND_COUNT_PG, async {
                 sqlx::query(RECORD_AND_COUNT_PG)
                     .bind(&deltas)
                     .bind(&rows)
@@ -157,7 +157,8 @@ impl Db {
                     .map(drop)
             })
             .await
-            .map_err(db_error);
+            .map_err(db_error)?;
+            return self.mark_claimed_key(tx, events).await;
         }
         self.record(tx, events).await?;
         self.apply_tally(tx, tally).await
@@ -174,7 +175,7 @@ impl Db {
         })
         .map_err(db_error)?;
         tx.recorded.extend_from_slice(events);
-        Ok(())
+        self.mark_claimed_key(tx, events).await
     }
 }
 

@@ -32,6 +32,28 @@ fn scope(actor: Option<&Actor>) -> i64 {
     actor.map_or(0, |actor| actor.user_id.get())
 }
 
+/// A claimed key as the write it guards sees it: `scope` is the caller's user id (0 for
+/// anonymous callers), `key` the client's `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedKey {
+    pub scope: i64,
+    pub key: String,
+}
+
+tokio::task_local! {
+    /// The key the running request claimed, as context of its task: the store reads it when a
+    /// write records its events and marks the key committed in that write's own transaction
+    /// ([`claimed_key`]). Context rather than a parameter, because every write a request may
+    /// make records events through one place, whichever use-case and contract made it.
+    static CLAIMED: ClaimedKey;
+}
+
+/// The key claimed by the request running on this task, if it claimed one
+/// ([`Quire::run_claimed`]).
+pub fn claimed_key() -> Option<ClaimedKey> {
+    CLAIMED.try_with(Clone::clone).ok()
+}
+
 impl<S: Store> Quire<S> {
     /// Claims `key` for this caller and request. A key older than the window is forgotten.
     pub async fn claim_idempotency_key(
@@ -56,6 +78,22 @@ impl<S: Store> Quire<S> {
             .await
     }
 
+    /// Runs `request` under the key this caller claimed: the first write it commits marks the
+    /// key with the aggregate it created, in the same transaction, so that a retry after a
+    /// lost answer finds [`Claim::Committed`] instead of acting again.
+    pub async fn run_claimed<F: std::future::Future>(
+        &self,
+        actor: Option<&Actor>,
+        key: &str,
+        request: F,
+    ) -> F::Output {
+        let claimed = ClaimedKey {
+            scope: scope(actor),
+            key: key.to_owned(),
+        };
+        CLAIMED.scope(claimed, request).await
+    }
+
     /// Records the response to replay for a claimed key.
     pub async fn complete_idempotency_key(
         &self,
@@ -66,7 +104,8 @@ impl<S: Store> Quire<S> {
         self.store.complete_key(scope(actor), key, response).await
     }
 
-    /// Lets a claimed key go, after a failure worth retrying.
+    /// Lets a claimed key go, after a failure worth retrying; a key whose change committed is
+    /// kept (a retry is answered from what the change created).
     pub async fn release_idempotency_key(&self, actor: Option<&Actor>, key: &str) -> Result<()> {
         self.store.release_key(scope(actor), key).await
     }

@@ -28,6 +28,18 @@ impl<S: Store> Quire<S> {
         Ok(self.view_of(user, viewer))
     }
 
+    /// The user a registration created, as its registrant saw them (with the email the
+    /// registrant sent): the answer to a retried registration whose first answer was lost.
+    pub async fn registered(&self, id: UserId) -> Result<UserView> {
+        let user = self
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::NotFound(Resource::User))?;
+        let email = Some(user.email.clone());
+        Ok(UserView { user, email })
+    }
+
     /// A page of `size` users by ascending id after `after`, as the viewer may see them.
     pub async fn users(
         &self,

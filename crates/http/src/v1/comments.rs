@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use quire_core::events::Aggregate;
 use quire_core::ids::{CommentId, PostId};
 use quire_core::model::Comment;
 use quire_core::ports::Store;
@@ -147,13 +148,30 @@ pub(crate) async fn create<S: Store>(
                 .quire
                 .add_comment(&actor, post, input.content.as_deref())
                 .await?;
-            let path = format!("/api/v1/comments/{}", comment.id);
-            let response = Representation::of(format, "comment", &CommentRepr::from(&comment))?
-                .respond(StatusCode::CREATED, Caching::Private);
-            Ok(location(response, &path))
+            created(format, &comment)
+        },
+        |aggregate| {
+            let state = &state;
+            async move {
+                let Aggregate::Comment(id) = aggregate else {
+                    return Err(
+                        Error::internal("a comment's key marked with another aggregate").into(),
+                    );
+                };
+                let comment = state.quire.comment(id, Some(&actor)).await?;
+                created(format, &comment)
+            }
         },
     )
     .await
+}
+
+/// An added comment's 201, with its `Location`.
+fn created(format: Format, comment: &Comment) -> Result<Response, V1Error> {
+    let path = format!("/api/v1/comments/{}", comment.id);
+    let response = Representation::of(format, "comment", &CommentRepr::from(comment))?
+        .respond(StatusCode::CREATED, Caching::Private);
+    Ok(location(response, &path))
 }
 
 /// `GET /api/v1/comments/{id}`.

@@ -4,11 +4,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use quire_core::events::Aggregate;
 use quire_core::ids::PostId;
 use quire_core::model::{KeysetRequest, Post, PostLink};
 use quire_core::paging::{self, Cursor};
 use quire_core::ports::Store;
-use quire_core::service::{Caller, Patch, PostDraft, PostListing, PostUpdate};
+use quire_core::service::{Caller, Patch, PostAddress, PostDraft, PostListing, PostUpdate};
 use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
@@ -469,13 +470,30 @@ pub(crate) async fn create<S: Store>(
                 publish_at: input.publish_at,
             };
             let post = state.quire.create_post(&actor, draft).await?;
-            let path = format!("/api/v1/posts/{}", post.id);
-            let response = Representation::of(format, "post", &PostRepr::from(&post))?
-                .respond(StatusCode::CREATED, Caching::Private);
-            Ok(location(response, &path))
+            created(format, &post)
+        },
+        |aggregate| {
+            let state = &state;
+            async move {
+                let Aggregate::Post(id) = aggregate else {
+                    return Err(
+                        Error::internal("a post's key marked with another aggregate").into(),
+                    );
+                };
+                let post = state.quire.post(PostAddress::Id(id), Some(&actor)).await?;
+                created(format, &post)
+            }
         },
     )
     .await
+}
+
+/// A created post's 201, with its `Location`.
+fn created(format: Format, post: &Post) -> Result<Response, V1Error> {
+    let path = format!("/api/v1/posts/{}", post.id);
+    let response = Representation::of(format, "post", &PostRepr::from(post))?
+        .respond(StatusCode::CREATED, Caching::Private);
+    Ok(location(response, &path))
 }
 
 /// The whole editable representation, for `PUT`: absent fields are emptied (`status` is

@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use quire_core::events::Aggregate;
 use quire_core::ids::UserId;
 use quire_core::model::UserView;
 use quire_core::paging::{self, UserCursor};
@@ -123,13 +124,28 @@ pub(crate) async fn register<S: Store>(
             };
             let session = state.quire.register(registration).await?;
             let view = state.quire.view_of(session.user, Some(&session.actor));
-            let path = format!("/api/v1/users/{}", view.user.id);
-            let response =
-                representation(format, &view)?.respond(StatusCode::CREATED, Caching::Private);
-            Ok(location(response, &path))
+            registered(format, &view)
+        },
+        |aggregate| {
+            let state = &state;
+            async move {
+                let Aggregate::User(id) = aggregate else {
+                    return Err(
+                        Error::internal("a user's key marked with another aggregate").into(),
+                    );
+                };
+                registered(format, &state.quire.registered(id).await?)
+            }
         },
     )
     .await
+}
+
+/// A registered user's 201, with its `Location`.
+fn registered(format: Format, view: &UserView) -> Result<Response, V1Error> {
+    let path = format!("/api/v1/users/{}", view.user.id);
+    let response = representation(format, view)?.respond(StatusCode::CREATED, Caching::Private);
+    Ok(location(response, &path))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

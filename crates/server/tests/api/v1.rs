@@ -432,6 +432,63 @@ on_both_engines! {
         assert_eq!(status, 201);
         assert_eq!(replay, first.2);
     }
+
+    async fn a_keyed_write_whose_answer_was_lost_is_not_made_again(engine: Engine) {
+        use quire_storage::Fault;
+        let app = TestApp::spawn(engine).await;
+        let (_, token) = register(&app, "unlucky").await;
+        let bearer = format!("Bearer {token}");
+        let (_, _, post) = create_post(&app, &bearer, json!({"title": "Lost answers", "description": "d", "content": "c"})).await;
+        let comments = format!("/api/v1/posts/{}/comments", post["postId"]);
+
+        // Each change commits, then its request fails before answering (as when its process
+        // dies between commit and reply). The retry learns of the change instead of making it
+        // again, and answers as the first would have.
+        let body = json!({"content": "Only once"}).to_string();
+        let headers = [("authorization", bearer.as_str()), ("content-type", "application/json"), ("idempotency-key", "c-1")];
+        app.quire.store().inject_fault(Fault::AfterCommit, 1);
+        let (status, _, text) = send(&app, Method::POST, &comments, &headers, Some(body.clone())).await;
+        assert_eq!(status, 500, "{text}");
+        let (status, headers_1, recovered) = send(&app, Method::POST, &comments, &headers, Some(body.clone())).await;
+        assert_eq!(status, 201, "{recovered}");
+        let comment = json_of(&recovered);
+        assert_eq!(comment["content"], "Only once");
+        assert_eq!(headers_1["location"].to_str().unwrap(), format!("/api/v1/comments/{}", comment["commentId"]));
+        let (status, headers_2, replayed) = send(&app, Method::POST, &comments, &headers, Some(body)).await;
+        assert_eq!(status, 201);
+        assert_eq!(replayed, recovered, "the recovered answer is kept");
+        assert_eq!(headers_2["idempotent-replayed"], "true");
+        let (_, _, list) = send(&app, Method::GET, &comments, &[], None).await;
+        assert_eq!(json_of(&list)["items"].as_array().unwrap().len(), 1, "{list}");
+
+        let body = json!({"title": "Posted once", "description": "d", "content": "c"}).to_string();
+        let headers = [("authorization", bearer.as_str()), ("content-type", "application/json"), ("idempotency-key", "p-1")];
+        app.quire.store().inject_fault(Fault::AfterCommit, 1);
+        assert_eq!(send(&app, Method::POST, "/api/v1/posts", &headers, Some(body.clone())).await.0, 500);
+        let (status, _, text) = send(&app, Method::POST, "/api/v1/posts", &headers, Some(body)).await;
+        assert_eq!(status, 201, "{text}");
+        assert_eq!(json_of(&text)["title"], "Posted once");
+        let (_, _, list) = send(&app, Method::GET, "/api/v1/posts?count=true", &[], None).await;
+        assert_eq!(json_of(&list)["total"], 2, "{list}");
+
+        let body = json!({"username": "late", "email": "late@example.com", "password": "password123"}).to_string();
+        let headers = [("content-type", "application/json"), ("idempotency-key", "u-1")];
+        app.quire.store().inject_fault(Fault::AfterCommit, 1);
+        assert_eq!(send(&app, Method::POST, "/api/v1/users", &headers, Some(body.clone())).await.0, 500);
+        let (status, _, text) = send(&app, Method::POST, "/api/v1/users", &headers, Some(body)).await;
+        assert_eq!(status, 201, "a registration retried under its key is not refused as taken: {text}");
+        assert_eq!(json_of(&text)["email"], "late@example.com");
+
+        // A request that fails before its change commits still lets its key go.
+        let body = json!({"content": "Second try"}).to_string();
+        let headers = [("authorization", bearer.as_str()), ("content-type", "application/json"), ("idempotency-key", "c-2")];
+        app.quire.store().inject_fault(Fault::Busy, 50);
+        assert_eq!(send(&app, Method::POST, &comments, &headers, Some(body.clone())).await.0, 503);
+        app.quire.store().inject_fault(Fault::Busy, 0);
+        let (status, headers_3, _) = send(&app, Method::POST, &comments, &headers, Some(body)).await;
+        assert_eq!(status, 201);
+        assert!(headers_3.get("idempotent-replayed").is_none());
+    }
 }
 
 on_both_engines! {

@@ -129,6 +129,39 @@ pub fn summary(markdown: &str, max_chars: usize) -> Option<String> {
         .map(|text| cut(&text, max_chars.max(1)))
 }
 
+/// All the text of `markdown` a reader sees, as plain text with single spaces: paragraphs,
+/// headings, list items, table cells and code, without markup, link targets or raw HTML. What
+/// search snippets are cut from.
+pub fn plain_text(markdown: &str) -> String {
+    let source = normalize(markdown);
+    let options = options();
+    let arena = Arena::new();
+    let root = parse_document(&arena, &source, &options);
+    let mut text = String::new();
+    for node in root.descendants() {
+        match &node.data().value {
+            NodeValue::Text(part) => text.push_str(part),
+            NodeValue::Code(code) => text.push_str(&code.literal),
+            NodeValue::CodeBlock(block) => {
+                text.push(' ');
+                text.push_str(&block.literal);
+                text.push(' ');
+            }
+            NodeValue::SoftBreak
+            | NodeValue::LineBreak
+            | NodeValue::Paragraph
+            | NodeValue::Heading(_)
+            | NodeValue::Item(_)
+            | NodeValue::TableCell => text.push(' '),
+            _ => {}
+        }
+    }
+    text.split_whitespace()
+        .filter(|word| !word.starts_with(":::"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `text` cut to at most `max_chars` characters, at the last space that keeps it so, with `…`.
 fn cut(text: &str, max_chars: usize) -> String {
     if text.chars().count() <= max_chars {
@@ -311,7 +344,8 @@ fn bracketed_title(rest: &str) -> Option<String> {
 }
 
 /// HTML-escapes `text` into `out` (text content and quoted attribute values).
-fn escape_into(out: &mut String, text: &str) {
+/// Appends `text` to `out` escaped for HTML text and attribute values.
+pub(crate) fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -460,6 +494,17 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_text_keeps_what_a_reader_sees() {
+        let text = plain_text(
+            "# Title\n\nSome *emphasis* and [a link](https://example.com).\n\n- one\n- two\n\n```rust\nfn main() {}\n```\n\n:::tip\nA tip\n:::\n",
+        );
+        assert_eq!(
+            text,
+            "Title Some emphasis and a link. one two fn main() {} A tip"
+        );
+    }
 
     #[test]
     fn the_github_extensions_render() {

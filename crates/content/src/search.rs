@@ -10,6 +10,8 @@
 //! without a dictionary.
 
 use unicode_normalization::UnicodeNormalization;
+
+use crate::markdown::escape_into;
 use unicode_segmentation::UnicodeSegmentation;
 
 /// The terms of `text`, in order, repeats kept (a count is a weight).
@@ -52,6 +54,107 @@ pub fn terms(text: &str) -> Vec<String> {
     }
     flush(&mut run, &mut terms);
     terms
+}
+
+/// How much a term counts in each field of a post: a title's term weighs as much as five of a
+/// body's, a description's as two (BM25F's field weights, Robertson et al. 2004).
+pub const TITLE_WEIGHT: u32 = 5;
+/// See [`TITLE_WEIGHT`].
+pub const DESCRIPTION_WEIGHT: u32 = 2;
+/// See [`TITLE_WEIGHT`].
+pub const BODY_WEIGHT: u32 = 1;
+
+/// A post as the index holds it: each distinct term with its weighted frequency, sorted by
+/// term, and the weighted length (the sum of the frequencies).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Document {
+    pub postings: Vec<(String, u32)>,
+    pub length: u32,
+}
+
+/// The index entry of a post with this `title`, `description` and plain-text `body`.
+pub fn document(title: &str, description: &str, body: &str) -> Document {
+    let mut counts = std::collections::BTreeMap::<String, u32>::new();
+    for (text, weight) in [
+        (title, TITLE_WEIGHT),
+        (description, DESCRIPTION_WEIGHT),
+        (body, BODY_WEIGHT),
+    ] {
+        for term in terms(text) {
+            let count = counts.entry(term).or_default();
+            *count = count.saturating_add(weight);
+        }
+    }
+    let length = counts
+        .values()
+        .fold(0u32, |sum, tf| sum.saturating_add(*tf));
+    Document {
+        postings: counts.into_iter().collect(),
+        length,
+    }
+}
+
+/// A passage of `text` around the words that hold the most of `query` terms, at most about
+/// `max_chars` bytes of text, as HTML: the text escaped, each matching word in `<mark>…</mark>`,
+/// and `…` where the passage was cut. `None` when no word of `text` matches.
+///
+/// Each matching word is tried as an anchor: the passage opens up to a quarter of `max_chars`
+/// before it and runs on as far as `max_chars` allows; the passage holding the most matching
+/// words wins, the earliest among equals.
+pub fn snippet(text: &str, query: &[String], max_chars: usize) -> Option<String> {
+    let words: Vec<(usize, &str)> = text
+        .split_word_bound_indices()
+        .filter(|(_, word)| !word.trim().is_empty())
+        .collect();
+    let matches: Vec<bool> = words
+        .iter()
+        .map(|(_, word)| terms(word).iter().any(|term| query.contains(term)))
+        .collect();
+    let mut best: Option<(usize, usize, usize)> = None;
+    for anchor in (0..words.len()).filter(|&i| matches[i]) {
+        let mut start = anchor;
+        while start > 0 && span(&words, start - 1, anchor) <= max_chars / 4 {
+            start -= 1;
+        }
+        let mut end = anchor + 1;
+        while end < words.len() && span(&words, start, end) <= max_chars {
+            end += 1;
+        }
+        let count = matches[start..end].iter().filter(|&&hit| hit).count();
+        if best.is_none_or(|(_, _, most)| count > most) {
+            best = Some((start, end, count));
+        }
+    }
+    let (start, end, _) = best?;
+    let from = words[start].0;
+    let to = words[end - 1].0 + words[end - 1].1.len();
+    let mut html = String::new();
+    if from > 0 {
+        html.push('…');
+    }
+    let mut at = from;
+    for (i, (offset, word)) in words.iter().enumerate().take(end).skip(start) {
+        escape_into(&mut html, &text[at..*offset]);
+        if matches[i] {
+            html.push_str("<mark>");
+            escape_into(&mut html, word);
+            html.push_str("</mark>");
+        } else {
+            escape_into(&mut html, word);
+        }
+        at = offset + word.len();
+    }
+    if to < text.trim_end().len() {
+        html.push('…');
+    }
+    Some(html)
+}
+
+/// Bytes from the start of word `start` to the end of word `end`.
+fn span(words: &[(usize, &str)], start: usize, end: usize) -> usize {
+    let (from, _) = words[start];
+    let (to, word) = words[end];
+    to + word.len() - from
 }
 
 /// A run of CJK characters as its bigrams, or the lone character.
@@ -127,6 +230,29 @@ mod tests {
         assert_eq!(terms("数学の変換"), ["数学", "学の", "の変", "変換"]);
         assert_eq!(terms("字"), ["字"]);
         assert_eq!(terms("AI 技术栈：2025"), ["ai", "技术", "术栈", "2025"]);
+    }
+
+    #[test]
+    fn snippets_mark_matching_words_in_escaped_text() {
+        let text = "Intro words. The <b>backend</b> guide covers APIs, databases and the backend.";
+        let html = snippet(text, &terms("backend"), 200).expect("a match");
+        assert_eq!(
+            html,
+            "Intro words. The &lt;b&gt;<mark>backend</mark>&lt;/b&gt; guide covers APIs, databases and the <mark>backend</mark>."
+        );
+        assert_eq!(snippet(text, &terms("nothing"), 200), None);
+        let long = format!("{} needle {}", "word ".repeat(100), "tail ".repeat(100));
+        let html = snippet(&long, &terms("needle"), 60).expect("a match");
+        assert!(html.starts_with('…') && html.ends_with('…'), "{html}");
+        assert!(html.contains("<mark>needle</mark>"), "{html}");
+        assert!(html.chars().count() < 80, "{html}");
+        assert!(
+            html.starts_with("…word "),
+            "a word before the match: {html}"
+        );
+        let korean = "백엔드 개발은 데이터 분석을 포함합니다";
+        let html = snippet(korean, &terms("분석"), 100).expect("a match");
+        assert!(html.contains("<mark>분석을</mark>"), "{html}");
     }
 
     #[test]

@@ -320,6 +320,19 @@ pub struct UserChanges {
     pub expected_updated_at: Option<Timestamp>,
 }
 
+/// A post's entry in the search index: its terms with their field-weighted frequencies
+/// (`quire_content::search::document`).
+pub type SearchDocument = quire_content::search::Document;
+
+/// The search index's entry for a post with this title, description and Markdown body.
+pub fn search_document(title: &Title, description: &Description, body: &str) -> SearchDocument {
+    quire_content::search::document(
+        title.as_str(),
+        description.as_str(),
+        &quire_content::markdown::plain_text(body),
+    )
+}
+
 /// A post to insert, with its tags, in one transaction.
 #[derive(Debug, Clone)]
 pub struct NewPost {
@@ -329,6 +342,8 @@ pub struct NewPost {
     pub body: Body,
     /// `body` rendered.
     pub rendered: Rendering,
+    /// The post's entry in the search index.
+    pub search: SearchDocument,
     pub tags: TagList,
     pub author_id: UserId,
     pub status: PostStatus,
@@ -347,6 +362,9 @@ pub struct PostChanges {
     pub body: Option<Body>,
     /// The new body rendered: set exactly when `body` is.
     pub rendered: Option<Rendering>,
+    /// The post's new entry in the search index: set when its title, description or body
+    /// changes.
+    pub search: Option<SearchDocument>,
     pub tags: Option<TagList>,
     /// Publishing a draft (it gets `updated_at` as its publish time) or taking a post back
     /// to draft; every counter follows in the same transaction.
@@ -381,6 +399,7 @@ impl PostChanges {
             description: None,
             body: None,
             rendered: None,
+            search: None,
             tags: None,
             status: None,
             language: None,

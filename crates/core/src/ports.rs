@@ -9,10 +9,12 @@ use crate::ids::{CommentId, DeliveryId, PostId, UserId, WebhookId};
 use crate::model::{
     Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage, KeysetRequest,
     NewComment, NewPost, NewUser, PageRequest, Post, PostBody, PostChanges, PostFilter, PostLink,
-    PostPage, PostRef, Profile, User, UserChanges, ViewerMarks,
+    PostPage, PostRef, Profile, SearchDocument, User, UserChanges, ViewerMarks,
 };
 use crate::time::Timestamp;
-use crate::values::{Email, Password, PasswordHash, Slug, TagName, Username};
+use crate::values::{
+    Body, Description, Email, Password, PasswordHash, Slug, TagName, Title, Username,
+};
 use crate::webhooks::{
     Attempt, AttemptOutcome, Delivery, DueDelivery, NewWebhook, SealedSecrets, Webhook,
     WebhookChanges, WebhookUrl,
@@ -38,6 +40,7 @@ pub trait Store:
     + CommentStore
     + BatchStore
     + IdempotencyStore
+    + SearchStore
     + OutboxStore
     + WebhookStore
     + Clone
@@ -301,6 +304,56 @@ pub trait BatchStore {
         posts: &[PostId],
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<Vec<Comment>>> + Send;
+}
+
+/// What the search index holds: how many posts, and the sum of their weighted lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SearchStats {
+    pub documents: i64,
+    pub total_length: i64,
+}
+
+/// A ranked search of the index, as the core prepared it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexQuery {
+    /// Each distinct query term with its inverse document frequency (BM25's idf).
+    pub terms: Vec<(String, f64)>,
+    /// The mean weighted length of an indexed post.
+    pub average_length: f64,
+    /// Only posts in this language (a canonical BCP 47 tag).
+    pub language: Option<String>,
+    pub author: Option<UserId>,
+    pub tag: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// The full-text index, in the database so that every instance searches the same one. Each
+/// post's entry is written in the transaction that writes the post.
+pub trait SearchStore {
+    /// How many indexed posts hold each of `terms`; a term none holds is left out.
+    fn term_frequencies(
+        &self,
+        terms: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    fn search_stats(&self) -> impl Future<Output = Result<SearchStats>> + Send;
+    /// Published posts holding every term of `query`, best first (BM25), with their scores.
+    fn search(&self, query: &IndexQuery)
+    -> impl Future<Output = Result<Vec<(PostId, f64)>>> + Send;
+    /// Up to `limit` posts after id `after`, by id, with what their index entry is made of;
+    /// `missing_only`: only posts that have no entry.
+    fn posts_to_index(
+        &self,
+        after: i64,
+        limit: u32,
+        missing_only: bool,
+    ) -> impl Future<Output = Result<Vec<(PostId, Title, Description, Body)>>> + Send;
+    /// Replaces the index entries of these posts, in one transaction; a post gone meanwhile is
+    /// skipped.
+    fn write_search_documents(
+        &self,
+        documents: &[(PostId, SearchDocument)],
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Responses kept under idempotency keys, shared by every instance through the database.

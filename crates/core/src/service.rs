@@ -15,6 +15,7 @@ mod links;
 mod posts;
 mod profiles;
 mod relay;
+mod search;
 mod users;
 mod watching;
 mod webhooks;
@@ -39,6 +40,10 @@ pub use imports::{
 pub use links::{Chosen, Mapped, SITEMAP_BLOCK, Syndicated};
 pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
 pub use relay::Relayed;
+pub use search::{
+    DEFAULT_SEARCH_LIMIT, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MAX_SEARCH_LIMIT, MAX_SEARCH_OFFSET,
+    SearchHit, SearchRequest,
+};
 pub use watching::Heard;
 pub use webhooks::{Delivered, WebhookDraft, WebhookSettings, WebhookUpdate};
 
@@ -84,6 +89,8 @@ pub struct Quire<S> {
 pub struct Parts<S> {
     store: S,
     adapters: Arc<Adapters>,
+    /// The search index's size as last read, and when (see `search`).
+    search_stats: search::StatsMemo,
 }
 
 impl<S> Clone for Quire<S> {
@@ -108,6 +115,7 @@ impl<S: Store> Quire<S> {
             parts: Arc::new(Parts {
                 store,
                 adapters: Arc::new(adapters),
+                search_stats: search::StatsMemo::default(),
             }),
         }
     }
@@ -123,6 +131,7 @@ impl<S: Store> Quire<S> {
             parts: Arc::new(Parts {
                 store,
                 adapters: Arc::clone(&self.adapters),
+                search_stats: search::StatsMemo::default(),
             }),
         }
     }

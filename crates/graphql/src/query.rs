@@ -8,11 +8,11 @@ use quire_core::ids::{PostId, UserId};
 use quire_core::model::KeysetRequest;
 use quire_core::paging::{self, Cursor};
 use quire_core::ports::Store;
-use quire_core::service::{PostAddress, PostListing};
+use quire_core::service::{PostAddress, PostListing, SearchRequest};
 
 use crate::context::ContextExt;
 use crate::error::OrGraphql;
-use crate::types::{PostConnection, PostNode, UserNode, cost, page_size, parse_id};
+use crate::types::{PostConnection, PostNode, SearchHitNode, UserNode, cost, page_size, parse_id};
 
 pub struct QueryRoot<S>(PhantomData<fn() -> S>);
 
@@ -164,6 +164,50 @@ impl<S: Store> QueryRoot<S> {
             .await
             .or_graphql()?;
         Ok(PostConnection::new(found))
+    }
+
+    /// Published posts holding every word of `q`, best first: BM25 over title, description
+    /// and body, titles weighing most. `q` is plain text (no query syntax), at most 1000
+    /// characters and 32 distinct words; Chinese, Japanese and Korean are matched by character
+    /// bigrams. `first` is 1 to 50, `offset` at most 1000.
+    #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "cost(first) * child_complexity")]
+    async fn search(
+        &self,
+        ctx: &Context<'_>,
+        q: String,
+        lang: Option<String>,
+        tag: Option<String>,
+        author: Option<String>,
+        #[graphql(default = 20)] first: Option<i32>,
+        #[graphql(default = 0)] offset: Option<i32>,
+    ) -> async_graphql::Result<Vec<SearchHitNode<S>>> {
+        let count = |name: &'static str, value: Option<i32>| {
+            value
+                .map(|value| {
+                    u32::try_from(value).map_err(|_| {
+                        crate::error::graphql_error(&quire_core::Error::malformed(
+                            name,
+                            "must not be negative",
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        let request = SearchRequest {
+            q: &q,
+            language: lang.as_deref(),
+            tag: tag.as_deref(),
+            author: author.as_deref(),
+            limit: count("first", first)?,
+            offset: count("offset", offset)?,
+        };
+        let hits = ctx
+            .quire::<S>()?
+            .search(&request, ctx.viewer())
+            .await
+            .or_graphql()?;
+        Ok(hits.into_iter().map(SearchHitNode::new).collect())
     }
 
     /// Tags in use, most used first.

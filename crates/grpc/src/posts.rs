@@ -7,7 +7,9 @@ use quire_core::ids::{CommentId, PostId};
 use quire_core::model::KeysetRequest;
 use quire_core::paging::{self, Cursor};
 use quire_core::ports::Store;
-use quire_core::service::{Patch, PostAddress, PostDraft, PostListing, PostUpdate, Quire};
+use quire_core::service::{
+    Patch, PostAddress, PostDraft, PostListing, PostUpdate, Quire, SearchRequest,
+};
 use quire_core::{Error, Resource};
 use quire_proto::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -98,6 +100,28 @@ impl<S: Store> PostService for Posts<S> {
             next_cursor: found.next.map(|cursor| cursor.encode()),
             total: found.total,
         }))
+    }
+
+    async fn search_posts(
+        &self,
+        request: Request<pb::SearchRequest>,
+    ) -> Result<Response<pb::SearchResults>, Status> {
+        let viewer = viewer(&request);
+        let message = request.into_inner();
+        let search = SearchRequest {
+            q: &message.q,
+            language: message.language.as_deref(),
+            tag: message.tag.as_deref(),
+            author: message.author.as_deref(),
+            limit: message.limit,
+            offset: message.offset,
+        };
+        let hits = self
+            .quire
+            .search(&search, viewer.as_ref())
+            .await
+            .or_status()?;
+        Ok(Response::new(convert::search_results(&hits)))
     }
 
     async fn create_post(

@@ -11,6 +11,7 @@ mod negotiate;
 mod posts;
 mod problem;
 pub mod proto;
+mod search;
 mod users;
 mod webhooks;
 
@@ -67,6 +68,7 @@ pub(crate) fn routes<S: Store>(state: &AppState<S>) -> Router<AppState<S>> {
             get(comments::get::<S>).delete(comments::delete::<S>),
         )
         .route("/posts/{id}/series", get(posts::series::<S>))
+        .route("/search", get(search::search::<S>))
         .route("/posts/{id}/translations", get(posts::translations::<S>))
         .route("/me/feed", get(posts::feed::<S>))
         .route("/tags", get(posts::tags::<S>))

@@ -55,6 +55,9 @@ pub enum Command {
         /// The folder to write into (made if missing).
         dir: PathBuf,
     },
+    /// Work with the search index.
+    #[command(subcommand)]
+    Search(SearchCommand),
     /// Print the GraphQL schema (SDL) that /graphql serves; the committed contract is
     /// crates/graphql/schema.graphql.
     GraphqlSchema,
@@ -82,6 +85,13 @@ pub enum DbCommand {
         #[arg(long)]
         to: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SearchCommand {
+    /// Rebuild every post's entry in the search index from the post as it is (after a change
+    /// to how text is analyzed, say). Safe while servers run: writes keep indexing their posts.
+    Reindex,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +180,12 @@ impl Cli {
                 telemetry::init_for_command(&config.log);
                 let written = crate::transfer::export(&config, &dir).await?;
                 println!("exported {written} posts to {}", dir.display());
+                Ok(())
+            }
+            Command::Search(SearchCommand::Reindex) => {
+                telemetry::init_for_command(&config.log);
+                let indexed = crate::transfer::reindex(&config).await?;
+                println!("indexed {indexed} posts");
                 Ok(())
             }
             Command::Healthcheck => healthcheck(config.listen).await,

@@ -103,6 +103,18 @@ pub async fn import(
     report.map_err(|error| anyhow::anyhow!("the import stopped: {error}"))
 }
 
+/// Rebuilds the search index entry of every post, with a progress bar; answers how many.
+pub async fn reindex(config: &Config) -> anyhow::Result<usize> {
+    let quire = build_core(config).await?;
+    let bar = progress(0, "indexing");
+    let done = quire
+        .reindex_search(false, |done| bar.set_position(done as u64))
+        .await;
+    bar.finish_and_clear();
+    quire.store().close().await;
+    done.map_err(|error| anyhow::anyhow!("the rebuild stopped: {error}"))
+}
+
 /// Writes `text` to a new file beside `path`, then renames it over `path`: a link already at
 /// `path` is replaced, never followed, and a reader never sees half a file.
 fn write_new(path: &Path, text: &str) -> std::io::Result<()> {

@@ -37,6 +37,22 @@ impl From<&Config> for WorkerOptions {
     }
 }
 
+/// Indexes, once at start, the posts the search index has no entry for: posts written before
+/// the index existed, or copied in by `quire db copy`. Writes index their own post, so after
+/// one pass there is nothing left to do; a second worker doing the same pass at once only
+/// writes the same entries twice.
+async fn index_missing(quire: Quire<Db>, mut stopped: watch::Receiver<bool>) {
+    let pass = quire.reindex_search(true, |_| {});
+    tokio::select! {
+        done = pass => match done {
+            Ok(0) => {}
+            Ok(indexed) => tracing::info!(indexed, "indexed posts the search index was missing"),
+            Err(error) => tracing::warn!(%error, "indexing the posts the search index was missing failed; `quire search reindex` rebuilds it"),
+        },
+        _ = stopped.wait_for(|stop| *stop) => {}
+    }
+}
+
 /// The running workers.
 pub struct Workers {
     stop: watch::Sender<bool>,
@@ -57,6 +73,10 @@ impl Workers {
             let purger = purger::run(worker.clone(), purge, lease, stopped.clone());
             tasks.push(("purger", tokio::spawn(purger)));
         }
+        tasks.push((
+            "search index",
+            tokio::spawn(index_missing(worker.clone(), stopped.clone())),
+        ));
         let deliveries = tokio::spawn(deliveries::run(worker, options.deliveries, lease, stopped));
         tasks.push(("webhooks", deliveries));
         Self { stop, tasks }

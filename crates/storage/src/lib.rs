@@ -20,6 +20,7 @@ mod outbox;
 mod posts;
 mod rows;
 pub mod schema;
+mod search;
 mod sql;
 mod users;
 mod webhooks;

@@ -310,6 +310,8 @@ impl Db {
         let id = PostId::new(id);
         self.fault(Fault::BetweenPostAndTags)?;
         let tags = self.attach_tags(&mut tx, id, &post.tags).await?;
+        self.write_search_document(&mut tx, id, &post.search)
+            .await?;
         let mut tally = Tally::default();
         if published {
             count_post(&mut tally, post.author_id, &tags, 1);
@@ -420,6 +422,9 @@ impl Db {
             Some(tags) => self.attach_tags(&mut tx, id, tags).await?,
             None => old_tags.clone(),
         };
+        if let Some(document) = &changes.search {
+            self.write_search_document(&mut tx, id, document).await?;
+        }
         // Everything counted for the post as it was is uncounted, and counted again as it is.
         let mut tally = Tally::default();
         if recount && was_published {

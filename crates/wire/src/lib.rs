@@ -4,6 +4,7 @@
 
 use quire_core::model::{Comment, Post, Profile, UserView};
 use quire_core::roles::Role;
+use quire_core::service::SearchHit;
 use quire_proto::v1 as pb;
 
 pub fn user(view: &UserView) -> pb::User {
@@ -73,6 +74,20 @@ pub fn post(post: &Post) -> pb::Post {
         reading_minutes: rendering
             .as_ref()
             .map(|rendering| rendering.reading_minutes),
+    }
+}
+
+/// Search results, best first.
+pub fn search_results(hits: &[SearchHit]) -> pb::SearchResults {
+    pb::SearchResults {
+        items: hits
+            .iter()
+            .map(|hit| pb::SearchHit {
+                post: Some(post(&hit.post)),
+                score: hit.score,
+                snippet: hit.snippet.clone(),
+            })
+            .collect(),
     }
 }
 

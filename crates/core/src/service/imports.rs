@@ -22,6 +22,7 @@ use crate::events::PostData;
 use crate::ids::PostId;
 use crate::model::{
     Metadata, NewPost, Post, PostChanges, PostMeta, PostStatus, Rendering, SeriesEntry,
+    search_document,
 };
 use crate::policy::{self, Actor};
 use crate::ports::Store;
@@ -595,6 +596,7 @@ impl<S: Store> Quire<S> {
                 title: source.title.clone(),
                 description: source.description.clone(),
                 rendered: Rendering::of(&source.body),
+                search: search_document(&source.title, &source.description, source.body.as_str()),
                 body: source.body.clone(),
                 tags: source.tags.clone(),
                 author_id: actor.user_id,
@@ -638,6 +640,13 @@ impl<S: Store> Quire<S> {
         if existing.body.as_ref() != Some(&source.body) {
             changes.rendered = Some(Rendering::of(&source.body));
             changes.body = Some(source.body.clone());
+        }
+        if changes.title.is_some() || changes.description.is_some() || changes.body.is_some() {
+            changes.search = Some(search_document(
+                &source.title,
+                &source.description,
+                source.body.as_str(),
+            ));
         }
         changes.tags = differs(existing.tags == source.tags).map(|()| source.tags.clone());
         changes.category =

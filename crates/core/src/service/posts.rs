@@ -8,7 +8,7 @@ use crate::events::{DomainEvent, Event, FavoriteData, PostData, PostUpdatedData}
 use crate::ids::{PostId, UserId};
 use crate::model::{
     KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostMeta,
-    PostPage, PostRef, PostStatus, Rendering,
+    PostPage, PostRef, PostStatus, Rendering, search_document,
 };
 use crate::policy::{self, Actor};
 use crate::ports::Store;
@@ -279,6 +279,7 @@ impl<S: Store> Quire<S> {
         };
         let mut new = NewPost {
             slug: Slug::from_title(&title),
+            search: search_document(&title, &description, body.as_str()),
             title,
             description,
             rendered: Rendering::of(&body),
@@ -452,8 +453,18 @@ impl<S: Store> Quire<S> {
         if unchanged {
             return Ok(current);
         }
+        let search = (title.is_some() || description.is_some() || body.is_some()).then(|| {
+            search_document(
+                title.as_ref().unwrap_or(&current.title),
+                description.as_ref().unwrap_or(&current.description),
+                body.as_ref()
+                    .or(current.body.as_ref())
+                    .map_or("", Body::as_str),
+            )
+        });
         let mut changes = PostChanges {
             slug: None,
+            search,
             title,
             description,
             rendered: body.as_ref().map(Rendering::of),

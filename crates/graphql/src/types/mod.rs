@@ -5,7 +5,7 @@ mod post;
 mod user;
 
 pub use comment::CommentNode;
-pub use post::{PostConnection, PostNode, PostStatusValue};
+pub use post::{PostConnection, PostNode, PostStatusValue, SearchHitNode};
 pub use user::{UserNode, cost, page_size};
 
 use async_graphql::ID;

@@ -413,3 +413,39 @@ impl<S: Store> PostConnection<S> {
         self.total
     }
 }
+
+/// One search result: the post, its score and a passage of its body.
+pub struct SearchHitNode<S> {
+    node: PostNode<S>,
+    score: f64,
+    snippet: Option<String>,
+}
+
+impl<S: Store> SearchHitNode<S> {
+    pub fn new(hit: quire_core::service::SearchHit) -> Self {
+        Self {
+            node: PostNode::new(hit.post),
+            score: hit.score,
+            snippet: hit.snippet,
+        }
+    }
+}
+
+#[Object(name = "SearchHit")]
+impl<S: Store> SearchHitNode<S> {
+    /// The post, as lists show it (without its body).
+    async fn post(&self) -> &PostNode<S> {
+        &self.node
+    }
+
+    /// BM25; higher is better, comparable within one search only.
+    async fn score(&self) -> f64 {
+        self.score
+    }
+
+    /// A passage of the body as HTML: escaped text, the matching words in `<mark>`, `…` where
+    /// it was cut. Null when only the title or description matched.
+    async fn snippet(&self) -> Option<&str> {
+        self.snippet.as_deref()
+    }
+}

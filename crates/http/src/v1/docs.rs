@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::contract::{PostStatusName, Protocol, RoleName};
 use super::problem::Problem;
-use super::{comments, imports, posts, users, webhooks};
+use super::{comments, imports, posts, search, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,6 +40,7 @@ use super::{comments, imports, posts, users, webhooks};
         posts::favorite,
         posts::unfavorite,
         imports::create,
+        search::search,
         comments::list,
         comments::create,
         comments::get,

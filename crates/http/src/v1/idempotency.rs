@@ -8,6 +8,7 @@ use std::future::Future;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use quire_core::events::Aggregate;
 use quire_core::model::{Claim, IdempotentResponse};
 use quire_core::policy::Actor;
 use quire_core::ports::Store;
@@ -55,18 +56,25 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
 /// Runs `request` once per key: the first time for real, later times as a replay. `body` is
 /// what tells one request from another under the same key; it is kept only as a hash, and
 /// must hold no secret (a hash of a short secret can be brute-forced).
-pub(crate) async fn once<S, F, Fut>(
+///
+/// When the first run's change committed but its answer was lost (its process stopped, or it
+/// failed after the commit), `recover` answers from the aggregate the change created, as the
+/// first run would have; that answer is then kept for later retries.
+pub(crate) async fn once<S, F, Fut, R, RFut>(
     state: &AppState<S>,
     key: &IdempotencyKey,
     actor: Option<&Actor>,
     operation: &str,
     body: &[u8],
     request: F,
+    recover: R,
 ) -> Result<Response, V1Error>
 where
     S: Store,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Response, V1Error>>,
+    R: FnOnce(Aggregate) -> RFut,
+    RFut: Future<Output = Result<Response, V1Error>>,
 {
     let Some(key) = key.0.as_deref() else {
         return request().await;
@@ -79,6 +87,10 @@ where
     {
         Claim::Claimed => {}
         Claim::Replay(stored) => return Ok(replay(stored)),
+        Claim::Committed(aggregate) => {
+            let response = recover(aggregate).await?;
+            return keep(state, actor, key, response).await;
+        }
         Claim::InProgress => {
             return Err(Problem::new(
                 StatusCode::CONFLICT,
@@ -98,14 +110,28 @@ where
             .into());
         }
     }
-    let response = request().await.unwrap_or_else(IntoResponse::into_response);
-    let status = response.status();
-    if status.is_server_error() {
-        // Let the key go so a retry runs again. If the failure came after the write committed,
-        // that retry acts a second time (docs/architecture.md, "Known limits").
+    let response = state
+        .quire
+        .run_claimed(actor, key, request())
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    if response.status().is_server_error() {
+        // Let the key go so a retry runs again; a key whose change committed is kept, and a
+        // retry is answered by `recover`.
         state.quire.release_idempotency_key(actor, key).await?;
         return Ok(response);
     }
+    keep(state, actor, key, response).await
+}
+
+/// Records `response` as the answer to replay under `key`, and returns it.
+async fn keep<S: Store>(
+    state: &AppState<S>,
+    actor: Option<&Actor>,
+    key: &str,
+    response: Response,
+) -> Result<Response, V1Error> {
+    let status = response.status();
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await

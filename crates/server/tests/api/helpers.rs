@@ -497,3 +497,13 @@ pub fn assert_error(reply: &Reply, status: u16, key: &str, message: &str) {
     assert_eq!(reply.status.as_u16(), status, "{}", reply.body);
     assert_eq!(reply.body["errors"][key][0], message, "{}", reply.body);
 }
+
+/// Runs the `quire` binary with `args` against `env`'s database and configuration only.
+pub fn quire(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_quire"))
+        .env_clear()
+        .envs(env.vars())
+        .args(args)
+        .output()
+        .unwrap()
+}

@@ -2,21 +2,12 @@
 //! slug and language, so that a second import changes nothing.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use quire_core::ports::PostStore;
 use quire_core::values::Slug;
 
-use crate::helpers::{Engine, TestApp, TestEnv, on_both_engines};
-
-fn quire(env: &TestEnv, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quire"))
-        .env_clear()
-        .envs(env.vars())
-        .args(args)
-        .output()
-        .unwrap()
-}
+use crate::helpers::{Engine, TestApp, TestEnv, on_both_engines, quire};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

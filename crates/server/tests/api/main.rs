@@ -32,6 +32,7 @@ mod redis_cache;
 mod rendering;
 mod rights;
 mod scheduling;
+mod search;
 mod storage;
 mod traces;
 mod users;

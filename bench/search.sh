@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Search throughput of a release build, and what indexing costs a write, on the embedded
+# SQLite and on PostgreSQL, measured with wrk on this machine's loopback.
+#
+#   bench/search.sh [posts (2000)] [seconds (10)] [connections (64)] [engines ("sqlite postgres")]
+#
+# Seeds POSTS posts of real text in four languages from ../shared/samples
+# (bench/seed_search.py, 8 writers at once, timed: posts per second with the index written in
+# each post's transaction), then loads GET /api/v1/search with 14 queries in turn
+# (bench/lua/search.lua), and GET /api/v1/posts beside it for scale. PostgreSQL is
+# ${QUIRE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}; the script makes and drops
+# a database there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+posts=${1:-2000}
+seconds=${2:-10}
+connections=${3:-64}
+engines=${4:-sqlite postgres}
+postgres_url=${QUIRE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+postgres_url=${postgres_url%/}
+database=quire_bench_search
+samples=${QUIRE_BENCH_SAMPLES:-../shared/samples}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/quire-target}"
+
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+fi
+if [ -n "${QUIRE_BIN:-}" ]; then
+  bin=$QUIRE_BIN
+else
+  cargo build --release --locked --bin quire
+  bin="$CARGO_TARGET_DIR/release/quire"
+fi
+work=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT
+
+start_server() {
+  QUIRE_LISTEN=127.0.0.1:0 QUIRE_DATA_DIR="$work/$engine" QUIRE_LOG_FORMAT=json QUIRE_LOG=warn,quire=info \
+    "$bin" >"$work/$engine.log" 2>&1 &
+  pid=$!
+  address=
+  for _ in $(seq 1 200); do
+    address=$(grep -o '"address":"[^"]*"' "$work/$engine.log" | head -1 | cut -d'"' -f4 || true)
+    [ -n "$address" ] && break
+    sleep 0.1
+  done
+  [ -n "$address" ] || { cat "$work/$engine.log" >&2; exit 1; }
+}
+
+rows=()
+run() {
+  local label=$1; shift
+  local out
+  out=$(wrk -t2 -c"$connections" -d"${seconds}s" --latency "$@")
+  local rps p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk -F: '/Non-2xx or 3xx responses/ {gsub(/ /, "", $2); print $2}' <<<"$out")
+  printf '  %-40s %10s req/s  p99 %8s  non-2xx %s\n' "$label" "$rps" "$p99" "${non2xx:-0}"
+  rows+=("| $engine | $label | $rps | $p99 |")
+}
+
+for engine in $engines; do
+  mkdir -p "$work/$engine"
+  unset QUIRE_DATABASE_URL
+  if [ "$engine" = postgres ]; then
+    psql -qX "$postgres_url/postgres" -c "DROP DATABASE IF EXISTS $database" -c "CREATE DATABASE $database"
+    export QUIRE_DATABASE_URL="$postgres_url/$database"
+  fi
+  start_server
+  echo "$engine: seeding $posts posts"
+  began=$(date +%s.%N)
+  languages=$(python3 bench/seed_search.py "http://$address" "$samples" "$posts")
+  took=$(echo "$(date +%s.%N) - $began" | bc)
+  rate=$(echo "scale=0; $posts / $took" | bc)
+  echo "  seeded in ${took%.*} s ($rate posts/s, 8 writers), languages: $languages"
+  rows+=("| $engine | seeding: POST /api/v1/posts, 8 writers | $rate | |")
+  run "GET /api/v1/search (14 queries in turn)" -s bench/lua/search.lua "http://$address"
+  run "GET /api/v1/search?q=the (a common word)" "http://$address/api/v1/search?q=the"
+  run "GET /api/v1/search?q=unicode (a rare word)" "http://$address/api/v1/search?q=unicode"
+  run "GET /api/v1/posts (for scale)" "http://$address/api/v1/posts"
+  kill $pid; wait $pid 2>/dev/null || true
+  pid=
+  [ "$engine" = postgres ] && psql -qX "$postgres_url/postgres" -c "DROP DATABASE IF EXISTS $database"
+done
+
+echo
+echo "| engine | scenario | req/s | p99 |"
+echo "|---|---|---:|---:|"
+printf '%s\n' "${rows[@]}"

@@ -1,0 +1,246 @@
+//! Ranked full-text search over published posts' titles, descriptions and bodies.
+//!
+//! Query and index share one analysis (`quire_content::search::terms`: Unicode words, CJK runs
+//! as bigrams), so a two-syllable Korean word finds the longer word it starts. A post matches
+//! when it holds every term of the query; matches are ranked by BM25 (Robertson and Zaragoza,
+//! "The Probabilistic Relevance Framework", 2009; k1 = 1.2, b = 0.75) over field-weighted
+//! frequencies, a title's term weighing five times a body's. The store evaluates the ranking;
+//! the inverse document frequencies are computed here, so both engines rank alike.
+
+use super::Quire;
+use crate::error::{Error, Result};
+use crate::ids::PostId;
+use crate::model::{Post, search_document};
+use crate::policy::Actor;
+use std::sync::PoisonError;
+
+use crate::ports::{IndexQuery, SearchStats, Store};
+use crate::time::Timestamp;
+use crate::values::Username;
+
+/// The longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 1000;
+/// The most distinct terms a query may have.
+pub const MAX_QUERY_TERMS: usize = 32;
+/// The most results one page may hold, and how deep paging may go.
+pub const MAX_SEARCH_LIMIT: u32 = 50;
+/// See [`MAX_SEARCH_LIMIT`].
+pub const MAX_SEARCH_OFFSET: u32 = 1000;
+/// Results per page when the caller does not say.
+pub const DEFAULT_SEARCH_LIMIT: u32 = 20;
+/// About how long a snippet is, in characters.
+pub const SNIPPET_CHARS: usize = 200;
+/// Posts read and indexed per transaction by a rebuild.
+const REINDEX_BATCH: u32 = 200;
+
+/// How long the index's size, read for BM25's idf and mean length, is reused: reading it
+/// costs a pass over one row per post, and a few seconds' drift moves no ranking much.
+const STATS_TTL_MILLIS: i64 = 10_000;
+
+/// The index's size as last read, and when; shared by the searches of one process.
+#[derive(Default)]
+pub(crate) struct StatsMemo(std::sync::Mutex<Option<(Timestamp, SearchStats)>>);
+
+/// A search as a caller asks it; every filter is optional.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest<'a> {
+    /// The words to find: plain text, never a query language (quotes, `*`, `OR` are words).
+    pub q: &'a str,
+    /// Only posts in this language (any BCP 47 tag; compared in canonical form).
+    pub language: Option<&'a str>,
+    /// Only posts with this tag.
+    pub tag: Option<&'a str>,
+    /// Only posts by this author's username.
+    pub author: Option<&'a str>,
+    /// 1 to [`MAX_SEARCH_LIMIT`]; [`DEFAULT_SEARCH_LIMIT`] when `None`.
+    pub limit: Option<u32>,
+    /// 0 to [`MAX_SEARCH_OFFSET`].
+    pub offset: Option<u32>,
+}
+
+/// One result: the post as the viewer sees it, its score (higher is better; comparable within
+/// one search only) and a passage of its body around the matching words, as HTML with the
+/// matches in `<mark>` (`None` when only the title or description matched).
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub post: Post,
+    pub score: f64,
+    pub snippet: Option<String>,
+}
+
+/// BM25's inverse document frequency of a term `documents_with` of `documents` posts hold.
+fn idf(documents: i64, documents_with: i64) -> f64 {
+    // Counts of posts, far below 2^52: exact as f64.
+    let (n, df) = (documents as f64, documents_with as f64);
+    (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+}
+
+impl<S: Store> Quire<S> {
+    /// Published posts matching `request`, best first.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] (400) for a query over [`MAX_QUERY_CHARS`] characters or
+    /// [`MAX_QUERY_TERMS`] terms, a limit or offset out of range, or a language that is no
+    /// BCP 47 tag; storage errors. A query with no words, or with a word no post holds, is
+    /// no error: it finds nothing.
+    pub async fn search(
+        &self,
+        request: &SearchRequest<'_>,
+        viewer: Option<&Actor>,
+    ) -> Result<Vec<SearchHit>> {
+        if request.q.chars().count() > MAX_QUERY_CHARS {
+            return Err(Error::malformed(
+                "q",
+                format!("must be at most {MAX_QUERY_CHARS} characters"),
+            ));
+        }
+        let limit = request.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
+        if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
+            return Err(Error::malformed(
+                "limit",
+                format!("must be 1 to {MAX_SEARCH_LIMIT}"),
+            ));
+        }
+        let offset = request.offset.unwrap_or(0);
+        if offset > MAX_SEARCH_OFFSET {
+            return Err(Error::malformed(
+                "offset",
+                format!("must be at most {MAX_SEARCH_OFFSET}"),
+            ));
+        }
+        let language = request
+            .language
+            .map(|text| {
+                quire_content::layout::language_tag(text)
+                    .ok_or_else(|| Error::malformed("lang", "must be a language tag such as en"))
+            })
+            .transpose()?;
+        let mut terms: Vec<String> = Vec::new();
+        for term in quire_content::search::terms(request.q) {
+            if !terms.contains(&term) {
+                terms.push(term);
+            }
+        }
+        if terms.len() > MAX_QUERY_TERMS {
+            return Err(Error::malformed(
+                "q",
+                format!("must have at most {MAX_QUERY_TERMS} distinct words"),
+            ));
+        }
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let author = match request.author {
+            None => None,
+            Some(name) => {
+                let Ok(name) = Username::parse(name) else {
+                    return Ok(Vec::new());
+                };
+                match self.store.profile(&name, None).await? {
+                    Some(profile) => Some(profile.id),
+                    None => return Ok(Vec::new()),
+                }
+            }
+        };
+        let frequencies = self.store.term_frequencies(&terms).await?;
+        if frequencies.len() < terms.len() {
+            return Ok(Vec::new());
+        }
+        let stats = self.index_stats().await?;
+        if stats.documents == 0 {
+            return Ok(Vec::new());
+        }
+        let weighted: Vec<(String, f64)> = frequencies
+            .into_iter()
+            .map(|(term, with)| {
+                let weight = idf(stats.documents, with);
+                (term, weight)
+            })
+            .collect();
+        let query = IndexQuery {
+            terms: weighted,
+            average_length: stats.total_length as f64 / stats.documents as f64,
+            language,
+            author,
+            tag: request.tag.map(str::to_owned),
+            limit,
+            offset,
+        };
+        let ranked = self.store.search(&query).await?;
+        let viewer_id = viewer.map(|actor| actor.user_id);
+        let mut hits = Vec::with_capacity(ranked.len());
+        for (id, score) in ranked {
+            // Deleted between the ranking and this read: left out.
+            let Some(mut post) = self.store.post(id, viewer_id).await? else {
+                continue;
+            };
+            let snippet = post.body.as_ref().and_then(|body| {
+                let text = quire_content::markdown::plain_text(body.as_str());
+                quire_content::search::snippet(&text, &terms, SNIPPET_CHARS)
+            });
+            // Results are a list: the body stays out, as in every list of posts.
+            post.body = None;
+            post.rendered = None;
+            hits.push(SearchHit {
+                post,
+                score,
+                snippet,
+            });
+        }
+        Ok(hits)
+    }
+
+    /// The index's size, read at most once per [`STATS_TTL_MILLIS`].
+    async fn index_stats(&self) -> Result<SearchStats> {
+        let now = self.adapters.clock.now();
+        let memo = *self
+            .search_stats
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((read_at, stats)) = memo
+            && now.as_millis() - read_at.as_millis() < STATS_TTL_MILLIS
+        {
+            return Ok(stats);
+        }
+        let stats = self.store.search_stats().await?;
+        *self
+            .search_stats
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((now, stats));
+        Ok(stats)
+    }
+
+    /// Rebuilds the search index entry of every post (`missing_only`: of the posts that have
+    /// none, as after an upgrade), in batches, telling `progress` how many are done after each.
+    /// Answers how many posts were indexed. Safe to run while the server writes: each batch
+    /// reads the posts as they are, and a write after that rewrites its own entry.
+    pub async fn reindex_search(
+        &self,
+        missing_only: bool,
+        mut progress: impl FnMut(usize),
+    ) -> Result<usize> {
+        let mut after = 0;
+        let mut done = 0;
+        loop {
+            let batch = self
+                .store
+                .posts_to_index(after, REINDEX_BATCH, missing_only)
+                .await?;
+            let Some((last, ..)) = batch.last() else {
+                return Ok(done);
+            };
+            after = last.get();
+            let documents: Vec<(PostId, _)> = batch
+                .iter()
+                .map(|(id, title, description, body)| {
+                    (*id, search_document(title, description, body.as_str()))
+                })
+                .collect();
+            self.store.write_search_documents(&documents).await?;
+            done += documents.len();
+            progress(done);
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Ranked full-text search: BM25 with titles weighing most, Korean, Japanese and Chinese by
+//! bigrams, filters, snippets, the index following every write, every contract, hostile
+//! queries, and the same ranking on both engines.
+
+use std::path::PathBuf;
+
+use quire_grpc::pb::post_service_client::PostServiceClient;
+use quire_proto::v1 as pb;
+use serde_json::{Value, json};
+
+use crate::helpers::{Engine, TestApp, TestEnv, TestUser, on_both_engines, quire, signed};
+
+/// Creates a post through `/api/v1` and answers its id.
+async fn publish(app: &TestApp, author: &TestUser, post: Value) -> i64 {
+    let reply = app
+        .client
+        .post(app.url("/api/v1/posts"))
+        .header("authorization", format!("Bearer {}", author.token))
+        .json(&post)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 201);
+    reply.json::<Value>().await.unwrap()["postId"]
+        .as_i64()
+        .unwrap()
+}
+
+/// `GET /api/v1/search` with `query` (already encoded): the status and the body.
+async fn search(app: &TestApp, query: &str) -> (u16, Value) {
+    let reply = app
+        .client
+        .get(app.url(&format!("/api/v1/search?{query}")))
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    let text = reply.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// The titles a search finds, best first.
+async fn titles(app: &TestApp, query: &str) -> Vec<String> {
+    let (status, body) = search(app, query).await;
+    assert_eq!(status, 200, "{query}: {body}");
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["post"]["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `text` as a query-string value.
+fn encode(text: &str) -> String {
+    let mut url = reqwest::Url::parse("http://localhost/").unwrap();
+    url.query_pairs_mut().append_pair("q", text);
+    url.query().unwrap()["q=".len()..].to_owned()
+}
+
+on_both_engines! {
+    async fn search_ranks_filters_follows_writes_and_refuses_nothing_with_a_500(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let alice = app.register("alice").await;
+        let bob = app.register("bob").await;
+        let guide = publish(&app, &alice, json!({"title": "Backend engineering", "description": "A guide", "content": "Systems and databases.", "language": "en", "tags": ["guide"]})).await;
+        let notes = publish(&app, &alice, json!({"title": "Notes", "description": "misc", "content": "Some backend thoughts about caching and more.", "language": "en"})).await;
+        publish(&app, &alice, json!({"title": "백엔드 개발 심층 분석", "description": "엔지니어링 가이드입니다", "content": "현대 애플리케이션의 디지털 기반을 분석합니다.", "language": "ko", "tags": ["guide"]})).await;
+        publish(&app, &alice, json!({"title": "数学の変換", "description": "d", "content": "テキストを数式に変換する。", "language": "ja"})).await;
+        publish(&app, &alice, json!({"title": "架构师的技术栈", "description": "d", "content": "后端开发。", "language": "zh-CN"})).await;
+        publish(&app, &alice, json!({"title": "Backend draft", "description": "d", "content": "backend", "status": "draft"})).await;
+        publish(&app, &bob, json!({"title": "Bob's backend", "description": "d", "content": "x"})).await;
+
+        // Titles weigh most; drafts are never found; every word must be there.
+        // A title's match outranks a body's; of two title matches, the shorter post comes first
+        // (BM25's length normalization).
+        assert_eq!(titles(&app, "q=backend").await, ["Bob's backend", "Backend engineering", "Notes"]);
+        assert_eq!(titles(&app, "q=BACKEND+caching").await, ["Notes"]);
+        assert!(titles(&app, "q=backend+nowhere").await.is_empty());
+        // A two-syllable Korean word finds the longer word it starts (분석 in 분석합니다).
+        let (_, found) = search(&app, &format!("q={}", encode("분석"))).await;
+        assert_eq!(found["items"][0]["post"]["title"], "백엔드 개발 심층 분석");
+        let snippet = found["items"][0]["snippet"].as_str().unwrap();
+        assert!(snippet.contains("<mark>분석합니다</mark>"), "{snippet}");
+        assert_eq!(titles(&app, &format!("q={}", encode("変換"))).await, ["数学の変換"]);
+        assert_eq!(titles(&app, &format!("q={}", encode("技术"))).await, ["架构师的技术栈"]);
+        assert_eq!(titles(&app, &format!("q={}", encode("가이드"))).await, ["백엔드 개발 심층 분석"], "descriptions are searched");
+
+        // Filters: language (any case), tag, author.
+        assert_eq!(titles(&app, "q=backend&lang=EN").await, ["Backend engineering", "Notes"]);
+        assert_eq!(titles(&app, "q=backend&tag=guide").await, ["Backend engineering"]);
+        assert_eq!(titles(&app, "q=backend&author=bob").await, ["Bob's backend"]);
+        assert!(titles(&app, "q=backend&author=nobody").await.is_empty());
+        assert_eq!(titles(&app, "q=backend&limit=1&offset=1").await, ["Backend engineering"]);
+
+        // The index follows each write: an edit, a deletion.
+        let patch = app
+            .client
+            .patch(app.url(&format!("/api/v1/posts/{notes}")))
+            .header("authorization", format!("Bearer {}", alice.token))
+            .header("content-type", "application/merge-patch+json")
+            .body(json!({"content": "Nothing about servers."}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(patch.status(), 200);
+        assert!(titles(&app, "q=caching").await.is_empty());
+        assert_eq!(titles(&app, "q=servers").await, ["Notes"]);
+        let deleted = app
+            .client
+            .delete(app.url(&format!("/api/v1/posts/{guide}")))
+            .header("authorization", format!("Bearer {}", alice.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        assert_eq!(titles(&app, "q=backend").await, ["Bob's backend"]);
+
+        // A rebuild gives the same answers.
+        let indexed = app.quire.reindex_search(false, |_| {}).await.unwrap();
+        assert_eq!(indexed, 6);
+        assert_eq!(titles(&app, "q=backend").await, ["Bob's backend"]);
+        assert_eq!(titles(&app, "q=servers").await, ["Notes"]);
+
+        // Hostile queries: plain words or a 400, never a 500.
+        let long = "a ".repeat(5_000);
+        let hostile = ["\"", "\"unterminated", "*", "a*", "NEAR(a b)", "AND OR NOT", "\0", "'; DROP TABLE posts; --", "{}", "\\", "^", "title:backend", "-backend", long.as_str()];
+        for text in hostile {
+            let (status, body) = search(&app, &format!("q={}", encode(text))).await;
+            assert!(status == 200 || status == 400, "{text:?}: {status} {body}");
+        }
+        let (status, body) = search(&app, &format!("q={}", encode(&long))).await;
+        assert_eq!(status, 400, "{body}");
+        let many: String = (0..40).map(|n| format!("w{n} ")).collect();
+        assert_eq!(search(&app, &format!("q={}", encode(&many))).await.0, 400, "too many words");
+        for bad in ["", "q=x&limit=0", "q=x&limit=51", "q=x&limit=two", "q=x&offset=1001", "q=x&lang=%21%21"] {
+            let (status, body) = search(&app, bad).await;
+            assert_eq!(status, 400, "{bad}: {body}");
+            assert!(body["type"].as_str().is_some(), "a problem document: {body}");
+        }
+        assert_eq!(search(&app, "q=%22").await, (200, json!({"items": []})));
+
+        // GraphQL and gRPC answer the same search.
+        let reply = app
+            .post("/graphql", None, json!({"query": "query($q: String!) { search(q: $q, lang: \"ko\") { score snippet post { title language } } }", "variables": {"q": "분석"}}))
+            .await;
+        assert_eq!(reply.body["data"]["search"][0]["post"]["title"], "백엔드 개발 심층 분석", "{}", reply.body);
+        assert!(reply.body["data"]["search"][0]["snippet"].as_str().unwrap().contains("<mark>"));
+        let reply = app.post("/graphql", None, json!({"query": "{ search(q: \"x\", first: 0) { score } }"})).await;
+        assert!(reply.body["errors"].is_array(), "{}", reply.body);
+        let mut posts = PostServiceClient::new(app.grpc_channel().await);
+        let found = posts
+            .search_posts(signed(&bob.token, pb::SearchRequest { q: "backend".into(), ..Default::default() }))
+            .await
+            .unwrap()
+            .into_inner();
+        let found: Vec<&str> = found.items.iter().map(|hit| hit.post.as_ref().unwrap().title.as_str()).collect();
+        assert_eq!(found, ["Bob's backend"]);
+        let refused = posts
+            .search_posts(pb::SearchRequest { q: "x".into(), limit: Some(99), ..Default::default() })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    }
+}
+
+/// Queries over the sample corpus: English, Korean, Japanese, Chinese, and words many posts
+/// share, so that the ranking (not only the matching) is compared.
+const CORPUS_QUERIES: [&str; 12] = [
+    "분석",
+    "백엔드",
+    "백엔드 개발",
+    "backend",
+    "release",
+    "変換",
+    "数学",
+    "markdown",
+    "hugo",
+    "the",
+    "ai",
+    "翻訳",
+];
+
+/// The corpus imported into a fresh database of `engine`, reindexed by the command line, and
+/// the titles each of [`CORPUS_QUERIES`] finds there, best first.
+async fn corpus_rankings(engine: Engine) -> Vec<(String, Vec<String>)> {
+    let samples = PathBuf::from(std::env::var("QUIRE_TEST_SAMPLES").unwrap());
+    let env = TestEnv::new(engine).await;
+    let output = quire(
+        &env,
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.com",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let corpus = samples.join("corpus");
+    let guide = samples.join("deep-dive-into-backend-development.ko.md");
+    quire(
+        &env,
+        &[
+            "import",
+            "--author",
+            "alice",
+            corpus.to_str().unwrap(),
+            guide.to_str().unwrap(),
+        ],
+    );
+    let output = quire(&env, &["search", "reindex"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "indexed 13 posts"
+    );
+    let app = TestApp::spawn_in(env).await;
+    let mut rankings = Vec::new();
+    for query in CORPUS_QUERIES {
+        rankings.push((
+            query.to_owned(),
+            titles(&app, &format!("q={}", encode(query))).await,
+        ));
+    }
+    rankings
+}
+
+mod the_sample_corpus {
+    use super::*;
+
+    /// The guide's own two-syllable word finds it, ranked first.
+    #[tokio::test]
+    #[cfg_attr(
+        not(quire_test_samples),
+        ignore = "QUIRE_TEST_SAMPLES is not set (the shared samples folder)"
+    )]
+    async fn finds_the_korean_guide_by_a_two_syllable_word() {
+        let rankings = corpus_rankings(Engine::Sqlite).await;
+        let found = &rankings
+            .iter()
+            .find(|(query, _)| query == "분석")
+            .unwrap()
+            .1;
+        assert_eq!(
+            found.first().map(String::as_str),
+            Some("백엔드 개발 심층 분석"),
+            "{rankings:?}"
+        );
+        for (query, found) in &rankings {
+            assert!(
+                !found.is_empty() || query == "翻訳",
+                "{query} finds something: {rankings:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    #[cfg_attr(
+        not(all(quire_test_samples, quire_test_postgres)),
+        ignore = "QUIRE_TEST_SAMPLES (the shared samples folder) or QUIRE_TEST_POSTGRES_URL is not set"
+    )]
+    async fn ranks_alike_on_both_engines() {
+        let sqlite = corpus_rankings(Engine::Sqlite).await;
+        let postgres = corpus_rankings(Engine::Postgres).await;
+        for ((query, on_sqlite), (_, on_postgres)) in sqlite.iter().zip(&postgres) {
+            let top = on_sqlite.len().min(5);
+            assert_eq!(
+                on_sqlite[..top],
+                on_postgres[..on_postgres.len().min(5)],
+                "the top results for {query}"
+            );
+            assert_eq!(on_sqlite.len(), on_postgres.len(), "{query}");
+        }
+    }
+}

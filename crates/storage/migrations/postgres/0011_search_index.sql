@@ -1,0 +1,16 @@
+-- The full-text index, in the database so every instance searches the same one. Terms are made
+-- by quire (quire_content::search::terms: Unicode words, CJK runs as bigrams), so both engines
+-- index identical tokens and rank alike (BM25, computed by quire's query).
+-- One row per term of a post: its frequency, weighted by field (a title's term counts more).
+CREATE TABLE search_postings (
+    term    TEXT   NOT NULL,
+    post_id BIGINT NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+    tf      BIGINT NOT NULL,
+    PRIMARY KEY (term, post_id)
+);
+CREATE INDEX search_postings_post_idx ON search_postings (post_id);
+-- One row per indexed post: its weighted length in terms, for BM25's length normalization.
+CREATE TABLE search_documents (
+    post_id BIGINT PRIMARY KEY REFERENCES posts (id) ON DELETE CASCADE,
+    length  BIGINT NOT NULL
+);

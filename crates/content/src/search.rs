@@ -1,18 +1,25 @@
 //! The terms text is searched by, in every language: one function for what is indexed and for
-//! what is asked, so that both engines (SQLite FTS5 and PostgreSQL) index identical tokens and
-//! a query means the same on each.
+//! what is asked, so that both engines (SQLite and PostgreSQL, whose index quire writes itself)
+//! hold identical terms and a query means the same on each; and the snippets shown with results.
 //!
 //! Text is normalized (Unicode NFKC, then lowercase) and split at word boundaries (Unicode
 //! UAX #29). Words in scripts written with spaces are terms as they are. Runs of Chinese,
 //! Japanese and Korean characters become overlapping bigrams, as Lucene's CJK analyzer indexes
 //! them (a lone character is a term of its own): so a two-syllable Korean word matches inside
 //! a longer one with its particle (`분석` in `분석을`), and a Chinese or Japanese word is found
-//! without a dictionary.
+//! without a dictionary. Terms longer than [`MAX_TERM_BYTES`] (a hex dump, a long URL) are
+//! dropped: nobody searches for them, and an index entry must stay small.
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_segmentation::UnicodeSegmentation;
 
 use crate::markdown::escape_into;
-use unicode_segmentation::UnicodeSegmentation;
+
+/// The longest term kept, in bytes of UTF-8.
+pub const MAX_TERM_BYTES: usize = 64;
+
+/// How much of a body's plain text the index keeps for snippets, in characters.
+pub const EXCERPT_CHARS: usize = 16_000;
 
 /// The terms of `text`, in order, repeats kept (a count is a weight).
 pub fn terms(text: &str) -> Vec<String> {
@@ -53,6 +60,7 @@ pub fn terms(text: &str) -> Vec<String> {
         }
     }
     flush(&mut run, &mut terms);
+    terms.retain(|term| term.len() <= MAX_TERM_BYTES);
     terms
 }
 
@@ -65,11 +73,13 @@ pub const DESCRIPTION_WEIGHT: u32 = 2;
 pub const BODY_WEIGHT: u32 = 1;
 
 /// A post as the index holds it: each distinct term with its weighted frequency, sorted by
-/// term, and the weighted length (the sum of the frequencies).
+/// term, the weighted length (the sum of the frequencies), and the first [`EXCERPT_CHARS`]
+/// characters of the body's plain text, which snippets are cut from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Document {
     pub postings: Vec<(String, u32)>,
     pub length: u32,
+    pub excerpt: String,
 }
 
 /// The index entry of a post with this `title`, `description` and plain-text `body`.
@@ -88,73 +98,157 @@ pub fn document(title: &str, description: &str, body: &str) -> Document {
     let length = counts
         .values()
         .fold(0u32, |sum, tf| sum.saturating_add(*tf));
+    let excerpt = match body.char_indices().nth(EXCERPT_CHARS) {
+        Some((end, _)) => body[..end].to_owned(),
+        None => body.to_owned(),
+    };
     Document {
         postings: counts.into_iter().collect(),
         length,
+        excerpt,
     }
 }
 
+/// A word of a text as snippets see it: its place, its text, whether it matches the query.
+/// Chinese, Japanese and Korean runs are split into characters, each matching when a query
+/// term (a bigram, or a lone character) covers it.
+struct Token<'a> {
+    offset: usize,
+    text: &'a str,
+    matched: bool,
+}
+
+fn is_cjk_word(word: &str) -> bool {
+    !word.is_empty() && word.chars().all(is_cjk)
+}
+
+/// The words of `text`, whitespace left out, with whether each matches `query`.
+fn tokens<'a>(text: &'a str, query: &[String]) -> Vec<Token<'a>> {
+    let hits = |piece: &str| terms(piece).iter().any(|term| query.contains(term));
+    let segments: Vec<(usize, &str)> = text
+        .split_word_bound_indices()
+        .filter(|(_, word)| !word.trim().is_empty())
+        .collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < segments.len() {
+        let (offset, word) = segments[i];
+        if !is_cjk_word(word) {
+            tokens.push(Token {
+                offset,
+                text: word,
+                matched: hits(word),
+            });
+            i += 1;
+            continue;
+        }
+        // A run: CJK segments with nothing between them, as `terms` reads them.
+        let mut end = offset + word.len();
+        let mut j = i + 1;
+        while j < segments.len() && segments[j].0 == end && is_cjk_word(segments[j].1) {
+            end = segments[j].0 + segments[j].1.len();
+            j += 1;
+        }
+        let run: Vec<(usize, char)> = text[offset..end]
+            .char_indices()
+            .map(|(at, c)| (offset + at, c))
+            .collect();
+        let mut marked = vec![false; run.len()];
+        if let [(at, c)] = run[..] {
+            marked[0] = hits(&text[at..at + c.len_utf8()]);
+        }
+        for k in 1..run.len() {
+            let (from, _) = run[k - 1];
+            let (at, c) = run[k];
+            if hits(&text[from..at + c.len_utf8()]) {
+                marked[k - 1] = true;
+                marked[k] = true;
+            }
+        }
+        for ((at, c), matched) in run.into_iter().zip(marked) {
+            tokens.push(Token {
+                offset: at,
+                text: &text[at..at + c.len_utf8()],
+                matched,
+            });
+        }
+        i = j;
+    }
+    tokens
+}
+
 /// A passage of `text` around the words that hold the most of `query` terms, at most about
-/// `max_chars` bytes of text, as HTML: the text escaped, each matching word in `<mark>…</mark>`,
-/// and `…` where the passage was cut. `None` when no word of `text` matches.
+/// `max_chars` characters, as HTML: the text escaped, matching words in `<mark>…</mark>`, and
+/// `…` where the passage was cut. When no word matches, the opening of `text`, unmarked;
+/// `None` for a text with no words.
 ///
 /// Each matching word is tried as an anchor: the passage opens up to a quarter of `max_chars`
 /// before it and runs on as far as `max_chars` allows; the passage holding the most matching
 /// words wins, the earliest among equals.
 pub fn snippet(text: &str, query: &[String], max_chars: usize) -> Option<String> {
-    let words: Vec<(usize, &str)> = text
-        .split_word_bound_indices()
-        .filter(|(_, word)| !word.trim().is_empty())
-        .collect();
-    let matches: Vec<bool> = words
-        .iter()
-        .map(|(_, word)| terms(word).iter().any(|term| query.contains(term)))
-        .collect();
-    let mut best: Option<(usize, usize, usize)> = None;
-    for anchor in (0..words.len()).filter(|&i| matches[i]) {
-        let mut start = anchor;
-        while start > 0 && span(&words, start - 1, anchor) <= max_chars / 4 {
-            start -= 1;
-        }
-        let mut end = anchor + 1;
-        while end < words.len() && span(&words, start, end) <= max_chars {
+    let tokens = tokens(text, query);
+    let span = |start: usize, end: usize| {
+        let last = &tokens[end];
+        text[tokens[start].offset..last.offset + last.text.len()]
+            .chars()
+            .count()
+    };
+    let extend = |start: usize| {
+        let mut end = start + 1;
+        while end < tokens.len() && span(start, end) <= max_chars {
             end += 1;
         }
-        let count = matches[start..end].iter().filter(|&&hit| hit).count();
+        end
+    };
+    let mut best: Option<(usize, usize, usize)> = None;
+    for anchor in (0..tokens.len()).filter(|&i| tokens[i].matched) {
+        let mut start = anchor;
+        while start > 0 && span(start - 1, anchor) <= max_chars / 4 {
+            start -= 1;
+        }
+        let end = extend(start);
+        let count = tokens[start..end]
+            .iter()
+            .filter(|token| token.matched)
+            .count();
         if best.is_none_or(|(_, _, most)| count > most) {
             best = Some((start, end, count));
         }
     }
-    let (start, end, _) = best?;
-    let from = words[start].0;
-    let to = words[end - 1].0 + words[end - 1].1.len();
+    let (start, end) = match best {
+        Some((start, end, _)) => (start, end),
+        None if tokens.is_empty() => return None,
+        None => (0, extend(0)),
+    };
+    let from = tokens[start].offset;
+    let to = tokens[end - 1].offset + tokens[end - 1].text.len();
     let mut html = String::new();
     if from > 0 {
         html.push('…');
     }
     let mut at = from;
-    for (i, (offset, word)) in words.iter().enumerate().take(end).skip(start) {
-        escape_into(&mut html, &text[at..*offset]);
-        if matches[i] {
-            html.push_str("<mark>");
-            escape_into(&mut html, word);
+    let mut open = false;
+    for token in &tokens[start..end] {
+        let gap = &text[at..token.offset];
+        if open && (!token.matched || !gap.is_empty()) {
             html.push_str("</mark>");
-        } else {
-            escape_into(&mut html, word);
+            open = false;
         }
-        at = offset + word.len();
+        escape_into(&mut html, gap);
+        if token.matched && !open {
+            html.push_str("<mark>");
+            open = true;
+        }
+        escape_into(&mut html, token.text);
+        at = token.offset + token.text.len();
+    }
+    if open {
+        html.push_str("</mark>");
     }
     if to < text.trim_end().len() {
         html.push('…');
     }
     Some(html)
-}
-
-/// Bytes from the start of word `start` to the end of word `end`.
-fn span(words: &[(usize, &str)], start: usize, end: usize) -> usize {
-    let (from, _) = words[start];
-    let (to, word) = words[end];
-    to + word.len() - from
 }
 
 /// A run of CJK characters as its bigrams, or the lone character.
@@ -240,7 +334,12 @@ mod tests {
             html,
             "Intro words. The &lt;b&gt;<mark>backend</mark>&lt;/b&gt; guide covers APIs, databases and the <mark>backend</mark>."
         );
-        assert_eq!(snippet(text, &terms("nothing"), 200), None);
+        assert_eq!(
+            snippet(text, &terms("nothing"), 30).as_deref(),
+            Some("Intro words. The &lt;b&gt;backend&lt;/b…"),
+            "no match: the opening"
+        );
+        assert_eq!(snippet("", &terms("nothing"), 30), None);
         let long = format!("{} needle {}", "word ".repeat(100), "tail ".repeat(100));
         let html = snippet(&long, &terms("needle"), 60).expect("a match");
         assert!(html.starts_with('…') && html.ends_with('…'), "{html}");
@@ -252,7 +351,17 @@ mod tests {
         );
         let korean = "백엔드 개발은 데이터 분석을 포함합니다";
         let html = snippet(korean, &terms("분석"), 100).expect("a match");
-        assert!(html.contains("<mark>분석을</mark>"), "{html}");
+        assert!(html.contains("<mark>분석</mark>을"), "{html}");
+        let html = snippet("架构师的技术栈。后端开发", &terms("技术"), 100).expect("a match");
+        assert_eq!(html, "架构师的<mark>技术</mark>栈。后端开发");
+        let html = snippet("数学の変換を見る", &terms("変換"), 100).expect("a match");
+        assert_eq!(html, "数学の<mark>変換</mark>を見る");
+        let long = format!("{}技术", "字".repeat(500));
+        let html = snippet(&long, &terms("技术"), 40).expect("a match");
+        assert!(
+            html.ends_with("<mark>技术</mark>") && html.chars().count() < 50,
+            "{html}"
+        );
     }
 
     #[test]
@@ -264,6 +373,10 @@ mod tests {
         );
         assert_eq!(terms("\"* OR NEAR( )"), ["or", "near"]);
         assert!(terms("").is_empty());
-        assert_eq!(terms(&"a".repeat(10_000)).len(), 1);
+        assert!(
+            terms(&"a".repeat(10_000)).is_empty(),
+            "too long to be a term"
+        );
+        assert_eq!(terms(&"a".repeat(64)).len(), 1);
     }
 }

@@ -55,8 +55,9 @@ pub struct IdempotentResponse {
 /// What claiming an idempotency key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The key is new: the caller runs the request and then records its response.
-    Claimed,
+    /// The key is new: the caller runs the request and then records its response. The claim
+    /// was made at `at`, which tells it from a later claim of the same key.
+    Claimed { at: crate::time::Timestamp },
     /// The same request ran before: here is its response.
     Replay(IdempotentResponse),
     /// The same request is running now.
@@ -324,6 +325,15 @@ pub struct UserChanges {
 /// (`quire_content::search::document`).
 pub type SearchDocument = quire_content::search::Document;
 
+/// A changed post's new index entry, made from the post as it was at `made_from` (its
+/// `updated_at`) with the change applied. Should another write come between, the store makes
+/// the entry again from the post as the write leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub document: SearchDocument,
+    pub made_from: Timestamp,
+}
+
 /// The search index's entry for a post with this title, description and Markdown body.
 pub fn search_document(title: &Title, description: &Description, body: &str) -> SearchDocument {
     quire_content::search::document(
@@ -364,7 +374,7 @@ pub struct PostChanges {
     pub rendered: Option<Rendering>,
     /// The post's new entry in the search index: set when its title, description or body
     /// changes.
-    pub search: Option<SearchDocument>,
+    pub search: Option<IndexEntry>,
     pub tags: Option<TagList>,
     /// Publishing a draft (it gets `updated_at` as its publish time) or taking a post back
     /// to draft; every counter follows in the same transaction.

@@ -282,6 +282,12 @@ pub trait BatchStore {
         &self,
         ids: &[PostId],
     ) -> impl Future<Output = Result<Vec<(PostRef, PostBody)>>> + Send;
+    /// Those of `ids` that are published, as lists show them (without bodies), by id.
+    fn published_posts(
+        &self,
+        ids: &[PostId],
+        viewer: Option<UserId>,
+    ) -> impl Future<Output = Result<Vec<Post>>> + Send;
     /// Each author's newest `per_author` published posts, without bodies, newest first per
     /// author.
     fn posts_by_authors(
@@ -313,6 +319,12 @@ pub struct SearchStats {
     pub total_length: i64,
 }
 
+/// One post a search found: its id, score and the body excerpt the index keeps.
+pub type Ranked = (PostId, f64, String);
+
+/// A post as an index rebuild reads it: id, `updated_at`, title, description and body.
+pub type ToIndex = (PostId, Timestamp, Title, Description, Body);
+
 /// A ranked search of the index, as the core prepared it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexQuery {
@@ -337,9 +349,9 @@ pub trait SearchStore {
         terms: &[String],
     ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
     fn search_stats(&self) -> impl Future<Output = Result<SearchStats>> + Send;
-    /// Published posts holding every term of `query`, best first (BM25), with their scores.
-    fn search(&self, query: &IndexQuery)
-    -> impl Future<Output = Result<Vec<(PostId, f64)>>> + Send;
+    /// Published posts holding every term of `query`, best first (BM25), with their scores
+    /// and the excerpts of their bodies the index keeps.
+    fn search(&self, query: &IndexQuery) -> impl Future<Output = Result<Vec<Ranked>>> + Send;
     /// Up to `limit` posts after id `after`, by id, with what their index entry is made of;
     /// `missing_only`: only posts that have no entry.
     fn posts_to_index(
@@ -347,12 +359,12 @@ pub trait SearchStore {
         after: i64,
         limit: u32,
         missing_only: bool,
-    ) -> impl Future<Output = Result<Vec<(PostId, Title, Description, Body)>>> + Send;
-    /// Replaces the index entries of these posts, in one transaction; a post gone meanwhile is
-    /// skipped.
+    ) -> impl Future<Output = Result<Vec<ToIndex>>> + Send;
+    /// Replaces the index entries of these posts, in one transaction, each only if the post
+    /// is still as it was at the given `updated_at` (a write since has indexed it itself).
     fn write_search_documents(
         &self,
-        documents: &[(PostId, SearchDocument)],
+        documents: &[(PostId, Timestamp, SearchDocument)],
     ) -> impl Future<Output = Result<()>> + Send;
 }
 

@@ -106,6 +106,29 @@ const POSTS_BY_AUTHORS: Sql = Sql {
     pg: posts_by_authors!(pg),
 };
 
+/// Published posts by id, as lists show them, as one JSON array in one row.
+macro_rules! published_posts {
+    ($engine:tt) => {
+        concat!(
+            "SELECT ",
+            json_agg_open!($engine),
+            post_json!($engine),
+            " ORDER BY id",
+            json_agg_close!($engine),
+            " FROM (SELECT ",
+            post_columns!($engine, "NULL"),
+            " FROM posts p JOIN users u ON u.id = p.author_id \
+             WHERE p.status = 'published' AND p.id IN ",
+            ids_in!($engine, "$2"),
+            ") AS page_rows"
+        )
+    };
+}
+const PUBLISHED_POSTS: Sql = Sql {
+    sqlite: published_posts!(sqlite),
+    pg: published_posts!(pg),
+};
+
 const COMMENTS_OF_POSTS: Sql = Sql {
     sqlite: comments_where!(sqlite, concat!("c.post_id IN ", ids_in!(sqlite, "$2"))),
     pg: comments_where!(pg, concat!("c.post_id IN ", ids_in!(pg, "$2"))),
@@ -144,6 +167,21 @@ const FOLLOWING_OF: Sql = Sql {
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<Vec<T>> {
     serde_json::from_str(json).map_err(|error| Error::internal(format!("decoding {what}: {error}")))
+}
+
+impl Db {
+    /// Runs `statement`, which reads the viewer's id as `$1` and a JSON array of ids as `$2`
+    /// and answers one row: the rows found as one JSON array.
+    async fn rows_json(&self, statement: Sql, viewer: Option<UserId>, ids: &str) -> Result<String> {
+        on_reader!(self, statement, |ex, sql| {
+            sqlx::query_scalar(sql)
+                .bind(viewer_id(viewer))
+                .bind(ids)
+                .fetch_one(ex)
+                .await
+        })
+        .map_err(db_error)
+    }
 }
 
 impl BatchStore for Db {
@@ -255,6 +293,15 @@ impl BatchStore for Db {
             .collect()
     }
 
+    async fn published_posts(&self, ids: &[PostId], viewer: Option<UserId>) -> Result<Vec<Post>> {
+        let ids = json_list(ids.iter().map(|id| id.get()))?;
+        let json = self.rows_json(PUBLISHED_POSTS, viewer, &ids).await?;
+        decode::<PostRow>("published posts", &json)?
+            .into_iter()
+            .map(PostRow::into_post)
+            .collect()
+    }
+
     async fn follow_lists(
         &self,
         users: &[UserId],
@@ -292,14 +339,7 @@ impl BatchStore for Db {
         viewer: Option<UserId>,
     ) -> Result<Vec<Comment>> {
         let ids = json_list(posts.iter().map(|id| id.get()))?;
-        let json: String = on_reader!(self, COMMENTS_OF_POSTS, |ex, sql| {
-            sqlx::query_scalar(sql)
-                .bind(viewer_id(viewer))
-                .bind(&ids)
-                .fetch_one(ex)
-                .await
-        })
-        .map_err(db_error)?;
+        let json = self.rows_json(COMMENTS_OF_POSTS, viewer, &ids).await?;
         Ok(decode::<CommentRow>("comments of posts", &json)?
             .into_iter()
             .map(Comment::from)

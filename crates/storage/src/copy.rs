@@ -10,7 +10,7 @@ use crate::error::db_error;
 use crate::schema;
 
 /// Tables in an order that satisfies every foreign key.
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 14] = [
     "users",
     "follows",
     "posts",
@@ -23,6 +23,8 @@ const TABLES: [&str; 12] = [
     "webhooks",
     "webhook_deliveries",
     "webhook_attempts",
+    "search_postings",
+    "search_documents",
 ];
 
 /// Tables and their column whose values come from an identity sequence, advanced past the

@@ -5,7 +5,7 @@ use quire_core::model::{Claim, IdempotentResponse};
 use quire_core::ports::IdempotencyStore;
 use quire_core::service::idempotency::claimed_key;
 use quire_core::time::Timestamp;
-use quire_core::{Error, Result};
+use quire_core::{Error, FieldErrors, Result};
 
 use crate::db::{Db, Tx};
 use crate::error::db_error;
@@ -51,10 +51,12 @@ const RELEASE: Sql = Sql::both(
 );
 
 /// Marks a claimed key with the aggregate its request created, inside that write's
-/// transaction; the first write of the request to record events marks it.
+/// transaction: the first such write marks it, later ones keep the mark. Only the claim made
+/// at `$5` is marked: if it was given up and the key claimed again, nothing is.
 const MARK_COMMITTED: Sql = Sql::both(
-    "UPDATE idempotency_keys SET committed_type = $3, committed_id = $4 \
-     WHERE user_id = $1 AND key = $2 AND status IS NULL AND committed_id IS NULL",
+    "UPDATE idempotency_keys SET committed_type = COALESCE(committed_type, $3), \
+     committed_id = COALESCE(committed_id, $4) \
+     WHERE user_id = $1 AND key = $2 AND created_at = $5 AND status IS NULL",
 );
 
 type Stored = (
@@ -67,24 +69,43 @@ type Stored = (
 );
 
 impl Db {
-    /// Marks the key the running request claimed ([`claimed_key`]), if any, with the aggregate
-    /// of the first of `events`, inside the open write `tx`.
+    /// Marks the key the running request claimed ([`claimed_key`]), if any, with the first of
+    /// `events` about the kind of aggregate the request creates, inside the open write `tx`.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] on `Idempotency-Key` when the claim was given up meanwhile (the
+    /// request ran past `ABANDONED_CLAIM_MILLIS`) and the write must not commit: a retry
+    /// holds the key now.
     pub(crate) async fn mark_claimed_key(&self, tx: &mut Tx, events: &[Event]) -> Result<()> {
-        let (Some(claimed), Some(first)) = (claimed_key(), events.first()) else {
+        let Some(claimed) = claimed_key() else {
             return Ok(());
         };
-        let aggregate = first.kind.aggregate();
-        on_tx!(self, &mut *tx, MARK_COMMITTED, |ex, sql| {
+        let Some(aggregate) = events
+            .iter()
+            .map(|event| event.kind.aggregate())
+            .find(|aggregate| aggregate.kind() == claimed.creates)
+        else {
+            return Ok(());
+        };
+        let marked = on_tx!(self, &mut *tx, MARK_COMMITTED, |ex, sql| {
             sqlx::query(sql)
                 .bind(claimed.scope)
                 .bind(&claimed.key)
                 .bind(aggregate.kind())
                 .bind(aggregate.id())
+                .bind(claimed.claimed_at.as_millis())
                 .execute(ex)
                 .await
-                .map(drop)
+                .map(|done| done.rows_affected())
         })
-        .map_err(db_error)
+        .map_err(db_error)?;
+        if marked == 0 {
+            return Err(Error::Conflict(FieldErrors::single(
+                "Idempotency-Key",
+                "was given up while this request ran, and is another request's now",
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -121,7 +142,7 @@ impl IdempotencyStore for Db {
         })
         .map_err(db_error)?;
         if claimed == 1 {
-            return Ok(Claim::Claimed);
+            return Ok(Claim::Claimed { at });
         }
         // Read from the writer's side: the claim was just decided there.
         let found: Option<Stored> = on_writer!(self, FIND, |ex, sql| {

@@ -422,8 +422,9 @@ impl Db {
             Some(tags) => self.attach_tags(&mut tx, id, tags).await?,
             None => old_tags.clone(),
         };
-        if let Some(document) = &changes.search {
-            self.write_search_document(&mut tx, id, document).await?;
+        if let Some(entry) = &changes.search {
+            self.write_changed_entry(&mut tx, id, updated_at, entry)
+                .await?;
         }
         // Everything counted for the post as it was is uncounted, and counted again as it is.
         let mut tally = Tally::default();

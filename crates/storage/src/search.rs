@@ -1,11 +1,12 @@
-//! The search index: postings (term, post, weighted frequency) and each post's length, written
-//! in the transaction that changes the post, and a BM25 ranking computed by one query whose
+//! The search index: postings (term, post, weighted frequency) and each post's length and
+//! body excerpt, written in the transaction that changes the post, and a BM25 ranking computed by one query whose
 //! arithmetic is the same on both engines, so SQLite and PostgreSQL rank alike.
 
 use quire_core::Result;
 use quire_core::ids::{PostId, UserId};
-use quire_core::model::SearchDocument;
-use quire_core::ports::{IndexQuery, SearchStats, SearchStore};
+use quire_core::model::{IndexEntry, SearchDocument, search_document};
+use quire_core::ports::{IndexQuery, Ranked, SearchStats, SearchStore, ToIndex};
+use quire_core::time::Timestamp;
 use quire_core::values::{Body, Description, Title};
 
 use crate::db::{Db, Tx};
@@ -18,17 +19,28 @@ const FORGET_POSTINGS: Sql = Sql::both("DELETE FROM search_postings WHERE post_i
 const WRITE_POSTINGS: Sql = Sql {
     sqlite: "INSERT INTO search_postings (term, post_id, tf) \
              SELECT json_extract(value, '$[0]'), $1, json_extract(value, '$[1]') \
-             FROM json_each($2) WHERE EXISTS (SELECT 1 FROM posts WHERE id = $1)",
+             FROM json_each($2) WHERE true \
+             ON CONFLICT (term, post_id) DO UPDATE SET tf = excluded.tf",
     pg: "INSERT INTO search_postings (term, post_id, tf) \
          SELECT e->>0, $1, (e->>1)::bigint FROM json_array_elements($2::json) AS e \
-         WHERE EXISTS (SELECT 1 FROM posts WHERE id = $1)",
+         ON CONFLICT (term, post_id) DO UPDATE SET tf = excluded.tf",
 };
 
-const WRITE_LENGTH: Sql = Sql::both(
-    "INSERT INTO search_documents (post_id, length) \
-     SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM posts WHERE id = $1) \
-     ON CONFLICT (post_id) DO UPDATE SET length = excluded.length",
+const WRITE_DOCUMENT: Sql = Sql::both(
+    "INSERT INTO search_documents (post_id, length, excerpt) VALUES ($1, $2, $3) \
+     ON CONFLICT (post_id) DO UPDATE SET length = excluded.length, excerpt = excluded.excerpt",
 );
+
+/// The post's `updated_at`, locking its row on PostgreSQL (on SQLite the write lock is the
+/// transaction's): an entry is written only for the post as it was read, and two writers of
+/// one post's entry take turns.
+const LOCK_POST: Sql = Sql {
+    sqlite: "SELECT updated_at FROM posts WHERE id = $1",
+    pg: "SELECT updated_at FROM posts WHERE id = $1 FOR UPDATE",
+};
+
+/// What an entry is made of, read inside the write that changed the post.
+const POST_TEXT: Sql = Sql::both("SELECT title, description, body FROM posts WHERE id = $1");
 
 /// How many indexed posts hold each term of the JSON array `$1`.
 const FREQUENCIES: Sql = Sql {
@@ -43,12 +55,11 @@ const STATS: Sql =
 
 /// BM25 (k1 = 1.2, b = 0.75) over `$1`, a JSON array of `[term, idf]`, for published posts
 /// holding every term (`$6` distinct terms); `$2` is the mean length. Ties go to the newer post.
-/// A post whose id the write read is gone is skipped (`EXISTS`), so a rebuild racing a delete
-/// writes nothing for it.
+/// The outer query adds each hit's excerpt.
 macro_rules! ranked {
     ($terms:literal) => {
         concat!(
-            "SELECT s.post_id, SUM(q.idf * CAST(s.tf AS DOUBLE PRECISION) * 2.2 \
+            "SELECT r.post_id, r.score, d.excerpt FROM (SELECT s.post_id, SUM(q.idf * CAST(s.tf AS DOUBLE PRECISION) * 2.2 \
                  / (CAST(s.tf AS DOUBLE PRECISION) + 1.2 * (0.25 + 0.75 \
                     * CAST(d.length AS DOUBLE PRECISION) / CAST($2 AS DOUBLE PRECISION)))) AS score \
              FROM ", $terms, " \
@@ -61,7 +72,9 @@ macro_rules! ranked {
                AND ($5 IS NULL OR EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id \
                                           WHERE pt.post_id = p.id AND t.name = $5)) \
              GROUP BY s.post_id HAVING COUNT(*) = $6 \
-             ORDER BY score DESC, s.post_id DESC LIMIT $7 OFFSET $8"
+             ORDER BY score DESC, s.post_id DESC LIMIT $7 OFFSET $8) AS r \
+             JOIN search_documents d ON d.post_id = r.post_id \
+             ORDER BY r.score DESC, r.post_id DESC"
         )
     };
 }
@@ -78,7 +91,7 @@ const RANKED: Sql = Sql {
 };
 
 const TO_INDEX: Sql = Sql::both(
-    "SELECT id, title, description, body FROM posts p WHERE id > $1 \
+    "SELECT id, updated_at, title, description, body FROM posts p WHERE id > $1 \
      AND (NOT $3 OR NOT EXISTS (SELECT 1 FROM search_documents d WHERE d.post_id = p.id)) \
      ORDER BY id LIMIT $2",
 );
@@ -109,15 +122,42 @@ impl Db {
                 .map(drop)
         })
         .map_err(db_error)?;
-        on_tx!(self, &mut *tx, WRITE_LENGTH, |ex, sql| {
+        on_tx!(self, &mut *tx, WRITE_DOCUMENT, |ex, sql| {
             sqlx::query(sql)
                 .bind(post.get())
                 .bind(i64::from(document.length))
+                .bind(&document.excerpt)
                 .execute(ex)
                 .await
                 .map(drop)
         })
         .map_err(db_error)
+    }
+
+    /// Writes a changed post's new index entry inside the write `tx` that changed it, which
+    /// found the post at `updated_at`: the core's entry if it was made from that version, else
+    /// one made now from the post as this write leaves it (another write came between).
+    pub(crate) async fn write_changed_entry(
+        &self,
+        tx: &mut Tx,
+        post: PostId,
+        updated_at: i64,
+        entry: &IndexEntry,
+    ) -> Result<()> {
+        if entry.made_from.as_millis() == updated_at {
+            return self.write_search_document(tx, post, &entry.document).await;
+        }
+        let (title, description, body): (String, String, String) =
+            on_tx!(self, &mut *tx, POST_TEXT, |ex, sql| {
+                sqlx::query_as(sql).bind(post.get()).fetch_one(ex).await
+            })
+            .map_err(db_error)?;
+        let document = search_document(
+            &Title::from_trusted(title),
+            &Description::from_trusted(description),
+            &body,
+        );
+        self.write_search_document(tx, post, &document).await
     }
 }
 
@@ -141,10 +181,10 @@ impl SearchStore for Db {
         })
     }
 
-    async fn search(&self, query: &IndexQuery) -> Result<Vec<(PostId, f64)>> {
+    async fn search(&self, query: &IndexQuery) -> Result<Vec<Ranked>> {
         let terms = json_list(&query.terms)?;
         let distinct = i64::try_from(query.terms.len()).unwrap_or(i64::MAX);
-        let rows: Vec<(i64, f64)> = on_reader!(self, RANKED, |ex, sql| {
+        let rows: Vec<(i64, f64, String)> = on_reader!(self, RANKED, |ex, sql| {
             sqlx::query_as(sql)
                 .bind(&terms)
                 .bind(query.average_length)
@@ -160,7 +200,7 @@ impl SearchStore for Db {
         .map_err(db_error)?;
         Ok(rows
             .into_iter()
-            .map(|(id, score)| (PostId::new(id), score))
+            .map(|(id, score, excerpt)| (PostId::new(id), score, excerpt))
             .collect())
     }
 
@@ -169,21 +209,23 @@ impl SearchStore for Db {
         after: i64,
         limit: u32,
         missing_only: bool,
-    ) -> Result<Vec<(PostId, Title, Description, Body)>> {
-        let rows: Vec<(i64, String, String, String)> = on_reader!(self, TO_INDEX, |ex, sql| {
-            sqlx::query_as(sql)
-                .bind(after)
-                .bind(i64::from(limit))
-                .bind(missing_only)
-                .fetch_all(ex)
-                .await
-        })
-        .map_err(db_error)?;
+    ) -> Result<Vec<ToIndex>> {
+        let rows: Vec<(i64, i64, String, String, String)> =
+            on_reader!(self, TO_INDEX, |ex, sql| {
+                sqlx::query_as(sql)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .bind(missing_only)
+                    .fetch_all(ex)
+                    .await
+            })
+            .map_err(db_error)?;
         Ok(rows
             .into_iter()
-            .map(|(id, title, description, body)| {
+            .map(|(id, updated_at, title, description, body)| {
                 (
                     PostId::new(id),
+                    Timestamp::from_millis(updated_at),
                     Title::from_trusted(title),
                     Description::from_trusted(description),
                     Body::from_trusted(body),
@@ -192,10 +234,22 @@ impl SearchStore for Db {
             .collect())
     }
 
-    async fn write_search_documents(&self, documents: &[(PostId, SearchDocument)]) -> Result<()> {
+    async fn write_search_documents(
+        &self,
+        documents: &[(PostId, Timestamp, SearchDocument)],
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
-        for (post, document) in documents {
-            self.write_search_document(&mut tx, *post, document).await?;
+        for (post, read_at, document) in documents {
+            let now: Option<i64> = on_tx!(self, &mut tx, LOCK_POST, |ex, sql| {
+                sqlx::query_scalar(sql)
+                    .bind(post.get())
+                    .fetch_optional(ex)
+                    .await
+            })
+            .map_err(db_error)?;
+            if now == Some(read_at.as_millis()) {
+                self.write_search_document(&mut tx, *post, document).await?;
+            }
         }
         self.commit(tx).await
     }

@@ -33,11 +33,15 @@ fn scope(actor: Option<&Actor>) -> i64 {
 }
 
 /// A claimed key as the write it guards sees it: `scope` is the caller's user id (0 for
-/// anonymous callers), `key` the client's `Idempotency-Key`.
+/// anonymous callers), `key` the client's `Idempotency-Key`, `claimed_at` when this claim was
+/// made, and `creates` the kind of aggregate the request creates (`post`, `comment`, `user`:
+/// [`crate::events::Aggregate::kind`]), whose first event marks the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedKey {
     pub scope: i64,
     pub key: String,
+    pub claimed_at: Timestamp,
+    pub creates: &'static str,
 }
 
 tokio::task_local! {
@@ -78,18 +82,22 @@ impl<S: Store> Quire<S> {
             .await
     }
 
-    /// Runs `request` under the key this caller claimed: the first write it commits marks the
-    /// key with the aggregate it created, in the same transaction, so that a retry after a
-    /// lost answer finds [`Claim::Committed`] instead of acting again.
+    /// Runs `request` under the key this caller claimed at `claimed_at`: the write that
+    /// creates the aggregate of kind `creates` marks the key with it, in the same transaction,
+    /// so that a retry after a lost answer finds [`Claim::Committed`] instead of acting again.
     pub async fn run_claimed<F: std::future::Future>(
         &self,
         actor: Option<&Actor>,
         key: &str,
+        claimed_at: Timestamp,
+        creates: &'static str,
         request: F,
     ) -> F::Output {
         let claimed = ClaimedKey {
             scope: scope(actor),
             key: key.to_owned(),
+            claimed_at,
+            creates,
         };
         CLAIMED.scope(claimed, request).await
     }

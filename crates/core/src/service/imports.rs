@@ -21,7 +21,7 @@ use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::events::PostData;
 use crate::ids::PostId;
 use crate::model::{
-    Metadata, NewPost, Post, PostChanges, PostMeta, PostStatus, Rendering, SeriesEntry,
+    IndexEntry, Metadata, NewPost, Post, PostChanges, PostMeta, PostStatus, Rendering, SeriesEntry,
     search_document,
 };
 use crate::policy::{self, Actor};
@@ -642,11 +642,10 @@ impl<S: Store> Quire<S> {
             changes.body = Some(source.body.clone());
         }
         if changes.title.is_some() || changes.description.is_some() || changes.body.is_some() {
-            changes.search = Some(search_document(
-                &source.title,
-                &source.description,
-                source.body.as_str(),
-            ));
+            changes.search = Some(IndexEntry {
+                document: search_document(&source.title, &source.description, source.body.as_str()),
+                made_from: existing.updated_at,
+            });
         }
         changes.tags = differs(existing.tags == source.tags).map(|()| source.tags.clone());
         changes.category =

@@ -7,8 +7,8 @@ use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::events::{DomainEvent, Event, FavoriteData, PostData, PostUpdatedData};
 use crate::ids::{PostId, UserId};
 use crate::model::{
-    KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter, PostMeta,
-    PostPage, PostRef, PostStatus, Rendering, search_document,
+    IndexEntry, KeysetPage, KeysetRequest, NewPost, PageRequest, Post, PostChanges, PostFilter,
+    PostMeta, PostPage, PostRef, PostStatus, Rendering, search_document,
 };
 use crate::policy::{self, Actor};
 use crate::ports::Store;
@@ -453,15 +453,17 @@ impl<S: Store> Quire<S> {
         if unchanged {
             return Ok(current);
         }
-        let search = (title.is_some() || description.is_some() || body.is_some()).then(|| {
-            search_document(
-                title.as_ref().unwrap_or(&current.title),
-                description.as_ref().unwrap_or(&current.description),
-                body.as_ref()
-                    .or(current.body.as_ref())
-                    .map_or("", Body::as_str),
-            )
-        });
+        let search =
+            (title.is_some() || description.is_some() || body.is_some()).then(|| IndexEntry {
+                document: search_document(
+                    title.as_ref().unwrap_or(&current.title),
+                    description.as_ref().unwrap_or(&current.description),
+                    body.as_ref()
+                        .or(current.body.as_ref())
+                        .map_or("", Body::as_str),
+                ),
+                made_from: current.updated_at,
+            });
         let mut changes = PostChanges {
             slug: None,
             search,

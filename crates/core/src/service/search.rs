@@ -12,11 +12,12 @@ use crate::error::{Error, Result};
 use crate::ids::PostId;
 use crate::model::{Post, search_document};
 use crate::policy::Actor;
+use std::collections::HashMap;
 use std::sync::PoisonError;
 
 use crate::ports::{IndexQuery, SearchStats, Store};
 use crate::time::Timestamp;
-use crate::values::Username;
+use crate::values::{TagName, Username};
 
 /// The longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
@@ -58,9 +59,10 @@ pub struct SearchRequest<'a> {
     pub offset: Option<u32>,
 }
 
-/// One result: the post as the viewer sees it, its score (higher is better; comparable within
-/// one search only) and a passage of its body around the matching words, as HTML with the
-/// matches in `<mark>` (`None` when only the title or description matched).
+/// One result: the post as lists show it (without its body), its score (higher is better;
+/// comparable within one search only) and a passage of its body around the matching words, as
+/// HTML with the matches in `<mark>` (the body's opening when no match is in its first
+/// `quire_content::search::EXCERPT_CHARS` characters; `None` for an empty body).
 #[derive(Debug, Clone)]
 pub struct SearchHit {
     pub post: Post,
@@ -68,10 +70,12 @@ pub struct SearchHit {
     pub snippet: Option<String>,
 }
 
-/// BM25's inverse document frequency of a term `documents_with` of `documents` posts hold.
+/// BM25's inverse document frequency of a term `documents_with` of `documents` posts hold;
+/// never negative, even when the count of posts read a moment ago is below the term's.
 fn idf(documents: i64, documents_with: i64) -> f64 {
     // Counts of posts, far below 2^52: exact as f64.
-    let (n, df) = (documents as f64, documents_with as f64);
+    let df = documents_with as f64;
+    let n = (documents as f64).max(df);
     (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
 }
 
@@ -130,6 +134,11 @@ impl<S: Store> Quire<S> {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
+        // A tag as lists read it (trimmed); one that cannot exist finds nothing.
+        let tag = match request.tag.map(TagName::parse) {
+            Some(Err(_)) => return Ok(Vec::new()),
+            tag => tag.transpose().ok().flatten(),
+        };
         let author = match request.author {
             None => None,
             Some(name) => {
@@ -152,39 +161,38 @@ impl<S: Store> Quire<S> {
         }
         let weighted: Vec<(String, f64)> = frequencies
             .into_iter()
-            .map(|(term, with)| {
-                let weight = idf(stats.documents, with);
-                (term, weight)
-            })
+            .map(|(term, with)| (term, idf(stats.documents, with)))
             .collect();
         let query = IndexQuery {
             terms: weighted,
-            average_length: stats.total_length as f64 / stats.documents as f64,
+            // At least 1: a mean of 0 (posts with no terms) would divide by zero.
+            average_length: (stats.total_length as f64 / stats.documents as f64).max(1.0),
             language,
             author,
-            tag: request.tag.map(str::to_owned),
+            tag: tag.map(|tag| tag.as_str().to_owned()),
             limit,
             offset,
         };
         let ranked = self.store.search(&query).await?;
+        let ids: Vec<PostId> = ranked.iter().map(|(id, ..)| *id).collect();
         let viewer_id = viewer.map(|actor| actor.user_id);
+        // One read for every hit; a post unpublished or deleted since the ranking is left out.
+        let mut posts: HashMap<PostId, Post> = self
+            .store
+            .published_posts(&ids, viewer_id)
+            .await?
+            .into_iter()
+            .map(|post| (post.id, post))
+            .collect();
         let mut hits = Vec::with_capacity(ranked.len());
-        for (id, score) in ranked {
-            // Deleted between the ranking and this read: left out.
-            let Some(mut post) = self.store.post(id, viewer_id).await? else {
+        for (id, score, excerpt) in ranked {
+            let Some(post) = posts.remove(&id) else {
                 continue;
             };
-            let snippet = post.body.as_ref().and_then(|body| {
-                let text = quire_content::markdown::plain_text(body.as_str());
-                quire_content::search::snippet(&text, &terms, SNIPPET_CHARS)
-            });
-            // Results are a list: the body stays out, as in every list of posts.
-            post.body = None;
-            post.rendered = None;
             hits.push(SearchHit {
                 post,
                 score,
-                snippet,
+                snippet: quire_content::search::snippet(&excerpt, &terms, SNIPPET_CHARS),
             });
         }
         Ok(hits)
@@ -204,11 +212,14 @@ impl<S: Store> Quire<S> {
             return Ok(stats);
         }
         let stats = self.store.search_stats().await?;
-        *self
-            .search_stats
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((now, stats));
+        // An empty index is not kept: the first posts are found at once.
+        if stats.documents > 0 {
+            *self
+                .search_stats
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some((now, stats));
+        }
         Ok(stats)
     }
 
@@ -232,10 +243,14 @@ impl<S: Store> Quire<S> {
                 return Ok(done);
             };
             after = last.get();
-            let documents: Vec<(PostId, _)> = batch
+            let documents: Vec<_> = batch
                 .iter()
-                .map(|(id, title, description, body)| {
-                    (*id, search_document(title, description, body.as_str()))
+                .map(|(id, updated_at, title, description, body)| {
+                    (
+                        *id,
+                        *updated_at,
+                        search_document(title, description, body.as_str()),
+                    )
                 })
                 .collect();
             self.store.write_search_documents(&documents).await?;

@@ -142,6 +142,7 @@ pub(crate) async fn create<S: Store>(
         Some(&actor),
         &operation,
         &body,
+        "comment",
         || async {
             let input: NewComment = parse_body(body_format(&headers, "application/json")?, &body)?;
             let comment = state

@@ -58,14 +58,17 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
 /// must hold no secret (a hash of a short secret can be brute-forced).
 ///
 /// When the first run's change committed but its answer was lost (its process stopped, or it
-/// failed after the commit), `recover` answers from the aggregate the change created, as the
-/// first run would have; that answer is then kept for later retries.
+/// failed after the commit), `recover` answers from the aggregate of kind `creates` (`post`,
+/// `comment`, `user`) the change created, as the first run would have; that answer is then
+/// kept for later retries.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn once<S, F, Fut, R, RFut>(
     state: &AppState<S>,
     key: &IdempotencyKey,
     actor: Option<&Actor>,
     operation: &str,
     body: &[u8],
+    creates: &'static str,
     request: F,
     recover: R,
 ) -> Result<Response, V1Error>
@@ -80,12 +83,12 @@ where
         return request().await;
     };
     let fingerprint = format!("{operation} {}", fingerprint(body));
-    match state
+    let claimed_at = match state
         .quire
         .claim_idempotency_key(actor, key, &fingerprint)
         .await?
     {
-        Claim::Claimed => {}
+        Claim::Claimed { at } => at,
         Claim::Replay(stored) => return Ok(replay(stored)),
         Claim::Committed(aggregate) => {
             let response = recover(aggregate).await?;
@@ -109,10 +112,10 @@ where
             )
             .into());
         }
-    }
+    };
     let response = state
         .quire
-        .run_claimed(actor, key, request())
+        .run_claimed(actor, key, claimed_at, creates, request())
         .await
         .unwrap_or_else(IntoResponse::into_response);
     if response.status().is_server_error() {

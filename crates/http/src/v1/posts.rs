@@ -457,6 +457,7 @@ pub(crate) async fn create<S: Store>(
         Some(&actor),
         "POST /api/v1/posts",
         &body,
+        "post",
         || async {
             let input: NewPost = parse_body(body_format(&headers, "application/json")?, &body)?;
             let draft = PostDraft {

@@ -116,6 +116,7 @@ pub(crate) async fn register<S: Store>(
         None,
         "POST /api/v1/users",
         fingerprint.as_bytes(),
+        "user",
         || async {
             let registration = Registration {
                 username: input.username,

@@ -84,7 +84,7 @@ on_both_engines! {
         let (_, found) = search(&app, &format!("q={}", encode("분석"))).await;
         assert_eq!(found["items"][0]["post"]["title"], "백엔드 개발 심층 분석");
         let snippet = found["items"][0]["snippet"].as_str().unwrap();
-        assert!(snippet.contains("<mark>분석합니다</mark>"), "{snippet}");
+        assert!(snippet.contains("<mark>분석</mark>합니다"), "{snippet}");
         assert_eq!(titles(&app, &format!("q={}", encode("変換"))).await, ["数学の変換"]);
         assert_eq!(titles(&app, &format!("q={}", encode("技术"))).await, ["架构师的技术栈"]);
         assert_eq!(titles(&app, &format!("q={}", encode("가이드"))).await, ["백엔드 개발 심층 분석"], "descriptions are searched");
@@ -164,6 +164,38 @@ on_both_engines! {
             .await
             .unwrap_err();
         assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    }
+}
+
+on_both_engines! {
+    async fn an_index_entry_is_never_older_than_its_post(engine: Engine) {
+        use quire_core::model::{IndexEntry, PostChanges, search_document};
+        use quire_core::ports::{PostStore, SearchStore};
+        use quire_core::time::Timestamp;
+        use quire_core::values::{Description, Title};
+
+        let app = TestApp::spawn(engine).await;
+        let alice = app.register("alice").await;
+        let id = publish(&app, &alice, json!({"title": "Original title", "description": "d", "content": "Original body."})).await;
+        let post_id = quire_core::ids::PostId::new(id);
+        let store = app.quire.store();
+        let post = store.post(post_id, None).await.unwrap().unwrap();
+
+        // An entry made from an older version of the post (another write came between) is
+        // not written: the store makes one from the post as this write leaves it.
+        let stale = search_document(&Title::parse("Stale words").unwrap(), &Description::parse("d").unwrap(), "stale");
+        let mut changes = PostChanges::at(Timestamp::from_millis(post.updated_at.as_millis() + 1));
+        changes.title = Some(Title::parse("Fresh title").unwrap());
+        changes.search = Some(IndexEntry { document: stale.clone(), made_from: Timestamp::from_millis(1) });
+        store.update_post(post_id, &changes, &|_| Vec::new()).await.unwrap();
+        assert!(titles(&app, "q=stale").await.is_empty());
+        assert_eq!(titles(&app, "q=fresh+original+body").await, ["Fresh title"]);
+
+        // A rebuild that read the post before a write writes nothing for it.
+        let before = Timestamp::from_millis(1);
+        store.write_search_documents(&[(post_id, before, stale)]).await.unwrap();
+        assert!(titles(&app, "q=stale").await.is_empty());
+        assert_eq!(titles(&app, "q=fresh").await, ["Fresh title"]);
     }
 }
 

@@ -433,6 +433,33 @@ on_both_engines! {
         assert_eq!(replay, first.2);
     }
 
+    async fn a_write_whose_claim_was_given_up_does_not_commit(engine: Engine) {
+        use quire_core::model::Claim;
+        use quire_core::ports::IdempotencyStore;
+        use quire_core::service::PostDraft;
+        use quire_core::time::Timestamp;
+        let app = TestApp::spawn(engine).await;
+        let user = app.register("slowpoke").await;
+        let actor = app.actor_of(&user).await;
+        let scope = actor.user_id().get();
+        let store = app.quire.store();
+        let at = |millis: i64| Timestamp::from_millis(millis);
+        // The first request's claim, made at 1000; it runs so long that its claim is given up
+        // and a retry claims the key again at 500_000.
+        assert_eq!(store.claim_key(scope, "slow", "f", at(1_000), at(0), at(0)).await.unwrap(), Claim::Claimed { at: at(1_000) });
+        assert_eq!(store.claim_key(scope, "slow", "f", at(500_000), at(0), at(2_000)).await.unwrap(), Claim::Claimed { at: at(500_000) });
+        // The first request's write then fails whole: the key is the retry's.
+        let draft = PostDraft { title: Some("Late".into()), description: Some("d".into()), body: Some("b".into()), ..PostDraft::default() };
+        let late = app.quire.run_claimed(Some(&actor), "slow", at(1_000), "post", app.quire.create_post(&actor, draft.clone())).await;
+        assert!(matches!(late, Err(quire_core::Error::Conflict(_))), "{late:?}");
+        let (_, _, list) = send(&app, Method::GET, "/api/v1/posts?count=true", &[], None).await;
+        assert_eq!(json_of(&list)["total"], 0, "nothing committed");
+        // The retry's own write marks the key.
+        let post = app.quire.run_claimed(Some(&actor), "slow", at(500_000), "post", app.quire.create_post(&actor, draft)).await.unwrap();
+        let claim = store.claim_key(scope, "slow", "f", at(500_001), at(0), at(0)).await.unwrap();
+        assert_eq!(claim, Claim::Committed(quire_core::events::Aggregate::Post(post.id)));
+    }
+
     async fn a_keyed_write_whose_answer_was_lost_is_not_made_again(engine: Engine) {
         use quire_storage::Fault;
         let app = TestApp::spawn(engine).await;

@@ -9,8 +9,10 @@ CREATE TABLE search_postings (
     PRIMARY KEY (term, post_id)
 );
 CREATE INDEX search_postings_post_idx ON search_postings (post_id);
--- One row per indexed post: its weighted length in terms, for BM25's length normalization.
+-- One row per indexed post: its weighted length in terms, for BM25's length normalization,
+-- and the start of its body as plain text, which result snippets are cut from.
 CREATE TABLE search_documents (
     post_id BIGINT PRIMARY KEY REFERENCES posts (id) ON DELETE CASCADE,
-    length  BIGINT NOT NULL
+    length  BIGINT NOT NULL,
+    excerpt TEXT NOT NULL
 );

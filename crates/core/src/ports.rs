@@ -9,7 +9,7 @@ use crate::ids::{CommentId, DeliveryId, PostId, UserId, WebhookId};
 use crate::model::{
     Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage, KeysetRequest,
     NewComment, NewPost, NewUser, PageRequest, Post, PostBody, PostChanges, PostFilter, PostLink,
-    PostPage, PostRef, Profile, SearchDocument, User, UserChanges, ViewerMarks,
+    PostPage, PostRef, Profile, Rendering, SearchDocument, User, UserChanges, ViewerMarks,
 };
 use crate::time::Timestamp;
 use crate::values::{
@@ -211,6 +211,22 @@ pub trait PostStore {
 
     /// The highest id any post has had (none before the first).
     fn highest_post_id(&self) -> impl Future<Output = Result<Option<i64>>> + Send;
+
+    /// Up to `limit` posts after id `after`, by id, whose body has no rendering by `renderer`
+    /// (written before bodies were rendered, or by an older renderer): id, `updated_at`, body.
+    fn posts_to_render(
+        &self,
+        after: i64,
+        limit: u32,
+        renderer: u32,
+    ) -> impl Future<Output = Result<Vec<(PostId, Timestamp, Body)>>> + Send;
+
+    /// Stores each post's rendering if the post is still as it was at the given `updated_at`
+    /// (a write since rendered it itself). Not a change to the post: `updated_at` stays.
+    fn store_renderings(
+        &self,
+        renderings: &[(PostId, Timestamp, Rendering)],
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// The published posts with ids in `[from, to)`, by id: each as a link, with its
     /// `updated_at` and translation group.

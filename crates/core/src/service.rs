@@ -15,6 +15,7 @@ mod links;
 mod posts;
 mod profiles;
 mod relay;
+mod rendering;
 mod search;
 mod users;
 mod watching;

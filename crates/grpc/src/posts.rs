@@ -124,6 +124,37 @@ impl<S: Store> PostService for Posts<S> {
         Ok(Response::new(convert::search_results(&hits)))
     }
 
+    async fn get_post_series(
+        &self,
+        request: Request<pb::PostRef>,
+    ) -> Result<Response<pb::SeriesContents>, Status> {
+        let viewer = viewer(&request);
+        let id = post_id(request.into_inner().post_id)?;
+        let series = self
+            .quire
+            .series_of(PostAddress::Id(id), viewer.as_ref())
+            .await
+            .or_status()?
+            .ok_or_else(|| Status::not_found("the post is in no series"))?;
+        Ok(Response::new(convert::series(&series)))
+    }
+
+    async fn list_translations(
+        &self,
+        request: Request<pb::PostRef>,
+    ) -> Result<Response<pb::PostLinkList>, Status> {
+        let viewer = viewer(&request);
+        let id = post_id(request.into_inner().post_id)?;
+        let links = self
+            .quire
+            .translations_of(PostAddress::Id(id), viewer.as_ref())
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::PostLinkList {
+            items: links.iter().map(convert::post_link).collect(),
+        }))
+    }
+
     async fn create_post(
         &self,
         request: Request<pb::NewPost>,

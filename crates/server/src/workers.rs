@@ -37,18 +37,32 @@ impl From<&Config> for WorkerOptions {
     }
 }
 
-/// Indexes, once at start, the posts the search index has no entry for: posts written before
-/// the index existed, or copied in by `quire db copy`. Writes index their own post, so after
-/// one pass there is nothing left to do; a second worker doing the same pass at once only
-/// writes the same entries twice.
-async fn index_missing(quire: Quire<Db>, mut stopped: watch::Receiver<bool>) {
-    let pass = quire.reindex_search(true, |_| {});
-    tokio::select! {
-        done = pass => match done {
+/// Once at start, renders the bodies that have no rendering by this version's renderer and
+/// indexes the posts the search index has no entry for (posts written before either existed).
+/// Writes render and index their own post, so after one pass there is nothing left to do; a
+/// second worker doing the same pass at once only does the same work twice, and neither
+/// overwrites a post changed since it read it.
+async fn backfill(quire: Quire<Db>, mut stopped: watch::Receiver<bool>) {
+    let pass = async {
+        match quire.render_missing().await {
+            Ok(0) => {}
+            Ok(rendered) => {
+                tracing::info!(rendered, "rendered bodies written before this renderer")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "rendering old bodies failed; they are rendered when read")
+            }
+        }
+        match quire.reindex_search(true, |_| {}).await {
             Ok(0) => {}
             Ok(indexed) => tracing::info!(indexed, "indexed posts the search index was missing"),
-            Err(error) => tracing::warn!(%error, "indexing the posts the search index was missing failed; `quire search reindex` rebuilds it"),
-        },
+            Err(error) => {
+                tracing::warn!(%error, "indexing the posts the search index was missing failed; `quire search reindex` rebuilds it")
+            }
+        }
+    };
+    tokio::select! {
+        () = pass => {}
         _ = stopped.wait_for(|stop| *stop) => {}
     }
 }
@@ -74,8 +88,8 @@ impl Workers {
             tasks.push(("purger", tokio::spawn(purger)));
         }
         tasks.push((
-            "search index",
-            tokio::spawn(index_missing(worker.clone(), stopped.clone())),
+            "backfill",
+            tokio::spawn(backfill(worker.clone(), stopped.clone())),
         ));
         let deliveries = tokio::spawn(deliveries::run(worker, options.deliveries, lease, stopped));
         tasks.push(("webhooks", deliveries));

@@ -187,6 +187,18 @@ const POST_AUTHOR_AND_STATUS: Sql = Sql {
 
 const DELETE_POST: Sql = Sql::both("DELETE FROM posts WHERE id = $1");
 
+/// Posts whose rendering is missing or another renderer's (`$3`).
+const TO_RENDER: Sql = Sql {
+    sqlite: "SELECT id, updated_at, body FROM posts WHERE id > $1 AND (rendered IS NULL \
+             OR COALESCE(json_extract(rendered, '$.renderer'), 0) <> $3) ORDER BY id LIMIT $2",
+    pg: "SELECT id, updated_at, body FROM posts WHERE id > $1 AND (rendered IS NULL \
+         OR COALESCE((rendered::json->>'renderer')::bigint, 0) <> $3) ORDER BY id LIMIT $2",
+};
+
+/// A rendering, kept only if the post is still the version it was made from.
+const STORE_RENDERING: Sql =
+    Sql::both("UPDATE posts SET rendered = $2 WHERE id = $1 AND updated_at = $3");
+
 const ADD_FAVORITE: Sql = Sql::both(
     "INSERT INTO favorites (user_id, post_id, created_at) VALUES ($1, $2, $3) \
      ON CONFLICT DO NOTHING",
@@ -747,6 +759,51 @@ impl PostStore for Db {
             sqlx::query_scalar(sql).fetch_one(ex).await
         })
         .map_err(db_error)
+    }
+
+    async fn posts_to_render(
+        &self,
+        after: i64,
+        limit: u32,
+        renderer: u32,
+    ) -> Result<Vec<(PostId, Timestamp, Body)>> {
+        let rows: Vec<(i64, i64, String)> = on_reader!(self, TO_RENDER, |ex, sql| {
+            sqlx::query_as(sql)
+                .bind(after)
+                .bind(i64::from(limit))
+                .bind(i64::from(renderer))
+                .fetch_all(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, updated_at, body)| {
+                (
+                    PostId::new(id),
+                    Timestamp::from_millis(updated_at),
+                    Body::from_trusted(body),
+                )
+            })
+            .collect())
+    }
+
+    async fn store_renderings(&self, renderings: &[(PostId, Timestamp, Rendering)]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for (id, read_at, rendering) in renderings {
+            let rendered = rendered_json(rendering)?;
+            on_tx!(self, &mut tx, STORE_RENDERING, |ex, sql| {
+                sqlx::query(sql)
+                    .bind(id.get())
+                    .bind(&rendered)
+                    .bind(read_at.as_millis())
+                    .execute(ex)
+                    .await
+                    .map(drop)
+            })
+            .map_err(db_error)?;
+        }
+        self.commit(tx).await
     }
 
     async fn published_between(

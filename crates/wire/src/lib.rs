@@ -2,7 +2,7 @@
 //! both `/api/v1` (its `application/x-protobuf`, and the JSON and XML built from the same
 //! messages) and the gRPC services use, so the two contracts cannot drift apart.
 
-use quire_core::model::{Comment, Post, Profile, UserView};
+use quire_core::model::{Comment, Post, PostLink, Profile, SeriesContents, UserView};
 use quire_core::roles::Role;
 use quire_core::service::SearchHit;
 use quire_proto::v1 as pb;
@@ -74,6 +74,28 @@ pub fn post(post: &Post) -> pb::Post {
         reading_minutes: rendering
             .as_ref()
             .map(|rendering| rendering.reading_minutes),
+    }
+}
+
+/// A link to a post: a series member, a translation.
+pub fn post_link(link: &PostLink) -> pb::PostLink {
+    pb::PostLink {
+        post_id: link.id.get(),
+        slug: link.slug.as_str().to_owned(),
+        title: link.title.as_str().to_owned(),
+        language: link.language.clone(),
+        position: link.position,
+    }
+}
+
+/// A post's series, with the post's neighbours.
+pub fn series(series: &SeriesContents) -> pb::SeriesContents {
+    pb::SeriesContents {
+        name: series.name.clone(),
+        position: series.position,
+        posts: series.posts.iter().map(post_link).collect(),
+        previous: series.previous.as_ref().map(post_link),
+        next: series.next.as_ref().map(post_link),
     }
 }
 

@@ -7,13 +7,14 @@
 //! frequencies, a title's term weighing five times a body's. The store evaluates the ranking;
 //! the inverse document frequencies are computed here, so both engines rank alike.
 
+use std::collections::HashMap;
+use std::sync::PoisonError;
+
 use super::Quire;
 use crate::error::{Error, Result};
 use crate::ids::PostId;
 use crate::model::{Post, search_document};
 use crate::policy::Actor;
-use std::collections::HashMap;
-use std::sync::PoisonError;
 
 use crate::ports::{IndexQuery, SearchStats, Store};
 use crate::time::Timestamp;

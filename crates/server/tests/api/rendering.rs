@@ -99,3 +99,47 @@ on_both_engines! {
         assert!(article["article"].get("contentHtml").is_none());
     }
 }
+
+on_both_engines! {
+    async fn bodies_written_before_this_renderer_are_rendered_once_at_start(engine: Engine) {
+        use quire_core::ports::PostStore;
+        use sqlx::Connection;
+
+        let env = crate::helpers::TestEnv::new(engine).await;
+        let url = env.database_url();
+        let app = TestApp::spawn_in(env).await;
+        let author = app.register("author").await;
+        let first = app.create_article(&author, "Written long ago", &[]).await;
+        let second = app.create_article(&author, "Rendered by an old renderer", &[]).await;
+        let store = app.quire.store();
+        let slug = |article: &Value| quire_core::values::Slug::parse(article["slug"].as_str().unwrap()).unwrap();
+        let before = store.post_by_slug(&slug(&first), None).await.unwrap().unwrap();
+        // As rows written before bodies were rendered, and by an older renderer, look.
+        let statements = [
+            "UPDATE posts SET rendered = NULL WHERE title = 'Written long ago'",
+            "UPDATE posts SET rendered = '{\"html\":\"old\",\"toc\":[],\"readingMinutes\":0,\"renderer\":0}' WHERE title = 'Rendered by an old renderer'",
+        ];
+        if url.starts_with("postgres") {
+            let mut connection = sqlx::PgConnection::connect(&url).await.unwrap();
+            for statement in statements {
+                sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut connection).await.unwrap();
+            }
+        } else {
+            let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            for statement in statements {
+                sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut connection).await.unwrap();
+            }
+        }
+        assert!(store.post_by_slug(&slug(&first), None).await.unwrap().unwrap().rendered.is_none());
+
+        assert_eq!(app.quire.render_missing().await.unwrap(), 2);
+        assert_eq!(app.quire.render_missing().await.unwrap(), 0, "nothing left to render");
+        for article in [&first, &second] {
+            let post = store.post_by_slug(&slug(article), None).await.unwrap().unwrap();
+            let rendering = post.rendered.expect("stored");
+            assert!(rendering.is_current() && rendering.html.contains("<h1"), "{}", rendering.html);
+        }
+        let after = store.post_by_slug(&slug(&first), None).await.unwrap().unwrap();
+        assert_eq!(after.updated_at, before.updated_at, "rendering is not a change to the post");
+    }
+}

@@ -201,11 +201,14 @@ on_both_engines! {
 
 /// Queries over the sample corpus: English, Korean, Japanese, Chinese, and words many posts
 /// share, so that the ranking (not only the matching) is compared.
-const CORPUS_QUERIES: [&str; 12] = [
+const CORPUS_QUERIES: [&str; 14] = [
     "분석",
+    "심층",
     "백엔드",
     "백엔드 개발",
     "backend",
+    "lexicon",
+    "dive",
     "release",
     "変換",
     "数学",
@@ -213,12 +216,17 @@ const CORPUS_QUERIES: [&str; 12] = [
     "hugo",
     "the",
     "ai",
-    "翻訳",
 ];
 
-/// The corpus imported into a fresh database of `engine`, reindexed by the command line, and
-/// the titles each of [`CORPUS_QUERIES`] finds there, best first.
-async fn corpus_rankings(engine: Engine) -> Vec<(String, Vec<String>)> {
+/// The English original of the Korean guide (its `originalSlug`), its first paragraph.
+const ENGLISH_GUIDE: &str = "---\ntitle: Deep Dive into Backend Development\nlang: en\n\
+    published: 2025-04-28\n---\n\nIn the lexicon of software development, the term \"backend\" \
+    is often simplified to \"what happens on the server.\" This definition, while not \
+    incorrect, is fundamentally incomplete.\n";
+
+/// The corpus, the Korean guide and its English original imported into a fresh database of
+/// `engine`, reindexed by the command line; a server over it.
+async fn corpus_app(engine: Engine) -> TestApp {
     let samples = PathBuf::from(std::env::var("QUIRE_TEST_SAMPLES").unwrap());
     let env = TestEnv::new(engine).await;
     let output = quire(
@@ -235,7 +243,10 @@ async fn corpus_rankings(engine: Engine) -> Vec<(String, Vec<String>)> {
     assert!(output.status.success(), "{output:?}");
     let corpus = samples.join("corpus");
     let guide = samples.join("deep-dive-into-backend-development.ko.md");
-    quire(
+    let english = tempfile::tempdir().unwrap();
+    let original = english.path().join("deep-dive-into-backend-development.md");
+    std::fs::write(&original, ENGLISH_GUIDE).unwrap();
+    let output = quire(
         &env,
         &[
             "import",
@@ -243,15 +254,23 @@ async fn corpus_rankings(engine: Engine) -> Vec<(String, Vec<String>)> {
             "alice",
             corpus.to_str().unwrap(),
             guide.to_str().unwrap(),
+            original.to_str().unwrap(),
         ],
     );
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.starts_with("created 14,"), "{summary}");
     let output = quire(&env, &["search", "reindex"]);
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).trim(),
-        "indexed 13 posts"
+        "indexed 14 posts"
     );
-    let app = TestApp::spawn_in(env).await;
+    TestApp::spawn_in(env).await
+}
+
+/// The titles each of [`CORPUS_QUERIES`] finds in the corpus on `engine`, best first.
+async fn corpus_rankings(engine: Engine) -> Vec<(String, Vec<String>)> {
+    let app = corpus_app(engine).await;
     let mut rankings = Vec::new();
     for query in CORPUS_QUERIES {
         rankings.push((
@@ -272,23 +291,77 @@ mod the_sample_corpus {
         ignore = "QUIRE_TEST_SAMPLES is not set (the shared samples folder)"
     )]
     async fn finds_the_korean_guide_by_a_two_syllable_word() {
-        let rankings = corpus_rankings(Engine::Sqlite).await;
-        let found = &rankings
-            .iter()
-            .find(|(query, _)| query == "분석")
-            .unwrap()
-            .1;
-        assert_eq!(
-            found.first().map(String::as_str),
-            Some("백엔드 개발 심층 분석"),
-            "{rankings:?}"
-        );
-        for (query, found) in &rankings {
-            assert!(
-                !found.is_empty() || query == "翻訳",
-                "{query} finds something: {rankings:?}"
+        let app = corpus_app(Engine::Sqlite).await;
+        // A two-syllable Korean word from the guide, a word of its English original, a title
+        // word: each finds its post first, and the snippet marks the match.
+        for (query, title, marked) in [
+            ("분석", "백엔드 개발 심층 분석", "<mark>분석</mark>"),
+            (
+                "lexicon",
+                "Deep Dive into Backend Development",
+                "<mark>lexicon</mark>",
+            ),
+            ("심층", "백엔드 개발 심층 분석", ""),
+            ("dive", "Deep Dive into Backend Development", ""),
+        ] {
+            let (status, found) = search(&app, &format!("q={}", encode(query))).await;
+            assert_eq!(status, 200);
+            assert_eq!(
+                found["items"][0]["post"]["title"], title,
+                "{query}: {found}"
             );
+            let snippet = found["items"][0]["snippet"].as_str().unwrap();
+            assert!(snippet.contains(marked), "{query}: {snippet}");
         }
+        let (_, found) = search(&app, &format!("q={}&lang=en", encode("backend"))).await;
+        assert!(
+            found["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|hit| hit["post"]["language"] == "en"),
+            "{found}"
+        );
+
+        // gRPC: the guide's series and its translation.
+        let (_, found) = search(&app, &format!("q={}", encode("심층"))).await;
+        let guide = found["items"][0]["post"]["postId"].as_i64().unwrap();
+        let mut posts = PostServiceClient::new(app.grpc_channel().await);
+        let series = posts
+            .get_post_series(pb::PostRef { post_id: guide })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (series.name.as_str(), series.position),
+            ("Backend Engineering", 1)
+        );
+        assert_eq!(series.posts.len(), 1);
+        let translations = posts
+            .list_translations(pb::PostRef { post_id: guide })
+            .await
+            .unwrap()
+            .into_inner();
+        let languages: Vec<_> = translations
+            .items
+            .iter()
+            .map(|link| (link.language.as_deref(), link.slug.as_str()))
+            .collect();
+        assert_eq!(
+            languages,
+            [(Some("en"), "deep-dive-into-backend-development")]
+        );
+        let (_, found) = search(&app, "q=lexicon").await;
+        let english = found["items"][0]["post"]["postId"].as_i64().unwrap();
+        let none = posts
+            .get_post_series(pb::PostRef { post_id: english })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            none.code(),
+            tonic::Code::NotFound,
+            "the English original is in no series"
+        );
     }
 
     #[tokio::test]

@@ -23,7 +23,12 @@ pub const EXCERPT_CHARS: usize = 16_000;
 
 /// The terms of `text`, in order, repeats kept (a count is a weight).
 pub fn terms(text: &str) -> Vec<String> {
-    let normalized: String = text.nfkc().flat_map(char::to_lowercase).collect();
+    // NFKC leaves ASCII as it is: only lowercase it.
+    let normalized: String = if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.nfkc().flat_map(char::to_lowercase).collect()
+    };
     let mut terms = Vec::new();
     let mut run: Vec<char> = Vec::new();
     for segment in normalized.split_word_bounds() {
@@ -122,32 +127,46 @@ fn is_cjk_word(word: &str) -> bool {
     !word.is_empty() && word.chars().all(is_cjk)
 }
 
-/// The words of `text`, whitespace left out, with whether each matches `query`.
-fn tokens<'a>(text: &'a str, query: &[String]) -> Vec<Token<'a>> {
+/// Matching words past which [`tokens`] stops reading, once it has read `reach` bytes beyond
+/// the last of them: a passage holds only a few, and the first good passage is good enough.
+const ENOUGH_MATCHES: usize = 8;
+
+/// The words of `text`, whitespace left out, with whether each matches `query`; after
+/// [`ENOUGH_MATCHES`] matching words, only up to `reach` bytes further.
+fn tokens<'a>(text: &'a str, query: &[String], reach: usize) -> Vec<Token<'a>> {
     let hits = |piece: &str| terms(piece).iter().any(|term| query.contains(term));
-    let segments: Vec<(usize, &str)> = text
+    let mut segments = text
         .split_word_bound_indices()
         .filter(|(_, word)| !word.trim().is_empty())
-        .collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < segments.len() {
-        let (offset, word) = segments[i];
+        .peekable();
+    let mut tokens: Vec<Token<'a>> = Vec::new();
+    let mut matched = 0;
+    let mut stop_at = usize::MAX;
+    while let Some((offset, word)) = segments.next() {
+        if offset >= stop_at {
+            break;
+        }
+        if matched >= ENOUGH_MATCHES && stop_at == usize::MAX {
+            stop_at = offset.saturating_add(reach);
+        }
         if !is_cjk_word(word) {
-            tokens.push(Token {
+            let token = Token {
                 offset,
                 text: word,
                 matched: hits(word),
-            });
-            i += 1;
+            };
+            matched += usize::from(token.matched);
+            tokens.push(token);
             continue;
         }
         // A run: CJK segments with nothing between them, as `terms` reads them.
         let mut end = offset + word.len();
-        let mut j = i + 1;
-        while j < segments.len() && segments[j].0 == end && is_cjk_word(segments[j].1) {
-            end = segments[j].0 + segments[j].1.len();
-            j += 1;
+        while let Some(&(next, following)) = segments.peek() {
+            if next != end || !is_cjk_word(following) {
+                break;
+            }
+            end = next + following.len();
+            segments.next();
         }
         let run: Vec<(usize, char)> = text[offset..end]
             .char_indices()
@@ -165,14 +184,14 @@ fn tokens<'a>(text: &'a str, query: &[String]) -> Vec<Token<'a>> {
                 marked[k] = true;
             }
         }
-        for ((at, c), matched) in run.into_iter().zip(marked) {
+        for ((at, c), hit) in run.into_iter().zip(marked) {
+            matched += usize::from(hit);
             tokens.push(Token {
                 offset: at,
                 text: &text[at..at + c.len_utf8()],
-                matched,
+                matched: hit,
             });
         }
-        i = j;
     }
     tokens
 }
@@ -185,14 +204,79 @@ fn tokens<'a>(text: &'a str, query: &[String]) -> Vec<Token<'a>> {
 /// Each matching word is tried as an anchor: the passage opens up to a quarter of `max_chars`
 /// before it and runs on as far as `max_chars` allows; the passage holding the most matching
 /// words wins, the earliest among equals.
+///
+/// Reading every word of a long text is what costs: so the query's terms are first looked for
+/// as they are written in the text lowercased (ASCII only, which keeps every byte where it
+/// is), and only the stretch around the place most of them meet is read word by word. When
+/// none is found that way (only the title matched, or a term is written in other letters'
+/// upper case), only the opening is read.
 pub fn snippet(text: &str, query: &[String], max_chars: usize) -> Option<String> {
-    let tokens = tokens(text, query);
-    let span = |start: usize, end: usize| {
-        let last = &tokens[end];
-        text[tokens[start].offset..last.offset + last.text.len()]
-            .chars()
-            .count()
-    };
+    let lower = text.to_ascii_lowercase();
+    let mut found: Vec<usize> = query
+        .iter()
+        .flat_map(|term| {
+            lower
+                .match_indices(term.as_str())
+                .map(|(at, _)| at)
+                .take(64)
+        })
+        .collect();
+    let reach = max_chars.saturating_mul(4);
+    if found.is_empty() {
+        // No term as written: the opening, where a term in other letters' upper case may
+        // still be found and marked.
+        let mut to = reach.saturating_mul(2).min(text.len());
+        while !text.is_char_boundary(to) {
+            to += 1;
+        }
+        return passage(&text[..to], query, max_chars, (false, to < text.len()));
+    }
+    found.sort_unstable();
+    // The place where the most of them fall within a passage's length (in bytes, at most four
+    // to a character), the earliest among equals.
+    let (mut anchor, mut most, mut last) = (found[0], 0, 0);
+    for (first, &at) in found.iter().enumerate() {
+        while last < found.len() && found[last] < at.saturating_add(reach) {
+            last += 1;
+        }
+        if last - first > most {
+            (anchor, most) = (at, last - first);
+        }
+    }
+    let mut from = anchor.saturating_sub(reach);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let mut to = anchor
+        .saturating_add(reach.saturating_mul(2))
+        .min(text.len());
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    passage(
+        &text[from..to],
+        query,
+        max_chars,
+        (from > 0, to < text.len()),
+    )
+}
+
+/// [`snippet`] read word by word over `text`, a stretch of a longer text that goes on before
+/// it and after it as `more` says.
+fn passage(text: &str, query: &[String], max_chars: usize, more: (bool, bool)) -> Option<String> {
+    let tokens = tokens(text, query, max_chars.saturating_mul(4));
+    // Each token's first character and the character after it, counted from the start of
+    // `text`, so that a passage's length is one subtraction.
+    let mut places = Vec::with_capacity(tokens.len());
+    let (mut byte, mut char) = (0, 0);
+    for token in &tokens {
+        char += text[byte..token.offset].chars().count();
+        let start = char;
+        char += token.text.chars().count();
+        byte = token.offset + token.text.len();
+        places.push((start, char));
+    }
+    let span = |start: usize, end: usize| places[end].1 - places[start].0;
     let extend = |start: usize| {
         let mut end = start + 1;
         while end < tokens.len() && span(start, end) <= max_chars {
@@ -223,7 +307,7 @@ pub fn snippet(text: &str, query: &[String], max_chars: usize) -> Option<String>
     let from = tokens[start].offset;
     let to = tokens[end - 1].offset + tokens[end - 1].text.len();
     let mut html = String::new();
-    if from > 0 {
+    if from > 0 || more.0 {
         html.push('…');
     }
     let mut at = from;
@@ -245,7 +329,7 @@ pub fn snippet(text: &str, query: &[String], max_chars: usize) -> Option<String>
     if open {
         html.push_str("</mark>");
     }
-    if to < text.trim_end().len() {
+    if to < text.trim_end().len() || more.1 {
         html.push('…');
     }
     Some(html)
@@ -362,6 +446,26 @@ mod tests {
             html.ends_with("<mark>技术</mark>") && html.chars().count() < 50,
             "{html}"
         );
+    }
+
+    #[test]
+    fn a_far_match_in_a_long_text_is_found_and_marked() {
+        let text = format!(
+            "{} The Needle here. {}",
+            "Lorem ipsum. ".repeat(2_000),
+            "Tail. ".repeat(500)
+        );
+        let html = snippet(&text, &terms("needle"), 80).expect("a match");
+        assert!(html.starts_with('…') && html.ends_with('…'), "{html}");
+        assert!(html.contains("<mark>Needle</mark>"), "{html}");
+        // Upper case beyond ASCII is not found by the quick look: the opening is read.
+        let text = format!("Lorem ipsum. ÉCLAIR au café. {}", "Tail. ".repeat(500));
+        let html = snippet(&text, &terms("éclair"), 80).expect("a match");
+        assert!(html.contains("<mark>ÉCLAIR</mark>"), "{html}");
+        // A cut inside a multi-byte character never panics.
+        let text = "가".repeat(5_000) + " 분석 " + &"나".repeat(5_000);
+        let html = snippet(&text, &terms("분석"), 50).expect("a match");
+        assert!(html.contains("<mark>분석</mark>"), "{html}");
     }
 
     #[test]

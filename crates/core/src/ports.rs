@@ -359,7 +359,7 @@ pub struct IndexQuery {
 /// The full-text index, in the database so that every instance searches the same one. Each
 /// post's entry is written in the transaction that writes the post.
 pub trait SearchStore {
-    /// How many indexed posts hold each of `terms`; a term none holds is left out.
+    /// How many indexed posts hold each of `terms` (0, or left out, for a term none holds).
     fn term_frequencies(
         &self,
         terms: &[String],

@@ -42,12 +42,13 @@ const LOCK_POST: Sql = Sql {
 /// What an entry is made of, read inside the write that changed the post.
 const POST_TEXT: Sql = Sql::both("SELECT title, description, body FROM posts WHERE id = $1");
 
-/// How many indexed posts hold each term of the JSON array `$1`.
+/// How many indexed posts hold each term of the JSON array `$1` (0 for a term none holds):
+/// one index range count per term.
 const FREQUENCIES: Sql = Sql {
-    sqlite: "SELECT term, COUNT(*) FROM search_postings \
-             WHERE term IN (SELECT value FROM json_each($1)) GROUP BY term",
-    pg: "SELECT term, COUNT(*) FROM search_postings \
-         WHERE term IN (SELECT json_array_elements_text($1::json)) GROUP BY term",
+    sqlite: "SELECT q.value, (SELECT COUNT(*) FROM search_postings s WHERE s.term = q.value) \
+             FROM json_each($1) AS q",
+    pg: "SELECT q.term, (SELECT COUNT(*) FROM search_postings s WHERE s.term = q.term) \
+         FROM json_array_elements_text($1::json) AS q(term)",
 };
 
 const STATS: Sql =
@@ -55,18 +56,19 @@ const STATS: Sql =
 
 /// BM25 (k1 = 1.2, b = 0.75) over `$1`, a JSON array of `[term, idf]`, for published posts
 /// holding every term (`$6` distinct terms); `$2` is the mean length. Ties go to the newer post.
-/// The outer query adds each hit's excerpt.
+/// The outer query adds each hit's excerpt. SQLite takes `CROSS JOIN` as the order to join in:
+/// from each term's postings to their posts, never from every published post to its postings;
+/// PostgreSQL plans the order itself.
 macro_rules! ranked {
     ($terms:literal) => {
         concat!(
             "SELECT r.post_id, r.score, d.excerpt FROM (SELECT s.post_id, SUM(q.idf * CAST(s.tf AS DOUBLE PRECISION) * 2.2 \
                  / (CAST(s.tf AS DOUBLE PRECISION) + 1.2 * (0.25 + 0.75 \
                     * CAST(d.length AS DOUBLE PRECISION) / CAST($2 AS DOUBLE PRECISION)))) AS score \
-             FROM ", $terms, " \
-             JOIN search_postings s ON s.term = q.term \
-             JOIN search_documents d ON d.post_id = s.post_id \
-             JOIN posts p ON p.id = s.post_id \
-             WHERE p.status = 'published' \
+             FROM ", $terms, " CROSS JOIN search_postings s CROSS JOIN search_documents d \
+             CROSS JOIN posts p \
+             WHERE s.term = q.term AND d.post_id = s.post_id AND p.id = s.post_id \
+               AND p.status = 'published' \
                AND ($3 IS NULL OR p.language = $3) \
                AND ($4 IS NULL OR p.author_id = $4) \
                AND ($5 IS NULL OR EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id \

@@ -153,7 +153,8 @@ impl<S: Store> Quire<S> {
             }
         };
         let frequencies = self.store.term_frequencies(&terms).await?;
-        if frequencies.len() < terms.len() {
+        // Every term must be there: one no post holds finds nothing.
+        if frequencies.len() < terms.len() || frequencies.iter().any(|(_, with)| *with == 0) {
             return Ok(Vec::new());
         }
         let stats = self.index_stats().await?;

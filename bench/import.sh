@@ -9,13 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 posts=${1:-1000}
 samples=${QUIRE_BENCH_SAMPLES:-../shared/samples}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/quire-target}"
-if [ -n "${QUIRE_BIN:-}" ]; then
-  bin=$QUIRE_BIN
-else
-  cargo build --release --locked --bin quire
-  bin="$CARGO_TARGET_DIR/release/quire"
-fi
+source bench/lib.sh
+quire_binary
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/posts" "$work/data"

@@ -17,13 +17,8 @@ postgres_url=${QUIRE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 postgres_url=${postgres_url%/}
 nats_url=${QUIRE_BENCH_NATS_URL:-nats://127.0.0.1:4222}
 database=quire_bench_relay
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/quire-target}"
-if [ -n "${QUIRE_BIN:-}" ]; then
-  bin=$QUIRE_BIN
-else
-  cargo build --release --locked --bin quire
-  bin="$CARGO_TARGET_DIR/release/quire"
-fi
+source bench/lib.sh
+quire_binary
 work=$(mktemp -d)
 pid=
 cleanup() {

@@ -20,17 +20,9 @@ postgres_url=${QUIRE_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 postgres_url=${postgres_url%/}
 database=quire_bench_search
 samples=${QUIRE_BENCH_SAMPLES:-../shared/samples}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/quire-target}"
-
-if ! command -v wrk >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
-fi
-if [ -n "${QUIRE_BIN:-}" ]; then
-  bin=$QUIRE_BIN
-else
-  cargo build --release --locked --bin quire
-  bin="$CARGO_TARGET_DIR/release/quire"
-fi
+source bench/lib.sh
+need_wrk
+quire_binary
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT

@@ -36,17 +36,9 @@ postgres_url=${postgres_url%/}
 database=quire_bench_writes
 # One user per connection at least, so that no user's requests are ever in flight at once.
 users=$((connections > 64 ? connections : 64))
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/quire-target}"
-
-if ! command -v wrk >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
-fi
-if [ -n "${QUIRE_BIN:-}" ]; then
-  bin=$QUIRE_BIN
-else
-  cargo build --release --locked --bin quire
-  bin="$CARGO_TARGET_DIR/release/quire"
-fi
+source bench/lib.sh
+need_wrk
+quire_binary
 clk_tck=$(getconf CLK_TCK)
 work=$(mktemp -d)
 pid=

@@ -77,7 +77,7 @@ impl From<PostId> for PostAddress<'_> {
 
 /// A BCP 47 language tag, in its canonical case (`pt-br` is stored as `pt-BR`), so that one
 /// language is one value in filters and in imports' matching.
-fn language_tag(text: &str) -> Result<String, &'static str> {
+pub(super) fn language_tag(text: &str) -> Result<String, &'static str> {
     quire_content::layout::language_tag(text).ok_or("must be a language tag such as en or pt-BR")
 }
 

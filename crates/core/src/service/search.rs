@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::PoisonError;
 
 use super::Quire;
+use super::posts::language_tag;
 use crate::error::{Error, Result};
 use crate::ids::PostId;
 use crate::model::{Post, search_document};
@@ -115,10 +116,7 @@ impl<S: Store> Quire<S> {
         }
         let language = request
             .language
-            .map(|text| {
-                quire_content::layout::language_tag(text)
-                    .ok_or_else(|| Error::malformed("lang", "must be a language tag such as en"))
-            })
+            .map(|text| language_tag(text).map_err(|message| Error::malformed("lang", message)))
             .transpose()?;
         let mut terms: Vec<String> = Vec::new();
         for term in quire_content::search::terms(request.q) {

@@ -87,6 +87,43 @@ pub struct Document {
     pub excerpt: String,
 }
 
+/// BM25's term-frequency saturation (Robertson and Zaragoza, "The Probabilistic Relevance
+/// Framework: BM25 and Beyond", 2009, section 3.4).
+pub const K1: f64 = 1.2;
+/// BM25's document length normalization, 0 (none) to 1 (full); see [`K1`].
+pub const B: f64 = 0.75;
+/// The weighted length (in terms) a post's length is normalized against: where BM25 takes the
+/// collection's mean length, quire takes this fixed pivot (pivoted length normalization,
+/// Singhal, Buckley and Mitra, 1996), about a blog post of a thousand words. A term's weight in
+/// a post then depends on that post alone, so the index stores it when the post is written,
+/// and a search reads a term's best postings first instead of scoring every post holding it.
+pub const PIVOT_LENGTH: f64 = 1000.0;
+
+/// Impacts are stored in units of 2⁻²⁰ (a million steps between 0 and 1), as integers: exact
+/// on every engine and in every interchange, and finer than any ranking needs.
+pub const IMPACT_SCALE: f64 = 1_048_576.0;
+
+/// BM25's weight of a term held `frequency` times (field-weighted) by a post of weighted
+/// `length`, before its inverse document frequency: `frequency * (K1 + 1) / (frequency + K1 *
+/// (1 - B + B * length / PIVOT_LENGTH))`, between 0 and `K1 + 1`, in units of
+/// [`IMPACT_SCALE`] rounded to the nearest.
+pub fn impact(frequency: u32, length: u32) -> u32 {
+    let frequency = f64::from(frequency);
+    let norm = K1 * (1.0 - B + B * f64::from(length) / PIVOT_LENGTH);
+    let weight = frequency * (K1 + 1.0) / (frequency + norm);
+    // 0 to 2.2 × 2^20: within u32, and a float-to-int `as` saturates anyway.
+    (weight * IMPACT_SCALE).round() as u32
+}
+
+impl Document {
+    /// Each term with its [`impact`] in this post, as the index stores it.
+    pub fn impacts(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.postings
+            .iter()
+            .map(|(term, frequency)| (term.as_str(), impact(*frequency, self.length)))
+    }
+}
+
 /// The index entry of a post with this `title`, `description` and plain-text `body`.
 pub fn document(title: &str, description: &str, body: &str) -> Document {
     let mut counts = std::collections::BTreeMap::<String, u32>::new();
@@ -134,7 +171,17 @@ const ENOUGH_MATCHES: usize = 8;
 /// The words of `text`, whitespace left out, with whether each matches `query`; after
 /// [`ENOUGH_MATCHES`] matching words, only up to `reach` bytes further.
 fn tokens<'a>(text: &'a str, query: &[String], reach: usize) -> Vec<Token<'a>> {
-    let hits = |piece: &str| terms(piece).iter().any(|term| query.contains(term));
+    let hits = |piece: &str| {
+        // A plain ASCII word is its own term, lowercased: compared without analysing it.
+        if piece.len() <= MAX_TERM_BYTES
+            && piece
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+        {
+            return query.iter().any(|term| term.eq_ignore_ascii_case(piece));
+        }
+        terms(piece).iter().any(|term| query.contains(term))
+    };
     let mut segments = text
         .split_word_bound_indices()
         .filter(|(_, word)| !word.trim().is_empty())
@@ -221,44 +268,56 @@ pub fn snippet(text: &str, query: &[String], max_chars: usize) -> Option<String>
                 .take(64)
         })
         .collect();
-    let reach = max_chars.saturating_mul(4);
     if found.is_empty() {
         // No term as written: the opening, where a term in other letters' upper case may
         // still be found and marked.
-        let mut to = reach.saturating_mul(2).min(text.len());
-        while !text.is_char_boundary(to) {
-            to += 1;
-        }
+        let to = chars_after(text, 0, max_chars.saturating_mul(2));
         return passage(&text[..to], query, max_chars, (false, to < text.len()));
     }
     found.sort_unstable();
-    // The place where the most of them fall within a passage's length (in bytes, at most four
-    // to a character), the earliest among equals.
+    // The place where the most of them fall within a passage's length (counted in bytes,
+    // which is characters in ASCII and fewer in other scripts), the earliest among equals.
     let (mut anchor, mut most, mut last) = (found[0], 0, 0);
     for (first, &at) in found.iter().enumerate() {
-        while last < found.len() && found[last] < at.saturating_add(reach) {
+        while last < found.len() && found[last] < at.saturating_add(max_chars) {
             last += 1;
         }
         if last - first > most {
             (anchor, most) = (at, last - first);
         }
     }
-    let mut from = anchor.saturating_sub(reach);
-    while !text.is_char_boundary(from) {
-        from -= 1;
-    }
-    let mut to = anchor
-        .saturating_add(reach.saturating_mul(2))
-        .min(text.len());
-    while !text.is_char_boundary(to) {
-        to += 1;
-    }
+    // A passage opens at most a quarter of its length before a match: the stretch read word by
+    // word holds every passage anchored at a match from half a passage before this place to a
+    // passage after it.
+    let from = chars_before(text, anchor, max_chars);
+    let to = chars_after(text, anchor, max_chars.saturating_mul(2));
     passage(
         &text[from..to],
         query,
         max_chars,
         (from > 0, to < text.len()),
     )
+}
+
+/// The byte offset `chars` characters before offset `at` of `text` (0 if there are fewer).
+fn chars_before(text: &str, at: usize, chars: usize) -> usize {
+    match chars.checked_sub(1) {
+        None => at,
+        Some(skip) => text[..at]
+            .char_indices()
+            .rev()
+            .nth(skip)
+            .map_or(0, |(offset, _)| offset),
+    }
+}
+
+/// The byte offset `chars` characters after offset `at` of `text` (its end if there are
+/// fewer).
+fn chars_after(text: &str, at: usize, chars: usize) -> usize {
+    text[at..]
+        .char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(offset, _)| at + offset)
 }
 
 /// [`snippet`] read word by word over `text`, a stretch of a longer text that goes on before
@@ -362,6 +421,21 @@ fn is_cjk(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn impact_saturates_with_frequency_and_falls_with_length() {
+        // At the pivot length one occurrence weighs exactly 1.
+        assert_eq!(impact(1, 1000), 1 << 20);
+        assert!(impact(2, 1000) > impact(1, 1000));
+        assert!(impact(1, 100) > impact(1, 1000));
+        assert!(impact(1, 10_000) < impact(1, 1000));
+        assert!(f64::from(impact(u32::MAX, 1)) <= (K1 + 1.0) * IMPACT_SCALE);
+        assert_eq!(impact(0, 1000), 0);
+        let document = document("Rust", "", "rust and more rust");
+        let impacts: Vec<(&str, u32)> = document.impacts().collect();
+        assert_eq!(impacts.len(), 3);
+        assert_eq!(impacts[2], ("rust", impact(7, document.length)));
+    }
 
     #[test]
     fn words_in_spaced_scripts_are_lowercased_terms() {

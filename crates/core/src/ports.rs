@@ -328,46 +328,70 @@ pub trait BatchStore {
     ) -> impl Future<Output = Result<Vec<Comment>>> + Send;
 }
 
-/// What the search index holds: how many posts, and the sum of their weighted lengths.
+/// What the search index holds: how many posts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SearchStats {
     pub documents: i64,
-    pub total_length: i64,
 }
 
-/// One post a search found: its id, score and the body excerpt the index keeps.
-pub type Ranked = (PostId, f64, String);
+/// A query term as the index holds it: how many posts hold it, and its highest
+/// impact in any of them (`quire_content::search::impact`, in its units; 0 when none holds it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermStats {
+    pub term: String,
+    pub documents_with: i64,
+    pub max_impact: i64,
+}
 
 /// A post as an index rebuild reads it: id, `updated_at`, title, description and body.
 pub type ToIndex = (PostId, Timestamp, Title, Description, Body);
 
-/// A ranked search of the index, as the core prepared it.
+/// One pass of a ranked search over the index, as the core prepared it: the best postings of
+/// the first term are read, and their posts scored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexQuery {
-    /// Each distinct query term with its inverse document frequency (BM25's idf).
+    /// Each distinct query term with its inverse document frequency (BM25's idf); the first
+    /// is the term whose postings are read, best first.
     pub terms: Vec<(String, f64)>,
-    /// The mean weighted length of an indexed post.
-    pub average_length: f64,
     /// Only posts in this language (a canonical BCP 47 tag).
     pub language: Option<String>,
     pub author: Option<UserId>,
     pub tag: Option<String>,
-    pub limit: u32,
-    pub offset: u32,
+    /// How many of the first term's postings to read, highest impact first (the newer post
+    /// first among equals).
+    pub scan: u32,
+    /// How many of the best posts found to answer.
+    pub wanted: u32,
+}
+
+/// What one pass found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Candidates {
+    /// Up to `wanted` posts among those read: published, passing the filters and holding
+    /// every term; each with its score, Σ idf × impact over the terms (impacts in their stored
+    /// units); best first, the newer post first among equals.
+    pub ranked: Vec<(PostId, f64)>,
+    /// How many postings were read: fewer than `scan` when the term has no more.
+    pub scanned: u32,
+    /// The impact of the last posting read (0 when none was): no unread posting's is higher.
+    pub floor: i64,
 }
 
 /// The full-text index, in the database so that every instance searches the same one. Each
 /// post's entry is written in the transaction that writes the post.
 pub trait SearchStore {
-    /// How many indexed posts hold each of `terms` (0, or left out, for a term none holds).
-    fn term_frequencies(
-        &self,
-        terms: &[String],
-    ) -> impl Future<Output = Result<Vec<(String, i64)>>> + Send;
+    /// How many indexed posts hold each of `terms`, and the term's highest impact (a term
+    /// none holds is left out, or has 0 posts).
+    fn term_stats(&self, terms: &[String]) -> impl Future<Output = Result<Vec<TermStats>>> + Send;
     fn search_stats(&self) -> impl Future<Output = Result<SearchStats>> + Send;
-    /// Published posts holding every term of `query`, best first (BM25), with their scores
-    /// and the excerpts of their bodies the index keeps.
-    fn search(&self, query: &IndexQuery) -> impl Future<Output = Result<Vec<Ranked>>> + Send;
+    /// One pass over the best postings of `query`'s first term.
+    fn search(&self, query: &IndexQuery) -> impl Future<Output = Result<Candidates>> + Send;
+    /// The body excerpts the index keeps for these posts, which snippets are cut from (a post
+    /// with no entry is left out).
+    fn excerpts(
+        &self,
+        posts: &[PostId],
+    ) -> impl Future<Output = Result<Vec<(PostId, String)>>> + Send;
     /// Up to `limit` posts after id `after`, by id, with what their index entry is made of;
     /// `missing_only`: only posts that have no entry.
     fn posts_to_index(

@@ -106,6 +106,17 @@ const POSTS_BY_AUTHORS: Sql = Sql {
     pg: posts_by_authors!(pg),
 };
 
+/// A post's status test where the posts are found by id: on SQLite `+` keeps the planner from
+/// reading every published post through the status index to test each against the ids.
+macro_rules! published_by_id {
+    (sqlite) => {
+        "+p.status = 'published'"
+    };
+    (pg) => {
+        "p.status = 'published'"
+    };
+}
+
 /// Published posts by id, as lists show them, as one JSON array in one row.
 macro_rules! published_posts {
     ($engine:tt) => {
@@ -117,8 +128,9 @@ macro_rules! published_posts {
             json_agg_close!($engine),
             " FROM (SELECT ",
             post_columns!($engine, "NULL"),
-            " FROM posts p JOIN users u ON u.id = p.author_id \
-             WHERE p.status = 'published' AND p.id IN ",
+            " FROM posts p JOIN users u ON u.id = p.author_id WHERE ",
+            published_by_id!($engine),
+            " AND p.id IN ",
             ids_in!($engine, "$2"),
             ") AS page_rows"
         )

@@ -401,6 +401,12 @@ impl Db {
     }
 }
 
+/// How much of the SQLite file each connection maps into memory (`PRAGMA mmap_size`): reads of
+/// mapped pages are memory reads of the operating system's page cache, with no system call
+/// and no copy into the connection's own cache, which every write by another connection
+/// empties. Address space only: memory is the page cache's, shared by every connection.
+const SQLITE_MMAP_BYTES: u64 = 1 << 30;
+
 async fn open_sqlite(path: &Path, options: &DbOptions) -> Result<SqlitePools> {
     create_private(path)?;
     let connect = SqliteConnectOptions::new()
@@ -414,7 +420,8 @@ async fn open_sqlite(path: &Path, options: &DbOptions) -> Result<SqlitePools> {
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5))
         .statement_cache_capacity(options.statement_cache)
-        .pragma("temp_store", "memory");
+        .pragma("temp_store", "memory")
+        .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string());
     let mut writer = connect
         .connect()
         .await

@@ -1,34 +1,35 @@
-//! The search index: postings (term, post, weighted frequency) and each post's length and
-//! body excerpt, written in the transaction that changes the post, and a BM25 ranking computed by one query whose
-//! arithmetic is the same on both engines, so SQLite and PostgreSQL rank alike.
+//! The search index: postings (term, post, the term's impact in the post) and each post's body
+//! excerpt, written in the transaction that changes the post; and one pass over a term's best
+//! postings, scored by one query whose arithmetic is the same on both engines, so SQLite and
+//! PostgreSQL rank alike.
 
 use quire_core::Result;
 use quire_core::ids::{PostId, UserId};
 use quire_core::model::{IndexEntry, SearchDocument, search_document};
-use quire_core::ports::{IndexQuery, Ranked, SearchStats, SearchStore, ToIndex};
+use quire_core::ports::{Candidates, IndexQuery, SearchStats, SearchStore, TermStats, ToIndex};
 use quire_core::time::Timestamp;
 use quire_core::values::{Body, Description, Title};
 
 use crate::db::{Db, Tx};
 use crate::error::db_error;
-use crate::sql::{Sql, json_list, on_reader, on_tx};
+use crate::sql::{Sql, ids_in, json_list, on_reader, on_tx};
 
 const FORGET_POSTINGS: Sql = Sql::both("DELETE FROM search_postings WHERE post_id = $1");
 
-/// `$2` is a JSON array of `[term, tf]` pairs.
+/// `$2` is a JSON array of `[term, impact]` pairs.
 const WRITE_POSTINGS: Sql = Sql {
-    sqlite: "INSERT INTO search_postings (term, post_id, tf) \
+    sqlite: "INSERT INTO search_postings (term, post_id, impact) \
              SELECT json_extract(value, '$[0]'), $1, json_extract(value, '$[1]') \
              FROM json_each($2) WHERE true \
-             ON CONFLICT (term, post_id) DO UPDATE SET tf = excluded.tf",
-    pg: "INSERT INTO search_postings (term, post_id, tf) \
+             ON CONFLICT (term, post_id) DO UPDATE SET impact = excluded.impact",
+    pg: "INSERT INTO search_postings (term, post_id, impact) \
          SELECT e->>0, $1, (e->>1)::bigint FROM json_array_elements($2::json) AS e \
-         ON CONFLICT (term, post_id) DO UPDATE SET tf = excluded.tf",
+         ON CONFLICT (term, post_id) DO UPDATE SET impact = excluded.impact",
 };
 
 const WRITE_DOCUMENT: Sql = Sql::both(
-    "INSERT INTO search_documents (post_id, length, excerpt) VALUES ($1, $2, $3) \
-     ON CONFLICT (post_id) DO UPDATE SET length = excluded.length, excerpt = excluded.excerpt",
+    "INSERT INTO search_documents (post_id, excerpt) VALUES ($1, $2) \
+     ON CONFLICT (post_id) DO UPDATE SET excerpt = excluded.excerpt",
 );
 
 /// The post's `updated_at`, locking its row on PostgreSQL (on SQLite the write lock is the
@@ -42,53 +43,69 @@ const LOCK_POST: Sql = Sql {
 /// What an entry is made of, read inside the write that changed the post.
 const POST_TEXT: Sql = Sql::both("SELECT title, description, body FROM posts WHERE id = $1");
 
-/// How many indexed posts hold each term of the JSON array `$1` (0 for a term none holds):
-/// one index range count per term.
-const FREQUENCIES: Sql = Sql {
-    sqlite: "SELECT q.value, (SELECT COUNT(*) FROM search_postings s WHERE s.term = q.value) \
+/// For each term of the JSON array `$1`: how many indexed posts hold it (one index range
+/// count) and its highest impact (the top of its impact index); 0 and NULL for a term none
+/// holds.
+const TERM_STATS: Sql = Sql {
+    sqlite: "SELECT q.value, (SELECT COUNT(*) FROM search_postings s WHERE s.term = q.value), \
+             (SELECT MAX(impact) FROM search_postings s WHERE s.term = q.value) \
              FROM json_each($1) AS q",
-    pg: "SELECT q.term, (SELECT COUNT(*) FROM search_postings s WHERE s.term = q.term) \
+    pg: "SELECT q.term, (SELECT COUNT(*) FROM search_postings s WHERE s.term = q.term), \
+         (SELECT MAX(impact) FROM search_postings s WHERE s.term = q.term) \
          FROM json_array_elements_text($1::json) AS q(term)",
 };
 
-const STATS: Sql =
-    Sql::both("SELECT COUNT(*), CAST(COALESCE(SUM(length), 0) AS BIGINT) FROM search_documents");
+/// Counted by the primary key alone: no excerpt is read.
+const STATS: Sql = Sql::both("SELECT COUNT(*) FROM search_documents");
 
-/// BM25 (k1 = 1.2, b = 0.75) over `$1`, a JSON array of `[term, idf]`, for published posts
-/// holding every term (`$6` distinct terms); `$2` is the mean length. Ties go to the newer post.
-/// The outer query adds each hit's excerpt. SQLite takes `CROSS JOIN` as the order to join in:
-/// from each term's postings to their posts, never from every published post to its postings;
-/// PostgreSQL plans the order itself.
-macro_rules! ranked {
+/// One pass: the `$3` best postings of term `$2` (impact, then the newer post, first), and
+/// among their posts the `$8` best that are published, pass the filters and hold all `$7`
+/// terms of `$1` (a JSON array of `[term, idf]`), scored Σ idf × impact; then one row with a
+/// NULL post: the impact of the last posting read and how many were read. SQLite takes
+/// `CROSS JOIN` as the order to join in: from the postings read to their posts and the other
+/// terms' postings of those posts; PostgreSQL plans the order itself.
+macro_rules! pass {
     ($terms:literal) => {
         concat!(
-            "SELECT r.post_id, r.score, d.excerpt FROM (SELECT s.post_id, SUM(q.idf * CAST(s.tf AS DOUBLE PRECISION) * 2.2 \
-                 / (CAST(s.tf AS DOUBLE PRECISION) + 1.2 * (0.25 + 0.75 \
-                    * CAST(d.length AS DOUBLE PRECISION) / CAST($2 AS DOUBLE PRECISION)))) AS score \
-             FROM ", $terms, " CROSS JOIN search_postings s CROSS JOIN search_documents d \
-             CROSS JOIN posts p \
-             WHERE s.term = q.term AND d.post_id = s.post_id AND p.id = s.post_id \
-               AND p.status = 'published' \
-               AND ($3 IS NULL OR p.language = $3) \
-               AND ($4 IS NULL OR p.author_id = $4) \
-               AND ($5 IS NULL OR EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id \
-                                          WHERE pt.post_id = p.id AND t.name = $5)) \
-             GROUP BY s.post_id HAVING COUNT(*) = $6 \
-             ORDER BY score DESC, s.post_id DESC LIMIT $7 OFFSET $8) AS r \
-             JOIN search_documents d ON d.post_id = r.post_id \
-             ORDER BY r.score DESC, r.post_id DESC"
+            "WITH q AS ", $terms, ", \
+             d AS (SELECT post_id, impact FROM search_postings WHERE term = $2 \
+                   ORDER BY impact DESC, post_id DESC LIMIT $3) \
+             SELECT r.post_id, r.score, CAST(0 AS BIGINT) FROM ( \
+               SELECT d.post_id, SUM(q.idf * CAST(o.impact AS DOUBLE PRECISION)) AS score \
+               FROM d CROSS JOIN posts p CROSS JOIN q CROSS JOIN search_postings o \
+               WHERE p.id = d.post_id AND p.status = 'published' \
+                 AND ($4 IS NULL OR p.language = $4) \
+                 AND ($5 IS NULL OR p.author_id = $5) \
+                 AND ($6 IS NULL OR EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id \
+                                            WHERE pt.post_id = p.id AND t.name = $6)) \
+                 AND o.term = q.term AND o.post_id = d.post_id \
+               GROUP BY d.post_id HAVING COUNT(*) = $7 \
+               ORDER BY score DESC, d.post_id DESC LIMIT $8) AS r \
+             UNION ALL \
+             SELECT CAST(NULL AS BIGINT), CAST(MIN(impact) AS DOUBLE PRECISION), COUNT(*) FROM d"
         )
     };
 }
 
-const RANKED: Sql = Sql {
-    sqlite: ranked!(
+const PASS: Sql = Sql {
+    sqlite: pass!(
         "(SELECT json_extract(value, '$[0]') AS term, json_extract(value, '$[1]') AS idf \
-          FROM json_each($1)) AS q"
+          FROM json_each($1))"
     ),
-    pg: ranked!(
+    pg: pass!(
         "(SELECT e->>0 AS term, (e->>1)::float8 AS idf \
-          FROM json_array_elements($1::json) AS e) AS q"
+          FROM json_array_elements($1::json) AS e)"
+    ),
+};
+
+const EXCERPTS: Sql = Sql {
+    sqlite: concat!(
+        "SELECT post_id, excerpt FROM search_documents WHERE post_id IN ",
+        ids_in!(sqlite, "$1")
+    ),
+    pg: concat!(
+        "SELECT post_id, excerpt FROM search_documents WHERE post_id IN ",
+        ids_in!(pg, "$1")
     ),
 };
 
@@ -114,7 +131,7 @@ impl Db {
                 .map(drop)
         })
         .map_err(db_error)?;
-        let postings = json_list(&document.postings)?;
+        let postings = json_list(document.impacts())?;
         on_tx!(self, &mut *tx, WRITE_POSTINGS, |ex, sql| {
             sqlx::query(sql)
                 .bind(post.get())
@@ -127,7 +144,6 @@ impl Db {
         on_tx!(self, &mut *tx, WRITE_DOCUMENT, |ex, sql| {
             sqlx::query(sql)
                 .bind(post.get())
-                .bind(i64::from(document.length))
                 .bind(&document.excerpt)
                 .execute(ex)
                 .await
@@ -164,45 +180,80 @@ impl Db {
 }
 
 impl SearchStore for Db {
-    async fn term_frequencies(&self, terms: &[String]) -> Result<Vec<(String, i64)>> {
+    async fn term_stats(&self, terms: &[String]) -> Result<Vec<TermStats>> {
         let terms = json_list(terms)?;
-        on_reader!(self, FREQUENCIES, |ex, sql| {
+        let rows: Vec<(String, i64, Option<i64>)> = on_reader!(self, TERM_STATS, |ex, sql| {
             sqlx::query_as(sql).bind(&terms).fetch_all(ex).await
-        })
-        .map_err(db_error)
-    }
-
-    async fn search_stats(&self) -> Result<SearchStats> {
-        let (documents, length): (i64, i64) = on_reader!(self, STATS, |ex, sql| {
-            sqlx::query_as(sql).fetch_one(ex).await
-        })
-        .map_err(db_error)?;
-        Ok(SearchStats {
-            documents,
-            total_length: length,
-        })
-    }
-
-    async fn search(&self, query: &IndexQuery) -> Result<Vec<Ranked>> {
-        let terms = json_list(&query.terms)?;
-        let distinct = i64::try_from(query.terms.len()).unwrap_or(i64::MAX);
-        let rows: Vec<(i64, f64, String)> = on_reader!(self, RANKED, |ex, sql| {
-            sqlx::query_as(sql)
-                .bind(&terms)
-                .bind(query.average_length)
-                .bind(query.language.as_deref())
-                .bind(query.author.map(UserId::get))
-                .bind(query.tag.as_deref())
-                .bind(distinct)
-                .bind(i64::from(query.limit))
-                .bind(i64::from(query.offset))
-                .fetch_all(ex)
-                .await
         })
         .map_err(db_error)?;
         Ok(rows
             .into_iter()
-            .map(|(id, score, excerpt)| (PostId::new(id), score, excerpt))
+            .map(|(term, documents_with, max_impact)| TermStats {
+                term,
+                documents_with,
+                max_impact: max_impact.unwrap_or(0),
+            })
+            .collect())
+    }
+
+    async fn search_stats(&self) -> Result<SearchStats> {
+        let documents: i64 = on_reader!(self, STATS, |ex, sql| {
+            sqlx::query_scalar(sql).fetch_one(ex).await
+        })
+        .map_err(db_error)?;
+        Ok(SearchStats { documents })
+    }
+
+    async fn search(&self, query: &IndexQuery) -> Result<Candidates> {
+        let Some((first, _)) = query.terms.first() else {
+            return Ok(Candidates::default());
+        };
+        let terms = json_list(&query.terms)?;
+        let count = i64::try_from(query.terms.len()).unwrap_or(i64::MAX);
+        let rows: Vec<(Option<i64>, Option<f64>, i64)> = on_reader!(self, PASS, |ex, sql| {
+            sqlx::query_as(sql)
+                .bind(&terms)
+                .bind(first)
+                .bind(i64::from(query.scan))
+                .bind(query.language.as_deref())
+                .bind(query.author.map(UserId::get))
+                .bind(query.tag.as_deref())
+                .bind(count)
+                .bind(i64::from(query.wanted))
+                .fetch_all(ex)
+                .await
+        })
+        .map_err(db_error)?;
+        let mut candidates = Candidates::default();
+        for (post, score, scanned) in rows {
+            match post {
+                Some(id) => candidates
+                    .ranked
+                    .push((PostId::new(id), score.unwrap_or(0.0))),
+                None => {
+                    candidates.scanned = u32::try_from(scanned).unwrap_or(u32::MAX);
+                    // An impact, below 2^53: exact as f64 and back.
+                    candidates.floor = score.map_or(0, |impact| impact as i64);
+                }
+            }
+        }
+        // Best first, the newer post first among equals: the order the query ranked in, which
+        // a union need not keep.
+        candidates
+            .ranked
+            .sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.get().cmp(&a.0.get())));
+        Ok(candidates)
+    }
+
+    async fn excerpts(&self, posts: &[PostId]) -> Result<Vec<(PostId, String)>> {
+        let ids = json_list(posts.iter().map(|id| id.get()))?;
+        let rows: Vec<(i64, String)> = on_reader!(self, EXCERPTS, |ex, sql| {
+            sqlx::query_as(sql).bind(&ids).fetch_all(ex).await
+        })
+        .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, excerpt)| (PostId::new(id), excerpt))
             .collect())
     }
 

@@ -4,8 +4,12 @@
 //! as bigrams), so a two-syllable Korean word finds the longer word it starts. A post matches
 //! when it holds every term of the query; matches are ranked by BM25 (Robertson and Zaragoza,
 //! "The Probabilistic Relevance Framework", 2009; k1 = 1.2, b = 0.75) over field-weighted
-//! frequencies, a title's term weighing five times a body's. The store evaluates the ranking;
-//! the inverse document frequencies are computed here, so both engines rank alike.
+//! frequencies, a title's term weighing five times a body's, with each post's length
+//! normalized against a fixed pivot rather than the collection's mean
+//! (`quire_content::search::impact`), so that each term's weight in a post is stored with the
+//! post. The inverse document frequencies are computed here and the store sums
+//! idf × impact, so both engines rank alike; the best matches are found by reading the
+//! rarest term's postings best first (see `best_matches`).
 
 use std::collections::HashMap;
 use std::sync::PoisonError;
@@ -17,7 +21,7 @@ use crate::ids::PostId;
 use crate::model::{Post, search_document};
 use crate::policy::Actor;
 
-use crate::ports::{IndexQuery, SearchStats, Store};
+use crate::ports::{IndexQuery, SearchStats, Store, TermStats};
 use crate::time::Timestamp;
 use crate::values::{TagName, Username};
 
@@ -36,7 +40,7 @@ pub const SNIPPET_CHARS: usize = 200;
 /// Posts read and indexed per transaction by a rebuild.
 const REINDEX_BATCH: u32 = 200;
 
-/// How long the index's size, read for BM25's idf and mean length, is reused: reading it
+/// How long the index's size, read for BM25's idf, is reused: reading it
 /// costs a pass over one row per post, and a few seconds' drift moves no ranking much.
 const STATS_TTL_MILLIS: i64 = 10_000;
 
@@ -150,31 +154,40 @@ impl<S: Store> Quire<S> {
                 }
             }
         };
-        let frequencies = self.store.term_frequencies(&terms).await?;
+        let mut term_stats = self.store.term_stats(&terms).await?;
         // Every term must be there: one no post holds finds nothing.
-        if frequencies.len() < terms.len() || frequencies.iter().any(|(_, with)| *with == 0) {
+        if term_stats.len() < terms.len() || term_stats.iter().any(|t| t.documents_with == 0) {
             return Ok(Vec::new());
         }
         let stats = self.index_stats().await?;
         if stats.documents == 0 {
             return Ok(Vec::new());
         }
-        let weighted: Vec<(String, f64)> = frequencies
-            .into_iter()
-            .map(|(term, with)| (term, idf(stats.documents, with)))
+        // The rarest term first: its postings are read, best first; the others are looked up.
+        term_stats.sort_by_key(|t| t.documents_with);
+        let weighted: Vec<(String, f64)> = term_stats
+            .iter()
+            .map(|t| (t.term.clone(), idf(stats.documents, t.documents_with)))
             .collect();
-        let query = IndexQuery {
-            terms: weighted,
-            // At least 1: a mean of 0 (posts with no terms) would divide by zero.
-            average_length: (stats.total_length as f64 / stats.documents as f64).max(1.0),
-            language,
-            author,
-            tag: tag.map(|tag| tag.as_str().to_owned()),
-            limit,
-            offset,
-        };
-        let ranked = self.store.search(&query).await?;
-        let ids: Vec<PostId> = ranked.iter().map(|(id, ..)| *id).collect();
+        let wanted = offset + limit;
+        let ranked = self
+            .best_matches(
+                IndexQuery {
+                    terms: weighted,
+                    language,
+                    author,
+                    tag: tag.map(|tag| tag.as_str().to_owned()),
+                    scan: wanted.saturating_mul(2).saturating_add(16),
+                    wanted,
+                },
+                &term_stats,
+            )
+            .await?;
+        let page: Vec<(PostId, f64)> = ranked
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+            .collect();
+        let ids: Vec<PostId> = page.iter().map(|(id, _)| *id).collect();
         let viewer_id = viewer.map(|actor| actor.user_id);
         // One read for every hit; a post unpublished or deleted since the ranking is left out.
         let mut posts: HashMap<PostId, Post> = self
@@ -184,18 +197,63 @@ impl<S: Store> Quire<S> {
             .into_iter()
             .map(|post| (post.id, post))
             .collect();
-        let mut hits = Vec::with_capacity(ranked.len());
-        for (id, score, excerpt) in ranked {
+        let mut excerpts: HashMap<PostId, String> =
+            self.store.excerpts(&ids).await?.into_iter().collect();
+        let mut hits = Vec::with_capacity(page.len());
+        for (id, score) in page {
             let Some(post) = posts.remove(&id) else {
                 continue;
             };
+            let excerpt = excerpts.remove(&id).unwrap_or_default();
             hits.push(SearchHit {
                 post,
-                score,
+                score: score / quire_content::search::IMPACT_SCALE,
                 snippet: quire_content::search::snippet(&excerpt, &terms, SNIPPET_CHARS),
             });
         }
         Ok(hits)
+    }
+
+    /// The `query.wanted` best matches, best first, exactly as scoring every post would rank
+    /// them, reading as few postings as it can: passes over more and more of the first (the
+    /// rarest) term's best postings, until the last wanted match scores more than any post
+    /// not yet read could. A post not read holds the first term with at most the last impact
+    /// read (`floor`), and each other term with at most that term's highest impact, so it
+    /// scores at most `idf₁ × floor + Σ idfᵢ × maxᵢ` (the bound of MaxScore, Turtle and Flood,
+    /// 1995). With a single term, reading as many as are wanted is enough: a post not read
+    /// scores at most the last one read and, being older among equals, ranks after it.
+    async fn best_matches(
+        &self,
+        mut query: IndexQuery,
+        term_stats: &[TermStats],
+    ) -> Result<Vec<(PostId, f64)>> {
+        let wanted = usize::try_from(query.wanted).unwrap_or(usize::MAX);
+        let first_idf = query.terms.first().map_or(0.0, |(_, idf)| *idf);
+        let others: f64 = query
+            .terms
+            .iter()
+            .zip(term_stats)
+            .skip(1)
+            // Impacts are below 2^53: exact as f64.
+            .map(|((_, idf), t)| idf * t.max_impact as f64)
+            .sum();
+        loop {
+            let found = self.store.search(&query).await?;
+            let read_all = found.scanned < query.scan;
+            let enough = match found.ranked.get(wanted.saturating_sub(1)) {
+                None => false,
+                Some(_) if query.terms.len() == 1 => true,
+                Some((_, last)) => {
+                    let bound = first_idf * found.floor as f64 + others;
+                    // Scores are summed by the store: leave room for its rounding.
+                    *last > bound + bound.abs() * 1e-9
+                }
+            };
+            if read_all || enough || query.scan == u32::MAX {
+                return Ok(found.ranked);
+            }
+            query.scan = query.scan.saturating_mul(4);
+        }
     }
 
     /// The index's size, read at most once per [`STATS_TTL_MILLIS`].

@@ -168,6 +168,85 @@ on_both_engines! {
 }
 
 on_both_engines! {
+    async fn the_best_matches_are_those_scoring_every_match_would_give(engine: Engine) {
+        use quire_core::model::search_document;
+        use quire_core::values::{Description, Title};
+
+        let app = TestApp::spawn(engine).await;
+        let alice = app.register("alice").await;
+        // 150 posts: `alpha` in three of five, `beta` in every other, the one often where the
+        // other is rare, with filler of a length of the post's own (so no two score alike);
+        // every tenth a draft. More match than one pass reads, and the posts where `beta`
+        // (the rarer) weighs most are not the best matches of both: a search must read on
+        // until nothing unread can rank.
+        let mut documents = Vec::new();
+        for n in 0..150u32 {
+            let title = format!("Post {n}");
+            let often = 1 + (n * 7 % 13) as usize;
+            let mut body = String::new();
+            if n % 5 < 3 {
+                body.push_str(&"alpha ".repeat(often));
+            }
+            if n % 2 == 0 {
+                body.push_str(&"beta ".repeat(15 - often));
+            }
+            body.push_str(&"filler ".repeat((n * 37 % 400) as usize + n as usize));
+            let draft = n % 10 == 9;
+            let mut post = json!({"title": title, "description": "d", "content": body});
+            if draft {
+                post["status"] = json!("draft");
+            }
+            publish(&app, &alice, post).await;
+            let document = search_document(&Title::parse(&title).unwrap(), &Description::parse("d").unwrap(), &body);
+            documents.push((title, draft, document));
+        }
+        // BM25's idf over every indexed post, drafts too, as the index counts them.
+        let indexed = documents.len() as f64;
+        let idf = |term: &str| {
+            let df = documents.iter().filter(|(_, _, d)| d.postings.iter().any(|(t, _)| t == term)).count() as f64;
+            (1.0 + (indexed - df + 0.5) / (df + 0.5)).ln()
+        };
+        for query in [vec!["alpha"], vec!["beta"], vec!["alpha", "beta"], vec!["beta", "alpha", "filler"], vec!["filler"]] {
+            let mut expected: Vec<(f64, usize, &str)> = documents
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, draft, _))| !draft)
+                .filter_map(|(n, (title, _, document))| {
+                    let impacts: Vec<(&str, u32)> = document.impacts().collect();
+                    let mut score = 0.0;
+                    for term in &query {
+                        let (_, impact) = impacts.iter().find(|(t, _)| t == term)?;
+                        score += idf(term) * f64::from(*impact);
+                    }
+                    Some((score / quire_content::search::IMPACT_SCALE, n, title.as_str()))
+                })
+                .collect();
+            // Best first; the newer post first among equals.
+            expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+            for (limit, offset) in [(10, 0), (5, 20), (50, 60), (20, 120)] {
+                let (status, body) = search(&app, &format!("q={}&limit={limit}&offset={offset}", query.join("+"))).await;
+                assert_eq!(status, 200, "{body}");
+                let found: Vec<(f64, &str)> = body["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|hit| (hit["score"].as_f64().unwrap(), hit["post"]["title"].as_str().unwrap()))
+                    .collect();
+                let want: Vec<(f64, &str)> = expected.iter().skip(offset).take(limit).map(|(score, _, title)| (*score, *title)).collect();
+                assert_eq!(
+                    found.iter().map(|(_, title)| *title).collect::<Vec<_>>(),
+                    want.iter().map(|(_, title)| *title).collect::<Vec<_>>(),
+                    "{query:?} limit {limit} offset {offset}"
+                );
+                for ((got, _), (wanted, _)) in found.iter().zip(&want) {
+                    assert!((got - wanted).abs() <= wanted.abs() * 1e-9, "{query:?}: {got} against {wanted}");
+                }
+            }
+        }
+    }
+}
+
+on_both_engines! {
     async fn an_index_entry_is_never_older_than_its_post(engine: Engine) {
         use quire_core::model::{IndexEntry, PostChanges, search_document};
         use quire_core::ports::{PostStore, SearchStore};

@@ -10,7 +10,7 @@
 //! without a dictionary. Terms longer than [`MAX_TERM_BYTES`] (a hex dump, a long URL) are
 //! dropped: nobody searches for them, and an index entry must stay small.
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::markdown::escape_into;
@@ -179,6 +179,11 @@ fn tokens<'a>(text: &'a str, query: &[String], reach: usize) -> Vec<Token<'a>> {
                 .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
         {
             return query.iter().any(|term| term.eq_ignore_ascii_case(piece));
+        }
+        // One or two CJK characters already in NFKC (Hangul syllables, kana, ideographs) are
+        // their own term: `terms` would give them back unchanged.
+        if is_cjk_word(piece) && is_nfkc_quick(piece.chars()) == IsNormalized::Yes {
+            return query.iter().any(|term| term == piece);
         }
         terms(piece).iter().any(|term| query.contains(term))
     };

@@ -58,29 +58,30 @@ const TERM_STATS: Sql = Sql {
 /// Counted by the primary key alone: no excerpt is read.
 const STATS: Sql = Sql::both("SELECT COUNT(*) FROM search_documents");
 
-/// One pass: the `$3` best postings of term `$2` (impact, then the newer post, first), and
-/// among their posts the `$8` best that are published, pass the filters and hold all `$7`
-/// terms of `$1` (a JSON array of `[term, idf]`), scored Σ idf × impact; then one row with a
-/// NULL post: the impact of the last posting read and how many were read. SQLite takes
-/// `CROSS JOIN` as the order to join in: from the postings read to their posts and the other
-/// terms' postings of those posts; PostgreSQL plans the order itself.
+/// One pass: the `$3` best postings of term `$2` (impact, then the newer post, first); the
+/// posts among them holding all `$7` terms of `$1` (a JSON array of `[term, idf]`), scored
+/// Σ idf × impact; of those, the `$8` best that are published and pass the filters; then one
+/// row with a NULL post: the impact of the last posting read and how many were read. The
+/// terms are read once (`MATERIALIZED`), and a post's row only once it holds every term.
+/// SQLite takes `CROSS JOIN` as the order to join in; PostgreSQL plans the order itself.
 macro_rules! pass {
     ($terms:literal) => {
         concat!(
-            "WITH q AS ", $terms, ", \
+            "WITH q AS MATERIALIZED ", $terms, ", \
              d AS (SELECT post_id, impact FROM search_postings WHERE term = $2 \
-                   ORDER BY impact DESC, post_id DESC LIMIT $3) \
+                   ORDER BY impact DESC, post_id DESC LIMIT $3), \
+             c AS (SELECT d.post_id, SUM(q.idf * CAST(o.impact AS DOUBLE PRECISION)) AS score \
+                   FROM d CROSS JOIN q CROSS JOIN search_postings o \
+                   WHERE o.term = q.term AND o.post_id = d.post_id \
+                   GROUP BY d.post_id HAVING COUNT(*) = $7) \
              SELECT r.post_id, r.score, CAST(0 AS BIGINT) FROM ( \
-               SELECT d.post_id, SUM(q.idf * CAST(o.impact AS DOUBLE PRECISION)) AS score \
-               FROM d CROSS JOIN posts p CROSS JOIN q CROSS JOIN search_postings o \
-               WHERE p.id = d.post_id AND p.status = 'published' \
+               SELECT c.post_id, c.score FROM c CROSS JOIN posts p \
+               WHERE p.id = c.post_id AND p.status = 'published' \
                  AND ($4 IS NULL OR p.language = $4) \
                  AND ($5 IS NULL OR p.author_id = $5) \
                  AND ($6 IS NULL OR EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id \
                                             WHERE pt.post_id = p.id AND t.name = $6)) \
-                 AND o.term = q.term AND o.post_id = d.post_id \
-               GROUP BY d.post_id HAVING COUNT(*) = $7 \
-               ORDER BY score DESC, d.post_id DESC LIMIT $8) AS r \
+               ORDER BY c.score DESC, c.post_id DESC LIMIT $8) AS r \
              UNION ALL \
              SELECT CAST(NULL AS BIGINT), CAST(MIN(impact) AS DOUBLE PRECISION), COUNT(*) FROM d"
         )

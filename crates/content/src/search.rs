@@ -292,10 +292,10 @@ pub fn snippet(text: &str, query: &[String], max_chars: usize) -> Option<String>
         }
     }
     // A passage opens at most a quarter of its length before a match: the stretch read word by
-    // word holds every passage anchored at a match from half a passage before this place to a
-    // passage after it.
-    let from = chars_before(text, anchor, max_chars);
-    let to = chars_after(text, anchor, max_chars.saturating_mul(2));
+    // word holds every passage anchored at a match from a quarter of a passage before this
+    // place to a quarter after it.
+    let from = chars_before(text, anchor, max_chars / 2);
+    let to = chars_after(text, anchor, max_chars.saturating_add(max_chars / 2));
     passage(
         &text[from..to],
         query,

@@ -10,7 +10,7 @@ use crate::error::db_error;
 use crate::schema;
 
 /// Tables in an order that satisfies every foreign key.
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 16] = [
     "users",
     "follows",
     "posts",
@@ -25,6 +25,8 @@ const TABLES: [&str; 14] = [
     "webhook_attempts",
     "search_postings",
     "search_documents",
+    "search_impacts",
+    "search_excerpts",
 ];
 
 /// Tables and their column whose values come from an identity sequence, advanced past the

@@ -14,21 +14,21 @@ use crate::db::{Db, Tx};
 use crate::error::db_error;
 use crate::sql::{Sql, ids_in, json_list, on_reader, on_tx};
 
-const FORGET_POSTINGS: Sql = Sql::both("DELETE FROM search_postings WHERE post_id = $1");
+const FORGET_POSTINGS: Sql = Sql::both("DELETE FROM search_impacts WHERE post_id = $1");
 
 /// `$2` is a JSON array of `[term, impact]` pairs.
 const WRITE_POSTINGS: Sql = Sql {
-    sqlite: "INSERT INTO search_postings (term, post_id, impact) \
+    sqlite: "INSERT INTO search_impacts (term, post_id, impact) \
              SELECT json_extract(value, '$[0]'), $1, json_extract(value, '$[1]') \
              FROM json_each($2) WHERE true \
              ON CONFLICT (term, post_id) DO UPDATE SET impact = excluded.impact",
-    pg: "INSERT INTO search_postings (term, post_id, impact) \
+    pg: "INSERT INTO search_impacts (term, post_id, impact) \
          SELECT e->>0, $1, (e->>1)::bigint FROM json_array_elements($2::json) AS e \
          ON CONFLICT (term, post_id) DO UPDATE SET impact = excluded.impact",
 };
 
 const WRITE_DOCUMENT: Sql = Sql::both(
-    "INSERT INTO search_documents (post_id, excerpt) VALUES ($1, $2) \
+    "INSERT INTO search_excerpts (post_id, excerpt) VALUES ($1, $2) \
      ON CONFLICT (post_id) DO UPDATE SET excerpt = excluded.excerpt",
 );
 
@@ -47,16 +47,16 @@ const POST_TEXT: Sql = Sql::both("SELECT title, description, body FROM posts WHE
 /// count) and its highest impact (the top of its impact index); 0 and NULL for a term none
 /// holds.
 const TERM_STATS: Sql = Sql {
-    sqlite: "SELECT q.value, (SELECT COUNT(*) FROM search_postings s WHERE s.term = q.value), \
-             (SELECT MAX(impact) FROM search_postings s WHERE s.term = q.value) \
+    sqlite: "SELECT q.value, (SELECT COUNT(*) FROM search_impacts s WHERE s.term = q.value), \
+             (SELECT MAX(impact) FROM search_impacts s WHERE s.term = q.value) \
              FROM json_each($1) AS q",
-    pg: "SELECT q.term, (SELECT COUNT(*) FROM search_postings s WHERE s.term = q.term), \
-         (SELECT MAX(impact) FROM search_postings s WHERE s.term = q.term) \
+    pg: "SELECT q.term, (SELECT COUNT(*) FROM search_impacts s WHERE s.term = q.term), \
+         (SELECT MAX(impact) FROM search_impacts s WHERE s.term = q.term) \
          FROM json_array_elements_text($1::json) AS q(term)",
 };
 
 /// Counted by the primary key alone: no excerpt is read.
-const STATS: Sql = Sql::both("SELECT COUNT(*) FROM search_documents");
+const STATS: Sql = Sql::both("SELECT COUNT(*) FROM search_excerpts");
 
 /// One pass: the `$3` best postings of term `$2` (impact, then the newer post, first); the
 /// posts among them holding all `$7` terms of `$1` (a JSON array of `[term, idf]`), scored
@@ -68,10 +68,10 @@ macro_rules! pass {
     ($terms:literal) => {
         concat!(
             "WITH q AS MATERIALIZED ", $terms, ", \
-             d AS (SELECT post_id, impact FROM search_postings WHERE term = $2 \
+             d AS (SELECT post_id, impact FROM search_impacts WHERE term = $2 \
                    ORDER BY impact DESC, post_id DESC LIMIT $3), \
              c AS (SELECT d.post_id, SUM(q.idf * CAST(o.impact AS DOUBLE PRECISION)) AS score \
-                   FROM d CROSS JOIN q CROSS JOIN search_postings o \
+                   FROM d CROSS JOIN q CROSS JOIN search_impacts o \
                    WHERE o.term = q.term AND o.post_id = d.post_id \
                    GROUP BY d.post_id HAVING COUNT(*) = $7) \
              SELECT r.post_id, r.score, CAST(0 AS BIGINT) FROM ( \
@@ -101,18 +101,18 @@ const PASS: Sql = Sql {
 
 const EXCERPTS: Sql = Sql {
     sqlite: concat!(
-        "SELECT post_id, excerpt FROM search_documents WHERE post_id IN ",
+        "SELECT post_id, excerpt FROM search_excerpts WHERE post_id IN ",
         ids_in!(sqlite, "$1")
     ),
     pg: concat!(
-        "SELECT post_id, excerpt FROM search_documents WHERE post_id IN ",
+        "SELECT post_id, excerpt FROM search_excerpts WHERE post_id IN ",
         ids_in!(pg, "$1")
     ),
 };
 
 const TO_INDEX: Sql = Sql::both(
     "SELECT id, updated_at, title, description, body FROM posts p WHERE id > $1 \
-     AND (NOT $3 OR NOT EXISTS (SELECT 1 FROM search_documents d WHERE d.post_id = p.id)) \
+     AND (NOT $3 OR NOT EXISTS (SELECT 1 FROM search_excerpts d WHERE d.post_id = p.id)) \
      ORDER BY id LIMIT $2",
 );
 

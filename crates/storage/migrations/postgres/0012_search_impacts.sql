@@ -1,21 +1,21 @@
--- Postings hold each term's weight in its post (quire_content::search::impact: BM25's
--- term-frequency part, length normalized against a fixed pivot, in units of 2^-20), computed
--- when the post is written, so a search reads a term's postings best first and stops once no
--- unread posting can reach the results. Entries written before are rebuilt: the documents are
--- emptied, and workers index every post with no entry when they start (`quire search
--- reindex` does too).
-DROP TABLE search_postings;
-CREATE TABLE search_postings (
-    term    TEXT   NOT NULL,
+-- The search index by impact: each posting holds its term's weight in its post
+-- (quire_content::search::impact: BM25's term-frequency part, length normalized against a
+-- fixed pivot, in units of 2^-20), computed when the post is written, so a search reads a
+-- term's postings best first and stops once no unread posting can reach the results.
+-- New tables beside the old ones (search_postings, search_documents), which the previous
+-- release goes on writing and reading during a rolling update; a later release drops them.
+-- Workers index every post with no entry here when they start; posts the previous release
+-- wrote during the rollout are indexed again by `quire search reindex` afterwards.
+CREATE TABLE search_impacts (
+    term    TEXT    NOT NULL,
     post_id BIGINT NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
-    impact  BIGINT NOT NULL,
+    impact  BIGINT  NOT NULL,
     PRIMARY KEY (term, post_id)
 );
-CREATE INDEX search_postings_post_idx ON search_postings (post_id);
-CREATE INDEX search_postings_impact_idx ON search_postings (term, impact, post_id);
--- The length served BM25's mean; the pivot is fixed now.
-DROP TABLE search_documents;
-CREATE TABLE search_documents (
+CREATE INDEX search_impacts_post_idx ON search_impacts (post_id);
+CREATE INDEX search_impacts_order_idx ON search_impacts (term, impact, post_id);
+-- The start of each indexed post's body as plain text, which result snippets are cut from.
+CREATE TABLE search_excerpts (
     post_id BIGINT PRIMARY KEY REFERENCES posts (id) ON DELETE CASCADE,
     excerpt TEXT NOT NULL
 );

@@ -21,7 +21,7 @@ use crate::ids::PostId;
 use crate::model::{Post, search_document};
 use crate::policy::Actor;
 
-use crate::ports::{IndexQuery, SearchStats, Store, TermStats};
+use crate::ports::{IndexQuery, SearchStats, Store};
 use crate::time::Timestamp;
 use crate::values::{TagName, Username};
 
@@ -169,6 +169,14 @@ impl<S: Store> Quire<S> {
             .iter()
             .map(|t| (t.term.clone(), idf(stats.documents, t.documents_with)))
             .collect();
+        // The most the terms after the first can add to a post's score: each term's idf times
+        // its highest impact (impacts are below 2^53: exact as f64).
+        let others: f64 = weighted
+            .iter()
+            .zip(&term_stats)
+            .skip(1)
+            .map(|((_, idf), t)| idf * t.max_impact as f64)
+            .sum();
         let wanted = offset + limit;
         let ranked = self
             .best_matches(
@@ -180,7 +188,7 @@ impl<S: Store> Quire<S> {
                     scan: wanted.saturating_mul(2).saturating_add(16),
                     wanted,
                 },
-                &term_stats,
+                others,
             )
             .await?;
         let page: Vec<(PostId, f64)> = ranked
@@ -219,24 +227,12 @@ impl<S: Store> Quire<S> {
     /// rarest) term's best postings, until the last wanted match scores more than any post
     /// not yet read could. A post not read holds the first term with at most the last impact
     /// read (`floor`), and each other term with at most that term's highest impact, so it
-    /// scores at most `idf₁ × floor + Σ idfᵢ × maxᵢ` (the bound of MaxScore, Turtle and Flood,
-    /// 1995). With a single term, reading as many as are wanted is enough: a post not read
+    /// scores at most `idf₁ × floor + others`, `others` being `Σ idfᵢ × maxᵢ` over the other
+    /// terms (the bound of MaxScore, Turtle and Flood, 1995). With a single term, reading as many as are wanted is enough: a post not read
     /// scores at most the last one read and, being older among equals, ranks after it.
-    async fn best_matches(
-        &self,
-        mut query: IndexQuery,
-        term_stats: &[TermStats],
-    ) -> Result<Vec<(PostId, f64)>> {
+    async fn best_matches(&self, mut query: IndexQuery, others: f64) -> Result<Vec<(PostId, f64)>> {
         let wanted = usize::try_from(query.wanted).unwrap_or(usize::MAX);
         let first_idf = query.terms.first().map_or(0.0, |(_, idf)| *idf);
-        let others: f64 = query
-            .terms
-            .iter()
-            .zip(term_stats)
-            .skip(1)
-            // Impacts are below 2^53: exact as f64.
-            .map(|((_, idf), t)| idf * t.max_impact as f64)
-            .sum();
         loop {
             let found = self.store.search(&query).await?;
             let read_all = found.scanned < query.scan;

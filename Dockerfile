@@ -9,6 +9,7 @@ ARG QUIRE_BUILD_COMMIT=unknown
 WORKDIR /src
 # Only what the build reads, so unrelated changes keep the layer cache.
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo ./.cargo
 COPY crates ./crates
 COPY proto ./proto
 RUN cargo build --release --locked --bin quire \

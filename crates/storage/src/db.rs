@@ -579,6 +579,27 @@ mod tests {
         assert!(options(Some("mysql://x")).target().is_err());
     }
 
+    /// `.cargo/config.toml` builds the bundled SQLite with `SQLITE_ENABLE_QPSG`: without it a
+    /// statement with a bound `LIMIT` is prepared again at every execution, and plans may
+    /// change with the values bound.
+    #[tokio::test]
+    async fn sqlite_keeps_the_plan_a_statement_was_prepared_with() {
+        use sqlx::ConnectOptions;
+        let mut connection = SqliteConnectOptions::new()
+            .filename(":memory:")
+            .connect()
+            .await
+            .unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|option| option == "ENABLE_QPSG"),
+            "{options:?}"
+        );
+    }
+
     #[test]
     fn passwords_are_redacted_from_urls() {
         assert_eq!(

@@ -172,6 +172,10 @@ const ENOUGH_MATCHES: usize = 8;
 /// [`ENOUGH_MATCHES`] matching words, only up to `reach` bytes further.
 fn tokens<'a>(text: &'a str, query: &[String], reach: usize) -> Vec<Token<'a>> {
     let hits = |piece: &str| {
+        // ASCII with no letter or digit (punctuation) holds no term, before NFKC or after.
+        if piece.is_ascii() && !piece.bytes().any(|byte| byte.is_ascii_alphanumeric()) {
+            return false;
+        }
         // A plain ASCII word is its own term, lowercased: compared without analysing it.
         if piece.len() <= MAX_TERM_BYTES
             && piece
@@ -187,10 +191,7 @@ fn tokens<'a>(text: &'a str, query: &[String], reach: usize) -> Vec<Token<'a>> {
         }
         terms(piece).iter().any(|term| query.contains(term))
     };
-    let mut segments = text
-        .split_word_bound_indices()
-        .filter(|(_, word)| !word.trim().is_empty())
-        .peekable();
+    let mut segments = segments(text).peekable();
     let mut tokens: Vec<Token<'a>> = Vec::new();
     let mut matched = 0;
     let mut stop_at = usize::MAX;
@@ -224,14 +225,23 @@ fn tokens<'a>(text: &'a str, query: &[String], reach: usize) -> Vec<Token<'a>> {
             .char_indices()
             .map(|(at, c)| (offset + at, c))
             .collect();
+        // A run already in NFKC is its own terms: its pairs are compared as they are.
+        let normalized = is_nfkc_quick(text[offset..end].chars()) == IsNormalized::Yes;
+        let pair_hits = |piece: &str| {
+            if normalized {
+                query.iter().any(|term| term == piece)
+            } else {
+                hits(piece)
+            }
+        };
         let mut marked = vec![false; run.len()];
         if let [(at, c)] = run[..] {
-            marked[0] = hits(&text[at..at + c.len_utf8()]);
+            marked[0] = pair_hits(&text[at..at + c.len_utf8()]);
         }
         for k in 1..run.len() {
             let (from, _) = run[k - 1];
             let (at, c) = run[k];
-            if hits(&text[from..at + c.len_utf8()]) {
+            if pair_hits(&text[from..at + c.len_utf8()]) {
                 marked[k - 1] = true;
                 marked[k] = true;
             }
@@ -246,6 +256,108 @@ fn tokens<'a>(text: &'a str, query: &[String], reach: usize) -> Vec<Token<'a>> {
         }
     }
     tokens
+}
+
+/// The words and the other characters of `text`, whitespace left out, with their byte
+/// offsets, as Unicode word segmentation (UAX #29) splits it, whose words never span
+/// whitespace: each stretch between whitespace is split by [`AsciiWords`] when it is ASCII
+/// (most of an English text), by `split_word_bound_indices` otherwise.
+fn segments(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split(char::is_whitespace)
+        .filter(|chunk| !chunk.is_empty())
+        .flat_map(move |chunk| {
+            // The chunk's place in `text`: both point into one string.
+            let base = chunk.as_ptr() as usize - text.as_ptr() as usize;
+            let pieces = if chunk.is_ascii() {
+                Pieces::Ascii(AsciiWords { text: chunk, at: 0 })
+            } else {
+                Pieces::Unicode(chunk.split_word_bound_indices())
+            };
+            pieces.map(move |(offset, piece)| (base + offset, piece))
+        })
+}
+
+/// The pieces of one stretch of text between whitespace; see [`segments`].
+enum Pieces<'a> {
+    Ascii(AsciiWords<'a>),
+    Unicode(unicode_segmentation::UWordBoundIndices<'a>),
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = (usize, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Pieces::Ascii(words) => words.next(),
+            // A piece of other whitespace (a no-break space) is left out too.
+            Pieces::Unicode(words) => words.find(|(_, word)| !word.trim().is_empty()),
+        }
+    }
+}
+
+/// The words and the other characters of an ASCII `text`, whitespace left out, with their byte
+/// offsets, as UAX #29 splits ASCII: letters, digits and `_` run together; a `'`, `.` or `:`
+/// between two letters and a `'`, `.`, `,` or `;` between two digits join the run (WB6, WB7,
+/// WB11, WB12); any other character stands alone. The same pieces as
+/// `split_word_bound_indices` without its tables, which snippets read a stretch of for every
+/// hit.
+struct AsciiWords<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> AsciiWords<'a> {
+    fn word(&self, at: usize) -> bool {
+        self.text
+            .as_bytes()
+            .get(at)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    }
+
+    fn joins(&self, at: usize) -> bool {
+        let bytes = self.text.as_bytes();
+        let (Some(&before), Some(&mid), Some(&after)) = (
+            bytes.get(at.wrapping_sub(1)),
+            bytes.get(at),
+            bytes.get(at + 1),
+        ) else {
+            return false;
+        };
+        let letters = before.is_ascii_alphabetic() && after.is_ascii_alphabetic();
+        let digits = before.is_ascii_digit() && after.is_ascii_digit();
+        (letters && matches!(mid, b'\'' | b'.' | b':'))
+            || (digits && matches!(mid, b'\'' | b'.' | b',' | b';'))
+    }
+}
+
+impl<'a> Iterator for AsciiWords<'a> {
+    type Item = (usize, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.text.as_bytes();
+        while self.at < bytes.len() && char::from(bytes[self.at]).is_whitespace() {
+            self.at += 1;
+        }
+        if self.at >= bytes.len() {
+            return None;
+        }
+        let start = self.at;
+        if self.word(self.at) {
+            loop {
+                while self.word(self.at) {
+                    self.at += 1;
+                }
+                if self.at > 0 && self.joins(self.at) {
+                    self.at += 1;
+                } else {
+                    break;
+                }
+            }
+        } else {
+            self.at += 1;
+        }
+        Some((start, &self.text[start..self.at]))
+    }
 }
 
 /// A passage of `text` around the words that hold the most of `query` terms, at most about
@@ -525,6 +637,34 @@ mod tests {
             html.ends_with("<mark>技术</mark>") && html.chars().count() < 50,
             "{html}"
         );
+    }
+
+    #[test]
+    fn text_splits_as_unicode_word_segmentation_does() {
+        let mut text = String::from(
+            "Don't stop: it's 3.14, 1,000; or 2.5.1 e.g. a.b.c x:y a''b a..b 4'5 _id foo_bar \
+             a_'b 1a.2 (quoted) \"q\" <b>x</b> it's-ok 10:30 user@example.com #tag \r\n\ttab ",
+        );
+        // Every ASCII byte, alone and between letters and digits.
+        for byte in 0u8..128 {
+            let c = char::from(byte);
+            text.push_str(&format!(" {c} a{c}b 1{c}2 a{c}1 {c}{c}a"));
+        }
+        let unicode: Vec<(usize, &str)> = text
+            .split_word_bound_indices()
+            .filter(|(_, word)| !word.trim().is_empty())
+            .collect();
+        let ascii: Vec<(usize, &str)> = AsciiWords { text: &text, at: 0 }.collect();
+        assert_eq!(ascii, unicode);
+        assert_eq!(segments(&text).collect::<Vec<_>>(), unicode);
+        // Mixed scripts, split at whitespace first, give what segmenting the whole gives.
+        let text =
+            "Café au lait — l'été\u{a0}d'or: 백엔드 개발은,  API 설계 \"quoted\" 数学の変換 ok.";
+        let unicode: Vec<(usize, &str)> = text
+            .split_word_bound_indices()
+            .filter(|(_, word)| !word.trim().is_empty())
+            .collect();
+        assert_eq!(segments(text).collect::<Vec<_>>(), unicode);
     }
 
     #[test]

@@ -334,13 +334,11 @@ pub struct SearchStats {
     pub documents: i64,
 }
 
-/// A query term as the index holds it: how many posts hold it, and its highest
-/// impact in any of them (`quire_content::search::impact`, in its units; 0 when none holds it).
+/// A query term as the index holds it: how many posts hold it (BM25's document frequency).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TermStats {
     pub term: String,
     pub documents_with: i64,
-    pub max_impact: i64,
 }
 
 /// A post as an index rebuild reads it: id, `updated_at`, title, description and body.
@@ -375,13 +373,16 @@ pub struct Candidates {
     pub scanned: u32,
     /// The impact of the last posting read (0 when none was): no unread posting's is higher.
     pub floor: i64,
+    /// The most the terms after the first can add to any post's score, read with the
+    /// postings: Σ idf × the term's highest impact (0 for a term no post holds any more).
+    pub others: f64,
 }
 
 /// The full-text index, in the database so that every instance searches the same one. Each
 /// post's entry is written in the transaction that writes the post.
 pub trait SearchStore {
-    /// How many indexed posts hold each of `terms`, and the term's highest impact (a term
-    /// none holds is left out, or has 0 posts).
+    /// How many indexed posts hold each of `terms` (a term none holds is left out, or has 0
+    /// posts): a count of the term's postings, which grows with the posts holding it.
     fn term_stats(&self, terms: &[String]) -> impl Future<Output = Result<Vec<TermStats>>> + Send;
     fn search_stats(&self) -> impl Future<Output = Result<SearchStats>> + Send;
     /// One pass over the best postings of `query`'s first term.

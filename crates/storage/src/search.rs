@@ -12,7 +12,9 @@ use quire_core::values::{Body, Description, Title};
 
 use crate::db::{Db, Tx};
 use crate::error::db_error;
-use crate::sql::{Sql, ids_in, json_list, on_reader, on_tx};
+use sqlx::AssertSqlSafe;
+
+use crate::sql::{Dialect, Sql, ids_in, json_list, on_reader, on_tx};
 
 const FORGET_POSTINGS: Sql = Sql::both("DELETE FROM search_impacts WHERE post_id = $1");
 
@@ -44,60 +46,68 @@ const LOCK_POST: Sql = Sql {
 const POST_TEXT: Sql = Sql::both("SELECT title, description, body FROM posts WHERE id = $1");
 
 /// For each term of the JSON array `$1`: how many indexed posts hold it (one index range
-/// count) and its highest impact (the top of its impact index); 0 and NULL for a term none
-/// holds.
+/// count); 0 for a term none holds.
 const TERM_STATS: Sql = Sql {
-    sqlite: "SELECT q.value, (SELECT COUNT(*) FROM search_impacts s WHERE s.term = q.value), \
-             (SELECT MAX(impact) FROM search_impacts s WHERE s.term = q.value) \
+    sqlite: "SELECT q.value, (SELECT COUNT(*) FROM search_impacts s WHERE s.term = q.value) \
              FROM json_each($1) AS q",
-    pg: "SELECT q.term, (SELECT COUNT(*) FROM search_impacts s WHERE s.term = q.term), \
-         (SELECT MAX(impact) FROM search_impacts s WHERE s.term = q.term) \
+    pg: "SELECT q.term, (SELECT COUNT(*) FROM search_impacts s WHERE s.term = q.term) \
          FROM json_array_elements_text($1::json) AS q(term)",
 };
 
 /// Counted by the primary key alone: no excerpt is read.
 const STATS: Sql = Sql::both("SELECT COUNT(*) FROM search_excerpts");
 
-/// One pass: the `$3` best postings of term `$2` (impact, then the newer post, first); the
-/// posts among them holding all `$7` terms of `$1` (a JSON array of `[term, idf]`), scored
-/// Σ idf × impact; of those, the `$8` best that are published and pass the filters; then one
-/// row with a NULL post: the impact of the last posting read and how many were read. The
-/// terms are read once (`MATERIALIZED`), and a post's row only once it holds every term.
-/// SQLite takes `CROSS JOIN` as the order to join in; PostgreSQL plans the order itself.
-macro_rules! pass {
-    ($terms:literal) => {
-        concat!(
-            "WITH q AS MATERIALIZED ", $terms, ", \
-             d AS (SELECT post_id, impact FROM search_impacts WHERE term = $2 \
-                   ORDER BY impact DESC, post_id DESC LIMIT $3), \
-             c AS (SELECT d.post_id, SUM(q.idf * CAST(o.impact AS DOUBLE PRECISION)) AS score \
-                   FROM d CROSS JOIN q CROSS JOIN search_impacts o \
-                   WHERE o.term = q.term AND o.post_id = d.post_id \
-                   GROUP BY d.post_id HAVING COUNT(*) = $7) \
-             SELECT r.post_id, r.score, CAST(0 AS BIGINT) FROM ( \
-               SELECT c.post_id, c.score FROM c CROSS JOIN posts p \
-               WHERE p.id = c.post_id AND p.status = 'published' \
-                 AND ($4 IS NULL OR p.language = $4) \
-                 AND ($5 IS NULL OR p.author_id = $5) \
-                 AND ($6 IS NULL OR EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id \
-                                            WHERE pt.post_id = p.id AND t.name = $6)) \
-               ORDER BY c.score DESC, c.post_id DESC LIMIT $8) AS r \
-             UNION ALL \
-             SELECT CAST(NULL AS BIGINT), CAST(MIN(impact) AS DOUBLE PRECISION), COUNT(*) FROM d"
-        )
+/// One pass over the index, for `terms` terms (1 or more), in `dialect`: the `$2` best postings
+/// of term `$1` (impact, then the newer post, first); the posts among them holding every other
+/// term (term `$8` with idf `$9`, term `$10` with idf `$11`, …), one index lookup each, scored
+/// Σ idf × impact with the first term's idf `$7`; of those, the `$6` best that are published
+/// and pass the filters (language `$3`, author `$4`, tag `$5`, each when not NULL), read from
+/// the `posts_search_filter` index rather than the post's row; then one row with a NULL post:
+/// the impact of the last posting read, how many were read, and Σ idf × highest impact over
+/// the other terms (the top of each one's impact index). One join per term, added in one
+/// order, so that both engines sum alike; SQLite takes `CROSS JOIN` as the order to join in,
+/// PostgreSQL plans the order itself.
+fn pass_statement(dialect: Dialect, terms: usize) -> String {
+    let mut score = String::from("$7 * CAST(d.impact AS DOUBLE PRECISION)");
+    let mut joins = String::new();
+    let mut holds = String::new();
+    let mut others = String::from("CAST(0 AS DOUBLE PRECISION)");
+    for k in 1..terms {
+        let (term, idf) = (6 + 2 * k, 7 + 2 * k);
+        score.push_str(&format!(
+            " + ${idf} * CAST(o{k}.impact AS DOUBLE PRECISION)"
+        ));
+        joins.push_str(&format!(" CROSS JOIN search_impacts o{k}"));
+        let and = if holds.is_empty() { " WHERE" } else { " AND" };
+        holds.push_str(&format!(
+            "{and} o{k}.term = ${term} AND o{k}.post_id = d.post_id"
+        ));
+        others.push_str(&format!(
+            " + ${idf} * COALESCE(CAST((SELECT MAX(s.impact) FROM search_impacts s \
+             WHERE s.term = ${term}) AS DOUBLE PRECISION), CAST(0 AS DOUBLE PRECISION))"
+        ));
+    }
+    let filter_index = match dialect {
+        Dialect::Sqlite => " INDEXED BY posts_search_filter",
+        Dialect::Postgres => "",
     };
+    format!(
+        "WITH d AS (SELECT post_id, impact FROM search_impacts WHERE term = $1 \
+                    ORDER BY impact DESC, post_id DESC LIMIT $2), \
+              c AS (SELECT d.post_id, {score} AS score FROM d{joins}{holds}) \
+         SELECT r.post_id, r.score, CAST(0 AS BIGINT), CAST(0 AS DOUBLE PRECISION) FROM ( \
+           SELECT c.post_id, c.score FROM c CROSS JOIN posts p{filter_index} \
+           WHERE p.id = c.post_id AND p.status = 'published' \
+             AND ($3 IS NULL OR p.language = $3) \
+             AND ($4 IS NULL OR p.author_id = $4) \
+             AND ($5 IS NULL OR EXISTS (SELECT 1 FROM post_tags pt JOIN tags t ON t.id = pt.tag_id \
+                                        WHERE pt.post_id = p.id AND t.name = $5)) \
+           ORDER BY c.score DESC, c.post_id DESC LIMIT $6) AS r \
+         UNION ALL \
+         SELECT CAST(NULL AS BIGINT), CAST(MIN(impact) AS DOUBLE PRECISION), COUNT(*), {others} \
+         FROM d"
+    )
 }
-
-const PASS: Sql = Sql {
-    sqlite: pass!(
-        "(SELECT json_extract(value, '$[0]') AS term, json_extract(value, '$[1]') AS idf \
-          FROM json_each($1))"
-    ),
-    pg: pass!(
-        "(SELECT e->>0 AS term, (e->>1)::float8 AS idf \
-          FROM json_array_elements($1::json) AS e)"
-    ),
-};
 
 const EXCERPTS: Sql = Sql {
     sqlite: concat!(
@@ -183,16 +193,15 @@ impl Db {
 impl SearchStore for Db {
     async fn term_stats(&self, terms: &[String]) -> Result<Vec<TermStats>> {
         let terms = json_list(terms)?;
-        let rows: Vec<(String, i64, Option<i64>)> = on_reader!(self, TERM_STATS, |ex, sql| {
+        let rows: Vec<(String, i64)> = on_reader!(self, TERM_STATS, |ex, sql| {
             sqlx::query_as(sql).bind(&terms).fetch_all(ex).await
         })
         .map_err(db_error)?;
         Ok(rows
             .into_iter()
-            .map(|(term, documents_with, max_impact)| TermStats {
+            .map(|(term, documents_with)| TermStats {
                 term,
                 documents_with,
-                max_impact: max_impact.unwrap_or(0),
             })
             .collect())
     }
@@ -206,27 +215,27 @@ impl SearchStore for Db {
     }
 
     async fn search(&self, query: &IndexQuery) -> Result<Candidates> {
-        let Some((first, _)) = query.terms.first() else {
+        let Some(((first, first_idf), others)) = query.terms.split_first() else {
             return Ok(Candidates::default());
         };
-        let terms = json_list(&query.terms)?;
-        let count = i64::try_from(query.terms.len()).unwrap_or(i64::MAX);
-        let rows: Vec<(Option<i64>, Option<f64>, i64)> = on_reader!(self, PASS, |ex, sql| {
-            sqlx::query_as(sql)
-                .bind(&terms)
+        let rows: Vec<(Option<i64>, Option<f64>, i64, f64)> = on_reader!(self, |ex, dialect| {
+            let statement = pass_statement(dialect, query.terms.len());
+            let mut pass = sqlx::query_as(AssertSqlSafe(statement))
                 .bind(first)
                 .bind(i64::from(query.scan))
                 .bind(query.language.as_deref())
                 .bind(query.author.map(UserId::get))
                 .bind(query.tag.as_deref())
-                .bind(count)
                 .bind(i64::from(query.wanted))
-                .fetch_all(ex)
-                .await
+                .bind(*first_idf);
+            for (term, idf) in others {
+                pass = pass.bind(term).bind(*idf);
+            }
+            pass.fetch_all(ex).await
         })
         .map_err(db_error)?;
         let mut candidates = Candidates::default();
-        for (post, score, scanned) in rows {
+        for (post, score, scanned, others) in rows {
             match post {
                 Some(id) => candidates
                     .ranked
@@ -235,6 +244,7 @@ impl SearchStore for Db {
                     candidates.scanned = u32::try_from(scanned).unwrap_or(u32::MAX);
                     // An impact, below 2^53: exact as f64 and back.
                     candidates.floor = score.map_or(0, |impact| impact as i64);
+                    candidates.others = others;
                 }
             }
         }

@@ -21,7 +21,7 @@ use crate::ids::PostId;
 use crate::model::{Post, search_document};
 use crate::policy::Actor;
 
-use crate::ports::{IndexQuery, SearchStats, Store};
+use crate::ports::{IndexQuery, SearchStats, Store, TermStats};
 use crate::time::Timestamp;
 use crate::values::{TagName, Username};
 
@@ -40,13 +40,36 @@ pub const SNIPPET_CHARS: usize = 200;
 /// Posts read and indexed per transaction by a rebuild.
 const REINDEX_BATCH: u32 = 200;
 
-/// How long the index's size, read for BM25's idf, is reused: reading it
-/// costs a pass over one row per post, and a few seconds' drift moves no ranking much.
+/// How long the index's size and a term's count of posts, read for BM25's idf, are reused:
+/// reading them costs a pass over one row per post (per post holding the term), and a few
+/// seconds' drift moves no ranking much.
 const STATS_TTL_MILLIS: i64 = 10_000;
 
-/// The index's size as last read, and when; shared by the searches of one process.
+/// The most terms whose counts are kept; past it, expired counts are forgotten, and all of them
+/// if none has expired.
+const MEMO_TERMS: usize = 10_000;
+
+/// The index's size and the terms' counts of posts as last read, and when; shared by the
+/// searches of one process. A count of 0 is never kept: the first post holding a term is found
+/// at once.
 #[derive(Default)]
-pub(crate) struct StatsMemo(std::sync::Mutex<Option<(Timestamp, SearchStats)>>);
+pub(crate) struct StatsMemo(std::sync::Mutex<Memo>);
+
+#[derive(Default)]
+struct Memo {
+    index: Option<(Timestamp, SearchStats)>,
+    terms: HashMap<String, (Timestamp, i64)>,
+}
+
+impl StatsMemo {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Memo> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn fresh(now: Timestamp, read_at: Timestamp) -> bool {
+    now.as_millis() - read_at.as_millis() < STATS_TTL_MILLIS
+}
 
 /// A search as a caller asks it; every filter is optional.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +106,38 @@ fn idf(documents: i64, documents_with: i64) -> f64 {
     let df = documents_with as f64;
     let n = (documents as f64).max(df);
     (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+}
+
+/// How many of the rarest term's postings a search's first pass reads: twice the posts wanted
+/// and 16 more; with more terms, at least four times as many as would hold the posts wanted
+/// if each other term fell on its share of the posts independently (the next passes read four
+/// times more each, and a pass costs about what it reads); and all of them when that is half
+/// of them or more. `terms` are rarest first; `documents` is the index's size.
+fn first_scan(wanted: u32, terms: &[TermStats], documents: i64) -> u32 {
+    let base = f64::from(wanted.saturating_mul(2).saturating_add(16));
+    let Some((rarest, others)) = terms.split_first() else {
+        return 0;
+    };
+    // Counts of posts, far below 2^52: exact as f64.
+    let documents = (documents as f64).max(1.0);
+    let share: f64 = others
+        .iter()
+        .map(|t| (t.documents_with as f64 / documents).clamp(1e-6, 1.0))
+        .product();
+    let scan = if others.is_empty() {
+        base
+    } else {
+        base.max(4.0 * f64::from(wanted) / share)
+    };
+    let holding = rarest.documents_with as f64;
+    let scan = if scan * 2.0 >= holding {
+        // One more than there are: the pass sees it has read them all.
+        holding + 1.0
+    } else {
+        scan
+    };
+    // At most u32::MAX; a float-to-int `as` saturates.
+    scan.ceil() as u32
 }
 
 impl<S: Store> Quire<S> {
@@ -154,7 +209,7 @@ impl<S: Store> Quire<S> {
                 }
             }
         };
-        let mut term_stats = self.store.term_stats(&terms).await?;
+        let mut term_stats = self.term_stats(&terms).await?;
         // Every term must be there: one no post holds finds nothing.
         if term_stats.len() < terms.len() || term_stats.iter().any(|t| t.documents_with == 0) {
             return Ok(Vec::new());
@@ -169,27 +224,16 @@ impl<S: Store> Quire<S> {
             .iter()
             .map(|t| (t.term.clone(), idf(stats.documents, t.documents_with)))
             .collect();
-        // The most the terms after the first can add to a post's score: each term's idf times
-        // its highest impact (impacts are below 2^53: exact as f64).
-        let others: f64 = weighted
-            .iter()
-            .zip(&term_stats)
-            .skip(1)
-            .map(|((_, idf), t)| idf * t.max_impact as f64)
-            .sum();
         let wanted = offset + limit;
         let ranked = self
-            .best_matches(
-                IndexQuery {
-                    terms: weighted,
-                    language,
-                    author,
-                    tag: tag.map(|tag| tag.as_str().to_owned()),
-                    scan: wanted.saturating_mul(2).saturating_add(16),
-                    wanted,
-                },
-                others,
-            )
+            .best_matches(IndexQuery {
+                terms: weighted,
+                language,
+                author,
+                tag: tag.map(|tag| tag.as_str().to_owned()),
+                scan: first_scan(wanted, &term_stats, stats.documents),
+                wanted,
+            })
             .await?;
         let page: Vec<(PostId, f64)> = ranked
             .into_iter()
@@ -228,9 +272,10 @@ impl<S: Store> Quire<S> {
     /// not yet read could. A post not read holds the first term with at most the last impact
     /// read (`floor`), and each other term with at most that term's highest impact, so it
     /// scores at most `idf₁ × floor + others`, `others` being `Σ idfᵢ × maxᵢ` over the other
-    /// terms (the bound of MaxScore, Turtle and Flood, 1995). With a single term, reading as many as are wanted is enough: a post not read
+    /// terms (the bound of MaxScore, Turtle and Flood, 1995), read by the same pass as the
+    /// postings. With a single term, reading as many as are wanted is enough: a post not read
     /// scores at most the last one read and, being older among equals, ranks after it.
-    async fn best_matches(&self, mut query: IndexQuery, others: f64) -> Result<Vec<(PostId, f64)>> {
+    async fn best_matches(&self, mut query: IndexQuery) -> Result<Vec<(PostId, f64)>> {
         let wanted = usize::try_from(query.wanted).unwrap_or(usize::MAX);
         let first_idf = query.terms.first().map_or(0.0, |(_, idf)| *idf);
         loop {
@@ -240,7 +285,7 @@ impl<S: Store> Quire<S> {
                 None => false,
                 Some(_) if query.terms.len() == 1 => true,
                 Some((_, last)) => {
-                    let bound = first_idf * found.floor as f64 + others;
+                    let bound = first_idf * found.floor as f64 + found.others;
                     // Scores are summed by the store: leave room for its rounding.
                     *last > bound + bound.abs() * 1e-9
                 }
@@ -255,26 +300,58 @@ impl<S: Store> Quire<S> {
     /// The index's size, read at most once per [`STATS_TTL_MILLIS`].
     async fn index_stats(&self) -> Result<SearchStats> {
         let now = self.adapters.clock.now();
-        let memo = *self
-            .search_stats
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((read_at, stats)) = memo
-            && now.as_millis() - read_at.as_millis() < STATS_TTL_MILLIS
+        if let Some((read_at, stats)) = self.search_stats.lock().index
+            && fresh(now, read_at)
         {
             return Ok(stats);
         }
         let stats = self.store.search_stats().await?;
         // An empty index is not kept: the first posts are found at once.
         if stats.documents > 0 {
-            *self
-                .search_stats
-                .0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some((now, stats));
+            self.search_stats.lock().index = Some((now, stats));
         }
         Ok(stats)
+    }
+
+    /// How many posts hold each of `terms`, each count read at most once per
+    /// [`STATS_TTL_MILLIS`]; the terms none holds are left out.
+    async fn term_stats(&self, terms: &[String]) -> Result<Vec<TermStats>> {
+        let now = self.adapters.clock.now();
+        let mut known = Vec::with_capacity(terms.len());
+        let mut unknown = Vec::new();
+        {
+            let memo = self.search_stats.lock();
+            for term in terms {
+                match memo.terms.get(term) {
+                    Some(&(read_at, documents_with)) if fresh(now, read_at) => {
+                        known.push(TermStats {
+                            term: term.clone(),
+                            documents_with,
+                        });
+                    }
+                    _ => unknown.push(term.clone()),
+                }
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(known);
+        }
+        let read = self.store.term_stats(&unknown).await?;
+        let mut memo = self.search_stats.lock();
+        if memo.terms.len() + read.len() > MEMO_TERMS {
+            memo.terms.retain(|_, (read_at, _)| fresh(now, *read_at));
+            if memo.terms.len() + read.len() > MEMO_TERMS {
+                memo.terms.clear();
+            }
+        }
+        for stats in read {
+            if stats.documents_with > 0 {
+                memo.terms
+                    .insert(stats.term.clone(), (now, stats.documents_with));
+                known.push(stats);
+            }
+        }
+        Ok(known)
     }
 
     /// Rebuilds the search index entry of every post (`missing_only`: of the posts that have

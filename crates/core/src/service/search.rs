@@ -297,13 +297,19 @@ impl<S: Store> Quire<S> {
         }
     }
 
-    /// The index's size, read at most once per [`STATS_TTL_MILLIS`].
+    /// The index's size, read at most once per [`STATS_TTL_MILLIS`]: the first search to find
+    /// it expired reads it again, and the searches meanwhile take the size it replaces (the
+    /// searches running when it expires do not all read it at once).
     async fn index_stats(&self) -> Result<SearchStats> {
         let now = self.adapters.clock.now();
-        if let Some((read_at, stats)) = self.search_stats.lock().index
-            && fresh(now, read_at)
         {
-            return Ok(stats);
+            let mut memo = self.search_stats.lock();
+            if let Some((read_at, stats)) = memo.index {
+                if fresh(now, read_at) {
+                    return Ok(stats);
+                }
+                memo.index = Some((now, stats));
+            }
         }
         let stats = self.store.search_stats().await?;
         // An empty index is not kept: the first posts are found at once.
@@ -314,22 +320,27 @@ impl<S: Store> Quire<S> {
     }
 
     /// How many posts hold each of `terms`, each count read at most once per
-    /// [`STATS_TTL_MILLIS`]; the terms none holds are left out.
+    /// [`STATS_TTL_MILLIS`] (by the first search to find it expired, as [`Self::index_stats`]);
+    /// the terms none holds are left out.
     async fn term_stats(&self, terms: &[String]) -> Result<Vec<TermStats>> {
         let now = self.adapters.clock.now();
         let mut known = Vec::with_capacity(terms.len());
         let mut unknown = Vec::new();
         {
-            let memo = self.search_stats.lock();
+            let mut memo = self.search_stats.lock();
             for term in terms {
-                match memo.terms.get(term) {
-                    Some(&(read_at, documents_with)) if fresh(now, read_at) => {
+                match memo.terms.get_mut(term) {
+                    Some((read_at, documents_with)) if fresh(now, *read_at) => {
                         known.push(TermStats {
                             term: term.clone(),
-                            documents_with,
+                            documents_with: *documents_with,
                         });
                     }
-                    _ => unknown.push(term.clone()),
+                    Some((read_at, _)) => {
+                        *read_at = now;
+                        unknown.push(term.clone());
+                    }
+                    None => unknown.push(term.clone()),
                 }
             }
         }
@@ -349,6 +360,8 @@ impl<S: Store> Quire<S> {
                 memo.terms
                     .insert(stats.term.clone(), (now, stats.documents_with));
                 known.push(stats);
+            } else {
+                memo.terms.remove(&stats.term);
             }
         }
         Ok(known)

@@ -328,7 +328,7 @@ pub trait BatchStore {
     ) -> impl Future<Output = Result<Vec<Comment>>> + Send;
 }
 
-/// What the search index holds: how many posts.
+/// What the search index holds: how many posts (every post, drafts too, has an entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SearchStats {
     pub documents: i64,

@@ -18,3 +18,18 @@ need_wrk() {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
   fi
 }
+
+# Starts quire binary $1 on data directory $2 (its log in $2/log) on a free loopback port;
+# sets `pid` and `address`, or prints the log and exits.
+start_quire() {
+  QUIRE_LISTEN=127.0.0.1:0 QUIRE_DATA_DIR="$2" QUIRE_LOG_FORMAT=json QUIRE_LOG=warn,quire=info \
+    "$1" >"$2/log" 2>&1 &
+  pid=$!
+  address=
+  for _ in $(seq 1 200); do
+    address=$(grep -o '"address":"[^"]*"' "$2/log" | head -1 | cut -d'"' -f4 || true)
+    [ -n "$address" ] && break
+    sleep 0.1
+  done
+  [ -n "$address" ] || { cat "$2/log" >&2; exit 1; }
+}

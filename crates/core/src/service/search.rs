@@ -71,6 +71,18 @@ fn fresh(now: Timestamp, read_at: Timestamp) -> bool {
     now.as_millis() - read_at.as_millis() < STATS_TTL_MILLIS
 }
 
+/// The value memoized in `slot` (read at its timestamp) while it is fresh. Once it has expired,
+/// `None`, and the slot is stamped `now`: the caller reads the value again, and the searches
+/// meanwhile take the old one rather than all reading it at once.
+fn fresh_or_claim<T: Copy>(slot: &mut (Timestamp, T), now: Timestamp) -> Option<T> {
+    if fresh(now, slot.0) {
+        Some(slot.1)
+    } else {
+        slot.0 = now;
+        None
+    }
+}
+
 /// A search as a caller asks it; every filter is optional.
 #[derive(Debug, Clone, Default)]
 pub struct SearchRequest<'a> {
@@ -304,11 +316,12 @@ impl<S: Store> Quire<S> {
         let now = self.adapters.clock.now();
         {
             let mut memo = self.search_stats.lock();
-            if let Some((read_at, stats)) = memo.index {
-                if fresh(now, read_at) {
-                    return Ok(stats);
-                }
-                memo.index = Some((now, stats));
+            if let Some(stats) = memo
+                .index
+                .as_mut()
+                .and_then(|slot| fresh_or_claim(slot, now))
+            {
+                return Ok(stats);
             }
         }
         let stats = self.store.search_stats().await?;
@@ -329,17 +342,15 @@ impl<S: Store> Quire<S> {
         {
             let mut memo = self.search_stats.lock();
             for term in terms {
-                match memo.terms.get_mut(term) {
-                    Some((read_at, documents_with)) if fresh(now, *read_at) => {
-                        known.push(TermStats {
-                            term: term.clone(),
-                            documents_with: *documents_with,
-                        });
-                    }
-                    Some((read_at, _)) => {
-                        *read_at = now;
-                        unknown.push(term.clone());
-                    }
+                match memo
+                    .terms
+                    .get_mut(term)
+                    .and_then(|slot| fresh_or_claim(slot, now))
+                {
+                    Some(documents_with) => known.push(TermStats {
+                        term: term.clone(),
+                        documents_with,
+                    }),
                     None => unknown.push(term.clone()),
                 }
             }
@@ -401,5 +412,31 @@ impl<S: Store> Quire<S> {
             done += documents.len();
             progress(done);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expired_value_is_claimed_once_and_kept_for_the_others() {
+        let read_at = Timestamp::from_millis(1_000);
+        let mut slot = (read_at, 42_i64);
+        let fresh_until = Timestamp::from_millis(1_000 + STATS_TTL_MILLIS - 1);
+        assert_eq!(fresh_or_claim(&mut slot, fresh_until), Some(42));
+        assert_eq!(slot.0, read_at, "a fresh value keeps its stamp");
+        let expired = Timestamp::from_millis(1_000 + STATS_TTL_MILLIS);
+        assert_eq!(
+            fresh_or_claim(&mut slot, expired),
+            None,
+            "the first reads it"
+        );
+        assert_eq!(slot.0, expired);
+        assert_eq!(
+            fresh_or_claim(&mut slot, expired),
+            Some(42),
+            "the searches meanwhile take the old value"
+        );
     }
 }

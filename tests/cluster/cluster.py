@@ -42,6 +42,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def rfc3339(at: float) -> str:
+    """`at` (seconds since the epoch) in RFC 3339, UTC, to the millisecond. Whole seconds would
+    cut up to a second off a time a moment ahead, which a slow request could then reach."""
+    millis = int(at * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + f".{millis % 1000:03d}Z"
+
+
 def call(method: str, url: str, body: dict | None = None, token: str | None = None):
     """One HTTP call: (status, parsed JSON body or None)."""
     status, reply, _ = call_full(method, url, body, token)
@@ -802,10 +809,9 @@ def failures(cluster: Cluster, results: Results) -> None:
         author = MixedLoad(cluster.lb_url, clients=1, seconds=0)
         author.prepare()
         token = author.accounts[0]["token"]
-        due = time.gmtime(time.time() + 1)
         status, body = call("POST", f"{cluster.lb_url}/api/v1/posts", {
             "title": f"Due {secrets.token_hex(3)}", "description": "d", "content": "c",
-            "publishAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", due)}, token)
+            "publishAt": rfc3339(time.time() + 1)}, token)
         assert status == 201, (status, body)
         scheduled = body["postId"]
 
@@ -917,7 +923,7 @@ def scheduled(cluster: Cluster, results: Results) -> None:
         due_at = time.time() + 2
         status, body = call("POST", f"{cluster.api_url(0)}/api/v1/posts", {
             "title": f"Scheduled {secrets.token_hex(3)}", "description": "d", "content": "c",
-            "publishAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(due_at))}, author["token"])
+            "publishAt": rfc3339(due_at)}, author["token"])
         assert status == 201 and body["status"] == "draft", (status, body)
         post_id, slug = body["postId"], body["slug"]
 

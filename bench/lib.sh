@@ -33,3 +33,9 @@ start_quire() {
   done
   [ -n "$address" ] || { cat "$2/log" >&2; exit 1; }
 }
+
+# Stops the quire that start_quire started, and waits for it.
+stop_quire() {
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  pid=
+}

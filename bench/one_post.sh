@@ -26,11 +26,6 @@ work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$work"' EXIT
 
-stop() {
-  kill "$pid"; wait "$pid" 2>/dev/null || true
-  pid=
-}
-
 # Seeds build $1's data directory $2 with the post; prints "id slug".
 seed() {
   start_quire "$1" "$2"
@@ -54,7 +49,7 @@ with urllib.request.urlopen(api + "/api/v1/posts?limit=1") as reply:
     listed = json.load(reply)
 print(listed["items"][0]["postId"], article["slug"])
 EOF
-  stop
+  stop_quire
 }
 
 mkdir -p "$work/before" "$work/after"
@@ -84,7 +79,7 @@ for round in $(seq 1 "$rounds"); do
     wrk -t2 -c"$connections" -d1s "http://$address/api/v1/posts/$id" >/dev/null
     result[$side,v1]=$(measure "http://$address/api/v1/posts/$id")
     result[$side,realworld]=$(measure "http://$address/api/articles/$slug")
-    stop
+    stop_quire
   done
   for read in v1 realworld; do
     label="GET /api/v1/posts/{id}"

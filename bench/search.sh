@@ -69,8 +69,7 @@ for engine in $engines; do
   run "GET /api/v1/search?q=unicode (a rare word)" "http://$address/api/v1/search?q=unicode"
   run "GET /api/v1/posts (for scale)" "http://$address/api/v1/posts"
   run "GET /api/v1/posts/{id} (one post, its HTML)" "http://$address/api/v1/posts/$((posts / 2))"
-  kill $pid; wait $pid 2>/dev/null || true
-  pid=
+  stop_quire
   [ "$engine" = postgres ] && psql -qX "$postgres_url/postgres" -c "DROP DATABASE IF EXISTS $database"
 done
 

@@ -26,6 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 API_INSTANCES = 3
@@ -45,8 +46,7 @@ def free_port() -> int:
 def rfc3339(at: float) -> str:
     """`at` (seconds since the epoch) in RFC 3339, UTC, to the millisecond. Whole seconds would
     cut up to a second off a time a moment ahead, which a slow request could then reach."""
-    millis = int(at * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + f".{millis % 1000:03d}Z"
+    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds")
 
 
 def call(method: str, url: str, body: dict | None = None, token: str | None = None):

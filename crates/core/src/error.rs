@@ -102,6 +102,21 @@ impl FieldErrors {
     }
 }
 
+/// A limit a caller went over, as the `RateLimit-Policy` and `RateLimit` fields describe it
+/// (draft-ietf-httpapi-ratelimit-headers): `quota` units per `window_secs`, none left, the
+/// next in `retry_after_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// The policy's name, a token such as `sign-in`.
+    pub policy: &'static str,
+    /// How many units (requests, failures) the policy allows in a window.
+    pub quota: u32,
+    /// The window, in seconds.
+    pub window_secs: u32,
+    /// How long until the caller may try again, in seconds (at least 1).
+    pub retry_after_secs: u32,
+}
+
 /// Everything that can go wrong in a use-case, by meaning rather than by cause.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -134,6 +149,10 @@ pub enum Error {
     /// retry at once. Told apart from [`Error::Unavailable`] by the database's error code.
     #[error("busy: a write lost a race with other writers")]
     Busy,
+    /// The caller went over a limit (RFC 6585 section 4: HTTP 429; GraphQL `RATE_LIMITED`;
+    /// gRPC `RESOURCE_EXHAUSTED`) and may retry after the time it names.
+    #[error("rate limited by {}: retry after {} s", .0.policy, .0.retry_after_secs)]
+    RateLimited(RateLimit),
     /// A dependency is down or overloaded; the caller may retry later.
     #[error("unavailable: {reason}")]
     Unavailable {
@@ -158,6 +177,7 @@ impl Error {
             Self::Conflict(errors) => Self::Conflict(errors.clone()),
             Self::Stale(resource) => Self::Stale(*resource),
             Self::Busy => Self::Busy,
+            Self::RateLimited(limit) => Self::RateLimited(*limit),
             Self::Unavailable {
                 reason,
                 retry_after_secs,
@@ -187,6 +207,7 @@ impl Error {
     pub fn retry_after_secs(&self) -> Option<u32> {
         match self {
             Self::Busy => Some(1),
+            Self::RateLimited(limit) => Some(limit.retry_after_secs),
             Self::Unavailable {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),

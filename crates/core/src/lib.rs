@@ -19,4 +19,4 @@ pub mod time;
 pub mod values;
 pub mod webhooks;
 
-pub use error::{AuthProblem, Error, FieldErrors, Resource, Result};
+pub use error::{AuthProblem, Error, FieldErrors, RateLimit, Resource, Result};

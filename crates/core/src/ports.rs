@@ -43,6 +43,7 @@ pub trait Store:
     + SearchStore
     + OutboxStore
     + WebhookStore
+    + SignInStore
     + Clone
     + Send
     + Sync
@@ -407,6 +408,51 @@ pub trait SearchStore {
         &self,
         documents: &[(PostId, Timestamp, SearchDocument)],
     ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The failed sign-ins on record for one account, and the lock they earned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInFailures {
+    /// The email tried, as parsed and lowercased, whether or not an account has it.
+    pub account: String,
+    /// Failures in a row, each within the failure window of the one before.
+    pub failures: u32,
+    pub last_failed_at: Timestamp,
+    /// Until when sign-in to the account is refused; `None` if it never was locked.
+    pub locked_until: Option<Timestamp>,
+}
+
+/// Failed sign-ins by account, shared by every instance through the database, for
+/// brute-force lockouts (`Quire::login`).
+pub trait SignInStore {
+    /// What is on record for `account`, if anything.
+    fn sign_in_failures(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Option<SignInFailures>>> + Send;
+    /// Records one more failure at `at`, counting from one again when the last was before
+    /// `restart_before`, and returns the count; then forgets up to 16 records of any account
+    /// whose last failure was before `restart_before` and whose lock (if any) has passed.
+    fn record_sign_in_failure(
+        &self,
+        account: &str,
+        at: Timestamp,
+        restart_before: Timestamp,
+    ) -> impl Future<Output = Result<u32>> + Send;
+    /// Locks `account` until `until`, or keeps the lock it has if that lasts longer.
+    fn lock_sign_in(
+        &self,
+        account: &str,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Forgets `account`'s failures and lock; whether there were any.
+    fn clear_sign_in_failures(&self, account: &str) -> impl Future<Output = Result<bool>> + Send;
+    /// The accounts locked at `now`, the longest lock first, at most `limit`.
+    fn sign_in_lockouts(
+        &self,
+        now: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<SignInFailures>>> + Send;
 }
 
 /// Responses kept under idempotency keys, shared by every instance through the database.

@@ -12,6 +12,7 @@ mod comments;
 pub mod idempotency;
 mod imports;
 mod links;
+mod lockouts;
 mod posts;
 mod profiles;
 mod relay;
@@ -39,6 +40,7 @@ pub use imports::{
     Importer, MAX_FILE_BYTES, Source, SourcePost, read_sources,
 };
 pub use links::{Chosen, Mapped, SITEMAP_BLOCK, Syndicated};
+pub use lockouts::{SIGN_IN_POLICY, SignInPolicy};
 pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
 pub use relay::Relayed;
 pub use search::{
@@ -78,6 +80,8 @@ pub struct Adapters {
     pub webhooks: Arc<dyn WebhookSender>,
     /// Holds the shared read models of the hot anonymous reads, and invalidates them.
     pub cache: Arc<crate::cache::Caching>,
+    /// When failed sign-ins lock an account out.
+    pub sign_in: SignInPolicy,
 }
 
 /// The application core, generic over its one storage type. Cheap to clone (one shared

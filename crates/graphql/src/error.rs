@@ -12,6 +12,7 @@ pub mod code {
     pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
     pub const CONFLICT: &str = "CONFLICT";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const INTERNAL: &str = "INTERNAL";
     pub const TIMEOUT: &str = "TIMEOUT";
     pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
@@ -95,6 +96,17 @@ pub fn graphql_error(error: &Error) -> GraphqlError {
             format!("the {} changed since the version given", resource(*what)),
             code::CONFLICT,
         ),
+        Error::RateLimited(limit) => {
+            let (policy, retry) = (limit.policy, limit.retry_after_secs);
+            coded(
+                format!("too many attempts; retry in {retry} s"),
+                code::RATE_LIMITED,
+            )
+            .extend_with(move |_, extensions| {
+                extensions.set("policy", policy);
+                extensions.set("retryAfter", retry);
+            })
+        }
         Error::Unavailable { .. } | Error::Busy => {
             let retry = error.retry_after_secs().unwrap_or(1);
             coded("temporarily unavailable; retry later", code::UNAVAILABLE)

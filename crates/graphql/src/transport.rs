@@ -82,6 +82,7 @@ async fn authenticated<S: Store>(
                 quire_core::Error::Unavailable { .. } | quire_core::Error::Busy => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
+                quire_core::Error::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             let error = graphql_error(&error);

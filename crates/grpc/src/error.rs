@@ -53,6 +53,16 @@ pub fn status(error: &Error) -> Status {
             "the {} changed since the version given",
             resource(*what)
         )),
+        Error::RateLimited(limit) => Status::with_error_details(
+            Code::ResourceExhausted,
+            format!(
+                "over the {} limit; retry in {} s",
+                limit.policy, limit.retry_after_secs
+            ),
+            ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(u64::from(
+                limit.retry_after_secs,
+            )))),
+        ),
         Error::Unavailable { .. } | Error::Busy => {
             Status::unavailable("temporarily unavailable; retry later")
         }

@@ -2,9 +2,11 @@
 //! of transport-level failures (bad JSON, unknown route, wrong method, limits).
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use quire_core::{AuthProblem, Error, Resource};
+use quire_core::{AuthProblem, Error, RateLimit, Resource};
+
+use crate::headers::{RATELIMIT, RATELIMIT_POLICY};
 use serde_json::{Map, Value, json};
 
 /// A core error on its way out over HTTP.
@@ -80,6 +82,10 @@ pub(crate) fn status_and_body(error: &Error) -> (StatusCode, Value) {
                 "has changed since; reload and retry",
             ),
         ),
+        Error::RateLimited(_) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            error_body("rate", "limit exceeded; retry after Retry-After seconds"),
+        ),
         Error::Unavailable { .. } | Error::Busy => (
             StatusCode::SERVICE_UNAVAILABLE,
             error_body("service", "is temporarily unavailable, retry later"),
@@ -112,6 +118,7 @@ pub(crate) fn carry(error: &Error, response: &mut Response, challenge: &'static 
                 HeaderValue::from_static(challenge),
             );
         }
+        Error::RateLimited(limit) => rate_limit_headers(limit, response.headers_mut()),
         Error::Unavailable { .. } | Error::Busy => {
             if let Some(secs) = error.retry_after_secs() {
                 response
@@ -133,6 +140,26 @@ pub(crate) fn carry(error: &Error, response: &mut Response, challenge: &'static 
                 .insert(ServerFault(std::sync::Arc::new(chain)));
         }
         _ => {}
+    }
+}
+
+/// `Retry-After` (RFC 9110 section 10.2.3) and the limit's `RateLimit-Policy` and `RateLimit`
+/// fields (draft-ietf-httpapi-ratelimit-headers-09: `"name";q=quota;w=window` and
+/// `"name";r=remaining;t=seconds`).
+pub(crate) fn rate_limit_headers(limit: &RateLimit, headers: &mut HeaderMap) {
+    headers.insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(limit.retry_after_secs),
+    );
+    let policy = format!(
+        "\"{}\";q={};w={}",
+        limit.policy, limit.quota, limit.window_secs
+    );
+    let state = format!("\"{}\";r=0;t={}", limit.policy, limit.retry_after_secs);
+    for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, state)] {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            headers.insert(name, value);
+        }
     }
 }
 

@@ -139,6 +139,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         secrets: Arc::new(AesGcmBox::new(&sealing_key)),
         webhooks: Arc::new(sender),
         cache: Arc::new(Caching::new(cache(&config.cache)?)),
+        sign_in: config.limits.sign_in(),
     };
     db.on_commit(Arc::clone(&adapters.cache) as Arc<dyn CommitListener>)
         .context("hooking the cache's invalidation to commits")?;

@@ -112,6 +112,12 @@ pub enum UserCommand {
     /// Create a user, for example the first admin. No password is ever shipped: read one from
     /// standard input with --password-stdin, or let quire generate and print one.
     Create(CreateUser),
+    /// Clear the failed sign-ins and any lockout of an email, so its owner can sign in at
+    /// once.
+    Unlock {
+        /// The email signed in with.
+        email: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +168,7 @@ impl Cli {
                 Ok(())
             }
             Command::User(UserCommand::Create(args)) => create_user(config, args).await,
+            Command::User(UserCommand::Unlock { email }) => unlock_user(config, &email).await,
             Command::Db(DbCommand::Copy { from, to }) => copy_database(&config, from, to).await,
             Command::Import(args) => {
                 telemetry::init_for_command(&config.log);
@@ -195,6 +202,21 @@ impl Cli {
             }
         }
     }
+}
+
+async fn unlock_user(config: Config, email: &str) -> anyhow::Result<()> {
+    let quire = build_core(&config).await?;
+    let cleared = quire
+        .unlock_sign_in(None, email)
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    quire.store().close().await;
+    if cleared {
+        println!("cleared the failed sign-ins of {email}");
+    } else {
+        println!("{email} had no failed sign-ins on record");
+    }
+    Ok(())
 }
 
 async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {

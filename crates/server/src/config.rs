@@ -79,6 +79,45 @@ pub struct Config {
     pub cache: CacheSection,
     pub edge: EdgeSection,
     pub site: SiteSection,
+    pub limits: LimitsSection,
+}
+
+/// Limits on what a caller may try, and for how long they wait when over (docs/security.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Failed sign-ins in a row that lock the email tried out; 0 turns lockouts off.
+    pub sign_in_max_failures: u32,
+    /// Seconds the first lockout lasts; each further failure doubles it.
+    pub sign_in_lockout_secs: u32,
+    /// Seconds the longest lockout lasts.
+    pub sign_in_max_lockout_secs: u32,
+    /// Seconds after which a failure counts from one again.
+    pub sign_in_window_secs: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let policy = quire_core::service::SignInPolicy::default();
+        Self {
+            sign_in_max_failures: policy.max_failures,
+            sign_in_lockout_secs: policy.lockout_secs,
+            sign_in_max_lockout_secs: policy.max_lockout_secs,
+            sign_in_window_secs: policy.window_secs,
+        }
+    }
+}
+
+impl LimitsSection {
+    /// The core's sign-in lockout policy.
+    pub fn sign_in(&self) -> quire_core::service::SignInPolicy {
+        quire_core::service::SignInPolicy {
+            max_failures: self.sign_in_max_failures,
+            lockout_secs: self.sign_in_lockout_secs,
+            max_lockout_secs: self.sign_in_max_lockout_secs,
+            window_secs: self.sign_in_window_secs,
+        }
+    }
 }
 
 /// The site that shows the posts, where feeds and sitemaps link to (docs/publishing.md).
@@ -488,6 +527,7 @@ impl Default for Config {
             cache: CacheSection::default(),
             edge: EdgeSection::default(),
             site: SiteSection::default(),
+            limits: LimitsSection::default(),
         }
     }
 }
@@ -738,6 +778,18 @@ const ENV: &[(&str, Apply)] = &[
     ("QUIRE_WEBHOOKS_RETENTION_HOURS", |c, var, v| {
         set(&mut c.webhooks.retention_hours, parse_env(var, v))
     }),
+    ("QUIRE_SIGN_IN_MAX_FAILURES", |c, var, v| {
+        set(&mut c.limits.sign_in_max_failures, parse_env(var, v))
+    }),
+    ("QUIRE_SIGN_IN_LOCKOUT_SECS", |c, var, v| {
+        set(&mut c.limits.sign_in_lockout_secs, parse_env(var, v))
+    }),
+    ("QUIRE_SIGN_IN_MAX_LOCKOUT_SECS", |c, var, v| {
+        set(&mut c.limits.sign_in_max_lockout_secs, parse_env(var, v))
+    }),
+    ("QUIRE_SIGN_IN_WINDOW_SECS", |c, var, v| {
+        set(&mut c.limits.sign_in_window_secs, parse_env(var, v))
+    }),
     ("QUIRE_CACHE", |c, var, v| {
         c.cache.backend = match v {
             "memory" => CacheBackend::Memory,
@@ -897,6 +949,20 @@ impl Config {
 
     /// Rejects values that parse but cannot work, so they fail at start-up, not later.
     fn validate(&self) -> Result<(), ConfigError> {
+        let limits = &self.limits;
+        if limits.sign_in_max_failures > 0
+            && (limits.sign_in_lockout_secs == 0
+                || limits.sign_in_max_lockout_secs < limits.sign_in_lockout_secs
+                || limits.sign_in_window_secs == 0)
+        {
+            return Err(ConfigError::Invalid {
+                key: "limits.sign_in_lockout_secs",
+                message: "lockouts need a first lockout of at least 1 s, a longest lockout no \
+                          shorter than the first, and a window of at least 1 s (or \
+                          sign_in_max_failures = 0 to turn them off)"
+                    .to_owned(),
+            });
+        }
         let url = &self.site.url;
         if !(url.starts_with("http://") || url.starts_with("https://"))
             || url.ends_with('/')

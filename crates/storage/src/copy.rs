@@ -10,7 +10,7 @@ use crate::error::db_error;
 use crate::schema;
 
 /// Tables in an order that satisfies every foreign key.
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 17] = [
     "users",
     "follows",
     "posts",
@@ -27,6 +27,7 @@ const TABLES: [&str; 16] = [
     "search_documents",
     "search_impacts",
     "search_excerpts",
+    "sign_in_failures",
 ];
 
 /// Tables and their column whose values come from an identity sequence, advanced past the

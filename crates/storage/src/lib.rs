@@ -21,6 +21,7 @@ mod posts;
 mod rows;
 pub mod schema;
 mod search;
+mod sign_in;
 mod sql;
 mod users;
 mod webhooks;

@@ -132,7 +132,13 @@ impl<S: Store> Quire<S> {
     }
 
     /// Checks an email and password. Unknown email, wrong password and inactive account all
-    /// answer the same, after the same work.
+    /// answer the same, after the same work, and each counts as a failure against the email
+    /// tried.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a blank field; [`Error::Unauthenticated`] for credentials that do
+    /// not match an active account; [`Error::RateLimited`] while the email is locked out after
+    /// failures in a row (`super::lockouts`), whatever the password.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, email: Option<&str>, password: Option<&str>) -> Result<Session> {
         let mut errors = FieldErrors::new();
@@ -154,8 +160,15 @@ impl<S: Store> Quire<S> {
             return Err(Error::Invalid(errors));
         };
         let invalid = || Error::Unauthenticated(AuthProblem::InvalidCredentials);
-        // A malformed email or an out-of-range password cannot match any account.
-        let (Ok(email), Ok(password)) = (Email::parse(email), Password::parse(password)) else {
+        // A malformed email cannot match any account, nor be locked out.
+        let Ok(email) = Email::parse(email) else {
+            return Err(invalid());
+        };
+        let account = super::lockouts::account_key(&email);
+        let record = self.check_sign_in_lock(&account).await?;
+        // An out-of-range password cannot match either, and counts as a failure.
+        let Ok(password) = Password::parse(password) else {
+            self.sign_in_failed(&account).await?;
             return Err(invalid());
         };
         let found = self.store.credentials_by_email(&email).await?;
@@ -165,8 +178,16 @@ impl<S: Store> Quire<S> {
         };
         let matches = self.adapters.hasher.verify(password, hash).await?;
         match user {
-            Some(user) if matches && user.active => self.session_for(user),
-            _ => Err(invalid()),
+            Some(user) if matches && user.active => {
+                if record.is_some() {
+                    self.store.clear_sign_in_failures(&account).await?;
+                }
+                self.session_for(user)
+            }
+            _ => {
+                self.sign_in_failed(&account).await?;
+                Err(invalid())
+            }
         }
     }
 

@@ -118,9 +118,9 @@ where
         .run_claimed(actor, key, claimed_at, creates, request())
         .await
         .unwrap_or_else(IntoResponse::into_response);
-    if response.status().is_server_error() {
-        // Let the key go so a retry runs again; a key whose change committed is kept, and a
-        // retry is answered by `recover`.
+    if response.status().is_server_error() || response.status() == StatusCode::TOO_MANY_REQUESTS {
+        // Let the key go so a retry runs again (after an outage, or once the limit allows);
+        // a key whose change committed is kept, and a retry is answered by `recover`.
         state.quire.release_idempotency_key(actor, key).await?;
         return Ok(response);
     }

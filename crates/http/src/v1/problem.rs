@@ -142,6 +142,15 @@ impl Problem {
                     resource_name(*resource)
                 ),
             ),
+            Error::RateLimited(limit) => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!(
+                    "over the {} limit; retry in {} s",
+                    limit.policy, limit.retry_after_secs
+                ),
+            ),
             Error::Unavailable { .. } | Error::Busy => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

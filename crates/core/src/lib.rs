@@ -9,6 +9,7 @@ pub mod cache;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod limits;
 pub mod model;
 pub mod paging;
 pub mod policy;

@@ -18,6 +18,7 @@ mod profiles;
 mod relay;
 mod rendering;
 mod search;
+mod throttle;
 mod users;
 mod watching;
 mod webhooks;
@@ -82,6 +83,8 @@ pub struct Adapters {
     pub cache: Arc<crate::cache::Caching>,
     /// When failed sign-ins lock an account out.
     pub sign_in: SignInPolicy,
+    /// Counts each client's requests against the rate limits.
+    pub limiter: Arc<dyn crate::limits::RateLimiter>,
 }
 
 /// The application core, generic over its one storage type. Cheap to clone (one shared

@@ -7,11 +7,13 @@
 //! crate cannot reach.
 
 mod caching;
+pub mod client;
 mod error;
 mod extract;
 mod feeds;
 pub mod headers;
 mod health;
+mod limits;
 mod middleware;
 mod patch;
 mod realworld;
@@ -54,6 +56,8 @@ pub struct HttpConfig {
     pub cache_headers: CacheHeaders,
     /// The site that shows the posts, for the links of feeds and sitemaps.
     pub site: Site,
+    /// The proxies whose `Forwarded` and `X-Forwarded-For` name the client.
+    pub trusted_proxies: Arc<client::TrustedProxies>,
 }
 
 /// Joins each request's span to a distributed trace (this crate knows no tracing backend).
@@ -77,6 +81,7 @@ impl Default for HttpConfig {
             tracing: None,
             cache_headers: CacheHeaders::default(),
             site: Site::default(),
+            trusted_proxies: Arc::default(),
         }
     }
 }
@@ -114,14 +119,18 @@ const IMPORT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The whole HTTP application: every contract and probe behind the shared middleware.
 ///
-/// The middleware every request passes (request id, span, log line and metrics, CORS, panics
-/// caught, kept responses) wraps the routes once, outside routing, so a request pays for it
-/// once rather than once per layer of every route; only what differs between routes (body
+/// The middleware every request passes (request id, span, log line and metrics, CORS, rate
+/// limits, panics caught, kept responses) wraps the routes once, outside routing, so a request
+/// pays for it once rather than once per layer of every route; only what differs between routes (body
 /// limits and the timeout, which gRPC's streams bound themselves; the caching headers of the
 /// HTTP contracts) is layered on the routes that need it.
 pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contracts) -> Router {
     use tower::Layer as _;
     let renders = quire.clone();
+    let limits = limits::Limits {
+        quire: quire.clone(),
+        proxies: Arc::clone(&config.trusted_proxies),
+    };
     let state = AppState {
         quire,
         draining: Arc::clone(&config.draining),
@@ -170,7 +179,8 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
         .layer(axum::middleware::from_fn(middleware::note_route));
     let kept = axum::middleware::from_fn_with_state(renders, rendered::serve::<S>).layer(routes);
     let guarded = tower_http::catch_panic::CatchPanicLayer::new().layer(kept);
-    let shared = cors(config).layer(guarded);
+    let counted = axum::middleware::from_fn_with_state(limits, limits::enforce::<S>).layer(guarded);
+    let shared = cors(config).layer(counted);
     let served =
         axum::middleware::from_fn_with_state(config.tracing.clone(), middleware::request_context)
             .layer(shared);

@@ -23,7 +23,7 @@ use crate::AppState;
 
 pub(crate) use docs::router as docs_router;
 pub(crate) use negotiate::prefers_xml;
-pub(crate) use problem::{Problem, is_v1_path};
+pub(crate) use problem::{Problem, V1Error, is_v1_path};
 
 pub use imports::IMPORT_BODY_LIMIT;
 

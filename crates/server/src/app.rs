@@ -140,6 +140,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         webhooks: Arc::new(sender),
         cache: Arc::new(Caching::new(cache(&config.cache)?)),
         sign_in: config.limits.sign_in(),
+        limiter: rate_limiter(config)?,
     };
     db.on_commit(Arc::clone(&adapters.cache) as Arc<dyn CommitListener>)
         .context("hooking the cache's invalidation to commits")?;
@@ -149,6 +150,17 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
          QUIRE_WEBHOOK_KEY_FILE) to the key they were sealed with, the same on every instance",
     )?;
     Ok(quire)
+}
+
+/// The per-client rate limiter the configuration asks for: in this process, or none at all
+/// when rate limits are off.
+fn rate_limiter(config: &Config) -> anyhow::Result<Arc<dyn quire_core::limits::RateLimiter>> {
+    let quotas = config.limits.quotas()?;
+    if quotas.is_empty() {
+        tracing::warn!("rate limits are off: no client is limited");
+        return Ok(Arc::new(quire_core::limits::Unlimited));
+    }
+    Ok(Arc::new(quire_limits::LocalLimiter::new(quotas)))
 }
 
 /// Keeps this instance's cache in step with the writes of every instance, as their events
@@ -260,6 +272,7 @@ impl Application {
             tracing,
             cache_headers: config.edge.cache_headers(),
             site: config.site.to_site(),
+            trusted_proxies: Arc::new(config.limits.proxies()?),
         };
         let graphql = quire_graphql::router(
             quire.clone(),
@@ -405,7 +418,11 @@ impl Application {
         let workers = self
             .relay
             .map(|options| Workers::start(&self.quire, options));
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(stopped());
+        // The peer's address is kept for the rate limits (`quire_http::client`).
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(stopped());
         let grace = self.shutdown_grace;
         let deadline = async move {
             let signalled = match signalled_rx.wait_for(Option::is_some).await {

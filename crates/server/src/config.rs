@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use quire_core::limits::{Policy, Quota};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// A secret value: kept out of `Debug`, `Display` and printed configuration.
@@ -94,6 +95,19 @@ pub struct LimitsSection {
     pub sign_in_max_lockout_secs: u32,
     /// Seconds after which a failure counts from one again.
     pub sign_in_window_secs: u32,
+    /// Whether requests are limited per client at all (the quotas below).
+    pub rate_limits: bool,
+    /// Sign-in attempts per client, whichever accounts (`N/s`, `N/min` or `N/hour`, or `off`).
+    pub client_sign_ins: String,
+    /// Accounts registered per client.
+    pub client_registrations: String,
+    /// Changes (REST `POST`, `PUT`, `PATCH`, `DELETE`) per client.
+    pub client_writes: String,
+    /// Requests of any kind per client.
+    pub client_requests: String,
+    /// Proxies (addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-For` name the
+    /// client; none by default, so the connection's peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for LimitsSection {
@@ -104,11 +118,67 @@ impl Default for LimitsSection {
             sign_in_lockout_secs: policy.lockout_secs,
             sign_in_max_lockout_secs: policy.max_lockout_secs,
             sign_in_window_secs: policy.window_secs,
+            rate_limits: true,
+            client_sign_ins: "30/min".to_owned(),
+            client_registrations: "100/hour".to_owned(),
+            client_writes: "600/min".to_owned(),
+            client_requests: "6000/min".to_owned(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
 
 impl LimitsSection {
+    /// The quota of each policy that is on; none when rate limits are off.
+    ///
+    /// # Errors
+    /// The setting that is neither a quota nor `off`.
+    pub fn quotas(&self) -> Result<Vec<(Policy, Quota)>, ConfigError> {
+        if !self.rate_limits {
+            return Ok(Vec::new());
+        }
+        let settings = [
+            (
+                Policy::SignIn,
+                "limits.client_sign_ins",
+                &self.client_sign_ins,
+            ),
+            (
+                Policy::Registration,
+                "limits.client_registrations",
+                &self.client_registrations,
+            ),
+            (Policy::Write, "limits.client_writes", &self.client_writes),
+            (
+                Policy::Request,
+                "limits.client_requests",
+                &self.client_requests,
+            ),
+        ];
+        let mut quotas = Vec::new();
+        for (policy, key, text) in settings {
+            if text.trim() == "off" {
+                continue;
+            }
+            let quota =
+                Quota::parse(text).map_err(|message| ConfigError::Invalid { key, message })?;
+            quotas.push((policy, quota));
+        }
+        Ok(quotas)
+    }
+
+    /// The trusted proxies.
+    ///
+    /// # Errors
+    /// An entry that is no address or range.
+    pub fn proxies(&self) -> Result<quire_http::client::TrustedProxies, ConfigError> {
+        quire_http::client::TrustedProxies::parse(self.trusted_proxies.iter().map(String::as_str))
+            .map_err(|message| ConfigError::Invalid {
+                key: "limits.trusted_proxies",
+                message,
+            })
+    }
+
     /// The core's sign-in lockout policy.
     pub fn sign_in(&self) -> quire_core::service::SignInPolicy {
         quire_core::service::SignInPolicy {
@@ -790,6 +860,34 @@ const ENV: &[(&str, Apply)] = &[
     ("QUIRE_SIGN_IN_WINDOW_SECS", |c, var, v| {
         set(&mut c.limits.sign_in_window_secs, parse_env(var, v))
     }),
+    ("QUIRE_RATE_LIMITS", |c, var, v| {
+        c.limits.rate_limits = match v {
+            "on" => true,
+            "off" => false,
+            _ => return Err(env_error(var, v, "expected on or off")),
+        };
+        Ok(())
+    }),
+    ("QUIRE_RATE_LIMIT_SIGN_INS", |c, _, v| {
+        c.limits.client_sign_ins = v.to_owned();
+        Ok(())
+    }),
+    ("QUIRE_RATE_LIMIT_REGISTRATIONS", |c, _, v| {
+        c.limits.client_registrations = v.to_owned();
+        Ok(())
+    }),
+    ("QUIRE_RATE_LIMIT_WRITES", |c, _, v| {
+        c.limits.client_writes = v.to_owned();
+        Ok(())
+    }),
+    ("QUIRE_RATE_LIMIT_REQUESTS", |c, _, v| {
+        c.limits.client_requests = v.to_owned();
+        Ok(())
+    }),
+    ("QUIRE_TRUSTED_PROXIES", |c, _, v| {
+        c.limits.trusted_proxies = v.split(',').map(|entry| entry.trim().to_owned()).collect();
+        Ok(())
+    }),
     ("QUIRE_CACHE", |c, var, v| {
         c.cache.backend = match v {
             "memory" => CacheBackend::Memory,
@@ -950,6 +1048,8 @@ impl Config {
     /// Rejects values that parse but cannot work, so they fail at start-up, not later.
     fn validate(&self) -> Result<(), ConfigError> {
         let limits = &self.limits;
+        limits.quotas()?;
+        limits.proxies()?;
         if limits.sign_in_max_failures > 0
             && (limits.sign_in_lockout_secs == 0
                 || limits.sign_in_max_lockout_secs < limits.sign_in_lockout_secs

@@ -3,6 +3,7 @@
 use super::{BLANK, Patch, Quire, Session, required};
 use crate::error::{AuthProblem, Error, FieldErrors, Result};
 use crate::events::{DomainEvent, UserData};
+use crate::limits::Policy;
 use crate::model::{NewUser, User, UserChanges};
 use crate::policy::Actor;
 use crate::ports::Store;
@@ -89,8 +90,13 @@ impl UserUpdate {
 
 impl<S: Store> Quire<S> {
     /// Creates an account with the roles every registration gets, and signs it in.
+    ///
+    /// # Errors
+    /// As [`Quire::create_user`]; [`Error::RateLimited`] when the client has registered as
+    /// many accounts as [`Policy::Registration`] allows lately.
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, input: Registration) -> Result<Session> {
+        self.throttle(Policy::Registration).await?;
         self.create_user(input, Roles::REGISTERED).await
     }
 
@@ -138,7 +144,8 @@ impl<S: Store> Quire<S> {
     /// # Errors
     /// [`Error::Invalid`] for a blank field; [`Error::Unauthenticated`] for credentials that do
     /// not match an active account; [`Error::RateLimited`] while the email is locked out after
-    /// failures in a row (`super::lockouts`), whatever the password.
+    /// failures in a row (`super::lockouts`), whatever the password, or when the client has
+    /// tried as many sign-ins as [`Policy::SignIn`] allows lately, whichever the accounts.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, email: Option<&str>, password: Option<&str>) -> Result<Session> {
         let mut errors = FieldErrors::new();
@@ -159,6 +166,7 @@ impl<S: Store> Quire<S> {
         let (Some(email), Some(password)) = (email, password) else {
             return Err(Error::Invalid(errors));
         };
+        self.throttle(Policy::SignIn).await?;
         let invalid = || Error::Unauthenticated(AuthProblem::InvalidCredentials);
         // A malformed email cannot match any account, nor be locked out.
         let Ok(email) = Email::parse(email) else {

@@ -13,7 +13,7 @@ async fn register_many(app: &TestApp, prefix: &str, count: usize) -> Vec<TestUse
 
 on_both_engines! {
     async fn two_hundred_users_favorite_one_article_at_once(engine: Engine) {
-        let app = TestApp::spawn(engine).await;
+        let app = TestApp::spawn_unlimited(engine).await;
         let author = app.register("author").await;
         app.create_article(&author, "Popular", &[]).await;
         let fans = register_many(&app, "fan", 200).await;
@@ -38,7 +38,7 @@ on_both_engines! {
     }
 
     async fn fifty_registrations_of_one_username_give_one_account(engine: Engine) {
-        let app = TestApp::spawn(engine).await;
+        let app = TestApp::spawn_unlimited(engine).await;
         let replies = join_all((0..50).map(|i| {
             app.post(
                 "/api/users",
@@ -58,7 +58,7 @@ on_both_engines! {
     }
 
     async fn fifty_articles_with_one_title_get_distinct_slugs(engine: Engine) {
-        let app = TestApp::spawn(engine).await;
+        let app = TestApp::spawn_unlimited(engine).await;
         let author = app.register("author").await;
         let replies = join_all((0..50).map(|i| {
             app.post(
@@ -82,7 +82,7 @@ on_both_engines! {
     }
 
     async fn a_failure_between_an_article_and_its_tags_leaves_neither(engine: Engine) {
-        let app = TestApp::spawn(engine).await;
+        let app = TestApp::spawn_unlimited(engine).await;
         let author = app.register("author").await;
         app.quire.store().inject_fault(Fault::BetweenPostAndTags, 1);
         let reply = app
@@ -106,7 +106,7 @@ on_both_engines! {
     }
 
     async fn lost_races_are_retried_a_bounded_number_of_times(engine: Engine) {
-        let app = TestApp::spawn(engine).await;
+        let app = TestApp::spawn_unlimited(engine).await;
         let author = app.register("author").await;
         let store = app.quire.store();
 
@@ -131,7 +131,7 @@ on_both_engines! {
     async fn a_change_based_on_an_old_version_writes_nothing(engine: Engine) {
         use quire_core::Error;
         use quire_core::service::{Patch, PostUpdate};
-        let app = TestApp::spawn(engine).await;
+        let app = TestApp::spawn_unlimited(engine).await;
         let author = app.register("author").await;
         let actor = app.actor_of(&author).await;
         app.create_article(&author, "Versioned", &[]).await;
@@ -170,7 +170,7 @@ on_both_engines! {
         use quire_core::model::UserChanges;
         use quire_core::ports::UserStore;
         use quire_core::values::Bio;
-        let app = TestApp::spawn(engine).await;
+        let app = TestApp::spawn_unlimited(engine).await;
         let user = app.register("versioned").await;
         let actor = app.actor_of(&user).await;
         let read = app.quire.me(&actor).await.unwrap();
@@ -284,7 +284,7 @@ async fn assert_counts_exact(
 
 on_both_engines! {
     async fn counts_stay_exact_while_writes_and_reads_interleave(engine: Engine) {
-        let app = &TestApp::spawn(engine).await;
+        let app = &TestApp::spawn_unlimited(engine).await;
         let authors = register_many(app, "writer", 6).await;
         let readers = register_many(app, "reader", 6).await;
         join_all(readers.iter().enumerate().flat_map(|(i, reader)| {
@@ -375,7 +375,7 @@ on_both_engines! {
 
 on_both_engines! {
     async fn writes_cancelled_mid_flight_leave_no_transaction_open(engine: Engine) {
-        let app = &TestApp::spawn(engine).await;
+        let app = &TestApp::spawn_unlimited(engine).await;
         let writers = &register_many(app, "hasty", 8).await;
         app.create_article(&writers[0], "Target", &["cancelled"]).await;
         // Clients that give up after a few milliseconds: the server sees each request dropped

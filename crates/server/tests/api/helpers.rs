@@ -230,6 +230,15 @@ impl TestApp {
         Self::spawn_in(TestEnv::new(engine).await).await
     }
 
+    /// Starts the application with rate limits off, for tests that load it from one address
+    /// (the limits are tested in `limits.rs` and `lockouts.rs`).
+    pub async fn spawn_unlimited(engine: Engine) -> Self {
+        let env = TestEnv::new(engine).await;
+        let mut config = env.config();
+        config.limits.rate_limits = false;
+        Self::spawn_with(config, env).await
+    }
+
     /// Starts the application in `env` with its test configuration.
     pub async fn spawn_in(env: TestEnv) -> Self {
         let config = env.config();
@@ -297,9 +306,26 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
+        let authorization = token.map(|token| format!("Token {token}"));
+        let headers: Vec<(&str, &str)> = authorization
+            .as_deref()
+            .map(|value| ("Authorization", value))
+            .into_iter()
+            .collect();
+        self.request_with(method, path, &headers, body).await
+    }
+
+    /// A request with these headers, and a JSON body if any.
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.header("Authorization", format!("Token {token}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         if let Some(body) = body {
             request = request.json(&body);
@@ -492,10 +518,50 @@ impl Drop for TestApp {
     }
 }
 
+/// A response header's value, which must be there.
+pub fn header<'a>(reply: &'a Reply, name: &str) -> &'a str {
+    reply
+        .headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} in {:?}", reply.headers))
+        .to_str()
+        .unwrap()
+}
+
+/// Asserts a 429 of `policy` (`quota` as `RateLimit-Policy` gives it: `q=5;w=60`) with
+/// `Retry-After` and the `RateLimit` field agreeing; returns the wait in seconds.
+pub fn assert_rate_limited(reply: &Reply, policy: &str, quota: &str) -> u64 {
+    assert_eq!(reply.status.as_u16(), 429, "{}", reply.body);
+    let secs: u64 = header(reply, "retry-after").parse().unwrap();
+    assert!(secs >= 1, "{secs}");
+    assert_eq!(
+        header(reply, "ratelimit-policy"),
+        format!("\"{policy}\";{quota}")
+    );
+    assert_eq!(
+        header(reply, "ratelimit"),
+        format!("\"{policy}\";r=0;t={secs}")
+    );
+    secs
+}
+
 /// Asserts the RealWorld error shape: `{"errors": {key: [message]}}`.
 pub fn assert_error(reply: &Reply, status: u16, key: &str, message: &str) {
     assert_eq!(reply.status.as_u16(), status, "{}", reply.body);
     assert_eq!(reply.body["errors"][key][0], message, "{}", reply.body);
+}
+
+/// Runs the `quire` binary with `args` against `env`'s database and configuration only,
+/// without blocking the runtime: a server of the same test keeps serving (and committing)
+/// while the command runs.
+pub async fn quire_beside(env: &TestEnv, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_quire"))
+        .env_clear()
+        .envs(env.vars())
+        .args(args)
+        .output()
+        .await
+        .unwrap()
 }
 
 /// Runs the `quire` binary with `args` against `env`'s database and configuration only.

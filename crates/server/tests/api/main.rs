@@ -20,6 +20,7 @@ mod helpers;
 mod http_caching;
 mod hygiene;
 mod imports;
+mod limits;
 mod lockouts;
 mod openapi;
 mod operations;

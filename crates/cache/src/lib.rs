@@ -10,7 +10,7 @@ mod redis;
 mod stored;
 
 pub use breaker::{Breaker, BreakerState};
-pub use redis::{RedisCache, RedisCacheOptions};
+pub use redis::{RedisCache, RedisCacheOptions, connect};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -284,6 +284,20 @@ enum Trouble {
     Failed(String),
 }
 
+/// A connection to `client`'s Redis that reconnects by itself, trying at least once per
+/// `cooldown` (a breaker's), so a Redis that came back is used again within about that long,
+/// not after the client's own back-off (which grows past 3 s).
+///
+/// # Errors
+/// Redis's, when the first connection cannot be made.
+pub async fn connect(
+    client: &redis::Client,
+    cooldown: Duration,
+) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new().set_max_delay(cooldown);
+    ConnectionManager::new_with_config(client.clone(), config).await
+}
+
 impl RedisCache {
     /// A cache on the Redis at `options.url`. Nothing is connected yet: Redis being down
     /// when the process starts only means reads go to the database until it is up.
@@ -499,14 +513,7 @@ impl Remote {
         let outcome = tokio::time::timeout(timeout, async {
             let connection = self
                 .connection
-                .get_or_try_init(|| {
-                    // Reconnects at least once per breaker cooldown, so a Redis that came back
-                    // is used again within about a second, not after the client's own back-off
-                    // (which grows past 3 s).
-                    let config =
-                        ConnectionManagerConfig::new().set_max_delay(self.options.breaker_cooldown);
-                    ConnectionManager::new_with_config(self.client.clone(), config)
-                })
+                .get_or_try_init(|| connect(&self.client, self.options.breaker_cooldown))
                 .await?
                 .clone();
             call(connection).await

@@ -1,5 +1,6 @@
-//! quire's rate limiter: one keyed GCRA limiter per policy (governor), counting each client's
-//! requests in this process.
+//! quire's rate limiters: one keyed GCRA limiter per policy (governor), counting each client's
+//! requests in this process ([`LocalLimiter`]); and the same limits shared by every instance
+//! through Redis ([`SharedLimiter`]), with a local limiter behind them for when Redis is away.
 //!
 //! Keys are client addresses; a limiter forgets the clients whose cells have all come back
 //! every [`SWEEP_EVERY`] checks, so its memory follows the clients seen lately, not every
@@ -18,6 +19,10 @@ use governor::{Quota as Gcra, RateLimiter as Gcras};
 use quire_core::RateLimit;
 use quire_core::limits::{Policy, Quota, RateLimiter};
 use quire_core::ports::BoxFuture;
+
+mod shared;
+
+pub use shared::{SharedLimiter, SharedOptions};
 
 /// Checks between two sweeps of clients whose quota is whole again.
 pub const SWEEP_EVERY: u64 = 65_536;

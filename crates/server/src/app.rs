@@ -152,15 +152,28 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
     Ok(quire)
 }
 
-/// The per-client rate limiter the configuration asks for: in this process, or none at all
-/// when rate limits are off.
+/// The per-client rate limiter the configuration asks for: shared through the Redis of
+/// `QUIRE_REDIS_URL` (with this process's limiter behind it), in this process only, or none at
+/// all when rate limits are off.
 fn rate_limiter(config: &Config) -> anyhow::Result<Arc<dyn quire_core::limits::RateLimiter>> {
     let quotas = config.limits.quotas()?;
     if quotas.is_empty() {
         tracing::warn!("rate limits are off: no client is limited");
         return Ok(Arc::new(quire_core::limits::Unlimited));
     }
-    Ok(Arc::new(quire_limits::LocalLimiter::new(quotas)))
+    let Some(url) = &config.cache.redis_url else {
+        return Ok(Arc::new(quire_limits::LocalLimiter::new(quotas)));
+    };
+    let options = quire_limits::SharedOptions {
+        url: url.expose().to_owned(),
+        prefix: config.cache.redis_prefix.clone(),
+        timeout: Duration::from_millis(config.cache.redis_timeout_millis.max(1)),
+        breaker_threshold: 3,
+        breaker_cooldown: Duration::from_secs(1),
+    };
+    let limiter = quire_limits::SharedLimiter::new(options, quotas)
+        .map_err(|error| anyhow::anyhow!("QUIRE_REDIS_URL: {error}"))?;
+    Ok(Arc::new(limiter))
 }
 
 /// Keeps this instance's cache in step with the writes of every instance, as their events

@@ -138,3 +138,97 @@ on_both_engines! {
         assert_rate_limited(&refused, "client-sign-in", "q=2;w=60");
     }
 }
+
+/// Two instances on one database sharing the Redis at `url` (under a prefix of their own),
+/// believing the loopback proxy, with four sign-ins a minute per client.
+async fn two_instances_sharing(url: &str) -> (TestApp, TestApp) {
+    use quire_server::config::Secret;
+    let env = TestEnv::new(crate::helpers::Engine::Sqlite).await;
+    let name = env.data.path().file_name().unwrap().to_string_lossy();
+    let mut config = env.config();
+    config.cache.redis_url = Some(Secret::new(url.to_owned()));
+    config.cache.redis_prefix = format!("quire-test:{name}:");
+    config.cache.redis_timeout_millis = 300;
+    config.limits.client_sign_ins = "4/min".to_owned();
+    config.limits.trusted_proxies = vec!["127.0.0.1".to_owned()];
+    let first = TestApp::spawn_with(config.clone(), env).await;
+    let second = TestApp::spawn_beside(config).await;
+    (first, second)
+}
+
+#[tokio::test]
+#[cfg_attr(not(quire_test_redis), ignore = "QUIRE_TEST_REDIS_URL is not set")]
+async fn instances_share_limits_through_redis_and_keep_their_own_when_it_is_cut() {
+    let (proxy, through) = crate::proxy::Proxy::before_test_redis().await;
+    let (one, two) = two_instances_sharing(&through).await;
+
+    // Two sign-ins through each instance use up the client's four.
+    for (app, who) in [(&one, "a"), (&two, "b"), (&one, "c"), (&two, "d")] {
+        let wrong = login(
+            app,
+            Some("203.0.113.10"),
+            &format!("{who}@example.com"),
+            "not the password",
+        )
+        .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+    }
+    for app in [&one, &two] {
+        let refused = login(
+            app,
+            Some("203.0.113.10"),
+            "e@example.com",
+            "not the password",
+        )
+        .await;
+        assert_rate_limited(&refused, "client-sign-in", "q=4;w=60");
+    }
+    let other = login(
+        &two,
+        Some("203.0.113.11"),
+        "e@example.com",
+        "not the password",
+    )
+    .await;
+    assert_eq!(
+        other.status,
+        StatusCode::UNAUTHORIZED,
+        "another client is not limited: {}",
+        other.body
+    );
+
+    // Redis cut away: each instance counts on its own, limits still hold, nothing fails.
+    proxy.cut();
+    for n in 0..4 {
+        let wrong = login(
+            &one,
+            Some("203.0.113.12"),
+            &format!("f{n}@example.com"),
+            "not the password",
+        )
+        .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+    }
+    let refused = login(
+        &one,
+        Some("203.0.113.12"),
+        "g@example.com",
+        "not the password",
+    )
+    .await;
+    assert_rate_limited(&refused, "client-sign-in", "q=4;w=60");
+    // The other instance had not seen that client: its own count starts from the full quota.
+    let elsewhere = login(
+        &two,
+        Some("203.0.113.12"),
+        "g@example.com",
+        "not the password",
+    )
+    .await;
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        elsewhere.body
+    );
+}

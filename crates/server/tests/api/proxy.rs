@@ -16,6 +16,21 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy in front of the Redis of `QUIRE_TEST_REDIS_URL`, and the URL that reaches
+    /// Redis through it.
+    pub async fn before_test_redis() -> (Self, String) {
+        let url = std::env::var("QUIRE_TEST_REDIS_URL").unwrap();
+        let upstream = url
+            .trim_start_matches("redis://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let proxy = Self::start(&upstream).await;
+        let through = format!("redis://{}/", proxy.address);
+        (proxy, through)
+    }
+
     /// Starts forwarding a free loopback port to `upstream` (`host:port`).
     pub async fn start(upstream: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

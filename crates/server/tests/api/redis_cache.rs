@@ -202,15 +202,7 @@ async fn a_write_through_one_instance_is_read_fresh_through_another_at_once() {
 #[tokio::test]
 #[cfg_attr(not(quire_test_redis), ignore = "QUIRE_TEST_REDIS_URL is not set")]
 async fn redis_cut_during_a_read_load_costs_no_errors_and_its_hits_come_back() {
-    let url = std::env::var("QUIRE_TEST_REDIS_URL").unwrap();
-    let upstream = url
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let proxy = Proxy::start(&upstream).await;
-    let through_proxy = format!("redis://{}/", proxy.address);
+    let (proxy, through_proxy) = Proxy::before_test_redis().await;
     let (one, two, prefix) = two_instances(&through_proxy).await;
     let alice = one.register("alice").await;
     let mut slugs = Vec::new();

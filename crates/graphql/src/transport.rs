@@ -409,17 +409,24 @@ async fn subscribe<S: Store>(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
+    // The connection is served on a task of its own: it keeps the client the upgrade came
+    // from, so the core's limits count each operation sent over it against that client.
+    let client = quire_core::limits::current_client();
     upgrade
         .max_message_size(endpoint.config.max_message_bytes)
         .max_frame_size(endpoint.config.max_message_bytes)
         .protocols([name])
-        .on_upgrade(move |socket| {
-            socket::serve(
+        .on_upgrade(move |socket| async move {
+            let serving = socket::serve(
                 socket,
                 endpoint.quire.clone(),
                 endpoint.subscriptions.clone(),
                 protocol,
-            )
+            );
+            match client {
+                Some(client) => quire_core::limits::from_client(client, serving).await,
+                None => serving.await,
+            }
         })
 }
 

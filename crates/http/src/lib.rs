@@ -187,6 +187,19 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
     Router::new().fallback_service(served)
 }
 
+/// `router` behind the per-client rate limits, for a listener served apart from [`router`]
+/// (gRPC's own port): its requests are counted and run as their client's, as on the main one.
+pub fn rate_limited<S: Store>(
+    router: Router,
+    quire: Quire<S>,
+    proxies: Arc<client::TrustedProxies>,
+) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(
+        limits::Limits { quire, proxies },
+        limits::enforce::<S>,
+    ))
+}
+
 /// CORS as browsers need it for a front end on another origin: preflights answered on every
 /// route of every HTTP contract, every request header quire defines allowed and every response
 /// header a client acts on exposed ([`headers`]). Credentials (cookies) are never allowed:

@@ -306,7 +306,11 @@ impl Application {
             None => None,
             Some(address) => Some((
                 bind(address, "gRPC").await?,
-                quire_grpc::standalone_router(quire.clone(), &grpc_config),
+                quire_http::rate_limited(
+                    quire_grpc::standalone_router(quire.clone(), &grpc_config),
+                    quire.clone(),
+                    Arc::clone(&http.trusted_proxies),
+                ),
             )),
         };
         // Metrics matter less than serving: a taken admin port (Prometheus itself defaults to
@@ -410,7 +414,8 @@ impl Application {
             tracing::info!(%grpc_address, "serving gRPC on its own port too");
             let stop = stopped();
             others.push(tokio::spawn(async move {
-                let served = axum::serve(listener, router).with_graceful_shutdown(stop);
+                let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                let served = axum::serve(listener, service).with_graceful_shutdown(stop);
                 if let Err(error) = served.await {
                     tracing::error!(%error, "the gRPC listener failed");
                 }

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{Engine, Reply, TestApp, TestEnv, TestUser, on_both_engines};
+use crate::helpers::{Engine, Reply, TestApp, TestEnv, TestUser, next_frame, on_both_engines};
 
 /// Section 5.3 of the backend guide, exactly as written there.
 const GET_USER: &str = "query GetUser($id: ID!) {
@@ -664,19 +664,6 @@ where
         }
     }
     panic!("subscription {id} heard nothing after 20 writes");
-}
-
-/// The next frame of a WebSocket within two seconds: a text message as JSON, a close as
-/// `{"close": code}`.
-async fn next_frame<S>(socket: &mut S) -> Value
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    match tokio::time::timeout(Duration::from_secs(2), socket.next()).await {
-        Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str(text.as_str()).unwrap(),
-        Ok(Some(Ok(Message::Close(Some(frame))))) => json!({ "close": u16::from(frame.code) }),
-        other => panic!("unexpected {other:?}"),
-    }
 }
 
 /// graphql-transport-ws: a subscribe that fails validation gets one `error` message (no

@@ -573,3 +573,30 @@ pub fn quire(env: &TestEnv, args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// The next frame of a WebSocket within two seconds: a text message as JSON, a close as
+/// `{"close": code}`.
+pub async fn next_frame<S>(socket: &mut S) -> Value
+where
+    S: futures::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        futures::StreamExt::next(socket),
+    )
+    .await
+    {
+        Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
+            serde_json::from_str(text.as_str()).unwrap()
+        }
+        Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(frame))))) => {
+            json!({ "close": u16::from(frame.code) })
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -232,3 +232,71 @@ async fn instances_share_limits_through_redis_and_keep_their_own_when_it_is_cut(
         elsewhere.body
     );
 }
+
+#[tokio::test]
+async fn sign_ins_over_a_websocket_and_on_grpcs_own_port_count_against_the_client() {
+    use futures::SinkExt;
+    use quire_grpc::pb::session_service_client::SessionServiceClient;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let env = TestEnv::new(crate::helpers::Engine::Sqlite).await;
+    let mut config = env.config();
+    config.limits.client_sign_ins = "2/min".to_owned();
+    config.grpc.listen = Some("127.0.0.1:0".parse().unwrap());
+    let app = TestApp::spawn_with(config, env).await;
+
+    // Over one WebSocket, each sign-in is counted: the third is refused.
+    let (mut socket, _) = app.graphql_socket().await;
+    let text = |value: Value| Message::text(value.to_string());
+    socket
+        .send(text(json!({ "type": "connection_init" })))
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::helpers::next_frame(&mut socket).await["type"],
+        "connection_ack"
+    );
+    let mut codes = Vec::new();
+    for id in ["1", "2", "3"] {
+        let login =
+            "mutation { login(email: \"ws@example.com\", password: \"password123\") { token } }";
+        socket
+            .send(text(
+                json!({ "id": id, "type": "subscribe", "payload": { "query": login } }),
+            ))
+            .await
+            .unwrap();
+        loop {
+            let message = crate::helpers::next_frame(&mut socket).await;
+            if message["type"] == "complete" {
+                break;
+            }
+            let code = message["payload"][0]["extensions"]["code"]
+                .as_str()
+                .or_else(|| message["payload"]["errors"][0]["extensions"]["code"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            codes.push(code);
+        }
+    }
+    assert_eq!(
+        codes,
+        ["UNAUTHENTICATED", "UNAUTHENTICATED", "RATE_LIMITED"]
+    );
+
+    // gRPC's own port counts the same client: it is out of sign-ins there too.
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", app.grpc_address.unwrap()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let refused = SessionServiceClient::new(channel)
+        .log_in(pb::Credentials {
+            email: Some("ws@example.com".into()),
+            password: Some("password123".into()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+}

@@ -7,6 +7,7 @@ mod contract;
 mod docs;
 mod idempotency;
 mod imports;
+mod lockouts;
 mod negotiate;
 mod posts;
 mod problem;
@@ -16,7 +17,7 @@ mod users;
 mod webhooks;
 
 use axum::Router;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use quire_core::ports::Store;
 
 use crate::AppState;
@@ -51,6 +52,8 @@ pub(crate) fn routes<S: Store>(state: &AppState<S>) -> Router<AppState<S>> {
             put(users::follow::<S>).delete(users::unfollow::<S>),
         )
         .route("/sessions", post(users::log_in::<S>))
+        .route("/lockouts", get(lockouts::list::<S>))
+        .route("/lockouts/{email}", delete(lockouts::delete::<S>))
         .route("/posts", get(posts::list::<S>).post(posts::create::<S>))
         .route(
             "/posts/{id}",

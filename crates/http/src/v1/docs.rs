@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::contract::{PostStatusName, Protocol, RoleName};
 use super::problem::Problem;
-use super::{comments, imports, posts, search, users, webhooks};
+use super::{comments, imports, lockouts, posts, search, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,8 @@ use super::{comments, imports, posts, search, users, webhooks};
         users::unfollow,
         users::followers,
         users::following,
+        lockouts::list,
+        lockouts::delete,
         posts::list,
         posts::feed,
         posts::tags,
@@ -59,7 +61,7 @@ use super::{comments, imports, posts, search, users, webhooks};
     components(schemas(Problem, PostStatusName, RoleName)),
     modifiers(&BearerAuth, &Links, &Protocol),
     tags(
-        (name = "users", description = "accounts, sessions and follows"),
+        (name = "users", description = "accounts, sessions, follows and sign-in lockouts"),
         (name = "posts", description = "posts, the feed, favorites and tags"),
         (name = "comments", description = "comments on posts"),
         (name = "webhooks", description = "webhook endpoints, their secrets, deliveries and delivery log (admins only)"),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use quire_core::roles::{Role, Roles};
 use quire_grpc::pb::session_service_client::SessionServiceClient;
 use quire_proto::v1 as pb;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -99,6 +99,24 @@ on_both_engines! {
         assert!(locks.iter().all(|lock| lock.failures == 5));
         let refused = app.quire.lockouts(&app.actor_of(&bob).await).await.unwrap_err();
         assert!(matches!(refused, quire_core::Error::Forbidden(_)), "{refused:?}");
+
+        // And through /api/v1, where an admin clears one.
+        let as_admin = format!("Bearer {}", admin.token);
+        let auth = [("Authorization", as_admin.as_str())];
+        let listed = app.request_with(Method::GET, "/api/v1/lockouts", &auth, None).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        let items = listed.body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 2, "{}", listed.body);
+        assert!(items.iter().all(|item| item["failures"] == 5 && item["lockedUntil"].is_string()));
+        let as_bob = format!("Bearer {}", bob.token);
+        let forbidden = app
+            .request_with(Method::GET, "/api/v1/lockouts", &[("Authorization", as_bob.as_str())], None)
+            .await;
+        assert_eq!(forbidden.status, StatusCode::FORBIDDEN, "{}", forbidden.body);
+        let cleared = app.request_with(Method::DELETE, "/api/v1/lockouts/NOBODY@example.com", &auth, None).await;
+        assert_eq!(cleared.status, StatusCode::NO_CONTENT, "{}", cleared.body);
+        let unlocked = realworld_login(&app, "nobody@example.com", "password123").await;
+        assert_error(&unlocked, 401, "credentials", "invalid");
 
         // The operator clears alice's lock from the command line; she signs in at once.
         let output = quire_beside(&app.env, &["user", "unlock", "Alice@example.com"]).await;

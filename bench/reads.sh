@@ -18,6 +18,8 @@ if ! command -v wrk >/dev/null; then
 fi
 cargo build --release --locked --bin quire --bin hello_world
 data=$(mktemp -d)
+# Rate limits off: the load comes from one address, and this measures serving, not refusing.
+export QUIRE_RATE_LIMITS=off
 QUIRE_LISTEN=127.0.0.1:0 QUIRE_DATA_DIR="$data" QUIRE_LOG_FORMAT=json QUIRE_LOG=info \
   "$CARGO_TARGET_DIR/release/quire" >"$data/log" 2>&1 &
 pid=$!

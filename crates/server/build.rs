@@ -3,6 +3,8 @@
 //! named for them (`cargo test` then reports them as ignored, never as passed); the same for
 //! the NATS and RabbitMQ tests, and the webhook test that verifies signatures with the
 //! reference implementation (`QUIRE_TEST_STANDARDWEBHOOKS`, a python3 that has it), and the
+//! tokens' check by an independent JWT library (`QUIRE_TEST_PYJWT`, a python3 with PyJWT and
+//! cryptography), and the
 //! edge cache's test behind a real Varnish (`QUIRE_TEST_VARNISHD`, its `varnishd`), and the
 //! shared cache's tests on a real Redis (`QUIRE_TEST_REDIS_URL`), and the import of the
 //! corpus of real posts in the shared samples folder (`QUIRE_TEST_SAMPLES`).
@@ -18,6 +20,7 @@ fn main() {
         ("QUIRE_TEST_NATS_URL", "quire_test_nats"),
         ("QUIRE_TEST_AMQP_URL", "quire_test_amqp"),
         ("QUIRE_TEST_STANDARDWEBHOOKS", "quire_test_standardwebhooks"),
+        ("QUIRE_TEST_PYJWT", "quire_test_pyjwt"),
         ("QUIRE_TEST_VARNISHD", "quire_test_varnish"),
         ("QUIRE_TEST_REDIS_URL", "quire_test_redis"),
         ("QUIRE_TEST_SAMPLES", "quire_test_samples"),

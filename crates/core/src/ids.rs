@@ -57,6 +57,36 @@ id_type!(
     DeliveryId
 );
 
+/// Identifies a sign-in session: 128 random bits, written as 32 lowercase hex digits (in the
+/// database, and in the `sid` claim of the session's access tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(u128);
+
+impl SessionId {
+    /// A session id from 16 random bytes.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(u128::from_be_bytes(bytes))
+    }
+
+    /// Parses the 32 lowercase hex digits of [`SessionId`]'s `Display`; nothing else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let canonical = text.len() == 32
+            && text
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+        canonical
+            .then(|| u128::from_str_radix(text, 16).ok())
+            .flatten()
+            .map(Self)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +98,23 @@ mod tests {
         assert_eq!(CommentId::parse("-3"), None);
         assert_eq!(CommentId::parse("abc"), None);
         assert_eq!(CommentId::parse("99999999999999999999"), None);
+    }
+
+    #[test]
+    fn session_ids_read_back_only_as_written() {
+        let id = SessionId::from_bytes([0xab; 16]);
+        assert_eq!(id.to_string(), "ab".repeat(16));
+        assert_eq!(SessionId::parse(&id.to_string()), Some(id));
+        let short = SessionId::from_bytes([0; 16]);
+        assert_eq!(short.to_string().len(), 32, "zero-padded");
+        for refused in [
+            "AB".repeat(16),
+            "ab".repeat(15),
+            "+b".repeat(16),
+            "ab".repeat(17),
+            String::new(),
+        ] {
+            assert_eq!(SessionId::parse(&refused), None, "{refused:?}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Every transport reaches these through the use-cases; none decides on its own.
 
-use crate::ids::UserId;
+use crate::ids::{SessionId, UserId};
 use crate::model::PostStatus;
 use crate::roles::{Role, Roles};
 
@@ -12,6 +12,9 @@ use crate::roles::{Role, Roles};
 pub struct Actor {
     pub(crate) user_id: UserId,
     pub(crate) roles: Roles,
+    /// The sign-in session the credential belongs to; `None` for work done on no one's
+    /// behalf through a session (the command line, imports).
+    pub(crate) session: Option<SessionId>,
 }
 
 impl Actor {
@@ -26,7 +29,19 @@ impl Actor {
     }
 
     pub(crate) fn new(user_id: UserId, roles: Roles) -> Self {
-        Self { user_id, roles }
+        Self {
+            user_id,
+            roles,
+            session: None,
+        }
+    }
+
+    pub(crate) fn in_session(user_id: UserId, roles: Roles, session: SessionId) -> Self {
+        Self {
+            user_id,
+            roles,
+            session: Some(session),
+        }
     }
 
     fn is(&self, role: Role) -> bool {

@@ -3,9 +3,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::error::{AuthProblem, Result};
+use crate::error::Result;
 use crate::events::{Event, PostData};
-use crate::ids::{CommentId, DeliveryId, PostId, UserId, WebhookId};
+use crate::ids::{CommentId, DeliveryId, PostId, SessionId, UserId, WebhookId};
 use crate::model::{
     Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage, KeysetRequest,
     NewComment, NewPost, NewUser, PageRequest, Post, PostBody, PostChanges, PostFilter, PostLink,
@@ -44,6 +44,7 @@ pub trait Store:
     + OutboxStore
     + WebhookStore
     + SignInStore
+    + SessionStore
     + Clone
     + Send
     + Sync
@@ -455,6 +456,109 @@ pub trait SignInStore {
     ) -> impl Future<Output = Result<Vec<SignInFailures>>> + Send;
 }
 
+/// A refresh token as stored: its SHA-256 hash only, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRefreshToken {
+    /// Lowercase hex of the SHA-256 of the token.
+    pub hash: String,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What presenting a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// Unused until now, of a session still open: it is used now.
+    Fresh { session: SessionId, user: UserId },
+    /// Used before (or of a session that ended): someone holds a token that was rotated away.
+    Reused { session: SessionId, user: UserId },
+    /// No such token, or it expired.
+    Unknown,
+}
+
+/// Sign-in sessions and their refresh tokens, shared by every instance through the database.
+pub trait SessionStore {
+    /// Opens session `id` for `user`, lasting until `expires_at`, with its first refresh
+    /// token if any; then forgets up to 16 sessions that ended or expired before `now`.
+    fn open_session(
+        &self,
+        id: SessionId,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+        refresh: Option<&StoredRefreshToken>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The user of session `id`, if it is theirs, open and not expired at `now`.
+    fn user_in_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<User>>> + Send;
+    /// Uses the refresh token with this hash at `now`: at most one caller ever gets
+    /// [`RefreshUse::Fresh`] for a token.
+    fn use_refresh_token(
+        &self,
+        hash: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<RefreshUse>> + Send;
+    /// Gives open session `id` its next refresh token and extends it to the token's expiry;
+    /// false if the session has ended meanwhile.
+    fn rotate_refresh_token(
+        &self,
+        id: SessionId,
+        next: &StoredRefreshToken,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Ends session `id` at `at` for `reason`; whether it was open.
+    fn end_session(
+        &self,
+        id: SessionId,
+        at: Timestamp,
+        reason: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Ends every open session of `user` but `except`, at `at` for `reason`; how many.
+    fn end_sessions(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        at: Timestamp,
+        reason: &str,
+    ) -> impl Future<Output = Result<u64>> + Send;
+}
+
+/// A key that signs access tokens, as the database keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    /// The key id tokens name in their `kid` header (RFC 7515 section 4.1.4).
+    pub kid: String,
+    /// The JWS algorithm it signs with (RFC 7518 section 3.1), such as `EdDSA`.
+    pub algorithm: String,
+    /// The private key, sealed: it never reaches the database in the clear.
+    pub private_key: String,
+    /// The public key as a JWK (RFC 7517 section 4), JSON text.
+    pub public_jwk: String,
+    pub created_at: Timestamp,
+    /// When it stops verifying; `None` while it is the signing key.
+    pub retires_at: Option<Timestamp>,
+}
+
+/// The keys that sign access tokens, shared by every instance through the database.
+pub trait SigningKeyStore {
+    /// The keys that verify at `now` (no `retires_at`, or one after `now`), newest first.
+    fn signing_keys(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<StoredSigningKey>>> + Send;
+    /// Adds `key`, the newest, in one transaction: with `retire_others_at`, every key that had
+    /// no retirement retires then (a rotation); keys retired before `prune_before` are deleted.
+    fn add_signing_key(
+        &self,
+        key: &StoredSigningKey,
+        retire_others_at: Option<Timestamp>,
+        prune_before: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
 /// Responses kept under idempotency keys, shared by every instance through the database.
 pub trait IdempotencyStore {
     /// Claims `key` for `scope` (a user id, 0 for anonymous) and a request `fingerprint`,
@@ -689,18 +793,36 @@ pub trait PasswordHasher: Send + Sync {
     -> BoxFuture<'_, Result<bool>>;
 }
 
-/// What a verified token says: whom it names, and when it stops holding.
+/// What a verified token says: whom it names, in which session, and when it stops holding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifiedToken {
     pub user: UserId,
+    pub session: SessionId,
     pub expires_at: Timestamp,
 }
 
-/// Issues and checks the bearer tokens that identify a user.
+/// Issues and checks the bearer tokens that identify a user, and keeps the keys that sign them.
 pub trait TokenService: Send + Sync {
-    fn issue(&self, user: UserId, now: Timestamp) -> Result<String>;
-    /// Checks signature, algorithm, issuer, audience and every time claim against `now`.
-    fn verify(&self, token: &str, now: Timestamp) -> Result<VerifiedToken, AuthProblem>;
+    /// A token naming `user` and their `session` (the `sid` claim), issued at `now` and
+    /// lasting `ttl_secs` seconds, signed with the current key.
+    fn issue(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: Timestamp,
+        ttl_secs: u64,
+    ) -> BoxFuture<'_, Result<String>>;
+    /// Checks type, key, algorithm, signature, issuer, audience and every time claim against
+    /// `now`: [`crate::Error::Unauthenticated`] when any fails; another error when the keys cannot be
+    /// read.
+    fn verify<'a>(&'a self, token: &'a str, now: Timestamp)
+    -> BoxFuture<'a, Result<VerifiedToken>>;
+    /// The public keys tokens verify with, as a JWK Set document (RFC 7517 section 5): none
+    /// when tokens are signed with a shared secret.
+    fn key_set(&self, now: Timestamp) -> BoxFuture<'_, Result<String>>;
+    /// Makes a new key the signing key (the others verify until their tokens expire) and
+    /// returns its id.
+    fn rotate(&self, now: Timestamp) -> BoxFuture<'_, Result<String>>;
 }
 
 /// A stream of domain events, as a subscriber receives them.

@@ -18,6 +18,7 @@ mod profiles;
 mod relay;
 mod rendering;
 mod search;
+mod sessions;
 mod throttle;
 mod users;
 mod watching;
@@ -48,6 +49,7 @@ pub use search::{
     DEFAULT_SEARCH_LIMIT, MAX_QUERY_CHARS, MAX_QUERY_TERMS, MAX_SEARCH_LIMIT, MAX_SEARCH_OFFSET,
     SearchHit, SearchRequest,
 };
+pub use sessions::{REFRESH_TOKEN_PREFIX, SessionKind, SessionPolicy};
 pub use watching::Heard;
 pub use webhooks::{Delivered, WebhookDraft, WebhookSettings, WebhookUpdate};
 
@@ -83,6 +85,8 @@ pub struct Adapters {
     pub cache: Arc<crate::cache::Caching>,
     /// When failed sign-ins lock an account out.
     pub sign_in: SignInPolicy,
+    /// How long sessions' tokens last.
+    pub sessions: SessionPolicy,
     /// Counts each client's requests against the rate limits.
     pub limiter: Arc<dyn crate::limits::RateLimiter>,
 }

@@ -6,7 +6,9 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use quire_core::Resource;
 use quire_core::ids::{CommentId, PostId, UserId};
 use quire_core::ports::Store;
-use quire_core::service::{Patch, PostAddress, PostDraft, PostUpdate, Registration, UserUpdate};
+use quire_core::service::{
+    Patch, PostAddress, PostDraft, PostUpdate, Registration, SessionKind, UserUpdate,
+};
 
 use crate::context::ContextExt;
 use crate::error::OrGraphql;
@@ -78,16 +80,41 @@ pub struct UpdatePostInput {
     pub publish_at: MaybeUndefined<String>,
 }
 
-/// A signed-in user and the bearer token that identifies them.
+/// A signed-in user, the bearer token that identifies them, when it expires, and the
+/// refresh token that gets the next one.
 pub struct AuthPayload<S> {
     token: String,
+    expires_at: String,
+    refresh_token: String,
     user: UserNode<S>,
+}
+
+impl<S: Store> AuthPayload<S> {
+    fn of(quire: &quire_core::service::Quire<S>, session: quire_core::service::Session) -> Self {
+        let view = quire.view_of(session.user, Some(&session.actor));
+        Self {
+            token: session.token,
+            expires_at: session.expires_at.to_rfc3339(),
+            refresh_token: session.refresh_token.unwrap_or_default(),
+            user: UserNode::whole(view),
+        }
+    }
 }
 
 #[Object(name = "AuthPayload")]
 impl<S: Store> AuthPayload<S> {
     async fn token(&self) -> &str {
         &self.token
+    }
+
+    /// When `token` stops working (RFC 3339).
+    async fn expires_at(&self) -> &str {
+        &self.expires_at
+    }
+
+    /// Use once, with `refreshSession`: presenting it again ends the session.
+    async fn refresh_token(&self) -> &str {
+        &self.refresh_token
     }
 
     async fn user(&self) -> &UserNode<S> {
@@ -150,18 +177,17 @@ impl<S: Store> MutationRoot<S> {
     ) -> async_graphql::Result<AuthPayload<S>> {
         let quire = ctx.quire::<S>()?;
         let session = quire
-            .register(Registration {
-                username: Some(input.username),
-                email: Some(input.email),
-                password: Some(input.password),
-            })
+            .register(
+                Registration {
+                    username: Some(input.username),
+                    email: Some(input.email),
+                    password: Some(input.password),
+                },
+                SessionKind::Refreshable,
+            )
             .await
             .or_graphql()?;
-        let view = quire.view_of(session.user, Some(&session.actor));
-        Ok(AuthPayload {
-            token: session.token,
-            user: UserNode::whole(view),
-        })
+        Ok(AuthPayload::of(quire, session))
     }
 
     /// Signs in with email and password.
@@ -173,14 +199,40 @@ impl<S: Store> MutationRoot<S> {
     ) -> async_graphql::Result<AuthPayload<S>> {
         let quire = ctx.quire::<S>()?;
         let session = quire
-            .login(Some(&email), Some(&password))
+            .login(Some(&email), Some(&password), SessionKind::Refreshable)
             .await
             .or_graphql()?;
-        let view = quire.view_of(session.user, Some(&session.actor));
-        Ok(AuthPayload {
-            token: session.token,
-            user: UserNode::whole(view),
-        })
+        Ok(AuthPayload::of(quire, session))
+    }
+
+    /// Trades a refresh token for a new access token and the next refresh token; the one
+    /// given is used up (presenting it again ends the session).
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> async_graphql::Result<AuthPayload<S>> {
+        let quire = ctx.quire::<S>()?;
+        let session = quire.refresh(&refresh_token).await.or_graphql()?;
+        Ok(AuthPayload::of(quire, session))
+    }
+
+    /// Signs out: this session's tokens stop working at once. Answers true.
+    async fn log_out(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let actor = *ctx.actor()?;
+        ctx.quire::<S>()?.sign_out(&actor).await.or_graphql()?;
+        Ok(true)
+    }
+
+    /// Signs out everywhere: every session of the caller's ends. Answers how many.
+    async fn log_out_everywhere(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let actor = *ctx.actor()?;
+        let ended = ctx
+            .quire::<S>()?
+            .sign_out_everywhere(&actor)
+            .await
+            .or_graphql()?;
+        Ok(i32::try_from(ended).unwrap_or(i32::MAX))
     }
 
     /// Changes the signed-in user's own account.

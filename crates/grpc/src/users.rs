@@ -3,7 +3,7 @@
 use quire_core::ids::UserId;
 use quire_core::paging::{self, UserCursor};
 use quire_core::ports::Store;
-use quire_core::service::{Patch, Quire, Registration, Session, UserUpdate};
+use quire_core::service::{Patch, Quire, Registration, Session, SessionKind, UserUpdate};
 use quire_core::{Error, Resource};
 use quire_proto::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -34,6 +34,8 @@ fn session<S: Store>(quire: &Quire<S>, session: Session) -> pb::Session {
             &quire.view_of(session.user, Some(&session.actor)),
         )),
         token: session.token,
+        expires_at: session.expires_at.to_rfc3339(),
+        refresh_token: session.refresh_token.unwrap_or_default(),
     }
 }
 
@@ -49,10 +51,43 @@ impl<S: Store> SessionService for Sessions<S> {
             .login(
                 credentials.email.as_deref(),
                 credentials.password.as_deref(),
+                SessionKind::Refreshable,
             )
             .await
             .or_status()?;
         Ok(Response::new(session(&self.quire, signed_in)))
+    }
+
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let refreshed = self
+            .quire
+            .refresh(&request.into_inner().refresh_token)
+            .await
+            .or_status()?;
+        Ok(Response::new(session(&self.quire, refreshed)))
+    }
+
+    async fn log_out(
+        &self,
+        request: Request<pb::LogOutRequest>,
+    ) -> Result<Response<pb::LogOutResponse>, Status> {
+        self.quire.sign_out(&actor(&request)?).await.or_status()?;
+        Ok(Response::new(pb::LogOutResponse { ended: 1 }))
+    }
+
+    async fn log_out_everywhere(
+        &self,
+        request: Request<pb::LogOutRequest>,
+    ) -> Result<Response<pb::LogOutResponse>, Status> {
+        let ended = self
+            .quire
+            .sign_out_everywhere(&actor(&request)?)
+            .await
+            .or_status()?;
+        Ok(Response::new(pb::LogOutResponse { ended }))
     }
 }
 
@@ -112,11 +147,14 @@ impl<S: Store> UserService for Users<S> {
         let message = request.into_inner();
         let signed_in = self
             .quire
-            .register(Registration {
-                username: message.username,
-                email: message.email,
-                password: message.password,
-            })
+            .register(
+                Registration {
+                    username: message.username,
+                    email: message.email,
+                    password: message.password,
+                },
+                SessionKind::Refreshable,
+            )
             .await
             .or_status()?;
         Ok(Response::new(session(&self.quire, signed_in)))

@@ -13,6 +13,7 @@ mod extract;
 mod feeds;
 pub mod headers;
 mod health;
+mod jwks;
 mod limits;
 mod middleware;
 mod patch;
@@ -142,6 +143,7 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
         .nest("/api/v1", v1::routes(&state))
         .nest("/api", realworld::routes())
         .merge(health::routes())
+        .merge(jwks::routes())
         .fallback(error::unknown_route)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(

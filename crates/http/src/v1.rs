@@ -13,6 +13,7 @@ mod posts;
 mod problem;
 pub mod proto;
 mod search;
+mod sessions;
 mod users;
 mod webhooks;
 
@@ -51,7 +52,12 @@ pub(crate) fn routes<S: Store>(state: &AppState<S>) -> Router<AppState<S>> {
             "/me/following/{user_id}",
             put(users::follow::<S>).delete(users::unfollow::<S>),
         )
-        .route("/sessions", post(users::log_in::<S>))
+        .route(
+            "/sessions",
+            post(sessions::log_in::<S>).delete(sessions::log_out_everywhere::<S>),
+        )
+        .route("/sessions/refresh", post(sessions::refresh::<S>))
+        .route("/sessions/current", delete(sessions::log_out::<S>))
         .route("/lockouts", get(lockouts::list::<S>))
         .route("/lockouts/{email}", delete(lockouts::delete::<S>))
         .route("/posts", get(posts::list::<S>).post(posts::create::<S>))

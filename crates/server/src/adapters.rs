@@ -10,4 +10,4 @@ pub use clock::SystemClock;
 pub use keys::webhook_key;
 pub use password::Argon2Hasher;
 pub use random::OsRandom;
-pub use tokens::{JwtTokens, load_or_create_key};
+pub use tokens::{JwtTokens, SigningAlgorithm, TokenSettings, load_or_create_key};

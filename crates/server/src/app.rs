@@ -14,13 +14,14 @@ use tokio::net::TcpListener;
 
 use quire_cache::{MemoryCache, MemoryCacheOptions, RedisCache, RedisCacheOptions};
 use quire_core::cache::{Cache, Caching, NoCache};
-use quire_core::ports::CommitListener;
 use quire_core::ports::EventBus;
+use quire_core::ports::{Clock, CommitListener};
 use quire_events::{AmqpEvents, InProcessEvents, NatsEvents};
 use quire_webhooks::{AesGcmBox, Destinations, HttpSender};
 
 use crate::adapters::{
-    Argon2Hasher, JwtTokens, OsRandom, SystemClock, load_or_create_key, webhook_key,
+    Argon2Hasher, JwtTokens, OsRandom, SigningAlgorithm, SystemClock, TokenSettings,
+    load_or_create_key, webhook_key,
 };
 use crate::config::{CacheBackend, CacheSection, Config, Durability};
 use crate::workers::{WorkerOptions, Workers};
@@ -99,12 +100,20 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         &config.data_dir,
     )
     .context("loading the JWT signing key")?;
-    let tokens = JwtTokens::new(
-        &key,
-        config.jwt.ttl_secs,
-        &config.jwt.issuer,
-        &config.jwt.audience,
-    )
+    let sessions = config.jwt.sessions();
+    let settings = TokenSettings {
+        ttl_secs: sessions.long_lived_ttl_secs.max(sessions.access_ttl_secs),
+        issuer: config.jwt.issuer.clone(),
+        audience: config.jwt.audience.clone(),
+        reload_secs: config.jwt.keys_reload_secs.max(1),
+    };
+    let now = SystemClock.now();
+    let tokens = match config.jwt.algorithm {
+        SigningAlgorithm::HS256 => JwtTokens::shared_secret(&key, settings, now),
+        SigningAlgorithm::EdDSA => {
+            JwtTokens::key_ring(db.clone(), &key, Arc::new(OsRandom), settings, now).await
+        }
+    }
     .context("setting up tokens")?;
     let hasher = Argon2Hasher::new(
         config.argon2.memory_kib,
@@ -140,6 +149,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         webhooks: Arc::new(sender),
         cache: Arc::new(Caching::new(cache(&config.cache)?)),
         sign_in: config.limits.sign_in(),
+        sessions: config.jwt.sessions(),
         limiter: rate_limiter(config)?,
     };
     db.on_commit(Arc::clone(&adapters.cache) as Arc<dyn CommitListener>)

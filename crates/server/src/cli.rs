@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use quire_core::ports::Random;
 use quire_core::roles::{Role, Roles};
-use quire_core::service::{ImportOptions, Registration};
+use quire_core::service::{ImportOptions, Registration, SessionKind};
 
 use crate::adapters::OsRandom;
 use crate::app::{Application, ProcessRole, build_core, db_options, run_worker, shutdown_signal};
@@ -58,6 +58,9 @@ pub enum Command {
     /// Work with the search index.
     #[command(subcommand)]
     Search(SearchCommand),
+    /// Manage the keys that sign access tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the GraphQL schema (SDL) that /graphql serves; the committed contract is
     /// crates/graphql/schema.graphql.
     GraphqlSchema,
@@ -92,6 +95,15 @@ pub enum SearchCommand {
     /// Rebuild every post's entry in the search index from the post as it is (after a change
     /// to how text is analyzed, say). Safe while servers run: writes keep indexing their posts.
     Reindex,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new key the one that signs access tokens (EdDSA), with no downtime: tokens
+    /// signed with the old keys verify until they expire, then those keys retire. Every
+    /// instance signs with the new key within QUIRE_JWT_KEYS_RELOAD_SECS; it is published at
+    /// /.well-known/jwks.json at once.
+    Rotate,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +207,7 @@ impl Cli {
                 println!("indexed {indexed} posts");
                 Ok(())
             }
+            Command::Keys(KeysCommand::Rotate) => rotate_keys(config).await,
             Command::Healthcheck => healthcheck(config.listen).await,
             Command::GraphqlSchema => {
                 print!("{}", quire_graphql::sdl::<quire_storage::Db>());
@@ -202,6 +215,17 @@ impl Cli {
             }
         }
     }
+}
+
+async fn rotate_keys(config: Config) -> anyhow::Result<()> {
+    let quire = build_core(&config).await?;
+    let kid = quire
+        .rotate_signing_key()
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    quire.store().close().await;
+    println!("tokens are now signed with key {kid}");
+    Ok(())
 }
 
 async fn unlock_user(config: Config, email: &str) -> anyhow::Result<()> {
@@ -249,7 +273,7 @@ async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
         password: Some(password.clone()),
     };
     let user = quire
-        .create_user(registration, Roles::of(&roles))
+        .create_user(registration, Roles::of(&roles), SessionKind::LongLived)
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?
         .user;

@@ -9,7 +9,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use crate::adapters::SigningAlgorithm;
 use quire_core::limits::{Policy, Quota};
+use quire_core::service::SessionPolicy;
 use serde::{Deserialize, Serialize, Serializer};
 
 /// A secret value: kept out of `Debug`, `Display` and printed configuration.
@@ -541,10 +543,22 @@ pub struct JwtConfig {
     pub secret: Option<Secret>,
     /// A file holding the key.
     pub secret_file: Option<PathBuf>,
-    /// How long a token is valid, in seconds.
+    /// How tokens are signed: `EdDSA` (Ed25519 keys kept in the database, sealed under a key
+    /// derived from `secret`, rotated by `quire keys rotate`, public at
+    /// `/.well-known/jwks.json`) or `HS256` (with `secret` itself).
+    pub algorithm: SigningAlgorithm,
+    /// How long a RealWorld (`/api`) token is valid, in seconds: that contract has no refresh.
     pub ttl_secs: u64,
+    /// How long the access token of a session signed in through `/api/v1`, GraphQL or gRPC
+    /// is valid, in seconds; its refresh token gets the next.
+    pub access_ttl_secs: u64,
+    /// How long a refresh token is valid from when it is issued, in seconds.
+    pub refresh_ttl_secs: u64,
     pub issuer: String,
     pub audience: String,
+    /// How often each instance reads the signing keys again (a rotation reaches it within
+    /// this), in seconds.
+    pub keys_reload_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -624,14 +638,29 @@ impl Default for LogConfig {
     }
 }
 
+impl JwtConfig {
+    /// How long sessions' tokens last, as the core applies it.
+    pub fn sessions(&self) -> SessionPolicy {
+        SessionPolicy {
+            access_ttl_secs: self.access_ttl_secs.max(1),
+            long_lived_ttl_secs: self.ttl_secs.max(1),
+            refresh_ttl_secs: self.refresh_ttl_secs.max(1),
+        }
+    }
+}
+
 impl Default for JwtConfig {
     fn default() -> Self {
         Self {
             secret: None,
             secret_file: None,
+            algorithm: SigningAlgorithm::default(),
             ttl_secs: 7 * 24 * 3600,
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 30 * 24 * 3600,
             issuer: "quire".to_owned(),
             audience: "quire".to_owned(),
+            keys_reload_secs: 60,
         }
     }
 }
@@ -744,6 +773,19 @@ const ENV: &[(&str, Apply)] = &[
         c.jwt.secret_file = Some(PathBuf::from(v));
         c.jwt.secret = None;
         Ok(())
+    }),
+    ("QUIRE_JWT_ALGORITHM", |c, var, v| {
+        c.jwt.algorithm = v.parse().map_err(|why: String| env_error(var, v, &why))?;
+        Ok(())
+    }),
+    ("QUIRE_JWT_KEYS_RELOAD_SECS", |c, var, v| {
+        set(&mut c.jwt.keys_reload_secs, parse_env(var, v))
+    }),
+    ("QUIRE_ACCESS_TOKEN_TTL_SECS", |c, var, v| {
+        set(&mut c.jwt.access_ttl_secs, parse_env(var, v))
+    }),
+    ("QUIRE_REFRESH_TOKEN_TTL_SECS", |c, var, v| {
+        set(&mut c.jwt.refresh_ttl_secs, parse_env(var, v))
     }),
     ("QUIRE_JWT_TTL_SECS", |c, var, v| {
         set(&mut c.jwt.ttl_secs, parse_env(var, v))

@@ -10,7 +10,7 @@ use crate::error::db_error;
 use crate::schema;
 
 /// Tables in an order that satisfies every foreign key.
-const TABLES: [&str; 17] = [
+const TABLES: [&str; 20] = [
     "users",
     "follows",
     "posts",
@@ -28,6 +28,9 @@ const TABLES: [&str; 17] = [
     "search_impacts",
     "search_excerpts",
     "sign_in_failures",
+    "signing_keys",
+    "sessions",
+    "refresh_tokens",
 ];
 
 /// Tables and their column whose values come from an identity sequence, advanced past the

@@ -14,18 +14,27 @@ pub const KEY_BYTES: usize = 32;
 const VERSION: &str = "v1:";
 const NONCE_BYTES: usize = 12;
 /// Binds a sealed value to its use: a ciphertext made for something else does not open.
-const CONTEXT: &[u8] = b"quire webhook signing secret";
+const WEBHOOK_SECRETS: &[u8] = b"quire webhook signing secret";
 
 /// AES-256-GCM under one key, which lives in configuration or the data directory, never in
 /// the database.
 pub struct AesGcmBox {
     cipher: Aes256Gcm,
+    context: &'static [u8],
 }
 
 impl AesGcmBox {
+    /// The box for webhook signing secrets.
     pub fn new(key: &[u8; KEY_BYTES]) -> Self {
+        Self::for_use(key, WEBHOOK_SECRETS)
+    }
+
+    /// A box whose values are bound to `context` (the GCM associated data): a value sealed
+    /// for one use does not open for another, even under the same key.
+    pub fn for_use(key: &[u8; KEY_BYTES], context: &'static [u8]) -> Self {
         Self {
             cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key)),
+            context,
         }
     }
 }
@@ -39,7 +48,7 @@ impl SecretBox for AesGcmBox {
                 &nonce,
                 Payload {
                     msg: plain.as_bytes(),
-                    aad: CONTEXT,
+                    aad: self.context,
                 },
             )
             .map_err(|_| Error::internal("sealing a secret failed"))?;
@@ -65,7 +74,7 @@ impl SecretBox for AesGcmBox {
                 &Nonce::from(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: CONTEXT,
+                    aad: self.context,
                 },
             )
             .map_err(|_| unreadable())?;
@@ -95,5 +104,7 @@ mod tests {
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         assert!(sealing.open(&String::from_utf8(tampered).unwrap()).is_err());
         assert!(sealing.open("plain").is_err());
+        let elsewhere = AesGcmBox::for_use(&[1; KEY_BYTES], b"another use");
+        assert!(elsewhere.open(&sealed).is_err(), "bound to its use");
     }
 }

@@ -1,6 +1,6 @@
 //! Registering, logging in, and changing one's own account.
 
-use super::{BLANK, Patch, Quire, Session, required};
+use super::{BLANK, Patch, Quire, Session, SessionKind, required};
 use crate::error::{AuthProblem, Error, FieldErrors, Result};
 use crate::events::{DomainEvent, UserData};
 use crate::limits::Policy;
@@ -95,14 +95,19 @@ impl<S: Store> Quire<S> {
     /// As [`Quire::create_user`]; [`Error::RateLimited`] when the client has registered as
     /// many accounts as [`Policy::Registration`] allows lately.
     #[tracing::instrument(skip_all)]
-    pub async fn register(&self, input: Registration) -> Result<Session> {
+    pub async fn register(&self, input: Registration, kind: SessionKind) -> Result<Session> {
         self.throttle(Policy::Registration).await?;
-        self.create_user(input, Roles::REGISTERED).await
+        self.create_user(input, Roles::REGISTERED, kind).await
     }
 
     /// Creates an account with the given roles (for operators bootstrapping an admin), and
-    /// signs it in.
-    pub async fn create_user(&self, input: Registration, roles: Roles) -> Result<Session> {
+    /// signs it in with a session of `kind`.
+    pub async fn create_user(
+        &self,
+        input: Registration,
+        roles: Roles,
+        kind: SessionKind,
+    ) -> Result<Session> {
         let mut errors = FieldErrors::new();
         let username = required(
             &mut errors,
@@ -134,12 +139,12 @@ impl<S: Store> Quire<S> {
             at: now,
         };
         let user = self.store.insert_user(&new, &record).await?;
-        self.session_for(user)
+        self.open_session(user, kind).await
     }
 
-    /// Checks an email and password. Unknown email, wrong password and inactive account all
-    /// answer the same, after the same work, and each counts as a failure against the email
-    /// tried.
+    /// Checks an email and password and opens a session of `kind`. Unknown email, wrong
+    /// password and inactive account all answer the same, after the same work, and each counts
+    /// as a failure against the email tried.
     ///
     /// # Errors
     /// [`Error::Invalid`] for a blank field; [`Error::Unauthenticated`] for credentials that do
@@ -147,7 +152,12 @@ impl<S: Store> Quire<S> {
     /// failures in a row (`super::lockouts`), whatever the password, or when the client has
     /// tried as many sign-ins as [`Policy::SignIn`] allows lately, whichever the accounts.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, email: Option<&str>, password: Option<&str>) -> Result<Session> {
+    pub async fn login(
+        &self,
+        email: Option<&str>,
+        password: Option<&str>,
+        kind: SessionKind,
+    ) -> Result<Session> {
         let mut errors = FieldErrors::new();
         let email = match email.map(str::trim) {
             None | Some("") => {
@@ -190,7 +200,7 @@ impl<S: Store> Quire<S> {
                 if record.is_some() {
                     self.store.clear_sign_in_failures(&account).await?;
                 }
-                self.session_for(user)
+                self.open_session(user, kind).await
             }
             _ => {
                 self.sign_in_failed(&account).await?;

@@ -23,11 +23,16 @@ use crate::time::Timestamp;
 /// its account changed (a safety net for a listener that missed the event), in milliseconds.
 pub const RECHECK_INTERVAL_MILLIS: i64 = 60_000;
 
-/// A signed-in session, as sign-in and registration return it: the token to present from now
-/// on, the account, and the actor the token names.
+/// A signed-in session, as sign-in, registration and refresh return it: the access token to
+/// present from now on and when it expires, the refresh token of a refreshable session, the
+/// account, and the actor the token names.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub token: String,
+    pub expires_at: Timestamp,
+    /// To trade for the next access token ([`Quire::refresh`]); `None` for a long-lived
+    /// session.
+    pub refresh_token: Option<String>,
     pub user: User,
     pub actor: Actor,
 }
@@ -167,15 +172,16 @@ impl<S: Store> Quire<S> {
         }
     }
 
-    /// The caller a verified `token` names, with the token's expiry.
+    /// The caller a verified `token` names, with the token's expiry: refused unless the
+    /// session it belongs to is still open and the user active.
     async fn signed_in(&self, token: &str) -> Result<Caller> {
         let now = self.adapters.clock.now();
-        let verified = self
-            .adapters
-            .tokens
-            .verify(token, now)
-            .map_err(Error::Unauthenticated)?;
-        match self.store.user_by_id(verified.user).await? {
+        let verified = self.adapters.tokens.verify(token, now).await?;
+        let user = self
+            .store
+            .user_in_session(verified.user, verified.session, now)
+            .await?;
+        match user {
             Some(user) if user.active => {
                 // The user's id (never more) goes on the current request's span, so its log
                 // line says who asked.
@@ -183,7 +189,7 @@ impl<S: Store> Quire<S> {
                 Ok(Caller {
                     signed_in: Some(SignedIn {
                         token: token.into(),
-                        actor: Actor::new(user.id, user.roles),
+                        actor: Actor::in_session(user.id, user.roles, verified.session),
                         expires_at: verified.expires_at,
                     }),
                 })
@@ -192,14 +198,25 @@ impl<S: Store> Quire<S> {
         }
     }
 
-    /// A new session for `user`: a token issued now.
-    pub(super) fn session_for(&self, user: User) -> Result<Session> {
-        let token = self
+    /// The public keys access tokens verify with, as a JWK Set document (RFC 7517 section 5),
+    /// for `/.well-known/jwks.json`.
+    pub async fn public_keys(&self) -> Result<String> {
+        self.adapters
+            .tokens
+            .key_set(self.adapters.clock.now())
+            .await
+    }
+
+    /// Makes a new key the one that signs access tokens; tokens signed with the others verify
+    /// until they expire. Returns the new key's id (`kid`).
+    pub async fn rotate_signing_key(&self) -> Result<String> {
+        let kid = self
             .adapters
             .tokens
-            .issue(user.id, self.adapters.clock.now())?;
-        let actor = Actor::new(user.id, user.roles);
-        Ok(Session { token, user, actor })
+            .rotate(self.adapters.clock.now())
+            .await?;
+        tracing::info!(kid = %kid, "rotated the token signing key");
+        Ok(kid)
     }
 }
 

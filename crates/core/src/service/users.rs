@@ -160,7 +160,19 @@ impl<S: Store> Quire<S> {
                 .map(|kind| self.event(Some(actor.user_id), kind))
                 .collect()
         };
+        let password_changed = changes.password_hash.is_some();
         let user = self.store.update_user(id, &changes, at, &record).await?;
+        // Tokens already out stop working on the next request: all of a deactivated user's
+        // (a reactivation does not revive them), and after a password change all but those of
+        // the session it was made in.
+        if target.active && !user.active {
+            self.end_sessions_of(id, None, super::sessions::DEACTIVATED)
+                .await?;
+        } else if password_changed {
+            let current = if own { actor.session } else { None };
+            self.end_sessions_of(id, current, super::sessions::PASSWORD_CHANGED)
+                .await?;
+        }
         Ok(self.view_of(user, Some(actor)))
     }
 

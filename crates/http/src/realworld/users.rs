@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use quire_core::ports::Store;
-use quire_core::service::{Registration, UserUpdate};
+use quire_core::service::{Registration, SessionKind, UserUpdate};
 use serde::Deserialize;
 
 use super::dto::{Field, UserBody};
@@ -32,11 +32,14 @@ pub(crate) async fn register<S: Store>(
     let fields = request.user;
     let session = state
         .quire
-        .register(Registration {
-            username: fields.username,
-            email: fields.email,
-            password: fields.password,
-        })
+        .register(
+            Registration {
+                username: fields.username,
+                email: fields.email,
+                password: fields.password,
+            },
+            SessionKind::LongLived,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -63,7 +66,11 @@ pub(crate) async fn login<S: Store>(
     let fields = request.user;
     let session = state
         .quire
-        .login(fields.email.as_deref(), fields.password.as_deref())
+        .login(
+            fields.email.as_deref(),
+            fields.password.as_deref(),
+            SessionKind::LongLived,
+        )
         .await?;
     Ok((
         Caching::NoStore,

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::contract::{PostStatusName, Protocol, RoleName};
 use super::problem::Problem;
-use super::{comments, imports, lockouts, posts, search, users, webhooks};
+use super::{comments, imports, lockouts, posts, search, sessions, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,7 +19,10 @@ use super::{comments, imports, lockouts, posts, search, users, webhooks};
     paths(
         users::list,
         users::register,
-        users::log_in,
+        sessions::log_in,
+        sessions::refresh,
+        sessions::log_out,
+        sessions::log_out_everywhere,
         users::get,
         users::me,
         users::patch,

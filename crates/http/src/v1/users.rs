@@ -1,4 +1,4 @@
-//! `/api/v1/users`, `/api/v1/me` and `/api/v1/sessions`.
+//! `/api/v1/users` and `/api/v1/me`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -10,7 +10,7 @@ use quire_core::model::UserView;
 use quire_core::paging::{self, UserCursor};
 use quire_core::ports::Store;
 use quire_core::roles::Role;
-use quire_core::service::{Caller, Registration, UserUpdate};
+use quire_core::service::{Caller, Registration, SessionKind, UserUpdate};
 use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
@@ -123,7 +123,10 @@ pub(crate) async fn register<S: Store>(
                 email: input.email,
                 password: input.password,
             };
-            let session = state.quire.register(registration).await?;
+            let session = state
+                .quire
+                .register(registration, SessionKind::LongLived)
+                .await?;
             let view = state.quire.view_of(session.user, Some(&session.actor));
             registered(format, &view)
         },
@@ -147,51 +150,6 @@ fn registered(format: Format, view: &UserView) -> Result<Response, V1Error> {
     let path = format!("/api/v1/users/{}", view.user.id);
     let response = representation(format, view)?.respond(StatusCode::CREATED, Caching::Private);
     Ok(location(response, &path))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Credentials {
-    #[schema(required = true, nullable = false)]
-    email: Option<String>,
-    #[schema(required = true, nullable = false)]
-    password: Option<String>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct Session {
-    token: String,
-    user: UserRepr,
-}
-
-/// `POST /api/v1/sessions`: logs in; 201 with a bearer token for `/api/v1/me`.
-#[utoipa::path(
-    post,
-    path = "/api/v1/sessions",
-    operation_id = "logIn",
-    tag = "users",
-    request_body(content = Credentials, content_type = "application/json"),
-    responses((status = 201, description = "logged in", body = Session))
-)]
-pub(crate) async fn log_in<S: Store>(
-    State(state): State<AppState<S>>,
-    format: Format,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, V1Error> {
-    let input: Credentials = parse_body(body_format(&headers, "application/json")?, &body)?;
-    let signed_in = state
-        .quire
-        .login(input.email.as_deref(), input.password.as_deref())
-        .await?;
-    let view = state.quire.view_of(signed_in.user, Some(&signed_in.actor));
-    let session = Session {
-        token: signed_in.token,
-        user: UserRepr::from(&view),
-    };
-    let response = Representation::of(format, "session", &session)?
-        .respond(StatusCode::CREATED, Caching::NoStore);
-    Ok(location(response, "/api/v1/me"))
 }
 
 /// `GET /api/v1/users/{id}`.
@@ -487,16 +445,6 @@ impl Wire for UserRepr {
     }
 }
 
-impl Wire for Session {
-    type Proto = proto::Session;
-    fn proto(&self) -> proto::Session {
-        proto::Session {
-            token: self.token.clone(),
-            user: Some(self.user.proto()),
-        }
-    }
-}
-
 impl Wire for UserList {
     type Proto = proto::UserList;
     fn proto(&self) -> proto::UserList {
@@ -512,16 +460,6 @@ impl FromWire for NewUser {
     fn from_proto(message: proto::NewUser) -> Self {
         Self {
             username: message.username,
-            email: message.email,
-            password: message.password,
-        }
-    }
-}
-
-impl FromWire for Credentials {
-    type Proto = proto::Credentials;
-    fn from_proto(message: proto::Credentials) -> Self {
-        Self {
             email: message.email,
             password: message.password,
         }

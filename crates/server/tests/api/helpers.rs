@@ -397,6 +397,7 @@ impl TestApp {
                     password: Some("password123".to_owned()),
                 },
                 roles,
+                quire_core::service::SessionKind::LongLived,
             )
             .await
             .unwrap()
@@ -549,6 +550,44 @@ pub fn assert_rate_limited(reply: &Reply, policy: &str, quota: &str) -> u64 {
 pub fn assert_error(reply: &Reply, status: u16, key: &str, message: &str) {
     assert_eq!(reply.status.as_u16(), status, "{}", reply.body);
     assert_eq!(reply.body["errors"][key][0], message, "{}", reply.body);
+}
+
+/// Runs `script` from `tests/clients` with `interpreter`, `input` as JSON on its standard input:
+/// an independent implementation's check. Its JSON answer when it exits 0; `None` (its reason
+/// printed) when it refuses.
+pub fn checked_by(interpreter: &str, script: &str, input: &Value) -> Option<Value> {
+    use std::io::Write;
+    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = std::process::Command::new(interpreter)
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    if output.status.success() {
+        Some(serde_json::from_slice(&output.stdout).unwrap())
+    } else {
+        eprintln!("{script}: {}", String::from_utf8_lossy(&output.stderr));
+        None
+    }
+}
+
+/// The claims of a JWT, read without checking it (to see what a token says, never to trust it).
+pub fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
 /// Runs the `quire` binary with `args` against `env`'s database and configuration only,

@@ -13,6 +13,7 @@ use quire_grpc::pb::post_service_client::PostServiceClient;
 use quire_grpc::pb::session_service_client::SessionServiceClient;
 use quire_grpc::pb::user_service_client::UserServiceClient;
 use quire_proto::v1 as pb;
+use quire_server::adapters::SigningAlgorithm;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tonic::Code;
@@ -73,12 +74,12 @@ async fn close_code(socket: &mut Socket, within: Duration) -> u16 {
     }
 }
 
-async fn id_of(app: &TestApp, user: &TestUser) -> i64 {
+pub(crate) async fn id_of(app: &TestApp, user: &TestUser) -> i64 {
     let me = app.get("/api/v1/me", Some(&user.token)).await;
     me.body["userId"].as_i64().unwrap()
 }
 
-async fn patch_user(app: &TestApp, admin: &TestUser, id: i64, body: Value) -> Reply {
+pub(crate) async fn patch_user(app: &TestApp, admin: &TestUser, id: i64, body: Value) -> Reply {
     let response = app
         .client
         .patch(app.url(&format!("/api/v1/users/{id}")))
@@ -102,21 +103,24 @@ async fn channel(app: &TestApp) -> Channel {
     app.grpc_channel().await
 }
 
-/// A token signed with the server's own key for user `sub`, with the time claims given in
-/// seconds relative to now (the server's wall clock, which the test shares).
+/// A token signed with the server's own HS256 key (the app runs with
+/// `QUIRE_JWT_ALGORITHM=HS256`) for user `sub`, with the time claims given in seconds relative
+/// to now (the server's wall clock, which the test shares).
 #[allow(clippy::disallowed_methods)]
-fn forge(app: &TestApp, sub: i64, iat: i64, nbf: i64, exp: i64) -> String {
+fn forge(app: &TestApp, sub: i64, sid: &str, iat: i64, nbf: i64, exp: i64) -> String {
     let key = std::fs::read_to_string(app.env.data.path().join("jwt-secret")).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
     let claims = json!({
-        "sub": sub.to_string(), "iss": "quire", "aud": "quire",
+        "sub": sub.to_string(), "sid": sid, "iss": "quire", "aud": "quire",
         "iat": now + iat, "nbf": now + nbf, "exp": now + exp,
     });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.typ = Some("at+jwt".to_owned());
     jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &header,
         &claims,
         &jsonwebtoken::EncodingKey::from_secret(key.trim().as_bytes()),
     )
@@ -124,7 +128,7 @@ fn forge(app: &TestApp, sub: i64, iat: i64, nbf: i64, exp: i64) -> String {
 }
 
 /// The status each contract answers `token` with for reading the caller's own account.
-async fn outcome_everywhere(app: &TestApp, token: &str) -> [u16; 4] {
+pub(crate) async fn outcome_everywhere(app: &TestApp, token: &str) -> [u16; 4] {
     let realworld = app.get("/api/user", Some(token)).await.status.as_u16();
     let v1 = app.get("/api/v1/me", Some(token)).await.status.as_u16();
     let graphql = app
@@ -312,15 +316,20 @@ async fn a_token_that_expires_closes_the_socket_and_ends_the_stream(engine: Engi
 }
 
 async fn every_time_claim_is_enforced_on_every_contract(engine: Engine) {
-    let app = TestApp::spawn(engine).await;
+    let env = TestEnv::new(engine).await;
+    let mut config = env.config();
+    config.jwt.algorithm = SigningAlgorithm::HS256;
+    let app = TestApp::spawn_with(config, env).await;
     let bob = app.register("bob").await;
     let id = id_of(&app, &bob).await;
-    let valid = forge(&app, id, 0, 0, 600);
+    let sid = crate::helpers::claims_of(&bob.token)["sid"].as_str().unwrap().to_owned();
+    let forge = |iat, nbf, exp| forge(&app, id, &sid, iat, nbf, exp);
+    let valid = forge(0, 0, 600);
     assert_eq!(outcome_everywhere(&app, &valid).await, [200; 4]);
     for (why, token) in [
-        ("nbf in the future", forge(&app, id, 0, 600, 3600)),
-        ("iat in the future", forge(&app, id, 86_400, 0, 90_000)),
-        ("expired", forge(&app, id, -600, -600, -1)),
+        ("nbf in the future", forge(0, 600, 3600)),
+        ("iat in the future", forge(86_400, 0, 90_000)),
+        ("expired", forge(-600, -600, -1)),
     ] {
         assert_eq!(outcome_everywhere(&app, &token).await, [401; 4], "{why}");
     }

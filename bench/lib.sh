@@ -20,11 +20,12 @@ need_wrk() {
 }
 
 # Starts quire binary $1 on data directory $2 (its log in $2/log) on a free loopback port;
-# sets `pid` and `address`, or prints the log and exits. Rate limits are off: the load comes
-# from one address, and the benchmarks measure serving, not refusing.
+# sets `pid` and `address`, or prints the log and exits. Rate limits are off unless
+# QUIRE_RATE_LIMITS says otherwise: the load comes from one address, and the benchmarks
+# measure serving, not refusing.
 start_quire() {
   QUIRE_LISTEN=127.0.0.1:0 QUIRE_DATA_DIR="$2" QUIRE_LOG_FORMAT=json QUIRE_LOG=warn,quire=info \
-    QUIRE_RATE_LIMITS=off \
+    QUIRE_RATE_LIMITS="${QUIRE_RATE_LIMITS:-off}" \
     "$1" >"$2/log" 2>&1 &
   pid=$!
   address=

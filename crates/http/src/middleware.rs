@@ -347,6 +347,11 @@ fn record(
     let latency_ms = elapsed * 1000.0;
     if status.is_server_error() {
         tracing::warn!(target: ACCESS_LOG_TARGET, route, status = status.as_u16(), latency_ms, "request completed");
+    } else if status == axum::http::StatusCode::TOO_MANY_REQUESTS {
+        // A flood's refusals are counted (above, and in `quire_rate_limited_total`), not
+        // written out one line each: a line per refusal would let a flood spend the log
+        // pipeline and the disk, and the cores that write them.
+        tracing::debug!(target: ACCESS_LOG_TARGET, route, status = status.as_u16(), latency_ms, "request completed");
     } else {
         tracing::info!(target: ACCESS_LOG_TARGET, route, status = status.as_u16(), latency_ms, "request completed");
     }

@@ -26,12 +26,32 @@ pub struct User {
     pub updated_at: Timestamp,
 }
 
-/// A user as one viewer may see them: the email only where the policy allows.
+/// A user as one viewer may see them: the email and the account's standing only where the
+/// policy allows (`policy::may_see_account`). Transports read roles and activity from
+/// `account`, never from `user`, so that nobody else learns who is an admin or deactivated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserView {
     pub user: User,
     /// `None` when the viewer may not see it.
     pub email: Option<Email>,
+    /// `None` when the viewer may not see it.
+    pub account: Option<AccountStanding>,
+}
+
+/// What an account may do: its roles, and whether it is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountStanding {
+    pub roles: Roles,
+    pub active: bool,
+}
+
+impl AccountStanding {
+    pub fn of(user: &User) -> Self {
+        Self {
+            roles: user.roles,
+            active: user.active,
+        }
+    }
 }
 
 /// Which side of a follow a list shows.

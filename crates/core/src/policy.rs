@@ -125,6 +125,12 @@ pub fn may_see_email(viewer: Option<&Actor>, user: UserId) -> bool {
     viewer.is_some_and(|actor| actor.user_id == user || actor.is(Role::Admin))
 }
 
+/// Seeing a user's roles and whether the account is active: the user themself and admins, so
+/// that nobody else learns who is an admin (whom to aim at) or who was deactivated.
+pub fn may_see_account(viewer: Option<&Actor>, user: UserId) -> bool {
+    may_see_email(viewer, user)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,10 +16,11 @@ pub fn user(view: &UserView) -> pb::User {
         name: user.name.clone(),
         bio: user.bio.as_ref().map(|bio| bio.as_str().to_owned()),
         image: user.image.as_ref().map(|url| url.as_str().to_owned()),
-        is_active: user.active,
-        roles: user
-            .roles
+        is_active: view.account.map(|account| account.active),
+        roles: view
+            .account
             .iter()
+            .flat_map(|account| account.roles.iter())
             .map(|role: Role| role.as_str().to_owned())
             .collect(),
         created_at: user.created_at.to_rfc3339(),

@@ -4,7 +4,7 @@ use super::{Patch, Quire, UserUpdate};
 use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::events::{DomainEvent, UserData};
 use crate::ids::UserId;
-use crate::model::{User, UserView};
+use crate::model::{AccountStanding, User, UserView};
 use crate::paging::{UserCursor, UserPage};
 use crate::policy::{self, Actor};
 use crate::ports::Store;
@@ -15,7 +15,12 @@ impl<S: Store> Quire<S> {
     /// Shows `user` to `viewer`, with the email only where the policy allows.
     pub fn view_of(&self, user: User, viewer: Option<&Actor>) -> UserView {
         let email = policy::may_see_email(viewer, user.id).then(|| user.email.clone());
-        UserView { user, email }
+        let account = policy::may_see_account(viewer, user.id).then(|| AccountStanding::of(&user));
+        UserView {
+            user,
+            email,
+            account,
+        }
     }
 
     /// A user by id, as the viewer may see them.
@@ -37,7 +42,12 @@ impl<S: Store> Quire<S> {
             .await?
             .ok_or(Error::NotFound(Resource::User))?;
         let email = Some(user.email.clone());
-        Ok(UserView { user, email })
+        let account = Some(AccountStanding::of(&user));
+        Ok(UserView {
+            user,
+            email,
+            account,
+        })
     }
 
     /// A page of `size` users by ascending id after `after`, as the viewer may see them.

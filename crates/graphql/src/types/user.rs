@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 
 use async_graphql::{Context, ID, Object};
 use quire_core::ids::UserId;
-use quire_core::model::{FollowDirection, Profile, UserView};
+use quire_core::model::{AccountStanding, FollowDirection, Profile, UserView};
 use quire_core::paging::{self, UserCursor, UserPage};
 use quire_core::ports::Store;
 use quire_core::roles::Role;
@@ -15,6 +15,16 @@ use super::post::PageInfo;
 use crate::context::ContextExt;
 use crate::error::{OrGraphql, code, coded, graphql_error};
 use crate::loaders::Loaders;
+
+/// The account's standing, where the viewer may see it; `FORBIDDEN` elsewhere.
+fn standing(view: &UserView) -> async_graphql::Result<AccountStanding> {
+    view.account.ok_or_else(|| {
+        coded(
+            "only the user themself and admins may see an account's roles and activity",
+            code::FORBIDDEN,
+        )
+    })
+}
 
 /// A user reached through a post or comment carries only their public profile; the rest
 /// (email, roles) is batch-loaded when a query asks for it.
@@ -132,18 +142,25 @@ impl<S: Store> UserNode<S> {
         }
     }
 
-    async fn is_active(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        Ok(self.view(ctx).await?.user.active)
+    /// Visible to the user themself and to admins; anyone else gets null and a `FORBIDDEN`
+    /// error at this field.
+    async fn is_active(&self, ctx: &Context<'_>) -> Option<bool> {
+        let active = async { Ok(standing(&self.view(ctx).await?)?.active) };
+        ctx.nullable(active.await)
     }
 
-    async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
-        let view = self.view(ctx).await?;
-        Ok(view
-            .user
-            .roles
-            .iter()
-            .map(|role: Role| role.as_str().to_owned())
-            .collect())
+    /// Visible to the user themself and to admins; anyone else gets null and a `FORBIDDEN`
+    /// error at this field.
+    async fn roles(&self, ctx: &Context<'_>) -> Option<Vec<String>> {
+        let roles = async {
+            let standing = standing(&self.view(ctx).await?)?;
+            Ok(standing
+                .roles
+                .iter()
+                .map(|role: Role| role.as_str().to_owned())
+                .collect())
+        };
+        ctx.nullable(roles.await)
     }
 
     async fn created_at(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {

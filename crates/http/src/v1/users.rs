@@ -36,9 +36,13 @@ pub(crate) struct UserRepr {
     name: Option<String>,
     bio: Option<String>,
     image: Option<String>,
-    is_active: bool,
-    #[schema(value_type = Vec<super::contract::RoleName>)]
-    roles: Vec<&'static str>,
+    /// Only for the user themself and admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_active: Option<bool>,
+    /// Only for the user themself and admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<super::contract::RoleName>>)]
+    roles: Option<Vec<&'static str>>,
     #[schema(format = DateTime)]
     created_at: String,
     #[schema(format = DateTime)]
@@ -58,7 +62,9 @@ impl From<&UserView> for UserRepr {
             bio: message.bio,
             image: message.image,
             is_active: message.is_active,
-            roles: view.user.roles.iter().map(Role::as_str).collect(),
+            roles: view
+                .account
+                .map(|account| account.roles.iter().map(Role::as_str).collect()),
             created_at: message.created_at,
             updated_at: message.updated_at,
         }
@@ -438,7 +444,12 @@ impl Wire for UserRepr {
             bio: self.bio.clone(),
             image: self.image.clone(),
             is_active: self.is_active,
-            roles: self.roles.iter().map(|role| (*role).to_owned()).collect(),
+            roles: self
+                .roles
+                .iter()
+                .flatten()
+                .map(|role| (*role).to_owned())
+                .collect(),
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
         }

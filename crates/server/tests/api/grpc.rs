@@ -241,7 +241,7 @@ on_both_engines! {
             .await
             .unwrap()
             .into_inner();
-        assert!(!deactivated.is_active);
+        assert_eq!(deactivated.is_active, Some(false), "an admin sees it");
         let gone = posts.list_posts(signed(&token, pb::ListPostsRequest::default())).await.unwrap_err();
         assert_eq!(gone.code(), Code::Unauthenticated);
 

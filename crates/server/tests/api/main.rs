@@ -13,6 +13,7 @@ mod copy;
 pub mod durability;
 mod edge;
 mod events;
+mod exposure;
 mod feeds;
 mod graphql;
 mod grpc;

@@ -163,12 +163,48 @@ fn slug_fits_title(slug: &Slug, base: &Slug) -> bool {
             })
 }
 
+/// How a write settles a post's slug.
+enum SlugPlan {
+    /// The slug stays.
+    Keep,
+    /// A new slug from `base`: the plain one first if `plain`, then ones with random suffixes.
+    New { base: Slug, plain: bool },
+    /// The plain slug if it is free, else the slug stays: a draft going public.
+    Claim(Slug),
+}
+
+impl SlugPlan {
+    /// The plan for a post whose slug is `current`, titled `title` and published (or not)
+    /// after the write; `base` is the changed title's slug, if it changed.
+    ///
+    /// A draft never holds a plain slug: it takes a suffixed one, and the plain one when it is
+    /// published, if that is free. Otherwise a newcomer whose title matches a draft's would be
+    /// given a suffix, and so learn that a post they cannot see holds the plain slug.
+    fn of(current: &Slug, title: &Title, base: Option<Slug>, published: bool) -> Self {
+        match base.filter(|base| !slug_fits_title(current, base)) {
+            Some(base) => Self::New {
+                base,
+                plain: published,
+            },
+            None => {
+                let plain = Slug::from_title(title);
+                if published && *current != plain && slug_fits_title(current, &plain) {
+                    Self::Claim(plain)
+                } else {
+                    Self::Keep
+                }
+            }
+        }
+    }
+}
+
 impl<S: Store> Quire<S> {
-    /// The candidate slugs for a title: the plain one first, then ones with random suffixes.
-    fn slug_candidates(&self, base: &Slug) -> impl Iterator<Item = Slug> + '_ {
+    /// The candidate slugs for a title: the plain one first (unless `plain` is false: a draft
+    /// never holds one), then ones with random suffixes.
+    fn slug_candidates(&self, base: &Slug, plain: bool) -> impl Iterator<Item = Slug> + '_ {
         let base = base.clone();
         (0..SLUG_ATTEMPTS).map(move |attempt| match attempt {
-            0 if !base.is_reserved() => base.clone(),
+            0 if plain && !base.is_reserved() => base.clone(),
             _ => base.with_suffix(&self.adapters.random.token(SLUG_SUFFIX_LEN)),
         })
     }
@@ -296,7 +332,8 @@ impl<S: Store> Quire<S> {
             at: now,
         };
         let base = new.slug.clone();
-        for slug in self.slug_candidates(&base) {
+        let plain = new.status == PostStatus::Published;
+        for slug in self.slug_candidates(&base, plain) {
             new.slug = slug;
             let record = |id: &PostId| self.creation_events(actor.user_id, *id, &new);
             match self.store.insert_post(&new, &record).await {
@@ -482,13 +519,11 @@ impl<S: Store> Quire<S> {
         let events = |changes: &PostChanges, post: &PostData| {
             self.update_events(Some(actor.user_id), &current.slug, changes, post)
         };
-        self.write_changes(
-            post.id,
-            &mut changes,
-            base.filter(|base| !slug_fits_title(&current.slug, base)),
-            &events,
-        )
-        .await?;
+        let published = changes.status.unwrap_or(current.status) == PostStatus::Published;
+        let title = changes.title.as_ref().unwrap_or(&current.title);
+        let plan = SlugPlan::of(&current.slug, title, base, published);
+        self.write_changes(post.id, &mut changes, plan, &events)
+            .await?;
         self.load_post(&post, Some(actor)).await
     }
 
@@ -517,6 +552,10 @@ impl<S: Store> Quire<S> {
         post: &PostData,
     ) -> Vec<Event> {
         let mut changed = Vec::new();
+        // A draft going public takes its plain slug as part of being published: the slug it
+        // had was never public, and `post.published` carries the new one.
+        let slug_changed = changes.slug.is_some()
+            && (changes.title.is_some() || changes.status != Some(PostStatus::Published));
         let fields = [
             ("title", changes.title.is_some()),
             ("description", changes.description.is_some()),
@@ -528,7 +567,7 @@ impl<S: Store> Quire<S> {
                 "publishAt",
                 changes.publish_at.is_some() && changes.status != Some(PostStatus::Published),
             ),
-            ("slug", changes.slug.is_some()),
+            ("slug", slug_changed),
             ("series", changes.series.is_some()),
             ("translations", changes.translation_group.is_some()),
             ("metadata", changes.metadata.is_some()),
@@ -547,10 +586,7 @@ impl<S: Store> Quire<S> {
             kinds.push(DomainEvent::PostUpdated(PostUpdatedData {
                 post: post.clone(),
                 changed,
-                previous_slug: changes
-                    .slug
-                    .as_ref()
-                    .map(|_| previous_slug.as_str().to_owned()),
+                previous_slug: slug_changed.then(|| previous_slug.as_str().to_owned()),
             }));
         }
         match changes.status {
@@ -593,7 +629,7 @@ impl<S: Store> Quire<S> {
                 tracing::info!(post = %id, "a scheduled post's author may no longer publish it");
                 continue;
             }
-            let changes = PostChanges {
+            let mut changes = PostChanges {
                 status: Some(PostStatus::Published),
                 publish_at: Some(None),
                 // Published as of its schedule, however late a worker gets to it.
@@ -601,8 +637,11 @@ impl<S: Store> Quire<S> {
                 expected_updated_at: Some(current.updated_at),
                 ..PostChanges::at(now.after(current.updated_at))
             };
-            let record = |post: &PostData| self.update_events(None, &current.slug, &changes, post);
-            match self.store.update_post(id, &changes, &record).await {
+            let events = |changes: &PostChanges, post: &PostData| {
+                self.update_events(None, &current.slug, changes, post)
+            };
+            let plan = SlugPlan::of(&current.slug, &current.title, None, true);
+            match self.write_changes(id, &mut changes, plan, &events).await {
                 Ok(()) => published += 1,
                 Err(Error::Stale(_) | Error::NotFound(_)) => {}
                 Err(error) => {
@@ -613,20 +652,38 @@ impl<S: Store> Quire<S> {
         Ok(published)
     }
 
-    /// Writes a post's changes with the events `events` makes of them; with a new slug
-    /// `base`, retries taken slugs with suffixes.
+    /// Writes a post's changes with the events `events` makes of them, settling the slug as
+    /// `plan` says: a new slug retries taken ones with suffixes; a claimed plain slug that is
+    /// taken leaves the slug as it was.
     async fn write_changes(
         &self,
         id: PostId,
         changes: &mut PostChanges,
-        base: Option<Slug>,
+        plan: SlugPlan,
         events: &(dyn Fn(&PostChanges, &PostData) -> Vec<Event> + Send + Sync),
     ) -> Result<()> {
-        let Some(base) = base else {
-            let record = |post: &PostData| events(changes, post);
-            return self.store.update_post(id, changes, &record).await;
+        let (base, plain) = match plan {
+            SlugPlan::Keep => {
+                let record = |post: &PostData| events(changes, post);
+                return self.store.update_post(id, changes, &record).await;
+            }
+            SlugPlan::Claim(plain) => {
+                changes.slug = Some(plain);
+                let claimed = {
+                    let changes = &*changes;
+                    let record = |post: &PostData| events(changes, post);
+                    self.store.update_post(id, changes, &record).await
+                };
+                if !matches!(&claimed, Err(error) if error.is_conflict_on("slug")) {
+                    return claimed;
+                }
+                changes.slug = None;
+                let record = |post: &PostData| events(changes, post);
+                return self.store.update_post(id, changes, &record).await;
+            }
+            SlugPlan::New { base, plain } => (base, plain),
         };
-        for slug in self.slug_candidates(&base) {
+        for slug in self.slug_candidates(&base, plain) {
             changes.slug = Some(slug);
             let changes = &*changes;
             let record = |post: &PostData| events(changes, post);

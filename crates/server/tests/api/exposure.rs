@@ -84,3 +84,40 @@ async fn only_the_user_and_admins_learn_roles_and_deactivation(engine: Engine) {
     assert!(seen.iter().all(|view| view.as_ref().is_some_and(|view| view["isActive"] == true)), "{seen:?}");
 }
 }
+
+/// A post's slug as served through `/api/v1`.
+async fn slug_of(app: &TestApp, token: &str, post_id: i64) -> String {
+    let reply = app
+        .get(&format!("/api/v1/posts/{post_id}"), Some(token))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["slug"].as_str().unwrap().to_owned()
+}
+
+on_both_engines! {
+async fn a_draft_does_not_betray_its_title_through_a_newcomers_slug(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let bob = app.register("bob").await;
+    let alice = app.register("alice").await;
+    // Bob's draft holds no plain slug, so Alice's post of the same title gets the plain one:
+    // no suffix tells her that a post she cannot see exists.
+    let draft = app.create_draft(&bob, "Secret Launch").await;
+    let draft_id = draft["postId"].as_i64().unwrap();
+    let draft_slug = draft["slug"].as_str().unwrap().to_owned();
+    assert!(draft_slug.starts_with("secret-launch-"), "{draft}");
+    let hers = app.create_article(&alice, "Secret Launch", &[]).await;
+    assert_eq!(hers["slug"], "secret-launch");
+    // Published now, with the plain slug taken, the draft keeps its own.
+    app.set_status(&bob, draft_id, "published").await;
+    assert_eq!(slug_of(&app, &bob.token, draft_id).await, draft_slug);
+
+    // A draft published while the plain slug is free takes it.
+    let other = app.create_draft(&bob, "Quiet Plans").await;
+    let other_id = other["postId"].as_i64().unwrap();
+    assert!(other["slug"].as_str().unwrap().starts_with("quiet-plans-"), "{other}");
+    app.set_status(&bob, other_id, "published").await;
+    assert_eq!(slug_of(&app, &bob.token, other_id).await, "quiet-plans");
+    let read = app.get("/api/articles/quiet-plans", None).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+}
+}

@@ -98,6 +98,10 @@ on_both_engines! {
         assert!(published_at >= at, "published at {published_at}, scheduled for {at}");
         assert_eq!(served["status"], "published");
         assert_eq!(served["publishAt"], Value::Null, "a published post is no longer scheduled");
+        // A draft held a suffixed slug; published, it takes the plain one (docs/security.md).
+        assert!(slug.starts_with(&format!("{}-", served["slug"].as_str().unwrap())), "{slug}");
+        let by_slug = app.get(&format!("/api/articles/{}", served["slug"].as_str().unwrap()), None).await;
+        assert_eq!(by_slug.status, StatusCode::OK);
         assert_eq!(app.get("/api/articles?author=planner", None).await.body["articlesCount"], 1);
         tokio::time::sleep(Duration::from_millis(600)).await;
         assert_eq!(published_events(&database, id).await, 1, "one post.published");

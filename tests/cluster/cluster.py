@@ -928,10 +928,12 @@ def scheduled(cluster: Cluster, results: Results) -> None:
             "title": f"Scheduled {secrets.token_hex(3)}", "description": "d", "content": "c",
             "publishAt": rfc3339(due_at)}, author["token"])
         assert status == 201 and body["status"] == "draft", (status, body)
-        post_id, slug = body["postId"], body["slug"]
+        post_id = body["postId"]
 
+        # By id: a draft's slug is suffixed, and it takes the plain one when published.
         def ours() -> list[tuple[str, dict]]:
-            return [delivery for delivery in list(receiver.deliveries) if slug in json.dumps(delivery[1])]
+            return [delivery for delivery in list(receiver.deliveries)
+                    if ((delivery[1] or {}).get("data") or {}).get("id") == post_id]
         first = wait_until(lambda: bool(ours()), 30, 0.05)
         delivered_after = time.time() - due_at
         # Anything done twice would come within the relay's and the scheduler's next looks.

@@ -14,11 +14,6 @@ use crate::sql::{Sql, on_reader, on_tx, on_writer};
 const OPEN: Sql =
     Sql::both("INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)");
 
-const FIRST_REFRESH: Sql = Sql::both(
-    "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) \
-     VALUES ($1, $2, $3, $4)",
-);
-
 /// Up to 16 sessions that ended or expired before `$1` (their tokens go with them).
 const PRUNE: Sql = Sql {
     sqlite: "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
@@ -50,7 +45,8 @@ const FIND: Sql = Sql::both(
      JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
 );
 
-const NEXT: Sql = Sql::both(
+/// A refresh token for session `$2`, if it is open.
+const ADD_REFRESH: Sql = Sql::both(
     "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at) \
      SELECT $1, id, $3, $4 FROM sessions WHERE id = $2 AND revoked_at IS NULL",
 );
@@ -72,6 +68,29 @@ const END_ALL: Sql = Sql::both(
 
 fn session_id(text: &str) -> Result<SessionId> {
     SessionId::parse(text).ok_or_else(|| Error::internal(format!("a stored session id {text:?}")))
+}
+
+impl Db {
+    /// Adds `token` to session `id` inside `tx`; false if the session is not open.
+    async fn add_refresh_token(
+        &self,
+        tx: &mut crate::db::Tx,
+        id: SessionId,
+        token: &StoredRefreshToken,
+    ) -> Result<bool> {
+        let added = on_tx!(self, tx, ADD_REFRESH, |ex, sql| {
+            sqlx::query(sql)
+                .bind(&token.hash)
+                .bind(id.to_string())
+                .bind(token.issued_at.as_millis())
+                .bind(token.expires_at.as_millis())
+                .execute(ex)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(db_error)?;
+        Ok(added > 0)
+    }
 }
 
 impl SessionStore for Db {
@@ -104,17 +123,7 @@ impl SessionStore for Db {
         })
         .map_err(db_error)?;
         if let Some(token) = refresh {
-            on_tx!(self, &mut tx, FIRST_REFRESH, |ex, sql| {
-                sqlx::query(sql)
-                    .bind(&token.hash)
-                    .bind(id.to_string())
-                    .bind(token.issued_at.as_millis())
-                    .bind(token.expires_at.as_millis())
-                    .execute(ex)
-                    .await
-                    .map(drop)
-            })
-            .map_err(db_error)?;
+            self.add_refresh_token(&mut tx, id, token).await?;
         }
         self.commit(tx).await
     }
@@ -152,7 +161,8 @@ impl SessionStore for Db {
                 user: UserId::new(user),
             });
         }
-        let found: Option<(String, i64, bool)> = on_writer!(self, FIND, |ex, sql| {
+        // Read after the update above committed: any connection sees what it saw.
+        let found: Option<(String, i64, bool)> = on_reader!(self, FIND, |ex, sql| {
             sqlx::query_as(sql)
                 .bind(hash)
                 .bind(now.as_millis())
@@ -171,17 +181,10 @@ impl SessionStore for Db {
 
     async fn rotate_refresh_token(&self, id: SessionId, next: &StoredRefreshToken) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let added = on_tx!(self, &mut tx, NEXT, |ex, sql| {
-            sqlx::query(sql)
-                .bind(&next.hash)
-                .bind(id.to_string())
-                .bind(next.issued_at.as_millis())
-                .bind(next.expires_at.as_millis())
-                .execute(ex)
-                .await
-                .map(|done| done.rows_affected())
-        })
-        .map_err(db_error)?;
+        if !self.add_refresh_token(&mut tx, id, next).await? {
+            // The session ended meanwhile; dropping the transaction rolls it back.
+            return Ok(false);
+        }
         on_tx!(self, &mut tx, EXTEND, |ex, sql| {
             sqlx::query(sql)
                 .bind(id.to_string())
@@ -192,7 +195,7 @@ impl SessionStore for Db {
         })
         .map_err(db_error)?;
         self.commit(tx).await?;
-        Ok(added > 0)
+        Ok(true)
     }
 
     async fn end_session(&self, id: SessionId, at: Timestamp, reason: &str) -> Result<bool> {

@@ -120,12 +120,14 @@ struct Verified {
     exp: i64,
 }
 
+#[derive(Clone)]
 struct Signer {
     kid: Option<String>,
     algorithm: Algorithm,
     encoding: EncodingKey,
 }
 
+#[derive(Clone)]
 struct Verifier {
     algorithm: Algorithm,
     decoding: DecodingKey,
@@ -133,6 +135,7 @@ struct Verifier {
 }
 
 /// The keys as last loaded.
+#[derive(Clone)]
 struct Ring {
     signer: Signer,
     /// By key id; the shared HS256 key has none.
@@ -264,7 +267,7 @@ impl<D: SigningKeyStore + Send + Sync + 'static> JwtTokens<D> {
                 let retry_at = now.as_millis() - reload_millis + FAILED_RELOAD_RETRY_MILLIS;
                 Ok(self.replace(Ring {
                     loaded_at: Timestamp::from_millis(retry_at),
-                    ..ring_copy(&ring)
+                    ..Ring::clone(&ring)
                 }))
             }
         }
@@ -398,33 +401,6 @@ fn in_force(verified: &Verified, now: Timestamp) -> Option<VerifiedToken> {
         session: verified.session,
         expires_at: Timestamp::from_millis(verified.exp.saturating_mul(1000)),
     })
-}
-
-/// The same keys, to be stamped with another load time.
-fn ring_copy(ring: &Ring) -> Ring {
-    Ring {
-        signer: Signer {
-            kid: ring.signer.kid.clone(),
-            algorithm: ring.signer.algorithm,
-            encoding: ring.signer.encoding.clone(),
-        },
-        verifiers: ring
-            .verifiers
-            .iter()
-            .map(|(kid, verifier)| {
-                (
-                    kid.clone(),
-                    Verifier {
-                        algorithm: verifier.algorithm,
-                        decoding: verifier.decoding.clone(),
-                        retires_at: verifier.retires_at,
-                    },
-                )
-            })
-            .collect(),
-        key_set: ring.key_set.clone(),
-        loaded_at: ring.loaded_at,
-    }
 }
 
 /// The AES-256 key the signing keys are sealed under: HKDF-SHA256 of the JWT secret.

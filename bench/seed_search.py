@@ -79,7 +79,7 @@ def main():
     tokens = []
     for n in range(AUTHORS):
         name = f"writer{n}"
-        user = {"username": name, "email": f"{name}@example.com", "password": "password123"}
+        user = {"username": name, "email": f"{name}@example.com", "password": "quiet harbour lantern at dawn"}
         call("POST", "/api/v1/users", body=user)
         session = call("POST", "/api/v1/sessions", body={"email": user["email"], "password": user["password"]})
         tokens.append(session["token"])

@@ -911,10 +911,10 @@ def scheduled(cluster: Cluster, results: Results) -> None:
     admin = f"admin{secrets.token_hex(3)}"
     subprocess.run([cluster.quire, "user", "create", "--username", admin, "--email",
                     f"{admin}@example.com", "--roles", "admin", "--password-stdin"],
-                   input="password123\n", env=cluster.env, cwd=cluster.work, check=True,
-                   capture_output=True, text=True, timeout=60)
+                   input="quiet harbour lantern at dawn\n", env=cluster.env, cwd=cluster.work,
+                   check=True, capture_output=True, text=True, timeout=60)
     status, body = call("POST", f"{cluster.lb_url}/api/users/login", {"user": {
-        "email": f"{admin}@example.com", "password": "password123"}})
+        "email": f"{admin}@example.com", "password": "quiet harbour lantern at dawn"}})
     assert status == 200, (status, body)
     admin_token = body["user"]["token"]
     receiver = Receiver()

@@ -74,6 +74,16 @@ pub trait UserStore {
         at: Timestamp,
         record: Record<'_, User>,
     ) -> impl Future<Output = Result<User>> + Send;
+    /// Replaces the user's password hash `old` by `new`, a hash of the same password with the
+    /// current parameters: not a change to the account, so no event and no `updated_at`. A
+    /// hash that is no longer `old` (the password changed meanwhile) stays. Answers whether
+    /// it was replaced.
+    fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     fn profile(
         &self,
@@ -787,10 +797,42 @@ pub trait WebhookSender: Send + Sync {
 /// and bound how much of it runs at once.
 pub trait PasswordHasher: Send + Sync {
     fn hash(&self, password: Password) -> BoxFuture<'_, Result<PasswordHash>>;
-    /// Whether the password matches. With no hash (an unknown user) it still does the work
-    /// of a verification and answers false, so timing does not tell which emails exist.
-    fn verify(&self, password: Password, hash: Option<PasswordHash>)
-    -> BoxFuture<'_, Result<bool>>;
+    /// Whether the password matches, and if so whether its hash should be made again. With
+    /// no hash (an unknown user) it still does the work of a verification and answers
+    /// [`PasswordCheck::Mismatch`], so timing does not tell which emails exist.
+    fn verify(
+        &self,
+        password: Password,
+        hash: Option<PasswordHash>,
+    ) -> BoxFuture<'_, Result<PasswordCheck>>;
+}
+
+/// How a password compared with a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Mismatch,
+    /// It matches; `rehash` when the hash was made with other parameters than the current
+    /// ones, or from the password as typed rather than normalized.
+    Match {
+        rehash: bool,
+    },
+}
+
+/// How hard a password is to guess, by an estimator that knows common passwords, words,
+/// names, keyboard patterns and the account's own details.
+pub trait PasswordEstimator: Send + Sync {
+    /// The estimate for `password`, given the words of the account it is for (username,
+    /// email), which make it weaker when it contains them.
+    fn estimate(&self, password: &Password, related: &[&str]) -> Strength;
+}
+
+/// A password strength estimate, on zxcvbn's scale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Strength {
+    /// 0 (too guessable: under 10^3 guesses) to 4 (very unguessable: over 10^10).
+    pub score: u8,
+    /// Why it is weak, in a sentence for the user, when the estimator can say.
+    pub warning: Option<String>,
 }
 
 /// What a verified token says: whom it names, in which session, and when it stops holding.

@@ -34,7 +34,7 @@ use crate::ports::{
     WebhookSender,
 };
 
-pub use accounts::{Registration, UserUpdate};
+pub use accounts::{PasswordPolicy, PasswordRule, Registration, UserUpdate};
 pub use callers::{Caller, RECHECK_INTERVAL_MILLIS, Session, presented_token};
 pub use idempotency::IDEMPOTENCY_WINDOW_MILLIS;
 pub use imports::{
@@ -73,6 +73,10 @@ impl<T> From<Option<T>> for Patch<T> {
 #[derive(Clone)]
 pub struct Adapters {
     pub hasher: Arc<dyn PasswordHasher>,
+    /// Judges how hard new passwords are to guess.
+    pub strength: Arc<dyn crate::ports::PasswordEstimator>,
+    /// How hard to guess new passwords must be.
+    pub passwords: PasswordPolicy,
     pub tokens: Arc<dyn TokenService>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,

@@ -7,7 +7,7 @@ use quire_core::Resource;
 use quire_core::ids::{CommentId, PostId, UserId};
 use quire_core::ports::Store;
 use quire_core::service::{
-    Patch, PostAddress, PostDraft, PostUpdate, Registration, SessionKind, UserUpdate,
+    PasswordRule, Patch, PostAddress, PostDraft, PostUpdate, Registration, SessionKind, UserUpdate,
 };
 
 use crate::context::ContextExt;
@@ -182,6 +182,7 @@ impl<S: Store> MutationRoot<S> {
                     username: Some(input.username),
                     email: Some(input.email),
                     password: Some(input.password),
+                    password_rule: PasswordRule::Standard,
                 },
                 SessionKind::Refreshable,
             )
@@ -253,6 +254,7 @@ impl<S: Store> MutationRoot<S> {
                     bio: patch(input.bio),
                     image: patch(input.image),
                     based_on: None,
+                    password_rule: PasswordRule::Standard,
                 },
             )
             .await

@@ -3,7 +3,9 @@
 use quire_core::ids::UserId;
 use quire_core::paging::{self, UserCursor};
 use quire_core::ports::Store;
-use quire_core::service::{Patch, Quire, Registration, Session, SessionKind, UserUpdate};
+use quire_core::service::{
+    PasswordRule, Patch, Quire, Registration, Session, SessionKind, UserUpdate,
+};
 use quire_core::{Error, Resource};
 use quire_proto::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -152,6 +154,7 @@ impl<S: Store> UserService for Users<S> {
                     username: message.username,
                     email: message.email,
                     password: message.password,
+                    password_rule: PasswordRule::Standard,
                 },
                 SessionKind::Refreshable,
             )
@@ -173,6 +176,7 @@ impl<S: Store> UserService for Users<S> {
             bio: Patch::from(message.bio),
             image: Patch::from(message.image),
             based_on: None,
+            password_rule: PasswordRule::Standard,
         };
         let view = self
             .quire

@@ -4,10 +4,12 @@ mod clock;
 mod keys;
 mod password;
 mod random;
+mod strength;
 mod tokens;
 
 pub use clock::SystemClock;
 pub use keys::webhook_key;
 pub use password::Argon2Hasher;
 pub use random::OsRandom;
+pub use strength::Zxcvbn;
 pub use tokens::{JwtTokens, SigningAlgorithm, TokenSettings, load_or_create_key};

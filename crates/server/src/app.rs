@@ -20,7 +20,7 @@ use quire_events::{AmqpEvents, InProcessEvents, NatsEvents};
 use quire_webhooks::{AesGcmBox, Destinations, HttpSender};
 
 use crate::adapters::{
-    Argon2Hasher, JwtTokens, OsRandom, SigningAlgorithm, SystemClock, TokenSettings,
+    Argon2Hasher, JwtTokens, OsRandom, SigningAlgorithm, SystemClock, TokenSettings, Zxcvbn,
     load_or_create_key, webhook_key,
 };
 use crate::config::{CacheBackend, CacheSection, Config, Durability};
@@ -141,6 +141,8 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
     .context("setting up webhook delivery")?;
     let adapters = Adapters {
         hasher: Arc::new(hasher),
+        strength: Arc::new(Zxcvbn),
+        passwords: config.passwords.policy(),
         tokens: Arc::new(tokens),
         clock: Arc::new(SystemClock),
         random: Arc::new(OsRandom),

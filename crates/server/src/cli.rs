@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use quire_core::ports::Random;
 use quire_core::roles::{Role, Roles};
-use quire_core::service::{ImportOptions, Registration, SessionKind};
+use quire_core::service::{ImportOptions, PasswordRule, Registration, SessionKind};
 
 use crate::adapters::OsRandom;
 use crate::app::{Application, ProcessRole, build_core, db_options, run_worker, shutdown_signal};
@@ -271,6 +271,7 @@ async fn create_user(config: Config, args: CreateUser) -> anyhow::Result<()> {
         username: Some(args.username),
         email: Some(args.email),
         password: Some(password.clone()),
+        password_rule: PasswordRule::Standard,
     };
     let user = quire
         .create_user(registration, Roles::of(&roles), SessionKind::LongLived)

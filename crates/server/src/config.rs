@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 
 use crate::adapters::SigningAlgorithm;
 use quire_core::limits::{Policy, Quota};
-use quire_core::service::SessionPolicy;
+use quire_core::service::{PasswordPolicy, SessionPolicy};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// A secret value: kept out of `Debug`, `Display` and printed configuration.
@@ -77,6 +77,7 @@ pub struct Config {
     pub grpc: GrpcSection,
     pub admin: AdminSection,
     pub argon2: Argon2Config,
+    pub passwords: PasswordsSection,
     pub events: EventsSection,
     pub webhooks: WebhooksSection,
     pub cache: CacheSection,
@@ -606,6 +607,7 @@ impl Default for Config {
             grpc: GrpcSection::default(),
             admin: AdminSection::default(),
             argon2: Argon2Config::default(),
+            passwords: PasswordsSection::default(),
             events: EventsSection::default(),
             webhooks: WebhooksSection::default(),
             cache: CacheSection::default(),
@@ -673,6 +675,37 @@ impl Default for HttpSection {
             shutdown_grace_secs: 20,
             shutdown_delay_secs: 5,
             cors_origins: vec!["*".to_owned()],
+        }
+    }
+}
+
+/// How hard to guess a new password must be, on zxcvbn's 0 to 4 scale (0: length alone;
+/// 3: "safely unguessable", over 10^8 guesses).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordsSection {
+    /// For `/api/v1`, GraphQL, gRPC and accounts made by admins.
+    pub min_strength: u8,
+    /// For the RealWorld API (`/api`), whose specification accepts any password of 8
+    /// characters or more (its suite changes a password to `bonjour1`).
+    pub realworld_min_strength: u8,
+}
+
+impl Default for PasswordsSection {
+    fn default() -> Self {
+        let policy = PasswordPolicy::default();
+        Self {
+            min_strength: policy.min_strength,
+            realworld_min_strength: policy.lenient_min_strength,
+        }
+    }
+}
+
+impl PasswordsSection {
+    pub fn policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            min_strength: self.min_strength,
+            lenient_min_strength: self.realworld_min_strength,
         }
     }
 }
@@ -1005,6 +1038,12 @@ const ENV: &[(&str, Apply)] = &[
     ("QUIRE_ARGON2_MAX_CONCURRENT", |c, var, v| {
         set(&mut c.argon2.max_concurrent, parse_env(var, v))
     }),
+    ("QUIRE_PASSWORD_MIN_STRENGTH", |c, var, v| {
+        set(&mut c.passwords.min_strength, parse_env(var, v))
+    }),
+    ("QUIRE_REALWORLD_PASSWORD_MIN_STRENGTH", |c, var, v| {
+        set(&mut c.passwords.realworld_min_strength, parse_env(var, v))
+    }),
 ];
 
 /// The environment variables quire reads, for the configuration table and `quire config`.
@@ -1154,6 +1193,20 @@ impl Config {
                 key: "jwt.secret",
                 message: "must be at least 32 bytes".to_owned(),
             });
+        }
+        for (key, value) in [
+            ("passwords.min_strength", self.passwords.min_strength),
+            (
+                "passwords.realworld_min_strength",
+                self.passwords.realworld_min_strength,
+            ),
+        ] {
+            if value > 4 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("{value} is not a strength from 0 to 4"),
+                });
+            }
         }
         let graphql = &self.graphql;
         for (key, value) in [

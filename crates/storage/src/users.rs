@@ -11,7 +11,7 @@ use quire_core::{Error, Resource, Result};
 use crate::db::Db;
 use crate::error::{db_error, db_error_or_gone};
 use crate::rows::{ProfileRow, UserRow, user_columns};
-use crate::sql::{Sql, on_reader, on_tx};
+use crate::sql::{Sql, on_reader, on_tx, on_writer};
 
 const INSERT_USER: Sql = Sql::both(concat!(
     "INSERT INTO users (username, username_key, email, email_key, password_hash, \
@@ -31,6 +31,9 @@ const CREDENTIALS_BY_EMAIL: Sql = Sql::both(concat!(
     user_columns!(),
     ", password_hash FROM users WHERE email_key = $1"
 ));
+
+const REPLACE_PASSWORD_HASH: Sql =
+    Sql::both("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2");
 
 /// One statement for every change to a user (profile, roles, activation), so a change commits
 /// whole or not at all. COALESCE keeps a column unless a new value is given; bio and image take
@@ -149,6 +152,25 @@ impl UserStore for Db {
         })
         .map_err(db_error)?;
         Ok(row.map(|row| (row.user.into(), PasswordHash::from_phc(row.password_hash))))
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool> {
+        let stored = on_writer!(self, REPLACE_PASSWORD_HASH, |ex, sql| {
+            sqlx::query(sql)
+                .bind(id.get())
+                .bind(old.as_phc())
+                .bind(new.as_phc())
+                .execute(ex)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(db_error)?;
+        Ok(stored > 0)
     }
 
     async fn update_user(

@@ -6,10 +6,10 @@ use crate::events::{DomainEvent, UserData};
 use crate::limits::Policy;
 use crate::model::{NewUser, User, UserChanges};
 use crate::policy::Actor;
-use crate::ports::Store;
+use crate::ports::{PasswordCheck, Store, Strength};
 use crate::roles::Roles;
 use crate::time::Timestamp;
-use crate::values::{Bio, Email, ImageUrl, Password, Username};
+use crate::values::{Bio, Email, ImageUrl, Password, PasswordHash, Username};
 
 /// A registration as submitted; missing fields are `None`.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +17,38 @@ pub struct Registration {
     pub username: Option<String>,
     pub email: Option<String>,
     pub password: Option<String>,
+    /// Which minimum strength the password is held to: the contract's.
+    pub password_rule: PasswordRule,
+}
+
+/// Which of [`PasswordPolicy`]'s minimum strengths a new password is held to: a contract
+/// chooses by its specification.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PasswordRule {
+    /// The configured minimum.
+    #[default]
+    Standard,
+    /// The minimum for a contract whose specification accepts any password of legal length
+    /// (RealWorld's: its suite changes a password to `bonjour1` and expects success).
+    Lenient,
+}
+
+/// The minimum strengths of new passwords, on [`Strength::score`]'s scale (0 to 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    /// [`PasswordRule::Standard`]'s (default 3: "safely unguessable", over 10^8 guesses).
+    pub min_strength: u8,
+    /// [`PasswordRule::Lenient`]'s (default 0: length alone).
+    pub lenient_min_strength: u8,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_strength: 3,
+            lenient_min_strength: 0,
+        }
+    }
 }
 
 /// Changes to one's own account as submitted.
@@ -30,6 +62,8 @@ pub struct UserUpdate {
     /// The `updated_at` of the version the change was based on: if the account changed
     /// since, nothing is written and the answer is [`Error::Stale`].
     pub based_on: Option<Timestamp>,
+    /// Which minimum strength a new password is held to: the contract's.
+    pub password_rule: PasswordRule,
 }
 
 impl UserUpdate {
@@ -122,9 +156,14 @@ impl<S: Store> Quire<S> {
             input.password.as_deref(),
             Password::parse,
         );
+        if let Some(password) = &password {
+            let related = [input.username.as_deref(), input.email.as_deref()];
+            self.check_strength(password, input.password_rule, &related, &mut errors);
+        }
         let (Some(username), Some(email), Some(password)) = (username, email, password) else {
             return Err(Error::Invalid(errors));
         };
+        errors.into_result()?;
         let password_hash = self.adapters.hasher.hash(password).await?;
         let now = self.adapters.clock.now();
         let record = |user: &User| {
@@ -194,11 +233,18 @@ impl<S: Store> Quire<S> {
             Some((user, hash)) => (Some(user), Some(hash)),
             None => (None, None),
         };
-        let matches = self.adapters.hasher.verify(password, hash).await?;
-        match user {
-            Some(user) if matches && user.active => {
+        let check = self
+            .adapters
+            .hasher
+            .verify(password.clone(), hash.clone())
+            .await?;
+        match (user, check) {
+            (Some(user), PasswordCheck::Match { rehash }) if user.active => {
                 if record.is_some() {
                     self.store.clear_sign_in_failures(&account).await?;
+                }
+                if let (true, Some(old)) = (rehash, hash) {
+                    self.rehash(&user, &old, password).await;
                 }
                 self.open_session(user, kind).await
             }
@@ -206,6 +252,52 @@ impl<S: Store> Quire<S> {
                 self.sign_in_failed(&account).await?;
                 Err(invalid())
             }
+        }
+    }
+
+    /// Stores a new hash of a password that just matched an outdated one (other argon2
+    /// parameters, or made before passwords were normalized). Best effort: the sign-in goes on
+    /// whatever happens, and a password changed meanwhile is left alone.
+    async fn rehash(&self, user: &User, old: &PasswordHash, password: Password) {
+        let outcome = async {
+            let new = self.adapters.hasher.hash(password).await?;
+            self.store.replace_password_hash(user.id, old, &new).await
+        };
+        if let Err(error) = outcome.await {
+            tracing::warn!(user = user.id.get(), %error, "could not store a password's new hash");
+        }
+    }
+
+    /// Records in `errors` why `password` is too weak for `rule`, if it is: its score below the
+    /// minimum, judged with the account's own `related` words (a password made of the username
+    /// is weak whatever the dictionary says).
+    pub(super) fn check_strength(
+        &self,
+        password: &Password,
+        rule: PasswordRule,
+        related: &[Option<&str>],
+        errors: &mut FieldErrors,
+    ) {
+        let policy = self.adapters.passwords;
+        let minimum = match rule {
+            PasswordRule::Standard => policy.min_strength,
+            PasswordRule::Lenient => policy.lenient_min_strength,
+        };
+        if minimum == 0 {
+            return;
+        }
+        let related: Vec<&str> = related
+            .iter()
+            .flatten()
+            .flat_map(|word| [*word, word.split('@').next().unwrap_or(word)])
+            .collect();
+        let Strength { score, warning } = self.adapters.strength.estimate(password, &related);
+        if score < minimum {
+            let message = match warning {
+                Some(warning) => format!("is too easy to guess: {warning}"),
+                None => "is too easy to guess: add another word or two".to_owned(),
+            };
+            errors.add("password", message);
         }
     }
 

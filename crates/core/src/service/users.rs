@@ -116,7 +116,14 @@ impl<S: Store> Quire<S> {
             ));
         }
         let mut errors = FieldErrors::new();
+        let password_rule = profile.password_rule;
         let (mut changes, password) = profile.parse(&mut errors);
+        if let Some(password) = &password {
+            let username = changes.username.as_ref().unwrap_or(&target.username);
+            let email = changes.email.as_ref().unwrap_or(&target.email);
+            let related = [Some(username.as_str()), Some(email.as_str())];
+            self.check_strength(password, password_rule, &related, &mut errors);
+        }
         changes.roles = match roles {
             Patch::Absent => None,
             Patch::Null => {

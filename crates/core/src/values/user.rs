@@ -1,5 +1,7 @@
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+
 use super::{BLANK, char_len, is_blank};
 
 /// A public handle, unique without regard to case.
@@ -100,31 +102,48 @@ impl fmt::Display for Email {
     }
 }
 
-/// A clear-text password on its way to the hasher. Never printed.
+/// A clear-text password on its way to the hasher, in Unicode Normalization Form KC, so the
+/// same password typed on another keyboard or system (composed or decomposed Hangul, a
+/// full-width digit, a ligature) is the same password (NIST SP 800-63B section 5.1.1.2).
+/// Never printed.
 #[derive(Clone)]
-pub struct Password(String);
+pub struct Password {
+    normalized: String,
+    /// The text as typed, kept only when normalization changed it: hashes made before
+    /// passwords were normalized were made from this.
+    typed: Option<String>,
+}
 
 impl Password {
     pub const MIN_CHARS: usize = 8;
     pub const MAX_CHARS: usize = 128;
 
-    /// 8 to 128 characters, any composition (NIST SP 800-63B); kept exactly as typed.
+    /// 8 to 128 characters after NFKC normalization, any composition (NIST SP 800-63B
+    /// section 5.1.1.2).
     pub fn parse(text: &str) -> Result<Self, &'static str> {
         if text.is_empty() {
             return Err(BLANK);
         }
-        let len = char_len(text);
+        let normalized: String = text.nfkc().collect();
+        let len = char_len(&normalized);
         if len < Self::MIN_CHARS {
             return Err("is too short (minimum is 8 characters)");
         }
         if len > Self::MAX_CHARS {
             return Err("is too long (maximum is 128 characters)");
         }
-        Ok(Self(text.to_owned()))
+        let typed = (normalized != text).then(|| text.to_owned());
+        Ok(Self { normalized, typed })
     }
 
+    /// The normalized password: what is hashed and checked.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.normalized
+    }
+
+    /// The password exactly as typed, when normalization changed it.
+    pub fn as_typed(&self) -> Option<&str> {
+        self.typed.as_deref()
     }
 }
 
@@ -286,6 +305,25 @@ mod tests {
             Password::parse("        ").is_ok(),
             "spaces are characters too"
         );
+    }
+
+    #[test]
+    fn passwords_are_compared_in_normalization_form_kc() {
+        // Decomposed Hangul (as some input methods send it) and full-width digits.
+        let decomposed =
+            "\u{1107}\u{1175}\u{1106}\u{1175}\u{11af}\u{1107}\u{1165}\u{11ab}\u{1112}\u{1169}1234";
+        let composed = Password::parse("비밀번호1234").unwrap();
+        let typed = Password::parse(decomposed).unwrap();
+        assert_eq!(typed.expose(), composed.expose());
+        assert_eq!(typed.as_typed(), Some(decomposed));
+        assert_eq!(composed.as_typed(), None);
+        assert_eq!(
+            Password::parse("ｐａｓｓｗｏｒｄ１２").unwrap().expose(),
+            "password12"
+        );
+        // Length counts the normalized characters: seven composed syllables are too short,
+        // however many code points they were typed as.
+        assert!(Password::parse("\u{1107}\u{1175}\u{1106}\u{1175}\u{11af}\u{1107}\u{1165}\u{11ab}\u{1112}\u{1169}가나").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use quire_core::ports::Store;
-use quire_core::service::{Registration, SessionKind, UserUpdate};
+use quire_core::service::{PasswordRule, Registration, SessionKind, UserUpdate};
 use serde::Deserialize;
 
 use super::dto::{Field, UserBody};
@@ -37,6 +37,7 @@ pub(crate) async fn register<S: Store>(
                 username: fields.username,
                 email: fields.email,
                 password: fields.password,
+                password_rule: PasswordRule::Lenient,
             },
             SessionKind::LongLived,
         )
@@ -122,6 +123,7 @@ pub(crate) async fn update<S: Store>(
                 bio: fields.bio.into(),
                 image: fields.image.into(),
                 based_on: None,
+                password_rule: PasswordRule::Lenient,
             },
         )
         .await?;

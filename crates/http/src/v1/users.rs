@@ -10,7 +10,7 @@ use quire_core::model::UserView;
 use quire_core::paging::{self, UserCursor};
 use quire_core::ports::Store;
 use quire_core::roles::Role;
-use quire_core::service::{Caller, Registration, SessionKind, UserUpdate};
+use quire_core::service::{Caller, PasswordRule, Registration, SessionKind, UserUpdate};
 use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
 
@@ -128,6 +128,7 @@ pub(crate) async fn register<S: Store>(
                 username: input.username,
                 email: input.email,
                 password: input.password,
+                password_rule: PasswordRule::Standard,
             };
             let session = state
                 .quire
@@ -265,6 +266,7 @@ pub(crate) async fn patch<S: Store>(
         bio: patch.bio.into(),
         image: patch.image.into(),
         based_on: None,
+        password_rule: PasswordRule::Standard,
     };
     // With If-Match, the writes require the version the client's ETag was computed from.
     let profile = UserUpdate {

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
-use quire_core::ports::{BoxFuture, PasswordHasher};
+use quire_core::ports::{BoxFuture, PasswordCheck, PasswordHasher};
 use quire_core::values::{Password, PasswordHash};
 use quire_core::{Error, Result};
 use tokio::sync::Semaphore;
@@ -125,25 +125,48 @@ impl PasswordHasher for Argon2Hasher {
         &self,
         password: Password,
         hash: Option<PasswordHash>,
-    ) -> BoxFuture<'_, Result<bool>> {
+    ) -> BoxFuture<'_, Result<PasswordCheck>> {
         Box::pin(async move {
             let known = hash.is_some();
             let phc = hash.map_or_else(|| self.decoy.clone(), |hash| hash.as_phc().to_owned());
-            let matches = self
+            let check = self
                 .bounded(move |argon2| {
-                    argon2::PasswordHash::new(&phc)
-                        .map(|parsed| {
-                            argon2
-                                .verify_password(password.expose().as_bytes(), &parsed)
-                                .is_ok()
-                        })
-                        .map_err(|error| error.to_string())
+                    let parsed = argon2::PasswordHash::new(&phc).map_err(|e| e.to_string())?;
+                    let matches =
+                        |text: &str| argon2.verify_password(text.as_bytes(), &parsed).is_ok();
+                    Ok::<_, String>(if matches(password.expose()) {
+                        PasswordCheck::Match {
+                            rehash: outdated(&argon2, &parsed),
+                        }
+                    } else if password.as_typed().is_some_and(matches) {
+                        // Hashed before passwords were normalized: from now on, normalized.
+                        PasswordCheck::Match { rehash: true }
+                    } else {
+                        PasswordCheck::Mismatch
+                    })
                 })
                 .await?
                 .map_err(|error| Error::internal(format!("stored password hash: {error}")))?;
-            Ok(known && matches)
+            Ok(if known {
+                check
+            } else {
+                PasswordCheck::Mismatch
+            })
         })
     }
+}
+
+/// Whether `hash` was made otherwise than `argon2` would make it now: another algorithm,
+/// version or cost (OWASP's Password Storage Cheat Sheet: upgrade hashes at sign-in).
+fn outdated(argon2: &Argon2<'_>, hash: &argon2::PasswordHash) -> bool {
+    let current = argon2.params();
+    let same = hash.algorithm == Algorithm::Argon2id.ident()
+        && hash.version == Some(Version::V0x13.into())
+        && Params::try_from(hash).is_ok_and(|params| {
+            (params.m_cost(), params.t_cost(), params.p_cost())
+                == (current.m_cost(), current.t_cost(), current.p_cost())
+        });
+    !same
 }
 
 #[cfg(test)]
@@ -160,9 +183,62 @@ mod tests {
         let password = Password::parse("correct horse").unwrap();
         let hash = hasher.hash(password.clone()).await.unwrap();
         assert!(hash.as_phc().starts_with("$argon2id$v=19$"));
-        assert!(hasher.verify(password, Some(hash.clone())).await.unwrap());
+        assert_eq!(
+            hasher.verify(password, Some(hash.clone())).await.unwrap(),
+            PasswordCheck::Match { rehash: false }
+        );
         let wrong = Password::parse("wrong horse").unwrap();
-        assert!(!hasher.verify(wrong, Some(hash)).await.unwrap());
+        assert_eq!(
+            hasher.verify(wrong, Some(hash)).await.unwrap(),
+            PasswordCheck::Mismatch
+        );
+    }
+
+    #[tokio::test]
+    async fn hashes_of_other_parameters_match_and_ask_to_be_made_again() {
+        let password = Password::parse("correct horse").unwrap();
+        let older = Argon2Hasher::new(32, 1, 1, 2, 16).unwrap();
+        let hash = older.hash(password.clone()).await.unwrap();
+        assert_eq!(
+            cheap().verify(password.clone(), Some(hash)).await.unwrap(),
+            PasswordCheck::Match { rehash: true }
+        );
+        // argon2i, argon2d or another version: matched, then made again as argon2id v19.
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x13,
+            Params::new(64, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"correct horse")
+        .unwrap()
+        .to_string();
+        assert_eq!(
+            cheap()
+                .verify(password, Some(PasswordHash::from_phc(argon2i)))
+                .await
+                .unwrap(),
+            PasswordCheck::Match { rehash: true }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hash_of_the_password_as_typed_before_normalization_still_matches() {
+        let hasher = cheap();
+        let typed = "ｃｏｒｒｅｃｔ horse";
+        let old = hasher
+            .argon2
+            .hash_password(typed.as_bytes())
+            .unwrap()
+            .to_string();
+        let password = Password::parse(typed).unwrap();
+        assert_eq!(password.expose(), "correct horse");
+        assert_eq!(
+            hasher
+                .verify(password, Some(PasswordHash::from_phc(old)))
+                .await
+                .unwrap(),
+            PasswordCheck::Match { rehash: true }
+        );
     }
 
     #[tokio::test]
@@ -178,7 +254,10 @@ mod tests {
     async fn an_unknown_user_never_verifies() {
         let hasher = cheap();
         let password = Password::parse("correct horse").unwrap();
-        assert!(!hasher.verify(password, None).await.unwrap());
+        assert_eq!(
+            hasher.verify(password, None).await.unwrap(),
+            PasswordCheck::Mismatch
+        );
     }
 
     #[tokio::test]

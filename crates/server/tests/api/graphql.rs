@@ -280,7 +280,7 @@ on_both_engines! {
         let registered = gql(
             &app,
             None,
-            "mutation { register(input: { username: \"carol\", email: \"carol@example.com\", password: \"password123\" }) { token user { username email roles } } }",
+            "mutation { register(input: { username: \"carol\", email: \"carol@example.com\", password: \"quiet harbour lantern at dawn\" }) { token user { username email roles } } }",
             json!({}),
         )
         .await;
@@ -290,7 +290,7 @@ on_both_engines! {
         let taken = gql(
             &app,
             None,
-            "mutation { register(input: { username: \"Carol\", email: \"c2@example.com\", password: \"password123\" }) { token } }",
+            "mutation { register(input: { username: \"Carol\", email: \"c2@example.com\", password: \"quiet harbour lantern at dawn\" }) { token } }",
             json!({}),
         )
         .await;
@@ -300,7 +300,7 @@ on_both_engines! {
         let login = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { token user { username } } }";
         let wrong = gql(&app, None, login, json!({ "e": "carol@example.com", "p": "nope-nope" })).await;
         assert_eq!(code(&wrong), "UNAUTHENTICATED");
-        let signed = gql(&app, None, login, json!({ "e": "carol@example.com", "p": "password123" })).await;
+        let signed = gql(&app, None, login, json!({ "e": "carol@example.com", "p": "quiet harbour lantern at dawn" })).await;
         let token = data(&signed)["login"]["token"].as_str().unwrap().to_owned();
         let token = Some(token.as_str());
 

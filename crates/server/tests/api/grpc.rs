@@ -62,7 +62,7 @@ on_both_engines! {
             .register(pb::NewUser {
                 username: Some("gina".into()),
                 email: Some("gina@example.com".into()),
-                password: Some("password123".into()),
+                password: Some("quiet harbour lantern at dawn".into()),
             })
             .await
             .unwrap()
@@ -72,7 +72,7 @@ on_both_engines! {
         let token = sessions
             .log_in(pb::Credentials {
                 email: Some("gina@example.com".into()),
-                password: Some("password123".into()),
+                password: Some("quiet harbour lantern at dawn".into()),
             })
             .await
             .unwrap()
@@ -207,7 +207,7 @@ on_both_engines! {
         let fields: Vec<&str> = details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["content", "description", "title"]);
         let taken = users
-            .register(pb::NewUser { username: Some("Gina".into()), email: Some("g2@example.com".into()), password: Some("password123".into()) })
+            .register(pb::NewUser { username: Some("Gina".into()), email: Some("g2@example.com".into()), password: Some("quiet harbour lantern at dawn".into()) })
             .await
             .unwrap_err();
         assert_eq!(taken.code(), Code::AlreadyExists);

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use quire_core::roles::Roles;
-use quire_core::service::{Quire, Registration};
+use quire_core::service::{PasswordRule, Quire, Registration};
 use quire_server::app::ProcessRole;
 use quire_server::config::Secret;
 use quire_server::{Application, Config};
@@ -394,7 +394,9 @@ impl TestApp {
                 Registration {
                     username: Some(name.to_owned()),
                     email: Some(email.clone()),
+                    // The same password as `register`'s, so every test user signs in alike.
                     password: Some("password123".to_owned()),
+                    password_rule: PasswordRule::Lenient,
                 },
                 roles,
                 quire_core::service::SessionKind::LongLived,

@@ -33,7 +33,7 @@ fn json_of(text: &str) -> Value {
 }
 
 async fn register(app: &TestApp, name: &str) -> (i64, String) {
-    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "password123"});
+    let body = json!({"username": name, "email": format!("{name}@example.com"), "password": "quiet harbour lantern at dawn"});
     let (status, headers, text) = send(
         app,
         Method::POST,
@@ -52,7 +52,7 @@ async fn register(app: &TestApp, name: &str) -> (i64, String) {
         "/api/v1/sessions",
         &[("content-type", "application/json")],
         Some(
-            json!({"email": format!("{name}@example.com"), "password": "password123"}).to_string(),
+            json!({"email": format!("{name}@example.com"), "password": "quiet harbour lantern at dawn"}).to_string(),
         ),
     )
     .await;
@@ -158,7 +158,7 @@ on_both_engines! {
         // Existing tokens stop working, and logging in again is refused.
         let (status, _, _) = send(&app, Method::GET, "/api/v1/me", &[("authorization", &member_auth)], None).await;
         assert_eq!(status, 401);
-        let login = json!({"email": "member@example.com", "password": "password123"}).to_string();
+        let login = json!({"email": "member@example.com", "password": "quiet harbour lantern at dawn"}).to_string();
         let (status, _, _) = send(&app, Method::POST, "/api/v1/sessions", &[("content-type", "application/json")], Some(login.clone())).await;
         assert_eq!(status, 401);
         let admin_path = format!("/api/v1/users/{}", json_of(&send(&app, Method::GET, "/api/v1/me", &[("authorization", &admin_auth)], None).await.2)["userId"]);
@@ -213,7 +213,7 @@ on_both_engines! {
         let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
         assert_eq!(fields, ["email", "password", "username"]);
 
-        let xml_body = "<user><username>xmluser</username><email>xml@example.com</email><password>password123</password></user>";
+        let xml_body = "<user><username>xmluser</username><email>xml@example.com</email><password>quiet harbour lantern at dawn</password></user>";
         let (status, _, text) = send(&app, Method::POST, "/api/v1/users", &[("content-type", "application/xml"), ("accept", "application/xml")], Some(xml_body.into())).await;
         assert_eq!(status, 201, "{text}");
         assert!(text.contains("<username>xmluser</username>"), "{text}");
@@ -419,7 +419,7 @@ on_both_engines! {
         config.argon2.memory_kib = 65536;
         config.argon2.iterations = 30;
         let app = TestApp::spawn_with(config, env).await;
-        let body = json!({"username": "slow", "email": "slow@example.com", "password": "password123"}).to_string();
+        let body = json!({"username": "slow", "email": "slow@example.com", "password": "quiet harbour lantern at dawn"}).to_string();
         let headers = [("content-type", "application/json"), ("idempotency-key", "register-once")];
         let (first, second) = tokio::join!(
             send(&app, Method::POST, "/api/v1/users", &headers, Some(body.clone())),
@@ -500,7 +500,7 @@ on_both_engines! {
         let (_, _, list) = send(&app, Method::GET, "/api/v1/posts?count=true", &[], None).await;
         assert_eq!(json_of(&list)["total"], 2, "{list}");
 
-        let body = json!({"username": "late", "email": "late@example.com", "password": "password123"}).to_string();
+        let body = json!({"username": "late", "email": "late@example.com", "password": "quiet harbour lantern at dawn"}).to_string();
         let headers = [("content-type", "application/json"), ("idempotency-key", "u-1")];
         app.quire.store().inject_fault(Fault::AfterCommit, 1);
         assert_eq!(send(&app, Method::POST, "/api/v1/users", &headers, Some(body.clone())).await.0, 500);
@@ -704,7 +704,7 @@ on_both_engines! {
         assert_eq!(status, 200, "{text}");
         assert_eq!(json_of(&text)["tags"], json!([]), "null removes the tags");
 
-        let (_, headers, _) = send(&app, Method::POST, "/api/v1/sessions", &[json_type], Some(json!({"email": "hostile@example.com", "password": "password123"}).to_string())).await;
+        let (_, headers, _) = send(&app, Method::POST, "/api/v1/sessions", &[json_type], Some(json!({"email": "hostile@example.com", "password": "quiet harbour lantern at dawn"}).to_string())).await;
         assert_eq!(headers["cache-control"], "no-store", "a token is never cached");
         let (_, headers, _) = send(&app, Method::GET, "/api/v1/me", &[], None).await;
         assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"));

@@ -31,12 +31,12 @@ def main(base):
     anonymous = Client(base_url=base, raise_on_unexpected_status=True)
     registered = register_user.sync_detailed(
         client=anonymous,
-        body=NewUser(username=who, email=f"{who}@example.com", password="password123"),
+        body=NewUser(username=who, email=f"{who}@example.com", password="quiet harbour lantern at dawn"),
     )
     check(registered.status_code == 201 and registered.parsed.username == who, "register")
     session = log_in.sync_detailed(
         client=anonymous,
-        body=Credentials(email=f"{who}@example.com", password="password123"),
+        body=Credentials(email=f"{who}@example.com", password="quiet harbour lantern at dawn"),
     )
     check(session.status_code == 201, "sign in")
     client = AuthenticatedClient(

@@ -19,6 +19,7 @@ mod middleware;
 mod patch;
 mod realworld;
 mod rendered;
+pub mod security_headers;
 mod v1;
 
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub struct HttpConfig {
     pub site: Site,
     /// The proxies whose `Forwarded` and `X-Forwarded-For` name the client.
     pub trusted_proxies: Arc<client::TrustedProxies>,
+    /// The headers every response carries (`security_headers`).
+    pub security_headers: security_headers::SecurityHeaders,
 }
 
 /// Joins each request's span to a distributed trace (this crate knows no tracing backend).
@@ -83,6 +86,7 @@ impl Default for HttpConfig {
             cache_headers: CacheHeaders::default(),
             site: Site::default(),
             trusted_proxies: Arc::default(),
+            security_headers: security_headers::SecurityHeaders::default(),
         }
     }
 }
@@ -183,9 +187,14 @@ pub fn router<S: Store>(quire: Quire<S>, config: &HttpConfig, contracts: Contrac
     let guarded = tower_http::catch_panic::CatchPanicLayer::new().layer(kept);
     let counted = axum::middleware::from_fn_with_state(limits, limits::enforce::<S>).layer(guarded);
     let shared = cors(config).layer(counted);
+    let headed = axum::middleware::from_fn_with_state(
+        config.security_headers.clone(),
+        security_headers::add,
+    )
+    .layer(shared);
     let served =
         axum::middleware::from_fn_with_state(config.tracing.clone(), middleware::request_context)
-            .layer(shared);
+            .layer(headed);
     Router::new().fallback_service(served)
 }
 

@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt as _;
 use quire_core::service::{Adapters, Quire};
 use quire_http::HttpConfig;
+use quire_http::security_headers::SecurityHeaders;
 use quire_storage::{Db, DbOptions};
 use tokio::net::TcpListener;
 
@@ -24,6 +26,7 @@ use crate::adapters::{
     load_or_create_key, webhook_key,
 };
 use crate::config::{CacheBackend, CacheSection, Config, Durability};
+use crate::tls::{Incoming, Tls};
 use crate::workers::{WorkerOptions, Workers};
 
 /// The storage options a configuration names.
@@ -253,6 +256,8 @@ pub struct Application {
     shutdown_delay: Duration,
     /// The relay, when this process runs workers beside the API.
     relay: Option<WorkerOptions>,
+    /// HTTPS on the HTTP and gRPC listeners, when configured.
+    tls: Option<Tls>,
 }
 
 /// What a process runs.
@@ -288,6 +293,13 @@ impl Application {
             );
         }
         let quire = build_core(&config).await?;
+        let tls = match config.tls.files() {
+            Some(files) => Some(
+                Tls::load(files, Duration::from_secs(config.tls.reload_secs))
+                    .context("loading the TLS certificate")?,
+            ),
+            None => None,
+        };
         let draining = Arc::new(AtomicBool::new(false));
         let http = HttpConfig {
             body_limit: config.http.body_limit_bytes,
@@ -298,6 +310,10 @@ impl Application {
             cache_headers: config.edge.cache_headers(),
             site: config.site.to_site(),
             trusted_proxies: Arc::new(config.limits.proxies()?),
+            security_headers: match tls {
+                Some(_) => SecurityHeaders::with_hsts(config.tls.hsts_max_age_secs),
+                None => SecurityHeaders::default(),
+            },
         };
         let graphql = quire_graphql::router(
             quire.clone(),
@@ -339,6 +355,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            tls,
             grpc_listener,
             admin_listener,
             router,
@@ -425,9 +442,11 @@ impl Application {
             let grpc_address = listener.local_addr()?;
             tracing::info!(%grpc_address, "serving gRPC on its own port too");
             let stop = stopped();
+            let incoming = Incoming::new(listener, self.tls.as_ref())?;
             others.push(tokio::spawn(async move {
                 let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-                let served = axum::serve(listener, service).with_graceful_shutdown(stop);
+                let served =
+                    axum::serve(incoming.tap_io(|_| {}), service).with_graceful_shutdown(stop);
                 if let Err(error) = served.await {
                     tracing::error!(%error, "the gRPC listener failed");
                 }
@@ -452,7 +471,9 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let server = axum::serve(self.listener, service).with_graceful_shutdown(stopped());
+        let incoming = Incoming::new(self.listener, self.tls.as_ref())?;
+        let server =
+            axum::serve(incoming.tap_io(|_| {}), service).with_graceful_shutdown(stopped());
         let grace = self.shutdown_grace;
         let deadline = async move {
             let signalled = match signalled_rx.wait_for(Option::is_some).await {

@@ -75,6 +75,7 @@ pub struct Config {
     pub http: HttpSection,
     pub graphql: GraphqlSection,
     pub grpc: GrpcSection,
+    pub tls: TlsSection,
     pub admin: AdminSection,
     pub argon2: Argon2Config,
     pub passwords: PasswordsSection,
@@ -430,6 +431,45 @@ impl Default for AdminSection {
     }
 }
 
+/// HTTPS on the listeners (the HTTP port and gRPC's own), when a certificate is configured.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// The PEM certificate chain, leaf first. Set with `key_file`, or neither.
+    pub cert_file: Option<PathBuf>,
+    /// The PEM private key of the certificate.
+    pub key_file: Option<PathBuf>,
+    /// How often the two files are checked for a renewal, in seconds; 0 never.
+    pub reload_secs: u64,
+    /// `Strict-Transport-Security`'s `max-age` on every response while serving TLS, in
+    /// seconds (RFC 6797); 0 sends none.
+    pub hsts_max_age_secs: u64,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        Self {
+            cert_file: None,
+            key_file: None,
+            reload_secs: 60,
+            hsts_max_age_secs: 365 * 24 * 3600,
+        }
+    }
+}
+
+impl TlsSection {
+    /// The certificate's files, when TLS is on.
+    pub fn files(&self) -> Option<crate::tls::CertificateFiles> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Some(crate::tls::CertificateFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// gRPC: always served on the HTTP port; also on `listen` when set.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -605,6 +645,7 @@ impl Default for Config {
             http: HttpSection::default(),
             graphql: GraphqlSection::default(),
             grpc: GrpcSection::default(),
+            tls: TlsSection::default(),
             admin: AdminSection::default(),
             argon2: Argon2Config::default(),
             passwords: PasswordsSection::default(),
@@ -1038,6 +1079,20 @@ const ENV: &[(&str, Apply)] = &[
     ("QUIRE_ARGON2_MAX_CONCURRENT", |c, var, v| {
         set(&mut c.argon2.max_concurrent, parse_env(var, v))
     }),
+    ("QUIRE_TLS_CERT_FILE", |c, _, v| {
+        c.tls.cert_file = Some(PathBuf::from(v));
+        Ok(())
+    }),
+    ("QUIRE_TLS_KEY_FILE", |c, _, v| {
+        c.tls.key_file = Some(PathBuf::from(v));
+        Ok(())
+    }),
+    ("QUIRE_TLS_RELOAD_SECS", |c, var, v| {
+        set(&mut c.tls.reload_secs, parse_env(var, v))
+    }),
+    ("QUIRE_HSTS_MAX_AGE_SECS", |c, var, v| {
+        set(&mut c.tls.hsts_max_age_secs, parse_env(var, v))
+    }),
     ("QUIRE_PASSWORD_MIN_STRENGTH", |c, var, v| {
         set(&mut c.passwords.min_strength, parse_env(var, v))
     }),
@@ -1192,6 +1247,14 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "jwt.secret",
                 message: "must be at least 32 bytes".to_owned(),
+            });
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "tls.cert_file",
+                message: "TLS needs both a certificate (QUIRE_TLS_CERT_FILE) and its key \
+                          (QUIRE_TLS_KEY_FILE), or neither"
+                    .to_owned(),
             });
         }
         for (key, value) in [

@@ -12,6 +12,7 @@ pub mod purger;
 pub mod relay;
 pub mod scheduler;
 pub mod telemetry;
+pub mod tls;
 pub mod transfer;
 pub mod workers;
 

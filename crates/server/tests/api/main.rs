@@ -41,6 +41,7 @@ mod scheduling;
 mod search;
 mod sessions;
 mod storage;
+mod tls;
 mod traces;
 mod users;
 mod v1;

@@ -414,7 +414,7 @@ pub fn tags_of(event: &DomainEvent) -> Vec<CacheTag> {
         E::CommentAdded(comment) | E::CommentDeleted(comment) => {
             vec![CacheTag::comments_on(comment.post_id)]
         }
-        E::Followed(_) | E::Unfollowed(_) => Vec::new(),
+        E::Followed(_) | E::Unfollowed(_) | E::AuditRecorded(_) => Vec::new(),
     }
 }
 

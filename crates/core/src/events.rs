@@ -112,6 +112,8 @@ pub enum Aggregate {
     Post(PostId),
     Comment(CommentId),
     User(UserId),
+    /// The one audit log, id 1: its entries keep their order.
+    AuditLog,
 }
 
 impl Aggregate {
@@ -122,6 +124,7 @@ impl Aggregate {
             "post" => Some(Aggregate::Post(PostId::new(id))),
             "comment" => Some(Aggregate::Comment(CommentId::new(id))),
             "user" => Some(Aggregate::User(UserId::new(id))),
+            "audit" => Some(Aggregate::AuditLog),
             _ => None,
         }
     }
@@ -131,6 +134,7 @@ impl Aggregate {
             Aggregate::Post(_) => "post",
             Aggregate::Comment(_) => "comment",
             Aggregate::User(_) => "user",
+            Aggregate::AuditLog => "audit",
         }
     }
 
@@ -139,6 +143,7 @@ impl Aggregate {
             Aggregate::Post(id) => id.get(),
             Aggregate::Comment(id) => id.get(),
             Aggregate::User(id) => id.get(),
+            Aggregate::AuditLog => 1,
         }
     }
 }
@@ -333,11 +338,14 @@ pub enum DomainEvent {
     Favorited(FavoriteData),
     #[serde(rename = "post.unfavorited")]
     Unfavorited(FavoriteData),
+    /// Something an auditor wants to know happened (`crate::audit`).
+    #[serde(rename = "audit.recorded")]
+    AuditRecorded(crate::audit::AuditData),
 }
 
 impl DomainEvent {
     /// Every type name, as documented in `docs/events.md`.
-    pub const TYPES: [&'static str; 15] = [
+    pub const TYPES: [&'static str; 16] = [
         "post.created",
         "post.updated",
         "post.published",
@@ -353,6 +361,7 @@ impl DomainEvent {
         "user.unfollowed",
         "post.favorited",
         "post.unfavorited",
+        "audit.recorded",
     ];
 
     /// The CloudEvents `type`, e.g. `post.published`.
@@ -373,6 +382,7 @@ impl DomainEvent {
             DomainEvent::Unfollowed(_) => "user.unfollowed",
             DomainEvent::Favorited(_) => "post.favorited",
             DomainEvent::Unfavorited(_) => "post.unfavorited",
+            DomainEvent::AuditRecorded(_) => "audit.recorded",
         }
     }
 
@@ -398,6 +408,7 @@ impl DomainEvent {
             DomainEvent::Favorited(favorite) | DomainEvent::Unfavorited(favorite) => {
                 Aggregate::Post(PostId::new(favorite.post_id))
             }
+            DomainEvent::AuditRecorded(_) => Aggregate::AuditLog,
         }
     }
 

@@ -5,6 +5,7 @@
 //! authorization [`policy`], and reach storage, time, randomness and password hashing only
 //! through the traits in [`ports`]. Nothing here knows about HTTP or SQL.
 
+pub mod audit;
 pub mod cache;
 pub mod error;
 pub mod events;

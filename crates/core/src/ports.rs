@@ -45,6 +45,7 @@ pub trait Store:
     + WebhookStore
     + SignInStore
     + SessionStore
+    + AuditStore
     + Clone
     + Send
     + Sync
@@ -52,6 +53,19 @@ pub trait Store:
 {
     /// Whether the database answers.
     fn ping(&self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The audit log (`crate::audit`).
+pub trait AuditStore {
+    /// Records events that go with no other change (a sign-in, an attempt), in a
+    /// transaction of their own; their `audit.recorded` ones also become audit rows.
+    fn record_alone(&self, events: &[Event]) -> impl Future<Output = Result<()>> + Send;
+    /// Up to `limit` entries older than `before` (all when `None`), newest first.
+    fn audit_log(
+        &self,
+        before: Option<&crate::events::EventId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<crate::audit::AuditEntry>>> + Send;
 }
 
 /// Accounts, profiles and follows.

@@ -5,6 +5,7 @@
 //! [`Quire::caller`]), then existence (404), then permission (403), then input (422).
 
 mod accounts;
+mod audit_log;
 mod batch;
 mod cached;
 mod callers;
@@ -184,6 +185,31 @@ impl<S: Store> Quire<S> {
             actor,
             kind,
         }
+    }
+
+    /// An `audit.recorded` event: `action` on `subject` by `actor`, from the current request
+    /// and client, to record with the change it audits.
+    fn audit_event(
+        &self,
+        actor: Option<UserId>,
+        action: crate::audit::AuditAction,
+        subject: Option<String>,
+        details: serde_json::Value,
+    ) -> Event {
+        let data = crate::audit::AuditData::now(action, subject, details);
+        self.event(actor, DomainEvent::AuditRecorded(data))
+    }
+
+    /// Records an audit entry that goes with no other change (a sign-in, an attempt).
+    async fn audit(
+        &self,
+        actor: Option<UserId>,
+        action: crate::audit::AuditAction,
+        subject: Option<String>,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        let event = self.audit_event(actor, action, subject, details);
+        self.store.record_alone(std::slice::from_ref(&event)).await
     }
 
     /// Whether storage answers; for readiness probes.

@@ -17,8 +17,12 @@ use crate::time::Timestamp;
 /// The prefix of a Standard Webhooks signing secret (`whsec_` and the key in base64).
 pub const SECRET_PREFIX: &str = "whsec_";
 
-/// The event-type filter that matches every type.
+/// The event-type filter that matches every type but the opt-in ones.
 pub const ALL_TYPES: &str = "*";
+
+/// Types an endpoint receives only when it names them: the audit log's entries, which are
+/// frequent (every sign-in) and about people, not content.
+pub const OPT_IN_TYPES: [&str; 1] = ["audit.recorded"];
 
 /// Bytes of a generated signing key (Standard Webhooks asks for 24 to 64).
 pub const SECRET_BYTES: usize = 24;
@@ -113,6 +117,12 @@ impl WebhookUrl {
     }
 }
 
+/// The filter besides its own name that matches an event of type `name`: `*`, unless the type
+/// is opt-in ([`OPT_IN_TYPES`]).
+pub fn wildcard_of(name: &str) -> Option<&'static str> {
+    (!OPT_IN_TYPES.contains(&name)).then_some(ALL_TYPES)
+}
+
 /// The event types an endpoint receives: every one (`*`), or those listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventTypes(Vec<&'static str>);
@@ -153,9 +163,12 @@ impl EventTypes {
         &self.0
     }
 
-    /// Whether an event of type `name` goes to the endpoint.
+    /// Whether an event of type `name` goes to the endpoint. `*` matches every type but the
+    /// opt-in ones ([`OPT_IN_TYPES`]), which go only where named.
     pub fn matches(&self, name: &str) -> bool {
-        self.0.iter().any(|t| *t == ALL_TYPES || *t == name)
+        self.0
+            .iter()
+            .any(|t| *t == name || Some(*t) == wildcard_of(name))
     }
 }
 
@@ -411,6 +424,15 @@ pub struct AttemptOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_entries_go_only_where_named() {
+        assert!(EventTypes::all().matches("post.published"));
+        assert!(!EventTypes::all().matches("audit.recorded"));
+        let named = EventTypes::parse(["audit.recorded"]).unwrap();
+        assert!(named.matches("audit.recorded"));
+        assert!(!named.matches("post.published"));
+    }
 
     const NOW: Timestamp = Timestamp::from_millis(1_000_000);
 

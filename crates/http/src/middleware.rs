@@ -24,8 +24,6 @@ pub const ACCESS_LOG_TARGET: &str = "quire_http::access";
 pub struct RequestId(pub Arc<str>);
 
 tokio::task_local! {
-    /// The id of the request the current task serves.
-    static CURRENT_REQUEST_ID: Arc<str>;
     /// Whether the client of the current request prefers XML to JSON.
     static PREFERS_XML: bool;
 }
@@ -37,7 +35,7 @@ pub(crate) fn prefers_xml() -> bool {
 
 /// The id of the request being served, where one is (inside the request middleware).
 pub(crate) fn current_request_id() -> Option<Arc<str>> {
-    CURRENT_REQUEST_ID.try_with(Arc::clone).ok()
+    quire_core::audit::current_request_id()
 }
 
 /// A caller-supplied id is kept when it is short and plain, so ids can be followed across
@@ -236,7 +234,7 @@ pub(crate) async fn request_context(
     let response = PREFERS_XML
         .scope(
             xml,
-            CURRENT_REQUEST_ID.scope(id.clone(), next.run(request).instrument(span.clone())),
+            quire_core::audit::in_request(id.clone(), next.run(request).instrument(span.clone())),
         )
         .await;
 

@@ -1,6 +1,7 @@
 //! quire's own resource API at `/api/v1`: plural nouns and numeric ids, exact HTTP semantics,
 //! JSON or XML by content negotiation, and errors as RFC 9457 problem details.
 
+mod audit;
 mod caller;
 mod comments;
 mod contract;
@@ -58,6 +59,7 @@ pub(crate) fn routes<S: Store>(state: &AppState<S>) -> Router<AppState<S>> {
         )
         .route("/sessions/refresh", post(sessions::refresh::<S>))
         .route("/sessions/current", delete(sessions::log_out::<S>))
+        .route("/audit", get(audit::list::<S>))
         .route("/lockouts", get(lockouts::list::<S>))
         .route("/lockouts/{email}", delete(lockouts::delete::<S>))
         .route("/posts", get(posts::list::<S>).post(posts::create::<S>))

@@ -10,7 +10,7 @@ use crate::error::db_error;
 use crate::schema;
 
 /// Tables in an order that satisfies every foreign key.
-const TABLES: [&str; 20] = [
+const TABLES: [&str; 21] = [
     "users",
     "follows",
     "posts",
@@ -31,6 +31,7 @@ const TABLES: [&str; 20] = [
     "signing_keys",
     "sessions",
     "refresh_tokens",
+    "audit_log",
 ];
 
 /// Tables and their column whose values come from an identity sequence, advanced past the

@@ -6,6 +6,7 @@
 //! engines. Migrations sit in `migrations/<engine>/` with shared version numbers, embedded in
 //! the binary and applied at start-up; a test proves the two schemas match.
 
+mod audit;
 mod batch;
 mod comments;
 mod copy;

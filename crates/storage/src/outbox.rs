@@ -174,6 +174,7 @@ impl Db {
             sqlx::query(sql).bind(&rows).execute(ex).await.map(drop)
         })
         .map_err(db_error)?;
+        self.record_audit(tx, events).await?;
         tx.recorded.extend_from_slice(events);
         self.mark_claimed_key(tx, events).await
     }

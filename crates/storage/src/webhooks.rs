@@ -64,8 +64,9 @@ const SET_SECRETS: Sql = Sql::both(
      updated_at = $5 WHERE id = $1 AND secret = $6",
 );
 
-/// One delivery per (event in the JSON array `$1`, enabled endpoint whose types match it),
-/// due at `$2`; those already made are left alone.
+/// One delivery per (event in the JSON array `$1`, enabled endpoint whose types match it: its
+/// type, or the event's `wildcard` when it has one), due at `$2`; those already made are left
+/// alone.
 const ENQUEUE: Sql = Sql {
     sqlite: "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, state, \
              attempts, next_attempt_at, created_at) \
@@ -73,7 +74,7 @@ const ENQUEUE: Sql = Sql {
              json_extract(e.value, '$.payload'), 'pending', 0, $2, $2 \
              FROM json_each($1) AS e JOIN webhooks AS w ON w.enabled \
              AND EXISTS (SELECT 1 FROM json_each(w.event_types) AS t \
-             WHERE t.value IN ('*', json_extract(e.value, '$.type'))) \
+             WHERE t.value IN (json_extract(e.value, '$.wildcard'), json_extract(e.value, '$.type'))) \
              WHERE true ORDER BY e.key, w.id \
              ON CONFLICT (webhook_id, event_id) DO NOTHING",
     pg: "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, state, \
@@ -82,7 +83,7 @@ const ENQUEUE: Sql = Sql {
          FROM json_array_elements($1::json) WITH ORDINALITY AS x(e, n) \
          JOIN webhooks AS w ON w.enabled \
          AND EXISTS (SELECT 1 FROM json_array_elements_text(w.event_types::json) AS t(v) \
-         WHERE t.v IN ('*', e->>'type')) \
+         WHERE t.v IN (e->>'wildcard', e->>'type')) \
          ORDER BY n, w.id \
          ON CONFLICT (webhook_id, event_id) DO NOTHING",
 };
@@ -271,6 +272,8 @@ struct Offered<'a> {
     id: &'a str,
     #[serde(rename = "type")]
     kind: &'static str,
+    /// The filter besides `type` that matches it (`*`), or none (null) for an opt-in type.
+    wildcard: Option<&'static str>,
     payload: String,
 }
 
@@ -398,6 +401,7 @@ impl WebhookStore for Db {
         let offered = json_list(events.iter().map(|event| Offered {
             id: event.id.as_str(),
             kind: event.kind.type_name(),
+            wildcard: quire_core::webhooks::wildcard_of(event.kind.type_name()),
             payload: String::from_utf8_lossy(&event.to_json()).into_owned(),
         }))?;
         on_writer!(self, ENQUEUE, |ex, sql| {

@@ -1,6 +1,7 @@
 //! Registering, logging in, and changing one's own account.
 
 use super::{BLANK, Patch, Quire, Session, SessionKind, required};
+use crate::audit::AuditAction;
 use crate::error::{AuthProblem, Error, FieldErrors, Result};
 use crate::events::{DomainEvent, UserData};
 use crate::limits::Policy;
@@ -225,7 +226,8 @@ impl<S: Store> Quire<S> {
         let record = self.check_sign_in_lock(&account).await?;
         // An out-of-range password cannot match either, and counts as a failure.
         let Ok(password) = Password::parse(password) else {
-            self.sign_in_failed(&account).await?;
+            self.failed_sign_in(&account, None, "password out of range")
+                .await?;
             return Err(invalid());
         };
         let found = self.store.credentials_by_email(&email).await?;
@@ -246,13 +248,59 @@ impl<S: Store> Quire<S> {
                 if let (true, Some(old)) = (rehash, hash) {
                     self.rehash(&user, &old, password).await;
                 }
+                let subject = Some(format!("user/{}", user.id.get()));
+                self.audit(
+                    Some(user.id),
+                    AuditAction::SignInSucceeded,
+                    subject,
+                    serde_json::json!({}),
+                )
+                .await?;
                 self.open_session(user, kind).await
             }
-            _ => {
-                self.sign_in_failed(&account).await?;
+            (user, check) => {
+                let reason = match (&user, check) {
+                    (None, _) => "no such account",
+                    (Some(_), PasswordCheck::Mismatch) => "wrong password",
+                    (Some(_), PasswordCheck::Match { .. }) => "deactivated",
+                };
+                self.failed_sign_in(&account, user.map(|user| user.id), reason)
+                    .await?;
                 Err(invalid())
             }
         }
+    }
+
+    /// Counts a failed sign-in to `account` (the email's key) and audits it, with the lockout
+    /// it caused, if any. `user` is the account it named, when one exists.
+    async fn failed_sign_in(
+        &self,
+        account: &str,
+        user: Option<crate::ids::UserId>,
+        reason: &str,
+    ) -> Result<()> {
+        let locked_secs = self.sign_in_failed(account).await?;
+        let subject = Some(match user {
+            Some(user) => format!("user/{}", user.get()),
+            None => format!("email/{account}"),
+        });
+        self.audit(
+            None,
+            AuditAction::SignInFailed,
+            subject.clone(),
+            serde_json::json!({ "reason": reason }),
+        )
+        .await?;
+        if let Some(secs) = locked_secs {
+            self.audit(
+                None,
+                AuditAction::SignInLocked,
+                subject,
+                serde_json::json!({ "lockoutSecs": secs }),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Stores a new hash of a password that just matched an outdated one (other argon2

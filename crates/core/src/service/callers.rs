@@ -216,6 +216,13 @@ impl<S: Store> Quire<S> {
             .rotate(self.adapters.clock.now())
             .await?;
         tracing::info!(kid = %kid, "rotated the token signing key");
+        self.audit(
+            None,
+            crate::audit::AuditAction::KeysRotated,
+            Some(format!("key/{kid}")),
+            serde_json::json!({}),
+        )
+        .await?;
         Ok(kid)
     }
 }

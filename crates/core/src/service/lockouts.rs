@@ -103,11 +103,11 @@ impl<S: Store> Quire<S> {
     }
 
     /// Counts a failed sign-in, locking the account when the failures reach the policy's
-    /// threshold.
-    pub(crate) async fn sign_in_failed(&self, account: &str) -> Result<()> {
+    /// threshold; answers the lockout's length in seconds when this failure began one.
+    pub(crate) async fn sign_in_failed(&self, account: &str) -> Result<Option<u32>> {
         let policy = &self.adapters.sign_in;
         if policy.max_failures == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let now = self.adapters.clock.now();
         let restart_before =
@@ -124,8 +124,9 @@ impl<S: Store> Quire<S> {
                 lockout_secs = secs,
                 "sign-in locked after failures"
             );
+            return Ok(Some(secs));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The accounts locked now, the longest lock first (at most 100).
@@ -151,9 +152,18 @@ impl<S: Store> Quire<S> {
             return Err(Error::Forbidden(crate::error::Resource::User));
         }
         let email = Email::parse(email).map_err(|message| Error::invalid("email", message))?;
-        self.store
-            .clear_sign_in_failures(&account_key(&email))
-            .await
+        let account = account_key(&email);
+        let cleared = self.store.clear_sign_in_failures(&account).await?;
+        if cleared {
+            self.audit(
+                actor.map(|actor| actor.user_id),
+                crate::audit::AuditAction::LockoutCleared,
+                Some(format!("email/{account}")),
+                serde_json::json!({}),
+            )
+            .await?;
+        }
+        Ok(cleared)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Reading users, and the account changes only admins make.
 
 use super::{Patch, Quire, UserUpdate};
+use crate::audit::AuditAction;
 use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::events::{DomainEvent, UserData};
 use crate::ids::UserId;
@@ -156,6 +157,7 @@ impl<S: Store> Quire<S> {
             errors.add("isActive", "cannot deactivate yourself");
         }
         errors.into_result()?;
+        let password_given = password.is_some();
         if let Some(password) = password {
             changes.password_hash = Some(self.adapters.hasher.hash(password).await?);
         }
@@ -172,10 +174,32 @@ impl<S: Store> Quire<S> {
             if changes_profile || (!target.active && user.active) {
                 events.push(DomainEvent::UserUpdated(data));
             }
-            events
+            let mut recorded: Vec<_> = events
                 .into_iter()
                 .map(|kind| self.event(Some(actor.user_id), kind))
-                .collect()
+                .collect();
+            let subject = || Some(format!("user/{}", user.id.get()));
+            let mut audit = |action, details| {
+                recorded.push(self.audit_event(Some(actor.user_id), action, subject(), details));
+            };
+            if user.roles != target.roles {
+                let names = |roles: Roles| roles.iter().map(Role::as_str).collect::<Vec<_>>();
+                let details =
+                    serde_json::json!({ "from": names(target.roles), "to": names(user.roles) });
+                audit(AuditAction::RolesChanged, details);
+            }
+            if target.active != user.active {
+                let action = if user.active {
+                    AuditAction::UserReactivated
+                } else {
+                    AuditAction::UserDeactivated
+                };
+                audit(action, serde_json::json!({}));
+            }
+            if password_given {
+                audit(AuditAction::PasswordChanged, serde_json::json!({}));
+            }
+            recorded
         };
         let password_changed = changes.password_hash.is_some();
         let user = self.store.update_user(id, &changes, at, &record).await?;

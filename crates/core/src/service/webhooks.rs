@@ -2,6 +2,7 @@
 //! on a schedule, spared by a circuit breaker while they fail, logged attempt by attempt.
 
 use super::{Patch, Quire};
+use crate::audit::AuditAction;
 use crate::error::{Error, FieldErrors, Resource, Result};
 use crate::events::Event;
 use crate::ids::{DeliveryId, WebhookId};
@@ -198,6 +199,8 @@ impl<S: Store> Quire<S> {
                 at: self.adapters.clock.now(),
             })
             .await?;
+        self.audit_webhook(actor, AuditAction::WebhookCreated, &webhook)
+            .await?;
         Ok((webhook, secret))
     }
 
@@ -235,10 +238,31 @@ impl<S: Store> Quire<S> {
             Patch::Value(enabled) => changes.enabled = Some(enabled),
         }
         errors.into_result()?;
-        self.store
+        let webhook = self
+            .store
             .update_webhook(id, &changes, self.adapters.clock.now())
             .await?
-            .ok_or(Error::NotFound(Resource::Webhook))
+            .ok_or(Error::NotFound(Resource::Webhook))?;
+        self.audit_webhook(actor, AuditAction::WebhookUpdated, &webhook)
+            .await?;
+        Ok(webhook)
+    }
+
+    /// Audits a change to an endpoint: where it sends and what, never its secret.
+    async fn audit_webhook(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        webhook: &Webhook,
+    ) -> Result<()> {
+        let details = serde_json::json!({
+            "url": webhook.url.as_str(),
+            "eventTypes": webhook.event_types.as_slice(),
+            "enabled": webhook.enabled,
+        });
+        let subject = Some(format!("webhook/{}", webhook.id.get()));
+        self.audit(Some(actor.user_id), action, subject, details)
+            .await
     }
 
     /// Removes an endpoint with its deliveries and their log.
@@ -248,7 +272,14 @@ impl<S: Store> Quire<S> {
     pub async fn delete_webhook(&self, actor: &Actor, id: WebhookId) -> Result<()> {
         self.webhooks_allowed(actor)?;
         if self.store.delete_webhook(id).await? {
-            Ok(())
+            let subject = Some(format!("webhook/{}", id.get()));
+            self.audit(
+                Some(actor.user_id),
+                AuditAction::WebhookDeleted,
+                subject,
+                serde_json::json!({}),
+            )
+            .await
         } else {
             Err(Error::NotFound(Resource::Webhook))
         }

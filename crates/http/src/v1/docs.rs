@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::contract::{PostStatusName, Protocol, RoleName};
 use super::problem::Problem;
-use super::{comments, imports, lockouts, posts, search, sessions, users, webhooks};
+use super::{audit, comments, imports, lockouts, posts, search, sessions, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,7 @@ use super::{comments, imports, lockouts, posts, search, sessions, users, webhook
         users::following,
         lockouts::list,
         lockouts::delete,
+        audit::list,
         posts::list,
         posts::feed,
         posts::tags,
@@ -64,7 +65,7 @@ use super::{comments, imports, lockouts, posts, search, sessions, users, webhook
     components(schemas(Problem, PostStatusName, RoleName)),
     modifiers(&BearerAuth, &Links, &Protocol),
     tags(
-        (name = "users", description = "accounts, sessions, follows and sign-in lockouts"),
+        (name = "users", description = "accounts, sessions, follows, sign-in lockouts and the audit log"),
         (name = "posts", description = "posts, the feed, favorites and tags"),
         (name = "comments", description = "comments on posts"),
         (name = "webhooks", description = "webhook endpoints, their secrets, deliveries and delivery log (admins only)"),

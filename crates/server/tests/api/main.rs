@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod articles;
+mod audit;
 mod authorization;
 mod brokers;
 mod caching;

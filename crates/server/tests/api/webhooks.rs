@@ -175,12 +175,12 @@ async fn attempts(app: &TestApp, admin: &TestUser, id: i64) -> Vec<Value> {
     items(app, admin, id, "attempts").await
 }
 
-async fn deliveries(app: &TestApp, admin: &TestUser, id: i64) -> Vec<Value> {
+pub async fn deliveries(app: &TestApp, admin: &TestUser, id: i64) -> Vec<Value> {
     items(app, admin, id, "deliveries").await
 }
 
 /// Waits until the relay has taken every recorded event (and so made their deliveries).
-async fn relayed(app: &TestApp) {
+pub async fn relayed(app: &TestApp) {
     let drained = eventually(Duration::from_secs(5), || async {
         app.quire.outbox_backlog().await.unwrap().pending == 0
     })

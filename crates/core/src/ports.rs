@@ -916,7 +916,9 @@ pub trait Clock: Send + Sync {
     fn sleep_until(&self, at: Timestamp) -> BoxFuture<'static, ()>;
 }
 
-/// Randomness for identifiers that must not collide, such as slug suffixes.
+/// Randomness for secrets and for identifiers that must not collide or be guessed (session
+/// ids, refresh tokens, keys, slug suffixes). Implementations never fall back to a predictable
+/// source: without randomness they panic rather than answer.
 pub trait Random: Send + Sync {
     /// `len` characters from `[0-9a-z]`.
     fn token(&self, len: usize) -> String;

@@ -39,7 +39,7 @@ const GZIPPED: &[(&str, &str, &[u8])] = &[
 /// Only this origin's scripts run; GraphiQL styles itself inline.
 const POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
                       img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
-                      frame-ancestors 'none'";
+                      object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn page() -> Response {
     (

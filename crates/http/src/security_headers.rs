@@ -4,8 +4,8 @@
 //! - `X-Content-Type-Options: nosniff`: a response is only ever what its `Content-Type` says,
 //!   so an upload or a JSON string is never run as script.
 //! - `Referrer-Policy: no-referrer`: links followed from quire's pages do not carry its URLs.
-//! - `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`: a response loads
-//!   nothing and is framed by no one; the HTML pages (GraphiQL, the API reference) set their own
+//! - `Content-Security-Policy: default-src 'none'; base-uri 'none'; frame-ancestors 'none'`: a
+//!   response loads nothing, sets no base URL and is framed by no one; the HTML pages (GraphiQL, the API reference) set their own
 //!   policy, which still forbids framing.
 //! - `Strict-Transport-Security` (RFC 6797) when quire serves TLS itself: browsers then refuse
 //!   plain HTTP to this host for `max-age` seconds.
@@ -16,7 +16,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 /// The policy of every response that has none of its own.
-pub const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+pub const DEFAULT_CSP: &str = "default-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// What to add to every response.
 #[derive(Debug, Clone, Default)]

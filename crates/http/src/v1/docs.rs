@@ -167,7 +167,8 @@ impl Modify for Links {
 /// The documentation page's Content Security Policy: its own scripts, styles (Swagger UI sets
 /// inline styles) and images, calls to this origin only, and no framing.
 const PAGE_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
-                           img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+                           img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+                           base-uri 'none'; frame-ancestors 'none'";
 
 /// `/api/v1/openapi.json` and the documentation page at `/api/v1/docs`.
 pub(crate) fn router() -> axum::Router {

@@ -11,22 +11,23 @@ pub(crate) fn random_bytes(buf: &mut [u8]) -> std::io::Result<()> {
     getrandom::fill(buf).map_err(|error| std::io::Error::other(error.to_string()))
 }
 
+/// Fills `buf` from the OS, or panics: every caller makes secrets or unguessable ids (session
+/// ids, refresh tokens, signing keys, webhook secrets), and none may come from a predictable
+/// source. A panic in a request is caught, logged once and answered 500; the next request
+/// tries the OS again.
+fn os_bytes(buf: &mut [u8]) {
+    if let Err(error) = random_bytes(buf) {
+        tracing::error!(%error, "the operating system has no randomness to give");
+        panic!("the operating system's random source failed: {error}");
+    }
+}
+
 impl Random for OsRandom {
     fn token(&self, len: usize) -> String {
         let mut out = String::with_capacity(len);
         let mut buf = [0u8; 64];
         while out.len() < len {
-            if random_bytes(&mut buf).is_err() {
-                // Without an OS random source slugs still need distinct suffixes: fall back
-                // to the clock's nanoseconds, which collide only under the same nanosecond.
-                #[allow(clippy::disallowed_methods)]
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |elapsed| elapsed.subsec_nanos());
-                buf.iter_mut()
-                    .enumerate()
-                    .for_each(|(i, b)| *b = (nanos >> (i % 4 * 8)) as u8 ^ i as u8);
-            }
+            os_bytes(&mut buf);
             // 252 = 7 * 36: rejecting larger bytes keeps every character equally likely.
             for byte in buf.iter().filter(|b| **b < 252) {
                 if out.len() == len {
@@ -39,16 +40,7 @@ impl Random for OsRandom {
     }
 
     fn fill(&self, out: &mut [u8]) {
-        if random_bytes(out).is_err() {
-            // As in `token`: without an OS source, the clock's nanoseconds.
-            #[allow(clippy::disallowed_methods)]
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |elapsed| elapsed.as_nanos());
-            for (i, byte) in out.iter_mut().enumerate() {
-                *byte = (nanos >> (i % 16 * 8)) as u8 ^ i as u8;
-            }
-        }
+        os_bytes(out);
     }
 }
 

@@ -234,7 +234,8 @@ async fn every_response_carries_the_security_headers_and_pages_their_own_policy(
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
         assert_eq!(
-            headers["content-security-policy"], "default-src 'none'; frame-ancestors 'none'",
+            headers["content-security-policy"],
+            "default-src 'none'; base-uri 'none'; frame-ancestors 'none'",
             "{path}"
         );
         assert!(
@@ -260,10 +261,13 @@ async fn every_response_carries_the_security_headers_and_pages_their_own_policy(
             "{page}"
         );
         let policy = headers["content-security-policy"].to_str().unwrap();
-        assert!(
-            policy.contains("frame-ancestors 'none'"),
-            "{page}: {policy}"
-        );
+        for directive in [
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(policy.contains(directive), "{page}: {policy}");
+        }
         assert!(policy.contains("default-src 'self'"), "{page}: {policy}");
         assert!(!policy.contains("unsafe-eval"), "{page}: {policy}");
         assert_eq!(headers["x-content-type-options"], "nosniff", "{page}");

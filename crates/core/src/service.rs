@@ -200,16 +200,21 @@ impl<S: Store> Quire<S> {
         self.event(actor, DomainEvent::AuditRecorded(data))
     }
 
-    /// Records an audit entry that goes with no other change (a sign-in, an attempt).
-    async fn audit(
-        &self,
-        actor: Option<UserId>,
-        action: crate::audit::AuditAction,
-        subject: Option<String>,
-        details: serde_json::Value,
-    ) -> Result<()> {
-        let event = self.audit_event(actor, action, subject, details);
-        self.store.record_alone(std::slice::from_ref(&event)).await
+    /// Records audit entries that go with no other write of their own (a sign-in, an attempt,
+    /// a change already committed), in one transaction. Never fails the act it records: an act
+    /// that happened is not answered as an error (a client would retry it) because its entry
+    /// could not be written; the failure is logged once, with the entries' actions.
+    async fn audit(&self, events: Vec<Event>) {
+        if let Err(error) = self.store.record_alone(&events).await {
+            let actions: Vec<String> = events
+                .iter()
+                .filter_map(|event| match &event.kind {
+                    DomainEvent::AuditRecorded(data) => Some(data.action.name()),
+                    _ => None,
+                })
+                .collect();
+            tracing::error!(%error, ?actions, "audit entries could not be recorded");
+        }
     }
 
     /// Whether storage answers; for readiness probes.

@@ -249,13 +249,13 @@ impl<S: Store> Quire<S> {
                     self.rehash(&user, &old, password).await;
                 }
                 let subject = Some(format!("user/{}", user.id.get()));
-                self.audit(
+                let signed_in = self.audit_event(
                     Some(user.id),
                     AuditAction::SignInSucceeded,
                     subject,
                     serde_json::json!({}),
-                )
-                .await?;
+                );
+                self.audit(vec![signed_in]).await;
                 self.open_session(user, kind).await
             }
             (user, check) => {
@@ -272,7 +272,7 @@ impl<S: Store> Quire<S> {
     }
 
     /// Counts a failed sign-in to `account` (the email's key) and audits it, with the lockout
-    /// it caused, if any. `user` is the account it named, when one exists.
+    /// it caused, if any, in one transaction. `user` is the account it named, when one exists.
     async fn failed_sign_in(
         &self,
         account: &str,
@@ -284,22 +284,21 @@ impl<S: Store> Quire<S> {
             Some(user) => format!("user/{}", user.get()),
             None => format!("email/{account}"),
         });
-        self.audit(
+        let mut entries = vec![self.audit_event(
             None,
             AuditAction::SignInFailed,
             subject.clone(),
             serde_json::json!({ "reason": reason }),
-        )
-        .await?;
+        )];
         if let Some(secs) = locked_secs {
-            self.audit(
+            entries.push(self.audit_event(
                 None,
                 AuditAction::SignInLocked,
                 subject,
                 serde_json::json!({ "lockoutSecs": secs }),
-            )
-            .await?;
+            ));
         }
+        self.audit(entries).await;
         Ok(())
     }
 

@@ -216,13 +216,13 @@ impl<S: Store> Quire<S> {
             .rotate(self.adapters.clock.now())
             .await?;
         tracing::info!(kid = %kid, "rotated the token signing key");
-        self.audit(
+        let rotated = self.audit_event(
             None,
             crate::audit::AuditAction::KeysRotated,
             Some(format!("key/{kid}")),
             serde_json::json!({}),
-        )
-        .await?;
+        );
+        self.audit(vec![rotated]).await;
         Ok(kid)
     }
 }

@@ -155,13 +155,13 @@ impl<S: Store> Quire<S> {
         let account = account_key(&email);
         let cleared = self.store.clear_sign_in_failures(&account).await?;
         if cleared {
-            self.audit(
+            let cleared = self.audit_event(
                 actor.map(|actor| actor.user_id),
                 crate::audit::AuditAction::LockoutCleared,
                 Some(format!("email/{account}")),
                 serde_json::json!({}),
-            )
-            .await?;
+            );
+            self.audit(vec![cleared]).await;
         }
         Ok(cleared)
     }

@@ -185,13 +185,13 @@ impl<S: Store> Quire<S> {
                     ended,
                     "a used refresh token was presented again; its session is ended"
                 );
-                self.audit(
+                let reused = self.audit_event(
                     None,
                     crate::audit::AuditAction::RefreshTokenReused,
                     Some(format!("user/{}", user.get())),
                     serde_json::json!({ "session": session.to_string(), "ended": ended }),
-                )
-                .await?;
+                );
+                self.audit(vec![reused]).await;
                 Err(refused())
             }
             RefreshUse::Unknown => Err(refused()),

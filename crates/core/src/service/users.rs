@@ -157,10 +157,10 @@ impl<S: Store> Quire<S> {
             errors.add("isActive", "cannot deactivate yourself");
         }
         errors.into_result()?;
-        let password_given = password.is_some();
         if let Some(password) = password {
             changes.password_hash = Some(self.adapters.hasher.hash(password).await?);
         }
+        let password_changed = changes.password_hash.is_some();
         let at = self.adapters.clock.now().after(target.updated_at);
         let record = |user: &User| {
             let data = UserData::of(user);
@@ -196,12 +196,11 @@ impl<S: Store> Quire<S> {
                 };
                 audit(action, serde_json::json!({}));
             }
-            if password_given {
+            if password_changed {
                 audit(AuditAction::PasswordChanged, serde_json::json!({}));
             }
             recorded
         };
-        let password_changed = changes.password_hash.is_some();
         let user = self.store.update_user(id, &changes, at, &record).await?;
         // Tokens already out stop working on the next request: all of a deactivated user's
         // (a reactivation does not revive them), and after a password change all but those of

@@ -200,7 +200,7 @@ impl<S: Store> Quire<S> {
             })
             .await?;
         self.audit_webhook(actor, AuditAction::WebhookCreated, &webhook)
-            .await?;
+            .await;
         Ok((webhook, secret))
     }
 
@@ -244,25 +244,20 @@ impl<S: Store> Quire<S> {
             .await?
             .ok_or(Error::NotFound(Resource::Webhook))?;
         self.audit_webhook(actor, AuditAction::WebhookUpdated, &webhook)
-            .await?;
+            .await;
         Ok(webhook)
     }
 
     /// Audits a change to an endpoint: where it sends and what, never its secret.
-    async fn audit_webhook(
-        &self,
-        actor: &Actor,
-        action: AuditAction,
-        webhook: &Webhook,
-    ) -> Result<()> {
+    async fn audit_webhook(&self, actor: &Actor, action: AuditAction, webhook: &Webhook) {
         let details = serde_json::json!({
             "url": webhook.url.as_str(),
             "eventTypes": webhook.event_types.as_slice(),
             "enabled": webhook.enabled,
         });
         let subject = Some(format!("webhook/{}", webhook.id.get()));
-        self.audit(Some(actor.user_id), action, subject, details)
-            .await
+        let event = self.audit_event(Some(actor.user_id), action, subject, details);
+        self.audit(vec![event]).await;
     }
 
     /// Removes an endpoint with its deliveries and their log.
@@ -273,13 +268,14 @@ impl<S: Store> Quire<S> {
         self.webhooks_allowed(actor)?;
         if self.store.delete_webhook(id).await? {
             let subject = Some(format!("webhook/{}", id.get()));
-            self.audit(
+            let deleted = self.audit_event(
                 Some(actor.user_id),
                 AuditAction::WebhookDeleted,
                 subject,
                 serde_json::json!({}),
-            )
-            .await
+            );
+            self.audit(vec![deleted]).await;
+            Ok(())
         } else {
             Err(Error::NotFound(Resource::Webhook))
         }

@@ -7,7 +7,9 @@
 //! cryptography), and the
 //! edge cache's test behind a real Varnish (`QUIRE_TEST_VARNISHD`, its `varnishd`), and the
 //! shared cache's tests on a real Redis (`QUIRE_TEST_REDIS_URL`), and the import of the
-//! corpus of real posts in the shared samples folder (`QUIRE_TEST_SAMPLES`).
+//! corpus of real posts in the shared samples folder (`QUIRE_TEST_SAMPLES`), and OpenID
+//! Connect sign-in against a real provider run by Node.js (`QUIRE_TEST_OIDC_NODE`, the `node`
+//! to run `tests/oidc/provider.mjs` with, after `npm ci` there).
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(quire_test_postgres)");
@@ -24,6 +26,7 @@ fn main() {
         ("QUIRE_TEST_VARNISHD", "quire_test_varnish"),
         ("QUIRE_TEST_REDIS_URL", "quire_test_redis"),
         ("QUIRE_TEST_SAMPLES", "quire_test_samples"),
+        ("QUIRE_TEST_OIDC_NODE", "quire_test_oidc"),
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
         println!("cargo:rerun-if-env-changed={var}");

@@ -30,6 +30,10 @@ pub enum AuditAction {
     /// A used refresh token came back: its session was ended (RFC 9700 section 4.14.2).
     #[serde(rename = "authn.token_reuse")]
     RefreshTokenReused,
+    /// An identity at an OpenID provider was linked to an account (by its verified email, or
+    /// to the account made for it).
+    #[serde(rename = "authn.identity_linked")]
+    IdentityLinked,
     #[serde(rename = "authz.roles_changed")]
     RolesChanged,
     #[serde(rename = "user.deactivated")]

@@ -15,6 +15,8 @@ pub enum Resource {
     Webhook,
     /// One event's delivery to a webhook endpoint.
     Delivery,
+    /// An OpenID provider named in a request but not configured.
+    IdentityProvider,
 }
 
 /// Why a request is not authenticated.
@@ -29,6 +31,10 @@ pub enum AuthProblem {
     /// The caller's roles changed since a long-lived connection signed in: what it was
     /// subscribed to may no longer be theirs to see, so it ends and the client connects again.
     RightsChanged,
+    /// A sign-in through an OpenID provider that cannot be trusted: the provider refused the
+    /// code, its ID token failed a check, the sign-in was not started by this browser or has
+    /// expired, or the provider does not vouch for an email to make or link an account with.
+    ExternalSignInRefused,
 }
 
 /// Messages about input fields, keyed by field name, in a stable order.

@@ -321,6 +321,18 @@ pub struct NewUser {
     pub password_hash: PasswordHash,
     pub roles: Roles,
     pub at: Timestamp,
+    /// The OpenID provider's identity the account is made for, linked in the same
+    /// transaction; none for an account made with a password.
+    pub identity: Option<Identity>,
+}
+
+/// An account's identity at an OpenID provider: the provider's configured name and the
+/// subject (`sub`) it gives the account, unique per issuer and never reassigned (OpenID
+/// Connect Core 1.0 section 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub provider: String,
+    pub subject: String,
 }
 
 /// Changes to a user; `None` leaves a field as it is.

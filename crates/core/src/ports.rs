@@ -46,6 +46,7 @@ pub trait Store:
     + SignInStore
     + SessionStore
     + AuditStore
+    + OpenIdStore
     + Clone
     + Send
     + Sync
@@ -805,6 +806,101 @@ pub trait WebhookSender: Send + Sync {
     /// Why requests to `url` would be refused, if they would: its host is, or resolves to, an
     /// address the configuration forbids.
     fn check_destination<'a>(&'a self, url: &'a WebhookUrl) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// A sign-in sent to an OpenID provider and not yet back: what the provider's answer is
+/// checked against. Stored until the browser returns (or ten minutes pass), taken once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenIdSignIn {
+    /// SHA-256 (lowercase hex) of the `state` sent to the provider (RFC 6749 section 10.12).
+    pub state_hash: String,
+    /// The configured provider's name.
+    pub provider: String,
+    /// The `nonce` the ID token must carry (OpenID Connect Core 1.0 section 3.1.2.1).
+    pub nonce: String,
+    /// The PKCE code verifier (RFC 7636 section 4.1).
+    pub pkce_verifier: String,
+    /// SHA-256 (lowercase hex) of the value of the cookie given to the browser that started it.
+    pub browser_hash: String,
+    pub started_at: Timestamp,
+}
+
+/// Sign-ins through OpenID providers, and the identities they link to accounts.
+pub trait OpenIdStore {
+    /// Keeps `sign_in`, and forgets sign-ins started before `expired_before`.
+    fn save_openid_sign_in(
+        &self,
+        sign_in: &OpenIdSignIn,
+        expired_before: Timestamp,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Removes and answers the sign-in whose state hashes to `state_hash`, if it is kept.
+    fn take_openid_sign_in(
+        &self,
+        state_hash: &str,
+    ) -> impl Future<Output = Result<Option<OpenIdSignIn>>> + Send;
+    /// The account `identity` is linked to.
+    fn user_by_identity(
+        &self,
+        identity: &crate::model::Identity,
+    ) -> impl Future<Output = Result<Option<User>>> + Send;
+    /// Links `identity` to `user` (nothing if it is linked already) and records `events`, in
+    /// one transaction; answers the account it is linked to afterwards.
+    fn link_identity(
+        &self,
+        identity: &crate::model::Identity,
+        user: UserId,
+        at: Timestamp,
+        events: &[Event],
+    ) -> impl Future<Output = Result<UserId>> + Send;
+}
+
+/// What a sign-in asks an OpenID provider for: secrets made by the core, sent (`state`,
+/// `nonce`, the PKCE challenge) or kept (the verifier) by the adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    pub state: String,
+    pub nonce: String,
+    /// RFC 7636 section 4.1: 43 to 128 unreserved characters.
+    pub pkce_verifier: String,
+}
+
+/// Who an OpenID provider says signed in, from an ID token it verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalIdentity {
+    pub subject: String,
+    pub email: Option<String>,
+    /// Whether the provider vouches that the user controls `email` (`email_verified`).
+    pub email_verified: bool,
+    pub preferred_username: Option<String>,
+}
+
+/// OpenID Connect providers, as a relying party uses them: the authorization code flow with
+/// PKCE (OpenID Connect Core 1.0 section 3.1, RFC 7636).
+pub trait OpenIdProviders: Send + Sync {
+    /// The configured providers' names.
+    fn names(&self) -> Vec<String>;
+    /// Where to send the browser to sign in at `provider`.
+    ///
+    /// # Errors
+    /// [`crate::Error::NotFound`] for a provider not configured; [`crate::Error::Unavailable`]
+    /// when its discovery document cannot be read.
+    fn authorization_url<'a>(
+        &'a self,
+        provider: &'a str,
+        request: &'a AuthorizationRequest,
+    ) -> BoxFuture<'a, Result<String>>;
+    /// Trades the authorization `code` for tokens and answers who the verified ID token names.
+    ///
+    /// # Errors
+    /// [`crate::Error::Unauthenticated`] when the provider refuses the code or the ID token
+    /// fails a check (signature, issuer, audience, expiry, nonce);
+    /// [`crate::Error::Unavailable`] when the provider cannot be reached.
+    fn identify<'a>(
+        &'a self,
+        provider: &'a str,
+        code: &'a str,
+        request: &'a AuthorizationRequest,
+    ) -> BoxFuture<'a, Result<ExternalIdentity>>;
 }
 
 /// Slow, salted password hashing. Implementations keep the work off the async runtime

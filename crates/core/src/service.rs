@@ -14,6 +14,7 @@ pub mod idempotency;
 mod imports;
 mod links;
 mod lockouts;
+mod openid;
 mod posts;
 mod profiles;
 mod relay;
@@ -44,6 +45,7 @@ pub use imports::{
 };
 pub use links::{Chosen, Mapped, SITEMAP_BLOCK, Syndicated};
 pub use lockouts::{SIGN_IN_POLICY, SignInPolicy};
+pub use openid::{OPENID_SIGN_IN_TTL_SECS, OpenIdCallback, OpenIdStart};
 pub use posts::{PostAddress, PostDraft, PostListing, PostUpdate};
 pub use relay::Relayed;
 pub use search::{
@@ -94,6 +96,8 @@ pub struct Adapters {
     pub sessions: SessionPolicy,
     /// Counts each client's requests against the rate limits.
     pub limiter: Arc<dyn crate::limits::RateLimiter>,
+    /// The OpenID providers users may sign in through.
+    pub openid: Arc<dyn crate::ports::OpenIdProviders>,
 }
 
 /// The application core, generic over its one storage type. Cheap to clone (one shared

@@ -37,6 +37,7 @@ fn resource(resource: Resource) -> &'static str {
         Resource::Comment => "comment",
         Resource::Webhook => "webhook",
         Resource::Delivery => "delivery",
+        Resource::IdentityProvider => "identity provider",
     }
 }
 
@@ -81,6 +82,9 @@ pub fn graphql_error(error: &Error) -> GraphqlError {
                 AuthProblem::MissingToken => "sign in to do this",
                 AuthProblem::InvalidToken => "the token is invalid or expired",
                 AuthProblem::InvalidCredentials => "email or password is invalid",
+                AuthProblem::ExternalSignInRefused => {
+                    "the sign-in through the identity provider was refused"
+                }
                 AuthProblem::RightsChanged => {
                     "your roles changed since this connection signed in; connect again"
                 }

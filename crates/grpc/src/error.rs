@@ -12,6 +12,7 @@ fn resource(resource: Resource) -> &'static str {
         Resource::Comment => "comment",
         Resource::Webhook => "webhook",
         Resource::Delivery => "delivery",
+        Resource::IdentityProvider => "identity provider",
     }
 }
 
@@ -44,6 +45,9 @@ pub fn status(error: &Error) -> Status {
             AuthProblem::InvalidToken => "the token is invalid or expired",
             AuthProblem::InvalidCredentials => "email or password is invalid",
             AuthProblem::RightsChanged => "your roles changed since this stream began; watch again",
+            AuthProblem::ExternalSignInRefused => {
+                "the sign-in through the identity provider was refused"
+            }
         }),
         Error::Forbidden(what) => {
             Status::permission_denied(format!("you may not do this to this {}", resource(*what)))

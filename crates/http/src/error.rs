@@ -32,6 +32,7 @@ fn resource_key(resource: Resource) -> &'static str {
         Resource::Comment => "comment",
         Resource::Webhook => "webhook",
         Resource::Delivery => "delivery",
+        Resource::IdentityProvider => "identity provider",
     }
 }
 
@@ -63,6 +64,9 @@ pub(crate) fn status_and_body(error: &Error) -> (StatusCode, Value) {
                 AuthProblem::InvalidToken => ("token", "is invalid"),
                 AuthProblem::InvalidCredentials => ("credentials", "invalid"),
                 AuthProblem::RightsChanged => ("token", "is invalid"),
+                AuthProblem::ExternalSignInRefused => {
+                    ("credentials", "were refused by the identity provider")
+                }
             };
             (StatusCode::UNAUTHORIZED, error_body(key, message))
         }

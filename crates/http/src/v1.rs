@@ -10,6 +10,7 @@ mod idempotency;
 mod imports;
 mod lockouts;
 mod negotiate;
+mod openid;
 mod posts;
 mod problem;
 pub mod proto;
@@ -59,6 +60,12 @@ pub(crate) fn routes<S: Store>(state: &AppState<S>) -> Router<AppState<S>> {
         )
         .route("/sessions/refresh", post(sessions::refresh::<S>))
         .route("/sessions/current", delete(sessions::log_out::<S>))
+        .route("/sessions/openid", get(openid::list::<S>))
+        .route("/sessions/openid/{provider}", get(openid::start::<S>))
+        .route(
+            "/sessions/openid/{provider}/callback",
+            get(openid::callback::<S>),
+        )
         .route("/audit", get(audit::list::<S>))
         .route("/lockouts", get(lockouts::list::<S>))
         .route("/lockouts/{email}", delete(lockouts::delete::<S>))

@@ -2,6 +2,7 @@
 
 mod clock;
 mod keys;
+mod openid;
 mod password;
 mod random;
 mod strength;
@@ -9,6 +10,7 @@ mod tokens;
 
 pub use clock::SystemClock;
 pub use keys::webhook_key;
+pub use openid::{OpenId, ProviderSettings};
 pub use password::Argon2Hasher;
 pub use random::OsRandom;
 pub use strength::Zxcvbn;

@@ -142,12 +142,35 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
     )
     .map_err(anyhow::Error::msg)
     .context("setting up webhook delivery")?;
+    let clock: Arc<dyn quire_core::ports::Clock> = Arc::new(SystemClock);
+    let openid = crate::adapters::OpenId::new(
+        config
+            .openid
+            .providers
+            .iter()
+            .map(|provider| crate::adapters::ProviderSettings {
+                name: provider.name.clone(),
+                issuer: provider.issuer.clone(),
+                client_id: provider.client_id.clone(),
+                client_secret: provider
+                    .client_secret
+                    .as_ref()
+                    .map(|secret| secret.expose().to_owned()),
+                redirect_url: provider.redirect_url.clone(),
+                scopes: provider.scopes.clone(),
+            })
+            .collect(),
+        Duration::from_millis(config.openid.timeout_millis.max(1)),
+        Arc::clone(&clock),
+    )
+    .map_err(anyhow::Error::msg)
+    .context("setting up OpenID Connect providers")?;
     let adapters = Adapters {
         hasher: Arc::new(hasher),
         strength: Arc::new(Zxcvbn),
         passwords: config.passwords.policy(),
         tokens: Arc::new(tokens),
-        clock: Arc::new(SystemClock),
+        clock,
         random: Arc::new(OsRandom),
         events: event_bus(config).await?,
         secrets: Arc::new(AesGcmBox::new(&sealing_key)),
@@ -156,6 +179,7 @@ pub async fn build_core(config: &Config) -> anyhow::Result<Quire<Db>> {
         sign_in: config.limits.sign_in(),
         sessions: config.jwt.sessions(),
         limiter: rate_limiter(config)?,
+        openid: Arc::new(openid),
     };
     db.on_commit(Arc::clone(&adapters.cache) as Arc<dyn CommitListener>)
         .context("hooking the cache's invalidation to commits")?;

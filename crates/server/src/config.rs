@@ -79,6 +79,7 @@ pub struct Config {
     pub admin: AdminSection,
     pub argon2: Argon2Config,
     pub passwords: PasswordsSection,
+    pub openid: OpenIdSection,
     pub events: EventsSection,
     pub webhooks: WebhooksSection,
     pub cache: CacheSection,
@@ -432,6 +433,112 @@ impl Default for AdminSection {
 }
 
 /// HTTPS on the listeners (the HTTP port and gRPC's own), when a certificate is configured.
+/// OpenID Connect providers users may sign in through (docs/security.md, "OpenID Connect
+/// sign-in"). A file lists any number as `[[openid.providers]]`; the environment
+/// (`QUIRE_OIDC_*`) sets the first, named `oidc` unless `QUIRE_OIDC_NAME` says otherwise.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenIdSection {
+    pub providers: Vec<OpenIdProvider>,
+    /// How long a call to a provider may take, in milliseconds.
+    pub timeout_millis: u64,
+}
+
+/// One OpenID provider.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenIdProvider {
+    /// The name in quire's URLs: `/api/v1/sessions/openid/{name}`; lowercase letters, digits
+    /// and `-`.
+    pub name: String,
+    /// The issuer identifier (`https://accounts.example.com`); HTTPS unless on this machine.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    /// quire's callback as registered at the provider:
+    /// `{public API URL}/api/v1/sessions/openid/{name}/callback`.
+    pub redirect_url: String,
+    /// Scopes asked for besides `openid`.
+    pub scopes: Vec<String>,
+}
+
+impl Default for OpenIdProvider {
+    fn default() -> Self {
+        Self {
+            name: "oidc".to_owned(),
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: None,
+            redirect_url: String::new(),
+            scopes: vec!["email".to_owned(), "profile".to_owned()],
+        }
+    }
+}
+
+impl Default for OpenIdSection {
+    fn default() -> Self {
+        Self {
+            providers: Vec::new(),
+            timeout_millis: 10_000,
+        }
+    }
+}
+
+impl OpenIdSection {
+    /// The provider the environment sets: the first, made when there is none.
+    fn env_provider(&mut self) -> &mut OpenIdProvider {
+        if self.providers.is_empty() {
+            self.providers.push(OpenIdProvider::default());
+        }
+        &mut self.providers[0]
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            key: "openid.providers",
+            message,
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for provider in &self.providers {
+            let name = &provider.name;
+            if name.is_empty()
+                || name.len() > 32
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(invalid(format!(
+                    "{name:?}: a name is 1 to 32 lowercase letters, digits and '-'"
+                )));
+            }
+            if !names.insert(name.as_str()) {
+                return Err(invalid(format!("{name:?} is named twice")));
+            }
+            if provider.client_id.is_empty() {
+                return Err(invalid(format!("{name}: client_id is missing")));
+            }
+            for (what, url) in [
+                ("issuer", &provider.issuer),
+                ("redirect_url", &provider.redirect_url),
+            ] {
+                let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                    .iter()
+                    .any(|prefix| {
+                        url.strip_prefix(prefix)
+                            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+                    });
+                if !(url.starts_with("https://") || local) {
+                    return Err(invalid(format!(
+                        "{name}: {what} {url:?} must be an https:// URL (http:// only on this \
+                         machine)"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsSection {
@@ -649,6 +756,7 @@ impl Default for Config {
             admin: AdminSection::default(),
             argon2: Argon2Config::default(),
             passwords: PasswordsSection::default(),
+            openid: OpenIdSection::default(),
             events: EventsSection::default(),
             webhooks: WebhooksSection::default(),
             cache: CacheSection::default(),
@@ -1099,6 +1207,37 @@ const ENV: &[(&str, Apply)] = &[
     ("QUIRE_REALWORLD_PASSWORD_MIN_STRENGTH", |c, var, v| {
         set(&mut c.passwords.realworld_min_strength, parse_env(var, v))
     }),
+    ("QUIRE_OIDC_NAME", |c, _, v| {
+        c.openid.env_provider().name = v.to_owned();
+        Ok(())
+    }),
+    ("QUIRE_OIDC_ISSUER", |c, _, v| {
+        c.openid.env_provider().issuer = v.trim_end_matches('/').to_owned();
+        Ok(())
+    }),
+    ("QUIRE_OIDC_CLIENT_ID", |c, _, v| {
+        c.openid.env_provider().client_id = v.to_owned();
+        Ok(())
+    }),
+    ("QUIRE_OIDC_CLIENT_SECRET", |c, _, v| {
+        c.openid.env_provider().client_secret = Some(Secret::new(v));
+        Ok(())
+    }),
+    ("QUIRE_OIDC_REDIRECT_URL", |c, _, v| {
+        c.openid.env_provider().redirect_url = v.to_owned();
+        Ok(())
+    }),
+    ("QUIRE_OIDC_SCOPES", |c, _, v| {
+        c.openid.env_provider().scopes = v
+            .split([' ', ','])
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(())
+    }),
+    ("QUIRE_OIDC_TIMEOUT_MILLIS", |c, var, v| {
+        set(&mut c.openid.timeout_millis, parse_env(var, v))
+    }),
 ];
 
 /// The environment variables quire reads, for the configuration table and `quire config`.
@@ -1199,6 +1338,7 @@ impl Config {
                     .to_owned(),
             });
         }
+        self.openid.validate()?;
         let url = &self.site.url;
         if !(url.starts_with("http://") || url.starts_with("https://"))
             || url.ends_with('/')
@@ -1352,6 +1492,42 @@ mod tests {
                 config.argon2.parallelism
             ),
             (19456, 2, 1)
+        );
+    }
+
+    #[test]
+    fn an_openid_provider_comes_from_the_environment_and_must_use_https_off_this_machine() {
+        let provider = [
+            ("QUIRE_OIDC_ISSUER", "https://accounts.example.com/"),
+            ("QUIRE_OIDC_CLIENT_ID", "quire"),
+            ("QUIRE_OIDC_CLIENT_SECRET", "s3cret"),
+            (
+                "QUIRE_OIDC_REDIRECT_URL",
+                "https://blog.example.com/api/v1/sessions/openid/oidc/callback",
+            ),
+            ("QUIRE_OIDC_SCOPES", "email, profile groups"),
+        ];
+        let config = Config::load(None, &env(&provider)).unwrap();
+        let loaded = &config.openid.providers[0];
+        assert_eq!(loaded.name, "oidc");
+        assert_eq!(loaded.issuer, "https://accounts.example.com");
+        assert_eq!(loaded.scopes, ["email", "profile", "groups"]);
+        assert!(!format!("{config:?}").contains("s3cret"));
+        let mut plain = provider.to_vec();
+        plain[0] = ("QUIRE_OIDC_ISSUER", "http://accounts.example.com");
+        assert!(Config::load(None, &env(&plain)).is_err());
+        plain[0] = ("QUIRE_OIDC_ISSUER", "http://127.0.0.1:8080");
+        assert!(Config::load(None, &env(&plain)).is_ok());
+        plain.push(("QUIRE_OIDC_NAME", "Corp!"));
+        assert!(Config::load(None, &env(&plain)).is_err());
+        let no_client = [("QUIRE_OIDC_ISSUER", "https://accounts.example.com")];
+        assert!(Config::load(None, &env(&no_client)).is_err());
+        assert!(
+            Config::load(None, &env(&[]))
+                .unwrap()
+                .openid
+                .providers
+                .is_empty()
         );
     }
 

@@ -10,7 +10,7 @@ use crate::error::db_error;
 use crate::schema;
 
 /// Tables in an order that satisfies every foreign key.
-const TABLES: [&str; 21] = [
+const TABLES: [&str; 23] = [
     "users",
     "follows",
     "posts",
@@ -32,6 +32,8 @@ const TABLES: [&str; 21] = [
     "sessions",
     "refresh_tokens",
     "audit_log",
+    "user_identities",
+    "openid_sign_ins",
 ];
 
 /// Tables and their column whose values come from an identity sequence, advanced past the

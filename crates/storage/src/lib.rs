@@ -17,6 +17,7 @@ mod faults;
 mod group_commit;
 mod idempotency;
 mod lists;
+mod openid;
 mod outbox;
 mod posts;
 mod rows;

@@ -104,24 +104,36 @@ fn missing_or_stale(expected: Option<Timestamp>) -> Error {
 }
 
 impl UserStore for Db {
-    async fn insert_user(&self, user: &NewUser, record: Record<'_, User>) -> Result<User> {
+    async fn insert_user(&self, new: &NewUser, record: Record<'_, User>) -> Result<User> {
+        let user_identity = &new.identity;
         self.retrying(|| async {
             let mut tx = self.begin().await?;
             let row: UserRow = on_tx!(self, &mut tx, INSERT_USER, |ex, sql| {
                 sqlx::query_as(sql)
-                    .bind(user.username.as_str())
-                    .bind(user.username.key())
-                    .bind(user.email.as_str())
-                    .bind(user.email.key())
-                    .bind(user.password_hash.as_phc())
-                    .bind(user.roles.bits())
+                    .bind(new.username.as_str())
+                    .bind(new.username.key())
+                    .bind(new.email.as_str())
+                    .bind(new.email.key())
+                    .bind(new.password_hash.as_phc())
+                    .bind(new.roles.bits())
                     .bind(true)
-                    .bind(user.at.as_millis())
+                    .bind(new.at.as_millis())
                     .fetch_one(ex)
                     .await
             })
             .map_err(db_error)?;
             let user = User::from(row);
+            if let Some(identity) = user_identity {
+                let linked = self
+                    .link_identity_in(&mut tx, identity, user.id, new.at)
+                    .await?;
+                if linked != user.id {
+                    return Err(Error::Conflict(quire_core::FieldErrors::single(
+                        "identity",
+                        "is linked to another account",
+                    )));
+                }
+            }
             self.record(&mut tx, &record(&user)).await?;
             self.commit(tx).await?;
             Ok(user)

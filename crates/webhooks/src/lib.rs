@@ -9,4 +9,4 @@ mod sender;
 
 pub use destinations::Destinations;
 pub use secret_box::{AesGcmBox, KEY_BYTES};
-pub use sender::HttpSender;
+pub use sender::{HttpSender, web_tls};

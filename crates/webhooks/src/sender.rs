@@ -43,16 +43,7 @@ impl HttpSender {
     /// # Errors
     /// When TLS cannot be set up.
     pub fn new(destinations: Destinations, timeout: Duration) -> Result<Self, String> {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|error| error.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        let tls = web_tls()?;
         let mut http = HttpConnector::new_with_resolver(GuardedResolver { destinations });
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
@@ -268,4 +259,22 @@ impl tower_service::Service<Name> for GuardedResolver {
             Ok(allowed.into_iter())
         })
     }
+}
+
+/// TLS for calls out to the web: TLS 1.2 and 1.3 by rustls (ring), trusting the Mozilla root
+/// certificates of `webpki-roots` (not the host's store, so every instance trusts the same).
+///
+/// # Errors
+/// When rustls cannot be set up with these protocol versions.
+pub fn web_tls() -> Result<rustls::ClientConfig, String> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|error| error.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
 }

@@ -177,6 +177,7 @@ impl<S: Store> Quire<S> {
             password_hash,
             roles,
             at: now,
+            identity: None,
         };
         let user = self.store.insert_user(&new, &record).await?;
         self.open_session(user, kind).await

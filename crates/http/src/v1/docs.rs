@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::contract::{PostStatusName, Protocol, RoleName};
 use super::problem::Problem;
-use super::{audit, comments, imports, lockouts, posts, search, sessions, users, webhooks};
+use super::{audit, comments, imports, lockouts, openid, posts, search, sessions, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,9 @@ use super::{audit, comments, imports, lockouts, posts, search, sessions, users, 
         sessions::refresh,
         sessions::log_out,
         sessions::log_out_everywhere,
+        openid::list,
+        openid::start,
+        openid::callback,
         users::get,
         users::me,
         users::patch,

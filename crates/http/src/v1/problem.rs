@@ -41,6 +41,7 @@ fn resource_name(resource: Resource) -> &'static str {
         Resource::Comment => "comment",
         Resource::Webhook => "webhook",
         Resource::Delivery => "delivery",
+        Resource::IdentityProvider => "identity provider",
     }
 }
 
@@ -104,6 +105,9 @@ impl Problem {
                     AuthProblem::InvalidToken => "the bearer token is invalid or expired",
                     AuthProblem::InvalidCredentials => "the email or password is wrong",
                     AuthProblem::RightsChanged => "your roles changed; sign in again",
+                    AuthProblem::ExternalSignInRefused => {
+                        "the sign-in through the identity provider was refused"
+                    }
                 };
                 Self::new(
                     StatusCode::UNAUTHORIZED,

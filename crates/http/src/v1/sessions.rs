@@ -79,7 +79,7 @@ impl Wire for Session {
     }
 }
 
-fn session<S: Store>(
+pub(crate) fn session<S: Store>(
     state: &AppState<S>,
     format: Format,
     status: StatusCode,

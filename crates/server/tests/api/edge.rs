@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Engine, TestApp, TestEnv};
 
 /// A port free right now on loopback.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

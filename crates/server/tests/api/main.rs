@@ -27,6 +27,7 @@ mod keys;
 mod limits;
 mod lockouts;
 mod openapi;
+mod openid;
 mod operations;
 mod outage;
 mod paging;

@@ -268,7 +268,7 @@ fn multipart(boundary: &str, files: &[(&str, &str)]) -> String {
     body
 }
 
-fn tar(files: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn tar(files: &[(&str, &str)]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     for (name, text) in files {
         let mut header = tar::Header::new_gnu();

@@ -26,6 +26,7 @@ mod imports;
 mod keys;
 mod limits;
 mod lockouts;
+mod matrix;
 mod openapi;
 mod openid;
 mod operations;

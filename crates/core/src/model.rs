@@ -326,13 +326,14 @@ pub struct NewUser {
     pub identity: Option<Identity>,
 }
 
-/// An account's identity at an OpenID provider: the provider's configured name and the
-/// subject (`sub`) it gives the account, unique per issuer and never reassigned (OpenID
-/// Connect Core 1.0 section 2).
+/// An account's identity at an OpenID provider: the issuer and the subject (`sub`) it gives
+/// the account, unique per issuer and never reassigned (OpenID Connect Core 1.0 sections 2 and
+/// 5.7), so an identity is keyed by both; `provider` is the configured name it came through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    pub provider: String,
+    pub issuer: String,
     pub subject: String,
+    pub provider: String,
 }
 
 /// Changes to a user; `None` leaves a field as it is.

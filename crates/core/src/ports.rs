@@ -843,12 +843,20 @@ pub trait OpenIdStore {
         &self,
         identity: &crate::model::Identity,
     ) -> impl Future<Output = Result<Option<User>>> + Send;
-    /// Links `identity` to `user` (nothing if it is linked already) and records `events`, in
-    /// one transaction; answers the account it is linked to afterwards.
+    /// Whether `user` has an identity from `issuer`.
+    fn has_identity_from(
+        &self,
+        user: UserId,
+        issuer: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+    /// Links `identity` to `user` (nothing if it is linked already); if this linked it,
+    /// replaces the account's password hash with `password_hash` and records `events`, all in
+    /// one transaction. Answers the account the identity is linked to afterwards.
     fn link_identity(
         &self,
         identity: &crate::model::Identity,
         user: UserId,
+        password_hash: &PasswordHash,
         at: Timestamp,
         events: &[Event],
     ) -> impl Future<Output = Result<UserId>> + Send;
@@ -867,6 +875,8 @@ pub struct AuthorizationRequest {
 /// Who an OpenID provider says signed in, from an ID token it verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalIdentity {
+    /// The issuer that vouches for it (`iss`), as its discovery document names it.
+    pub issuer: String,
     pub subject: String,
     pub email: Option<String>,
     /// Whether the provider vouches that the user controls `email` (`email_verified`).
@@ -879,6 +889,9 @@ pub struct ExternalIdentity {
 pub trait OpenIdProviders: Send + Sync {
     /// The configured providers' names.
     fn names(&self) -> Vec<String>;
+    /// Whether quire's callback for `provider` is an `https://` URL (so the browser's binding
+    /// cookie may be `Secure`); false for a provider not configured.
+    fn callback_is_https(&self, provider: &str) -> bool;
     /// Where to send the browser to sign in at `provider`.
     ///
     /// # Errors
@@ -890,15 +903,18 @@ pub trait OpenIdProviders: Send + Sync {
         request: &'a AuthorizationRequest,
     ) -> BoxFuture<'a, Result<String>>;
     /// Trades the authorization `code` for tokens and answers who the verified ID token names.
+    /// `issuer` is the authorization response's `iss` parameter, when it had one (RFC 9207).
     ///
     /// # Errors
-    /// [`crate::Error::Unauthenticated`] when the provider refuses the code or the ID token
-    /// fails a check (signature, issuer, audience, expiry, nonce);
+    /// [`crate::Error::Unauthenticated`] when `issuer` is not the provider's, the provider
+    /// refuses the code, or the ID token fails a check (signature, issuer, audience, expiry,
+    /// nonce);
     /// [`crate::Error::Unavailable`] when the provider cannot be reached.
     fn identify<'a>(
         &'a self,
         provider: &'a str,
         code: &'a str,
+        issuer: Option<&'a str>,
         request: &'a AuthorizationRequest,
     ) -> BoxFuture<'a, Result<ExternalIdentity>>;
 }

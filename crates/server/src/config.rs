@@ -521,18 +521,23 @@ impl OpenIdSection {
                 ("issuer", &provider.issuer),
                 ("redirect_url", &provider.redirect_url),
             ] {
-                let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-                    .iter()
-                    .any(|prefix| {
-                        url.strip_prefix(prefix)
-                            .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-                    });
-                if !(url.starts_with("https://") || local) {
+                let parsed = openidconnect::url::Url::parse(url)
+                    .map_err(|error| invalid(format!("{name}: {what} {url:?}: {error}")))?;
+                let local = parsed.scheme() == "http"
+                    && matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+                    && parsed.username().is_empty();
+                if !(parsed.scheme() == "https" || local) {
                     return Err(invalid(format!(
                         "{name}: {what} {url:?} must be an https:// URL (http:// only on this \
                          machine)"
                     )));
                 }
+            }
+            let callback = format!("/api/v1/sessions/openid/{name}/callback");
+            if !provider.redirect_url.ends_with(&callback) {
+                return Err(invalid(format!(
+                    "{name}: redirect_url must be quire's callback, ending in {callback}"
+                )));
             }
         }
         Ok(())
@@ -1212,7 +1217,8 @@ const ENV: &[(&str, Apply)] = &[
         Ok(())
     }),
     ("QUIRE_OIDC_ISSUER", |c, _, v| {
-        c.openid.env_provider().issuer = v.trim_end_matches('/').to_owned();
+        // Compared verbatim with the discovery document's `issuer`: a trailing `/` counts.
+        c.openid.env_provider().issuer = v.to_owned();
         Ok(())
     }),
     ("QUIRE_OIDC_CLIENT_ID", |c, _, v| {
@@ -1510,7 +1516,7 @@ mod tests {
         let config = Config::load(None, &env(&provider)).unwrap();
         let loaded = &config.openid.providers[0];
         assert_eq!(loaded.name, "oidc");
-        assert_eq!(loaded.issuer, "https://accounts.example.com");
+        assert_eq!(loaded.issuer, "https://accounts.example.com/");
         assert_eq!(loaded.scopes, ["email", "profile", "groups"]);
         assert!(!format!("{config:?}").contains("s3cret"));
         let mut plain = provider.to_vec();
@@ -1518,6 +1524,15 @@ mod tests {
         assert!(Config::load(None, &env(&plain)).is_err());
         plain[0] = ("QUIRE_OIDC_ISSUER", "http://127.0.0.1:8080");
         assert!(Config::load(None, &env(&plain)).is_ok());
+        plain[0] = ("QUIRE_OIDC_ISSUER", "http://localhost:@evil.example/");
+        assert!(Config::load(None, &env(&plain)).is_err());
+        plain[0] = ("QUIRE_OIDC_ISSUER", "http://127.0.0.1:8080");
+        plain.push(("QUIRE_OIDC_NAME", "corp"));
+        assert!(
+            Config::load(None, &env(&plain)).is_err(),
+            "the callback names another provider"
+        );
+        plain.pop();
         plain.push(("QUIRE_OIDC_NAME", "Corp!"));
         assert!(Config::load(None, &env(&plain)).is_err());
         let no_client = [("QUIRE_OIDC_ISSUER", "https://accounts.example.com")];

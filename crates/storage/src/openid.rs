@@ -7,6 +7,7 @@ use quire_core::ids::UserId;
 use quire_core::model::{Identity, User};
 use quire_core::ports::{OpenIdSignIn, OpenIdStore};
 use quire_core::time::Timestamp;
+use quire_core::values::PasswordHash;
 
 use crate::db::{Db, Tx};
 use crate::error::{db_error, db_error_or_gone};
@@ -37,16 +38,21 @@ const USER_BY_IDENTITY: Sql = Sql::both(concat!(
     "SELECT ",
     user_columns!(),
     " FROM users WHERE id = (SELECT user_id FROM user_identities \
-     WHERE provider = $1 AND subject = $2)"
+     WHERE issuer = $1 AND subject = $2)"
 ));
 
 const LINK: Sql = Sql::both(
-    "INSERT INTO user_identities (provider, subject, user_id, linked_at) \
-     VALUES ($1, $2, $3, $4) ON CONFLICT (provider, subject) DO NOTHING",
+    "INSERT INTO user_identities (issuer, subject, provider, user_id, linked_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (issuer, subject) DO NOTHING",
 );
 
 const LINKED_TO: Sql =
-    Sql::both("SELECT user_id FROM user_identities WHERE provider = $1 AND subject = $2");
+    Sql::both("SELECT user_id FROM user_identities WHERE issuer = $1 AND subject = $2");
+
+const HAS_IDENTITY_FROM: Sql =
+    Sql::both("SELECT EXISTS (SELECT 1 FROM user_identities WHERE user_id = $1 AND issuer = $2)");
+
+const SET_PASSWORD_HASH: Sql = Sql::both("UPDATE users SET password_hash = $2 WHERE id = $1");
 
 type SignInRow = (String, String, String, String, String, i64);
 
@@ -62,8 +68,9 @@ impl Db {
     ) -> Result<UserId> {
         on_tx!(self, tx, LINK, |ex, sql| {
             sqlx::query(sql)
-                .bind(&identity.provider)
+                .bind(&identity.issuer)
                 .bind(&identity.subject)
+                .bind(&identity.provider)
                 .bind(user.get())
                 .bind(at.as_millis())
                 .execute(ex)
@@ -73,7 +80,7 @@ impl Db {
         .map_err(|error| db_error_or_gone(error, quire_core::Resource::User))?;
         let linked: i64 = on_tx!(self, tx, LINKED_TO, |ex, sql| {
             sqlx::query_scalar(sql)
-                .bind(&identity.provider)
+                .bind(&identity.issuer)
                 .bind(&identity.subject)
                 .fetch_one(ex)
                 .await
@@ -135,7 +142,7 @@ impl OpenIdStore for Db {
     async fn user_by_identity(&self, identity: &Identity) -> Result<Option<User>> {
         let row: Option<UserRow> = on_reader!(self, USER_BY_IDENTITY, |ex, sql| {
             sqlx::query_as(sql)
-                .bind(&identity.provider)
+                .bind(&identity.issuer)
                 .bind(&identity.subject)
                 .fetch_optional(ex)
                 .await
@@ -144,10 +151,22 @@ impl OpenIdStore for Db {
         Ok(row.map(User::from))
     }
 
+    async fn has_identity_from(&self, user: UserId, issuer: &str) -> Result<bool> {
+        on_reader!(self, HAS_IDENTITY_FROM, |ex, sql| {
+            sqlx::query_scalar(sql)
+                .bind(user.get())
+                .bind(issuer)
+                .fetch_one(ex)
+                .await
+        })
+        .map_err(db_error)
+    }
+
     async fn link_identity(
         &self,
         identity: &Identity,
         user: UserId,
+        password_hash: &PasswordHash,
         at: Timestamp,
         events: &[Event],
     ) -> Result<UserId> {
@@ -155,6 +174,15 @@ impl OpenIdStore for Db {
             let mut tx = self.begin().await?;
             let linked = self.link_identity_in(&mut tx, identity, user, at).await?;
             if linked == user {
+                on_tx!(self, &mut tx, SET_PASSWORD_HASH, |ex, sql| {
+                    sqlx::query(sql)
+                        .bind(user.get())
+                        .bind(password_hash.as_phc())
+                        .execute(ex)
+                        .await
+                        .map(drop)
+                })
+                .map_err(db_error)?;
                 self.record(&mut tx, events).await?;
             }
             self.commit(tx).await?;

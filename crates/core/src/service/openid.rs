@@ -8,13 +8,14 @@
 //! browser must bring back the cookie: a victim cannot be signed in to an attacker's account by
 //! a link carrying the attacker's code (login CSRF, RFC 6749 section 10.12).
 //!
-//! The identity the verified ID token names (`iss`'s provider and `sub`) finds its account:
-//! the one it was linked to; else the account with the email the provider vouches for
-//! (`email_verified`), now linked; else a new account with the roles every registration gets,
-//! a username from `preferred_username` or the email, and a random password nobody knows (one
-//! can be set later). An email the provider does not vouch for never links nor makes an
-//! account: whoever controls a provider account could otherwise take over the quire account
-//! with that address.
+//! The identity the verified ID token names (`iss` and `sub`) finds its account: the one it
+//! was linked to; else the account with the email the provider vouches for (`email_verified`),
+//! now linked, with its password replaced and its sessions ended (`link_by_email`);
+//! else a new account with the roles every registration gets, a username from
+//! `preferred_username` (or `reader-` and digits, never the email) and a random password
+//! nobody knows (one can be set later). An email the provider does not vouch for never links
+//! nor makes an account: whoever controls a provider account could otherwise take over the
+//! quire account with that address.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -51,6 +52,8 @@ pub struct OpenIdCallback {
     pub state: Option<String>,
     /// The provider's refusal (`access_denied`, …), instead of a code.
     pub error: Option<String>,
+    /// The issuer the response says it comes from (RFC 9207), when it says.
+    pub iss: Option<String>,
     pub browser_binding: Option<String>,
 }
 
@@ -86,6 +89,12 @@ impl<S: Store> Quire<S> {
     /// The configured OpenID providers' names.
     pub fn openid_providers(&self) -> Vec<String> {
         self.adapters.openid.names()
+    }
+
+    /// Whether the cookie binding a sign-in at `provider` to its browser must be `Secure`:
+    /// whenever the provider sends the browser back over HTTPS.
+    pub fn openid_cookie_secure(&self, provider: &str) -> bool {
+        self.adapters.openid.callback_is_https(provider)
     }
 
     /// 256 random bits as unpadded base64url: 43 characters, a valid PKCE verifier too.
@@ -192,7 +201,7 @@ impl<S: Store> Quire<S> {
         let identity = match self
             .adapters
             .openid
-            .identify(provider, code, &request)
+            .identify(provider, code, callback.iss.as_deref(), &request)
             .await
         {
             Ok(identity) => identity,
@@ -235,8 +244,9 @@ impl<S: Store> Quire<S> {
     /// the verified email (linked now), else a new one (see the module's documentation).
     async fn account_of(&self, provider: &str, identity: ExternalIdentity) -> Result<User> {
         let key = Identity {
-            provider: provider.to_owned(),
+            issuer: identity.issuer.clone(),
             subject: identity.subject.clone(),
+            provider: provider.to_owned(),
         };
         if let Some(user) = self.store.user_by_identity(&key).await? {
             return Ok(user);
@@ -250,20 +260,58 @@ impl<S: Store> Quire<S> {
                 .openid_refused(provider, None, "no verified email")
                 .await);
         };
-        let now = self.adapters.clock.now();
         if let Some((user, _)) = self.store.credentials_by_email(&email).await? {
-            let linked = self.identity_linked(user.id, &key, "verified email");
-            let id = self
-                .store
-                .link_identity(&key, user.id, now, &[linked])
-                .await?;
-            return self
-                .store
-                .user_by_id(id)
-                .await?
-                .ok_or(Error::Unauthenticated(AuthProblem::ExternalSignInRefused));
+            return self.link_by_email(provider, key, user).await;
         }
-        self.make_account(key, &identity, email, now).await
+        match self.make_account(key.clone(), &identity, email).await {
+            // Another sign-in of the same identity made it first.
+            Err(Error::Conflict(_)) => match self.store.user_by_identity(&key).await? {
+                Some(user) => Ok(user),
+                None => Err(Error::Conflict(FieldErrors::single(
+                    "email",
+                    "has already been taken",
+                ))),
+            },
+            outcome => outcome,
+        }
+    }
+
+    /// Links `key` to `user`, the account with the email the provider vouches for. quire never
+    /// verified that account's email, so whoever registered it may not own the address: its
+    /// password is replaced by one nobody knows and its sessions end, leaving the account to
+    /// whoever the provider vouches for. An account already linked to another identity from
+    /// the same issuer (an address given to someone new) is not linked again, nor is a
+    /// deactivated one.
+    async fn link_by_email(&self, provider: &str, key: Identity, user: User) -> Result<User> {
+        let subject = Some(format!("user/{}", user.id.get()));
+        if !user.active {
+            return Err(self.openid_refused(provider, subject, "deactivated").await);
+        }
+        if self.store.has_identity_from(user.id, &key.issuer).await? {
+            return Err(self
+                .openid_refused(
+                    provider,
+                    subject,
+                    "the email's account has another identity there",
+                )
+                .await);
+        }
+        let unknowable = self.unknowable_password_hash().await?;
+        let now = self.adapters.clock.now();
+        let linked = self.identity_linked(user.id, &key, "verified email");
+        let id = self
+            .store
+            .link_identity(&key, user.id, &unknowable, now, &[linked])
+            .await?;
+        if id == user.id {
+            self.store
+                .end_sessions(user.id, None, now, super::sessions::IDENTITY_LINKED)
+                .await?;
+        }
+        self.store
+            .user_by_id(id)
+            .await?
+            .ok_or(Error::Unauthenticated(AuthProblem::ExternalSignInRefused))
     }
 
     fn identity_linked(&self, user: crate::ids::UserId, key: &Identity, how: &str) -> Event {
@@ -271,40 +319,44 @@ impl<S: Store> Quire<S> {
             Some(user),
             AuditAction::IdentityLinked,
             Some(format!("user/{}", user.get())),
-            serde_json::json!({ "provider": key.provider, "subject": key.subject, "by": how }),
+            serde_json::json!({
+                "provider": key.provider,
+                "issuer": key.issuer,
+                "subject": key.subject,
+                "by": how,
+            }),
         )
     }
 
+    /// The hash of a random password nobody is told: the account signs in only through its
+    /// provider until its user sets a password.
+    async fn unknowable_password_hash(&self) -> Result<crate::values::PasswordHash> {
+        let unknowable =
+            Password::parse(&self.secret_text()).map_err(|why| Error::Internal(why.into()))?;
+        self.adapters.hasher.hash(unknowable).await
+    }
+
     /// Makes an account for `identity`, linked to it in the same transaction, trying other
-    /// usernames while the one wanted is taken.
+    /// usernames while the one wanted is taken. Counts against [`Policy::Registration`].
     async fn make_account(
         &self,
         key: Identity,
         identity: &ExternalIdentity,
         email: Email,
-        now: Timestamp,
     ) -> Result<User> {
-        let unknowable =
-            Password::parse(&self.secret_text()).map_err(|why| Error::Internal(why.into()))?;
-        let password_hash = self.adapters.hasher.hash(unknowable).await?;
-        let local_part = email
-            .as_str()
-            .split('@')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let wanted = identity
-            .preferred_username
-            .as_deref()
-            .unwrap_or(&local_part);
+        self.throttle(Policy::Registration).await?;
+        let password_hash = self.unknowable_password_hash().await?;
+        let now = self.adapters.clock.now();
+        // Never the email's local part: a username is public, an address is not.
+        let wanted = identity.preferred_username.as_deref();
         let mut last = Error::Conflict(FieldErrors::single("username", "has already been taken"));
         for attempt in 0..4 {
-            let suffix = (attempt > 0).then(|| {
+            let suffix = (attempt > 0 || wanted.is_none()).then(|| {
                 let mut bytes = [0u8; 4];
                 self.adapters.random.fill(&mut bytes);
                 u32::from_le_bytes(bytes) % 100_000
             });
-            let Some(username) = username_candidate(wanted, suffix) else {
+            let Some(username) = username_candidate(wanted.unwrap_or_default(), suffix) else {
                 continue;
             };
             let new = NewUser {

@@ -62,6 +62,7 @@ const SIGNED_OUT_EVERYWHERE: &str = "signed out everywhere";
 const REFRESH_REUSED: &str = "refresh token reused";
 pub(super) const PASSWORD_CHANGED: &str = "password changed";
 pub(super) const DEACTIVATED: &str = "deactivated";
+pub(super) const IDENTITY_LINKED: &str = "identity linked by email";
 
 fn after(now: Timestamp, secs: u64) -> Timestamp {
     let millis = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX / 4);

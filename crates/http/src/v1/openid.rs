@@ -19,9 +19,12 @@ use super::problem::V1Error;
 use super::sessions::session;
 use crate::AppState;
 
-/// The cookie that binds a sign-in to the browser that started it.
-const COOKIE: &str = "quire_openid";
-/// Where the cookie is sent: only back to these routes.
+/// The cookie that binds a sign-in to the browser that started it: over HTTPS a `__Host-`
+/// cookie (RFC 6265bis section 4.1.3.2: `Secure`, `Path=/`, no `Domain`, so no sibling host or
+/// plain-HTTP page can plant one); over plain HTTP on this machine, a cookie for these routes.
+const SECURE_COOKIE: &str = "__Host-quire_openid";
+const LOCAL_COOKIE: &str = "quire_openid";
+/// Where the plain-HTTP cookie is sent: only back to these routes.
 const COOKIE_PATH: &str = "/api/v1/sessions/openid";
 
 /// The providers one may sign in through.
@@ -45,6 +48,8 @@ pub(crate) struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
+    /// The issuer of the response (RFC 9207).
+    iss: Option<String>,
 }
 
 /// `GET /api/v1/sessions/openid`: the configured providers.
@@ -68,29 +73,18 @@ pub(crate) async fn list<S: Store>(State(state): State<AppState<S>>) -> Response
     axum::Json(Providers { providers }).into_response()
 }
 
-/// Whether the request came to a loopback host, where a browser keeps `Secure` cookies only
-/// over HTTPS in some clients: everywhere else the cookie is `Secure`.
-fn on_loopback(headers: &HeaderMap) -> bool {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or_default();
-    let name = host.rsplit_once(':').map_or(host, |(name, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) {
-            name
-        } else {
-            host
-        }
-    });
-    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
-}
-
-fn cookie(value: &str, max_age: u64, headers: &HeaderMap) -> Result<HeaderValue, V1Error> {
-    let secure = if on_loopback(headers) { "" } else { "; Secure" };
-    HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
-    ))
-    .map_err(|error| V1Error::Core(quire_core::Error::Internal(error.into())))
+fn cookie(value: &str, max_age: u64, secure: bool) -> Result<HeaderValue, V1Error> {
+    let text = if secure {
+        format!(
+            "{SECURE_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax; Secure"
+        )
+    } else {
+        format!(
+            "{LOCAL_COOKIE}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Lax"
+        )
+    };
+    HeaderValue::from_str(&text)
+        .map_err(|error| V1Error::Core(quire_core::Error::Internal(error.into())))
 }
 
 /// `GET /api/v1/sessions/openid/{provider}`: starts a sign-in; 303 to the provider, with a
@@ -109,9 +103,9 @@ fn cookie(value: &str, max_age: u64, headers: &HeaderMap) -> Result<HeaderValue,
 pub(crate) async fn start<S: Store>(
     State(state): State<AppState<S>>,
     Path(provider): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, V1Error> {
     let started = state.quire.start_openid_sign_in(&provider).await?;
+    let secure = state.quire.openid_cookie_secure(&provider);
     let location = HeaderValue::from_str(&started.authorization_url)
         .map_err(|error| V1Error::Core(quire_core::Error::Internal(error.into())))?;
     let mut response = StatusCode::SEE_OTHER.into_response();
@@ -119,22 +113,25 @@ pub(crate) async fn start<S: Store>(
     response_headers.insert(header::LOCATION, location);
     response_headers.insert(
         header::SET_COOKIE,
-        cookie(&started.browser_binding, OPENID_SIGN_IN_TTL_SECS, &headers)?,
+        cookie(&started.browser_binding, OPENID_SIGN_IN_TTL_SECS, secure)?,
     );
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
-/// The binding cookie's value, if the browser sent one.
-fn binding(headers: &HeaderMap) -> Option<String> {
-    headers
+/// The binding cookie's value, if the browser sent exactly one (two mean one was planted).
+fn binding(headers: &HeaderMap, secure: bool) -> Option<String> {
+    let name = if secure { SECURE_COOKIE } else { LOCAL_COOKIE };
+    let mut values = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
+        .filter(|(each, _)| *each == name)
+        .map(|(_, value)| value.to_owned());
+    let first = values.next();
+    if values.next().is_some() { None } else { first }
 }
 
 /// `GET /api/v1/sessions/openid/{provider}/callback`: finishes a sign-in with the provider's
@@ -160,11 +157,13 @@ pub(crate) async fn callback<S: Store>(
     format: Format,
     headers: HeaderMap,
 ) -> Result<Response, V1Error> {
+    let secure = state.quire.openid_cookie_secure(&provider);
     let callback = OpenIdCallback {
         code: query.code,
         state: query.state,
         error: query.error,
-        browser_binding: binding(&headers),
+        iss: query.iss,
+        browser_binding: binding(&headers, secure),
     };
     let signed_in = state
         .quire
@@ -173,6 +172,48 @@ pub(crate) async fn callback<S: Store>(
     let mut response = session(&state, format, StatusCode::OK, signed_in)?;
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, cookie("", 0, &headers)?);
+        .insert(header::SET_COOKIE, cookie("", 0, secure)?);
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cookies(cookies: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for cookie in cookies {
+            headers.append(header::COOKIE, HeaderValue::from_str(cookie).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn over_https_the_binding_is_a_host_cookie() {
+        let Ok(set) = cookie("abc", 600, true) else {
+            panic!("a cookie")
+        };
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with("__Host-quire_openid=abc; Path=/;"), "{set}");
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.ends_with("Secure")
+        );
+        let Ok(local) = cookie("abc", 600, false) else {
+            panic!("a cookie")
+        };
+        assert!(!local.to_str().unwrap().contains("Secure"));
+        let sent = with_cookies(&["theme=dark; __Host-quire_openid=abc"]);
+        assert_eq!(binding(&sent, true).as_deref(), Some("abc"));
+        // The plain-HTTP name does not count over HTTPS.
+        assert_eq!(binding(&with_cookies(&["quire_openid=abc"]), true), None);
+    }
+
+    #[test]
+    fn two_binding_cookies_count_as_none() {
+        let planted = with_cookies(&["quire_openid=evil", "quire_openid=mine"]);
+        assert_eq!(binding(&planted, false), None);
+        let planted = with_cookies(&["quire_openid=evil; quire_openid=mine"]);
+        assert_eq!(binding(&planted, false), None);
+        assert_eq!(binding(&with_cookies(&["other=1"]), false), None);
+    }
 }

@@ -2,13 +2,16 @@
 //! `openidconnect` crate over a hyper client (no redirects, no proxy, a time limit and a body
 //! limit on every call).
 //!
-//! Each provider's discovery document and JWKS are read on first use and kept for an hour; a
-//! provider that cannot be reached then keeps its last good copy. An ID token signed with a
-//! key the kept JWKS lacks makes it read the JWKS again (at most every 30 seconds), so a
-//! provider's key rotation is followed without a restart and a flood of unknown `kid`s costs
-//! one fetch per 30 seconds.
+//! Each provider's discovery document and JWKS are read on first use, by one caller at a time,
+//! and kept for an hour; when a provider cannot be reached its last good copy serves for 30
+//! seconds more at a time, and with none, sign-ins answer unavailable at once for 30 seconds.
+//! Endpoints that receive secrets (token, keys) must be HTTPS unless the issuer is on this
+//! machine. An ID token signed with a key the kept JWKS lacks makes it read the JWKS again (at
+//! most every 30 seconds), so a provider's key rotation is followed without a restart.
 //!
-//! Every check of OpenID Connect Core 1.0 section 3.1.3.7 is `openidconnect`'s: the signature
+//! An authorization response whose `iss` parameter names another issuer is refused (RFC
+//! 9207; one without it is taken, as from providers that do not send it). Every check of
+//! OpenID Connect Core 1.0 section 3.1.3.7 is `openidconnect`'s: the signature
 //! under an algorithm the provider advertises (never `none`), `iss`, `aud` (and `azp` with
 //! several audiences), `exp` against the injected clock, and the `nonce` this sign-in sent.
 
@@ -36,8 +39,8 @@ use quire_core::ports::{
 };
 use quire_core::{AuthProblem, Error, Resource, Result};
 
-/// One provider, as configured.
-#[derive(Debug, Clone)]
+/// One provider, as configured. (No `Debug`: it holds the client secret.)
+#[derive(Clone)]
 pub struct ProviderSettings {
     /// The name in quire's URLs (`/api/v1/sessions/openid/{name}`).
     pub name: String,
@@ -71,7 +74,14 @@ struct Provider {
     issuer: IssuerUrl,
     redirect: RedirectUrl,
     discovered: Mutex<Option<Arc<Discovered>>>,
+    /// When reading the discovery document last failed, with no copy to fall back on.
+    failed_at: Mutex<Option<Instant>>,
+    /// Held while the discovery document is read, so concurrent sign-ins read it once.
+    refreshing: tokio::sync::Mutex<()>,
 }
+
+/// How long after a failed read of a provider's discovery document it is not asked again.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// The configured providers.
 pub struct OpenId {
@@ -103,6 +113,8 @@ impl OpenId {
                     issuer,
                     redirect,
                     discovered: Mutex::new(None),
+                    failed_at: Mutex::new(None),
+                    refreshing: tokio::sync::Mutex::new(()),
                 },
             );
         }
@@ -120,15 +132,35 @@ impl OpenId {
     }
 
     /// The provider's discovery document and keys: the kept copy while fresh, else read
-    /// again (the stale copy if that fails).
+    /// again by one caller at a time. When that fails the stale copy serves for another
+    /// [`RETRY_AFTER`]; with no copy, callers are answered unavailable at once for as long.
     async fn discovered(&self, provider: &Provider) -> Result<Arc<Discovered>> {
-        let kept = lock(&provider.discovered).clone();
-        if let Some(kept) = &kept
-            && kept.fetched_at.elapsed() < DISCOVERY_TTL
-        {
-            return Ok(Arc::clone(kept));
+        let fresh = |kept: &Option<Arc<Discovered>>| {
+            kept.as_ref()
+                .filter(|kept| kept.fetched_at.elapsed() < DISCOVERY_TTL)
+                .map(Arc::clone)
+        };
+        if let Some(kept) = fresh(&lock(&provider.discovered)) {
+            return Ok(kept);
         }
-        match CoreProviderMetadata::discover_async(provider.issuer.clone(), &self.http).await {
+        let unavailable = Error::Unavailable {
+            reason: "the identity provider cannot be reached",
+            retry_after_secs: 30,
+        };
+        let _one_at_a_time = provider.refreshing.lock().await;
+        let kept = lock(&provider.discovered).clone();
+        if let Some(kept) = fresh(&kept) {
+            return Ok(kept);
+        }
+        if kept.is_none() && lock(&provider.failed_at).is_some_and(|at| at.elapsed() < RETRY_AFTER)
+        {
+            return Err(unavailable);
+        }
+        let outcome = CoreProviderMetadata::discover_async(provider.issuer.clone(), &self.http)
+            .await
+            .map_err(|error| error.to_string())
+            .and_then(|metadata| self.check_endpoints(provider, metadata));
+        match outcome {
             Ok(metadata) => {
                 let fresh = Arc::new(Discovered {
                     metadata,
@@ -136,16 +168,45 @@ impl OpenId {
                     keys_refreshed_at: kept.as_ref().and_then(|kept| kept.keys_refreshed_at),
                 });
                 *lock(&provider.discovered) = Some(Arc::clone(&fresh));
+                *lock(&provider.failed_at) = None;
                 Ok(fresh)
             }
             Err(error) => {
                 tracing::warn!(provider = %provider.settings.name, %error, "OpenID discovery failed");
-                kept.ok_or(Error::Unavailable {
-                    reason: "the identity provider cannot be reached",
-                    retry_after_secs: 30,
-                })
+                let Some(kept) = kept else {
+                    *lock(&provider.failed_at) = Some(Instant::now());
+                    return Err(unavailable);
+                };
+                // The stale copy serves until the next try.
+                let stale = Arc::new(Discovered {
+                    metadata: kept.metadata.clone(),
+                    fetched_at: Instant::now() - DISCOVERY_TTL + RETRY_AFTER,
+                    keys_refreshed_at: kept.keys_refreshed_at,
+                });
+                *lock(&provider.discovered) = Some(Arc::clone(&stale));
+                Ok(stale)
             }
         }
+    }
+
+    /// The discovery document, if every endpoint quire calls with secrets (the token
+    /// endpoint, the keys) is HTTPS, or plain HTTP on this machine for a provider there.
+    fn check_endpoints(
+        &self,
+        provider: &Provider,
+        metadata: CoreProviderMetadata,
+    ) -> Result<CoreProviderMetadata, String> {
+        let local_issuer = is_loopback_http(provider.issuer.url());
+        let endpoints = [
+            Some(metadata.jwks_uri().url()),
+            metadata.token_endpoint().map(|url| url.url()),
+        ];
+        for url in endpoints.into_iter().flatten() {
+            if url.scheme() != "https" && !(local_issuer && is_loopback_http(url)) {
+                return Err(format!("{url} is not an https:// endpoint"));
+            }
+        }
+        Ok(metadata)
     }
 
     /// Reads the provider's JWKS again, unless it was read within [`JWKS_REFRESH_MIN`];
@@ -198,6 +259,7 @@ impl OpenId {
         &self,
         provider: &Provider,
         code: &str,
+        issuer: Option<&str>,
         request: &AuthorizationRequest,
     ) -> Result<ExternalIdentity> {
         let name = provider.settings.name.as_str();
@@ -206,6 +268,13 @@ impl OpenId {
             Error::Unauthenticated(AuthProblem::ExternalSignInRefused)
         };
         let mut discovered = self.discovered(provider).await?;
+        // RFC 9207 section 2.4: a response naming another issuer is a mix-up, refused before
+        // its code goes anywhere.
+        if let Some(issuer) = issuer
+            && issuer != discovered.metadata.issuer().as_str()
+        {
+            return Err(refused(&format!("the response names issuer {issuer:?}")));
+        }
         let client = Self::client(provider, &discovered);
         let exchange = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -235,6 +304,7 @@ impl OpenId {
             match id_token.claims(&verifier, &nonce) {
                 Ok(claims) => {
                     return Ok(ExternalIdentity {
+                        issuer: discovered.metadata.issuer().as_str().to_owned(),
                         subject: claims.subject().as_str().to_owned(),
                         email: claims.email().map(|email| email.as_str().to_owned()),
                         email_verified: claims.email_verified().unwrap_or(false),
@@ -263,6 +333,18 @@ type CoreClientWithRedirect = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
+/// Whether `url` is plain HTTP to this machine.
+fn is_loopback_http(url: &openidconnect::url::Url) -> bool {
+    use openidconnect::url::Host;
+    url.scheme() == "http"
+        && match url.host() {
+            Some(Host::Domain(name)) => name == "localhost",
+            Some(Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -274,6 +356,12 @@ impl OpenIdProviders for OpenId {
         let mut names: Vec<String> = self.providers.keys().cloned().collect();
         names.sort();
         names
+    }
+
+    fn callback_is_https(&self, provider: &str) -> bool {
+        self.providers
+            .get(provider)
+            .is_some_and(|provider| provider.redirect.url().scheme() == "https")
     }
 
     fn authorization_url<'a>(
@@ -306,11 +394,19 @@ impl OpenIdProviders for OpenId {
         &'a self,
         provider: &'a str,
         code: &'a str,
+        issuer: Option<&'a str>,
         request: &'a AuthorizationRequest,
     ) -> BoxFuture<'a, Result<ExternalIdentity>> {
         Box::pin(async move {
             let provider = self.provider(provider)?;
-            self.identify_at(provider, code, request).await
+            // Discovery, the token, the keys and discovery again: one limit over them all.
+            let limit = self.http.timeout.saturating_mul(2);
+            tokio::time::timeout(limit, self.identify_at(provider, code, issuer, request))
+                .await
+                .unwrap_or(Err(Error::Unavailable {
+                    reason: "the identity provider is too slow",
+                    retry_after_secs: 30,
+                }))
         })
     }
 }

@@ -204,7 +204,7 @@ macro_rules! with_provider {
 
 with_provider! {
 async fn signing_in_through_the_provider_makes_finds_or_links_an_account(engine: Engine) {
-    let (_provider, app, admin) = setup(engine).await;
+    let (provider, app, admin) = setup(engine).await;
     let listed = app.get("/api/v1/sessions/openid", None).await;
     assert_eq!(listed.body["providers"][0]["name"], "corp");
     assert_eq!(listed.body["providers"][0]["signIn"], "/api/v1/sessions/openid/corp");
@@ -225,20 +225,22 @@ async fn signing_in_through_the_provider_makes_finds_or_links_an_account(engine:
     assert_eq!(again["user"]["userId"], ada);
 
     // An account made with a password is found by the email the provider vouches for, and
-    // linked; its password still works.
+    // linked. quire never verified that email, so whoever registered it may not own it: the
+    // password they chose stops working and their sessions end.
     let bob = app.register("bob").await;
+    let bob_id = app.get("/api/v1/me", Some(&bob.token)).await.body["userId"].clone();
     let (status, linked) = sign_in(&app, &browser(), "bob@example.com").await;
     assert_eq!(status, 200, "{linked}");
-    let bob_id = app.get("/api/v1/me", Some(&bob.token)).await.body["userId"].clone();
     assert_eq!(linked["user"]["userId"], bob_id);
-    let relog = app
-        .post(
-            "/api/users/login",
-            None,
-            serde_json::json!({"user": {"email": "bob@example.com", "password": "password123"}}),
-        )
-        .await;
-    assert_eq!(relog.status, 200);
+    let password = serde_json::json!({"user": {"email": "bob@example.com", "password": "password123"}});
+    assert_eq!(app.post("/api/users/login", None, password).await.status, 401);
+    assert_eq!(app.get("/api/v1/me", Some(&bob.token)).await.status, 401);
+    let token = linked["token"].as_str().unwrap();
+    assert_eq!(app.get("/api/v1/me", Some(token)).await.status, 200);
+    // Another subject of the same issuer with that email (an address given to someone new)
+    // does not take the account over.
+    let (status, _) = sign_in(&app, &browser(), "bob@example.com#2").await;
+    assert_eq!(status, 401);
 
     // A name that is taken gets a suffix.
     let (status, other) = sign_in(&app, &browser(), "ada@elsewhere.test").await;
@@ -247,11 +249,20 @@ async fn signing_in_through_the_provider_makes_finds_or_links_an_account(engine:
     assert!(name.starts_with("ada-") && name != "ada", "{name}");
 
     // An email the provider does not vouch for neither makes nor links an account.
+    let unverified = app.register("unverified").await;
     let before = user_count(&app, &admin).await;
     let (status, refused) = sign_in(&app, &browser(), "unverified-eve").await;
     assert_eq!(status, 401, "{refused}");
     assert_eq!(user_count(&app, &admin).await, before);
     let (status, _) = sign_in(&app, &browser(), "unverified@example.com").await;
+    assert_eq!(status, 401);
+    assert_eq!(app.get("/api/v1/me", Some(&unverified.token)).await.status, 200, "not linked");
+    // Nor is a deactivated account linked by its email.
+    let carol = app.register("carol").await;
+    let carol_id = crate::rights::id_of(&app, &carol).await;
+    let off = serde_json::json!({"isActive": false});
+    assert_eq!(crate::rights::patch_user(&app, &admin, carol_id, off).await.status, 200);
+    let (status, _) = sign_in(&app, &browser(), "carol@example.com").await;
     assert_eq!(status, 401);
 
     let successes = audited(&app, &admin, "authn.login_success").await;
@@ -259,6 +270,7 @@ async fn signing_in_through_the_provider_makes_finds_or_links_an_account(engine:
         && entry["details"]["provider"] == "corp"));
     let links = audited(&app, &admin, "authn.identity_linked").await;
     assert_eq!(links.len(), 3, "ada, bob and the second ada: {links:?}");
+    assert!(links.iter().all(|entry| entry["details"]["issuer"] == provider.issuer.as_str()));
     let failures = audited(&app, &admin, "authn.login_fail").await;
     assert!(failures.iter().any(|entry| entry["details"]["reason"] == "no verified email"));
 
@@ -295,16 +307,40 @@ async fn answers_that_cannot_be_trusted_are_refused(engine: Engine) {
     assert_eq!(user_count(&app, &admin).await, before + 1, "only the honest sign-in made one");
     provider.tell("honest").await;
 
-    // A state works once, and only in the browser that started the sign-in.
+    // A state works once, and only in the browser that started the sign-in: not in one with
+    // no cookie, nor in one with a sign-in of its own under way (login CSRF).
     let browser_one = browser();
     let callback = to_callback(&app, &browser_one, "grace").await;
     let elsewhere = browser().get(&callback).send().await.unwrap();
-    assert_eq!(elsewhere.status(), 401, "another browser (login CSRF)");
+    assert_eq!(elsewhere.status(), 401, "a browser without the cookie");
+    let callback = to_callback(&app, &browser_one, "grace").await;
+    let victim = browser();
+    let _ = to_callback(&app, &victim, "victim").await;
+    let planted = victim.get(&callback).send().await.unwrap();
+    assert_eq!(planted.status(), 401, "a browser with a sign-in of its own");
     let callback = to_callback(&app, &browser_one, "grace").await;
     let first = browser_one.get(&callback).send().await.unwrap();
     assert_eq!(first.status(), 200);
+    let used = |entries: Vec<Value>| {
+        entries
+            .iter()
+            .filter(|entry| entry["details"]["reason"] == "unknown or used state")
+            .count()
+    };
+    let used_before = used(audited(&app, &admin, "authn.login_fail").await);
     let replayed = browser_one.get(&callback).send().await.unwrap();
     assert_eq!(replayed.status(), 401, "a used state");
+    assert_eq!(used(audited(&app, &admin, "authn.login_fail").await), used_before + 1);
+
+    // A response naming another issuer is a mix-up (RFC 9207).
+    let callback = to_callback(&app, &browser_one, "grace").await;
+    assert!(callback.contains("iss="), "oidc-provider names itself: {callback}");
+    let (head, _) = callback.split_once("iss=").unwrap();
+    let tail = callback.split_once("iss=").unwrap().1;
+    let rest = tail.split_once('&').map_or(String::new(), |(_, rest)| format!("&{rest}"));
+    let mixed_up = format!("{head}iss=https%3A%2F%2Fattacker.example{rest}");
+    let answer = browser_one.get(&mixed_up).send().await.unwrap();
+    assert_eq!(answer.status(), 401, "another issuer");
 
     // Malformed callbacks and unknown providers.
     let base = format!("http://{}/api/v1/sessions/openid", app.address);

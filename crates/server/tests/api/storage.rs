@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use quire_storage::{Db, DbOptions, Durability};
 
-use crate::helpers::{FreshPostgres, postgres_url};
+use crate::helpers::FreshPostgres;
 
 fn versions(engine: &str) -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -105,7 +105,10 @@ async fn both_engines_build_the_same_schema() {
 )]
 async fn tls_modes_that_verify_are_enforced_not_downgraded() {
     use sqlx::Connection;
-    let admin_url = postgres_url();
+    // A database of its own: opening one migrates it, and the server's shared database must
+    // not carry any one build's migrations.
+    let fresh = FreshPostgres::create().await;
+    let admin_url = fresh.url.clone();
     let data = tempfile::tempdir().unwrap();
     let separator = if admin_url.contains('?') { '&' } else { '?' };
     let with_mode = |mode: &str| format!("{admin_url}{separator}sslmode={mode}");

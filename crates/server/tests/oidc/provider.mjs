@@ -5,9 +5,10 @@
 // Prints the issuer URL on its first line of output; the first line on stdin is
 // `redirect URI`, the relying party's callback (answered `ok`); then serves until stdin closes.
 //
-// The account signed in as `LOGIN` has subject `LOGIN`, email `LOGIN` when it holds an `@`
-// (else `LOGIN@example.test`), verified unless LOGIN starts with `unverified`, and
-// preferred_username its part before any `@`.
+// The account signed in as `LOGIN` has subject `LOGIN`; with BASE the part of LOGIN before any
+// `#` (so `ann#2` is another subject with ann's email), its email is BASE when that holds an `@`
+// (else `BASE@example.test`), verified unless BASE starts with `unverified`, and its
+// preferred_username is BASE's part before any `@`.
 //
 // A line on stdin changes how the next token response's ID token is made, so the relying
 // party's checks can be seen to refuse what a misbehaving provider or a man in the middle
@@ -67,13 +68,14 @@ function start(redirectUri) {
       return {
         accountId: id,
         async claims() {
-          const email = id.includes('@') ? id : `${id}@example.test`;
+          const base = id.split('#')[0];
+          const email = base.includes('@') ? base : `${base}@example.test`;
           return {
             sub: id,
             email,
-            email_verified: !id.startsWith('unverified'),
-            preferred_username: id.split('@')[0],
-            name: id,
+            email_verified: !base.startsWith('unverified'),
+            preferred_username: base.split('@')[0],
+            name: base,
           };
         },
       };

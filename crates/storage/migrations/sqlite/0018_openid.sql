@@ -1,21 +1,23 @@
 -- OpenID Connect sign-in (quire_core::service::openid).
 --
--- user_identities: an account's identities at OpenID providers, each the provider's name (from
--- the configuration) and the `sub` it gives the account (OpenID Connect Core 1.0 section 2: unique
--- per issuer, never reassigned). One identity names one account; an account may have several.
+-- user_identities: an account's identities at OpenID providers, each the issuer and the `sub`
+-- it gives the account (OpenID Connect Core 1.0 sections 2 and 5.7: unique per issuer, never
+-- reassigned), and the configured provider name it came through. One identity names one
+-- account; an account may have several.
 --
 -- openid_sign_ins: sign-ins sent to a provider and not yet back, keyed by the SHA-256 of their
 -- `state`; each is taken (deleted) when the provider redirects back, and is good for ten minutes.
 -- browser_hash binds it to the browser that started it (a cookie), against login CSRF.
 -- Times are Unix milliseconds.
 CREATE TABLE user_identities (
-    provider  TEXT    NOT NULL,
+    issuer    TEXT    NOT NULL,
     subject   TEXT    NOT NULL,
+    provider  TEXT    NOT NULL,
     user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     linked_at INTEGER NOT NULL,
-    PRIMARY KEY (provider, subject)
+    PRIMARY KEY (issuer, subject)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX user_identities_user_idx ON user_identities (user_id);
+CREATE INDEX user_identities_user_idx ON user_identities (user_id, issuer);
 
 CREATE TABLE openid_sign_ins (
     state_hash    TEXT    NOT NULL PRIMARY KEY,

@@ -44,6 +44,7 @@ pub(crate) struct ProviderLink {
 
 /// What the provider sends the browser back with (RFC 6749 section 4.1.2 and 4.1.2.1).
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,

@@ -19,8 +19,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 
+use super::sessions::hashed;
 use super::{Quire, Session, SessionKind};
 use crate::audit::AuditAction;
 use crate::error::{AuthProblem, Error, FieldErrors, Result};
@@ -55,14 +55,6 @@ pub struct OpenIdCallback {
     /// The issuer the response says it comes from (RFC 9207), when it says.
     pub iss: Option<String>,
     pub browser_binding: Option<String>,
-}
-
-/// Lowercase hex of the SHA-256 of `text`.
-fn hashed(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 /// A username made from what the provider says the user is called: the characters a username

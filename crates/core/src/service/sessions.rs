@@ -69,8 +69,9 @@ fn after(now: Timestamp, secs: u64) -> Timestamp {
     Timestamp::from_millis(now.as_millis().saturating_add(millis))
 }
 
-/// The stored form of a refresh token: lowercase hex of its SHA-256.
-fn hashed(token: &str) -> String {
+/// Lowercase hex of the SHA-256 of `token`: the stored form of a refresh token, and of an
+/// OpenID sign-in's state and browser binding.
+pub(super) fn hashed(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|byte| format!("{byte:02x}"))

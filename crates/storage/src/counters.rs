@@ -33,13 +33,26 @@ macro_rules! add_to_slots_pg {
 }
 pub(crate) use add_to_slots_pg;
 
+/// SQLite's [`ADD`], reading the JSON array bound as `$param`: SQLite has one writer, so one
+/// slot.
+macro_rules! add_to_slots_sqlite {
+    ($param:literal) => {
+        concat!(
+            "INSERT INTO counter_slots (counter, subject, slot, value) \
+             SELECT json_extract(value, '$.counter'), json_extract(value, '$.subject'), 0, \
+             json_extract(value, '$.delta') FROM json_each(",
+            $param,
+            ") WHERE true \
+             ON CONFLICT (counter, subject, slot) \
+             DO UPDATE SET value = counter_slots.value + excluded.value"
+        )
+    };
+}
+pub(crate) use add_to_slots_sqlite;
+
 /// Adds each `{counter, subject, delta}` of a JSON array to this connection's slot.
 const ADD: Sql = Sql {
-    sqlite: "INSERT INTO counter_slots (counter, subject, slot, value) \
-             SELECT json_extract(value, '$.counter'), json_extract(value, '$.subject'), 0, \
-             json_extract(value, '$.delta') FROM json_each($1) WHERE true \
-             ON CONFLICT (counter, subject, slot) \
-             DO UPDATE SET value = counter_slots.value + excluded.value",
+    sqlite: add_to_slots_sqlite!("$1"),
     pg: add_to_slots_pg!(),
 };
 

@@ -12,10 +12,27 @@ use quire_core::time::Timestamp;
 use quire_core::{Error, Result};
 use serde::Serialize;
 
-use crate::counters::{Tally, add_to_slots_pg};
-use crate::db::{Db, Tx, TxConn};
+use crate::counters::{Tally, add_to_slots_pg, add_to_slots_sqlite};
+use crate::db::{Db, Tx};
 use crate::error::db_error;
 use crate::sql::{Sql, ids_in, json_list, on_reader, on_tx, on_writer};
+
+/// SQLite's [`RECORD`], reading the JSON array bound as `$param`.
+macro_rules! record_sqlite {
+    ($param:literal) => {
+        concat!(
+            "INSERT INTO outbox (id, type, aggregate_type, aggregate_id, occurred_at, actor_id, \
+             schema_version, data) \
+             SELECT json_extract(value, '$.id'), json_extract(value, '$.type'), \
+             json_extract(value, '$.aggregate_type'), json_extract(value, '$.aggregate_id'), \
+             json_extract(value, '$.occurred_at'), json_extract(value, '$.actor_id'), \
+             json_extract(value, '$.schema_version'), json_extract(value, '$.data') \
+             FROM json_each(",
+            $param,
+            ") ORDER BY key"
+        )
+    };
+}
 
 /// PostgreSQL's [`RECORD`], reading the JSON array bound as `$param`.
 macro_rules! record_pg {
@@ -33,25 +50,24 @@ macro_rules! record_pg {
     };
 }
 
-/// On PostgreSQL, a write's events (`$2`) and its counters (`$1`) in one round trip: the
-/// events' insert as a data-modifying `WITH`, which runs whether or not the rest reads it.
-const RECORD_AND_COUNT_PG: &str = concat!(
-    "WITH recorded AS (",
-    record_pg!("$2"),
-    ") ",
-    add_to_slots_pg!()
-);
-
 /// All of a write's events in one statement, from a JSON array bound as `$1`, in array order.
 const RECORD: Sql = Sql {
-    sqlite: "INSERT INTO outbox (id, type, aggregate_type, aggregate_id, occurred_at, actor_id, \
-             schema_version, data) \
-             SELECT json_extract(value, '$.id'), json_extract(value, '$.type'), \
-             json_extract(value, '$.aggregate_type'), json_extract(value, '$.aggregate_id'), \
-             json_extract(value, '$.occurred_at'), json_extract(value, '$.actor_id'), \
-             json_extract(value, '$.schema_version'), json_extract(value, '$.data') \
-             FROM json_each($1) ORDER BY key",
+    sqlite: record_sqlite!("$1"),
     pg: record_pg!("$1"),
+};
+
+/// A write's events (`$2`) and its counters (`$1`) in one round trip to the database. On
+/// PostgreSQL the events' insert is a data-modifying `WITH`, which runs whether or not the
+/// rest reads it; on SQLite two statements sent as one (sqlx binds `$n` by number in each), so
+/// the single writer pays one hand-off to SQLite's worker thread, not two.
+const RECORD_AND_COUNT: Sql = Sql {
+    sqlite: concat!(record_sqlite!("$2"), "; ", add_to_slots_sqlite!("$1")),
+    pg: concat!(
+        "WITH recorded AS (",
+        record_pg!("$2"),
+        ") ",
+        add_to_slots_pg!()
+    ),
 };
 
 const PENDING: Sql = Sql::both(
@@ -134,34 +150,28 @@ impl Db {
     }
 
     /// Records `events` and applies `tally` inside the open write `tx`, the tally last (see
-    /// `counters`): on PostgreSQL in one statement, on SQLite (where a statement costs no
-    /// round trip) in two.
+    /// `counters`), in one statement when there are both.
     pub(crate) async fn record_and_count(
         &self,
         tx: &mut Tx,
         events: &[Event],
         tally: &Tally,
     ) -> Result<()> {
-        if let (TxConn::Postgres(pg), false, Some(deltas)) =
-            (&mut tx.conn, events.is_empty(), tally.json()?)
-        {
-            let rows = recorded_rows(events)?;
-            tx.recorded.extend_from_slice(events);
-            self.stmt();
-            crate::sql::traced(RECORD_AND_COUNT_PG, async {
-                sqlx::query(RECORD_AND_COUNT_PG)
-                    .bind(&deltas)
-                    .bind(&rows)
-                    .execute(&mut **pg)
-                    .await
-                    .map(drop)
-            })
-            .await
-            .map_err(db_error)?;
-            return self.mark_claimed_key(tx, events).await;
-        }
-        self.record(tx, events).await?;
-        self.apply_tally(tx, tally).await
+        let Some(deltas) = tally.json()?.filter(|_| !events.is_empty()) else {
+            self.record(tx, events).await?;
+            return self.apply_tally(tx, tally).await;
+        };
+        let rows = recorded_rows(events)?;
+        on_tx!(self, &mut *tx, RECORD_AND_COUNT, |ex, sql| {
+            sqlx::query(sql)
+                .bind(&deltas)
+                .bind(&rows)
+                .execute(ex)
+                .await
+                .map(drop)
+        })
+        .map_err(db_error)?;
+        self.recorded_in(tx, events).await
     }
 
     /// Records `events` in the outbox inside the open write `tx`, in order.
@@ -174,6 +184,12 @@ impl Db {
             sqlx::query(sql).bind(&rows).execute(ex).await.map(drop)
         })
         .map_err(db_error)?;
+        self.recorded_in(tx, events).await
+    }
+
+    /// What follows `events` being written to the outbox in `tx`: the audit log's rows, the
+    /// events kept to tell after commit, the idempotency key's outcome.
+    async fn recorded_in(&self, tx: &mut Tx, events: &[Event]) -> Result<()> {
         self.record_audit(tx, events).await?;
         tx.recorded.extend_from_slice(events);
         self.mark_claimed_key(tx, events).await

@@ -69,10 +69,15 @@ pub(crate) fn response_format(headers: &HeaderMap) -> Result<Format, Problem> {
     for (order, range) in accept.split(',').enumerate() {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|param| param.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+        // A weight is a qvalue from 0 to 1 (RFC 9110, section 12.4.2); a range whose `q` is
+        // anything else (`nan`, `2`, words) is malformed and accepts nothing.
+        let q = match parts.find_map(|param| param.trim().strip_prefix("q=")) {
+            None => 1.0,
+            Some(text) => match text.trim().parse::<f32>() {
+                Ok(q) if q.is_finite() && (0.0..=1.0).contains(&q) => q,
+                _ => continue,
+            },
+        };
         if q <= 0.0 {
             continue;
         }
@@ -352,6 +357,17 @@ mod tests {
             response_format(&accept("text/html")).unwrap_err().status,
             406
         );
+        // A weight that is no qvalue makes its range accept nothing.
+        assert_eq!(
+            response_format(&accept("application/json;q=nan"))
+                .unwrap_err()
+                .status,
+            406
+        );
+        assert_eq!(
+            response_format(&accept("application/xml;q=2, application/json;q=0.5")).unwrap(),
+            Format::Json
+        );
         assert_eq!(
             response_format(&accept("application/json;q=0"))
                 .unwrap_err()
@@ -414,5 +430,116 @@ mod tests {
         assert!(rep.check_if_match(&sent).is_ok());
         sent.if_match = Some("*".to_owned());
         assert!(rep.check_if_match(&sent).is_ok());
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// One range of an `Accept` header: a media range and its `q` parameter as written.
+        fn range() -> impl Strategy<Value = (String, Option<String>)> {
+            let media = prop_oneof![
+                Just("application/json"),
+                Just("APPLICATION/JSON"),
+                Just("application/*"),
+                Just("*/*"),
+                Just("application/xml"),
+                Just("text/xml"),
+                Just("application/x-protobuf"),
+                Just("application/protobuf"),
+                Just("text/html"),
+                Just("image/*"),
+            ];
+            let q = prop_oneof![
+                (0u32..=1000).prop_map(|q| format!("{}", f64::from(q) / 1000.0)),
+                Just("1.000".to_owned()),
+                Just("0".to_owned()),
+                Just("nan".to_owned()),
+                Just("inf".to_owned()),
+                Just("-1".to_owned()),
+                Just("2".to_owned()),
+                Just("".to_owned()),
+                "[ -~&&[^,;]]{0,6}",
+            ];
+            (media.prop_map(str::to_owned), proptest::option::of(q))
+        }
+
+        /// The formats a media range names, in this server's terms.
+        fn named(media: &str) -> Option<Format> {
+            match media.to_ascii_lowercase().as_str() {
+                "application/json" | "application/*" | "*/*" => Some(Format::Json),
+                "application/xml" | "text/xml" => Some(Format::Xml),
+                "application/x-protobuf" | "application/protobuf" => Some(Format::Protobuf),
+                _ => None,
+            }
+        }
+
+        /// A qvalue as RFC 9110 section 12.4.2 allows it: 0 to 1 (a parameter that is no
+        /// number, or out of range, leaves the range at the default of 1 when absent, and
+        /// makes it unusable when present but not a qvalue).
+        fn weight(q: Option<&str>) -> Option<f32> {
+            match q {
+                None => Some(1.0),
+                Some(text) => text
+                    .trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|q| q.is_finite() && (0.0..=1.0).contains(q)),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            /// The format chosen is the one of the earliest range with the highest weight
+            /// above 0 that this server offers; with none, 406. Never a panic.
+            #[test]
+            fn accept_chooses_the_best_offered_range(ranges in proptest::collection::vec(range(), 1..6)) {
+                let value = ranges
+                    .iter()
+                    .map(|(media, q)| match q {
+                        Some(q) => format!("{media};q={q}"),
+                        None => media.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let Ok(header_value) = HeaderValue::from_str(&value) else {
+                    return Ok(());
+                };
+                let mut headers = HeaderMap::new();
+                headers.insert(header::ACCEPT, header_value);
+                let mut expected: Option<(f32, Format)> = None;
+                for (media, q) in &ranges {
+                    let (Some(format), Some(q)) = (named(media), weight(q.as_deref())) else {
+                        continue;
+                    };
+                    if q > 0.0 && expected.is_none_or(|(best, _)| q > best) {
+                        expected = Some((q, format));
+                    }
+                }
+                match (response_format(&headers), expected) {
+                    (Ok(format), Some((_, wanted))) => prop_assert_eq!(format, wanted, "Accept: {}", value),
+                    (Err(problem), None) => prop_assert_eq!(problem.status, 406),
+                    (got, wanted) => prop_assert!(false, "Accept: {}: got {:?}, wanted {:?}", value, got.map_err(|p| p.status), wanted),
+                }
+            }
+
+            /// Any `Content-Type` is a format this operation reads, or 415.
+            #[test]
+            fn any_content_type_is_read_or_unsupported(value in "[ -~]{0,40}", patch in any::<bool>()) {
+                let Ok(header_value) = HeaderValue::from_str(&value) else {
+                    return Ok(());
+                };
+                let mut headers = HeaderMap::new();
+                headers.insert(header::CONTENT_TYPE, header_value);
+                let json_type = if patch { "application/merge-patch+json" } else { "application/json" };
+                match body_format(&headers, json_type) {
+                    Ok(Format::Protobuf) => prop_assert!(!patch),
+                    Ok(_) => {}
+                    Err(problem) => prop_assert_eq!(problem.status, 415),
+                }
+            }
+        }
     }
 }

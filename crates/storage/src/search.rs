@@ -16,23 +16,32 @@ use sqlx::AssertSqlSafe;
 
 use crate::sql::{Dialect, Sql, ids_in, json_list, on_reader, on_tx};
 
-const FORGET_POSTINGS: Sql = Sql::both("DELETE FROM search_impacts WHERE post_id = $1");
-
-/// `$2` is a JSON array of `[term, impact]` pairs.
-const WRITE_POSTINGS: Sql = Sql {
-    sqlite: "INSERT INTO search_impacts (term, post_id, impact) \
+/// A post's whole index entry in one round trip: its postings (`$2`, a JSON array of `[term,
+/// impact]` pairs) replace the ones it had, and its excerpt (`$3`) is written. On SQLite three
+/// statements sent as one (sqlx binds `$n` by number in each), so the single writer pays one
+/// hand-off to SQLite's worker thread, not three; on PostgreSQL one statement whose
+/// data-modifying `WITH`s touch disjoint rows (the terms dropped, the terms written).
+const WRITE_ENTRY: Sql = Sql {
+    sqlite: "DELETE FROM search_impacts WHERE post_id = $1; \
+             INSERT INTO search_impacts (term, post_id, impact) \
              SELECT json_extract(value, '$[0]'), $1, json_extract(value, '$[1]') \
              FROM json_each($2) WHERE true \
-             ON CONFLICT (term, post_id) DO UPDATE SET impact = excluded.impact",
-    pg: "INSERT INTO search_impacts (term, post_id, impact) \
-         SELECT e->>0, $1, (e->>1)::bigint FROM json_array_elements($2::json) AS e \
-         ON CONFLICT (term, post_id) DO UPDATE SET impact = excluded.impact",
+             ON CONFLICT (term, post_id) DO UPDATE SET impact = excluded.impact; \
+             INSERT INTO search_excerpts (post_id, excerpt) VALUES ($1, $3) \
+             ON CONFLICT (post_id) DO UPDATE SET excerpt = excluded.excerpt",
+    pg: "WITH postings AS ( \
+             SELECT e->>0 AS term, (e->>1)::bigint AS impact \
+             FROM json_array_elements($2::json) AS e), \
+         forgotten AS ( \
+             DELETE FROM search_impacts WHERE post_id = $1 \
+             AND term NOT IN (SELECT term FROM postings)), \
+         written AS ( \
+             INSERT INTO search_impacts (term, post_id, impact) \
+             SELECT term, $1, impact FROM postings \
+             ON CONFLICT (term, post_id) DO UPDATE SET impact = excluded.impact) \
+         INSERT INTO search_excerpts (post_id, excerpt) VALUES ($1, $3) \
+         ON CONFLICT (post_id) DO UPDATE SET excerpt = excluded.excerpt",
 };
-
-const WRITE_DOCUMENT: Sql = Sql::both(
-    "INSERT INTO search_excerpts (post_id, excerpt) VALUES ($1, $2) \
-     ON CONFLICT (post_id) DO UPDATE SET excerpt = excluded.excerpt",
-);
 
 /// The post's `updated_at`, locking its row on PostgreSQL (on SQLite the write lock is the
 /// transaction's): an entry is written only for the post as it was read, and two writers of
@@ -136,27 +145,11 @@ impl Db {
         post: PostId,
         document: &SearchDocument,
     ) -> Result<()> {
-        on_tx!(self, &mut *tx, FORGET_POSTINGS, |ex, sql| {
-            sqlx::query(sql)
-                .bind(post.get())
-                .execute(ex)
-                .await
-                .map(drop)
-        })
-        .map_err(db_error)?;
         let postings = json_list(document.impacts())?;
-        on_tx!(self, &mut *tx, WRITE_POSTINGS, |ex, sql| {
+        on_tx!(self, &mut *tx, WRITE_ENTRY, |ex, sql| {
             sqlx::query(sql)
                 .bind(post.get())
                 .bind(&postings)
-                .execute(ex)
-                .await
-                .map(drop)
-        })
-        .map_err(db_error)?;
-        on_tx!(self, &mut *tx, WRITE_DOCUMENT, |ex, sql| {
-            sqlx::query(sql)
-                .bind(post.get())
                 .bind(&document.excerpt)
                 .execute(ex)
                 .await

@@ -33,12 +33,19 @@ fn extra_key() -> impl Strategy<Value = String> {
             "title",
             "published",
             "date",
+            "pubDate",
             "description",
+            "summary",
+            "excerpt",
             "image",
+            "cover",
+            "heroImage",
             "tags",
             "category",
+            "categories",
             "draft",
             "lang",
+            "language",
             "slug",
             "originalSlug",
             "series",
@@ -146,6 +153,19 @@ fn has_event_handler(html: &str) -> bool {
     })
 }
 
+/// Found by the property below: a JSON header cut short is refused at a line of the file
+/// (the empty line after the last newline counts).
+#[test]
+fn a_json_header_cut_short_is_refused_within_the_file() {
+    let file = "\n{\n\n";
+    if let Err(error) = frontmatter::parse(file) {
+        assert!(
+            (1..=file.split('\n').count()).contains(&error.line),
+            "{error}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -173,10 +193,11 @@ proptest! {
             file = file.replace('\n', "\r\n");
         }
         match frontmatter::parse(&file) {
-            Ok(document) => prop_assert!(!document.body.contains('\r') || body.contains('\r')),
+            Ok(document) => prop_assert!(!document.body.contains('\r')),
             Err(error) => {
+                // A parser may stop at the end of a last, empty line: count it.
                 prop_assert!(error.line >= 1);
-                prop_assert!(error.line <= file.lines().count().max(1));
+                prop_assert!(error.line <= file.split('\n').count());
                 prop_assert!(!error.reason.is_empty());
             }
         }

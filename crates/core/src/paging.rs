@@ -71,7 +71,10 @@ impl Cursor {
                 id: PostId::parse(id)?,
             })
         };
-        read().ok_or_else(|| Error::malformed(field, FOREIGN))
+        // Only the token this server made names a cursor (not `01`, `+1` or upper-case hex).
+        read()
+            .filter(|cursor| cursor.encode() == token)
+            .ok_or_else(|| Error::malformed(field, FOREIGN))
     }
 }
 
@@ -88,7 +91,9 @@ impl UserCursor {
     /// list of users is [`Error::Malformed`].
     pub fn parse(field: &'static str, token: &str) -> Result<Self> {
         let read = || UserId::parse(decode(token)?.strip_prefix("u.")?).map(Self);
-        read().ok_or_else(|| Error::malformed(field, FOREIGN))
+        read()
+            .filter(|cursor| cursor.encode() == token)
+            .ok_or_else(|| Error::malformed(field, FOREIGN))
     }
 }
 

@@ -149,8 +149,9 @@ impl Db {
         .await
     }
 
-    /// Records `events` and applies `tally` inside the open write `tx`, the tally last (see
-    /// `counters`), in one statement when there are both.
+    /// Records `events` and applies `tally` inside the open write `tx`, in one statement when
+    /// there are both (the counters after every other table the write changes, as `counters`
+    /// asks; the audit rows and the idempotency key that follow touch no counter).
     pub(crate) async fn record_and_count(
         &self,
         tx: &mut Tx,

@@ -71,7 +71,11 @@ pub(crate) fn response_format(headers: &HeaderMap) -> Result<Format, Problem> {
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         // A weight is a qvalue from 0 to 1 (RFC 9110, section 12.4.2); a range whose `q` is
         // anything else (`nan`, `2`, words) is malformed and accepts nothing.
-        let q = match parts.find_map(|param| param.trim().strip_prefix("q=")) {
+        // Parameter names are case-insensitive (RFC 9110, section 5.6.6).
+        let q = match parts.find_map(|param| {
+            let (name, value) = param.split_once('=')?;
+            name.trim().eq_ignore_ascii_case("q").then_some(value)
+        }) {
             None => 1.0,
             Some(text) => match text.trim().parse::<f32>() {
                 Ok(q) if q.is_finite() && (0.0..=1.0).contains(&q) => q,
@@ -437,8 +441,9 @@ mod tests {
 
         use super::*;
 
-        /// One range of an `Accept` header: a media range and its `q` parameter as written.
-        fn range() -> impl Strategy<Value = (String, Option<String>)> {
+        /// One range of an `Accept` header: a media range, its `q` parameter's value, and the
+        /// range as written (another parameter first or not, `q` or `Q`, spaces or not).
+        fn range() -> impl Strategy<Value = (String, Option<String>, String)> {
             let media = prop_oneof![
                 Just("application/json"),
                 Just("APPLICATION/JSON"),
@@ -462,7 +467,15 @@ mod tests {
                 Just("".to_owned()),
                 "[ -~&&[^,;]]{0,6}",
             ];
-            (media.prop_map(str::to_owned), proptest::option::of(q))
+            let before = prop_oneof![Just(""), Just(";charset=utf-8"), Just(" ; level=1")];
+            let name = prop_oneof![Just(";q="), Just(";Q="), Just(" ; q="), Just("; q = ")];
+            (media, proptest::option::of(q), before, name).prop_map(|(media, q, before, name)| {
+                let written = match &q {
+                    Some(q) => format!("{media}{before}{name}{q}"),
+                    None => format!("{media}{before}"),
+                };
+                (media.to_owned(), q, written)
+            })
         }
 
         /// The formats a media range names, in this server's terms.
@@ -498,10 +511,7 @@ mod tests {
             fn accept_chooses_the_best_offered_range(ranges in proptest::collection::vec(range(), 1..6)) {
                 let value = ranges
                     .iter()
-                    .map(|(media, q)| match q {
-                        Some(q) => format!("{media};q={q}"),
-                        None => media.clone(),
-                    })
+                    .map(|(_, _, written)| written.as_str())
                     .collect::<Vec<_>>()
                     .join(", ");
                 let Ok(header_value) = HeaderValue::from_str(&value) else {
@@ -510,7 +520,7 @@ mod tests {
                 let mut headers = HeaderMap::new();
                 headers.insert(header::ACCEPT, header_value);
                 let mut expected: Option<(f32, Format)> = None;
-                for (media, q) in &ranges {
+                for (media, q, _) in &ranges {
                     let (Some(format), Some(q)) = (named(media), weight(q.as_deref())) else {
                         continue;
                     };
@@ -525,7 +535,43 @@ mod tests {
                 }
             }
 
-            /// Any `Content-Type` is a format this operation reads, or 415.
+            /// A `Content-Type` is read by its media type whatever its case, parameters and
+            /// spaces; a merge patch has no Protobuf form; anything else is 415.
+            #[test]
+            fn content_types_are_read_by_their_media_type(
+                media in prop_oneof![
+                    Just("application/json"),
+                    Just("application/merge-patch+json"),
+                    Just("application/xml"),
+                    Just("text/xml"),
+                    Just("application/x-protobuf"),
+                    Just("application/protobuf"),
+                    Just("text/plain"),
+                    Just("application/x-www-form-urlencoded"),
+                    Just("multipart/form-data"),
+                ],
+                upper in any::<bool>(),
+                parameters in prop_oneof![Just(""), Just("; charset=utf-8"), Just(";charset=UTF-8 ; x=y"), Just(" ")],
+                patch in any::<bool>(),
+            ) {
+                let written = if upper { media.to_ascii_uppercase() } else { media.to_owned() };
+                let mut headers = HeaderMap::new();
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&format!("{written}{parameters}")).unwrap());
+                let json_type = if patch { "application/merge-patch+json" } else { "application/json" };
+                let wanted = match media {
+                    m if m == json_type => Some(Format::Json),
+                    "application/xml" | "text/xml" => Some(Format::Xml),
+                    "application/x-protobuf" | "application/protobuf" if !patch => Some(Format::Protobuf),
+                    _ => None,
+                };
+                match (body_format(&headers, json_type), wanted) {
+                    (Ok(format), Some(wanted)) => prop_assert_eq!(format, wanted),
+                    (Err(problem), None) => prop_assert_eq!(problem.status, 415),
+                    (got, wanted) => prop_assert!(false, "{}{}: got {:?}, wanted {:?}", written, parameters, got.map_err(|p| p.status), wanted),
+                }
+            }
+
+            /// Any `Content-Type` at all is read or 415, never a panic.
             #[test]
             fn any_content_type_is_read_or_unsupported(value in "[ -~]{0,40}", patch in any::<bool>()) {
                 let Ok(header_value) = HeaderValue::from_str(&value) else {

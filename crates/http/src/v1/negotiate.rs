@@ -69,9 +69,9 @@ pub(crate) fn response_format(headers: &HeaderMap) -> Result<Format, Problem> {
     for (order, range) in accept.split(',').enumerate() {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        // A weight is a qvalue from 0 to 1 (RFC 9110, section 12.4.2); a range whose `q` is
-        // anything else (`nan`, `2`, words) is malformed and accepts nothing.
-        // Parameter names are case-insensitive (RFC 9110, section 5.6.6).
+        // A weight is a qvalue from 0 to 1 (RFC 9110, section 12.4.2), under a parameter named
+        // `q` in any case (section 5.6.6); a range whose `q` is anything else (`nan`, `2`,
+        // words) is malformed and accepts nothing.
         let q = match parts.find_map(|param| {
             let (name, value) = param.split_once('=')?;
             name.trim().eq_ignore_ascii_case("q").then_some(value)
@@ -488,9 +488,9 @@ mod tests {
             }
         }
 
-        /// A qvalue as RFC 9110 section 12.4.2 allows it: 0 to 1 (a parameter that is no
-        /// number, or out of range, leaves the range at the default of 1 when absent, and
-        /// makes it unusable when present but not a qvalue).
+        /// The weight of a range whose `q` parameter is `q`: 1 without one, the qvalue when it
+        /// is one (0 to 1, RFC 9110 section 12.4.2), and `None` (the range accepts nothing)
+        /// for anything else.
         fn weight(q: Option<&str>) -> Option<f32> {
             match q {
                 None => Some(1.0),

@@ -30,43 +30,65 @@ pub fn terms(text: &str) -> Vec<String> {
         text.nfkc().flat_map(char::to_lowercase).collect()
     };
     let mut terms = Vec::new();
+    read_words(&normalized, &mut terms);
+    terms.retain(|term| term.len() <= MAX_TERM_BYTES);
+    terms
+}
+
+/// Whether `c` may be part of a word's term: a letter, a digit, `'` inside (`don't`) or `_`.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '\'' || c == '_'
+}
+
+/// Appends the terms of normalized `text` to `terms`. A word of word characters alone is its
+/// own term, without its outer apostrophes. A word that also holds CJK characters or other
+/// characters (`api엔드포인트`, a letter with a variation selector) is cut there, and each
+/// piece read again as text of its own: so every term reads back as itself, as a query typed
+/// with that term must.
+fn read_words(text: &str, terms: &mut Vec<String>) {
     let mut run: Vec<char> = Vec::new();
-    for segment in normalized.split_word_bounds() {
+    for segment in text.split_word_bounds() {
         let mut chars = segment.chars();
         let all_cjk = chars.clone().all(is_cjk) && chars.next().is_some();
         if all_cjk {
             run.extend(segment.chars());
             continue;
         }
-        flush(&mut run, &mut terms);
-        if segment.chars().any(char::is_alphanumeric) {
-            // A word may still hold CJK characters beside others (`api엔드포인트`): split it.
-            let mut word = String::new();
-            for c in segment.chars() {
-                if is_cjk(c) {
-                    if !word.is_empty() {
-                        terms.push(std::mem::take(&mut word));
-                    }
-                    run.push(c);
-                } else {
-                    flush(&mut run, &mut terms);
-                    if c.is_alphanumeric() || c == '\'' || c == '_' {
-                        word.push(c);
-                    } else if !word.is_empty() {
-                        terms.push(std::mem::take(&mut word));
-                    }
-                }
-            }
-            flush(&mut run, &mut terms);
-            let word = word.trim_matches('\'');
-            if !word.is_empty() {
+        flush(&mut run, terms);
+        if !segment.chars().any(char::is_alphanumeric) {
+            continue;
+        }
+        if segment.chars().all(|c| is_word_char(c) && !is_cjk(c)) {
+            let word = segment.trim_matches('\'');
+            if word.chars().any(char::is_alphanumeric) {
                 terms.push(word.to_owned());
             }
+            continue;
+        }
+        // Pieces are shorter than the segment: the reading ends.
+        let mut piece_start = None;
+        for (at, c) in segment.char_indices() {
+            if is_word_char(c) && !is_cjk(c) {
+                if piece_start.is_none() {
+                    flush(&mut run, terms);
+                    piece_start = Some(at);
+                }
+                continue;
+            }
+            if let Some(start) = piece_start.take() {
+                read_words(&segment[start..at], terms);
+            }
+            if is_cjk(c) {
+                run.push(c);
+            } else {
+                flush(&mut run, terms);
+            }
+        }
+        if let Some(start) = piece_start {
+            read_words(&segment[start..], terms);
         }
     }
-    flush(&mut run, &mut terms);
-    terms.retain(|term| term.len() <= MAX_TERM_BYTES);
-    terms
+    flush(&mut run, terms);
 }
 
 /// How much a term counts in each field of a post: a title's term weighs as much as five of a
@@ -591,6 +613,25 @@ mod tests {
             terms("api엔드포인트"),
             ["api", "엔드", "드포", "포인", "인트"]
         );
+    }
+
+    #[test]
+    fn every_term_reads_back_as_itself() {
+        // A letter, a variation selector, a Telugu length mark and a digit are one word by
+        // UAX #29 (marks bind to what precedes them), but not the mark and the digit alone.
+        let cases = [
+            "A\u{180b}\u{c55}\u{11950}",
+            "a'\u{c55}가",
+            "a'가b",
+            "x_가_",
+            "it's 'quoted' api엔드포인트 ＡＰＩ",
+        ];
+        for text in cases {
+            for term in terms(text) {
+                assert_eq!(terms(&term), std::slice::from_ref(&term), "{term:?} of {text:?}");
+            }
+        }
+        assert_eq!(terms("a'가b"), ["a", "가", "b"]);
     }
 
     #[test]

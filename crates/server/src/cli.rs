@@ -58,6 +58,12 @@ pub enum Command {
     /// Work with the search index.
     #[command(subcommand)]
     Search(SearchCommand),
+    /// Fill a new, empty database with realistic data for load tests: users `user1` to
+    /// `userN` (`userN@example.com`, password `quiet harbour lantern at dawn`), tags with a
+    /// long tail, posts in English, Korean and Japanese (one in twenty a draft), comments,
+    /// favorites and follows; then render and index every post. The same sizes give the same
+    /// data on either engine.
+    Seed(SeedArgs),
     /// Manage the keys that sign access tokens.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -67,6 +73,16 @@ pub enum Command {
     /// Ask the running server whether it is ready (GET /readyz on the configured address);
     /// exits 0 if so, 1 if not. For container health checks: the image needs no curl.
     Healthcheck,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// How many posts (users: one per 50 posts, at least 10; tags: one per 100, at least 20).
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(i64).range(1..=100_000_000))]
+    pub posts: i64,
+    /// Leave the search index empty (`quire search reindex` builds it later).
+    #[arg(long)]
+    pub no_search: bool,
 }
 
 #[derive(Debug, Default, Args)]
@@ -205,6 +221,21 @@ impl Cli {
                 telemetry::init_for_command(&config.log);
                 let indexed = crate::transfer::reindex(&config).await?;
                 println!("indexed {indexed} posts");
+                Ok(())
+            }
+            Command::Seed(args) => {
+                telemetry::init_for_command(&config.log);
+                let started = std::time::Instant::now();
+                let seeded = crate::seed::seed(&config, args.posts, !args.no_search).await?;
+                println!(
+                    "seeded {} posts, {} users and {} tags; rendered {}, indexed {} ({:.1} s)",
+                    seeded.size.posts,
+                    seeded.size.users,
+                    seeded.size.tags,
+                    seeded.rendered,
+                    seeded.indexed,
+                    started.elapsed().as_secs_f64()
+                );
                 Ok(())
             }
             Command::Keys(KeysCommand::Rotate) => rotate_keys(config).await,

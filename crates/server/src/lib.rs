@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod purger;
 pub mod relay;
 pub mod scheduler;
+pub mod seed;
 pub mod telemetry;
 pub mod tls;
 pub mod transfer;

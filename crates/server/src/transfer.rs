@@ -68,7 +68,7 @@ fn markdown_files(paths: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> 
         .collect()
 }
 
-fn progress(len: u64, verb: &str) -> ProgressBar {
+pub(crate) fn progress(len: u64, verb: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {wide_msg}") {
         bar.set_style(style.progress_chars("#>-"));

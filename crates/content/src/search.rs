@@ -628,7 +628,11 @@ mod tests {
         ];
         for text in cases {
             for term in terms(text) {
-                assert_eq!(terms(&term), std::slice::from_ref(&term), "{term:?} of {text:?}");
+                assert_eq!(
+                    terms(&term),
+                    std::slice::from_ref(&term),
+                    "{term:?} of {text:?}"
+                );
             }
         }
         assert_eq!(terms("a'가b"), ["a", "가", "b"]);

@@ -92,6 +92,54 @@ pub async fn stop_gracefully(server: &mut Child) {
     assert!(status.success(), "{status:?}");
 }
 
+/// What one writer of a mixed load was told had been written: the articles, comments and
+/// favorites acknowledged, and for its bio and the reader's following of it, the last value
+/// acknowledged and the last one sent (which a kill may have cut before or after commit).
+#[derive(Default)]
+struct Ledger {
+    writer: String,
+    articles: Vec<String>,
+    comments: Vec<(String, u64)>,
+    favorites: Vec<String>,
+    bio: (Option<String>, Option<String>),
+    following: (Option<bool>, Option<bool>),
+}
+
+/// A client of a server under a mixed write load, counting acknowledged writes.
+struct Writes {
+    client: reqwest::Client,
+    base: String,
+    acknowledged: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Writes {
+    /// Sends a write; answers its body when it was acknowledged (a 2xx), `None` when the
+    /// server is gone. Any other answer fails the test.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Option<Value> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("Authorization", format!("Token {token}"));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply = request.send().await.ok()?;
+        let status = reply.status();
+        let body = reply.json::<Value>().await.ok()?;
+        assert!(status.is_success(), "{path} answered {status}: {body}");
+        self.acknowledged
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(body)
+    }
+}
+
 /// Registers `name` (`name@example.com`, `password123`) and answers its token.
 pub async fn register(client: &reqwest::Client, base: &str, name: &str) -> String {
     let reply: Value = client
@@ -176,6 +224,114 @@ async fn acknowledged_writes_survive_kill_9(engine: Engine) {
         .await
         .unwrap();
     assert!(listed["articlesCount"].as_u64().unwrap() >= acknowledged.len() as u64);
+    server.start_kill().unwrap();
+}
+
+async fn a_mixed_write_load_survives_kill_9(engine: Engine) {
+    let env = TestEnv::new(engine).await;
+    let (mut server, address) = start(&env).await;
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let reader = register(&client, &base, "reader").await;
+    let acknowledged = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for writer in 0..4 {
+        let name = format!("writer{writer}");
+        let token = register(&client, &base, &name).await;
+        let (client, base, reader, acknowledged) =
+            (client.clone(), base.clone(), reader.clone(), acknowledged.clone());
+        writers.push(tokio::spawn(async move {
+            let mut ledger = Ledger { writer: name.clone(), ..Ledger::default() };
+            let client = Writes { client, base, acknowledged };
+            for i in 0.. {
+                let article = json!({"article": {"title": format!("{name} n{i}"), "description": "d", "body": "b", "tagList": ["mixed"]}});
+                let Some(reply) = client.send("POST", "/api/articles", &token, Some(article)).await else { break };
+                let slug = reply["article"]["slug"].as_str().unwrap().to_owned();
+                ledger.articles.push(slug.clone());
+                let comment = json!({"comment": {"body": format!("on {slug}")}});
+                let Some(reply) = client.send("POST", &format!("/api/articles/{slug}/comments"), &reader, Some(comment)).await else { break };
+                ledger.comments.push((slug.clone(), reply["comment"]["id"].as_u64().unwrap()));
+                if client.send("POST", &format!("/api/articles/{slug}/favorite"), &reader, None).await.is_none() { break }
+                ledger.favorites.push(slug);
+                ledger.bio.1 = Some(format!("bio {i}"));
+                let bio = json!({"user": {"bio": format!("bio {i}")}});
+                if client.send("PUT", "/api/user", &token, Some(bio)).await.is_none() { break }
+                ledger.bio.0.clone_from(&ledger.bio.1);
+                let follow = i % 2 == 0;
+                ledger.following.1 = Some(follow);
+                let method = if follow { "POST" } else { "DELETE" };
+                if client.send(method, &format!("/api/profiles/{name}/follow"), &reader, None).await.is_none() { break }
+                ledger.following.0 = ledger.following.1;
+            }
+            ledger
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < 150 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("writes are acknowledged");
+    server.start_kill().unwrap();
+    server.wait().await.unwrap();
+    let mut ledgers = Vec::new();
+    for writer in writers {
+        ledgers.push(writer.await.unwrap());
+    }
+
+    let (mut server, address) = start(&env).await;
+    let base = format!("http://{address}");
+    let read = |path: String, token: Option<String>| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let mut request = client.get(format!("{base}{path}"));
+            if let Some(token) = token {
+                request = request.header("Authorization", format!("Token {token}"));
+            }
+            let reply = request.send().await.unwrap();
+            assert_eq!(reply.status(), 200, "{path}");
+            reply.json::<Value>().await.unwrap()
+        }
+    };
+    let mut articles = 0;
+    for ledger in &ledgers {
+        for slug in &ledger.articles {
+            read(format!("/api/articles/{slug}"), None).await;
+        }
+        articles += ledger.articles.len();
+        for (slug, id) in &ledger.comments {
+            let comments = read(format!("/api/articles/{slug}/comments"), None).await;
+            let ids: Vec<u64> = comments["comments"].as_array().unwrap().iter().map(|c| c["id"].as_u64().unwrap()).collect();
+            assert!(ids.contains(id), "acknowledged comment {id} on {slug} was lost: {ids:?}");
+        }
+        for slug in &ledger.favorites {
+            let article = read(format!("/api/articles/{slug}"), Some(reader.clone())).await;
+            assert_eq!(article["article"]["favorited"], true, "acknowledged favorite of {slug} was lost");
+            assert_eq!(article["article"]["favoritesCount"], 1, "{slug}");
+        }
+        let profile = read(format!("/api/profiles/{}", ledger.writer), Some(reader.clone())).await;
+        let bio = profile["profile"]["bio"].as_str().map(str::to_owned);
+        assert!(
+            bio == ledger.bio.0 || bio == ledger.bio.1,
+            "{}'s bio is {bio:?}: neither the acknowledged {:?} nor the one in flight {:?}",
+            ledger.writer, ledger.bio.0, ledger.bio.1
+        );
+        let following = profile["profile"]["following"].as_bool();
+        assert!(
+            following == ledger.following.0.or(Some(false)) || following == ledger.following.1,
+            "following {} is {following:?}: neither the acknowledged {:?} nor the one in flight {:?}",
+            ledger.writer, ledger.following.0, ledger.following.1
+        );
+    }
+    assert!(articles >= 30, "{articles} articles acknowledged");
+    // The counters agree with the rows that survived.
+    let listed = read("/api/articles?tag=mixed&limit=100".to_owned(), Some(reader.clone())).await;
+    let told = listed["articlesCount"].as_u64().unwrap();
+    assert!(told >= articles as u64, "{told} counted, {articles} acknowledged");
+    let favorited = read("/api/articles?favorited=reader&limit=1".to_owned(), None).await;
+    let favorites: usize = ledgers.iter().map(|l| l.favorites.len()).sum();
+    assert!(favorited["articlesCount"].as_u64().unwrap() >= favorites as u64);
     server.start_kill().unwrap();
 }
 

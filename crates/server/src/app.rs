@@ -45,6 +45,8 @@ pub fn db_options(config: &Config) -> DbOptions {
         pool_size: config.database.pool_size,
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
         statement_cache: config.database.statement_cache,
+        // A statement cannot outlive the request that asked for it.
+        statement_timeout: Some(Duration::from_secs(config.http.request_timeout_secs.max(1))),
     }
 }
 
@@ -409,6 +411,13 @@ impl Application {
         self.admin_listener
             .as_ref()
             .and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
+    /// Every contract's routes, to drive without a socket (the fuzzers): each request needs
+    /// the peer's `axum::extract::ConnectInfo<SocketAddr>` as an extension, as a listener
+    /// would give it.
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
     }
 
     /// The wired core, for tests and tools that act without HTTP.

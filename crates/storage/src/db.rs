@@ -53,6 +53,10 @@ pub struct DbOptions {
     pub acquire_timeout: Duration,
     /// Prepared statements kept per connection.
     pub statement_cache: usize,
+    /// PostgreSQL only: the longest a statement may run before the server cancels it (its
+    /// `statement_timeout`), so a query whose request has already given up stops taking the
+    /// database's time; `None` for no limit. Migrations run without it.
+    pub statement_timeout: Option<Duration>,
 }
 
 /// Which engine a URL names.
@@ -450,21 +454,31 @@ async fn open_postgres(url: &str, options: &DbOptions) -> Result<PgPool> {
     let connect = PgConnectOptions::from_str(url)
         .map_err(|error| Error::internal(format!("invalid PostgreSQL URL: {error}")))?
         .application_name("quire")
-        .statement_cache_capacity(options.statement_cache)
-        // A safety net under `Db::begin`: a session left inside a transaction by a client that
-        // went away is ended by the server, so its locks cannot outlive it.
-        .options([("idle_in_transaction_session_timeout", "10s")]);
+        .statement_cache_capacity(options.statement_cache);
+    // Migrations on a connection of their own, without the statement timeout: building an
+    // index on a large table may take longer than any request.
+    let mut migrating = connect
+        .connect()
+        .await
+        .map_err(|error| open_error(&redact_url(url), error))?;
+    POSTGRES_MIGRATIONS
+        .run(&mut migrating)
+        .await
+        .map_err(|error| Error::internal(format!("migrating {}: {error}", redact_url(url))))?;
+    let _ = sqlx::Connection::close(migrating).await;
+    // A safety net under `Db::begin`: a session left inside a transaction by a client that
+    // went away is ended by the server, so its locks cannot outlive it.
+    let mut settings = vec![("idle_in_transaction_session_timeout", "10s".to_owned())];
+    if let Some(limit) = options.statement_timeout {
+        settings.push(("statement_timeout", format!("{}ms", limit.as_millis())));
+    }
     let pool = PgPoolOptions::new()
         .max_connections(options.pool_size.max(1))
         .acquire_timeout(options.acquire_timeout)
         .test_before_acquire(true)
-        .connect_with(connect)
+        .connect_with(connect.options(settings))
         .await
         .map_err(|error| open_error(&redact_url(url), error))?;
-    POSTGRES_MIGRATIONS
-        .run(&pool)
-        .await
-        .map_err(|error| Error::internal(format!("migrating {}: {error}", redact_url(url))))?;
     Ok(pool)
 }
 
@@ -553,6 +567,7 @@ mod tests {
             pool_size: 1,
             acquire_timeout: Duration::from_secs(1),
             statement_cache: 100,
+            statement_timeout: None,
         };
         let sqlite = |path: &str| Target::Sqlite(PathBuf::from(path));
         assert_eq!(

@@ -27,6 +27,12 @@ pub(crate) fn db_error(error: sqlx::Error) -> Error {
         }
         sqlx::Error::Database(db) if is_lost_race(db.code().as_deref()) => Error::Busy,
         sqlx::Error::Database(db) if is_unavailable(db.code().as_deref()) => unreachable_db(),
+        // query_canceled: the statement ran past its `statement_timeout`, the database is
+        // slower than requests can wait.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => Error::Unavailable {
+            reason: "the database is overloaded",
+            retry_after_secs: 2,
+        },
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
@@ -105,5 +111,20 @@ mod tests {
         assert!(is_unavailable(Some("08006")));
         assert!(is_unavailable(Some("57P01")));
         assert!(!is_unavailable(Some("23505")));
+    }
+
+    #[test]
+    fn a_statement_past_its_timeout_is_unavailable_not_internal() {
+        use crate::group_commit::GroupError;
+        let canceled = sqlx::Error::Database(Box::new(GroupError::coded("57014")));
+        assert!(matches!(
+            db_error(canceled),
+            Error::Unavailable {
+                retry_after_secs: 2,
+                ..
+            }
+        ));
+        let other = sqlx::Error::Database(Box::new(GroupError::coded("22021")));
+        assert!(matches!(db_error(other), Error::Internal(..)));
     }
 }

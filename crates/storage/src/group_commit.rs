@@ -262,6 +262,16 @@ impl GroupError {
     /// SQLite's `SQLITE_BUSY`: the write did not happen and may simply be run again.
     const BUSY: &'static str = "5";
 
+    /// An error that carries only `code` (a SQLSTATE or SQLite code), for tests of the
+    /// mapping of codes to meanings.
+    #[cfg(test)]
+    pub(crate) fn coded(code: &str) -> Self {
+        Self {
+            message: format!("code {code}"),
+            code: Some(code.to_owned()),
+        }
+    }
+
     fn lost() -> Self {
         Self {
             message: "the write's group was rolled back by another write's failure".to_owned(),

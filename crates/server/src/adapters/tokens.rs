@@ -583,6 +583,7 @@ mod tests {
             pool_size: 2,
             acquire_timeout: Duration::from_secs(5),
             statement_cache: 16,
+            statement_timeout: None,
         })
         .await
         .unwrap()

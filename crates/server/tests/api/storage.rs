@@ -30,6 +30,7 @@ fn options(url: String, data: &Path) -> DbOptions {
         pool_size: 2,
         acquire_timeout: Duration::from_secs(5),
         statement_cache: 100,
+        statement_timeout: None,
     }
 }
 

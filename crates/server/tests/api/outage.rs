@@ -3,7 +3,8 @@
 //! owns, never by stopping the machine's server. (SQLite is a file inside the process.)
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -79,12 +80,9 @@ fn postgres_address(url: &str) -> String {
     }
 }
 
-#[tokio::test]
-#[cfg_attr(
-    not(quire_test_postgres),
-    ignore = "QUIRE_TEST_POSTGRES_URL is not set"
-)]
-async fn a_cut_database_answers_503_and_service_resumes_by_itself() {
+/// An application on a new PostgreSQL database that it reaches only through a [`Proxy`] the
+/// test can cut, waiting at most 1 s for a connection, with rate limits off.
+async fn behind_proxy() -> (TestApp, Proxy) {
     let admin_url = postgres_url();
     let env = TestEnv::new(Engine::Postgres).await;
     let database = env
@@ -108,7 +106,19 @@ async fn a_cut_database_answers_503_and_service_resumes_by_itself() {
     let mut config = env.config();
     config.database.url = Some(quire_server::config::Secret::new(through_proxy));
     config.database.acquire_timeout_secs = 1;
+    // The load comes from one address: it measures the database's absence, not the limits.
+    config.limits.rate_limits = false;
     let app = TestApp::spawn_with(config, env).await;
+    (app, proxy)
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(quire_test_postgres),
+    ignore = "QUIRE_TEST_POSTGRES_URL is not set"
+)]
+async fn a_cut_database_answers_503_and_service_resumes_by_itself() {
+    let (app, proxy) = behind_proxy().await;
     let author = app.register("author").await;
     app.create_article(&author, "Before the cut", &[]).await;
 
@@ -163,4 +173,89 @@ async fn a_cut_database_answers_503_and_service_resumes_by_itself() {
     assert_eq!(written.status, 201);
     assert_eq!(app.get("/readyz", None).await.status, 200);
     assert_eq!(crate::grpc::health(&app).await, "SERVING");
+}
+
+/// The database restarting under a load of reads and writes: while it is away every answer
+/// is a 2xx or a 503 with `Retry-After`, never a 500, and within 5 s of its return every
+/// request succeeds again.
+#[tokio::test]
+#[cfg_attr(
+    not(quire_test_postgres),
+    ignore = "QUIRE_TEST_POSTGRES_URL is not set"
+)]
+async fn a_database_restart_under_load_is_503_never_500_and_service_resumes_within_5_s() {
+    let (app, proxy) = behind_proxy().await;
+    let app = Arc::new(app);
+    let author = app.register("author").await;
+    app.create_article(&author, "Before the restart", &[]).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    // When each request was sent, its status, and whether it carried Retry-After.
+    let outcomes = Arc::new(Mutex::new(Vec::<(Instant, u16, bool)>::new()));
+    let mut load = JoinSet::new();
+    for worker in 0..8 {
+        let (app, token, stop, outcomes) = (
+            app.clone(),
+            author.token.clone(),
+            stop.clone(),
+            outcomes.clone(),
+        );
+        load.spawn(async move {
+            for i in 0.. {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let sent = Instant::now();
+                let reply = if worker % 2 == 0 {
+                    app.get("/api/articles", None).await
+                } else {
+                    let title = format!("Load {worker} {i}");
+                    app.post(
+                        "/api/articles",
+                        Some(&token),
+                        json!({"article": {"title": title, "description": "d", "body": "b"}}),
+                    )
+                    .await
+                };
+                let retry_after = reply.headers.contains_key("retry-after");
+                outcomes
+                    .lock()
+                    .unwrap()
+                    .push((sent, reply.status.as_u16(), retry_after));
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.restore().await;
+    let restored = Instant::now();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    stop.store(true, Ordering::SeqCst);
+    while load.join_next().await.is_some() {}
+
+    let outcomes = outcomes.lock().unwrap().clone();
+    for (_, status, retry_after) in &outcomes {
+        assert!(matches!(status, 200 | 201 | 503), "answered {status}");
+        if *status == 503 {
+            assert!(retry_after, "a 503 without Retry-After");
+        }
+    }
+    assert!(
+        outcomes.iter().any(|(_, status, _)| *status == 503),
+        "the restart was felt"
+    );
+    let settled = restored + Duration::from_secs(5);
+    let after: Vec<u16> = outcomes
+        .iter()
+        .filter(|(sent, ..)| *sent >= settled)
+        .map(|(_, status, _)| *status)
+        .collect();
+    assert!(
+        after.len() >= 8,
+        "the load went on after the return: {after:?}"
+    );
+    assert!(
+        after.iter().all(|status| matches!(status, 200 | 201)),
+        "every request succeeds from 5 s after the database returns: {after:?}"
+    );
 }

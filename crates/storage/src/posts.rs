@@ -46,14 +46,16 @@ const CREATE_TAGS: Sql = Sql {
          ON CONFLICT (name) DO NOTHING",
 };
 
-/// Links a post to the existing tags of a JSON array of names, unless linked already; returns
-/// the ids of the tags it linked.
+/// Links a post to the existing tags of a JSON array of names, unless linked already, each link
+/// with the post's publish time (migration 0019); returns the ids of the tags it linked.
 const LINK_TAGS: Sql = Sql {
-    sqlite: "INSERT INTO post_tags (post_id, tag_id) \
-             SELECT $1, id FROM tags WHERE name IN (SELECT value FROM json_each($2)) \
+    sqlite: "INSERT INTO post_tags (post_id, tag_id, published_at) \
+             SELECT $1, id, (SELECT published_at FROM posts WHERE id = $1) FROM tags \
+             WHERE name IN (SELECT value FROM json_each($2)) \
              ON CONFLICT DO NOTHING RETURNING tag_id",
-    pg: "INSERT INTO post_tags (post_id, tag_id) \
-         SELECT $1, id FROM tags WHERE name IN (SELECT value FROM json_array_elements_text($2::json)) \
+    pg: "INSERT INTO post_tags (post_id, tag_id, published_at) \
+         SELECT $1, id, (SELECT published_at FROM posts WHERE id = $1) FROM tags \
+         WHERE name IN (SELECT value FROM json_array_elements_text($2::json)) \
          ON CONFLICT DO NOTHING RETURNING tag_id",
 };
 
@@ -199,8 +201,10 @@ const TO_RENDER: Sql = Sql {
 const STORE_RENDERING: Sql =
     Sql::both("UPDATE posts SET rendered = $2 WHERE id = $1 AND updated_at = $3");
 
+/// A favorite, with its post's publish time (migration 0019).
 const ADD_FAVORITE: Sql = Sql::both(
-    "INSERT INTO favorites (user_id, post_id, created_at) VALUES ($1, $2, $3) \
+    "INSERT INTO favorites (user_id, post_id, created_at, published_at) \
+     VALUES ($1, $2, $3, (SELECT published_at FROM posts WHERE id = $2)) \
      ON CONFLICT DO NOTHING",
 );
 

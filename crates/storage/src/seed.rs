@@ -105,8 +105,8 @@ const POSTS: Sql = Sql::both(concat!(
 /// (a cube: a long tail).
 const POST_TAGS: Sql = Sql::both(concat!(
     series!(),
-    "INSERT INTO post_tags (post_id, tag_id) \
-     SELECT i, 1 + ",
+    "INSERT INTO post_tags (post_id, published_at, tag_id) \
+     SELECT i, (SELECT published_at FROM posts WHERE id = i), 1 + ",
     spread!("i * 4 + j"),
     " * ",
     spread!("i * 4 + j"),
@@ -120,8 +120,9 @@ const POST_TAGS: Sql = Sql::both(concat!(
 /// posts have few, some many.
 const FAVORITES: Sql = Sql::both(concat!(
     series!(),
-    "INSERT INTO favorites (user_id, post_id, created_at) \
-     SELECT 1 + (i * 97 + j * 7919) % $3, i, $4 + i * 60000 + j \
+    "INSERT INTO favorites (user_id, post_id, created_at, published_at) \
+     SELECT 1 + (i * 97 + j * 7919) % $3, i, $4 + i * 60000 + j, \
+     (SELECT published_at FROM posts WHERE id = i) \
      FROM n CROSS JOIN k \
      WHERE i % 20 <> 0 AND j * 1000003 * 1000003 < 12 * ",
     spread!("i + 1"),

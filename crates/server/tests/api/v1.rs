@@ -220,6 +220,18 @@ on_both_engines! {
     }
 }
 
+/// The slugs of a RealWorld list, `/api/articles?QUERY`, read anonymously.
+async fn listed(app: &TestApp, query: &str) -> Vec<String> {
+    let reply = app.get(&format!("/api/articles?{query}"), None).await;
+    assert_eq!(reply.status, 200, "{query}");
+    reply.body["articles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["slug"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 async fn create_post(
     app: &TestApp,
     bearer: &str,
@@ -748,12 +760,19 @@ on_both_engines! {
         assert!(published["publishedAt"].is_string());
         assert_eq!(counts().await, (json!(1), json!(1), json!(1), json!(1), json!(["fresh"])));
         assert_eq!(send(&app, Method::GET, &path, &[], None).await.0, 200, "visible to all now");
+        // The tag and the favorite were linked while the post was a draft: the lists read from
+        // those links now hold it.
+        assert_eq!(listed(&app, "tag=fresh").await, [published["slug"].as_str().unwrap()]);
+        assert_eq!(listed(&app, "favorited=publisher").await, [published["slug"].as_str().unwrap()]);
 
         let (status, _, text) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge], Some(json!({"status": "draft", "tags": ["later"]}).to_string())).await;
         assert_eq!(status, 200, "{text}");
         assert!(json_of(&text)["publishedAt"].is_null());
         assert_eq!(counts().await, (json!(0), json!(0), json!(0), json!(0), json!([])));
         assert_eq!(send(&app, Method::GET, &path, &[], None).await.0, 404, "hidden again");
+        for query in ["tag=fresh", "tag=later", "favorited=publisher"] {
+            assert_eq!(listed(&app, query).await, Vec::<String>::new(), "{query}");
+        }
         let (status, _, _) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge], Some(json!({"status": "archived"}).to_string())).await;
         assert_eq!(status, 422);
     }
@@ -783,5 +802,67 @@ on_both_engines! {
         assert!(json_of(&text)["category"].is_null());
         let (status, _, _) = send(&app, Method::PATCH, &path, &[("authorization", &bearer), merge], Some(json!({"language": "not a tag!"}).to_string())).await;
         assert_eq!(status, 422);
+    }
+}
+
+on_both_engines! {
+    async fn lists_by_tag_and_by_favoriter_are_in_publish_order(engine: Engine) {
+        let app = TestApp::spawn(engine).await;
+        let (_, token) = register(&app, "orderly").await;
+        let bearer = format!("Bearer {token}");
+        let merge = ("content-type", "application/merge-patch+json");
+        let mut ids = Vec::new();
+        for title in ["First", "Second", "Third"] {
+            let (_, _, post) = create_post(&app, &bearer, json!({"title": title, "description": "d", "content": "c", "tags": ["ordered"], "status": "draft"})).await;
+            ids.push(post["postId"].as_i64().unwrap());
+        }
+        let set_status = |id: i64, status: &'static str| {
+            let (app, bearer) = (&app, bearer.clone());
+            async move {
+                // Publish times are milliseconds: keep each one distinct.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                let path = format!("/api/v1/posts/{id}");
+                let body = json!({ "status": status }).to_string();
+                let (code, _, text) = send(app, Method::PATCH, &path, &[("authorization", &bearer), merge], Some(body)).await;
+                assert_eq!(code, 200, "{text}");
+            }
+        };
+        // Published in neither creation nor favorite order.
+        for index in [2, 0, 1] {
+            set_status(ids[index], "published").await;
+        }
+        for index in [1, 2, 0] {
+            let path = format!("/api/v1/me/favorites/{}", ids[index]);
+            let (code, _, _) = send(&app, Method::PUT, &path, &[("authorization", &bearer)], None).await;
+            assert!(code.is_success(), "{code}");
+        }
+        for filter in ["tag=ordered", "favorited=orderly", "author=orderly", "tag=ordered&favorited=orderly"] {
+            assert_eq!(listed(&app, filter).await, ["second", "first", "third"], "{filter}");
+            assert_eq!(listed(&app, &format!("{filter}&limit=1&offset=1")).await, ["first"], "{filter}");
+            assert_eq!(listed(&app, &format!("{filter}&limit=2&offset=2")).await, ["third"], "{filter}");
+        }
+        // Unpublished, then published again: the newest, in every list.
+        set_status(ids[2], "draft").await;
+        assert_eq!(listed(&app, "tag=ordered").await, ["second", "first"]);
+        assert_eq!(listed(&app, "favorited=orderly").await, ["second", "first"]);
+        set_status(ids[2], "published").await;
+        for filter in ["tag=ordered", "favorited=orderly"] {
+            assert_eq!(listed(&app, filter).await, ["third", "second", "first"], "{filter}");
+        }
+        // Keyset pages of /api/v1 walk the same order.
+        for filter in ["tag=ordered", "favoritedBy=orderly"] {
+            let mut walked = Vec::new();
+            let mut path = format!("/api/v1/posts?{filter}&limit=2");
+            loop {
+                let page = app.get(&path, None).await;
+                assert_eq!(page.status, 200, "{path}: {}", page.body);
+                walked.extend(page.body["items"].as_array().unwrap().iter().map(|p| p["slug"].as_str().unwrap().to_owned()));
+                match page.body["nextCursor"].as_str() {
+                    Some(next) => path = format!("/api/v1/posts?{filter}&limit=2&cursor={next}"),
+                    None => break,
+                }
+            }
+            assert_eq!(walked, ["third", "second", "first"], "{filter}");
+        }
     }
 }

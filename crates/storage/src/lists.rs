@@ -215,7 +215,6 @@ fn matches(filter: &PostFilter, at: &Placeholders, dialect: Dialect, reach: u64)
             "p.id",
         ),
     };
-    let mut with_posts = matches!(driver, Driver::Posts | Driver::Follower);
     if let Some(tag) = &at.tag {
         conditions.push(if driver == Driver::Tag {
             format!(
@@ -243,7 +242,6 @@ fn matches(filter: &PostFilter, at: &Placeholders, dialect: Dialect, reach: u64)
         });
     }
     if let Some(follower) = &at.follower {
-        with_posts = true;
         conditions.push(if driver == Driver::Follower {
             format!(
                 "fw.follower_id = {follower} AND p.author_id = fw.followee_id \
@@ -257,19 +255,21 @@ fn matches(filter: &PostFilter, at: &Placeholders, dialect: Dialect, reach: u64)
         });
     }
     if let Some(author) = &at.author {
-        with_posts = true;
         conditions.push(format!("p.author_id = {}", user_id(author)));
     }
     if let Some(language) = &at.language {
-        with_posts = true;
         conditions.push(format!("p.language = {language}"));
     }
     if let Some(author_id) = &at.author_id {
-        with_posts = true;
         conditions.push(format!("p.author_id = {author_id}"));
     }
+    // Conditions on a post's own columns need the post beside a link table.
+    let on_posts = at.follower.is_some()
+        || at.author.is_some()
+        || at.language.is_some()
+        || at.author_id.is_some();
     let join = match driver {
-        Driver::Tag | Driver::Favoriter if with_posts => format!(" JOIN posts p ON p.id = {id}"),
+        Driver::Tag | Driver::Favoriter if on_posts => format!(" JOIN posts p ON p.id = {id}"),
         _ => String::new(),
     };
     Matches {

@@ -5,7 +5,8 @@
 //! Eleventy, Hugo), TOML between `+++` lines (Hugo), and a JSON object at the very start
 //! (Hugo). Each format is parsed by gray_matter's engine for it (yaml-rust2, toml,
 //! serde_json); the split between header and body is done here, so the body is kept exactly as
-//! written (after its header's closing line), line endings aside: `\r\n` reads as `\n`.
+//! written (after its header's closing line), line endings aside: `\r\n` and a `\r` alone read
+//! as `\n`.
 //!
 //! The fields a post has are read under the names these generators use: `title`; `published`,
 //! `date` or `pubDate`; `description`, `summary` or `excerpt`; `image`, `cover` or `heroImage`; `tags`
@@ -90,8 +91,11 @@ impl std::error::Error for FrontmatterError {}
 pub fn parse(text: &str) -> Result<Document, FrontmatterError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let normalized;
+    // A line ends at `\n`, `\r\n` or a `\r` alone, as CommonMark (§2.1) and YAML (1.2, §5.4)
+    // read them: with every ending made `\n`, the header parsers, the split and the lines
+    // reported in errors count the same lines.
     let text = if text.contains('\r') {
-        normalized = text.replace("\r\n", "\n");
+        normalized = text.replace("\r\n", "\n").replace('\r', "\n");
         normalized.as_str()
     } else {
         text
@@ -561,6 +565,38 @@ mod tests {
         let document = parse("\u{feff}\r\n---\r\ntitle: A\r\n---\r\nLine\r\n").unwrap();
         assert_eq!(document.frontmatter.title.as_deref(), Some("A"));
         assert_eq!(document.body, "Line\n");
+    }
+
+    #[test]
+    fn a_carriage_return_alone_ends_a_line_as_in_commonmark() {
+        let document = parse("---\rtitle: A\r---\rLine one\rLine two\r").unwrap();
+        assert_eq!(document.frontmatter.title.as_deref(), Some("A"));
+        assert_eq!(document.body, "Line one\nLine two\n");
+        // Mixed endings: each of `\n`, `\r\n` and `\r` ends one line.
+        let mixed = parse("---\r\ntitle: A\rtags: {a: 1}\n---\n").unwrap_err();
+        assert_eq!(mixed.line, 3, "{mixed}");
+    }
+
+    #[test]
+    fn an_error_names_a_line_of_the_file_whatever_its_line_endings() {
+        // Found by fuzzing: a `---` line ended by a `\r` alone closed the header for the YAML
+        // parser's count of lines but not for the split, and the error named line 15 of 11.
+        let text = "---\n\n---\r\tK{\r.\t\r5\r\t[\r\t{\r\t]<\n<Y<`5\r\t[\r\t{\r\t]<\n<Y\n:\n\
+                    ---*\0\0\0\u{1}\n---\n\n*\n";
+        let lines = text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .split('\n')
+            .count();
+        match parse(text) {
+            Ok(document) => assert_eq!(document.frontmatter, Frontmatter::default()),
+            Err(error) => assert!((1..=lines).contains(&error.line), "{error} of {lines}"),
+        }
+        for ending in ["\n", "\r\n", "\r"] {
+            let text = ["", "---", "title: [unclosed", "---", ""].join(ending);
+            let broken = parse(&text).unwrap_err();
+            assert_eq!(broken.line, 4, "with {ending:?}: {broken}");
+        }
     }
 
     #[test]

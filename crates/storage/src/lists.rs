@@ -148,6 +148,7 @@ struct Matches {
 /// The table whose index gives a list its order.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Driver {
+    Drafts,
     Posts,
     Tag,
     Favoriter,
@@ -172,34 +173,29 @@ fn feed_on_postgres(follower: &str, after: Option<&(String, String)>, reach: u64
 }
 
 fn matches(filter: &PostFilter, at: &Placeholders, dialect: Dialect, reach: u64) -> Matches {
-    if let (Dialect::Postgres, Some(follower), false, None, None, None, None, None) = (
-        dialect,
-        &at.follower,
-        filter.drafts,
-        &at.tag,
-        &at.favoriter,
-        &at.author,
-        &at.language,
-        &at.author_id,
-    ) {
+    let tag_id = |tag: &str| format!("(SELECT id FROM tags WHERE name = {tag})");
+    let user_id = |user: &str| format!("(SELECT id FROM users WHERE username_key = {user})");
+    let driver = match (&at.tag, &at.favoriter, &at.follower) {
+        _ if filter.drafts => Driver::Drafts,
+        (Some(_), _, _) => Driver::Tag,
+        (None, Some(_), _) => Driver::Favoriter,
+        (None, None, Some(_)) => Driver::Follower,
+        (None, None, None) => Driver::Posts,
+    };
+    // Conditions on a post's own columns.
+    let own_columns = at.author.is_some() || at.language.is_some() || at.author_id.is_some();
+    if let (Dialect::Postgres, Driver::Follower, false, Some(follower)) =
+        (dialect, driver, own_columns, &at.follower)
+    {
         return Matches {
             clause: feed_on_postgres(follower, at.after.as_ref(), reach),
             at: "p.published_at",
             id: "p.id",
         };
     }
-    let tag_id = |tag: &str| format!("(SELECT id FROM tags WHERE name = {tag})");
-    let user_id = |user: &str| format!("(SELECT id FROM users WHERE username_key = {user})");
-    let driver = match (&at.tag, &at.favoriter, &at.follower) {
-        _ if filter.drafts => Driver::Posts,
-        (Some(_), _, _) => Driver::Tag,
-        (None, Some(_), _) => Driver::Favoriter,
-        (None, None, Some(_)) => Driver::Follower,
-        (None, None, None) => Driver::Posts,
-    };
     let mut conditions = Vec::new();
     let (from, time, id) = match driver {
-        Driver::Posts if filter.drafts => {
+        Driver::Drafts => {
             conditions.push("p.status = 'draft'".to_owned());
             ("FROM posts p", "p.created_at", "p.id")
         }
@@ -263,11 +259,8 @@ fn matches(filter: &PostFilter, at: &Placeholders, dialect: Dialect, reach: u64)
     if let Some(author_id) = &at.author_id {
         conditions.push(format!("p.author_id = {author_id}"));
     }
-    // Conditions on a post's own columns need the post beside a link table.
-    let on_posts = at.follower.is_some()
-        || at.author.is_some()
-        || at.language.is_some()
-        || at.author_id.is_some();
+    // The feed and conditions on a post's own columns need the post beside a link table.
+    let on_posts = at.follower.is_some() || own_columns;
     let join = match driver {
         Driver::Tag | Driver::Favoriter if on_posts => format!(" JOIN posts p ON p.id = {id}"),
         _ => String::new(),

@@ -90,6 +90,6 @@ graphql() { printf 'http://%s/graphql?query=%s' "$address" "$(python3 -c 'import
 run "GraphQL posts(first: 20) like /api/articles" \
   "$(graphql '{ posts(first: 20) { edges { node { slug title description tags favoritesCount favorited createdAt author { username bio image followedByViewer } } } } }')"
 run "GraphQL posts(first: 20) with comments" \
-  "$(graphql '{ posts(first: 20) { edges { node { author { name } tags comments { author { name } } favoritesCount } } } }')"
+  "$(graphql '{ posts(first: 20) { edges { node { author { name } tags comments(first: 3) { nodes { author { name } } } favoritesCount } } } }')"
 run "GraphQL the guide's GetUser (20 posts)" -H "$auth" \
   "$(graphql '{ user(id: "2") { id name email posts { id title content } } }')"

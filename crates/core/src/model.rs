@@ -513,6 +513,36 @@ impl PageRequest {
     pub const MAX_LIMIT: u32 = crate::paging::MAX_PAGE_SIZE;
 }
 
+/// Which of a post's comments to read, oldest first: at most `limit`, after the comment
+/// `after` (a keyset page, as `/api/v1`, GraphQL and gRPC page) and then skipping `offset`
+/// (RealWorld's offset pages). Either costs an index range on `(post_id, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommentWindow {
+    pub limit: u32,
+    pub after: Option<CommentId>,
+    pub offset: u64,
+}
+
+impl CommentWindow {
+    /// A keyset page of `limit` after `cursor` (from the start without one).
+    pub fn after(limit: u32, cursor: Option<crate::paging::CommentCursor>) -> Self {
+        Self {
+            limit,
+            after: cursor.map(|cursor| cursor.0),
+            offset: 0,
+        }
+    }
+
+    /// RealWorld's window: `limit` comments from the `offset`th.
+    pub fn offset(page: PageRequest) -> Self {
+        Self {
+            limit: page.limit,
+            after: None,
+            offset: page.offset,
+        }
+    }
+}
+
 /// One viewer's own marks on shared content (`BatchStore::viewer_marks`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ViewerMarks {

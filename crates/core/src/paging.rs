@@ -8,8 +8,8 @@
 //! key of the last item served. A cursor of one kind of list is refused by another.
 
 use crate::error::{Error, FieldErrors, Result};
-use crate::ids::{PostId, UserId};
-use crate::model::{PageRequest, UserView};
+use crate::ids::{CommentId, PostId, UserId};
+use crate::model::{Comment, PageRequest, UserView};
 use crate::time::Timestamp;
 
 /// The page size when a client names none.
@@ -97,6 +97,25 @@ impl UserCursor {
     }
 }
 
+/// Where a page of a post's comments starts: after this comment, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommentCursor(pub CommentId);
+
+impl CommentCursor {
+    pub fn encode(&self) -> String {
+        encode(&format!("c.{}", self.0.get()))
+    }
+
+    /// The cursor `token` names, read from `field`; anything this server did not make for a
+    /// list of comments is [`Error::Malformed`].
+    pub fn parse(field: &'static str, token: &str) -> Result<Self> {
+        let read = || CommentId::parse(decode(token)?.strip_prefix("c.")?).map(Self);
+        read()
+            .filter(|cursor| cursor.encode() == token)
+            .ok_or_else(|| Error::malformed(field, FOREIGN))
+    }
+}
+
 /// Reads an optional cursor of kind `C` from `field`.
 pub fn parse_after<C>(
     field: &'static str,
@@ -134,6 +153,26 @@ impl UserPage {
     }
 }
 
+/// A page of a post's comments, oldest first, and where the next page starts if another
+/// follows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommentPage {
+    pub comments: Vec<Comment>,
+    pub next: Option<CommentCursor>,
+}
+
+impl CommentPage {
+    /// The page of `size` out of comments fetched with one more than `size`.
+    pub(crate) fn of(fetched: Vec<Comment>, size: u32) -> Self {
+        let (comments, more) = split_page(fetched, size);
+        let next = comments
+            .last()
+            .filter(|_| more)
+            .map(|comment| CommentCursor(comment.id));
+        Self { comments, next }
+    }
+}
+
 fn encode(text: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut token = String::with_capacity(text.len() * 2);
@@ -163,9 +202,14 @@ impl PageRequest {
     /// Reads a limit and offset as a client sent them: limit from 1 (above
     /// [`PageRequest::MAX_LIMIT`] it is capped), offset from 0.
     pub fn parse(limit: Option<&str>, offset: Option<&str>) -> Result<Self> {
+        Self::parse_or(limit, offset, Self::DEFAULT_LIMIT)
+    }
+
+    /// [`PageRequest::parse`] with `default` as the limit when none is sent.
+    pub fn parse_or(limit: Option<&str>, offset: Option<&str>, default: u32) -> Result<Self> {
         let mut errors = FieldErrors::new();
         let limit = match limit.map(|text| text.trim().parse::<i64>()) {
-            None => Some(Self::DEFAULT_LIMIT),
+            None => Some(default.min(Self::MAX_LIMIT)),
             Some(Ok(limit)) if limit >= 1 => Some(
                 u32::try_from(limit.min(i64::from(Self::MAX_LIMIT))).unwrap_or(Self::MAX_LIMIT),
             ),
@@ -241,6 +285,18 @@ mod tests {
                 "{bad}"
             );
         }
+        let comment = CommentCursor(CommentId::new(9));
+        assert_eq!(
+            CommentCursor::parse("after", &comment.encode()).unwrap(),
+            comment
+        );
+        for bad in ["", "garbage", &post.encode(), &user.encode()] {
+            assert!(
+                matches!(CommentCursor::parse("after", bad), Err(Error::Malformed(_))),
+                "{bad}"
+            );
+        }
+        assert!(UserCursor::parse("after", &comment.encode()).is_err());
     }
 
     #[test]

@@ -7,9 +7,10 @@ use crate::error::Result;
 use crate::events::{Event, PostData};
 use crate::ids::{CommentId, DeliveryId, PostId, SessionId, UserId, WebhookId};
 use crate::model::{
-    Claim, Comment, CommentRef, FollowDirection, IdempotentResponse, KeysetPage, KeysetRequest,
-    NewComment, NewPost, NewUser, PageRequest, Post, PostBody, PostChanges, PostFilter, PostLink,
-    PostPage, PostRef, Profile, Rendering, SearchDocument, User, UserChanges, ViewerMarks,
+    Claim, Comment, CommentRef, CommentWindow, FollowDirection, IdempotentResponse, KeysetPage,
+    KeysetRequest, NewComment, NewPost, NewUser, PageRequest, Post, PostBody, PostChanges,
+    PostFilter, PostLink, PostPage, PostRef, Profile, Rendering, SearchDocument, User, UserChanges,
+    ViewerMarks,
 };
 use crate::time::Timestamp;
 use crate::values::{
@@ -287,10 +288,11 @@ pub trait CommentStore {
         id: CommentId,
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<Option<Comment>>> + Send;
-    /// A post's comments, oldest first.
+    /// The window of a post's comments, oldest first.
     fn comments(
         &self,
         post: PostId,
+        window: CommentWindow,
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<Vec<Comment>>> + Send;
     fn delete_comment(
@@ -347,10 +349,11 @@ pub trait BatchStore {
         direction: FollowDirection,
         per_user: u32,
     ) -> impl Future<Output = Result<Vec<(UserId, User)>>> + Send;
-    /// The comments of several posts, oldest first.
+    /// The first `per_post` comments of each of several posts, oldest first per post.
     fn comments_of_posts(
         &self,
         posts: &[PostId],
+        per_post: u32,
         viewer: Option<UserId>,
     ) -> impl Future<Output = Result<Vec<Comment>>> + Send;
 }

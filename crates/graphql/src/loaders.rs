@@ -9,8 +9,8 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use quire_core::Error;
 use quire_core::ids::{PostId, UserId};
-use quire_core::model::{Comment, FollowDirection, Post, PostBody, UserView};
-use quire_core::paging::UserPage;
+use quire_core::model::{FollowDirection, Post, PostBody, UserView};
+use quire_core::paging::{CommentPage, UserPage};
 use quire_core::policy::Actor;
 use quire_core::ports::Store;
 use quire_core::service::Quire;
@@ -113,26 +113,39 @@ impl<S: Store> Loader<PostId> for Bodies<S> {
     }
 }
 
-/// Each post's comments, oldest first.
+/// The first page of each post's comments, oldest first: keyed by post and page size.
 pub struct Comments<S>(Shared<S>);
 
-impl<S: Store> Loader<PostId> for Comments<S> {
-    type Value = Vec<Comment>;
+impl<S: Store> Loader<(PostId, u32)> for Comments<S> {
+    type Value = CommentPage;
     type Error = Arc<Error>;
 
-    async fn load(&self, keys: &[PostId]) -> Loaded<PostId, Vec<Comment>> {
-        let comments = self
-            .0
-            .quire
-            .comments_of_posts(keys, self.0.viewer.as_ref())
-            .await?;
-        let mut by_post: HashMap<PostId, Vec<Comment>> =
-            keys.iter().map(|key| (*key, Vec::new())).collect();
-        for comment in comments {
-            by_post.entry(comment.post_id).or_default().push(comment);
+    async fn load(&self, keys: &[(PostId, u32)]) -> Loaded<(PostId, u32), CommentPage> {
+        // One statement per distinct page size; a query asks for one or two.
+        let mut loaded = HashMap::with_capacity(keys.len());
+        for size in sizes(keys.iter().map(|(_, size)| *size)) {
+            let posts: Vec<PostId> = keys
+                .iter()
+                .filter(|(_, wanted)| *wanted == size)
+                .map(|(post, _)| *post)
+                .collect();
+            let pages = self
+                .0
+                .quire
+                .comments_of_posts(&posts, size, self.0.viewer.as_ref())
+                .await?;
+            loaded.extend(pages.into_iter().map(|(post, page)| ((post, size), page)));
         }
-        Ok(by_post)
+        Ok(loaded)
     }
+}
+
+/// The distinct page sizes asked for, in order.
+fn sizes(asked: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut sizes: Vec<u32> = asked.collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
 }
 
 /// An author's newest published posts: keyed by author and how many.
@@ -144,11 +157,8 @@ impl<S: Store> Loader<(UserId, u32)> for AuthorPosts<S> {
 
     async fn load(&self, keys: &[(UserId, u32)]) -> Loaded<(UserId, u32), Vec<Post>> {
         // One statement per distinct page size; a query asks for one or two.
-        let mut sizes: Vec<u32> = keys.iter().map(|(_, size)| *size).collect();
-        sizes.sort_unstable();
-        sizes.dedup();
         let mut loaded = HashMap::with_capacity(keys.len());
-        for size in sizes {
+        for size in sizes(keys.iter().map(|(_, size)| *size)) {
             let authors: Vec<UserId> = keys
                 .iter()
                 .filter(|(_, wanted)| *wanted == size)

@@ -4,8 +4,8 @@ use std::pin::Pin;
 
 use futures_util::{Stream, StreamExt};
 use quire_core::ids::{CommentId, PostId};
-use quire_core::model::KeysetRequest;
-use quire_core::paging::{self, Cursor};
+use quire_core::model::{CommentWindow, KeysetRequest};
+use quire_core::paging::{self, CommentCursor, Cursor};
 use quire_core::ports::Store;
 use quire_core::service::{
     Patch, PostAddress, PostDraft, PostListing, PostUpdate, Quire, SearchRequest,
@@ -267,17 +267,22 @@ impl<S: Store> PostService for Posts<S> {
 impl<S: Store> CommentService for Comments<S> {
     async fn list_comments(
         &self,
-        request: Request<pb::PostRef>,
+        request: Request<pb::ListCommentsRequest>,
     ) -> Result<Response<pb::CommentList>, Status> {
         let viewer = viewer(&request);
-        let id = post_id(request.into_inner().post_id)?;
-        let comments = self
+        let message = request.into_inner();
+        let id = post_id(message.post_id)?;
+        let after = paging::parse_after("cursor", cursor(&message.cursor), CommentCursor::parse)
+            .or_status()?;
+        let window = CommentWindow::after(page_size(message.page_size)?, after);
+        let page = self
             .quire
-            .comments(PostAddress::Id(id), viewer.as_ref())
+            .comments(PostAddress::Id(id), window, viewer.as_ref())
             .await
             .or_status()?;
         Ok(Response::new(pb::CommentList {
-            items: comments.iter().map(convert::comment).collect(),
+            items: page.comments.iter().map(convert::comment).collect(),
+            next_cursor: page.next.map(|cursor| cursor.encode()),
         }))
     }
 

@@ -72,84 +72,118 @@ fn reserved(message: &DescriptorProto, number: i32) -> bool {
         .any(|range| range.start() <= number && number < range.end())
 }
 
+/// Every way `new` breaks what `old` (message `name` as released) promised.
+fn message_breaks(name: &str, old: &DescriptorProto, new: &DescriptorProto) -> Vec<String> {
+    let mut problems = Vec::new();
+    let new_fields = fields(new);
+    for (number, field) in fields(old) {
+        let moved = new_fields
+            .iter()
+            .find(|(other, now)| **other != number && now.name == field.name);
+        match new_fields.get(&number) {
+            None => match moved {
+                Some((moved, _)) => problems.push(format!(
+                    "{name}.{} was renumbered from {number} to {moved}",
+                    field.name
+                )),
+                None if reserved(new, number) => {}
+                None => problems.push(format!(
+                    "{name}.{} (field {number}) was removed without reserving its number",
+                    field.name
+                )),
+            },
+            Some(now)
+                if (now.kind, &now.type_name, now.repeated)
+                    != (field.kind, &field.type_name, field.repeated) =>
+            {
+                problems.push(format!(
+                    "{name}.{} (field {number}) changed type",
+                    field.name
+                ));
+            }
+            Some(now) if now.name != field.name => match moved {
+                Some((moved, _)) => problems.push(format!(
+                    "{name}.{} was renumbered from {number} to {moved}",
+                    field.name
+                )),
+                // Same number, new name: binary stays compatible, JSON does not.
+                None => problems.push(format!(
+                    "{name}: field {number} was renamed from {} to {}",
+                    field.name, now.name
+                )),
+            },
+            Some(_) => {}
+        }
+    }
+    problems
+}
+
+/// A method's input and output message names and whether each side streams.
+type Signature = (String, String, bool, bool);
+
+fn methods(set: &FileDescriptorSet) -> BTreeMap<String, Signature> {
+    set.file
+        .iter()
+        .flat_map(|file| {
+            file.service.iter().flat_map(move |service| {
+                service.method.iter().map(move |method| {
+                    (
+                        format!("{}.{}/{}", file.package(), service.name(), method.name()),
+                        (
+                            method.input_type().to_owned(),
+                            method.output_type().to_owned(),
+                            method.client_streaming(),
+                            method.server_streaming(),
+                        ),
+                    )
+                })
+            })
+        })
+        .collect()
+}
+
 /// Every way `current` breaks what `released` promised.
 fn breaks(released: &FileDescriptorSet, current: &FileDescriptorSet) -> Vec<String> {
     let mut problems = Vec::new();
+    let then = messages(released);
     let now = messages(current);
-    for (name, old) in messages(released) {
-        let Some(new) = now.get(&name) else {
-            problems.push(format!("message {name} was removed"));
-            continue;
-        };
-        let new_fields = fields(new);
-        for (number, field) in fields(old) {
-            let moved = new_fields
-                .iter()
-                .find(|(other, now)| **other != number && now.name == field.name);
-            match new_fields.get(&number) {
-                None => match moved {
-                    Some((moved, _)) => problems.push(format!(
-                        "{name}.{} was renumbered from {number} to {moved}",
-                        field.name
-                    )),
-                    None if reserved(new, number) => {}
-                    None => problems.push(format!(
-                        "{name}.{} (field {number}) was removed without reserving its number",
-                        field.name
-                    )),
-                },
-                Some(now)
-                    if (now.kind, &now.type_name, now.repeated)
-                        != (field.kind, &field.type_name, field.repeated) =>
-                {
-                    problems.push(format!(
-                        "{name}.{} (field {number}) changed type",
-                        field.name
-                    ));
-                }
-                Some(now) if now.name != field.name => match moved {
-                    Some((moved, _)) => problems.push(format!(
-                        "{name}.{} was renumbered from {number} to {moved}",
-                        field.name
-                    )),
-                    // Same number, new name: binary stays compatible, JSON does not.
-                    None => problems.push(format!(
-                        "{name}: field {number} was renamed from {} to {}",
-                        field.name, now.name
-                    )),
-                },
-                Some(_) => {}
-            }
+    for (name, old) in &then {
+        match now.get(name) {
+            None => problems.push(format!("message {name} was removed")),
+            Some(new) => problems.extend(message_breaks(name, old, new)),
         }
     }
-    let methods = |set: &FileDescriptorSet| {
-        set.file
-            .iter()
-            .flat_map(|file| {
-                file.service.iter().flat_map(move |service| {
-                    service.method.iter().map(move |method| {
-                        (
-                            format!("{}.{}/{}", file.package(), service.name(), method.name()),
-                            (
-                                method.input_type().to_owned(),
-                                method.output_type().to_owned(),
-                                method.client_streaming(),
-                                method.server_streaming(),
-                            ),
-                        )
-                    })
-                })
-            })
-            .collect::<BTreeMap<_, _>>()
-    };
     let now_methods = methods(current);
-    for (name, signature) in methods(released) {
-        match now_methods.get(&name) {
-            None => problems.push(format!("method {name} was removed")),
-            Some(now) if *now != signature => {
-                problems.push(format!("method {name} changed its messages or streaming"))
+    for (name, (input, output, client_streams, server_streams)) in methods(released) {
+        let Some((new_input, new_output, new_client, new_server)) = now_methods.get(&name) else {
+            problems.push(format!("method {name} was removed"));
+            continue;
+        };
+        if (client_streams, server_streams) != (*new_client, *new_server) {
+            problems.push(format!("method {name} changed its streaming"));
+        }
+        // The wire carries a message's fields, not its name: a method may take or give
+        // another message that reads every released field the same way.
+        for (side, old, new) in [
+            ("input", &input, new_input),
+            ("output", &output, new_output),
+        ] {
+            if old == new {
+                continue;
             }
-            Some(_) => {}
+            match (then.get(old), now.get(new)) {
+                (Some(old_message), Some(new_message)) => {
+                    let differs = message_breaks(old, old_message, new_message);
+                    if !differs.is_empty() {
+                        problems.push(format!(
+                            "method {name} changed its {side} from {old} to {new}, which reads \
+                             differently: {}",
+                            differs.join("; ")
+                        ));
+                    }
+                }
+                _ => problems.push(format!("method {name} changed its {side} messages")),
+            }
         }
     }
     problems
@@ -215,7 +249,17 @@ fn breaking_changes_are_caught() {
         (
             "rpc GetPost(GetPostRequest) returns (Post);",
             "rpc GetPost(GetPostRequest) returns (stream Post);",
-            "changed its messages or streaming",
+            "changed its streaming",
+        ),
+        (
+            "rpc ListComments(PostRef)",
+            "rpc ListComments(UserRef)",
+            "changed its input from .quire.v1.PostRef to .quire.v1.UserRef",
+        ),
+        (
+            "rpc ListComments(PostRef) returns (CommentList)",
+            "rpc ListComments(PostRef) returns (TagList)",
+            "changed its output",
         ),
         (
             "  rpc LogIn(Credentials) returns (Session);\n",

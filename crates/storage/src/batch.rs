@@ -7,7 +7,7 @@ use quire_core::ports::BatchStore;
 use quire_core::values::Body;
 use quire_core::{Error, Result};
 
-use crate::comments::comments_where;
+use crate::comments::comments_from;
 use crate::db::Db;
 use crate::error::db_error;
 use crate::posts::post_ref;
@@ -141,9 +141,20 @@ const PUBLISHED_POSTS: Sql = Sql {
     pg: published_posts!(pg),
 };
 
+/// The first `$3` comments of each post in `$2`: one index range per post, however many
+/// comments a post has (a window function over all of them would read every one).
+/// SQLite has no LATERAL; its rowid lookup driven by a correlated `IN` does the same.
 const COMMENTS_OF_POSTS: Sql = Sql {
-    sqlite: comments_where!(sqlite, concat!("c.post_id IN ", ids_in!(sqlite, "$2"))),
-    pg: comments_where!(pg, concat!("c.post_id IN ", ids_in!(pg, "$2"))),
+    sqlite: comments_from!(
+        sqlite,
+        "json_each($2) AS k JOIN comments c ON c.id IN \
+         (SELECT id FROM comments WHERE post_id = k.value ORDER BY id LIMIT $3)"
+    ),
+    pg: comments_from!(
+        pg,
+        "json_array_elements_text($2::json) AS k CROSS JOIN LATERAL \
+         (SELECT * FROM comments WHERE post_id = CAST(k.value AS BIGINT) ORDER BY id LIMIT $3) AS c"
+    ),
 };
 
 /// The first members of several users' follow lists, numbered per list by a window function.
@@ -189,6 +200,25 @@ impl Db {
             sqlx::query_scalar(sql)
                 .bind(viewer_id(viewer))
                 .bind(ids)
+                .fetch_one(ex)
+                .await
+        })
+        .map_err(db_error)
+    }
+
+    /// [`Db::rows_json`] for a statement that also reads how many rows per key as `$3`.
+    async fn rows_json_per_key(
+        &self,
+        statement: Sql,
+        viewer: Option<UserId>,
+        ids: &str,
+        per_key: u32,
+    ) -> Result<String> {
+        on_reader!(self, statement, |ex, sql| {
+            sqlx::query_scalar(sql)
+                .bind(viewer_id(viewer))
+                .bind(ids)
+                .bind(i64::from(per_key))
                 .fetch_one(ex)
                 .await
         })
@@ -290,15 +320,9 @@ impl BatchStore for Db {
         viewer: Option<UserId>,
     ) -> Result<Vec<Post>> {
         let ids = json_list(authors.iter().map(|id| id.get()))?;
-        let json: String = on_reader!(self, POSTS_BY_AUTHORS, |ex, sql| {
-            sqlx::query_scalar(sql)
-                .bind(viewer_id(viewer))
-                .bind(&ids)
-                .bind(i64::from(per_author))
-                .fetch_one(ex)
-                .await
-        })
-        .map_err(db_error)?;
+        let json = self
+            .rows_json_per_key(POSTS_BY_AUTHORS, viewer, &ids, per_author)
+            .await?;
         decode::<PostRow>("posts by authors", &json)?
             .into_iter()
             .map(PostRow::into_post)
@@ -348,10 +372,13 @@ impl BatchStore for Db {
     async fn comments_of_posts(
         &self,
         posts: &[PostId],
+        per_post: u32,
         viewer: Option<UserId>,
     ) -> Result<Vec<Comment>> {
         let ids = json_list(posts.iter().map(|id| id.get()))?;
-        let json = self.rows_json(COMMENTS_OF_POSTS, viewer, &ids).await?;
+        let json = self
+            .rows_json_per_key(COMMENTS_OF_POSTS, viewer, &ids, per_post)
+            .await?;
         Ok(decode::<CommentRow>("comments of posts", &json)?
             .into_iter()
             .map(Comment::from)

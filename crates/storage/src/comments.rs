@@ -2,7 +2,7 @@
 
 use quire_core::events::Event;
 use quire_core::ids::{CommentId, PostId, UserId};
-use quire_core::model::{Comment, CommentRef, NewComment};
+use quire_core::model::{Comment, CommentRef, CommentWindow, NewComment};
 use quire_core::ports::{CommentStore, Record};
 use quire_core::{Error, Resource, Result};
 
@@ -27,9 +27,9 @@ const COMMENT: Sql = Sql::both(concat!(
     " FROM comments c JOIN users u ON u.id = c.author_id WHERE c.id = $2"
 ));
 
-/// Comments matching `$condition` (on `c`) as one JSON array in one row, oldest first.
-macro_rules! comments_where {
-    ($engine:tt, $condition:expr) => {
+/// Comments from `$from` (which names them `c`) as one JSON array in one row, oldest first.
+macro_rules! comments_from {
+    ($engine:tt, $from:expr) => {
         concat!(
             "SELECT ",
             json_agg_open!($engine),
@@ -38,18 +38,24 @@ macro_rules! comments_where {
             json_agg_close!($engine),
             " FROM (SELECT ",
             comment_columns!(),
-            " FROM comments c JOIN users u ON u.id = c.author_id WHERE ",
-            $condition,
-            ") AS page_rows"
+            " FROM ",
+            $from,
+            " JOIN users u ON u.id = c.author_id) AS page_rows"
         )
     };
 }
-pub(crate) use comments_where;
+pub(crate) use comments_from;
 
-/// A post's comments.
+/// A window of a post's comments: post `$2`, after id `$3` (0 for none), `$4` of them from
+/// the `$5`th. The range and its order are those of the `(post_id, id)` index.
+macro_rules! post_window {
+    () => {
+        "(SELECT * FROM comments WHERE post_id = $2 AND id > $3 ORDER BY id LIMIT $4 OFFSET $5) AS c"
+    };
+}
 const COMMENTS: Sql = Sql {
-    sqlite: comments_where!(sqlite, "c.post_id = $2"),
-    pg: comments_where!(pg, "c.post_id = $2"),
+    sqlite: comments_from!(sqlite, post_window!()),
+    pg: comments_from!(pg, post_window!()),
 };
 
 const DELETE_COMMENT: Sql = Sql::both("DELETE FROM comments WHERE id = $1");
@@ -107,11 +113,20 @@ impl CommentStore for Db {
         Ok(row.map(Comment::from))
     }
 
-    async fn comments(&self, post: PostId, viewer: Option<UserId>) -> Result<Vec<Comment>> {
+    async fn comments(
+        &self,
+        post: PostId,
+        window: CommentWindow,
+        viewer: Option<UserId>,
+    ) -> Result<Vec<Comment>> {
+        let offset = i64::try_from(window.offset).unwrap_or(i64::MAX);
         let json: String = on_reader!(self, COMMENTS, |ex, sql| {
             sqlx::query_scalar(sql)
                 .bind(viewer_id(viewer))
                 .bind(post.get())
+                .bind(window.after.map_or(0, |id| id.get()))
+                .bind(i64::from(window.limit))
+                .bind(offset)
                 .fetch_one(ex)
                 .await
         })

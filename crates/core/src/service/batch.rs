@@ -8,7 +8,7 @@ use super::Quire;
 use crate::error::Result;
 use crate::ids::{PostId, UserId};
 use crate::model::{Comment, FollowDirection, PageRequest, Post, PostBody, UserView};
-use crate::paging::UserPage;
+use crate::paging::{CommentPage, UserPage};
 use crate::policy::{self, Actor};
 use crate::ports::Store;
 
@@ -105,14 +105,18 @@ impl<S: Store> Quire<S> {
             .collect())
     }
 
-    /// The comments of the posts the viewer may read, oldest first.
+    /// The first page of `size` (capped like any page) comments of each post the viewer may
+    /// read, oldest first: one statement for them all. Posts the viewer may not read are left
+    /// out.
     pub async fn comments_of_posts(
         &self,
         posts: &[PostId],
+        size: u32,
         viewer: Option<&Actor>,
-    ) -> Result<Vec<Comment>> {
-        if posts.is_empty() {
-            return Ok(Vec::new());
+    ) -> Result<HashMap<PostId, CommentPage>> {
+        let size = size.min(PageRequest::MAX_LIMIT);
+        if posts.is_empty() || size == 0 {
+            return Ok(HashMap::new());
         }
         let readable: Vec<PostId> = self
             .store
@@ -123,10 +127,21 @@ impl<S: Store> Quire<S> {
             .map(|post| post.id)
             .collect();
         if readable.is_empty() {
-            return Ok(Vec::new());
+            return Ok(HashMap::new());
         }
-        self.store
-            .comments_of_posts(&readable, viewer.map(|actor| actor.user_id))
-            .await
+        // One more than the page, to tell whether another follows.
+        let comments = self
+            .store
+            .comments_of_posts(&readable, size + 1, viewer.map(|actor| actor.user_id))
+            .await?;
+        let mut fetched: HashMap<PostId, Vec<Comment>> =
+            readable.iter().map(|post| (*post, Vec::new())).collect();
+        for comment in comments {
+            fetched.entry(comment.post_id).or_default().push(comment);
+        }
+        Ok(fetched
+            .into_iter()
+            .map(|(post, comments)| (post, CommentPage::of(comments, size)))
+            .collect())
     }
 }

@@ -5,7 +5,8 @@ use crate::cache::{CacheTag, SharedView, Shown};
 use crate::error::{Error, Resource, Result};
 use crate::events::{CommentData, DomainEvent};
 use crate::ids::CommentId;
-use crate::model::{Comment, CommentRef, NewComment};
+use crate::model::{Comment, CommentRef, CommentWindow, NewComment, PageRequest};
+use crate::paging::CommentPage;
 use crate::policy::{self, Actor};
 use crate::ports::Store;
 use crate::values::CommentBody;
@@ -42,43 +43,53 @@ impl<S: Store> Quire<S> {
             .ok_or(Error::NotFound(Resource::Comment))
     }
 
-    /// A post's comments, oldest first.
+    /// A window of a post's comments, oldest first, and where the next page starts.
     pub async fn comments<'a>(
         &self,
         post: impl Into<PostAddress<'a>>,
+        window: CommentWindow,
         viewer: Option<&Actor>,
-    ) -> Result<Vec<Comment>> {
-        self.comments_shown(post, viewer)
+    ) -> Result<CommentPage> {
+        self.comments_shown(post, window, viewer)
             .await
             .map(Shown::into_value)
     }
 
     /// [`Quire::comments`], with what a shared copy of them depends on: the post, its
-    /// comments and their authors (none when the post is not published).
+    /// comments and the authors shown (none when the post is not published). `window.limit`
+    /// is capped at [`PageRequest::MAX_LIMIT`].
     pub async fn comments_shown<'a>(
         &self,
         post: impl Into<PostAddress<'a>>,
+        window: CommentWindow,
         viewer: Option<&Actor>,
-    ) -> Result<Shown<Vec<Comment>>> {
+    ) -> Result<Shown<CommentPage>> {
         let post = self.visible_post(post.into(), viewer).await?;
-        let comments = self
+        let size = window.limit.clamp(1, PageRequest::MAX_LIMIT);
+        // One more than the page, to tell whether another follows.
+        let fetch = CommentWindow {
+            limit: size + 1,
+            ..window
+        };
+        let fetched = self
             .store
-            .comments(post.id, viewer.map(|actor| actor.user_id))
+            .comments(post.id, fetch, viewer.map(|actor| actor.user_id))
             .await?;
+        let page = CommentPage::of(fetched, size);
         let shared = policy::may_read_post(None, post.author_id, post.status).then(|| {
             let mut tags = vec![
                 CacheTag::post(post.id.get()),
                 CacheTag::comments_on(post.id.get()),
             ];
             tags.extend(
-                comments
+                page.comments
                     .iter()
                     .map(|comment| CacheTag::user(comment.author.id.get())),
             );
             SharedView::new(tags, self.adapters.clock.now())
         });
         Ok(Shown {
-            value: comments,
+            value: page,
             shared,
         })
     }

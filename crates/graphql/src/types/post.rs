@@ -4,12 +4,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
-use quire_core::model::{KeysetPage, Post, PostBody, PostStatus, Rendering};
-use quire_core::paging::Cursor;
+use quire_core::model::{CommentWindow, KeysetPage, Post, PostBody, PostStatus, Rendering};
+use quire_core::paging::{self, CommentCursor, Cursor};
 use quire_core::ports::Store;
+use quire_core::service::PostAddress;
 use quire_core::{Error, Resource};
 
-use super::{CommentNode, UserNode};
+use super::comment::CommentConnection;
+use super::{UserNode, cost, page_size};
 use crate::context::ContextExt;
 use crate::error::{OrGraphql, graphql_error};
 use crate::loaders::Loaders;
@@ -241,16 +243,36 @@ impl<S: Store> PostNode<S> {
         UserNode::profile(self.post.author.clone())
     }
 
-    /// Oldest first.
-    async fn comments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<CommentNode<S>>> {
-        let comments = ctx
-            .data::<Loaders<S>>()?
-            .comments
-            .load_one(self.post.id)
-            .await
-            .or_graphql()?
-            .unwrap_or_default();
-        Ok(comments.into_iter().map(CommentNode::new).collect())
+    /// Its comments, oldest first: a Relay connection.
+    #[graphql(complexity = "cost(first) * child_complexity")]
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<CommentConnection<S>> {
+        let after =
+            paging::parse_after("after", after.as_deref(), CommentCursor::parse).or_graphql()?;
+        let size = page_size(first)?;
+        let page = if after.is_none() {
+            // First pages are batch-loaded: the comments of a page of posts are one statement.
+            ctx.data::<Loaders<S>>()?
+                .comments
+                .load_one((self.post.id, size))
+                .await
+                .or_graphql()?
+                .unwrap_or_default()
+        } else {
+            ctx.quire::<S>()?
+                .comments(
+                    PostAddress::Id(self.post.id),
+                    CommentWindow::after(size, after),
+                    ctx.viewer(),
+                )
+                .await
+                .or_graphql()?
+        };
+        Ok(CommentConnection::new(page))
     }
 
     async fn favorites_count(&self) -> i64 {

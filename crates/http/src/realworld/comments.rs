@@ -1,8 +1,9 @@
 //! `/api/articles/{slug}/comments`.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderName, StatusCode, header};
+use quire_core::model::{CommentWindow, PageRequest};
 use quire_core::ports::Store;
 use serde::Deserialize;
 
@@ -12,17 +13,58 @@ use crate::caching::Caching;
 use crate::error::ApiError;
 use crate::extract::{CurrentUser, JsonBody, MaybeUser};
 
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+/// `GET /api/articles/{slug}/comments?limit=&offset=`: oldest first, `limit` from 1 to 100
+/// (100 when absent, since RealWorld clients do not page comments; above 100 is capped, as
+/// article lists cap it). When more follow, a `Link` header (RFC 8288) names the next page.
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     viewer: MaybeUser,
+    OriginalUri(uri): OriginalUri,
     Path(slug): Path<String>,
-) -> Result<(Caching, Json<CommentsBody>), ApiError> {
-    let comments = state.quire.comments_shown(&slug, viewer.actor()).await?;
+    Query(query): Query<ListQuery>,
+) -> Result<
+    (
+        Caching,
+        Option<[(HeaderName, String); 1]>,
+        Json<CommentsBody>,
+    ),
+    ApiError,
+> {
+    let page = PageRequest::parse_or(
+        query.limit.as_deref(),
+        query.offset.as_deref(),
+        PageRequest::MAX_LIMIT,
+    )?;
+    let comments = state
+        .quire
+        .comments_shown(&slug, CommentWindow::offset(page), viewer.actor())
+        .await?;
     let caching = Caching::of(viewer.actor().is_some(), &comments);
+    let next = comments.value.next.is_some().then(|| {
+        let offset = page.offset.saturating_add(u64::from(page.limit));
+        let link = format!(
+            "<{}?limit={}&offset={offset}>; rel=\"next\"",
+            uri.path(),
+            page.limit
+        );
+        [(header::LINK, link)]
+    });
     Ok((
         caching,
+        next,
         Json(CommentsBody {
-            comments: comments.value.into_iter().map(Into::into).collect(),
+            comments: comments
+                .value
+                .comments
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }),
     ))
 }

@@ -1,12 +1,13 @@
 //! `/api/v1/posts/{id}/comments` and `/api/v1/comments/{id}`.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use quire_core::events::Aggregate;
 use quire_core::ids::{CommentId, PostId};
-use quire_core::model::Comment;
+use quire_core::model::{Comment, CommentWindow};
+use quire_core::paging::{self, CommentCursor};
 use quire_core::ports::Store;
 use quire_core::{Error, Resource};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,7 @@ use super::idempotency::{self, IdempotencyKey};
 use super::negotiate::{
     Format, FromWire, Preconditions, Representation, Wire, body_format, parse_body,
 };
+use super::posts::with_next_link;
 use super::problem::V1Error;
 use super::proto;
 use super::users::location;
@@ -67,8 +69,17 @@ impl From<&Comment> for CommentRepr {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct CommentList {
     items: Vec<CommentRepr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
 fn post_id(text: &str) -> Result<PostId, V1Error> {
@@ -79,31 +90,48 @@ fn comment_id(text: &str) -> Result<CommentId, V1Error> {
     CommentId::parse(text).ok_or(V1Error::Core(Error::NotFound(Resource::Comment)))
 }
 
-/// `GET /api/v1/posts/{id}/comments`: oldest first.
+/// `GET /api/v1/posts/{id}/comments`: oldest first, a keyset page at a time, with a `Link`
+/// (RFC 8288) to the next page when one follows.
 #[utoipa::path(
     get,
     path = "/api/v1/posts/{id}/comments",
     operation_id = "listComments",
     tag = "comments",
-    params(("id" = i64, Path, description = "the post's id")),
-    responses((status = 200, description = "the post's comments, oldest first", body = CommentList))
+    params(("id" = i64, Path, description = "the post's id"), ("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("cursor" = Option<String>, Query, description = "from the previous page's nextCursor")),
+    responses((status = 200, description = "a page of the post's comments, oldest first", body = CommentList))
 )]
 pub(crate) async fn list<S: Store>(
     State(state): State<AppState<S>>,
     format: Format,
     Authenticated(caller): Authenticated,
+    OriginalUri(uri): OriginalUri,
     Path(id): Path<String>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, V1Error> {
     let viewer = caller.actor().copied();
+    let limit = paging::page_size_text("limit", query.limit.as_deref())?;
+    let after = paging::parse_after("cursor", query.cursor.as_deref(), CommentCursor::parse)?;
     let comments = state
         .quire
-        .comments_shown(post_id(&id)?, viewer.as_ref())
+        .comments_shown(
+            post_id(&id)?,
+            CommentWindow::after(limit, after),
+            viewer.as_ref(),
+        )
         .await?;
+    let next = comments.value.next.map(|cursor| cursor.encode());
     let body = CommentList {
-        items: comments.value.iter().map(CommentRepr::from).collect(),
+        items: comments
+            .value
+            .comments
+            .iter()
+            .map(CommentRepr::from)
+            .collect(),
+        next_cursor: next.clone(),
     };
     let caching = Caching::of(viewer.is_some(), &comments);
-    Ok(Representation::of(format, "comments", &body)?.respond(StatusCode::OK, caching))
+    let response = Representation::of(format, "comments", &body)?.respond(StatusCode::OK, caching);
+    Ok(with_next_link(response, &uri, next.as_deref()))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -255,6 +283,7 @@ impl Wire for CommentList {
     fn proto(&self) -> proto::CommentList {
         proto::CommentList {
             items: self.items.iter().map(Wire::proto).collect(),
+            next_cursor: self.next_cursor.clone(),
         }
     }
 }

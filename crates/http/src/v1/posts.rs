@@ -160,8 +160,9 @@ pub(crate) struct PostList {
     total: Option<u64>,
 }
 
-/// The query string with `cursor` set to the next page's.
-fn next_link(uri: &Uri, cursor: &Cursor) -> String {
+/// The request's query string with `cursor` set to the next page's, as a `Link` value
+/// (RFC 8288).
+fn next_link(uri: &Uri, cursor: &str) -> String {
     let kept: Vec<&str> = uri
         .query()
         .unwrap_or("")
@@ -172,11 +173,16 @@ fn next_link(uri: &Uri, cursor: &Cursor) -> String {
     if !query.is_empty() {
         query.push('&');
     }
-    format!(
-        "<{}?{query}cursor={}>; rel=\"next\"",
-        uri.path(),
-        cursor.encode()
-    )
+    format!("<{}?{query}cursor={cursor}>; rel=\"next\"", uri.path())
+}
+
+/// `response` with a `Link` to the next page when `next` names its cursor.
+pub(crate) fn with_next_link(mut response: Response, uri: &Uri, next: Option<&str>) -> Response {
+    let link = next.map(|cursor| next_link(uri, cursor));
+    if let Some(value) = link.and_then(|link| HeaderValue::from_str(&link).ok()) {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    response
 }
 
 /// `GET /api/v1/posts`: published posts, newest first, a keyset page at a time.
@@ -245,12 +251,8 @@ fn page_response(
         next_cursor: page.next.as_ref().map(Cursor::encode),
         total: page.total,
     };
-    let mut response = Representation::of(format, "posts", &body)?.respond(StatusCode::OK, caching);
-    let link = page.next.as_ref().map(|cursor| next_link(uri, cursor));
-    if let Some(link) = link.and_then(|link| HeaderValue::from_str(&link).ok()) {
-        response.headers_mut().insert(header::LINK, link);
-    }
-    Ok(response)
+    let response = Representation::of(format, "posts", &body)?.respond(StatusCode::OK, caching);
+    Ok(with_next_link(response, uri, body.next_cursor.as_deref()))
 }
 
 /// `GET /api/v1/me/feed`: published posts by the authors the caller follows.
@@ -842,7 +844,7 @@ mod tests {
             id: PostId::new(7),
         };
         let uri: Uri = "/api/v1/posts?tag=rust&cursor=old&limit=2".parse().unwrap();
-        let link = next_link(&uri, &cursor);
+        let link = next_link(&uri, &cursor.encode());
         assert_eq!(
             link,
             format!(
@@ -852,7 +854,7 @@ mod tests {
         );
         let bare: Uri = "/api/v1/posts".parse().unwrap();
         assert_eq!(
-            next_link(&bare, &cursor),
+            next_link(&bare, &cursor.encode()),
             format!("</api/v1/posts?cursor={}>; rel=\"next\"", cursor.encode())
         );
     }

@@ -369,14 +369,8 @@ async fn user_page<S: Store>(
         next_cursor: next.clone(),
     };
     let caching = Caching::for_viewer(viewer.is_some());
-    let mut response = Representation::of(format, "users", &body)?.respond(StatusCode::OK, caching);
-    if let Some(next) = next {
-        let link = format!("<{}?limit={limit}&cursor={next}>; rel=\"next\"", uri.path());
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            response.headers_mut().insert(header::LINK, value);
-        }
-    }
-    Ok(response)
+    let response = Representation::of(format, "users", &body)?.respond(StatusCode::OK, caching);
+    Ok(super::posts::with_next_link(response, uri, next.as_deref()))
 }
 
 /// `GET /api/v1/users/{id}/followers`.

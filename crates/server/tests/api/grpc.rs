@@ -157,7 +157,7 @@ on_both_engines! {
             .unwrap()
             .into_inner();
         assert_eq!(comment.author.as_ref().unwrap().username, "reader");
-        let listed = comments.list_comments(pb::PostRef { post_id: created.post_id }).await.unwrap().into_inner();
+        let listed = comments.list_comments(pb::ListCommentsRequest { post_id: created.post_id, ..Default::default() }).await.unwrap().into_inner();
         assert_eq!(listed.items.len(), 1);
         let not_hers = comments
             .delete_comment(signed(&token, pb::CommentRef { comment_id: comment.comment_id }))

@@ -1098,7 +1098,13 @@ async fn draft_reads(app: &TestApp, id: i64, slug: &str, token: Option<&str>) ->
     reads.push(("gRPC GetPost by slug", grpc_read(got, |_| true)));
     let mut comments = CommentServiceClient::new(app.grpc_channel().await);
     let got = comments
-        .list_comments(grpc_request(token, pb::PostRef { post_id: id }))
+        .list_comments(grpc_request(
+            token,
+            pb::ListCommentsRequest {
+                post_id: id,
+                ..Default::default()
+            },
+        ))
         .await;
     reads.push(("gRPC ListComments", grpc_read(got, |_| true)));
     let by_slug = json!({

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -76,6 +77,19 @@ def call_full(method: str, url: str, body: dict | None = None, token: str | None
             return error.code, json.loads(text) if text else None, error.headers
         except ValueError:
             return error.code, None, error.headers
+
+
+def every_comment(base: str, slug: str) -> list[dict]:
+    """Every comment of an article, oldest first, following each page's `Link: rel="next"`."""
+    comments: list[dict] = []
+    path: str | None = f"/api/articles/{slug}/comments"
+    while path:
+        status, body, headers = call_full("GET", f"{base}{path}")
+        assert status == 200, status
+        comments.extend(body["comments"])
+        link = re.match(r'<([^>]+)>;\s*rel="next"', headers.get("Link") or "")
+        path = link.group(1) if link else None
+    return comments
 
 
 def metric(url: str, name: str) -> float | None:
@@ -633,10 +647,9 @@ class MixedLoad:
         through the balancer."""
         lost = acknowledged = twice = 0
         for account in self.accounts:
-            status, body = call("GET", f"{self.base}/api/articles/{account['slug']}/comments")
-            assert status == 200, status
-            present = {comment["id"] for comment in body["comments"]}
-            bodies = [comment["body"] for comment in body["comments"]]
+            comments = every_comment(self.base, account["slug"])
+            present = {comment["id"] for comment in comments}
+            bodies = [comment["body"] for comment in comments]
             twice += len(bodies) - len(set(bodies))
             acknowledged += len(account["comments"]) + 1
             lost += sum(1 for id_ in account["comments"] if id_ not in present)

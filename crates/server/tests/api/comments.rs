@@ -183,6 +183,14 @@ async fn a_posts_comments_come_a_bounded_page_at_a_time_in_every_contract(engine
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
     let expected: Vec<String> = (0..COMMENTS).map(|n| format!("c{n}")).collect();
+    // A second post, with exactly one small page of comments.
+    app.create_article(&author, "Short thread", &[]).await;
+    for n in 0..3 {
+        let reply = app
+            .post("/api/articles/short-thread/comments", Some(&reader.token), json!({ "comment": { "body": format!("s{n}") } }))
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
     let bodies = |items: &Value, field: &str| -> Vec<String> {
         items
             .as_array()
@@ -201,6 +209,9 @@ async fn a_posts_comments_come_a_bounded_page_at_a_time_in_every_contract(engine
     let rest = app.get(&format!("{path}?limit=100&offset=100"), None).await;
     assert_eq!(bodies(&rest.body["comments"], "body"), expected[100..]);
     assert!(rest.headers.get("link").is_none(), "the last page names no next");
+    let full_last = app.get(&format!("{path}?limit=5&offset=100"), None).await;
+    assert_eq!(bodies(&full_last.body["comments"], "body"), expected[100..]);
+    assert!(full_last.headers.get("link").is_none(), "a full last page promises no empty next one");
     let window = app.get(&format!("{path}?limit=3&offset=50"), None).await;
     assert_eq!(bodies(&window.body["comments"], "body"), expected[50..53]);
     assert_eq!(
@@ -222,29 +233,34 @@ async fn a_posts_comments_come_a_bounded_page_at_a_time_in_every_contract(engine
     assert_eq!(bodies(&page.body["items"], "content"), expected[..20]);
     let cursor = page.body["nextCursor"].as_str().unwrap().to_owned();
     assert_eq!(header(&page, "link"), format!("<{v1}?cursor={cursor}>; rel=\"next\""));
+    // Following each Link, in pages that divide the thread: the last is full and names no next.
     let mut walked = Vec::new();
-    let mut next = Some(format!("{v1}?limit=40"));
+    let mut pages = 0;
+    let mut next = Some(format!("{v1}?limit=35"));
     while let Some(at) = next.take() {
         let page = app.get(&at, Some(&reader.token)).await;
         assert_eq!(page.status, 200, "{}", page.body);
+        pages += 1;
         walked.extend(bodies(&page.body["items"], "content"));
-        if let Some(cursor) = page.body["nextCursor"].as_str() {
-            next = Some(format!("{v1}?limit=40&cursor={cursor}"));
-        } else {
-            assert!(page.headers.get("link").is_none());
+        match page.body["nextCursor"].as_str() {
+            Some(cursor) => {
+                let link = format!("<{v1}?limit=35&cursor={cursor}>; rel=\"next\"");
+                assert_eq!(header(&page, "link"), link);
+                next = Some(format!("{v1}?limit=35&cursor={cursor}"));
+            }
+            None => assert!(page.headers.get("link").is_none()),
         }
     }
+    assert_eq!(pages, 3);
     assert_eq!(walked, expected, "each comment once, in order");
     for bad in ["limit=0", "limit=101", "limit=x", "cursor=garbage"] {
         let refused = app.get(&format!("{v1}?{bad}"), None).await;
         assert_eq!(refused.status, 400, "{bad}: {}", refused.body);
     }
     let list = app.get("/api/v1/posts?limit=1", None).await;
-    let post_cursor = list.body["nextCursor"].as_str().map(str::to_owned);
-    if let Some(post_cursor) = post_cursor {
-        let foreign = app.get(&format!("{v1}?cursor={post_cursor}"), None).await;
-        assert_eq!(foreign.status, 400, "a cursor of posts is not one of comments");
-    }
+    let post_cursor = list.body["nextCursor"].as_str().expect("two posts, pages of one");
+    let foreign = app.get(&format!("{v1}?cursor={post_cursor}"), None).await;
+    assert_eq!(foreign.status, 400, "a cursor of posts is not one of comments");
 
     // GraphQL: a Relay connection, 20 by default.
     let query = "query($id: ID!, $first: Int, $after: String) { post(id: $id) { \
@@ -263,8 +279,10 @@ async fn a_posts_comments_come_a_bounded_page_at_a_time_in_every_contract(engine
     assert_eq!(connection["pageInfo"]["hasNextPage"], true);
     let mut walked = Vec::new();
     let mut after = None;
+    let mut pages = 0;
     loop {
-        let reply = graphql(Some(30), after.clone()).await;
+        pages += 1;
+        let reply = graphql(Some(35), after.clone()).await;
         let connection = &reply.body["data"]["post"]["comments"];
         walked.extend(bodies(&connection["nodes"], "body"));
         let edges = connection["edges"].as_array().unwrap();
@@ -274,7 +292,29 @@ async fn a_posts_comments_come_a_bounded_page_at_a_time_in_every_contract(engine
         }
         after = connection["pageInfo"]["endCursor"].as_str().map(str::to_owned);
     }
-    assert_eq!(walked, expected);
+    assert_eq!((pages, walked), (3, expected.clone()), "the full last page has no next");
+    // First pages of a page of posts come from the batch loader: a thread of exactly the
+    // page has no next, a longer one has.
+    let batched = app
+        .post(
+            "/graphql",
+            None,
+            json!({ "query": "{ posts(first: 2) { nodes { title \
+                comments(first: 3) { nodes { body } pageInfo { hasNextPage } } } } }" }),
+        )
+        .await;
+    let nodes = batched.body["data"]["posts"]["nodes"].as_array().unwrap_or_else(|| panic!("{}", batched.body));
+    let thread = |title: &str| {
+        nodes
+            .iter()
+            .find(|node| node["title"] == title)
+            .map(|node| node["comments"].clone())
+            .unwrap_or_else(|| panic!("{title}: {}", batched.body))
+    };
+    assert_eq!(bodies(&thread("Short thread")["nodes"], "body"), ["s0", "s1", "s2"]);
+    assert_eq!(thread("Short thread")["pageInfo"]["hasNextPage"], false);
+    assert_eq!(bodies(&thread("Long thread")["nodes"], "body"), expected[..3]);
+    assert_eq!(thread("Long thread")["pageInfo"]["hasNextPage"], true);
     let refusal = "query($id: ID!, $first: Int, $after: String) { post(id: $id) { \
                    comments(first: $first, after: $after) { pageInfo { hasNextPage } } } }";
     for (first, after) in [(Some(101), None), (Some(0), None), (None, Some("garbage".to_owned()))] {
@@ -294,15 +334,17 @@ async fn a_posts_comments_come_a_bounded_page_at_a_time_in_every_contract(engine
     assert_eq!(first.items.len(), 20);
     let mut walked = Vec::new();
     let mut cursor = None;
+    let mut pages = 0;
     loop {
-        let page = comments.list_comments(list(Some(50), cursor)).await.unwrap().into_inner();
+        pages += 1;
+        let page = comments.list_comments(list(Some(35), cursor)).await.unwrap().into_inner();
         walked.extend(page.items.into_iter().map(|item| item.content));
         cursor = page.next_cursor;
         if cursor.is_none() {
             break;
         }
     }
-    assert_eq!(walked, expected);
+    assert_eq!((pages, walked), (3, expected), "the full last page has no next");
     for (size, cursor) in [(Some(0), None), (Some(101), None), (None, Some("garbage".to_owned()))] {
         let refused = comments.list_comments(list(size, cursor)).await.unwrap_err();
         assert_eq!(refused.code(), tonic::Code::InvalidArgument);
